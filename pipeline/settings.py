@@ -1,0 +1,68 @@
+"""One typed settings object for every process, with defaults that run on a laptop.
+
+Any field can be overridden by an environment variable `OVERWATCH_<FIELD>` (upper case), so operators and
+tests change behaviour without touching code; command-line flags override both.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+# Object-name selections that split one merger's objects between the per-subsystem receivers.
+DEFAULT_SELECTIONS = {"EMC": "^EMC", "TPC": "^TPCQA/", "HLT": "^fHist"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    cache_dir: Path = Path("data_cache")
+    subsystems: tuple[str, ...] = ("EMC", "TPC", "HLT")
+    emulator_endpoint: str = "tcp://127.0.0.1:60320"
+    emulator_step_s: float = 2.0
+    emulator_run_length_s: float = 600.0
+    emulator_run_gap_s: float = 20.0
+    emulator_first_run: int = 300000
+    emulator_seed: int = 7
+    receiver_period_s: float = 5.0
+    receiver_timeout_s: float = 10.0
+    receiver_reset: bool = False
+    dash_host: str = "127.0.0.1"
+    dash_port: int = 8050
+    status_refresh_ms: int = 2000
+    receiver_dead_after_s: float = 300.0
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        environ = dict(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            raw = environ.get(f"OVERWATCH_{spec.name.upper()}")
+            if raw is not None:
+                values[spec.name] = _parse(spec.name, raw, getattr(cls, spec.name))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _parse(name: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if isinstance(default, Path):
+            return Path(raw)
+        if isinstance(default, tuple):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return type(default)(raw)
+    except ValueError as error:
+        raise ValueError(
+            f"OVERWATCH_{name.upper()}={raw!r} is not a valid {type(default).__name__}"
+        ) from error

@@ -1,0 +1,69 @@
+"""Receiver liveness and counters, shared with the status panel through small JSON files.
+
+A receiver rewrites `status/<SYS>.json` atomically before every request (the heartbeat) and after every
+reply, and also touches `heartbeat.<SYS>Receiver` with a unix epoch, as the original receiver did.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class ReceiverStatus:
+    subsystem: str
+    endpoint: str = ""
+    pid: int = field(default_factory=os.getpid)
+    started_utc: float = field(default_factory=time.time)
+    heartbeat_utc: float = 0.0
+    requests: int = 0
+    replies: int = 0
+    timeouts: int = 0
+    socket_recreations: int = 0
+    rejected_objects: int = 0
+    skipped_replies: int = 0
+    snapshots_stored: int = 0
+    histograms_stored: int = 0
+    last_reply_utc: float | None = None
+    last_snapshot_utc: float | None = None
+    last_run: int | None = None
+    last_error: str | None = None
+
+    def heartbeat_age_s(self, now: float | None = None) -> float:
+        return (time.time() if now is None else now) - self.heartbeat_utc
+
+
+def status_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "status"
+
+
+def write_status(data_dir: Path, status: ReceiverStatus) -> None:
+    """Atomically replace the status file and the plain-epoch heartbeat file."""
+    directory = status_dir(data_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    _atomic_write(directory / f"{status.subsystem}.json", json.dumps(asdict(status)))
+    _atomic_write(Path(data_dir) / f"heartbeat.{status.subsystem}Receiver", f"{int(status.heartbeat_utc)}\n")
+
+
+def read_all_status(data_dir: Path) -> list[ReceiverStatus]:
+    """Every receiver's last status, sorted by subsystem; unreadable files are skipped."""
+    statuses = []
+    directory = status_dir(data_dir)
+    if not directory.is_dir():
+        return statuses
+    for path in sorted(directory.glob("*.json")):
+        try:
+            statuses.append(ReceiverStatus(**json.loads(path.read_text())))
+        except (OSError, ValueError, TypeError):
+            continue
+    return statuses
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -1,0 +1,233 @@
+"""Request and reply framing between a receiver and an HLT merger (PROTOCOL.md sections 2, 4, 5).
+
+A message is a list of (header, payload) frame pairs. The receiver sends a 4-frame CONFIG request; the
+merger answers with an optional ROOTSTRI block, an INFO block, then one ROOTTOBJ block per object.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from pipeline.histogram import Histogram
+from pipeline.wire import header
+from pipeline.wire.header import DataTopic, pack_topic, parse_topic
+from pipeline.wire.tmessage import (
+    DecodeError,
+    StreamerContext,
+    decode_tmessage,
+    histograms_from_model,
+)
+
+log = logging.getLogger(__name__)
+
+# The only merger options a receiver may send: any other (e.g. -reset) would reconfigure the merger.
+_ALLOWED_OPTIONS = ("select", "ResetOnRequest", "SchemaOnRequest")
+
+
+class ProtocolError(ValueError):
+    """Frames that do not form a valid message."""
+
+
+def _string_topic(data_type: bytes) -> bytes:
+    # alizmq_msg_send(std::string...) leaves origin and serialization zero.
+    return pack_topic(data_type, origin=b"\0\0\0\0", serialization=b"\0" * 8)
+
+
+def build_request(select: str | None = None, reset: bool = False, schema: bool = False) -> list[bytes]:
+    """The 4-frame CONFIG request zmqReceive sends: [hdr(CONFIG), options, hdr(""), b""]."""
+    options = ""
+    if select:
+        if any(c.isspace() for c in select):
+            raise ValueError("a selection regex cannot contain white space (the merger splits on it)")
+        options += f" -select={select}"
+    if reset:
+        options += " -ResetOnRequest"
+    if schema:
+        options += " -SchemaOnRequest"
+    return [_string_topic(header.CONFIG), options.encode(), _string_topic(b""), b""]
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """What one CONFIG request asks of the merger (all options are one-shot)."""
+
+    select: str | None = None
+    unselect: str | None = None
+    list: str | None = None
+    reset: bool = False
+    schema: bool = False
+    ignored: tuple[str, ...] = ()
+
+
+def pair_frames(frames: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """Pair header and payload frames; a trailing header without payload is dropped, as the C++ does."""
+    return [(frames[i], frames[i + 1]) for i in range(0, len(frames) - 1, 2)]
+
+
+def parse_request(frames: list[bytes]) -> RequestOptions:
+    """Parse a receiver's request as ZMQROOTmerger does: only the first block's CONFIG counts.
+
+    Raises ProtocolError when the first block is not a CONFIG topic.
+    """
+    pairs = pair_frames(frames)
+    if not pairs:
+        raise ProtocolError("empty request")
+    topic = parse_topic(pairs[0][0])
+    if topic is None or not topic.is_type(b"CONFIG", 6):
+        raise ProtocolError("first block is not a CONFIG topic")
+    try:
+        text = pairs[0][1].decode()
+        tokens = shlex.split(text)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ProtocolError(f"unreadable CONFIG options: {error}") from error
+    return _options_from_tokens(tokens)
+
+
+def _options_from_tokens(tokens: list[str]) -> RequestOptions:
+    values: dict[str, str | bool] = {}
+    ignored = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index].lstrip("-")
+        key, has_value, value = token.partition("=")
+        # "-opt value" form: a following token that is not itself an option is the value.
+        if not has_value and key in ("select", "unselect", "list") and index + 1 < len(tokens):
+            value, index = tokens[index + 1], index + 1
+            has_value = True
+        if key in ("select", "unselect", "list"):
+            values[key] = value
+        elif key in ("ResetOnRequest", "SchemaOnRequest"):
+            values[key] = True
+        else:
+            ignored.append(tokens[index])
+        index += 1
+    for key in ("select", "unselect"):
+        pattern = values.get(key)
+        if isinstance(pattern, str) and pattern:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ProtocolError(f"-{key}={pattern!r} is not a valid regular expression") from error
+    return RequestOptions(
+        select=_str_or_none(values.get("select")),
+        unselect=_str_or_none(values.get("unselect")),
+        list=_str_or_none(values.get("list")),
+        reset=bool(values.get("ResetOnRequest", False)),
+        schema=bool(values.get("SchemaOnRequest", False)),
+        ignored=tuple(ignored),
+    )
+
+
+def _str_or_none(value: str | bool | None) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def parse_info(text: str) -> dict[str, str]:
+    """`run=<N>;HLT_MODE=<X>;BEAM_TYPE=<Y>` with the merger's semantics (ParseParamString)."""
+    info: dict[str, str] = {}
+    for token in text.split(";"):
+        if not token:
+            continue
+        key, _, value = token.partition("=")
+        info[key] = value  # later duplicates win: repeated SORs append the same keys again
+    return info
+
+
+def run_number(info: dict[str, str]) -> int:
+    """`atoi(map["run"])`: leading digits, 0 when absent or not a number."""
+    match = re.match(r"\s*([+-]?\d+)", info.get("run", ""))
+    return int(match.group(1)) if match else 0
+
+
+def format_info(run: int, hlt_mode: str, beam_type: str) -> str:
+    return f"run={run};HLT_MODE={hlt_mode};BEAM_TYPE={beam_type}"
+
+
+def build_reply(
+    info: str, objects: list[tuple[str, bytes]], streamer_block: bytes | None = None
+) -> list[bytes]:
+    """A merger reply: [ROOTSTRI]? INFO then one ROOTTOBJ per object, sorted byte-wise by name."""
+    frames: list[bytes] = []
+    if streamer_block is not None:
+        frames += [
+            pack_topic(header.ROOTSTRI, header.ORIGIN_ANY, header.SERIALIZATION_ROOT),
+            streamer_block,
+        ]
+    frames += [
+        pack_topic(header.INFO, header.ORIGIN_HLT, header.SERIALIZATION_NONE),
+        info.encode(),
+    ]
+    for _, payload in sorted(objects, key=lambda item: item[0].encode()):
+        frames += [
+            pack_topic(header.ROOTTOBJ, header.ORIGIN_HLT, header.SERIALIZATION_ROOT),
+            payload,
+        ]
+    return frames
+
+
+@dataclass
+class Reply:
+    """A decoded merger reply: run information plus every histogram that decoded completely."""
+
+    info: dict[str, str] = field(default_factory=dict)
+    histograms: list[Histogram] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    streamer_blocks: int = 0
+    has_info: bool = False
+
+    @property
+    def run(self) -> int:
+        return run_number(self.info)
+
+    @property
+    def hlt_mode(self) -> str:
+        return self.info.get("HLT_MODE") or "U"
+
+    @property
+    def beam_type(self) -> str:
+        return self.info.get("BEAM_TYPE", "")
+
+    @property
+    def needs_schema(self) -> bool:
+        """Any decode failure makes the receiver ask for the schema again (as zmqReceive does)."""
+        return bool(self.errors)
+
+
+def decode_reply(frames: list[bytes], context: StreamerContext) -> Reply:
+    """Decode every block; bad blocks become entries in `errors`, never exceptions.
+
+    ROOTSTRI blocks update `context` first, so objects later in the same reply can use them.
+    """
+    reply = Reply()
+    for index, (header_frame, payload) in enumerate(pair_frames(frames)):
+        topic = parse_topic(header_frame)
+        if topic is None:
+            reply.errors.append(f"block {index}: not a DataTopic header")
+            continue
+        _decode_block(topic, payload, context, reply, index)
+    return reply
+
+
+def _decode_block(
+    topic: DataTopic, payload: bytes, context: StreamerContext, reply: Reply, index: int
+) -> None:
+    if topic.is_type(header.INFO, 4):
+        reply.info.update(parse_info(payload.decode(errors="replace")))
+        reply.has_info = True
+        return
+    if not topic.is_root_object:
+        return  # e.g. a NONE-serialized string block: the C++ receiver skips it too
+    if topic.is_type(header.ROOTSTRI):
+        try:
+            context.add_streamer_block(payload)
+            reply.streamer_blocks += 1
+        except DecodeError as error:
+            reply.errors.append(f"block {index} (ROOTSTRI): {error}")
+        return
+    try:
+        reply.histograms.extend(histograms_from_model(decode_tmessage(payload, context)))
+    except DecodeError as error:
+        reply.errors.append(f"block {index} ({topic.data_type.decode(errors='replace')}): {error}")
