@@ -1,0 +1,1 @@
+"""Turning stored snapshots into what people look at: runs, time slices, scaling, detector views."""
