@@ -110,6 +110,9 @@ def test_sum_of_reset_snapshots():
 
 
 def test_events_come_from_bin_one_of_the_events_histogram():
-    histograms = {"EMCTRQA_histEvents": hist("EMCTRQA_histEvents", [0, 250, 7, 0]), "b": hist("b", [0, 1, 1, 0])}
+    histograms = {
+        "EMCTRQA_histEvents": hist("EMCTRQA_histEvents", [0, 250, 7, 0]),
+        "b": hist("b", [0, 1, 1, 0]),
+    }
     assert events_in(histograms) == 250.0
     assert events_in({"b": histograms["b"]}) == 0.0

@@ -1,0 +1,406 @@
+"""Snapshot store: one immutable Parquet file per receiver reply, laid out so any tool can read it.
+
+Layout (hive partitioned, readable by plain DuckDB/pandas; schema: `store_schema.SNAPSHOT_SCHEMA`):
+
+    <data_dir>/snapshots/subsystem=<SYS>/run=<N>/<snapshot_id>.parquet
+    <data_dir>/replay/subsystem=<SYS>/run=<N>/<snapshot_id>.parquet      (HLT mode "E")
+
+A snapshot becomes visible all at once: it is written to a dot-prefixed `.tmp` name in the same
+directory, fsynced, then hard-linked to its final name (atomic, and unlike a rename it never
+replaces an existing file). Readers only look at `*.parquet` names, so a writer killed mid-way
+leaves at most a stray temp file that nothing lists.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC
+from numbers import Integral
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline.histogram import Histogram
+from pipeline.store_schema import (
+    HLT_MODE_PATTERN,
+    MAX_DIMENSION,
+    SNAPSHOT_SCHEMA,
+    SUBSYSTEM_PATTERN,
+    SnapshotKey,
+    SnapshotMeta,
+    format_snapshot_id,
+    histograms_to_table,
+    meta_from_footer,
+    parse_snapshot_id,
+    table_to_histograms,
+)
+
+__all__ = ["REPLAY_HLT_MODE", "SnapshotMeta", "SnapshotStore"]
+
+log = logging.getLogger(__name__)
+
+REPLAY_HLT_MODE = "E"
+SNAPSHOTS_AREA = "snapshots"
+REPLAY_AREA = "replay"
+SUFFIX = ".parquet"
+TEMP_SUFFIX = ".tmp"
+# 32 rows of 48x104 TH2 (values + variances, 85 kB) per row group: reading one histogram decodes
+# ~2.7 MB instead of the whole ~21 MB snapshot, and reading everything stays one fast scan.
+ROW_GROUP_ROWS = 32
+# zstd level 1: as fast as snappy to write and read on a 500-histogram snapshot, ~20% smaller.
+COMPRESSION = "zstd"
+COMPRESSION_LEVEL = 1
+
+RUNS_COLUMNS = {
+    "run": "int64",
+    "subsystem": "str",
+    "hlt_mode": "str",
+    "beam_type": "str",
+    "first_snapshot_utc": "datetime64[us, UTC]",
+    "last_snapshot_utc": "datetime64[us, UTC]",
+    "n_snapshots": "int64",
+}
+SNAPSHOTS_COLUMNS = {
+    "snapshot_id": "str",
+    "snapshot_time_utc": "datetime64[us, UTC]",
+    "n_histograms": "int64",
+}
+
+
+@dataclass(frozen=True)
+class _FileFooter:
+    """What the footer of one (immutable) snapshot file says; cached per path."""
+
+    meta: SnapshotMeta
+    n_histograms: int
+
+
+class SnapshotStore:
+    """Writes, lists and reads the snapshots under `data_dir`; any number of writers and readers."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        # Files never change once visible, so per-path caches need no invalidation.
+        self._footers: dict[Path, _FileFooter] = {}
+        self._names: dict[Path, list[str]] = {}
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    def write_snapshot(self, meta: SnapshotMeta, histograms: Sequence[Histogram]) -> str:
+        """Store one snapshot atomically and return its id; never overwrites an existing snapshot.
+
+        Raises ValueError (and writes nothing) for run <= 0 (the HLT sends run 0 after an
+        end-of-run reset), no histograms, a naive snapshot time, a bad subsystem or HLT mode, or
+        duplicate histogram names.
+        """
+        histograms = list(histograms)
+        _validate(meta, histograms)
+        time_utc = meta.snapshot_time_utc.astimezone(UTC)
+        meta = replace(meta, run=int(meta.run), snapshot_time_utc=time_utc)
+        directory = self._run_dir(meta.hlt_mode == REPLAY_HLT_MODE, meta.subsystem, meta.run)
+        directory.mkdir(parents=True, exist_ok=True)
+        suffix = 0
+        while True:
+            snapshot_id = format_snapshot_id(meta, suffix)
+            suffix += 1
+            if self._find_path(snapshot_id) is not None:
+                continue
+            table = histograms_to_table(snapshot_id, meta, histograms)
+            if _publish(table, directory / f"{snapshot_id}{SUFFIX}"):
+                log.debug("stored %s (%d histograms)", snapshot_id, len(histograms))
+                return snapshot_id
+
+    def remove_stale_temp_files(self, max_age_s: float = 3600.0) -> int:
+        """Delete temp files of writers that died more than `max_age_s` ago; return how many."""
+        removed = 0
+        oldest_allowed = time.time() - max_age_s
+        for area in (SNAPSHOTS_AREA, REPLAY_AREA):
+            for path in (self.data_dir / area).glob(f"subsystem=*/run=*/.*{TEMP_SUFFIX}"):
+                try:
+                    if path.stat().st_mtime < oldest_allowed:
+                        path.unlink()
+                        removed += 1
+                except FileNotFoundError:
+                    continue
+        return removed
+
+    # ---- listing -------------------------------------------------------------------------------
+
+    def runs(self, subsystem: str | None = None, include_replay: bool = False) -> pd.DataFrame:
+        """One row per (run, subsystem), newest run first.
+
+        Columns: run, subsystem, hlt_mode, beam_type, first_snapshot_utc, last_snapshot_utc,
+        n_snapshots. HLT mode and beam type are those of the newest snapshot.
+        """
+        groups: dict[tuple[int, str], list[tuple[SnapshotKey, Path]]] = {}
+        for key, path in self._scan(subsystem, include_replay=include_replay):
+            groups.setdefault((key.run, key.subsystem), []).append((key, path))
+        rows = []
+        for (run, system), entries in groups.items():
+            entries.sort(key=lambda entry: entry[0].order)
+            newest = self._footer(entries[-1][1]).meta
+            rows.append(
+                {
+                    "run": run,
+                    "subsystem": system,
+                    "hlt_mode": newest.hlt_mode,
+                    "beam_type": newest.beam_type,
+                    "first_snapshot_utc": entries[0][0].snapshot_time_utc,
+                    "last_snapshot_utc": entries[-1][0].snapshot_time_utc,
+                    "n_snapshots": len(entries),
+                }
+            )
+        rows.sort(key=lambda row: (-row["run"], row["subsystem"]))
+        return _frame(rows, RUNS_COLUMNS)
+
+    def snapshots(self, run: int, subsystem: str, include_replay: bool = False) -> pd.DataFrame:
+        """snapshot_id, snapshot_time_utc, n_histograms of one run and subsystem, oldest first."""
+        keys = sorted(self._scan(subsystem, run, include_replay), key=lambda entry: entry[0].order)
+        rows = [
+            {
+                "snapshot_id": key.snapshot_id,
+                "snapshot_time_utc": key.snapshot_time_utc,
+                "n_histograms": self._footer(path).n_histograms,
+            }
+            for key, path in keys
+        ]
+        return _frame(rows, SNAPSHOTS_COLUMNS)
+
+    def latest_snapshot_id(
+        self,
+        run: int,
+        subsystem: str,
+        include_replay: bool = False,
+    ) -> str | None:
+        """Id of the newest snapshot of that run and subsystem, or None if there is none."""
+        keys = [key for key, _ in self._scan(subsystem, run, include_replay)]
+        return max(keys, key=lambda key: key.order).snapshot_id if keys else None
+
+    def count_snapshots(self, subsystem: str | None = None, include_replay: bool = False) -> int:
+        """How many snapshots are stored (file names only, no file is opened)."""
+        return sum(1 for _ in self._scan(subsystem, include_replay=include_replay))
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def histogram_names(self, snapshot_id: str) -> list[str]:
+        """Sorted names of the histograms in one snapshot; KeyError if the snapshot is unknown."""
+        path = self._path(snapshot_id)
+        if path not in self._names:
+            # Rows are written sorted by name, so the column is already in order.
+            self._names[path] = pq.read_table(path, columns=["name"])["name"].to_pylist()
+        return list(self._names[path])
+
+    def read_snapshot(
+        self, snapshot_id: str, names: Iterable[str] | None = None
+    ) -> tuple[SnapshotMeta, dict[str, Histogram]]:
+        """Metadata and histograms (all, or only `names`) of one snapshot.
+
+        Raises KeyError naming what is missing if the snapshot or a requested histogram is unknown.
+        """
+        path = self._path(snapshot_id)
+        wanted = None if names is None else sorted(set(names))
+        table = _read_rows(path, wanted)
+        histograms = table_to_histograms(table)
+        if wanted is not None and len(histograms) != len(wanted):
+            missing = [name for name in wanted if name not in histograms]
+            raise KeyError(f"snapshot {snapshot_id!r} has no histogram(s) {missing}")
+        return self._footer(path).meta, histograms
+
+    def read_histogram(self, snapshot_id: str, name: str) -> Histogram:
+        """One histogram of one snapshot; KeyError if either is unknown."""
+        return self.read_snapshot(snapshot_id, [name])[1][name]
+
+    def sql(self, query: str, include_replay: bool = False) -> pd.DataFrame:
+        """Run DuckDB SQL against a `histograms` view over every stored snapshot file.
+
+        Example: `store.sql("select run, count(*) from histograms group by run")`.
+        """
+        globs = [
+            str(self.data_dir / area / "subsystem=*" / "run=*" / f"*{SUFFIX}")
+            for area in self._areas(include_replay)
+            if any(self._scan_area(area, None, None))
+        ]
+        with duckdb.connect() as connection:
+            if globs:
+                file_list = ", ".join("'" + glob.replace("'", "''") + "'" for glob in globs)
+                connection.execute(
+                    "create view histograms as select * from read_parquet("
+                    f"[{file_list}], hive_partitioning = true, union_by_name = true)"
+                )
+            else:
+                # DuckDB refuses an empty glob; an empty table keeps queries valid on a new store.
+                empty = SNAPSHOT_SCHEMA.empty_table()
+                connection.register("histograms", empty)
+            return connection.sql(query).df()
+
+    # ---- paths, scanning and caches -----------------------------------------------------------
+
+    def _run_dir(self, replay: bool, subsystem: str, run: int) -> Path:
+        area = REPLAY_AREA if replay else SNAPSHOTS_AREA
+        return self.data_dir / area / f"subsystem={subsystem}" / f"run={run}"
+
+    def _find_path(self, snapshot_id: str) -> Path | None:
+        key = parse_snapshot_id(snapshot_id)
+        if key is None:
+            return None
+        for replay in (False, True):
+            path = self._run_dir(replay, key.subsystem, key.run) / f"{snapshot_id}{SUFFIX}"
+            if path.is_file():
+                return path
+        return None
+
+    def _path(self, snapshot_id: str) -> Path:
+        path = self._find_path(snapshot_id)
+        if path is None:
+            raise KeyError(f"unknown snapshot {snapshot_id!r} in {self.data_dir}")
+        return path
+
+    def _footer(self, path: Path) -> _FileFooter:
+        footer = self._footers.get(path)
+        if footer is None:
+            metadata = pq.read_metadata(path)
+            footer = _FileFooter(meta_from_footer(metadata.metadata), metadata.num_rows)
+            self._footers[path] = footer
+        return footer
+
+    @staticmethod
+    def _areas(include_replay: bool) -> tuple[str, ...]:
+        return (SNAPSHOTS_AREA, REPLAY_AREA) if include_replay else (SNAPSHOTS_AREA,)
+
+    def _scan(
+        self, subsystem: str | None = None, run: int | None = None, include_replay: bool = False
+    ) -> Iterator[tuple[SnapshotKey, Path]]:
+        for area in self._areas(include_replay):
+            yield from self._scan_area(area, subsystem, run)
+
+    def _scan_area(
+        self, area: str, subsystem: str | None, run: int | None
+    ) -> Iterator[tuple[SnapshotKey, Path]]:
+        """Visible snapshot files, described by their names alone (no file is opened)."""
+        area_dir = self.data_dir / area
+        systems = [subsystem] if subsystem else _partition_values(area_dir, "subsystem")
+        for system in systems:
+            system_dir = area_dir / f"subsystem={system}"
+            runs = [str(run)] if run is not None else _partition_values(system_dir, "run")
+            for run_text in runs:
+                for key, path in _snapshot_files(system_dir / f"run={run_text}"):
+                    # The name must agree with its partition, or readers of the hive columns and
+                    # readers of our ids would disagree about which run a file belongs to.
+                    if key.subsystem == system and str(key.run) == run_text:
+                        yield key, path
+
+
+def _validate(meta: SnapshotMeta, histograms: list[Histogram]) -> None:
+    if isinstance(meta.run, bool) or not isinstance(meta.run, Integral) or meta.run <= 0:
+        raise ValueError(f"run must be a positive integer, got {meta.run!r}")
+    if not histograms:
+        raise ValueError(f"run {meta.run} {meta.subsystem}: needs at least one histogram")
+    time_utc = meta.snapshot_time_utc
+    if time_utc.tzinfo is None or time_utc.tzinfo.utcoffset(time_utc) is None:
+        raise ValueError(f"snapshot_time_utc must be timezone-aware, got naive {time_utc}")
+    if not SUBSYSTEM_PATTERN.match(meta.subsystem):
+        raise ValueError(f"subsystem {meta.subsystem!r} must match {SUBSYSTEM_PATTERN.pattern}")
+    if not HLT_MODE_PATTERN.match(meta.hlt_mode):
+        raise ValueError(f"hlt_mode {meta.hlt_mode!r} must match {HLT_MODE_PATTERN.pattern}")
+    if not isinstance(meta.beam_type, str):
+        raise ValueError(f"beam_type must be a string, got {meta.beam_type!r}")
+    names = [h.name for h in histograms]
+    if len(set(names)) != len(names):
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        raise ValueError(f"duplicate histogram names in one snapshot: {duplicates}")
+    bad = [h.name for h in histograms if not 1 <= h.dimension <= MAX_DIMENSION]
+    if bad:
+        raise ValueError(f"histograms must have 1 to {MAX_DIMENSION} axes: {bad}")
+
+
+def _publish(table: pa.Table, final_path: Path) -> bool:
+    """Write `table` to a temp file, fsync, link it to `final_path`; False if that name is taken."""
+    temp_name = f".{final_path.name}.{os.getpid()}.{time.time_ns()}{TEMP_SUFFIX}"
+    temp_path = final_path.with_name(temp_name)
+    try:
+        with pq.ParquetWriter(
+            str(temp_path),
+            table.schema,
+            compression=COMPRESSION,
+            compression_level=COMPRESSION_LEVEL,
+        ) as writer:
+            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        _fsync_path(temp_path)
+        try:
+            os.link(temp_path, final_path)
+        except FileExistsError:
+            return False
+        _fsync_path(final_path.parent)
+        return True
+    finally:
+        temp_path.unlink(missing_ok=True)
+
+
+def _fsync_path(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _read_rows(path: Path, names: list[str] | None) -> pa.Table:
+    """All rows, or only the named ones, reading only row groups whose name range can hold them."""
+    parquet_file = pq.ParquetFile(path)
+    if names is None:
+        return parquet_file.read()
+    groups = _row_groups_with(parquet_file.metadata, names)
+    table = parquet_file.read_row_groups(groups) if groups else SNAPSHOT_SCHEMA.empty_table()
+    return table.filter(pc.is_in(table["name"], value_set=pa.array(names, pa.string())))
+
+
+def _row_groups_with(metadata: pq.FileMetaData, names: list[str]) -> list[int]:
+    name_column = metadata.schema.names.index("name")
+    return [
+        index
+        for index in range(metadata.num_row_groups)
+        if _may_hold(metadata.row_group(index).column(name_column).statistics, names)
+    ]
+
+
+def _may_hold(statistics: pq.Statistics | None, names: list[str]) -> bool:
+    if statistics is None or not statistics.has_min_max:
+        return True  # without statistics the group cannot be ruled out
+    return any(statistics.min <= name <= statistics.max for name in names)
+
+
+def _partition_values(directory: Path, key: str) -> list[str]:
+    """Values `v` of the `key=v` subdirectories of `directory` (hive partitions)."""
+    prefix = f"{key}="
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return []
+    names = [entry.name for entry in entries if entry.is_dir()]
+    return sorted(name[len(prefix) :] for name in names if name.startswith(prefix))
+
+
+def _snapshot_files(directory: Path) -> Iterator[tuple[SnapshotKey, Path]]:
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        # Temp files start with "." and end in ".tmp"; names that are not snapshot ids are ignored.
+        if entry.name.startswith(".") or not entry.name.endswith(SUFFIX):
+            continue
+        key = parse_snapshot_id(entry.name[: -len(SUFFIX)])
+        if key is not None:
+            yield key, Path(entry.path)
+
+
+def _frame(rows: list[dict], columns: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=list(columns)).astype(columns)

@@ -1,0 +1,256 @@
+"""What one snapshot file holds: the Parquet schema, snapshot ids, Histogram <-> Arrow conversion.
+
+`pipeline.store` decides where files live and how they are written; this module only knows the shape
+of the data, so the schema documented in the README (`schema_markdown()`) is the one in the code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline.histogram import Histogram
+
+SCHEMA_VERSION = 1
+# Footer key/value entry repeating the snapshot metadata, so listings never read data pages.
+FOOTER_KEY = b"overwatch_ng.snapshot"
+MAX_DIMENSION = 3
+AXIS_COLUMNS = ("edges_x", "edges_y", "edges_z")
+
+
+def _field(name: str, arrow_type: pa.DataType, description: str) -> pa.Field:
+    return pa.field(name, arrow_type, nullable=False, metadata={"description": description})
+
+
+SNAPSHOT_SCHEMA = pa.schema(
+    [
+        _field("snapshot_id", pa.string(), "`<SYS>_<run>_<UTC YYYYmmddTHHMMSS.ffffff>[_<n>]`"),
+        _field("run", pa.int64(), "run number (also the `run=` partition)"),
+        _field("subsystem", pa.string(), "EMC, TPC, HLT, ... (also the `subsystem=` partition)"),
+        _field("snapshot_time_utc", pa.timestamp("us", tz="UTC"), "when the reply was received"),
+        _field("hlt_mode", pa.string(), "HLT mode: A, B, C, E (replay), U (unknown)"),
+        _field("beam_type", pa.string(), "beam type reported by the merger, may be empty"),
+        _field("name", pa.string(), "histogram name as the merger sent it (may contain `/`)"),
+        _field("class_name", pa.string(), "ROOT class: TH1F, TH2D, TProfile, ..."),
+        _field("dimension", pa.int8(), "1, 2 or 3"),
+        _field("title", pa.string(), "histogram title"),
+        _field("axis_titles", pa.list_(pa.string()), "x, y, z axis titles as sent"),
+        _field("nbins", pa.list_(pa.int32()), "regular bins per axis (no flow bins)"),
+        _field("edges_x", pa.list_(pa.float64()), "x bin edges, nbins[0]+1 values"),
+        _field("edges_y", pa.list_(pa.float64()), "y bin edges, empty for 1D"),
+        _field("edges_z", pa.list_(pa.float64()), "z bin edges, empty for 1D and 2D"),
+        _field(
+            "values",
+            pa.list_(pa.float64()),
+            "contents with under/overflow, C order over shape `nbins+2` per axis (x slowest)",
+        ),
+        _field("variances", pa.list_(pa.float64()), "sum of squared weights, layout of values"),
+        _field("entries", pa.float64(), "ROOT fEntries"),
+    ],
+    metadata={b"overwatch_ng.schema_version": str(SCHEMA_VERSION).encode()},
+)
+
+_TIME_FORMAT = "%Y%m%dT%H%M%S.%f"
+_SNAPSHOT_ID = re.compile(
+    r"^(?P<subsystem>[A-Za-z0-9][A-Za-z0-9_-]*)_(?P<run>[0-9]+)"
+    r"_(?P<Y>[0-9]{4})(?P<m>[0-9]{2})(?P<d>[0-9]{2})T(?P<H>[0-9]{2})(?P<M>[0-9]{2})(?P<S>[0-9]{2})"
+    r"\.(?P<f>[0-9]{6})(?:_(?P<suffix>[0-9]+))?$"
+)
+SUBSYSTEM_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+HLT_MODE_PATTERN = re.compile(r"^[A-Za-z0-9]+$")
+
+
+@dataclass(frozen=True)
+class SnapshotMeta:
+    """Who and when: one receiver reply for one run and subsystem."""
+
+    run: int
+    subsystem: str
+    snapshot_time_utc: datetime
+    hlt_mode: str = "U"
+    beam_type: str = ""
+
+
+@dataclass(frozen=True)
+class SnapshotKey:
+    """What a snapshot id (and so a file name) says on its own, without opening the file."""
+
+    snapshot_id: str
+    subsystem: str
+    run: int
+    snapshot_time_utc: datetime
+    suffix: int = 0
+
+    @property
+    def order(self) -> tuple[datetime, int]:
+        """Chronological order; the collision suffix breaks ties numerically (`_2` before `_10`)."""
+        return self.snapshot_time_utc, self.suffix
+
+
+def format_snapshot_id(meta: SnapshotMeta, suffix: int = 0) -> str:
+    """`<SYS>_<run>_<UTC time>`; suffix > 0 appends `_<suffix>` (still sorts after the plain id)."""
+    stamp = meta.snapshot_time_utc.astimezone(UTC).strftime(_TIME_FORMAT)
+    base = f"{meta.subsystem}_{meta.run}_{stamp}"
+    return f"{base}_{suffix}" if suffix else base
+
+
+def parse_snapshot_id(snapshot_id: str) -> SnapshotKey | None:
+    """The parts of a well-formed id, or None for anything else (stray files, typos)."""
+    match = _SNAPSHOT_ID.match(snapshot_id)
+    if match is None:
+        return None
+    # Built from the regex groups: listings parse thousands of names and strptime is 5x slower.
+    parts = (int(match[group]) for group in "YmdHMSf")
+    try:
+        time_utc = datetime(*parts, tzinfo=UTC)
+    except ValueError:  # e.g. month 13
+        return None
+    suffix = int(match["suffix"] or 0)
+    return SnapshotKey(snapshot_id, match["subsystem"], int(match["run"]), time_utc, suffix)
+
+
+def footer_metadata(snapshot_id: str, meta: SnapshotMeta, n_histograms: int) -> dict[bytes, bytes]:
+    """Schema-level key/value metadata written into the Parquet footer of every snapshot file."""
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "snapshot_id": snapshot_id,
+        "run": meta.run,
+        "subsystem": meta.subsystem,
+        "snapshot_time_utc": meta.snapshot_time_utc.astimezone(UTC).isoformat(),
+        "hlt_mode": meta.hlt_mode,
+        "beam_type": meta.beam_type,
+        "n_histograms": n_histograms,
+    }
+    return {**SNAPSHOT_SCHEMA.metadata, FOOTER_KEY: json.dumps(record).encode()}
+
+
+def meta_from_footer(kv_metadata: dict[bytes, bytes]) -> SnapshotMeta:
+    """The SnapshotMeta of a footer written by `footer_metadata`."""
+    record = json.loads(kv_metadata[FOOTER_KEY])
+    return SnapshotMeta(
+        run=int(record["run"]),
+        subsystem=record["subsystem"],
+        snapshot_time_utc=datetime.fromisoformat(record["snapshot_time_utc"]).astimezone(UTC),
+        hlt_mode=record["hlt_mode"],
+        beam_type=record["beam_type"],
+    )
+
+
+def histograms_to_table(
+    snapshot_id: str,
+    meta: SnapshotMeta,
+    histograms: Sequence[Histogram],
+) -> pa.Table:
+    """One row per histogram, sorted by name so that row-group statistics on `name` prune reads."""
+    ordered = sorted(histograms, key=lambda h: h.name)
+    n_rows = len(ordered)
+
+    def repeated(value: object, arrow_type: pa.DataType) -> pa.Array:
+        return pa.array([value] * n_rows, type=arrow_type)
+
+    columns = {
+        "snapshot_id": repeated(snapshot_id, pa.string()),
+        "run": repeated(meta.run, pa.int64()),
+        "subsystem": repeated(meta.subsystem, pa.string()),
+        "snapshot_time_utc": repeated(meta.snapshot_time_utc, pa.timestamp("us", tz="UTC")),
+        "hlt_mode": repeated(meta.hlt_mode, pa.string()),
+        "beam_type": repeated(meta.beam_type, pa.string()),
+        "name": pa.array([h.name for h in ordered], pa.string()),
+        "class_name": pa.array([h.class_name for h in ordered], pa.string()),
+        "dimension": pa.array([h.dimension for h in ordered], pa.int8()),
+        "title": pa.array([h.title for h in ordered], pa.string()),
+        "axis_titles": pa.array([list(h.axis_titles) for h in ordered], pa.list_(pa.string())),
+        "nbins": pa.array([list(h.shape) for h in ordered], pa.list_(pa.int32())),
+        **{
+            column: _list_column([_edges(h, axis) for h in ordered])
+            for axis, column in enumerate(AXIS_COLUMNS)
+        },
+        "values": _list_column([h.values_flow for h in ordered]),
+        "variances": _list_column([h.variances_flow for h in ordered]),
+        "entries": pa.array([float(h.entries) for h in ordered], pa.float64()),
+    }
+    schema = SNAPSHOT_SCHEMA.with_metadata(footer_metadata(snapshot_id, meta, n_rows))
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def table_to_histograms(table: pa.Table) -> dict[str, Histogram]:
+    """Histograms of a (possibly filtered) snapshot table, keyed by name, in row order.
+
+    Contents, variances and edges are read-only numpy views of the Arrow buffers (no copy: copying
+    would double the read time of a snapshot). Each view keeps only its own record batch (one
+    Parquet row group) alive. Copy an array before changing it in place.
+    """
+    histograms: dict[str, Histogram] = {}
+    for batch in table.to_batches():
+        histograms.update(_batch_histograms(batch))
+    return histograms
+
+
+def _batch_histograms(batch: pa.RecordBatch) -> dict[str, Histogram]:
+    edges_per_axis = [_ListColumn(batch.column(column)) for column in AXIS_COLUMNS]
+    values = _ListColumn(batch.column("values"))
+    variances = _ListColumn(batch.column("variances"))
+    names = batch.column("name").to_pylist()
+    class_names = batch.column("class_name").to_pylist()
+    titles = batch.column("title").to_pylist()
+    axis_titles = batch.column("axis_titles").to_pylist()
+    dimensions = batch.column("dimension").to_pylist()
+    entries = batch.column("entries").to_pylist()
+
+    histograms = {}
+    for row, name in enumerate(names):
+        edges = tuple(edges_per_axis[axis].row(row) for axis in range(dimensions[row]))
+        shape = tuple(len(axis_edges) + 1 for axis_edges in edges)
+        histograms[name] = Histogram(
+            name=name,
+            class_name=class_names[row],
+            title=titles[row],
+            edges=edges,
+            values_flow=values.row(row).reshape(shape),
+            variances_flow=variances.row(row).reshape(shape),
+            entries=entries[row],
+            axis_titles=tuple(axis_titles[row]),
+        )
+    return histograms
+
+
+def schema_markdown() -> str:
+    """The README table of the snapshot columns, generated from `SNAPSHOT_SCHEMA`."""
+    lines = ["| column | Arrow type | meaning |", "| --- | --- | --- |"]
+    for field in SNAPSHOT_SCHEMA:
+        description = field.metadata[b"description"].decode()
+        lines.append(f"| `{field.name}` | `{field.type}` | {description} |")
+    return "\n".join(lines)
+
+
+def _edges(histogram: Histogram, axis: int) -> np.ndarray:
+    if axis < histogram.dimension:
+        return histogram.edges[axis]
+    return np.empty(0)
+
+
+def _list_column(arrays: Sequence[np.ndarray]) -> pa.ListArray:
+    """list<double> from numpy arrays with one concatenation, not one Arrow object per row."""
+    lengths = np.fromiter((array.size for array in arrays), dtype=np.int64, count=len(arrays))
+    offsets = np.zeros(len(arrays) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = np.concatenate([np.ravel(array) for array in arrays]).astype(np.float64, copy=False)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat), type=pa.list_(pa.float64()))
+
+
+class _ListColumn:
+    """Row access to a list<double> array as numpy views of its one flat buffer."""
+
+    def __init__(self, array: pa.ListArray) -> None:
+        # Offsets already account for slicing; they index into the unsliced child `values`.
+        self._offsets = array.offsets.to_numpy()
+        self._flat = array.values.to_numpy(zero_copy_only=True)
+
+    def row(self, row: int) -> np.ndarray:
+        return self._flat[self._offsets[row] : self._offsets[row + 1]]

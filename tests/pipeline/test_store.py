@@ -1,0 +1,361 @@
+"""SnapshotStore: exact round trips, atomic under SIGKILL, data readable without our code."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.histogram import Histogram
+from pipeline.store import SnapshotMeta, SnapshotStore
+from pipeline.store_schema import SNAPSHOT_SCHEMA, schema_markdown
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2025, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def th1(name: str = "hAmp", offset: float = 0.0) -> Histogram:
+    values = np.arange(12, dtype=float) + offset  # 10 bins + underflow (index 0) + overflow (11)
+    return Histogram(
+        name=name,
+        class_name="TH1D",
+        title="cell amplitude",
+        edges=(np.linspace(0.0, 10.0, 11),),
+        values_flow=values,
+        variances_flow=values * 2.0,
+        entries=float(values.sum()),
+        axis_titles=("E (GeV)", "counts"),
+    )
+
+
+def th2(name: str = "EMCTRQA/hEtaPhi") -> Histogram:
+    values = np.arange(5 * 4, dtype=float).reshape(5, 4) * 1.5  # 3x2 bins with flow
+    return Histogram(
+        name=name,
+        class_name="TH2F",
+        title="tower occupancy",
+        edges=(np.array([0.0, 1.0, 2.5, 7.0]), np.array([-1.0, 0.0, 1.0])),
+        values_flow=values,
+        variances_flow=values + 0.25,
+        entries=123.0,
+        axis_titles=("#eta", "#phi"),
+    )
+
+
+def th3(name: str = "TPCQA/h_dca") -> Histogram:
+    values = np.arange(4 * 5 * 3, dtype=float).reshape(4, 5, 3) - 7.0
+    return Histogram(
+        name=name,
+        class_name="TH3D",
+        title="dca vs phi vs pt",
+        edges=(np.linspace(0, 1, 3), np.linspace(-2, 2, 4), np.array([0.5, 3.0])),
+        values_flow=values,
+        variances_flow=np.abs(values),
+        entries=60.0,
+        axis_titles=("x", "y", "z"),
+    )
+
+
+def meta(run: int = 300000, subsystem: str = "EMC", seconds: float = 0.0, **fields) -> SnapshotMeta:
+    return SnapshotMeta(run, subsystem, T0 + timedelta(seconds=seconds), **fields)
+
+
+def assert_same_histogram(got: Histogram, want: Histogram) -> None:
+    assert (got.name, got.class_name, got.title) == (want.name, want.class_name, want.title)
+    assert got.axis_titles == want.axis_titles
+    assert got.entries == want.entries
+    assert len(got.edges) == len(want.edges)
+    for got_edges, want_edges in zip(got.edges, want.edges, strict=True):
+        np.testing.assert_array_equal(got_edges, want_edges)
+    np.testing.assert_array_equal(got.values_flow, want.values_flow)
+    np.testing.assert_array_equal(got.variances_flow, want.variances_flow)
+
+
+def parquet_files(data_dir: Path) -> list[Path]:
+    return sorted(data_dir.rglob("*.parquet"))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SnapshotStore:
+    return SnapshotStore(tmp_path / "data")
+
+
+def test_th1_th2_th3_read_back_exactly_as_written(store: SnapshotStore) -> None:
+    written = [th3(), th1(), th2()]
+    snapshot_id = store.write_snapshot(meta(hlt_mode="B", beam_type="Pb-Pb"), written)
+
+    assert snapshot_id == "EMC_300000_20250601T120000.123456"
+    read_meta, histograms = store.read_snapshot(snapshot_id)
+    assert read_meta == SnapshotMeta(300000, "EMC", T0, "B", "Pb-Pb")
+    assert list(histograms) == ["EMCTRQA/hEtaPhi", "TPCQA/h_dca", "hAmp"]
+    for histogram in written:
+        assert_same_histogram(histograms[histogram.name], histogram)
+    # Concrete numbers, flow bins included: TH1 underflow/overflow, TH2 corner, TH3 last cell.
+    assert histograms["hAmp"].values(flow=True)[[0, 11]].tolist() == [0.0, 11.0]
+    assert histograms["hAmp"].variances()[0] == 2.0
+    assert histograms["EMCTRQA/hEtaPhi"].values_flow[4, 3] == 28.5
+    assert histograms["EMCTRQA/hEtaPhi"].values().shape == (3, 2)
+    assert histograms["TPCQA/h_dca"].values_flow[3, 4, 2] == 52.0
+    assert histograms["TPCQA/h_dca"].edges[2].tolist() == [0.5, 3.0]
+
+
+def test_selected_names_and_single_histogram(store: SnapshotStore) -> None:
+    many = [th1(f"h{i:03d}", offset=i) for i in range(100)]
+    snapshot_id = store.write_snapshot(meta(), [*many, th2()])
+
+    assert store.histogram_names(snapshot_id) == sorted(h.name for h in [*many, th2()])
+    _, subset = store.read_snapshot(snapshot_id, ["h070", "h003", "EMCTRQA/hEtaPhi"])
+    assert sorted(subset) == ["EMCTRQA/hEtaPhi", "h003", "h070"]
+    assert_same_histogram(subset["h070"], many[70])
+    single = store.read_histogram(snapshot_id, "h099")
+    assert single.values_flow[0] == 99.0
+    assert_same_histogram(single, many[99])
+
+
+def test_unknown_snapshot_or_histogram_is_a_clear_key_error(store: SnapshotStore) -> None:
+    snapshot_id = store.write_snapshot(meta(), [th1()])
+    with pytest.raises(KeyError, match=r"unknown snapshot 'EMC_300000_20990101T000000\.000000'"):
+        store.read_snapshot("EMC_300000_20990101T000000.000000")
+    with pytest.raises(KeyError, match="unknown snapshot 'not-an-id'"):
+        store.histogram_names("not-an-id")
+    with pytest.raises(KeyError, match=r"has no histogram\(s\) \['nope'\]"):
+        store.read_histogram(snapshot_id, "nope")
+
+
+@pytest.mark.parametrize(
+    ("bad_meta", "histograms", "message"),
+    [
+        (meta(run=0), [th1()], "run must be a positive integer"),
+        (meta(run=-5), [th1()], "run must be a positive integer"),
+        (meta(), [], "at least one histogram"),
+        (SnapshotMeta(300000, "EMC", datetime(2025, 6, 1, 12)), [th1()], "naive"),
+        (meta(subsystem="../EMC"), [th1()], "subsystem"),
+        (meta(hlt_mode="B/"), [th1()], "hlt_mode"),
+        (meta(beam_type=None), [th1()], "beam_type"),
+        (meta(), [th1("same"), th2("same")], "duplicate histogram names"),
+    ],
+)
+def test_bad_snapshots_are_rejected_and_nothing_is_written(
+    store: SnapshotStore, bad_meta: SnapshotMeta, histograms: list[Histogram], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        store.write_snapshot(bad_meta, histograms)
+    assert not store.data_dir.exists() or not any(p.is_file() for p in store.data_dir.rglob("*"))
+    assert store.count_snapshots() == 0
+
+
+def test_listing_runs_and_snapshots(store: SnapshotStore) -> None:
+    geneva = timezone(timedelta(hours=2))
+    store.write_snapshot(meta(300000, "EMC", 0, hlt_mode="B", beam_type="pp"), [th1()])
+    store.write_snapshot(meta(300000, "EMC", 60, hlt_mode="C", beam_type="pp"), [th1(), th2()])
+    store.write_snapshot(meta(np.int64(300000), "TPC", 30), [th3()])  # numpy ints are fine
+    # Given in Geneva summer time: stored and listed in UTC.
+    late = SnapshotMeta(300002, "EMC", datetime(2025, 6, 1, 16, 0, tzinfo=geneva), "B")
+    late_id = store.write_snapshot(late, [th1()])
+    assert late_id == "EMC_300002_20250601T140000.000000"
+
+    runs = store.runs()
+    assert list(runs.columns) == [
+        "run",
+        "subsystem",
+        "hlt_mode",
+        "beam_type",
+        "first_snapshot_utc",
+        "last_snapshot_utc",
+        "n_snapshots",
+    ]
+    assert runs[["run", "subsystem", "n_snapshots"]].values.tolist() == [
+        [300002, "EMC", 1],
+        [300000, "EMC", 2],
+        [300000, "TPC", 1],
+    ]
+    emc = runs.iloc[1]
+    assert (emc.hlt_mode, emc.beam_type) == ("C", "pp")  # from the newest snapshot
+    assert emc.first_snapshot_utc == pd.Timestamp(T0)
+    assert emc.last_snapshot_utc == pd.Timestamp(T0 + timedelta(seconds=60))
+    assert str(runs["last_snapshot_utc"].dtype) == "datetime64[us, UTC]"
+    assert store.runs("TPC")["run"].tolist() == [300000]
+
+    snapshots = store.snapshots(300000, "EMC")
+    assert snapshots["snapshot_id"].tolist() == [
+        "EMC_300000_20250601T120000.123456",
+        "EMC_300000_20250601T120100.123456",
+    ]
+    assert snapshots["n_histograms"].tolist() == [1, 2]
+    assert store.latest_snapshot_id(300000, "EMC") == "EMC_300000_20250601T120100.123456"
+    assert store.latest_snapshot_id(300001, "EMC") is None
+    assert (store.count_snapshots(), store.count_snapshots("EMC")) == (4, 3)
+
+
+def test_empty_store_lists_nothing(store: SnapshotStore) -> None:
+    assert store.runs().empty
+    assert list(store.runs().columns)[:2] == ["run", "subsystem"]
+    assert store.snapshots(1, "EMC").empty
+    assert store.count_snapshots() == 0
+    assert store.sql("select count(*) as n from histograms")["n"].tolist() == [0]
+
+
+def test_same_time_gets_a_suffix_and_never_overwrites(store: SnapshotStore) -> None:
+    first = store.write_snapshot(meta(), [th1(offset=0)])
+    second = store.write_snapshot(meta(), [th1(offset=100)])
+    third = store.write_snapshot(meta(), [th1(offset=200)])
+
+    assert (second, third) == (f"{first}_1", f"{first}_2")
+    assert store.read_histogram(first, "hAmp").values_flow[0] == 0.0
+    assert store.read_histogram(second, "hAmp").values_flow[0] == 100.0
+    assert store.snapshots(300000, "EMC")["snapshot_id"].tolist() == [first, second, third]
+    assert store.latest_snapshot_id(300000, "EMC") == third
+
+
+def test_replay_mode_is_stored_apart(store: SnapshotStore) -> None:
+    store.write_snapshot(meta(300000), [th1()])
+    replay_id = store.write_snapshot(meta(300001, hlt_mode="E"), [th2()])
+
+    replay_file = store.data_dir / "replay/subsystem=EMC/run=300001" / f"{replay_id}.parquet"
+    assert replay_file.is_file()
+    assert store.runs()["run"].tolist() == [300000]
+    assert store.count_snapshots() == 1
+    assert store.snapshots(300001, "EMC").empty
+    assert store.runs(include_replay=True)[["run", "hlt_mode"]].values.tolist() == [
+        [300001, "E"],
+        [300000, "U"],
+    ]
+    assert store.latest_snapshot_id(300001, "EMC", include_replay=True) == replay_id
+    assert_same_histogram(store.read_histogram(replay_id, th2().name), th2())
+
+
+def test_stray_and_foreign_files_are_ignored(store: SnapshotStore) -> None:
+    snapshot_id = store.write_snapshot(meta(), [th1()])
+    run_dir = store.data_dir / "snapshots/subsystem=EMC/run=300000"
+    (run_dir / f".{snapshot_id}_9.parquet.123.tmp").write_bytes(b"PAR1 half a file")
+    (run_dir / "notes.parquet").write_bytes(b"not ours")
+    (run_dir / ".hidden.parquet").write_bytes(b"dot file")
+    # A snapshot file in the wrong run directory would make hive columns and ids disagree.
+    misplaced = run_dir.parent / "run=300009"
+    misplaced.mkdir()
+    (misplaced / f"{snapshot_id}.parquet").hardlink_to(run_dir / f"{snapshot_id}.parquet")
+
+    assert store.count_snapshots() == 1
+    assert store.runs()["run"].tolist() == [300000]
+    assert store.snapshots(300000, "EMC")["snapshot_id"].tolist() == [snapshot_id]
+    assert store.remove_stale_temp_files(max_age_s=3600) == 0
+    assert store.remove_stale_temp_files(max_age_s=-1) == 1
+
+
+def test_plain_duckdb_and_pandas_read_the_store_without_our_code(store: SnapshotStore) -> None:
+    store.write_snapshot(meta(300000, "EMC"), [th1(), th2()])
+    store.write_snapshot(meta(300007, "TPC"), [th3()])
+    data_dir = store.data_dir
+
+    every_snapshot = f"read_parquet('{data_dir}/snapshots/**/*.parquet', hive_partitioning=true)"
+    columns = "run, subsystem, name, nbins, values, snapshot_time_utc"
+    rows = duckdb.sql(f"select {columns} from {every_snapshot} order by name").fetchall()
+    assert [row[:3] for row in rows] == [
+        (300000, "EMC", "EMCTRQA/hEtaPhi"),
+        (300007, "TPC", "TPCQA/h_dca"),
+        (300000, "EMC", "hAmp"),
+    ]
+    # Rebuild the TH2 contents from the plain row: C order over nbins+2 per axis.
+    nbins, values = rows[0][3], rows[0][4]
+    np.testing.assert_array_equal(np.reshape(values, [n + 2 for n in nbins]), th2().values_flow)
+    assert rows[0][5] == T0
+    described = duckdb.sql(f"describe select * from {every_snapshot}").fetchall()
+    assert [column[0] for column in described] == SNAPSHOT_SCHEMA.names  # no duplicated partitions
+
+    one_file = next((data_dir / "snapshots/subsystem=TPC").rglob("*.parquet"))
+    frame = pd.read_parquet(one_file)
+    assert frame[["run", "subsystem", "name"]].values.tolist() == [[300007, "TPC", "TPCQA/h_dca"]]
+    assert frame["entries"].tolist() == [60.0]
+    # Whole tree with pandas: the columns are in the files, so skip hive discovery.
+    everything = pd.read_parquet(data_dir / "snapshots", partitioning=None)
+    assert sorted(everything["run"].tolist()) == [300000, 300000, 300007]
+
+
+def test_sql_helper_and_documented_schema(store: SnapshotStore) -> None:
+    snapshot_id = store.write_snapshot(meta(), [th1(), th2()])
+    store.write_snapshot(meta(300001, hlt_mode="E"), [th1()])
+
+    counts = store.sql("select run, count(*) as n from histograms group by run order by run")
+    assert counts.values.tolist() == [[300000, 2]]
+    with_replay = store.sql("select count(*) as n from histograms", include_replay=True)
+    assert with_replay["n"].tolist() == [3]
+
+    path = next(store.data_dir.glob("snapshots/**/*.parquet"))
+    assert pq.read_schema(path).remove_metadata().equals(SNAPSHOT_SCHEMA.remove_metadata())
+    assert path.stem == snapshot_id
+    table = schema_markdown()
+    for name in SNAPSHOT_SCHEMA.names:
+        assert f"| `{name}` |" in table
+
+
+CHILD_WRITER = """
+import sys, time
+from datetime import UTC, datetime
+from pathlib import Path
+import numpy as np
+import pyarrow.parquet as pq
+from pipeline.histogram import Histogram
+from pipeline.store import SnapshotMeta, SnapshotStore
+
+def stall_before_footer(self):
+    # Row groups are on disk, the footer is not: the temp file is half written.
+    print("PARTIAL", flush=True)
+    time.sleep(60)
+
+pq.ParquetWriter.close = stall_before_footer
+edges = (np.linspace(0, 48, 49), np.linspace(0, 104, 105))
+contents = np.arange(50 * 106, dtype=float).reshape(50, 106)
+big = [Histogram(f"h{i:03d}", "TH2F", "", edges, contents, contents) for i in range(300)]
+when = datetime(2025, 6, 1, 13, 0, tzinfo=UTC)
+SnapshotStore(Path(sys.argv[1])).write_snapshot(SnapshotMeta(300000, "EMC", when), big)
+print("FINISHED", flush=True)
+"""
+
+
+def test_writer_killed_mid_write_leaves_no_visible_snapshot(store: SnapshotStore) -> None:
+    complete = [store.write_snapshot(meta(seconds=s), [th1(), th2()]) for s in (0, 60)]
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD_WRITER, str(store.data_dir)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready, _, _ = select.select([child.stdout], [], [], 30)
+        assert ready and child.stdout.readline().strip() == "PARTIAL"
+        run_dir = store.data_dir / "snapshots/subsystem=EMC/run=300000"
+        temp_files = list(run_dir.glob(".*.tmp"))
+        assert len(temp_files) == 1 and temp_files[0].stat().st_size > 100_000
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    assert child.returncode == -signal.SIGKILL
+
+    # The half-written file is there but not a readable Parquet file, and no reader lists it.
+    with pytest.raises(Exception, match=r"(?i)parquet"):
+        pq.read_metadata(temp_files[0])
+    reader = SnapshotStore(store.data_dir)
+    assert reader.count_snapshots() == 2
+    assert reader.snapshots(300000, "EMC")["snapshot_id"].tolist() == complete
+    assert reader.runs()["n_snapshots"].tolist() == [2]
+    for snapshot_id in complete:
+        assert_same_histogram(reader.read_histogram(snapshot_id, "hAmp"), th1())
+    plain = duckdb.sql(
+        f"select count(*) from read_parquet('{store.data_dir}/snapshots/**/*.parquet')"
+    ).fetchall()
+    assert plain == [(4,)]
+    # The next writer takes the time the dead one wanted, without a suffix: nothing was published.
+    dead_writers_time = datetime(2025, 6, 1, 13, tzinfo=UTC)
+    retry_id = reader.write_snapshot(SnapshotMeta(300000, "EMC", dead_writers_time), [th1()])
+    assert retry_id == "EMC_300000_20250601T130000.000000"
