@@ -134,14 +134,16 @@ class SnapshotStore:
 
     # ---- listing -------------------------------------------------------------------------------
 
-    def runs(self, subsystem: str | None = None, include_replay: bool = False) -> pd.DataFrame:
-        """One row per (run, subsystem), newest run first.
+    def runs(
+        self, subsystem: str | None = None, include_replay: bool = False, run: int | None = None
+    ) -> pd.DataFrame:
+        """One row per (run, subsystem), newest run first; `run` limits the scan to that run.
 
         Columns: run, subsystem, hlt_mode, beam_type, first_snapshot_utc, last_snapshot_utc,
         n_snapshots. HLT mode and beam type are those of the newest snapshot.
         """
         groups: dict[tuple[int, str], list[tuple[SnapshotKey, Path]]] = {}
-        for key, path in self._scan(subsystem, include_replay=include_replay):
+        for key, path in self._scan(subsystem, run, include_replay=include_replay):
             groups.setdefault((key.run, key.subsystem), []).append((key, path))
         rows = []
         for (run, system), entries in groups.items():

@@ -85,14 +85,22 @@ class ProcessingOptions:
         return cls(**common, extra=tuple(sorted(extra.items())))
 
 
-def _coerce_common(name: str, value: Any) -> Any:
-    if name == "scale_by_events" and isinstance(value, str):
+def _parse_bool(name: str, value: Any) -> bool:
+    """Form values arrive as strings: "false" must not become True."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
         lowered = value.strip().lower()
         if lowered in ("true", "1", "yes", "on"):
             return True
         if lowered in ("false", "0", "no", "off"):
             return False
-        raise OptionsError(name, f"must be true or false, got {value!r}")
+    raise OptionsError(name, f"must be true or false, got {value!r}")
+
+
+def _coerce_common(name: str, value: Any) -> Any:
+    if name == "scale_by_events":
+        return _parse_bool(name, value)
     if name == "hot_channel_threshold":
         if value is None or value == "":
             return None
@@ -105,6 +113,8 @@ def _coerce_common(name: str, value: Any) -> Any:
 
 
 def _coerce_declared(spec: OptionSpec, value: Any) -> Any:
+    if spec.kind is bool:
+        return _parse_bool(spec.name, value)
     try:
         coerced = spec.kind(value)
     except (TypeError, ValueError):

@@ -80,7 +80,9 @@ class SlicePlan:
         return not self.used_snapshot_ids
 
     def describe(self) -> str:
-        requested = f"requested {self.requested.min_minutes:g}-{self.requested.max_minutes:g} min"
+        requested = (
+            f"requested {_minutes(self.requested.min_minutes)}-{_minutes(self.requested.max_minutes)} min"
+        )
         if self.returned is None:
             return f"{requested}: no snapshot in that range"
         returned = f"returned {self.returned.min_minutes:.1f}-{self.returned.max_minutes:.1f} min"
@@ -88,6 +90,10 @@ class SlicePlan:
             self.returned.min_minutes, self.requested.min_minutes, abs_tol=0.05
         ) and math.isclose(self.returned.max_minutes, self.requested.max_minutes, abs_tol=0.05)
         return f"{requested}, {returned}" + ("" if exact else " due to data")
+
+
+def _minutes(value: float) -> str:
+    return f"{value:.1f}".removesuffix(".0")
 
 
 def minutes_into_run(snapshot_times: pd.Series) -> np.ndarray:
@@ -110,22 +116,26 @@ def plan_slice(
     snapshots = snapshots.sort_values("snapshot_time_utc", kind="stable").reset_index(drop=True)
     minutes = minutes_into_run(snapshots["snapshot_time_utc"])
     window.validate(run_length_minutes=float(minutes[-1]))
-    rounded = np.rint(minutes)
+    # Matched to the minute: a snapshot counts at its own time and at its minute (half up), whichever
+    # is more generous, so receiver jitter around a minute boundary does not move it out of a window.
+    minute = np.floor(minutes + 0.5)
+    at_or_before_max = (minutes <= window.max_minutes) | (minute <= window.max_minutes)
+    before_min = (minutes < window.min_minutes) & (minute < window.min_minutes)
     ids = snapshots["snapshot_id"].tolist()
     if mode is MergerMode.RESET:
-        inside = np.flatnonzero((rounded >= window.min_minutes) & (rounded <= window.max_minutes))
+        inside = np.flatnonzero(at_or_before_max & ~before_min)
         if inside.size == 0:
             return plan
         first, last = int(inside[0]), int(inside[-1])
         # A reset snapshot holds what arrived since the previous one: its data start there.
         start = float(minutes[first - 1]) if first > 0 else 0.0
         return _with(plan, summed=tuple(ids[i] for i in inside), returned=(start, float(minutes[last])))
-    at_or_before_max = np.flatnonzero(rounded <= window.max_minutes)
-    if at_or_before_max.size == 0:
+    candidates = np.flatnonzero(at_or_before_max)
+    if candidates.size == 0:
         return plan
-    later = int(at_or_before_max[-1])
-    before_min = np.flatnonzero(rounded < window.min_minutes)
-    earlier = int(before_min[-1]) if before_min.size else None
+    later = int(candidates[-1])
+    preceding = np.flatnonzero(before_min)
+    earlier = int(preceding[-1]) if preceding.size else None
     if earlier is not None and earlier >= later:
         return plan  # the window holds no snapshot of its own
     start = float(minutes[earlier]) if earlier is not None else 0.0
@@ -213,19 +223,3 @@ def load_slice(store, plan: SlicePlan, names: list[str] | None = None) -> SliceC
     earlier = store.read_snapshot(plan.earlier_snapshot_id, names)[1]
     content.histograms, content.warnings = subtract_snapshots(later, earlier)
     return content
-
-
-def events_histogram_name(names: list[str], preferred: str | None = None) -> str | None:
-    """The histogram nEvents is read from: the plug-in's choice, else the first name containing "events"."""
-    if preferred is not None and preferred in names:
-        return preferred
-    return next((name for name in sorted(names) if "events" in name.lower()), None)
-
-
-def events_in(histograms: dict[str, Histogram], preferred: str | None = None) -> float:
-    """nEvents of *this* content (bin 1 of the events histogram), so every slice scales by its own count."""
-    name = events_histogram_name(list(histograms), preferred)
-    if name is None:
-        return 0.0
-    values = histograms[name].values_flow
-    return float(values.flat[1]) if values.ndim == 1 else 0.0

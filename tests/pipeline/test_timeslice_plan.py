@@ -11,7 +11,6 @@ from pipeline.processing.options import OptionsError
 from pipeline.processing.timeslice import (
     MergerMode,
     Window,
-    events_in,
     plan_slice,
     subtract_snapshots,
     sum_snapshots,
@@ -109,10 +108,14 @@ def test_sum_of_reset_snapshots():
     np.testing.assert_array_equal(total["a"].values_flow, [0, 4, 6, 0])
 
 
-def test_events_come_from_bin_one_of_the_events_histogram():
-    histograms = {
-        "EMCTRQA_histEvents": hist("EMCTRQA_histEvents", [0, 250, 7, 0]),
-        "b": hist("b", [0, 1, 1, 0]),
-    }
-    assert events_in(histograms) == 250.0
-    assert events_in({"b": histograms["b"]}) == 0.0
+def test_whole_run_window_always_ends_on_the_last_snapshot():
+    # 0.5 min would round to 0 (half to even) or 1 (half up): either way it is the run's end.
+    snapshots = snapshot_list([0.0, 0.1, 0.25, 0.4, 0.500603])
+    plan = plan_slice(snapshots, 1, "EMC", Window(0, 0.500603))
+    assert plan.used_snapshot_ids == ("s4",)
+    assert plan.describe() == "requested 0-0.5 min, returned 0.0-0.5 min"
+
+
+def test_snapshot_just_after_a_minute_boundary_counts_for_that_minute():
+    plan = plan_slice(snapshot_list([0, 1, 2, 3.02, 4]), 1, "EMC", Window(0, 3))
+    assert plan.later_snapshot_id == "s3"

@@ -1,0 +1,336 @@
+"""The detector plug-in contract and the generic helpers every plug-in shares.
+
+A detector plug-in is one small module that says, for its subsystem, how histograms are grouped, named
+and drawn, which ones are scaled by the number of events, which extra histograms are derived from the
+received ones, which ones are stacked, and which checks judge them. Everything here is plain data and
+pure functions (no plotting library, no I/O, no global state), so the processing core and the dashboard
+can call it from anywhere and a user's option change is just a new call.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+
+from pipeline.histogram import Histogram
+from pipeline.processing.options import OptionSpec, ProcessingOptions
+
+Quality = Literal["Good", "Medium", "Bad", "Null"]
+
+# A straight line drawn over a histogram, in the histogram's own axis coordinates: ((x0, y0), (x1, y1)).
+LineSegment = tuple[tuple[float, float], tuple[float, float]]
+
+SCALED_VALUE_TITLE = "entries / events"
+UNSCALED_VALUE_TITLE = "entries"
+
+
+@dataclass(frozen=True)
+class Group:
+    """A named set of histograms on a run page: every histogram whose name contains `selector`.
+
+    The empty selector is a catch-all. `grid` marks per-supermodule groups that the dashboard lays out as
+    a grid, in the order the plug-in's `order_grid` returns.
+    """
+
+    title: str
+    selector: str
+    grid: bool = False
+
+    @property
+    def is_catch_all(self) -> bool:
+        return self.selector == ""
+
+
+class SecondaryAxis(NamedTuple):
+    """A second x axis on top of the plot: its title, and the factor from the primary axis to it."""
+
+    title: str
+    scale: float
+
+
+@dataclass(frozen=True)
+class MarkerStyle:
+    """How the points of one series are drawn. Symbols use plotly's names ("circle", "circle-open")."""
+
+    color: str
+    symbol: str = "circle"
+    size: float = 0.8
+
+
+@dataclass(frozen=True)
+class DrawHints:
+    """Everything the dashboard needs to draw one histogram the way its detector experts want it.
+
+    Axis titles use `_{...}` and `^{...}` for sub- and superscripts and Unicode for Greek letters; `None`
+    means "keep the histogram's own axis title" (and `title=None` its own title). Ranges are in axis
+    units. Log flags are defaults the person looking at the plot may toggle.
+    """
+
+    pretty_name: str
+    title: str | None = None
+    show_title: bool = False
+    colz: bool = False
+    log_x: bool = False
+    log_y: bool = False
+    log_z: bool = False
+    x_range: tuple[float, float] | None = None
+    y_range: tuple[float, float] | None = None
+    x_title: str | None = None
+    y_title: str | None = None
+    z_title: str | None = None
+    grid_lines: bool = False
+    overlays: tuple[LineSegment, ...] = ()
+    secondary_x_axis: SecondaryAxis | None = None
+    marker: MarkerStyle | None = None
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Histograms drawn together on one plot (e.g. the EMCal and DCal versions of one spectrum).
+
+    `name` is the key the stack is shown under (its first member's name): the dashboard draws the stack
+    in that member's place and does not show the other members on their own. `styles[i]` styles
+    `members[i]`; draw hints of the first member (log y, secondary axis, ...) apply to the whole stack.
+    """
+
+    name: str
+    title: str
+    members: tuple[str, ...]
+    labels: tuple[str, ...]
+    styles: tuple[MarkerStyle, ...]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check's verdict on one histogram, in ALICE O2 QualityControl terms."""
+
+    check: str
+    quality: Quality
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProcessedHistogram:
+    """A histogram ready to show: scaled if asked, with its draw hints and check results."""
+
+    histogram: Histogram
+    hints: DrawHints
+    checks: tuple[CheckResult, ...]
+    scaled_by_events: bool
+
+
+@dataclass(frozen=True)
+class DetectorPlugin:
+    """The plug-in contract; this base class is also the generic plug-in for subsystems without a module.
+
+    A detector module subclasses it, overrides the hooks it needs, and exposes one instance as `PLUGIN`.
+    Hooks must be pure: they see only their arguments and return new objects.
+
+    `groups` is the full, priority-ordered list used when the subsystem has its own receiver.
+    `groups_without_own_receiver` is the list used when it is shown from HLT files; `None` means
+    `groups` minus the catch-all (otherwise every HLT histogram would land in "Non <SYS>").
+    """
+
+    subsystem: str
+    groups: tuple[Group, ...]
+    groups_without_own_receiver: tuple[Group, ...] | None = None
+    option_specs: tuple[OptionSpec, ...] = ()
+
+    def groups_for(self, has_own_receiver: bool) -> tuple[Group, ...]:
+        if has_own_receiver:
+            return self.groups
+        if self.groups_without_own_receiver is not None:
+            return self.groups_without_own_receiver
+        return tuple(group for group in self.groups if not group.is_catch_all)
+
+    def pretty_name(self, name: str) -> str:
+        return name
+
+    def draw_hints(self, histogram: Histogram) -> DrawHints:
+        # A heatmap is the only sensible way to show a TH2 on the web, whatever ROOT's default was.
+        return DrawHints(pretty_name=self.pretty_name(histogram.name), colz=histogram.dimension == 2)
+
+    def scales_by_events(self, name: str) -> bool:
+        return False
+
+    def order_grid(self, names: Sequence[str]) -> list[str]:
+        """Order of the members of a grid group; the default keeps the given order."""
+        return list(names)
+
+    def derived_histograms(self, histograms: Mapping[str, Histogram]) -> dict[str, Histogram]:
+        """Extra histograms (projections, ...) computed from the received ones, keyed by name."""
+        return {}
+
+    def stacks(self, names: Iterable[str]) -> list[Stack]:
+        return []
+
+    def checks(
+        self, histogram: Histogram, options: ProcessingOptions, n_events: float | None
+    ) -> list[CheckResult]:
+        """Judge the histogram as received (unscaled); a check that needs per-event values scales itself
+        with `scale_by_events_if_requested`, so calling it directly gives the same verdict as the
+        processing path."""
+        return []
+
+    def events_histogram_name(self, names: Iterable[str]) -> str | None:
+        # The original took the first key (keys sorted) whose lower-cased name contains "events".
+        candidates = sorted(name for name in names if "events" in name.lower())
+        return candidates[0] if candidates else None
+
+
+def generic_plugin(subsystem: str) -> DetectorPlugin:
+    """The plug-in for a subsystem without a module: one group with everything from its own files, or
+    only the histograms naming it when it is shown from HLT files (the original's default)."""
+    title = f"{subsystem} Histograms"
+    return DetectorPlugin(
+        subsystem=subsystem,
+        groups=(Group(title, ""),),
+        groups_without_own_receiver=(Group(title, subsystem),),
+    )
+
+
+def group_histograms(
+    plugin: DetectorPlugin, names: Iterable[str], has_own_receiver: bool = True
+) -> list[tuple[Group, list[str]]]:
+    """Place each name in the first group (in priority order) whose selector it contains.
+
+    Empty groups are left out; names no group takes are not shown. Non-grid groups keep the order of
+    `names`; grid groups use `plugin.order_grid`.
+    """
+    groups = plugin.groups_for(has_own_receiver)
+    members: list[list[str]] = [[] for _ in groups]
+    for name in names:
+        for index, group in enumerate(groups):
+            if group.selector in name:
+                members[index].append(name)
+                break
+    return [
+        (group, plugin.order_grid(group_names) if group.grid else group_names)
+        for group, group_names in zip(groups, members, strict=True)
+        if group_names
+    ]
+
+
+def count_events(plugin: DetectorPlugin, histograms: Mapping[str, Histogram]) -> float | None:
+    """Number of events: the first regular bin of the plug-in's events histogram (as the original read it).
+
+    Called on every snapshot rather than once per run, so scaling never uses a stale count (the original
+    read it only when a run was first classified).
+    """
+    name = plugin.events_histogram_name(histograms.keys())
+    if name is None:
+        return None
+    values = histograms[name].values()
+    return float(values.flat[0]) if values.size else None
+
+
+def scale_by_events_if_requested(
+    histogram: Histogram, options: ProcessingOptions, n_events: float | None
+) -> tuple[Histogram, bool]:
+    """(histogram / n_events, True) when scaling is switched on and the count is usable, else
+    (histogram, False). Variances scale with 1/n_events², as in ROOT's TH1::Scale."""
+    if options.scale_by_events and n_events is not None and math.isfinite(n_events) and n_events > 0:
+        return histogram.scaled(1.0 / n_events), True
+    return histogram, False
+
+
+def process_histogram(
+    plugin: DetectorPlugin, histogram: Histogram, options: ProcessingOptions, n_events: float | None
+) -> ProcessedHistogram:
+    """Scale (only names the plug-in scales), attach draw hints and run the plug-in's checks."""
+    hints = plugin.draw_hints(histogram)
+    scaled = False
+    shown = histogram
+    if plugin.scales_by_events(histogram.name):
+        shown, scaled = scale_by_events_if_requested(histogram, options, n_events)
+        # Say what the numbers are: a plot labelled per event must really be per event.
+        value_title = SCALED_VALUE_TITLE if scaled else UNSCALED_VALUE_TITLE
+        if histogram.dimension >= 2:
+            hints = replace(hints, z_title=value_title)
+        else:
+            hints = replace(hints, y_title=value_title)
+    check_results = tuple(plugin.checks(histogram, options, n_events))
+    return ProcessedHistogram(histogram=shown, hints=hints, checks=check_results, scaled_by_events=scaled)
+
+
+def bin_range_within(edges: np.ndarray, low: float = -math.inf, high: float = math.inf) -> tuple[int, int]:
+    """ROOT bin numbers (first, last), inclusive, of the regular bins lying entirely inside [low, high].
+
+    A bin straddling a limit is left out, so e.g. an A side (η ≥ 0) and a C side (η ≤ 0) never share a
+    bin. An empty selection gives first > last.
+    """
+    edges = np.asarray(edges, dtype=float)
+    # Edges computed as -1 + k*0.1 can miss 0 by an ulp; allow a sliver of a bin width.
+    tolerance = 1e-9 * float(np.max(np.diff(edges))) if len(edges) > 1 else 0.0
+    inside = (edges[:-1] >= low - tolerance) & (edges[1:] <= high + tolerance)
+    selected = np.flatnonzero(inside)
+    if selected.size == 0:
+        return 1, 0
+    return int(selected[0]) + 1, int(selected[-1]) + 1
+
+
+def project(
+    source: Histogram,
+    keep_axes: Sequence[int],
+    *,
+    name: str,
+    title: str = "",
+    bin_ranges: Mapping[int, tuple[int, int]] | None = None,
+    axis_titles: Sequence[str] | None = None,
+) -> Histogram:
+    """Sum `source` over the axes not in `keep_axes`; the result's axes are `keep_axes`, in that order.
+
+    `keep_axes` lists source axes (0 = x, 1 = y, 2 = z) as the result's x, y, ... axes, so ROOT's
+    `Project3D("XZ")` ("X vs Z": Z horizontal, X vertical) is `keep_axes=(2, 0)` and `ProjectionZ` is
+    `(2,)`. `bin_ranges` restricts summed axes to ROOT bin numbers (first, last), inclusive, where 0 is
+    the underflow and N+1 the overflow; out-of-range numbers are clipped. A summed axis without a range
+    includes its under- and overflow, as ROOT does. Kept axes keep all their bins, flow included, and
+    their edges. Values and variances are summed alike. `axis_titles` (x, y, z of the result) defaults
+    to the kept source axes' titles.
+    """
+    dimension = source.dimension
+    keep_axes = tuple(keep_axes)
+    if len(set(keep_axes)) != len(keep_axes) or not all(0 <= axis < dimension for axis in keep_axes):
+        raise ValueError(f"{source.name}: cannot keep axes {keep_axes} of a {dimension}D histogram")
+    bin_ranges = dict(bin_ranges or {})
+    if kept_with_range := set(bin_ranges) & set(keep_axes):
+        raise ValueError(
+            f"{source.name}: bin ranges on kept axes {sorted(kept_with_range)} are not supported"
+        )
+
+    selection: list[slice] = []
+    for axis in range(dimension):
+        n_bins_with_flow = len(source.edges[axis]) + 1
+        first, last = bin_ranges.get(axis, (0, n_bins_with_flow - 1))
+        first = min(max(first, 0), n_bins_with_flow)
+        last = min(max(last, -1), n_bins_with_flow - 1)
+        selection.append(slice(first, max(last + 1, first)))
+    summed_axes = tuple(axis for axis in range(dimension) if axis not in keep_axes)
+    # After summing, the remaining axes are the kept ones in source order; reorder them as asked.
+    remaining_order = sorted(keep_axes)
+    transpose = tuple(remaining_order.index(axis) for axis in keep_axes)
+
+    def sum_and_order(array_flow: np.ndarray) -> np.ndarray:
+        return np.transpose(array_flow[tuple(selection)].sum(axis=summed_axes), transpose)
+
+    values_flow = sum_and_order(source.values_flow)
+    variances_flow = sum_and_order(source.variances_flow)
+    if axis_titles is None:
+        axis_titles = tuple(source.axis_titles[axis] for axis in keep_axes)
+    return Histogram(
+        name=name,
+        class_name=f"TH{len(keep_axes)}D",
+        title=title,
+        edges=tuple(np.array(source.edges[axis], dtype=float) for axis in keep_axes),
+        values_flow=np.ascontiguousarray(values_flow, dtype=float),
+        variances_flow=np.ascontiguousarray(variances_flow, dtype=float),
+        # ROOT resets a projection's entries to its effective entries; the summed content is close
+        # enough for display and exact for unweighted fills.
+        entries=float(values_flow.sum()),
+        axis_titles=tuple(axis_titles),
+    )

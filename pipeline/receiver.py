@@ -1,0 +1,172 @@
+"""Receiver: asks one HLT merger for its objects on a period and stores every good reply as a snapshot.
+
+A ZMQ REQ socket in the "lazy pirate" pattern, like the original zmqReceive: a request that gets no answer
+within the timeout closes and re-creates the socket (a REQ socket is stuck after a lost reply), with a
+growing back-off so a dead merger is not hammered. The schema (ROOTSTRI) is asked for on the first
+request and again after any decode failure; the streamers it brings are kept on disk.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import zmq
+
+from pipeline.status import ReceiverStatus, write_status
+from pipeline.store import SnapshotMeta, SnapshotStore
+from pipeline.wire.messages import Reply, build_request, decode_reply
+from pipeline.wire.tmessage import StreamerContext
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 60.0
+
+
+class Outcome(enum.Enum):
+    STORED = "stored"
+    TIMEOUT = "timeout"
+    SKIPPED = "skipped"  # run 0 or no objects: nothing to store, as in the original
+    FAILED = "failed"  # the store refused the snapshot
+
+
+class Receiver:
+    """One subsystem's receiver. `request_once` is one request/reply cycle; `run` loops until stopped."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        subsystem: str,
+        data_dir: Path,
+        select: str | None = None,
+        period_s: float = 60.0,
+        timeout_s: float = 10.0,
+        reset: bool = False,
+        zmq_context: zmq.Context | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.subsystem = subsystem
+        self.data_dir = Path(data_dir)
+        self.select = select
+        self.period_s = period_s
+        self.timeout_s = timeout_s
+        self.reset = reset
+        self.store = SnapshotStore(self.data_dir)
+        self.streamer_dir = self.data_dir / "streamers"
+        self.streamers = StreamerContext.load(self.streamer_dir)
+        self.status = ReceiverStatus(subsystem=subsystem, endpoint=endpoint)
+        self._need_schema = True
+        self._consecutive_timeouts = 0
+        self._zmq = zmq_context or zmq.Context.instance()
+        self._socket: zmq.Socket | None = None
+        build_request(select)  # refuse a bad selection at start-up, not at the first request
+
+    def _connect(self) -> zmq.Socket:
+        if self._socket is None:
+            socket = self._zmq.socket(zmq.REQ)
+            socket.setsockopt(zmq.LINGER, 0)
+            socket.setsockopt(zmq.RCVHWM, 10)
+            socket.setsockopt(zmq.SNDHWM, 10)
+            socket.connect(self.endpoint)
+            self._socket = socket
+        return self._socket
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close(linger=0)
+            self._socket = None
+
+    def _save_status(self) -> None:
+        try:
+            write_status(self.data_dir, self.status)
+        except OSError as error:  # a full disk must not kill the receive loop
+            log.warning("%s: cannot write status: %s", self.subsystem, error)
+
+    @property
+    def backoff_s(self) -> float:
+        """Pause after consecutive timeouts: 0 after the first, then doubling up to a minute."""
+        if self._consecutive_timeouts <= 1:
+            return 0.0
+        return min(MAX_BACKOFF_S, self.timeout_s * 2 ** (self._consecutive_timeouts - 2))
+
+    def request_once(self) -> Outcome:
+        self.status.heartbeat_utc = time.time()
+        self._save_status()
+        socket = self._connect()
+        schema = self._need_schema
+        socket.send_multipart(build_request(self.select, self.reset, schema))
+        self.status.requests += 1
+        if not socket.poll(int(self.timeout_s * 1000), zmq.POLLIN):
+            return self._on_timeout()
+        frames = socket.recv_multipart()
+        self._consecutive_timeouts = 0
+        self.status.replies += 1
+        self.status.last_reply_utc = time.time()
+        reply = decode_reply(frames, self.streamers)
+        outcome = self._handle_reply(reply, schema_requested=schema)
+        self._save_status()
+        return outcome
+
+    def _on_timeout(self) -> Outcome:
+        self.status.timeouts += 1
+        self.status.socket_recreations += 1
+        self._consecutive_timeouts += 1
+        self.status.last_error = f"no reply within {self.timeout_s:g} s from {self.endpoint}"
+        log.warning("%s: %s; re-creating the socket", self.subsystem, self.status.last_error)
+        self.close()  # a REQ socket that lost its reply can never send again
+        self._save_status()
+        return Outcome.TIMEOUT
+
+    def _handle_reply(self, reply: Reply, schema_requested: bool) -> Outcome:
+        if reply.streamer_blocks:
+            self.streamers.save(self.streamer_dir)
+        for error in reply.errors:
+            log.warning("%s: rejected object: %s", self.subsystem, error)
+        self.status.rejected_objects += len(reply.errors)
+        # Ask for the schema again after any decode failure; a schema reply that decoded cleanly ends it.
+        self._need_schema = reply.needs_schema or (schema_requested and not reply.has_info)
+        if reply.errors:
+            self.status.last_error = reply.errors[-1]
+        if reply.run == 0 or not reply.histograms:
+            self.status.skipped_replies += 1
+            log.info(
+                "%s: nothing to store (run %d, %d objects)", self.subsystem, reply.run, len(reply.histograms)
+            )
+            return Outcome.SKIPPED
+        meta = SnapshotMeta(
+            run=reply.run,
+            subsystem=self.subsystem,
+            snapshot_time_utc=datetime.now(UTC),
+            hlt_mode=reply.hlt_mode,
+            beam_type=reply.beam_type,
+        )
+        try:
+            self.store.write_snapshot(meta, reply.histograms)
+        except (OSError, ValueError) as error:
+            self.status.last_error = f"store failed: {error}"
+            log.error("%s: %s", self.subsystem, self.status.last_error)
+            return Outcome.FAILED
+        self.status.snapshots_stored += 1
+        self.status.histograms_stored += len(reply.histograms)
+        self.status.last_snapshot_utc = meta.snapshot_time_utc.timestamp()
+        self.status.last_run = reply.run
+        return Outcome.STORED
+
+    def run(self, stop: threading.Event, max_requests: int | None = None) -> None:
+        """Request every `period_s` (or after the back-off) until `stop` is set."""
+        count = 0
+        try:
+            while not stop.is_set() and (max_requests is None or count < max_requests):
+                started = time.monotonic()
+                outcome = self.request_once()
+                count += 1
+                if outcome is Outcome.TIMEOUT:
+                    stop.wait(self.backoff_s)  # the poll itself already waited timeout_s
+                else:
+                    stop.wait(max(0.0, self.period_s - (time.monotonic() - started)))
+        finally:
+            self.close()
