@@ -1,0 +1,236 @@
+"""Browser tests of the live page (dash_duo, headless Chromium): what a shift person sees and that
+refreshes never take their choices away. Screenshots go to artifacts/ for a human to look at."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dash.testing.wait import until
+from selenium.webdriver.common.action_chains import ActionChains
+
+from dashboard.app import create_app
+from pipeline.settings import Settings
+from pipeline.status import ReceiverStatus, write_status
+from pipeline.store import SnapshotMeta, SnapshotStore
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+TH1_NAME = "EMCTRQA_histEvents"
+TH2_NAME = "EMCTRQA_histAmpEdgePosEMCGAHOnline"
+TPC_NAME = "TPCQA/fHistClusterCharge"
+OLD_RUN, LIVE_RUN = 300000, 300001
+GRAPH_JS = "return document.querySelector('#histogram-graph .js-plotly-plot')"
+
+
+@pytest.fixture
+def histograms(make_histogram):
+    """The three histograms of a snapshot; `scale` makes later snapshots visibly fuller."""
+    rng = np.random.default_rng(11)
+
+    def build(scale: float = 1.0):
+        events = make_histogram(
+            TH1_NAME,
+            [np.arange(11.0)],
+            np.round(scale * np.array([900, 850, 400, 300, 120, 60, 30, 12, 5, 2.0])),
+            class_name="TH1F",
+            title="Events per trigger class",
+            axis_titles=("trigger class", "events"),
+        )
+        amplitude = rng.poisson(scale * 40.0, size=(48, 104)).astype(float)
+        amplitude[10:12, 30:40] = 0.0  # a dead region
+        amplitude[30, 70] = scale * 400.0  # a hot tower
+        edge_positions = make_histogram(
+            TH2_NAME,
+            [np.arange(49.0), np.arange(105.0)],
+            amplitude,
+            class_name="TH2F",
+            title="Edge-position amplitude, EMCal gamma high (online)",
+            axis_titles=("column", "row"),
+        )
+        charge_bins = np.linspace(0.0, 500.0, 101)
+        centers = 0.5 * (charge_bins[:-1] + charge_bins[1:])
+        landau_like = np.exp(-0.5 * ((centers - 80) / 30) ** 2 - np.exp(-(centers - 80) / 30))
+        charge = make_histogram(
+            TPC_NAME,
+            [charge_bins],
+            np.round(scale * 5000 * landau_like),
+            class_name="TH1F",
+            title="TPC cluster charge",
+            axis_titles=("Q_{max} (ADC)", "clusters"),
+        )
+        return events, edge_positions, charge
+
+    return build
+
+
+@pytest.fixture
+def data_dir(tmp_path, histograms):
+    """An older, finished run and a live one with two EMC snapshots; three receivers' status."""
+    store = SnapshotStore(tmp_path)
+    now = datetime.now(UTC)
+    events, edges, charge = histograms(0.5)
+    old = now - timedelta(hours=2)
+    store.write_snapshot(SnapshotMeta(OLD_RUN, "EMC", old, "B", "pp"), [events, edges])
+    store.write_snapshot(SnapshotMeta(OLD_RUN, "TPC", old, "B", "pp"), [charge])
+    for age_s, scale in ((20, 1.0), (5, 2.0)):
+        events, edges, charge = histograms(scale)
+        meta = SnapshotMeta(LIVE_RUN, "EMC", now - timedelta(seconds=age_s), "B", "Pb-Pb")
+        store.write_snapshot(meta, [events, edges])
+    store.write_snapshot(replace(meta, subsystem="TPC"), [charge])
+    for status in _statuses(time.time()):
+        write_status(tmp_path, status)
+    return tmp_path
+
+
+def _statuses(now: float, emc_snapshots: int = 3) -> list[ReceiverStatus]:
+    common = {"started_utc": now - 600, "last_run": LIVE_RUN}
+    return [
+        ReceiverStatus(
+            "EMC",
+            endpoint="tcp://127.0.0.1:60320",
+            heartbeat_utc=now - 1,
+            requests=120,
+            replies=118,
+            timeouts=2,
+            snapshots_stored=emc_snapshots,
+            histograms_stored=2 * emc_snapshots,
+            last_snapshot_utc=now - 5,
+            **common,
+        ),
+        ReceiverStatus(
+            "TPC",
+            endpoint="tcp://127.0.0.1:60320",
+            heartbeat_utc=now - 40,
+            snapshots_stored=2,
+            histograms_stored=2,
+            last_snapshot_utc=now - 45,
+            rejected_objects=3,
+            **common,
+        ),
+        ReceiverStatus(
+            "HLT",
+            endpoint="tcp://127.0.0.1:60320",
+            heartbeat_utc=now - 900,
+            timeouts=17,
+            last_error="no reply from merger within 10 s (socket recreated)",
+            **common,
+        ),
+    ]
+
+
+def _start(dash_duo, data_dir: Path) -> None:
+    dash_duo.start_server(create_app(Settings(data_dir=data_dir, status_refresh_ms=500)))
+
+
+def _graph(dash_duo, expression: str):
+    """A property of the drawn Plotly graph, or None while it is not drawn yet."""
+    return dash_duo.driver.execute_script(
+        f"try {{ {GRAPH_JS}.{expression}; }} catch (error) {{ return null; }}"
+    )
+
+
+def _screenshot(dash_duo, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    dash_duo.driver.save_screenshot(str(ARTIFACTS / name))
+
+
+def test_live_page_updates_without_touching_the_users_choice(dash_duo, data_dir, histograms):
+    _start(dash_duo, data_dir)
+    dash_duo.wait_for_text_to_equal("#run-select-value", f"Run {LIVE_RUN} (B, Pb-Pb) ● live")
+    dash_duo.wait_for_text_to_equal("#subsystem-select label.active", "EMC")
+    labels = [e.text for e in dash_duo.find_elements("#subsystem-select label")]
+    assert labels == ["EMC", "TPC"]  # HLT stored nothing in this run
+    dash_duo.wait_for_contains_text("#snapshot-caption", "2 snapshots in run")
+    dash_duo.wait_for_contains_text("#run-state", "ongoing")
+
+    dash_duo.select_dcc_dropdown("#histogram-select", value=TH1_NAME)
+    dash_duo.wait_for_text_to_equal("#histogram-select-value", TH1_NAME)
+    until(lambda: _graph(dash_duo, "data[0].type") == "scatter", timeout=10)
+    until(lambda: _graph(dash_duo, "layout.title.text") == "Events per trigger class", timeout=10)
+
+    dash_duo.select_dcc_dropdown("#histogram-select", value=TH2_NAME)
+    dash_duo.wait_for_text_to_equal("#histogram-select-value", TH2_NAME)
+    until(lambda: _graph(dash_duo, "data[0].type") == "heatmap", timeout=10)
+    dash_duo.wait_for_text_to_equal("#snapshots-EMC", "3")
+    dash_duo.wait_for_text_to_equal("#state-EMC", "ALIVE")
+    dash_duo.wait_for_text_to_equal("#state-TPC", "STALE")
+    dash_duo.wait_for_text_to_equal("#state-HLT", "DEAD")
+    _screenshot(dash_duo, "dashboard_live_th2.png")
+
+    # Zoom like a person would (drag a box); it must survive the refresh below.
+    drag_layer = dash_duo.find_element("#histogram-graph .nsewdrag")
+    width, height = drag_layer.size["width"], drag_layer.size["height"]
+    ActionChains(dash_duo.driver).move_to_element(drag_layer).move_by_offset(
+        -width // 4, -height // 4
+    ).click_and_hold().move_by_offset(width // 4, height // 4).release().perform()
+    until(lambda: _graph(dash_duo, "layout.xaxis.autorange") is False, timeout=5)
+    zoomed_x_range = _graph(dash_duo, "layout.xaxis.range")
+
+    # A receiver stores a new snapshot and reports it: the page follows by itself.
+    events, edges, _ = histograms(3.0)
+    meta = SnapshotMeta(LIVE_RUN, "EMC", datetime.now(UTC), "B", "Pb-Pb")
+    SnapshotStore(data_dir).write_snapshot(meta, [events, edges])
+    for status in _statuses(time.time(), emc_snapshots=4):
+        write_status(data_dir, status)
+    dash_duo.wait_for_text_to_equal("#snapshots-EMC", "4")
+    dash_duo.wait_for_contains_text("#snapshot-caption", "3 snapshots in run")
+
+    assert dash_duo.find_element("#histogram-select-value").text == TH2_NAME
+    assert dash_duo.find_element("#run-select-value").text.startswith(f"Run {LIVE_RUN}")
+    assert _graph(dash_duo, "data[0].type") == "heatmap"
+    assert _graph(dash_duo, "layout.xaxis.range") == zoomed_x_range
+
+    dash_duo.find_element("#log-z").click()
+    until(lambda: "100" in (_graph(dash_duo, "data[0].colorbar.ticktext") or []), timeout=10)
+    _screenshot(dash_duo, "dashboard_live_th2_logz.png")
+
+    dash_duo.find_element("#subsystem-select label:not(.active)").click()  # TPC
+    until(lambda: _graph(dash_duo, "layout.title.text") == "TPC cluster charge", timeout=10)
+    dash_duo.wait_for_text_to_equal("#histogram-select-value", TPC_NAME)
+    _screenshot(dash_duo, "dashboard_live_tpc_th1.png")
+
+    # The control-room screen: everything, receivers included, without scrolling.
+    dash_duo.driver.set_window_size(1920, 1080)
+    until(lambda: _graph(dash_duo, "_fullLayout.width") > 1300, timeout=5)
+    _screenshot(dash_duo, "dashboard_control_room_1920.png")
+    assert dash_duo.get_logs() == []
+
+
+def test_run_selector_follows_live_only_for_users_on_the_newest_run(dash_duo, data_dir, histograms):
+    store = SnapshotStore(data_dir)
+    _start(dash_duo, data_dir)
+    dash_duo.wait_for_text_to_equal("#run-select-value", f"Run {LIVE_RUN} (B, Pb-Pb) ● live")
+
+    # On the newest run: a new run starts and the page follows it.
+    events, edges, _ = histograms()
+    store.write_snapshot(SnapshotMeta(LIVE_RUN + 1, "EMC", datetime.now(UTC)), [events, edges])
+    dash_duo.wait_for_text_to_equal("#run-select-value", f"Run {LIVE_RUN + 1} (U) ● live")
+
+    # A user looking at an older run is never moved, even when another run starts.
+    dash_duo.select_dcc_dropdown("#run-select", value=f"Run {OLD_RUN} (B, pp)")
+    dash_duo.wait_for_text_to_equal("#run-select-value", f"Run {OLD_RUN} (B, pp)")
+    dash_duo.wait_for_contains_text("#run-state", "not ongoing")
+    store.write_snapshot(SnapshotMeta(LIVE_RUN + 2, "EMC", datetime.now(UTC)), [events, edges])
+    dash_duo.find_element("#run-select").click()
+    dash_duo.wait_for_contains_text(".dash-dropdown-options", f"Run {LIVE_RUN + 2} (U)")
+    dash_duo.find_element("#run-select").click()  # close the menu again
+    time.sleep(1.5)  # three refreshes
+    assert dash_duo.find_element("#run-select-value").text == f"Run {OLD_RUN} (B, pp)"
+    assert dash_duo.get_logs() == []
+
+
+def test_empty_store_says_it_is_waiting(dash_duo, tmp_path):
+    _start(dash_duo, tmp_path / "not-created-yet")
+    until(
+        lambda: _graph(dash_duo, "layout.annotations[0].text") == "No runs yet — waiting for the receivers…",
+        timeout=10,
+    )
+    dash_duo.wait_for_text_to_equal("#state-EMC", "NO STATUS")
+    _screenshot(dash_duo, "dashboard_empty.png")
+    assert dash_duo.get_logs() == []

@@ -1,0 +1,291 @@
+"""Unit tests of the dashboard's pure functions: figures, selector rules and the status panel.
+
+No browser: these check the numbers that end up in the Plotly figure and the rules that decide what
+the controls show after a refresh.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard.figures import (
+    TH3_NOTE,
+    histogram_figure,
+    log10_positive,
+    message_figure,
+    pretty_name,
+    root_text_to_html,
+)
+from dashboard.layout import (
+    RunSummary,
+    choose_histogram,
+    choose_run,
+    choose_subsystem,
+    options_equal,
+    run_label,
+    run_options,
+    subsystem_options,
+    summarize_runs,
+)
+from dashboard.status_panel import (
+    format_age,
+    ingest_rates,
+    receiver_health,
+    run_is_ongoing,
+    status_panel,
+)
+from pipeline.settings import Settings
+from pipeline.status import ReceiverStatus
+
+NOW = 1_750_000_000.0
+
+
+# ---- figures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def th1(make_histogram):
+    return make_histogram(
+        "EMCTRQA_histEvents",
+        [[0.0, 1.0, 2.5, 4.0, 8.0]],  # variable bin widths on purpose
+        values=[3.0, 0.0, 7.0, 1.0],
+        variances=[3.0, 0.0, 9.0, 4.0],
+        class_name="TH1F",
+        title="Number of events",
+        axis_titles=("trigger class", "events"),
+    )
+
+
+@pytest.fixture
+def th2(make_histogram):
+    rng = np.random.default_rng(1)
+    values = rng.poisson(2.0, size=(48, 104)).astype(float)
+    values[0, :] = 0.0  # a dead column must show up as empty in log z
+    return make_histogram(
+        "EMCTRQA_histAmpEdgePosEMCGAHOnline",
+        [np.arange(49.0), np.arange(105.0)],
+        values=values,
+        class_name="TH2F",
+        axis_titles=("column", "row"),
+    )
+
+
+def test_th1_is_a_step_line_through_the_edges(th1):
+    fig = histogram_figure(th1)
+    step, error = fig.data
+    np.testing.assert_array_equal(step.x, [0.0, 1.0, 2.5, 4.0, 8.0])
+    np.testing.assert_array_equal(step.y, [3.0, 0.0, 7.0, 1.0, 1.0])
+    assert step.line.shape == "hv"
+    np.testing.assert_array_equal(error.x, [0.5, 1.75, 3.25, 6.0])
+
+
+def test_th1_error_bars_are_sqrt_of_variances(th1):
+    error = histogram_figure(th1).data[1]
+    np.testing.assert_array_equal(error.y, th1.values())
+    np.testing.assert_allclose(error.error_y.array, [np.sqrt(3.0), 0.0, 3.0, 2.0])
+    assert error.error_y.visible is True
+
+
+def test_th1_titles_and_log_y(th1):
+    fig = histogram_figure(th1, log_y=True)
+    assert fig.layout.title.text == "Number of events"
+    assert "EMCTRQA_histEvents" in fig.layout.title.subtitle.text
+    assert fig.layout.xaxis.title.text == "trigger class"
+    assert fig.layout.yaxis.title.text == "events"
+    assert fig.layout.yaxis.type == "log"
+    assert histogram_figure(th1).layout.yaxis.type in (None, "linear", "-")
+
+
+def test_th2_heatmap_z_is_values_transposed(th2):
+    fig = histogram_figure(th2)
+    (heatmap,) = fig.data
+    assert heatmap.type == "heatmap"
+    z = np.asarray(heatmap.z)
+    assert z.shape == (104, 48)  # Plotly: rows are y, columns are x
+    np.testing.assert_array_equal(z, th2.values().T)
+    np.testing.assert_array_equal(heatmap.x, np.arange(49.0))
+    np.testing.assert_array_equal(heatmap.y, np.arange(105.0))
+    assert fig.layout.xaxis.title.text == "column"
+    assert fig.layout.yaxis.title.text == "row"
+    assert fig.layout.title.text == "EMCTRQA_histAmpEdgePosEMCGAHOnline"
+
+
+def test_th2_log_z_maps_zeros_to_nan_and_keeps_real_values_for_hover(th2):
+    (heatmap,) = histogram_figure(th2, log_z=True).data
+    z = np.asarray(heatmap.z, dtype=float)
+    values_t = th2.values().T
+    assert np.all(np.isnan(z[values_t == 0]))
+    assert np.isnan(z[:, 0]).all()  # the dead column
+    np.testing.assert_allclose(z[values_t > 0], np.log10(values_t[values_t > 0]))
+    np.testing.assert_array_equal(np.asarray(heatmap.customdata), values_t)
+    assert heatmap.colorbar.ticktext[0] == "1"
+
+
+def test_log10_positive_handles_zero_and_negative():
+    np.testing.assert_allclose(log10_positive(np.array([0.0, -2.0, 1.0, 1000.0])), [np.nan, np.nan, 0.0, 3.0])
+
+
+def test_th3_is_drawn_as_xy_projection_with_a_note(make_histogram):
+    rng = np.random.default_rng(2)
+    inner = rng.integers(0, 5, size=(3, 4, 5)).astype(float)
+    flow = np.zeros((5, 6, 7))
+    flow[1:-1, 1:-1, 1:-1] = inner
+    flow[1:-1, 1:-1, 0] = 100.0  # z underflow: summed in, as ROOT's Project3D("xy") does
+    h = make_histogram("cube", [np.arange(4.0), np.arange(5.0), np.arange(6.0)], inner, values_flow=flow)
+    fig = histogram_figure(h)
+    np.testing.assert_array_equal(np.asarray(fig.data[0].z), (inner.sum(axis=2) + 100.0).T)
+    assert any(a.text == TH3_NOTE for a in fig.layout.annotations)
+
+
+def test_pretty_name_prefers_a_real_title(make_histogram):
+    plain = make_histogram("TPCQA/fHistClusterCharge", [[0, 1]], [1.0])
+    titled = make_histogram("x", [[0, 1]], [1.0], title="Cluster charge")
+    assert pretty_name(plain) == "fHistClusterCharge"
+    assert pretty_name(titled) == "Cluster charge"
+    assert histogram_figure(plain, title="Custom").layout.title.text == "Custom"
+
+
+@pytest.mark.parametrize(
+    ("root_text", "plotly_text"),
+    [
+        ("p_{T} (GeV/#it{c})", "p<sub>T</sub> (GeV/<i>c</i>)"),
+        ("#Delta#eta vs #phi", "Δη vs φ"),
+        ("10^{x_{1}}", "10<sup>x<sub>1</sub></sup>"),
+        ("EMCTRQA_histEvents", "EMCTRQA_histEvents"),  # plain underscores stay
+        ("a<b & #unknown", "a&lt;b &amp; #unknown"),
+        ("#it x", " x"),
+    ],
+)
+def test_root_latex_becomes_plotly_text(root_text, plotly_text):
+    assert root_text_to_html(root_text) == plotly_text
+
+
+def test_axis_titles_are_converted_from_root_latex(make_histogram):
+    h = make_histogram("h", [[0, 1]], [1.0], axis_titles=("p_{T} (GeV/#it{c})", "#eta"))
+    fig = histogram_figure(h)
+    assert fig.layout.xaxis.title.text == "p<sub>T</sub> (GeV/<i>c</i>)"
+    assert fig.layout.yaxis.title.text == "η"
+
+
+def test_message_figure_says_the_message():
+    fig = message_figure("No runs yet")
+    assert [a.text for a in fig.layout.annotations] == ["No runs yet"]
+    assert not fig.data
+
+
+# ---- selector rules --------------------------------------------------------------------------
+
+
+def test_choose_run_follows_live_only_from_the_newest_run():
+    assert choose_run([], None, None) is None
+    assert choose_run([5, 4], None, None) == 5  # first load
+    assert choose_run([6, 5, 4], previous_newest=5, current=5) == 6  # was following live
+    assert choose_run([6, 5, 4], previous_newest=5, current=4) == 4  # picked an older run
+    assert choose_run([6, 5], previous_newest=5, current=3) == 6  # their run disappeared
+
+
+def test_choose_subsystem_and_histogram_keep_valid_choices():
+    assert choose_subsystem(["EMC", "TPC"], "TPC") == "TPC"
+    assert choose_subsystem(["EMC"], "TPC") == "EMC"
+    assert choose_subsystem([], "TPC") is None
+    names = ["a", "b", "c"]
+    assert choose_histogram(names, "b") == "b"
+    assert choose_histogram(names, "gone", remembered="c") == "c"
+    assert choose_histogram(names, None) == "a"
+    assert choose_histogram([], "a") is None
+
+
+def test_subsystem_options_follow_settings_order():
+    options = subsystem_options(["TPC", "ZDC", "EMC"], ("EMC", "TPC", "HLT"))
+    assert [o["value"] for o in options] == ["EMC", "TPC", "ZDC"]
+
+
+def test_summarize_runs_merges_subsystems_newest_first():
+    def utc(seconds):
+        return datetime.fromtimestamp(seconds, UTC)
+
+    runs = pd.DataFrame(
+        {
+            "run": [300001, 300001, 300000],
+            "subsystem": ["EMC", "TPC", "EMC"],
+            "hlt_mode": ["B", "B", "A"],
+            "beam_type": ["pp", "pp", ""],
+            "first_snapshot_utc": [utc(NOW - 100), utc(NOW - 90), utc(NOW - 5000)],
+            "last_snapshot_utc": [utc(NOW - 10), utc(NOW - 20), utc(NOW - 4000)],
+            "n_snapshots": [4, 3, 9],
+        }
+    )
+    newest, older = summarize_runs(runs)
+    assert newest == RunSummary(300001, "B", "pp", ("EMC", "TPC"), NOW - 10, 7)
+    assert run_label(newest, NOW) == "Run 300001 (B, pp) ● live"
+    assert run_label(older, NOW) == "Run 300000 (A)"
+    assert [o["value"] for o in run_options([newest, older], NOW)] == [300001, 300000]
+    assert summarize_runs(runs.iloc[0:0]) == []
+
+
+def test_options_equal_compares_labels_and_values():
+    options = [{"label": "Run 1 (U)", "value": 1}]
+    assert options_equal(options, [{"label": "Run 1 (U)", "value": 1}])
+    assert not options_equal(options, [{"label": "Run 1 (U) ● live", "value": 1}])
+    assert not options_equal(options, None)
+
+
+# ---- status panel ----------------------------------------------------------------------------
+
+
+def _status(**fields) -> ReceiverStatus:
+    defaults = {"subsystem": "EMC", "pid": 1, "started_utc": NOW - 600, "heartbeat_utc": NOW - 2}
+    return ReceiverStatus(**{**defaults, **fields})
+
+
+@pytest.mark.parametrize(
+    ("heartbeat_age_s", "state"),
+    [(2.0, "alive"), (15.0, "alive"), (16.0, "stale"), (299.0, "stale"), (301.0, "dead")],
+)
+def test_receiver_state_from_heartbeat_age(heartbeat_age_s, state):
+    settings = Settings(receiver_period_s=5.0, receiver_dead_after_s=300.0)
+    health = receiver_health(_status(heartbeat_utc=NOW - heartbeat_age_s), settings, NOW)
+    assert health.state == state
+    assert health.heartbeat_age_s == pytest.approx(heartbeat_age_s)
+
+
+def test_receiver_without_heartbeat_is_dead():
+    assert receiver_health(_status(heartbeat_utc=0.0), Settings(), NOW).state == "dead"
+
+
+def test_ingest_rates_over_lifetime():
+    per_min, per_s = ingest_rates(_status(snapshots_stored=120, histograms_stored=6000), NOW)
+    assert per_min == pytest.approx(12.0)  # 120 snapshots in 10 minutes
+    assert per_s == pytest.approx(10.0)  # 6000 histograms in 600 s
+    assert ingest_rates(_status(started_utc=NOW), NOW) == (None, None)
+
+
+def test_run_is_ongoing_within_five_minutes():
+    assert run_is_ongoing(NOW - 299, NOW)
+    assert not run_is_ongoing(NOW - 301, NOW)
+    assert not run_is_ongoing(None, NOW)
+
+
+def test_format_age():
+    assert [format_age(s) for s in (3.2, 600, 9000, 200000, None)] == [
+        "3 s",
+        "10 min",
+        "2.5 h",
+        "2.3 d",
+        "—",
+    ]
+
+
+def test_status_panel_has_a_row_per_configured_receiver():
+    statuses = [_status(subsystem="TPC", snapshots_stored=42, last_error="timeout after 10 s")]
+    table = status_panel(statuses, Settings(subsystems=("EMC", "TPC", "HLT")), NOW)
+    rows = table.children[1].children
+    assert len(rows) == 3
+    text = repr(table)
+    assert "42" in text
+    assert "timeout after 10 s" in text
+    assert "no status" in text  # EMC and HLT have not reported
