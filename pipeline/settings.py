@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 # Object-name selections that split one merger's objects between the per-subsystem receivers.
-DEFAULT_SELECTIONS = {"EMC": "^EMC", "TPC": "^TPCQA/", "HLT": "^fHist"}
+DEFAULT_SELECTIONS = {"EMC": "^(EMC|hCluster)", "TPC": "^TPCQA/", "HLT": "^fHist"}
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class Settings:
     emulator_run_gap_s: float = 20.0
     emulator_first_run: int = 300000
     emulator_seed: int = 7
+    emulator_hlt_mode: str = "B"
+    emulator_beam_type: str = "pp"
     receiver_period_s: float = 5.0
     receiver_timeout_s: float = 10.0
     receiver_reset: bool = False

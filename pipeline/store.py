@@ -390,18 +390,32 @@ def _partition_values(directory: Path, key: str) -> list[str]:
     return sorted(name[len(prefix) :] for name in names if name.startswith(prefix))
 
 
-def _snapshot_files(directory: Path) -> Iterator[tuple[SnapshotKey, Path]]:
+# Listing of one run folder, reused while the folder's mtime is unchanged: publishing a snapshot adds a
+# name (and so changes the mtime), while a live dashboard lists the same folders every few seconds.
+# Directory mtimes are coarse (a clock tick), so as git does with "racy" entries, a listing taken
+# within a second of the folder's last change is never trusted.
+_FOLDER_LISTINGS: dict[Path, tuple[int, list[tuple[SnapshotKey, Path]]]] = {}
+_RACY_NS = 1_000_000_000
+
+
+def _snapshot_files(directory: Path) -> list[tuple[SnapshotKey, Path]]:
     try:
-        entries = list(os.scandir(directory))
+        mtime_ns = directory.stat().st_mtime_ns
     except FileNotFoundError:
-        return
-    for entry in entries:
+        return []
+    cached = _FOLDER_LISTINGS.get(directory)
+    if cached is not None and cached[0] == mtime_ns and time.time_ns() - mtime_ns > _RACY_NS:
+        return cached[1]
+    listing = []
+    for entry in os.scandir(directory):
         # Temp files start with "." and end in ".tmp"; names that are not snapshot ids are ignored.
         if entry.name.startswith(".") or not entry.name.endswith(SUFFIX):
             continue
         key = parse_snapshot_id(entry.name[: -len(SUFFIX)])
         if key is not None:
-            yield key, Path(entry.path)
+            listing.append((key, Path(entry.path)))
+    _FOLDER_LISTINGS[directory] = (mtime_ns, listing)
+    return listing
 
 
 def _frame(rows: list[dict], columns: dict[str, str]) -> pd.DataFrame:

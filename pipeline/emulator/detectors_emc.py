@@ -172,7 +172,8 @@ class EMCDetector(Detector):
         # Hits per event: FastOR with ADC > 0 at L0 and at L1.
         self.l0_hits_per_event = np.where(self.hot, 0.2, occupancy)
         self.l1_hits_per_event = np.where(self.hot, 0.17, 0.85 * occupancy)
-        self.large_amp_fraction = np.where(self.hot, 0.05, 2e-4)
+        # Above 400 ADC (~30 GeV at L1) is rare for a good FastOR in pp; noisy ones get there often.
+        self.large_amp_fraction = np.where(self.hot, 0.05, 1e-5)
         self._patch_edges = {
             name: _allowed_edges(self.active, c.size, c.edge_step) for name, c in _PATCH_CLASSES.items()
         }

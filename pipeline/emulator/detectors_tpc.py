@@ -3,10 +3,11 @@
 Track TH3s are projections of the track THnSparse, `h_tpc_track_<charge>_recvertex_<x>_<y>_<z>`, with
 axis 0 = number of clusters, 2 = found/findable clusters, 3 = DCA_r, 4 = DCA_z, 5 = eta, 6 = phi,
 7 = pT. Binnings are chosen so that OVERWATCH's projections work as written (features 2.6): `_0_5_7`
-has 160 cluster bins (bins 71-160 = "ncl > 70"), 30 eta bins and 25 pT bins; `_3_5_6` / `_4_5_6` put
-eta on a 0-30 axis in units of eta bins ((eta + 1.5) / 0.1), because OVERWATCH selects the A and
-C sides with `SetRangeUser(15, 29)` / `(0, 14)` on that axis. One sector on the A side has low
-efficiency, so the A/C-side DCA maps and the eta-phi map differ visibly.
+has 160 cluster bins (bins 71-160 = "ncl > 70"), 30 eta bins and 25 pT bins. Eta is always the
+physical eta on 30 bins over [-1.5, 1.5], as AliPerformanceTPC booked it, so eta bins 1-15 are the C
+side (eta < 0) and 16-30 the A side: the bins OVERWATCH meant with `SetRangeUser(0, 14)` /
+`(15, 29)` on the `_3_5_6` / `_4_5_6` y axis (it passed bin numbers as axis values). One sector on
+the A side has low efficiency, so the A/C-side DCA maps and the eta-phi map differ visibly.
 
 Every track filled is counted once in the multiplicity histograms of its event, so the TH3 entries
 equal the sum of the per-event multiplicities.
@@ -52,15 +53,14 @@ class TPCDetector(Detector):
     def _declare(self) -> Sequence[HistogramSpec]:
         clusters = Axis.regular(160, 0, 160, "Number of TPC clusters")
         eta = Axis.regular(30, -1.5, 1.5, "#eta")
-        eta_bin = Axis.regular(30, 0, 30, "#eta bin ((#eta+1.5)/0.1; 0-15 C side, 15-30 A side)")
         pt = Axis.logarithmic(25, 0.1, 20.0, "p_{T} (GeV/c)")
         found_over_findable = Axis.regular(22, 0, 1.1, "Found/findable clusters")
         phi = Axis.regular(18, 0, 2 * math.pi, "#phi (rad)")
         axes = {
             "0_5_7": (clusters, eta, pt, "number of clusters vs #eta vs p_{T}"),
             "2_5_6": (found_over_findable, eta, phi, "found/findable clusters vs #eta vs #phi"),
-            "3_5_6": (Axis.regular(30, -3, 3, "DCA_{r} (cm)"), eta_bin, phi, "DCA_{r} vs #eta vs #phi"),
-            "4_5_6": (Axis.regular(30, -3, 3, "DCA_{z} (cm)"), eta_bin, phi, "DCA_{z} vs #eta vs #phi"),
+            "3_5_6": (Axis.regular(30, -3, 3, "DCA_{r} (cm)"), eta, phi, "DCA_{r} vs #eta vs #phi"),
+            "4_5_6": (Axis.regular(30, -3, 3, "DCA_{z} (cm)"), eta, phi, "DCA_{z} vs #eta vs #phi"),
         }
         charge_titles = {"all": "all", "pos": "positive", "neg": "negative"}
         specs = [
@@ -128,8 +128,8 @@ class TPCDetector(Detector):
         coordinates = {
             "0_5_7": ("clusters", "eta", "pt"),
             "2_5_6": ("found_over_findable", "eta", "phi"),
-            "3_5_6": ("dca_r", "eta_bin", "phi"),
-            "4_5_6": ("dca_z", "eta_bin", "phi"),
+            "3_5_6": ("dca_r", "eta", "phi"),
+            "4_5_6": ("dca_z", "eta", "phi"),
         }
         for projection, variables in coordinates.items():
             per_charge = {}
@@ -176,7 +176,6 @@ class TPCDetector(Detector):
             "event": event,
             "positive": positive,
             "eta": eta,
-            "eta_bin": (eta + 1.5) / 0.1,
             "phi": phi,
             "pt": pt,
             "clusters": clusters,

@@ -10,10 +10,13 @@ nothing: every view can be rebuilt from the stored snapshots.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections import ChainMap, OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import diskcache
@@ -27,6 +30,7 @@ from pipeline.detectors.base import (
     group_histograms,
     process_histogram,
 )
+from pipeline.histogram import Histogram
 from pipeline.processing.options import ProcessingOptions
 from pipeline.processing.runs import RunInfo, find_run, list_runs
 from pipeline.processing.timeslice import MergerMode, SlicePlan, Window, load_slice, plan_slice
@@ -35,27 +39,119 @@ from pipeline.store import SnapshotStore
 log = logging.getLogger(__name__)
 
 # Bump when the cached value's meaning changes, so old entries are never read as new ones.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+VIEW_ENTRY = "<view>"  # disk-cache key suffix of a view's skeleton; histogram names never look like it
 DEFAULT_CACHE_BYTES = 2 * 1024**3
 MEMORY_ENTRIES = 16
 
 
-@dataclass
-class ProcessedView:
-    """Everything a page needs to show one run/subsystem over one window with one set of options."""
+@dataclass(frozen=True)
+class ViewSkeleton:
+    """What a page needs before any histogram: small, so it is what the disk cache keeps per view."""
 
-    run: RunInfo
-    plan: SlicePlan
-    options: ProcessingOptions
     n_events: float | None
-    groups: list[tuple[Group, list[str]]] = field(default_factory=list)
-    histograms: dict[str, ProcessedHistogram] = field(default_factory=dict)
-    stacks: list[Stack] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    groups: list[tuple[Group, list[str]]]
+    stacks: list[Stack]
+
+
+ContentLoader = Callable[[], tuple[Mapping[str, Histogram], dict[str, Histogram]]]
+
+
+class ProcessedView:
+    """Everything a page needs to show one run/subsystem over one window with one set of options.
+
+    Histograms are combined, scaled and checked when first asked for (`histogram(name)`): a page shows
+    a handful of a snapshot's hundreds. Each one processed is also kept in the disk cache, so a view
+    asked for again (by another process, after a restart) reads no snapshot for what was seen before.
+    """
+
+    def __init__(
+        self,
+        run: RunInfo,
+        plan: SlicePlan,
+        options: ProcessingOptions,
+        load_content: ContentLoader,
+        skeleton: ViewSkeleton | None = None,
+        disk: diskcache.Cache | None = None,
+        disk_key: tuple = (),
+    ) -> None:
+        self.run = run
+        self.plan = plan
+        self.options = options
+        self._plugin = plugin_for(run.subsystem)
+        self._load_content = load_content
+        self._content: tuple[Mapping[str, Histogram], dict[str, Histogram]] | None = None
+        self._disk = disk
+        self._disk_key = disk_key
+        self._processed: dict[str, ProcessedHistogram] = {}
+        self._lock = threading.Lock()
+        if skeleton is None:
+            content, derived = self._loaded()
+            merged = ChainMap(derived, content)
+            names = sorted(merged)
+            skeleton = ViewSkeleton(
+                n_events=count_events(self._plugin, merged),
+                groups=group_histograms(self._plugin, names, has_own_receiver=not run.uses_hlt_files),
+                stacks=self._plugin.stacks(names),
+            )
+        self.skeleton = skeleton
+
+    @property
+    def n_events(self) -> float | None:
+        return self.skeleton.n_events
+
+    @property
+    def groups(self) -> list[tuple[Group, list[str]]]:
+        return self.skeleton.groups
+
+    @property
+    def stacks(self) -> list[Stack]:
+        return self.skeleton.stacks
 
     @property
     def description(self) -> str:
         return self.plan.describe()
+
+    @property
+    def names(self) -> list[str]:
+        """Every histogram a page can show, in group order."""
+        return [name for _, names in self.groups for name in names]
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(getattr(self._content[0], "warnings", [])) if self._content else []
+
+    def _loaded(self) -> tuple[Mapping[str, Histogram], dict[str, Histogram]]:
+        with self._lock:
+            if self._content is None:
+                self._content = self._load_content()
+            return self._content
+
+    def histogram(self, name: str) -> ProcessedHistogram:
+        """One histogram of the window, scaled and checked with this view's options; KeyError if absent."""
+        processed = self._processed.get(name)
+        if processed is None and self._disk is not None:
+            processed = self._disk.get((*self._disk_key, name))
+        if processed is None:
+            content, derived = self._loaded()
+            source = derived[name] if name in derived else content[name]
+            processed = process_histogram(self._plugin, source, self.options, self.n_events)
+            if self._disk is not None:
+                self._disk.set((*self._disk_key, name), processed)
+        self._processed[name] = processed
+        return processed
+
+    @property
+    def histograms(self) -> dict[str, ProcessedHistogram]:
+        return {name: self.histogram(name) for name in self.names}
+
+    def with_run(self, run: RunInfo) -> ProcessedView:
+        """The same window with the run's current state (ongoing, end) rather than the one when cached."""
+        if run == self.run:
+            return self
+        refreshed = copy.copy(self)
+        refreshed.run = run
+        return refreshed
 
 
 class ProcessingService:
@@ -75,6 +171,7 @@ class ProcessingService:
         )
         self._memory: OrderedDict[tuple, ProcessedView] = OrderedDict()
         self._lock = threading.Lock()
+        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="snapshot-read")
         self.computed = 0  # views built from snapshots (not served from a cache), for tests and stats
 
     def runs(self) -> list[RunInfo]:
@@ -101,6 +198,7 @@ class ProcessingService:
         options: ProcessingOptions | None = None,
         mode: MergerMode = MergerMode.CUMULATIVE,
     ) -> ProcessedView:
+        """The view of one window with `options`; raises OptionsError (bad input) or LookupError (no data)."""
         options = options or ProcessingOptions()
         info, plan = self.plan(run, subsystem, window, mode)
         key = (
@@ -116,13 +214,27 @@ class ProcessingService:
             cached = self._memory.get(key)
             if cached is not None:
                 self._memory.move_to_end(key)
-                return _with_run(cached, info)
-        cached = self.cache.get(key)
-        if cached is None:
-            cached = self._build(info, plan, options)
-            self.cache.set(key, cached)
-        self._remember(key, cached)
-        return _with_run(cached, info)
+                return cached.with_run(info)
+        skeleton = self.cache.get((*key, VIEW_ENTRY))
+        if skeleton is None:
+            self.computed += 1
+        view = ProcessedView(info, plan, options, self._content_loader(info, plan), skeleton, self.cache, key)
+        if skeleton is None:
+            self.cache.set((*key, VIEW_ENTRY), view.skeleton)
+        self._remember(key, view)
+        return view
+
+    def _content_loader(self, info: RunInfo, plan: SlicePlan) -> ContentLoader:
+        def load() -> tuple[Mapping[str, Histogram], dict[str, Histogram]]:
+            plugin = plugin_for(info.subsystem)
+            content: Mapping[str, Histogram] = load_slice(self.store, plan, executor=self._readers)
+            if info.uses_hlt_files:
+                # Shown from HLT files: only what this subsystem's groups claim (the original's scenario 1).
+                groups = plugin.groups_for(has_own_receiver=False)
+                content = _Subset(content, [n for n in content if any(g.selector in n for g in groups)])
+            return content, plugin.derived_histograms(content)
+
+        return load
 
     def _remember(self, key: tuple, view: ProcessedView) -> None:
         with self._lock:
@@ -137,42 +249,22 @@ class ProcessingService:
             self._memory.clear()
         self.cache.clear()
 
-    def _build(self, info: RunInfo, plan: SlicePlan, options: ProcessingOptions) -> ProcessedView:
-        self.computed += 1
-        plugin = plugin_for(info.subsystem)
-        content = load_slice(self.store, plan)
-        histograms = content.histograms
-        if info.uses_hlt_files:
-            # Shown from HLT files: only what this subsystem's groups claim (the original's scenario 1).
-            groups = plugin.groups_for(has_own_receiver=False)
-            histograms = {n: h for n, h in histograms.items() if any(g.selector in n for g in groups)}
-        histograms = {**histograms, **plugin.derived_histograms(histograms)}
-        n_events = count_events(plugin, histograms)
-        processed = {name: process_histogram(plugin, h, options, n_events) for name, h in histograms.items()}
-        names = sorted(processed)
-        return ProcessedView(
-            run=info,
-            plan=plan,
-            options=options,
-            n_events=n_events,
-            groups=group_histograms(plugin, names, has_own_receiver=not info.uses_hlt_files),
-            histograms=processed,
-            stacks=plugin.stacks(names),
-            warnings=content.warnings,
-        )
 
+class _Subset(Mapping[str, Histogram]):
+    """Some names of a lazy mapping, still lazy."""
 
-def _with_run(view: ProcessedView, info: RunInfo) -> ProcessedView:
-    """A cached view with the run's current state (ongoing, end) rather than the one when it was built."""
-    if view.run == info:
-        return view
-    return ProcessedView(
-        run=info,
-        plan=view.plan,
-        options=view.options,
-        n_events=view.n_events,
-        groups=view.groups,
-        histograms=view.histograms,
-        stacks=view.stacks,
-        warnings=view.warnings,
-    )
+    def __init__(self, source: Mapping[str, Histogram], names: list[str]) -> None:
+        self._source = source
+        self._names = names
+        self.warnings = getattr(source, "warnings", [])
+
+    def __getitem__(self, name: str) -> Histogram:
+        if name not in self._names:
+            raise KeyError(name)
+        return self._source[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)

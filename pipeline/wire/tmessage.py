@@ -138,7 +138,7 @@ def split_length_word(payload: bytes) -> int:
     return size
 
 
-def _inflate(payload: bytes, what: int) -> bytes:
+def inflate(payload: bytes, what: int) -> bytes:
     """Turn a kMESS_ZIP message into the equivalent uncompressed message."""
     (full_length,) = _U32_BE.unpack_from(payload, 8)
     chunk = Chunk.wrap(None, np.frombuffer(payload, np.uint8))
@@ -151,18 +151,28 @@ def _inflate(payload: bytes, what: int) -> bytes:
     return payload[:4] + _U32_BE.pack(what & ~KMESS_ZIP) + body
 
 
+def open_message(payload: bytes) -> bytes:
+    """The uncompressed kMESS_OBJECT message, 8-byte header kept; DecodeError if it is not one.
+
+    Shared by the generic decode and the fast path (`fast_decode`), so both accept exactly the same
+    framing: either length-word byte order, kMESS_ZIP or not.
+    """
+    split_length_word(payload)
+    (what,) = _U32_BE.unpack_from(payload, 4)
+    if what & KMESS_ZIP:
+        payload = inflate(payload, what)
+    if (what & ~KMESS_ZIP) != KMESS_OBJECT:
+        raise DecodeError(f"message type {what & ~KMESS_ZIP} is not kMESS_OBJECT")
+    return payload
+
+
 def decode_tmessage(payload: bytes, context: StreamerContext | None = None) -> Any:
     """Decode one TMessage into an uproot model. Raises DecodeError on malformed bytes.
 
     The cursor starts at byte 8 over the *whole* message: ROOT's back-reference offsets count from
     the start of the message, header included.
     """
-    split_length_word(payload)
-    (what,) = _U32_BE.unpack_from(payload, 4)
-    if what & KMESS_ZIP:
-        payload = _inflate(payload, what)
-    if (what & ~KMESS_ZIP) != KMESS_OBJECT:
-        raise DecodeError(f"message type {what & ~KMESS_ZIP} is not kMESS_OBJECT")
+    payload = open_message(payload)
     context = context or StreamerContext()
     chunk = Chunk.wrap(None, np.frombuffer(payload, np.uint8))
     try:
@@ -257,7 +267,10 @@ def model_from_histogram(histogram: Histogram) -> Any:
     ]
     # ROOT stores bins with x varying fastest (Fortran order).
     data = histogram.values_flow.astype(dtype).ravel(order="F")
-    sumw2 = histogram.variances_flow.astype(np.float64).ravel(order="F")
+    # Unweighted fills have variances equal to contents; ROOT then stores no fSumw2 at all, which
+    # halves the message and decodes back to the same variances.
+    unweighted = np.array_equal(histogram.variances_flow, histogram.values_flow)
+    sumw2 = None if unweighted else histogram.variances_flow.astype(np.float64).ravel(order="F")
     values = histogram.values()
     centers = [(e[1:] + e[:-1]) / 2 for e in histogram.edges]
     total = float(values.sum())

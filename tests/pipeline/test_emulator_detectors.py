@@ -109,14 +109,34 @@ def test_every_step_fills_every_declared_histogram_with_consistent_shapes(one_st
             declared.histogram(increment)  # the Histogram type accepts it
 
 
+@pytest.mark.parametrize("subsystem", sorted(DETECTORS))
+@pytest.mark.parametrize("beam_type,hlt_mode", [("PbPb", "C"), ("pPb", "B")])
+def test_other_beams_and_modes_fill_consistently(subsystem, beam_type, hlt_mode):
+    detector = make_detector(subsystem, step_s=0.5, beam_type=beam_type, hlt_mode=hlt_mode)
+    increments = detector.fill(0, np.random.default_rng(2))
+    assert set(increments) == set(detector.specs)
+    assert all(increments[n].values_flow.shape == s.flow_shape for n, s in detector.specs.items())
+
+
+def test_hlt_output_ratio_follows_the_hlt_mode():
+    def mean_ratio(hlt_mode: str) -> float:
+        increment = make_detector("HLT", hlt_mode=hlt_mode).fill(0, np.random.default_rng(4))
+        ratio = increment["fHistHLTSize_HLTInOutRatio"].values_flow.sum(axis=0)
+        centres = np.concatenate(([0.0], np.arange(60) * 0.02 + 0.01, [0.0]))
+        return float((ratio * centres).sum() / ratio.sum())
+
+    assert mean_ratio("C") < 0.3 < 0.9 < mean_ratio("B")
+
+
 def test_tpc_binning_fits_overwatch_projections():
     tpc = make_detector("TPC").specs
     clusters, eta, pt = tpc["TPCQA/h_tpc_track_pos_recvertex_0_5_7"].edges
     assert (clusters[70], clusters[160]) == (70, 160)  # bins 71-160: more than 70 clusters
     assert len(eta) == 31 and len(pt) == 26
-    eta_bins = tpc["TPCQA/h_tpc_track_pos_recvertex_3_5_6"].edges[1]
-    # SetRangeUser(15, 29) / (0, 14) select the A side (eta > 0) / C side on this axis.
-    assert (eta_bins[0], eta_bins[15], eta_bins[30]) == (0, 15, 30)
+    for projection in ("2_5_6", "3_5_6", "4_5_6"):
+        eta_edges = tpc[f"TPCQA/h_tpc_track_pos_recvertex_{projection}"].edges[1]
+        # Physical eta: bins 1-15 are the C side (eta < 0), 16-30 the A side.
+        assert (eta_edges[0], eta_edges[30]) == (-1.5, 1.5) and abs(eta_edges[15]) < 1e-12
 
 
 def test_tpc_all_tracks_are_positive_plus_negative(one_step):

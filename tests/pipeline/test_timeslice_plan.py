@@ -11,9 +11,8 @@ from pipeline.processing.options import OptionsError
 from pipeline.processing.timeslice import (
     MergerMode,
     Window,
+    SliceHistograms,
     plan_slice,
-    subtract_snapshots,
-    sum_snapshots,
 )
 
 START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -89,33 +88,24 @@ def hist(name: str, values: list[float], edges=(0.0, 1.0, 2.0)) -> Histogram:
 
 def test_subtraction_keeps_histograms_new_in_the_window_and_subtracts_variances():
     later = {"a": hist("a", [1, 5, 7, 0]), "new": hist("new", [0, 2, 2, 0])}
-    earlier = {"a": hist("a", [1, 2, 3, 0])}
-    result, warnings = subtract_snapshots(later, earlier)
+    earlier = {"a": hist("a", [1, 2, 3, 0]), "gone": hist("gone", [0, 1, 1, 0])}
+    result = SliceHistograms(MergerMode.CUMULATIVE, [later, earlier])
+    assert list(result) == ["a", "new"] and "gone" not in result
     np.testing.assert_array_equal(result["a"].values_flow, [0, 3, 4, 0])
     np.testing.assert_array_equal(result["a"].variances_flow, [0, 6, 8, 0])
-    assert result["new"] is later["new"] and not warnings
+    assert result["new"] is later["new"] and not result.warnings
 
 
 def test_changed_binning_is_reported_not_subtracted():
-    result, warnings = subtract_snapshots(
-        {"a": hist("a", [0, 1, 1, 1, 0], (0, 1, 2, 3))}, {"a": hist("a", [0, 1, 1, 0])}
+    result = SliceHistograms(
+        MergerMode.CUMULATIVE,
+        [{"a": hist("a", [0, 1, 1, 1, 0], (0, 1, 2, 3))}, {"a": hist("a", [0, 1, 1, 0])}],
     )
-    assert warnings and result["a"].values_flow.sum() == 3
+    assert result["a"].values_flow.sum() == 3 and result.warnings
 
 
 def test_sum_of_reset_snapshots():
-    total, _ = sum_snapshots([{"a": hist("a", [0, 1, 2, 0])}, {"a": hist("a", [0, 3, 4, 0])}])
+    parts = [{"a": hist("a", [0, 1, 2, 0])}, {"a": hist("a", [0, 3, 4, 0]), "b": hist("b", [0, 1, 0, 0])}]
+    total = SliceHistograms(MergerMode.RESET, parts)
+    assert list(total) == ["a", "b"]
     np.testing.assert_array_equal(total["a"].values_flow, [0, 4, 6, 0])
-
-
-def test_whole_run_window_always_ends_on_the_last_snapshot():
-    # 0.5 min would round to 0 (half to even) or 1 (half up): either way it is the run's end.
-    snapshots = snapshot_list([0.0, 0.1, 0.25, 0.4, 0.500603])
-    plan = plan_slice(snapshots, 1, "EMC", Window(0, 0.500603))
-    assert plan.used_snapshot_ids == ("s4",)
-    assert plan.describe() == "requested 0-0.5 min, returned 0.0-0.5 min"
-
-
-def test_snapshot_just_after_a_minute_boundary_counts_for_that_minute():
-    plan = plan_slice(snapshot_list([0, 1, 2, 3.02, 4]), 1, "EMC", Window(0, 3))
-    assert plan.later_snapshot_id == "s3"

@@ -197,3 +197,14 @@ def test_own_streamer_block_describes_what_we_encode():
     ctx.add_streamer_block(tmessage.streamer_block_for_encoded_histograms())
     for name in ("TH1D;3", "TH2F;4", "TH3F;4", "TH1;8", "TAxis;10"):
         assert name in ctx.known_classes
+
+
+def test_unweighted_histograms_are_sent_without_sumw2_and_decode_the_same():
+    weighted = make_histogram(2, "TH2F")
+    unweighted = Histogram(
+        weighted.name, "TH2F", weighted.title, weighted.edges, weighted.values_flow, weighted.values_flow
+    )
+    payload = tmessage.encode_tmessage(unweighted)
+    assert len(payload) < len(tmessage.encode_tmessage(weighted)) - unweighted.values_flow.size * 8 + 64
+    [decoded] = tmessage.histograms_from_model(tmessage.decode_tmessage(payload, StreamerContext()))
+    np.testing.assert_array_equal(decoded.variances_flow, unweighted.values_flow)
