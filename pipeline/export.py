@@ -12,18 +12,13 @@ from collections.abc import Iterable
 from datetime import UTC, tzinfo
 from pathlib import Path
 
-import numpy as np
 import uproot
-from uproot.writing.identify import to_TAxis, to_TH1x, to_TH2x, to_TH3x
 
 from pipeline.histogram import Histogram
+from pipeline.root_model import model_from_histogram
 from pipeline.store import SnapshotMeta, SnapshotStore
 
 EXPORT_DIR = "export"
-_AXIS_NAMES = ("xaxis", "yaxis", "zaxis")
-_AXIS_LETTERS = ("x", "y", "z")
-_AXIS_MEMBERS = ("fXaxis", "fYaxis", "fZaxis")
-_BUILDERS = {1: to_TH1x, 2: to_TH2x, 3: to_TH3x}
 
 
 def receiver_file_name(meta: SnapshotMeta, tz: tzinfo = UTC) -> str:
@@ -81,17 +76,10 @@ def write_root_file(path: Path, histograms: Iterable[Histogram]) -> None:
 
 
 def to_root_histogram(histogram: Histogram) -> object:
-    """An uproot TH1D/TH2D/TH3D model of `histogram`, ready for `file[name] = model`."""
-    builder = _BUILDERS[histogram.dimension]
-    axes = {member: _axis(histogram, index) for index, member in enumerate(_AXIS_MEMBERS)}
-    return builder(
-        fName=histogram.name.rsplit("/", 1)[-1],
-        fTitle=histogram.title,
-        data=_root_order(histogram.values_flow),
-        fEntries=float(histogram.entries),
-        fSumw2=_root_order(histogram.variances_flow),
-        **axes,
-        **_fill_statistics(histogram),
+    """An uproot TH1D/TH2D/TH3D model of `histogram` (double precision whatever was stored), ready for
+    `file[name] = model`; the directory part of the name becomes the file's folder."""
+    return model_from_histogram(
+        histogram, class_name=f"TH{histogram.dimension}D", name=histogram.name.rsplit("/", 1)[-1]
     )
 
 
@@ -100,49 +88,3 @@ def _output_path(out_path: Path | None, meta: SnapshotMeta, data_dir: Path) -> P
         return Path(data_dir) / EXPORT_DIR / receiver_file_name(meta)
     out_path = Path(out_path)
     return out_path / receiver_file_name(meta) if out_path.is_dir() else out_path
-
-
-def _root_order(array_flow: np.ndarray) -> np.ndarray:
-    # ROOT's global bin is ix + (nx+2)*(iy + (ny+2)*iz): x runs fastest (C order of the transpose).
-    return np.ascontiguousarray(array_flow.T, dtype=np.float64).reshape(-1)
-
-
-def _axis(histogram: Histogram, index: int) -> object:
-    """TAxis for axis `index`; axes beyond the dimension keep ROOT's 1-bin default but their title
-    (a TH1's y title, e.g. "counts", is real information)."""
-    title = histogram.axis_titles[index] if index < len(histogram.axis_titles) else ""
-    if index >= histogram.dimension:
-        return to_TAxis(fName=_AXIS_NAMES[index], fTitle=title, fNbins=1, fXmin=0.0, fXmax=1.0)
-    edges = np.asarray(histogram.edges[index], dtype=np.float64)
-    n_bins = len(edges) - 1
-    regular = np.array_equal(edges, np.linspace(edges[0], edges[-1], n_bins + 1))
-    return to_TAxis(
-        fName=_AXIS_NAMES[index],
-        fTitle=title,
-        fNbins=n_bins,
-        fXmin=float(edges[0]),
-        fXmax=float(edges[-1]),
-        # Only irregular axes carry explicit edges, as ROOT does; readers rebuild regular ones.
-        fXbins=None if regular else edges,
-    )
-
-
-def _fill_statistics(histogram: Histogram) -> dict[str, float]:
-    """ROOT's fTsumw* sums from bin centres (per-fill sums are not stored), flow bins excluded."""
-    weights = histogram.values()
-    centers = [(edges[1:] + edges[:-1]) / 2 for edges in histogram.edges]
-    statistics = {"fTsumw": float(weights.sum()), "fTsumw2": float(histogram.variances().sum())}
-    axes = range(histogram.dimension)
-    for axis in axes:
-        others = tuple(a for a in axes if a != axis)
-        marginal = weights.sum(axis=others)
-        letter = _AXIS_LETTERS[axis]
-        statistics[f"fTsumw{letter}"] = float(marginal @ centers[axis])
-        statistics[f"fTsumw{letter}2"] = float(marginal @ centers[axis] ** 2)
-    for first in axes:
-        for second in range(first + 1, histogram.dimension):
-            rest = tuple(a for a in axes if a not in (first, second))
-            pair = weights.sum(axis=rest)
-            key = f"fTsumw{_AXIS_LETTERS[first]}{_AXIS_LETTERS[second]}"
-            statistics[key] = float(centers[first] @ pair @ centers[second])
-    return statistics
