@@ -4,8 +4,8 @@
 
 The run is 10 hours with a snapshot a minute (600 snapshots) of 500 EMC-like histograms (250 TH2 48x104,
 250 TH1 100 bins, plus the events histogram), cumulative like the HLT mergers. Each window is a random
-minute range. Rows: the whole slice (both snapshots read, all 501 histograms subtracted); a cold page (a view with new
-options, so nothing is cached, plus its first group processed: scaled and checked); the same page again
+minute range. Rows: the whole slice (both snapshots read, all 501 histograms subtracted); a cold page (a
+view with new options, so nothing is cached, plus its first group processed: scaled and checked); the same page again
 (memory cache) and from a new service (disk cache, as after a restart). The naive baseline loads both
 snapshots' histograms one by one and subtracts them, as the original did file by file.
 """
@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> None:
     cached_median, cached_p95 = report("ours cached (memory): same view + group", cached)
     report("ours cached (disk, new process): view + group", reopened)
     print(
-        f"\nspeed-up vs baseline: whole slice {base_median / slice_median:.0f}x, cached {base_median / cached_median:.0f}x"
+        f"\nspeed-up vs baseline: whole slice {base_median / slice_median:.0f}x, "
+        f"cached {base_median / cached_median:.0f}x"
     )
     print(
         f"targets: p95 cold < 100 ms -> slice {slice_p95:.1f} ms, page {page_p95:.1f} ms; "

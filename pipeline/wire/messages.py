@@ -13,13 +13,9 @@ from dataclasses import dataclass, field
 
 from pipeline.histogram import Histogram
 from pipeline.wire import header
+from pipeline.wire.fast_decode import decode_histograms
 from pipeline.wire.header import DataTopic, pack_topic, parse_topic
-from pipeline.wire.tmessage import (
-    DecodeError,
-    StreamerContext,
-    decode_tmessage,
-    histograms_from_model,
-)
+from pipeline.wire.tmessage import DecodeError, StreamerContext
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +224,6 @@ def _decode_block(
             reply.errors.append(f"block {index} (ROOTSTRI): {error}")
         return
     try:
-        reply.histograms.extend(histograms_from_model(decode_tmessage(payload, context)))
+        reply.histograms.extend(decode_histograms(payload, context))
     except DecodeError as error:
         reply.errors.append(f"block {index} ({topic.data_type.decode(errors='replace')}): {error}")

@@ -212,8 +212,15 @@ def histogram_from_model(model: Any) -> Histogram:
     except ValueError as error:
         raise DecodeError(str(error)) from error
     axes = [model.member(f"f{axis}axis") for axis in "XYZ"]
+    # Contents before edges: a corrupt fNbins must be refused here, not turned into a huge linspace.
+    shape = tuple(int(axes[i].member("fNbins")) + 2 for i in range(dimension))
+    try:
+        values = np.asarray(model.values(flow=True), dtype=np.float64)
+    except ValueError as error:  # TH2/TH3 reshape the contents with fNbins
+        raise DecodeError(f"contents do not match the axes {shape}: {error}") from error
+    if values.shape != shape:
+        raise DecodeError(f"{values.size} contents do not match the axes {shape}")
     edges = tuple(np.asarray(model.axis(i).edges(), dtype=np.float64) for i in range(dimension))
-    values = np.asarray(model.values(flow=True), dtype=np.float64)
     variances = np.asarray(model.variances(flow=True), dtype=np.float64)
     return Histogram(
         name=str(model.member("fName")),

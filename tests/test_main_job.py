@@ -1,0 +1,75 @@
+"""The main job (README command 1) as a user runs it: real processes, data within 30 s, Ctrl-C stops all."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from pipeline.status import read_all_status
+from pipeline.store import SnapshotStore
+
+pytestmark = pytest.mark.network
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(predicate, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}")
+
+
+def test_main_job_serves_live_data_and_stops_cleanly_on_ctrl_c(tmp_path):
+    port = free_port()
+    env = {
+        **os.environ,
+        "OVERWATCH_DATA_DIR": str(tmp_path / "data"),
+        "OVERWATCH_CACHE_DIR": str(tmp_path / "cache"),
+        "OVERWATCH_EMULATOR_ENDPOINT": f"tcp://127.0.0.1:{free_port()}",
+        "OVERWATCH_DASH_PORT": str(port),
+        "OVERWATCH_EMULATOR_STEP_S": "0.5",
+        "OVERWATCH_RECEIVER_PERIOD_S": "1",
+    }
+    job = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        store = SnapshotStore(tmp_path / "data")
+        wait_for(lambda: store.count_snapshots("EMC") >= 2 or job.poll() is not None, 30, "two EMC snapshots")
+        assert job.poll() is None, log_path.read_text(errors="replace")[-3000:]
+        runs = store.runs()
+        assert set(runs["subsystem"]) == {"EMC", "TPC", "HLT"}
+        snapshots = store.snapshots(int(runs["run"].iloc[0]), "EMC")["snapshot_id"].tolist()
+        first, last = (
+            store.read_histogram(s, "EMCTRQA_histEvents").values()[0] for s in (snapshots[0], snapshots[-1])
+        )
+        assert last > first > 0, "EMC data grow as the run goes on"
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/_dash-layout", timeout=10).read()
+        assert b"run-select" in page
+        assert {s.subsystem for s in read_all_status(tmp_path / "data")} == {"EMC", "TPC", "HLT"}
+        children = psutil.Process(job.pid).children(recursive=True)
+        assert len(children) == 4  # emulator + three receivers
+    finally:
+        job.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends
+        job.wait(timeout=20)
+        log.close()
+        output = log_path.read_text(errors="replace")
+    assert job.returncode == 0, output[-2000:]
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE], output[-2000:]
+    assert "Traceback" not in output, output[-3000:]
