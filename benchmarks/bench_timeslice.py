@@ -5,9 +5,10 @@
 The run is 10 hours with a snapshot a minute (600 snapshots) of 500 EMC-like histograms (250 TH2 48x104,
 250 TH1 100 bins, plus the events histogram), cumulative like the HLT mergers. Each window is a random
 minute range. Rows: the whole slice (both snapshots read, all 501 histograms subtracted); a cold page (a
-view with new options, so nothing is cached, plus its first group processed: scaled and checked); the same page again
-(memory cache) and from a new service (disk cache, as after a restart). The naive baseline loads both
-snapshots' histograms one by one and subtracts them, as the original did file by file.
+view with new options, so nothing is cached, plus its first group processed: scaled and checked); the
+same page again (memory cache) and from a new service (disk cache, as after a restart). The naive
+baseline loads both snapshots' histograms one by one and subtracts them, as the original did file by
+file.
 """
 
 from __future__ import annotations

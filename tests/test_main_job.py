@@ -46,8 +46,10 @@ def test_main_job_serves_live_data_and_stops_cleanly_on_ctrl_c(tmp_path):
         "OVERWATCH_EMULATOR_STEP_S": "0.5",
         "OVERWATCH_RECEIVER_PERIOD_S": "1",
     }
+    log_path = tmp_path / "job.log"
+    log = log_path.open("wb")  # a file, not a pipe: nobody reads while the job runs, so a pipe could fill
     job = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
         store = SnapshotStore(tmp_path / "data")
