@@ -176,6 +176,16 @@ class SnapshotStore:
         ]
         return _frame(rows, SNAPSHOTS_COLUMNS)
 
+    def snapshot_keys(self, run: int, subsystem: str, include_replay: bool = False) -> list[SnapshotKey]:
+        """The run's snapshots as keys (id, time), oldest first: `snapshots()` without pandas."""
+        return sorted(
+            (key for key, _ in self._scan(subsystem, run, include_replay)), key=lambda key: key.order
+        )
+
+    def snapshot_meta(self, snapshot_id: str) -> SnapshotMeta:
+        """The stored metadata of one snapshot (from its footer, cached); KeyError if unknown."""
+        return self._footer(self._path(snapshot_id)).meta
+
     def latest_snapshot_id(
         self,
         run: int,

@@ -95,10 +95,28 @@ def list_runs(
     return infos
 
 
-def find_run(store: SnapshotStore, run: int, subsystem: str, subsystems: tuple[str, ...]) -> RunInfo:
-    """The RunInfo of one run and subsystem (reads only that run's folder); LookupError if no data."""
-    wanted = subsystems if subsystem in subsystems else (*subsystems, subsystem)
-    for info in list_runs(store, wanted, run=run):
-        if info.subsystem == subsystem:
-            return info
-    raise LookupError(f"no data for run {run}, subsystem {subsystem}")
+def find_run(store: SnapshotStore, run: int, subsystem: str, subsystems: tuple[str, ...] = ()) -> RunInfo:
+    """The RunInfo of one run and subsystem from that run's folder alone; LookupError if no data.
+
+    The dashboard asks this on every refresh, so it avoids the pandas listings `list_runs` uses.
+    """
+    source = subsystem
+    keys = store.snapshot_keys(run, subsystem)
+    if not keys and subsystem != HLT:
+        source, keys = HLT, store.snapshot_keys(run, HLT)
+    if not keys:
+        raise LookupError(f"no data for run {run}, subsystem {subsystem}")
+    newest = store.snapshot_meta(keys[-1].snapshot_id)
+    now = time.time()
+    last = keys[-1].snapshot_time_utc
+    return RunInfo(
+        run=run,
+        subsystem=subsystem,
+        source_subsystem=source,
+        hlt_mode=newest.hlt_mode or "U",
+        beam_type=newest.beam_type or "",
+        start_utc=keys[0].snapshot_time_utc,
+        end_utc=last,
+        n_snapshots=len(keys),
+        ongoing=(now - last.timestamp() < ONGOING_WITHIN_S) or run in receivers_on_run(store.data_dir, now),
+    )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import diskcache
+import numpy as np
 
 from pipeline.detectors import plugin_for
 from pipeline.detectors.base import (
@@ -33,7 +34,7 @@ from pipeline.detectors.base import (
 from pipeline.histogram import Histogram
 from pipeline.processing.options import ProcessingOptions
 from pipeline.processing.runs import RunInfo, find_run, list_runs
-from pipeline.processing.timeslice import MergerMode, SlicePlan, Window, load_slice, plan_slice
+from pipeline.processing.timeslice import MergerMode, SlicePlan, Window, load_slice, plan_window
 from pipeline.store import SnapshotStore
 
 log = logging.getLogger(__name__)
@@ -186,9 +187,12 @@ class ProcessingService:
     ) -> tuple[RunInfo, SlicePlan]:
         """Which snapshots a view uses. `window=None` is the whole run. Raises OptionsError, LookupError."""
         info = find_run(self.store, run, subsystem, self.subsystems)
-        snapshots = self.store.snapshots(run, info.source_subsystem)
+        keys = self.store.snapshot_keys(run, info.source_subsystem)
+        epochs = np.fromiter((key.snapshot_time_utc.timestamp() for key in keys), np.float64, len(keys))
         window = window or Window(0.0, info.length_minutes)
-        return info, plan_slice(snapshots, run, info.source_subsystem, window, mode)
+        return info, plan_window(
+            [k.snapshot_id for k in keys], epochs, run, info.source_subsystem, window, mode
+        )
 
     def view(
         self,

@@ -98,12 +98,6 @@ def _minutes(value: float) -> str:
     return f"{value:.1f}".removesuffix(".0")
 
 
-def minutes_into_run(snapshot_times: pd.Series) -> np.ndarray:
-    """Minutes since the run's first snapshot for each snapshot time (sorted ascending)."""
-    seconds = (snapshot_times - snapshot_times.iloc[0]).dt.total_seconds().to_numpy()
-    return seconds / 60.0
-
-
 def plan_slice(
     snapshots: pd.DataFrame,
     run: int,
@@ -112,18 +106,30 @@ def plan_slice(
     mode: MergerMode = MergerMode.CUMULATIVE,
 ) -> SlicePlan:
     """Choose the snapshots for `window` from a run's snapshot list (snapshot_id, snapshot_time_utc)."""
+    snapshots = snapshots.sort_values("snapshot_time_utc", kind="stable")
+    epochs = np.array([t.timestamp() for t in snapshots["snapshot_time_utc"]], dtype=np.float64)
+    return plan_window(snapshots["snapshot_id"].tolist(), epochs, run, subsystem, window, mode)
+
+
+def plan_window(
+    ids: list[str],
+    epochs: np.ndarray,
+    run: int,
+    subsystem: str,
+    window: Window,
+    mode: MergerMode = MergerMode.CUMULATIVE,
+) -> SlicePlan:
+    """`plan_slice` on plain arrays: snapshot ids and their unix times, oldest first."""
     plan = SlicePlan(run=run, subsystem=subsystem, mode=mode, requested=window)
-    if snapshots.empty:
+    if not ids:
         return plan
-    snapshots = snapshots.sort_values("snapshot_time_utc", kind="stable").reset_index(drop=True)
-    minutes = minutes_into_run(snapshots["snapshot_time_utc"])
+    minutes = (epochs - epochs[0]) / 60.0
     window.validate(run_length_minutes=float(minutes[-1]))
     # Matched to the minute: a snapshot counts at its own time and at its minute (half up), whichever
     # is more generous, so receiver jitter around a minute boundary does not move it out of a window.
     minute = np.floor(minutes + 0.5)
     at_or_before_max = (minutes <= window.max_minutes) | (minute <= window.max_minutes)
     before_min = (minutes < window.min_minutes) & (minute < window.min_minutes)
-    ids = snapshots["snapshot_id"].tolist()
     if mode is MergerMode.RESET:
         inside = np.flatnonzero(at_or_before_max & ~before_min)
         if inside.size == 0:

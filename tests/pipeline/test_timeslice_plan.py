@@ -10,8 +10,8 @@ from pipeline.histogram import Histogram
 from pipeline.processing.options import OptionsError
 from pipeline.processing.timeslice import (
     MergerMode,
-    Window,
     SliceHistograms,
+    Window,
     plan_slice,
 )
 
