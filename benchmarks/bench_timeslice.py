@@ -5,7 +5,7 @@
 The run is 10 hours with a snapshot a minute (600 snapshots) of 500 EMC-like histograms (250 TH2 48x104,
 250 TH1 100 bins, plus the events histogram), cumulative like the HLT mergers. Each window is a random
 minute range. Rows: the whole slice (both snapshots read, all 501 histograms subtracted); a cold page (a
-view with new options, so nothing is cached, plus its first group processed: scaled and checked); the
+view with new options, so nothing is cached, plus its first 20 histograms processed: scaled and checked); the
 same page again (memory cache) and from a new service (disk cache, as after a restart). The naive
 baseline loads both snapshots' histograms one by one and subtracts them, as the original did file by
 file.
@@ -147,9 +147,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n{'time slice of 500 histograms':<52}{'n':>6}{'median ms':>12}{'p95 ms':>12}")
     base_median, _ = report("baseline: naive, histogram by histogram", baseline)
     slice_median, slice_p95 = report("ours cold: whole slice (read both, subtract 501)", slices)
-    _, page_p95 = report(f"ours cold: view + one group ({shown} hists) processed", pages)
-    cached_median, cached_p95 = report("ours cached (memory): same view + group", cached)
-    report("ours cached (disk, new process): view + group", reopened)
+    _, page_p95 = report(f"ours cold: view + one page ({shown} hists) processed", pages)
+    cached_median, cached_p95 = report("ours cached (memory): same view + page", cached)
+    report("ours cached (disk, new process): view + page", reopened)
     print(
         f"\nspeed-up vs baseline: whole slice {base_median / slice_median:.0f}x, "
         f"cached {base_median / cached_median:.0f}x"
@@ -160,12 +160,15 @@ def main(argv: list[str] | None = None) -> None:
     )
 
 
+PAGE_HISTOGRAMS = 20  # one screenful; the original's docs advise fewer than 6 per group
+
+
 def page(view) -> int:
-    """What a shift-crew page shows: the first group's histograms, processed (scaled, checked)."""
+    """What a shift-crew page shows: the first group's first histograms, processed (scaled, checked)."""
     _, names = view.groups[0]
-    for name in names:
+    for name in names[:PAGE_HISTOGRAMS]:
         view.histogram(name)
-    return len(names)
+    return min(len(names), PAGE_HISTOGRAMS)
 
 
 if __name__ == "__main__":
