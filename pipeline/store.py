@@ -402,19 +402,21 @@ def _partition_values(directory: Path, key: str) -> list[str]:
 
 # Listing of one run folder, reused while the folder's mtime is unchanged: publishing a snapshot adds a
 # name (and so changes the mtime), while a live dashboard lists the same folders every few seconds.
-# Directory mtimes are coarse (a clock tick), so as git does with "racy" entries, a listing taken
-# within a second of the folder's last change is never trusted.
+# Directory mtimes come from a coarse clock, so a change made in the same tick as a listing can leave
+# the mtime as it was. As git does with "racy" index entries, a listing taken less than a second after
+# the folder's last change is never reused: it is read again until one is taken later than that.
 _FOLDER_LISTINGS: dict[Path, tuple[int, list[tuple[SnapshotKey, Path]]]] = {}
 _RACY_NS = 1_000_000_000
 
 
 def _snapshot_files(directory: Path) -> list[tuple[SnapshotKey, Path]]:
+    listed_at_ns = time.time_ns()
     try:
         mtime_ns = directory.stat().st_mtime_ns
     except FileNotFoundError:
         return []
     cached = _FOLDER_LISTINGS.get(directory)
-    if cached is not None and cached[0] == mtime_ns and time.time_ns() - mtime_ns > _RACY_NS:
+    if cached is not None and cached[0] == mtime_ns:
         return cached[1]
     listing = []
     for entry in os.scandir(directory):
@@ -424,7 +426,10 @@ def _snapshot_files(directory: Path) -> list[tuple[SnapshotKey, Path]]:
         key = parse_snapshot_id(entry.name[: -len(SUFFIX)])
         if key is not None:
             listing.append((key, Path(entry.path)))
-    _FOLDER_LISTINGS[directory] = (mtime_ns, listing)
+    if listed_at_ns - mtime_ns > _RACY_NS:
+        _FOLDER_LISTINGS[directory] = (mtime_ns, listing)
+    else:
+        _FOLDER_LISTINGS.pop(directory, None)
     return listing
 
 

@@ -7,6 +7,7 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -215,6 +216,26 @@ def test_same_time_gets_a_suffix_and_never_overwrites(store: SnapshotStore) -> N
     assert store.read_histogram(second, "hAmp").values_flow[0] == 100.0
     assert store.snapshots(300000, "EMC")["snapshot_id"].tolist() == [first, second, third]
     assert store.latest_snapshot_id(300000, "EMC") == third
+
+
+def test_a_snapshot_published_in_the_same_clock_tick_as_a_listing_is_never_missed(
+    store: SnapshotStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A dashboard lists the run folder while a receiver publishes into it. Folder mtimes come from a
+    # coarse clock, so the publication can leave the mtime as it was when the listing was taken;
+    # such a listing must not be reused later, when the mtime looks old and settled.
+    store.write_snapshot(SnapshotMeta(10, "EMC", T0), [th1()])
+    run_dir = store.data_dir / "snapshots" / "subsystem=EMC" / "run=10"
+    tick_ns = run_dir.stat().st_mtime_ns
+    real_time_ns = time.time_ns
+    monkeypatch.setattr(time, "time_ns", lambda: tick_ns + 100_000_000)  # listed 0.1 s after the change
+    assert len(store.snapshot_keys(10, "EMC")) == 1
+    monkeypatch.setattr(time, "time_ns", real_time_ns)
+    store.write_snapshot(SnapshotMeta(10, "EMC", T0 + timedelta(minutes=1)), [th1(offset=1.0)])
+    os.utime(run_dir, ns=(tick_ns, tick_ns))  # the same clock tick
+    monkeypatch.setattr(time, "time_ns", lambda: tick_ns + 5_000_000_000)  # asked again 5 s later
+    assert len(store.snapshot_keys(10, "EMC")) == 2
+    assert store.latest_snapshot_id(10, "EMC").endswith("T120100.123456")
 
 
 def test_replay_mode_is_stored_apart(store: SnapshotStore) -> None:
