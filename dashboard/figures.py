@@ -1,7 +1,9 @@
-"""Plotly figures for one `Histogram`: pure functions, no Dash, unit-tested without a browser.
+"""Plotly figures for histograms: pure functions, no Dash, unit-tested without a browser.
 
-TH1 -> step line through the bin edges plus error bars at the bin centres; TH2 -> heatmap (optional
-log colour scale); TH3 -> heatmap of its xy projection. Callbacks only choose which figure to ask for.
+TH1 -> step line through the bin edges plus error bars at the bin centres (or markers, when the
+detector plug-in gives a marker style); TH2 -> heatmap (optional log colour scale); TH3 -> heatmap of
+its xy projection. `processed_figure` and `stack_figure` also apply the plug-in's DrawHints and show
+its check results; callbacks only choose which figure to ask for.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ import html
 import math
 import re
 import unicodedata
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
+from pipeline.detectors.base import DrawHints, LineSegment, MarkerStyle, ProcessedHistogram, Stack
 from pipeline.histogram import Histogram
 
 LINE_COLOR = "#1f4e9c"
@@ -21,6 +25,23 @@ ERROR_COLOR = "#1f4e9c"
 COLORSCALE = "Viridis"
 BASE_FONT_SIZE = 15
 VALUE_TITLE_FALLBACK = "content"
+GRID_COLOR = "#c5cad3"
+# Overlays (TRU grid) sit on dark and bright colours alike: light grey with a little transparency.
+OVERLAY_LINE = {"color": "rgba(225, 228, 232, 0.85)", "width": 1}
+THRESHOLD_COLOR = "#c62828"
+HOT_COLOR = "#c62828"
+# ROOT marker size 1 is about 8 px; below 5 px a marker is unreadable on a control-room screen.
+MARKER_PX_PER_ROOT_SIZE = 8.0
+MIN_MARKER_PX = 5.0
+# Beyond this many, ringing every channel above threshold hides the plot instead of explaining it.
+MAX_MARKED_CHANNELS = 200
+SECONDARY_AXIS_MARGIN = 50
+# Legends go under the plot, right-aligned: above it they would cover the subtitle.
+LEGEND = {"orientation": "h", "x": 1, "xanchor": "right", "y": -0.1, "yanchor": "top", "font": {"size": 14}}
+_BIN_HOVER = (
+    "bin [%{customdata[0]:.4g}, %{customdata[1]:.4g})<br>"
+    "content %{y:.6g} ± %{customdata[2]:.3g}<extra></extra>"
+)
 TH3_NOTE = "xy projection of a TH3: sum over z (incl. under/overflow)"
 
 
@@ -78,42 +99,155 @@ def histogram_figure(
     h: Histogram, log_z: bool = False, log_y: bool = False, title: str | None = None
 ) -> go.Figure:
     """Figure of `h`; `log_y` applies to 1D, `log_z` to 2D/3D; `title` overrides `pretty_name`."""
-    if h.dimension == 1:
-        fig = _th1_figure(h, log_y)
-    elif h.dimension == 2:
-        fig = _heatmap_figure(h.edges[0], h.edges[1], h.values(), _value_title(h), log_z)
-    elif h.dimension == 3:
-        # ROOT's TH3::Project3D("xy") also keeps the z under/overflow unless asked not to.
-        projection = h.values_flow[1:-1, 1:-1, :].sum(axis=2)
-        fig = _heatmap_figure(h.edges[0], h.edges[1], projection, _value_title(h), log_z)
-        fig.add_annotation(
-            name="th3-note",
-            text=TH3_NOTE,
-            xref="paper",
-            yref="paper",
-            x=0,
-            y=1,
-            xanchor="left",
-            yanchor="bottom",
-            showarrow=False,
-            font={"size": 13, "color": "#6c4a00"},
-            bgcolor="#fff3cd",
-        )
-    else:
+    fig = _content_figure(h, log_y=log_y, log_z=log_z, value_title=_value_title(h))
+    if fig is None:
         return message_figure(f"{h.name}: cannot draw a {h.dimension}-dimensional histogram")
     fig.update_xaxes(title_text=root_text_to_html(h.axis_titles[0]))
     y_title = h.axis_titles[1] if h.dimension >= 2 else _value_title(h)
     fig.update_yaxes(title_text=root_text_to_html(y_title))
-    fig.update_layout(
-        _base_layout(),
-        title={
-            "text": root_text_to_html(title or pretty_name(h)),
-            "subtitle": {"text": _subtitle(h)},
-            "x": 0.01,
-            "xanchor": "left",
-        },
-    )
+    fig.update_layout(_base_layout(), title=_title(title or pretty_name(h), _subtitle(h)))
     return fig
+
+
+def processed_figure(
+    processed: ProcessedHistogram,
+    *,
+    log_x: bool | None = None,
+    log_y: bool | None = None,
+    log_z: bool | None = None,
+    context: str = "",
+) -> go.Figure:
+    """Figure of a plug-in-processed histogram drawn the way its detector experts asked (DrawHints):
+    pretty title, axis titles, log axes, ranges, overlays, a secondary x axis, marker style, and the
+    verdict of its checks (threshold line, hot channels marked).
+
+    `log_*=None` takes the hint's default; a bool is the person's own choice. `context` is appended
+    to the subtitle (e.g. the time slice), so an exported image still says what it shows.
+    """
+    h, hints = processed.histogram, processed.hints
+    log_x, log_y, log_z = _log_flags(hints, log_x, log_y, log_z)
+    value_title = (hints.z_title if h.dimension >= 2 else hints.y_title) or _value_title(h)
+    fig = _content_figure(h, log_y=log_y, log_z=log_z, value_title=value_title, marker=hints.marker)
+    if fig is None:
+        return message_figure(f"{h.name}: cannot draw a {h.dimension}-dimensional histogram")
+    if h.dimension == 1:
+        _add_check_marks(fig, processed, log_y)
+    _apply_hints(fig, h, hints, log_x=log_x, log_y=log_y, value_title=value_title)
+    fig.update_layout(title=_title(headline(h, hints), _subtitle(h, hints, context)))
+    return fig
+
+
+def stack_figure(
+    stack: Stack,
+    members: Sequence[ProcessedHistogram],
+    *,
+    log_x: bool | None = None,
+    log_y: bool | None = None,
+    log_z: bool | None = None,
+    context: str = "",
+) -> go.Figure:
+    """The members of a stack on one plot, each with its label and marker style, and a legend.
+
+    The first member's hints (log y, axis titles, secondary axis, ...) apply to the whole stack, as
+    the plug-in contract says. Only 1D members can share a plot; anything else shows the first member.
+    """
+    if not members:
+        return message_figure(f"{stack.title}: no member histogram in this view")
+    if any(member.histogram.dimension != 1 for member in members):
+        return processed_figure(members[0], log_x=log_x, log_y=log_y, log_z=log_z, context=context)
+    first = members[0]
+    hints = first.hints
+    log_x, log_y, _ = _log_flags(hints, log_x, log_y, log_z)
+    fig = go.Figure()
+    for index, member in enumerate(members):
+        style = stack.styles[index] if index < len(stack.styles) else None
+        label = stack.labels[index] if index < len(stack.labels) else member.histogram.name
+        fig.add_trace(_points_trace(member.histogram, style, name=label, showlegend=True))
+    fig.update_layout(hovermode="closest", legend=LEGEND)
+    if log_y:
+        fig.update_yaxes(type="log")
+    value_title = hints.y_title or _value_title(first.histogram)
+    _apply_hints(fig, first.histogram, hints, log_x=log_x, log_y=log_y, value_title=value_title)
+    names = " + ".join(member.histogram.name for member in members)
+    subtitle = " · ".join(part for part in (names, context) if part)
+    fig.update_layout(title=_title(stack.title, subtitle))
+    return fig
+
+
+def headline(h: Histogram, hints: DrawHints) -> str:
+    """The figure's title: the plug-in's title, or the histogram's own, where the experts want titles
+    shown; the pretty name otherwise (the name the histogram list shows)."""
+    if hints.show_title:
+        own_title = h.title.strip() if h.title.strip() != h.name else ""
+        return hints.title or own_title or hints.pretty_name
+    return hints.pretty_name
+
+
+def secondary_axis_ticks(
+    x_min: float, x_max: float, scale: float, max_ticks: int = 8
+) -> tuple[list[float], list[str]]:
+    """Ticks of a secondary axis showing `scale * x`: round values of the converted quantity
+    (1, 2 or 5 times a power of ten apart), placed at the primary-axis positions that give them."""
+    low, high = sorted((x_min * scale, x_max * scale))
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low or scale == 0:
+        return [], []
+    step = nice_step((high - low) / max(max_ticks, 1))
+    first = math.ceil(low / step - 1e-9)
+    last = math.floor(high / step + 1e-9)
+    converted = [k * step for k in range(first, last + 1)]
+    return [value / scale for value in converted], [f"{value:.6g}" for value in converted]
+
+
+def nice_step(raw_step: float) -> float:
+    """The smallest of 1, 2, 5 times a power of ten that is >= `raw_step`."""
+    if raw_step <= 0 or not math.isfinite(raw_step):
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(raw_step))
+    for factor in (1.0, 2.0, 5.0, 10.0):
+        if factor * power >= raw_step * (1 - 1e-9):
+            return factor * power
+    return 10.0 * power
+
+
+def overlay_shapes(segments: Sequence[LineSegment], log_x: bool = False, log_y: bool = False) -> list[dict]:
+    """Plotly line shapes for the plug-in's overlay segments (e.g. the TRU grid), in data coordinates.
+
+    Shapes on a log axis are placed in log10 units (Plotly's rule for shapes), so a segment that
+    touches a non-positive value on a log axis cannot be drawn and is left out.
+    """
+    shapes = []
+    for (x0, y0), (x1, y1) in segments:
+        xs = _shape_coordinates((x0, x1), log_x)
+        ys = _shape_coordinates((y0, y1), log_y)
+        if xs is None or ys is None:
+            continue
+        shapes.append(
+            {
+                "type": "line",
+                "name": "overlay",
+                "xref": "x",
+                "yref": "y",
+                "x0": xs[0],
+                "x1": xs[1],
+                "y0": ys[0],
+                "y1": ys[1],
+                "layer": "above",
+                "line": dict(OVERLAY_LINE),
+            }
+        )
+    return shapes
+
+
+def axis_range(limits: tuple[float, float] | None, log: bool) -> list[float] | None:
+    """A hinted axis range in Plotly's units (log10 of the limits on a log axis); None if not drawable."""
+    if limits is None:
+        return None
+    low, high = (float(v) for v in limits)
+    if not log:
+        return [low, high]
+    if low <= 0 or high <= 0:
+        return None
+    return [math.log10(low), math.log10(high)]
 
 
 def message_figure(message: str) -> go.Figure:
@@ -143,6 +277,46 @@ def log10_positive(values: np.ndarray) -> np.ndarray:
     return result
 
 
+def _content_figure(
+    h: Histogram,
+    *,
+    log_y: bool,
+    log_z: bool,
+    value_title: str,
+    marker: MarkerStyle | None = None,
+) -> go.Figure | None:
+    """The traces of `h` (no titles); None for a dimension we cannot draw."""
+    if h.dimension == 1:
+        if marker is not None:
+            fig = go.Figure(_points_trace(h, marker, name="content", showlegend=False))
+            fig.update_layout(hovermode="closest")
+            if log_y:
+                fig.update_yaxes(type="log")
+            return fig
+        return _th1_figure(h, log_y)
+    if h.dimension == 2:
+        return _heatmap_figure(h.edges[0], h.edges[1], h.values(), value_title, log_z)
+    if h.dimension == 3:
+        # ROOT's TH3::Project3D("xy") also keeps the z under/overflow unless asked not to.
+        projection = h.values_flow[1:-1, 1:-1, :].sum(axis=2)
+        fig = _heatmap_figure(h.edges[0], h.edges[1], projection, value_title, log_z)
+        fig.add_annotation(
+            name="th3-note",
+            text=TH3_NOTE,
+            xref="paper",
+            yref="paper",
+            x=0,
+            y=1,
+            xanchor="left",
+            yanchor="bottom",
+            showarrow=False,
+            font={"size": 13, "color": "#6c4a00"},
+            bgcolor="#fff3cd",
+        )
+        return fig
+    return None
+
+
 def _th1_figure(h: Histogram, log_y: bool) -> go.Figure:
     edges = np.asarray(h.edges[0], dtype=float)
     values = np.asarray(h.values(), dtype=float)
@@ -170,19 +344,9 @@ def _th1_figure(h: Histogram, log_y: bool) -> go.Figure:
             mode="markers",
             # Invisible markers: the step line shows the contents, these only carry bars and hover.
             marker={"size": 6, "opacity": 0, "color": ERROR_COLOR},
-            error_y={
-                "type": "data",
-                "array": errors,
-                "visible": True,
-                "color": ERROR_COLOR,
-                "thickness": 1.2,
-                "width": 0,
-            },
+            error_y=_error_bars(errors, ERROR_COLOR),
             customdata=np.column_stack([edges[:-1], edges[1:], errors]),
-            hovertemplate=(
-                "bin [%{customdata[0]:.4g}, %{customdata[1]:.4g})<br>"
-                "content %{y:.6g} ± %{customdata[2]:.3g}<extra></extra>"
-            ),
+            hovertemplate=_BIN_HOVER,
             showlegend=False,
         )
     )
@@ -190,6 +354,166 @@ def _th1_figure(h: Histogram, log_y: bool) -> go.Figure:
     if log_y:
         fig.update_yaxes(type="log")
     return fig
+
+
+def _points_trace(h: Histogram, style: MarkerStyle | None, *, name: str, showlegend: bool) -> go.Scatter:
+    """A TH1 as markers with error bars at the bin centres (ROOT's "E" drawing with a marker style)."""
+    edges = np.asarray(h.edges[0], dtype=float)
+    values = np.asarray(h.values(), dtype=float)
+    errors = h.errors()
+    color = style.color if style else LINE_COLOR
+    return go.Scatter(
+        name=name,
+        x=0.5 * (edges[:-1] + edges[1:]),
+        y=values,
+        mode="markers",
+        marker=marker_from_style(style) if style else {"color": LINE_COLOR, "size": 6},
+        error_y=_error_bars(errors, color),
+        customdata=np.column_stack([edges[:-1], edges[1:], errors]),
+        hovertemplate=_BIN_HOVER.replace("<extra></extra>", f"<extra>{html.escape(name)}</extra>")
+        if showlegend
+        else _BIN_HOVER,
+        showlegend=showlegend,
+    )
+
+
+def marker_from_style(style: MarkerStyle) -> dict:
+    """Plotly marker for a plug-in MarkerStyle; sizes are ROOT marker sizes (1 = 8 px)."""
+    size_px = max(style.size * MARKER_PX_PER_ROOT_SIZE, MIN_MARKER_PX)
+    marker: dict = {"color": style.color, "symbol": style.symbol, "size": size_px}
+    if style.symbol.endswith("-open"):
+        # Open symbols are drawn by their outline only: make it thick enough to read from afar.
+        marker["line"] = {"width": 1.5, "color": style.color}
+    return marker
+
+
+def _error_bars(errors: np.ndarray, color: str) -> dict:
+    return {"type": "data", "array": errors, "visible": True, "color": color, "thickness": 1.2, "width": 0}
+
+
+def _add_check_marks(fig: go.Figure, processed: ProcessedHistogram, log_y: bool) -> None:
+    """The threshold of a channel check as a dashed line, and the channels above it as red rings.
+
+    Drawn only when the check compared the numbers the plot shows (both per event, or both raw);
+    a per-event threshold over raw counts would sit in the wrong place.
+    """
+    h = processed.histogram
+    edges = np.asarray(h.edges[0], dtype=float)
+    values = np.asarray(h.values(), dtype=float)
+    for check in processed.checks:
+        threshold = check.details.get("threshold")
+        ids = check.details.get("hot_channel_ids")
+        if threshold is None or ids is None:
+            continue
+        if bool(check.details.get("per_event")) != processed.scaled_by_events:
+            continue
+        if not (log_y and threshold <= 0):
+            fig.add_trace(
+                go.Scatter(
+                    name=f"threshold {threshold:g}",
+                    x=[edges[0], edges[-1]],
+                    y=[threshold, threshold],
+                    mode="lines",
+                    line={"color": THRESHOLD_COLOR, "width": 1.5, "dash": "dash"},
+                    hovertemplate=f"threshold {threshold:g}<extra></extra>",
+                    showlegend=True,
+                )
+            )
+        ids = np.asarray(ids, dtype=int)
+        ids = ids[(ids >= 0) & (ids < values.size)]
+        if 0 < ids.size <= MAX_MARKED_CHANNELS:
+            centers = 0.5 * (edges[ids] + edges[ids + 1])
+            fig.add_trace(
+                go.Scatter(
+                    name=f"above threshold ({ids.size})",
+                    x=centers,
+                    y=values[ids],
+                    mode="markers",
+                    marker={"symbol": "circle-open", "size": 14, "color": HOT_COLOR, "line": {"width": 2.5}},
+                    hovertemplate="id %{x:.0f}<br>content %{y:.6g}<extra>above threshold</extra>",
+                    showlegend=True,
+                )
+            )
+        fig.update_layout(legend=LEGEND)
+
+
+def _apply_hints(
+    fig: go.Figure, h: Histogram, hints: DrawHints, *, log_x: bool, log_y: bool, value_title: str
+) -> None:
+    """Axis titles, log x, ranges, grid, overlays and the secondary axis from the plug-in's hints."""
+    x_title = hints.x_title if hints.x_title is not None else h.axis_titles[0]
+    if h.dimension >= 2:
+        y_title = hints.y_title if hints.y_title is not None else h.axis_titles[1]
+    else:
+        y_title = value_title
+    fig.update_xaxes(title_text=root_text_to_html(x_title))
+    fig.update_yaxes(title_text=root_text_to_html(y_title))
+    if log_x:
+        fig.update_xaxes(type="log")
+    # A y range on a 1D plot is in content units; on a heatmap in axis units. Log applies only to 1D y.
+    y_is_log = log_y and h.dimension == 1
+    if (x_range := axis_range(hints.x_range, log_x)) is not None:
+        fig.update_xaxes(range=x_range)
+    if (y_range := axis_range(hints.y_range, y_is_log)) is not None:
+        fig.update_yaxes(range=y_range)
+    if hints.grid_lines:
+        fig.update_xaxes(showgrid=True, gridcolor=GRID_COLOR)
+        fig.update_yaxes(showgrid=True, gridcolor=GRID_COLOR)
+    if hints.overlays:
+        fig.update_layout(shapes=overlay_shapes(hints.overlays, log_x=log_x, log_y=y_is_log))
+    layout = _base_layout()
+    if hints.secondary_x_axis is not None and not log_x:
+        edges = np.asarray(h.edges[0], dtype=float)
+        x_low, x_high = hints.x_range or (float(edges[0]), float(edges[-1]))
+        tickvals, ticktext = secondary_axis_ticks(x_low, x_high, hints.secondary_x_axis.scale)
+        fig.update_layout(
+            xaxis2={
+                "title": {"text": root_text_to_html(hints.secondary_x_axis.title)},
+                "overlaying": "x",
+                "side": "top",
+                "anchor": "y",
+                # Same range as the bottom axis, so zooming keeps the converted ticks in place.
+                "matches": "x",
+                "tickmode": "array",
+                "tickvals": tickvals,
+                "ticktext": ticktext,
+                "showgrid": False,
+                "ticks": "outside",
+            }
+        )
+        # Plotly draws an axis only when a trace uses it: an empty, legend-less trace anchors the top axis.
+        fig.add_trace(
+            go.Scatter(
+                x=[x_low, x_high],
+                y=[None, None],
+                xaxis="x2",
+                mode="lines",
+                name="",
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+        # Room for the top axis between the title and the plot.
+        layout["margin"] = {**layout["margin"], "t": layout["margin"]["t"] + SECONDARY_AXIS_MARGIN}
+    fig.update_layout(layout)
+
+
+def _log_flags(
+    hints: DrawHints, log_x: bool | None, log_y: bool | None, log_z: bool | None
+) -> tuple[bool, bool, bool]:
+    return (
+        hints.log_x if log_x is None else bool(log_x),
+        hints.log_y if log_y is None else bool(log_y),
+        hints.log_z if log_z is None else bool(log_z),
+    )
+
+
+def _shape_coordinates(values: tuple[float, float], log: bool) -> tuple[float, float] | None:
+    if not log:
+        return float(values[0]), float(values[1])
+    if min(values) <= 0:
+        return None
+    return math.log10(values[0]), math.log10(values[1])
 
 
 def _heatmap_figure(
@@ -242,8 +566,21 @@ def _value_title(h: Histogram) -> str:
     return VALUE_TITLE_FALLBACK
 
 
-def _subtitle(h: Histogram) -> str:
-    return f"{h.name} · {h.class_name} · {h.entries:,.0f} entries"
+def _subtitle(h: Histogram, hints: DrawHints | None = None, context: str = "") -> str:
+    parts = []
+    if hints is not None:
+        # The ROOT title says what the pretty name abbreviates (e.g. "FastOR L0 (hits with ADC > 0)").
+        own_title = h.title.strip()
+        if own_title and own_title not in (h.name, headline(h, hints)):
+            parts.append(root_text_to_html(own_title))
+    parts.append(f"{h.name} · {h.class_name} · {h.entries:,.0f} entries")
+    if context:
+        parts.append(context)
+    return " · ".join(parts)
+
+
+def _title(text: str, subtitle: str) -> dict:
+    return {"text": root_text_to_html(text), "subtitle": {"text": subtitle}, "x": 0.01, "xanchor": "left"}
 
 
 def _base_layout() -> dict:

@@ -1,63 +1,64 @@
 """Page layout and the pure rules that fill its controls on every refresh.
 
-The rules never take a choice away from the user: a refresh keeps the selected run, subsystem and
-histogram while they still exist, and follows a new run only if the user was on the newest one.
+The rules never take a choice away from the user: a refresh keeps the selected run, subsystem, group
+and histogram while they still exist, and follows a new run only if the user was on the newest one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import dash_bootstrap_components as dbc
-import pandas as pd
 from dash import dcc, html
 
 from dashboard.figures import message_figure
-from dashboard.status_panel import run_is_ongoing
+from pipeline.detectors.base import Group, Stack
+from pipeline.processing.runs import RunInfo
+from pipeline.processing.timeslice import MergerMode
 
 NO_RUNS_MESSAGE = "No runs yet — waiting for the receivers…"
 
 
 @dataclass(frozen=True)
 class RunSummary:
-    """One run as the selector shows it, merged over the subsystems that stored it."""
+    """One run as the selector shows it, merged over the subsystems that can show it."""
 
     run: int
     hlt_mode: str
     beam_type: str
     subsystems: tuple[str, ...]
     last_snapshot_utc: float | None
-    n_snapshots: int
+    ongoing: bool
 
 
-def summarize_runs(runs: pd.DataFrame) -> list[RunSummary]:
-    """Collapse `SnapshotStore.runs()` (a row per run and subsystem) to one entry per run, keeping
-    the store's newest-first order."""
-    summaries = []
-    for run, rows in runs.groupby("run", sort=False):
-        last = rows["last_snapshot_utc"].max()
-        summaries.append(
-            RunSummary(
-                run=int(run),
-                hlt_mode=str(rows["hlt_mode"].iloc[0] or "U"),
-                beam_type=str(rows["beam_type"].iloc[0] or ""),
-                subsystems=tuple(str(s) for s in rows["subsystem"]),
-                last_snapshot_utc=None if pd.isna(last) else pd.Timestamp(last).timestamp(),
-                n_snapshots=int(rows["n_snapshots"].sum()),
-            )
+def summarize_runs(infos: Sequence[RunInfo]) -> list[RunSummary]:
+    """Collapse `ProcessingService.runs()` (one RunInfo per run and subsystem) to one entry per run,
+    keeping the service's newest-first order."""
+    by_run: dict[int, list[RunInfo]] = {}
+    for info in infos:
+        by_run.setdefault(info.run, []).append(info)
+    return [
+        RunSummary(
+            run=run,
+            hlt_mode=rows[0].hlt_mode or "U",
+            beam_type=rows[0].beam_type or "",
+            subsystems=tuple(info.subsystem for info in rows),
+            last_snapshot_utc=max(info.end_utc for info in rows).timestamp(),
+            ongoing=any(info.ongoing for info in rows),
         )
-    return summaries
+        for run, rows in by_run.items()
+    ]
 
 
-def run_label(summary: RunSummary, now: float) -> str:
+def run_label(summary: RunSummary) -> str:
     details = ", ".join(part for part in (summary.hlt_mode, summary.beam_type) if part)
     label = f"Run {summary.run} ({details})"
-    return f"{label} ● live" if run_is_ongoing(summary.last_snapshot_utc, now) else label
+    return f"{label} ● live" if summary.ongoing else label
 
 
-def run_options(summaries: Sequence[RunSummary], now: float) -> list[dict]:
-    return [{"label": run_label(s, now), "value": s.run} for s in summaries]
+def run_options(summaries: Sequence[RunSummary]) -> list[dict]:
+    return [{"label": run_label(s), "value": s.run} for s in summaries]
 
 
 def choose_run(available: Sequence[int], previous_newest: int | None, current: int | None) -> int | None:
@@ -83,15 +84,63 @@ def choose_subsystem(available: Sequence[str], current: str | None) -> str | Non
 
 
 def choose_histogram(names: Sequence[str], current: str | None, remembered: str | None = None) -> str | None:
-    """Keep the current histogram; else the one last chosen in this subsystem; else the first."""
+    """Keep the current choice; else the one last chosen here; else the first (also for groups)."""
     for candidate in (current, remembered):
         if candidate is not None and candidate in names:
             return candidate
     return names[0] if names else None
 
 
-def histogram_options(names: Sequence[str]) -> list[dict]:
-    return [{"label": name, "value": name} for name in names]
+choose_group = choose_histogram
+
+
+def group_options(groups: Sequence[tuple[Group, Sequence[str]]]) -> list[dict]:
+    """The plug-in's groups, in its priority order (empty groups are already left out by the view)."""
+    return [{"label": group.title, "value": group.title} for group, _ in groups]
+
+
+def histogram_entries(
+    names: Sequence[str], stacks: Sequence[Stack], pretty_name: Callable[[str], str]
+) -> list[dict]:
+    """Options for the histograms of one group, labelled with their pretty names.
+
+    A stack is listed once, under its name and title; its other members are not listed on their
+    own (the plug-in contract), unless the stack itself lives in another group.
+    """
+    present = set(names)
+    stack_by_name = {stack.name: stack for stack in stacks if stack.name in present}
+    drawn_in_stack = {
+        member for stack in stack_by_name.values() for member in stack.members if member != stack.name
+    }
+    options = []
+    for name in names:
+        if name in drawn_in_stack:
+            continue
+        stack = stack_by_name.get(name)
+        options.append({"label": stack.title if stack else pretty_name(name), "value": name})
+    return options
+
+
+def remembered_choice(memory: Mapping | None, subsystem: str | None, group: str | None = None) -> str | None:
+    """The group last chosen in `subsystem` (group=None), or the histogram last chosen in `group`."""
+    entry = (memory or {}).get(subsystem) or {}
+    if not isinstance(entry, Mapping):
+        return None
+    if group is None:
+        return entry.get("group")
+    return (entry.get("histograms") or {}).get(group)
+
+
+def remember_choice(memory: Mapping | None, subsystem: str, group: str, histogram: str | None) -> dict:
+    """`memory` with this subsystem's group (and that group's histogram) recorded."""
+    memory = dict(memory or {})
+    entry = memory.get(subsystem)
+    entry = dict(entry) if isinstance(entry, Mapping) else {}
+    histograms = dict(entry.get("histograms") or {})
+    if histogram is not None:
+        histograms[group] = histogram
+    memory[subsystem] = {"group": group, "histograms": histograms}
+    return memory
 
 
 def options_equal(new: Sequence[Mapping], old: Sequence[Mapping] | None) -> bool:
@@ -104,52 +153,13 @@ def options_equal(new: Sequence[Mapping], old: Sequence[Mapping] | None) -> bool
 
 
 def build_layout(refresh_ms: int) -> dbc.Container:
-    """Header, controls on the left, the histogram on the right, receiver status below."""
-    controls = dbc.Card(
-        dbc.CardBody(
-            [
-                dbc.Label("Run", html_for="run-select", className="control-label"),
-                dcc.Dropdown(
-                    id="run-select",
-                    options=[],
-                    value=None,
-                    clearable=False,
-                    placeholder="No runs yet",
-                    className="mb-3",
-                ),
-                dbc.Label("Subsystem", className="control-label"),
-                html.Div(
-                    dbc.RadioItems(
-                        id="subsystem-select",
-                        options=[],
-                        value=None,
-                        inline=True,
-                        className="btn-group subsystem-buttons",
-                        inputClassName="btn-check",
-                        labelClassName="btn btn-outline-primary",
-                        labelCheckedClassName="active",
-                    ),
-                    className="mb-3",
-                ),
-                dbc.Label("Histogram", html_for="histogram-select", className="control-label"),
-                dcc.Dropdown(
-                    id="histogram-select",
-                    options=[],
-                    value=None,
-                    clearable=False,
-                    placeholder="No histograms",
-                    maxHeight=480,
-                    className="mb-3",
-                ),
-                dbc.Switch(id="log-z", label="log z (2D)", value=False),
-                dbc.Switch(id="log-y", label="log y (1D)", value=False),
-            ]
-        ),
-        className="controls-card h-100",
-    )
+    """Header; selection, time slice and options on the left; the histogram, its slice and its check
+    results on the right; receiver status below."""
+    left = html.Div([_navigation_card(), _slice_card(), _options_card()], className="control-column")
     graph = dbc.Card(
         dbc.CardBody(
             [
+                html.Div(id="slice-description", className="slice-description"),
                 dcc.Graph(
                     id="histogram-graph",
                     figure=message_figure(NO_RUNS_MESSAGE),
@@ -157,6 +167,7 @@ def build_layout(refresh_ms: int) -> dbc.Container:
                     className="histogram-graph",
                 ),
                 html.Div(id="snapshot-caption", className="snapshot-caption"),
+                html.Div(id="check-results", className="check-results"),
             ]
         ),
         className="h-100",
@@ -175,16 +186,174 @@ def build_layout(refresh_ms: int) -> dbc.Container:
                 className="page-header",
             ),
             dbc.Row(
-                [dbc.Col(controls, md=4, xxl=3), dbc.Col(graph, md=8, xxl=9)],
+                [dbc.Col(left, md=4, xxl=3), dbc.Col(graph, md=8, xxl=9)],
                 className="g-3",
             ),
             status,
             dcc.Interval(id="refresh", interval=refresh_ms, n_intervals=0),
-            # Which snapshot/options the graph shows, so a refresh with nothing new is a no-op.
+            # Which view/options/histogram the graph shows, so a refresh with nothing new is a no-op.
             dcc.Store(id="graph-key", data=None),
-            # Last histogram chosen per subsystem, restored when the user comes back to it.
+            # Per subsystem: the group last chosen, and per group the histogram last chosen.
             dcc.Store(id="histogram-memory", data={}),
+            # Length (minutes) and ongoing state of the selected run per subsystem, for the slider.
+            dcc.Store(id="run-lengths", data=None),
+            # What the slider and its boxes were last synced to (see slices.sync_slice_controls).
+            dcc.Store(id="slider-memory", data=None),
+            # The applied time slice (run, subsystem, window; none = full run) and its last error.
+            dcc.Store(id="applied-slice", data=None),
         ],
         fluid=True,
         className="overwatch-page",
+    )
+
+
+def _navigation_card() -> dbc.Card:
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                dbc.Label("Run", html_for="run-select", className="control-label"),
+                dcc.Dropdown(
+                    id="run-select",
+                    options=[],
+                    value=None,
+                    clearable=False,
+                    placeholder="No runs yet",
+                    className="mb-2",
+                ),
+                dbc.Label("Subsystem", className="control-label"),
+                html.Div(
+                    dbc.RadioItems(
+                        id="subsystem-select",
+                        options=[],
+                        value=None,
+                        inline=True,
+                        className="btn-group subsystem-buttons",
+                        inputClassName="btn-check",
+                        labelClassName="btn btn-outline-primary",
+                        labelCheckedClassName="active",
+                    ),
+                    className="mb-2",
+                ),
+                dbc.Label("Group", html_for="group-select", className="control-label"),
+                dcc.Dropdown(
+                    id="group-select",
+                    options=[],
+                    value=None,
+                    clearable=False,
+                    placeholder="No groups",
+                    maxHeight=480,
+                    className="mb-2",
+                ),
+                dbc.Label("Histogram", html_for="histogram-select", className="control-label"),
+                dcc.Dropdown(
+                    id="histogram-select",
+                    options=[],
+                    value=None,
+                    clearable=False,
+                    placeholder="No histograms",
+                    maxHeight=480,
+                    className="mb-2",
+                ),
+                html.Div(
+                    [
+                        dbc.Switch(id="log-x", label="log x", value=False),
+                        dbc.Switch(id="log-y", label="log y", value=False),
+                        dbc.Switch(id="log-z", label="log z", value=False),
+                    ],
+                    className="log-switches",
+                    title="Set to the detector experts' choice when you pick a histogram",
+                ),
+            ]
+        ),
+        className="controls-card",
+    )
+
+
+def _slice_card() -> dbc.Card:
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                dbc.Label("Time slice · minutes since start of run", className="control-label"),
+                dcc.RangeSlider(
+                    id="slice-range",
+                    min=0,
+                    max=1,
+                    step=1,
+                    value=[0, 1],
+                    marks={"0": "0", "1": "1 min"},
+                    allowCross=False,
+                    # The two number boxes below are the direct input; the slider's own would repeat them.
+                    allow_direct_input=False,
+                    className="slice-slider",
+                ),
+                html.Div(
+                    [
+                        dbc.InputGroup(
+                            [
+                                dbc.InputGroupText("from"),
+                                dbc.Input(id="slice-min", type="number", value=0, step="any"),
+                                dbc.InputGroupText("to"),
+                                dbc.Input(id="slice-max", type="number", value=1, step="any"),
+                                dbc.InputGroupText("min"),
+                            ],
+                            size="sm",
+                            className="slice-inputs",
+                        ),
+                    ],
+                    className="mt-2",
+                ),
+                html.Div(
+                    [
+                        dbc.Button("Apply", id="slice-apply", color="primary", size="sm", className="me-2"),
+                        dbc.Button("Full run", id="slice-reset", color="secondary", outline=True, size="sm"),
+                        dbc.RadioItems(
+                            id="merger-mode",
+                            options=[
+                                {"label": "cumulative", "value": MergerMode.CUMULATIVE.value},
+                                {"label": "reset", "value": MergerMode.RESET.value},
+                            ],
+                            value=MergerMode.CUMULATIVE.value,
+                            inline=True,
+                            className="btn-group merger-mode ms-auto",
+                            inputClassName="btn-check",
+                            labelClassName="btn btn-sm btn-outline-secondary",
+                            labelCheckedClassName="active",
+                        ),
+                    ],
+                    className="slice-buttons mt-2",
+                    title="Merger mode: cumulative = the mergers accumulate (a slice subtracts snapshots); "
+                    "reset = they reset after each request (a slice sums them)",
+                ),
+            ]
+        ),
+        className="controls-card mt-3",
+    )
+
+
+def _options_card() -> dbc.Card:
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                dbc.Label("Processing options", className="control-label"),
+                dbc.Switch(id="opt-scale", label="Scale by number of events", value=True),
+                dbc.Label("Hot-channel threshold", html_for="opt-threshold", className="option-label mb-1"),
+                dbc.Input(
+                    id="opt-threshold",
+                    type="text",
+                    inputmode="numeric",
+                    value="",
+                    placeholder="per-histogram default",
+                    # Recompute on Enter or when leaving the box, not on every keystroke.
+                    debounce=True,
+                    size="sm",
+                    autocomplete="off",
+                ),
+                html.Div(
+                    "entries per event when scaled · empty = each histogram's default · Enter applies",
+                    className="option-help",
+                ),
+                html.Div(id="options-error", className="options-error", role="alert"),
+            ]
+        ),
+        className="controls-card mt-3",
     )

@@ -17,15 +17,14 @@ from dashboard.app import create_app
 from pipeline.settings import Settings
 from pipeline.status import ReceiverStatus, write_status
 from pipeline.store import SnapshotMeta, SnapshotStore
+from tests.dashboard.browser import graph, screenshot, select
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 TH1_NAME = "EMCTRQA_histEvents"
 TH2_NAME = "EMCTRQA_histAmpEdgePosEMCGAHOnline"
 TPC_NAME = "TPCQA/fHistClusterCharge"
 OLD_RUN, LIVE_RUN = 300000, 300001
-GRAPH_JS = "return document.querySelector('#histogram-graph .js-plotly-plot')"
 
 
 @pytest.fixture
@@ -128,18 +127,6 @@ def _start(dash_duo, data_dir: Path) -> None:
     dash_duo.start_server(create_app(Settings(data_dir=data_dir, status_refresh_ms=500)))
 
 
-def _graph(dash_duo, expression: str):
-    """A property of the drawn Plotly graph, or None while it is not drawn yet."""
-    return dash_duo.driver.execute_script(
-        f"try {{ {GRAPH_JS}.{expression}; }} catch (error) {{ return null; }}"
-    )
-
-
-def _screenshot(dash_duo, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    dash_duo.driver.save_screenshot(str(ARTIFACTS / name))
-
-
 def test_live_page_updates_without_touching_the_users_choice(dash_duo, data_dir, histograms):
     _start(dash_duo, data_dir)
     dash_duo.wait_for_text_to_equal("#run-select-value", f"Run {LIVE_RUN} (B, Pb-Pb) ● live")
@@ -149,19 +136,22 @@ def test_live_page_updates_without_touching_the_users_choice(dash_duo, data_dir,
     dash_duo.wait_for_contains_text("#snapshot-caption", "2 snapshots in run")
     dash_duo.wait_for_contains_text("#run-state", "ongoing")
 
-    dash_duo.select_dcc_dropdown("#histogram-select", value=TH1_NAME)
-    dash_duo.wait_for_text_to_equal("#histogram-select-value", TH1_NAME)
-    until(lambda: _graph(dash_duo, "data[0].type") == "scatter", timeout=10)
-    until(lambda: _graph(dash_duo, "layout.title.text") == "Events per trigger class", timeout=10)
+    # Histograms are found through the EMC plug-in's groups, listed by their pretty names.
+    select(dash_duo, "#group-select", "Other EMC")
+    select(dash_duo, "#histogram-select", "Events")
+    until(lambda: graph(dash_duo, "data[0].type") == "scatter", timeout=10)
+    until(lambda: graph(dash_duo, "layout.title.text") == "Events", timeout=10)
 
-    dash_duo.select_dcc_dropdown("#histogram-select", value=TH2_NAME)
-    dash_duo.wait_for_text_to_equal("#histogram-select-value", TH2_NAME)
-    until(lambda: _graph(dash_duo, "data[0].type") == "heatmap", timeout=10)
+    select(dash_duo, "#group-select", "Gamma Trigger High")
+    select(dash_duo, "#histogram-select", "AmpEdgePosEMCGAHOnline")
+    until(lambda: graph(dash_duo, "data[0].type") == "heatmap", timeout=10)
+    for status in _statuses(time.time()):  # heartbeats as fresh as a running receiver's
+        write_status(data_dir, status)
     dash_duo.wait_for_text_to_equal("#snapshots-EMC", "3")
     dash_duo.wait_for_text_to_equal("#state-EMC", "ALIVE")
     dash_duo.wait_for_text_to_equal("#state-TPC", "STALE")
     dash_duo.wait_for_text_to_equal("#state-HLT", "DEAD")
-    _screenshot(dash_duo, "dashboard_live_th2.png")
+    screenshot(dash_duo, "dashboard_live_th2.png")
 
     # Zoom like a person would (drag a box); it must survive the refresh below.
     drag_layer = dash_duo.find_element("#histogram-graph .nsewdrag")
@@ -169,8 +159,8 @@ def test_live_page_updates_without_touching_the_users_choice(dash_duo, data_dir,
     ActionChains(dash_duo.driver).move_to_element(drag_layer).move_by_offset(
         -width // 4, -height // 4
     ).click_and_hold().move_by_offset(width // 4, height // 4).release().perform()
-    until(lambda: _graph(dash_duo, "layout.xaxis.autorange") is False, timeout=5)
-    zoomed_x_range = _graph(dash_duo, "layout.xaxis.range")
+    until(lambda: graph(dash_duo, "layout.xaxis.autorange") is False, timeout=5)
+    zoomed_x_range = graph(dash_duo, "layout.xaxis.range")
 
     # A receiver stores a new snapshot and reports it: the page follows by itself.
     events, edges, _ = histograms(3.0)
@@ -181,24 +171,31 @@ def test_live_page_updates_without_touching_the_users_choice(dash_duo, data_dir,
     dash_duo.wait_for_text_to_equal("#snapshots-EMC", "4")
     dash_duo.wait_for_contains_text("#snapshot-caption", "3 snapshots in run")
 
-    assert dash_duo.find_element("#histogram-select-value").text == TH2_NAME
+    assert dash_duo.find_element("#histogram-select-value").text == "AmpEdgePosEMCGAHOnline"
     assert dash_duo.find_element("#run-select-value").text.startswith(f"Run {LIVE_RUN}")
-    assert _graph(dash_duo, "data[0].type") == "heatmap"
-    assert _graph(dash_duo, "layout.xaxis.range") == zoomed_x_range
+    assert graph(dash_duo, "data[0].type") == "heatmap"
+    assert graph(dash_duo, "layout.xaxis.range") == zoomed_x_range
 
-    dash_duo.find_element("#log-z").click()
-    until(lambda: "100" in (_graph(dash_duo, "data[0].colorbar.ticktext") or []), timeout=10)
-    _screenshot(dash_duo, "dashboard_live_th2_logz.png")
+    # EMC experts draw their maps with log z; the switch shows it and turns it off.
+    assert dash_duo.find_element("#log-z").is_selected()
+    # Scaled by events (2,700 in the newest snapshot), the map spans a few decades below 1.
+    log_ticks = graph(dash_duo, "data[0].colorbar.ticktext") or []
+    assert "0.01" in log_ticks and "1" in log_ticks
+    dash_duo.find_element("#log-z + label").click()
+    until(lambda: graph(dash_duo, "data[0].colorbar.ticktext") is None, timeout=10)
+    assert graph(dash_duo, "layout.xaxis.range") == zoomed_x_range
+    screenshot(dash_duo, "dashboard_live_th2_logz.png")
 
     dash_duo.find_element("#subsystem-select label:not(.active)").click()  # TPC
-    until(lambda: _graph(dash_duo, "layout.title.text") == "TPC cluster charge", timeout=10)
+    until(lambda: graph(dash_duo, "layout.title.text") == "TPC cluster charge", timeout=10)
+    dash_duo.wait_for_text_to_equal("#group-select-value", "Other TPC")
     dash_duo.wait_for_text_to_equal("#histogram-select-value", TPC_NAME)
-    _screenshot(dash_duo, "dashboard_live_tpc_th1.png")
+    screenshot(dash_duo, "dashboard_live_tpc_th1.png")
 
     # The control-room screen: everything, receivers included, without scrolling.
     dash_duo.driver.set_window_size(1920, 1080)
-    until(lambda: _graph(dash_duo, "_fullLayout.width") > 1300, timeout=5)
-    _screenshot(dash_duo, "dashboard_control_room_1920.png")
+    until(lambda: graph(dash_duo, "_fullLayout.width") > 1300, timeout=5)
+    screenshot(dash_duo, "dashboard_control_room_1920.png")
     assert dash_duo.get_logs() == []
 
 
@@ -228,9 +225,9 @@ def test_run_selector_follows_live_only_for_users_on_the_newest_run(dash_duo, da
 def test_empty_store_says_it_is_waiting(dash_duo, tmp_path):
     _start(dash_duo, tmp_path / "not-created-yet")
     until(
-        lambda: _graph(dash_duo, "layout.annotations[0].text") == "No runs yet — waiting for the receivers…",
+        lambda: graph(dash_duo, "layout.annotations[0].text") == "No runs yet — waiting for the receivers…",
         timeout=10,
     )
     dash_duo.wait_for_text_to_equal("#state-EMC", "NO STATUS")
-    _screenshot(dash_duo, "dashboard_empty.png")
+    screenshot(dash_duo, "dashboard_empty.png")
     assert dash_duo.get_logs() == []

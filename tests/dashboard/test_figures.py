@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from dashboard.figures import (
@@ -38,6 +37,7 @@ from dashboard.status_panel import (
     run_is_ongoing,
     status_panel,
 )
+from pipeline.processing.runs import RunInfo
 from pipeline.settings import Settings
 from pipeline.status import ReceiverStatus
 
@@ -208,23 +208,22 @@ def test_summarize_runs_merges_subsystems_newest_first():
     def utc(seconds):
         return datetime.fromtimestamp(seconds, UTC)
 
-    runs = pd.DataFrame(
-        {
-            "run": [300001, 300001, 300000],
-            "subsystem": ["EMC", "TPC", "EMC"],
-            "hlt_mode": ["B", "B", "A"],
-            "beam_type": ["pp", "pp", ""],
-            "first_snapshot_utc": [utc(NOW - 100), utc(NOW - 90), utc(NOW - 5000)],
-            "last_snapshot_utc": [utc(NOW - 10), utc(NOW - 20), utc(NOW - 4000)],
-            "n_snapshots": [4, 3, 9],
-        }
-    )
+    def info(run, subsystem, mode, beam, first_s, last_s, n, ongoing):
+        return RunInfo(run, subsystem, subsystem, mode, beam, utc(first_s), utc(last_s), n, ongoing)
+
+    runs = [
+        info(300001, "EMC", "B", "pp", NOW - 100, NOW - 10, 4, True),
+        info(300001, "TPC", "B", "pp", NOW - 90, NOW - 20, 3, False),
+        info(300000, "EMC", "A", "", NOW - 5000, NOW - 4000, 9, False),
+    ]
     newest, older = summarize_runs(runs)
-    assert newest == RunSummary(300001, "B", "pp", ("EMC", "TPC"), NOW - 10, 7)
-    assert run_label(newest, NOW) == "Run 300001 (B, pp) ● live"
-    assert run_label(older, NOW) == "Run 300000 (A)"
-    assert [o["value"] for o in run_options([newest, older], NOW)] == [300001, 300000]
-    assert summarize_runs(runs.iloc[0:0]) == []
+    # The run's last snapshot is the newest of its subsystems'; one live subsystem makes it live.
+    assert newest == RunSummary(300001, "B", "pp", ("EMC", "TPC"), NOW - 10, True)
+    assert older == RunSummary(300000, "A", "", ("EMC",), NOW - 4000, False)
+    assert run_label(newest) == "Run 300001 (B, pp) ● live"
+    assert run_label(older) == "Run 300000 (A)"
+    assert [o["value"] for o in run_options([newest, older])] == [300001, 300000]
+    assert summarize_runs([]) == []
 
 
 def test_options_equal_compares_labels_and_values():

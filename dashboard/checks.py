@@ -1,0 +1,95 @@
+"""Check results under the plot: quality badge, message, threshold and the channels it flagged.
+
+Pure functions of the plug-in's `CheckResult`s (no Dash callbacks), so what the shift crew reads
+("4 hot FastORs above 0.01") is unit-tested without a browser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import html
+
+from pipeline.detectors.base import CheckResult
+
+# O2 QualityControl's traffic lights.
+QUALITY_COLORS = {"Good": "success", "Medium": "warning", "Bad": "danger", "Null": "secondary"}
+# Up to this many channel ids are shown inline; more go behind a "show all" toggle.
+INLINE_IDS = 24
+CHECK_TITLES = {"hot_fastors": "Hot FastORs", "signal_outliers": "Signal outliers"}
+# Details every check reports about its own settings, not worth a line of their own.
+_SHOWN_ELSEWHERE = {"threshold", "threshold_source", "per_event", "hot_channel_ids", "outlier_bins"}
+
+
+def check_results_panel(checks: Sequence[CheckResult]) -> html.Div:
+    """One block per check; a quiet line when the histogram has no checks."""
+    if not checks:
+        return html.Div("No checks for this histogram.", className="text-muted no-checks")
+    return html.Div([_check_block(check) for check in checks], className="check-list")
+
+
+def threshold_placeholder(checks: Sequence[CheckResult]) -> str | None:
+    """'default 0.01' when a check of this histogram used its built-in threshold, else None."""
+    for check in checks:
+        if check.details.get("threshold_source") == "default" and "threshold" in check.details:
+            unit = " per event" if check.details.get("per_event") else ""
+            return f"default {check.details['threshold']:g}{unit}"
+    return None
+
+
+def threshold_line(details: dict[str, Any]) -> str | None:
+    """'threshold 0.01 entries/event · per-histogram default' (None if the check has no threshold)."""
+    if "threshold" not in details:
+        return None
+    unit = "entries/event" if details.get("per_event") else "entries"
+    source = {"default": "per-histogram default", "user": "your value"}.get(
+        details.get("threshold_source", ""), details.get("threshold_source", "")
+    )
+    return " · ".join(part for part in (f"threshold {details['threshold']:g} {unit}", source) if part)
+
+
+def _check_block(check: CheckResult) -> html.Div:
+    color = QUALITY_COLORS.get(check.quality, "secondary")
+    header = html.Div(
+        [
+            dbc.Badge(check.quality, color=color, className="quality-badge me-2"),
+            html.Span(CHECK_TITLES.get(check.check, check.check), className="check-name me-2"),
+            html.Span(check.message, className=f"check-message text-{color}-emphasis"),
+        ],
+        className="check-header",
+    )
+    lines: list[Any] = [header]
+    if (threshold := threshold_line(check.details)) is not None:
+        lines.append(html.Div(threshold, className="check-threshold"))
+    other = _other_details(check.details)
+    if other:
+        lines.append(html.Div(other, className="check-details small text-muted"))
+    ids = check.details.get("hot_channel_ids")
+    if ids:
+        lines.append(_id_list(ids, "FastOR ids" if check.check == "hot_fastors" else "channel ids"))
+    return html.Div(lines, className=f"check-block check-{check.check} border-start border-4 border-{color}")
+
+
+def _id_list(ids: Sequence[int], what: str) -> html.Div | html.Details:
+    pills = [html.Span(str(channel_id), className="hot-id") for channel_id in ids]
+    if len(ids) <= INLINE_IDS:
+        return html.Div([html.Span(f"{what}: ", className="id-label"), *pills], className="hot-ids")
+    return html.Details(
+        [
+            html.Summary(f"{len(ids):,} {what} — show all", className="id-summary"),
+            html.Div(pills, className="hot-ids hot-ids-long"),
+        ],
+        className="hot-ids-details",
+    )
+
+
+def _other_details(details: dict[str, Any]) -> str:
+    parts = []
+    for key, value in details.items():
+        if key in _SHOWN_ELSEWHERE:
+            continue
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        parts.append(f"{key.replace('_', ' ')} {shown}")
+    return " · ".join(parts)

@@ -1,0 +1,263 @@
+"""Time-slice and processing-option rules of the page: pure functions, unit-tested without a browser.
+
+The page keeps the slider, its two number boxes and the applied slice consistent with these rules: the
+slider spans 0 .. the run length rounded up to the minute and grows with a live run without moving the
+user's range; a window covering the whole run is the full run (live); user input becomes a `Window`
+and `ProcessingOptions` here, and bad input raises `OptionsError` naming the field, as the service does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.processing.options import OptionsError, ProcessingOptions
+from pipeline.processing.timeslice import MergerMode, Window
+
+# How a field of the service's errors is called on the page (the error keeps the field's own name too).
+FIELD_LABELS = {
+    "hot_channel_threshold": "Hot-channel threshold",
+    "scale_by_events": "Scale by number of events",
+    "min_minutes": "Slice min",
+    "max_minutes": "Slice max",
+}
+MARK_STEPS_MINUTES = (1, 2, 5, 10, 15, 30, 60, 120, 240)
+MAX_MARKS = 11
+
+
+def slider_max(run_length_minutes: float) -> int:
+    """The slider's upper end: the run length rounded up to a whole minute (at least 1)."""
+    # A hair of tolerance: 9.0000001 minutes of float arithmetic is still a 9-minute run.
+    return max(1, math.ceil(run_length_minutes - 1e-6))
+
+
+def slider_marks(max_minutes: int) -> dict[str, str]:
+    """Labelled minutes along the slider: round steps, at most MAX_MARKS labels, the end always."""
+    step = next((s for s in MARK_STEPS_MINUTES if max_minutes / s < MAX_MARKS), MARK_STEPS_MINUTES[-1])
+    marks = {str(minute): str(minute) for minute in range(0, max_minutes + 1, step)}
+    marks[str(max_minutes)] = f"{max_minutes} min"
+    return marks
+
+
+def range_after_growth(
+    value: Sequence[float] | None, old_max: float | None, new_max: int, slice_applied: bool
+) -> list[float] | None:
+    """The slider range after the run grew (None: leave it as it is).
+
+    Only an untouched full range ([0, old max], no slice applied) follows the run's end; any range the
+    user chose stays exactly where they put it.
+    """
+    if value is None or old_max is None:
+        return [0, new_max]
+    if not slice_applied and list(value) == [0, old_max] and new_max != old_max:
+        return [0, new_max]
+    return None
+
+
+def inputs_from_range(value: Sequence[float] | None) -> tuple[float | None, float | None]:
+    """The two number boxes showing a slider range."""
+    if not value or len(value) != 2:
+        return None, None
+    return _plain_number(value[0]), _plain_number(value[1])
+
+
+def range_from_inputs(min_value: Any, max_value: Any, slider_upper: float | None) -> list[float] | None:
+    """The slider range for what the number boxes say, or None when the slider cannot show it (an
+    incomplete or inverted entry, a value outside the slider): the boxes then keep what the user
+    typed, and Apply reports what is wrong."""
+    low, high = _number_or_none(min_value), _number_or_none(max_value)
+    if low is None or high is None or low > high or low < 0:
+        return None
+    if slider_upper is not None and high > slider_upper:
+        return None
+    return [low, high]
+
+
+def window_from_inputs(min_value: Any, max_value: Any, run_length_minutes: float) -> Window | None:
+    """The window a user asked for with the number boxes; None means the full run.
+
+    Raises OptionsError for a box that does not hold a number. A range covering the whole run is the
+    full run (as in the original: min 0 and max = the rounded run length is "full processing"), and a
+    max between the run's end and the slider's end (the length rounded up) means "to the end".
+    Everything else goes to the service unchanged, which names what is wrong (negative, min > max,
+    beyond the run).
+    """
+    low = _require_number("min_minutes", min_value)
+    high = _require_number("max_minutes", max_value)
+    upper = slider_max(run_length_minutes)
+    if run_length_minutes < high <= upper:
+        high = run_length_minutes
+    if low == 0 and high >= run_length_minutes and high <= upper:
+        return None
+    return Window(low, high)
+
+
+def options_from_inputs(scale_by_events: Any, hot_channel_threshold: Any) -> ProcessingOptions:
+    """The processing options of the option controls; an empty threshold is each histogram's default.
+
+    Raises OptionsError (naming the field) for anything the service would reject.
+    """
+    threshold = hot_channel_threshold
+    if isinstance(threshold, str):
+        threshold = threshold.strip()
+    return ProcessingOptions.from_mapping(
+        {"scale_by_events": bool(scale_by_events), "hot_channel_threshold": threshold}
+    )
+
+
+def merger_mode(value: Any) -> MergerMode:
+    try:
+        return MergerMode(value)
+    except ValueError:
+        raise OptionsError("merger_mode", f"must be cumulative or reset, got {value!r}") from None
+
+
+def error_text(error: OptionsError) -> str:
+    """'Hot-channel threshold (hot_channel_threshold): must be > 0 ...' for the page."""
+    label = FIELD_LABELS.get(error.field)
+    message = str(error).removeprefix(f"{error.field}: ")
+    named = f"{label} ({error.field})" if label else error.field
+    return f"{named}: {message}"
+
+
+@dataclass(frozen=True)
+class AppliedSlice:
+    """What the page shows: a run and subsystem, and the window (None = full run, following live).
+
+    `error` is the message of the last Apply that failed; it stays until the next Apply or reset.
+    `apply_seen` / `reset_seen` are the button click counts already acted on, and `shown_error` the
+    error text on the page: a callback request can be superseded by a newer one (the periodic refresh)
+    and lose its trigger, so clicks are recognised by their counts, never by what fired the callback.
+    Stored in the browser as a plain dict (`to_data` / `from_data`).
+    """
+
+    run: int | None = None
+    subsystem: str | None = None
+    window: Window | None = None
+    error: str = ""
+    apply_seen: int = 0
+    reset_seen: int = 0
+    shown_error: str = ""
+
+    def for_view(self, run: int | None, subsystem: str | None) -> Window | None:
+        """The window to show for this run and subsystem: a slice never carries over to another one."""
+        if self.window is not None and (self.run, self.subsystem) == (run, subsystem):
+            return self.window
+        return None
+
+    def to_data(self) -> dict:
+        window = None if self.window is None else [self.window.min_minutes, self.window.max_minutes]
+        return {
+            "run": self.run,
+            "subsystem": self.subsystem,
+            "window": window,
+            "error": self.error,
+            "apply_seen": self.apply_seen,
+            "reset_seen": self.reset_seen,
+            "shown_error": self.shown_error,
+        }
+
+    @classmethod
+    def from_data(cls, data: dict | None) -> AppliedSlice:
+        if not data:
+            return cls()
+        window = data.get("window")
+        return cls(
+            run=data.get("run"),
+            subsystem=data.get("subsystem"),
+            window=None if window is None else Window(float(window[0]), float(window[1])),
+            error=data.get("error") or "",
+            apply_seen=int(data.get("apply_seen") or 0),
+            reset_seen=int(data.get("reset_seen") or 0),
+            shown_error=data.get("shown_error") or "",
+        )
+
+
+@dataclass(frozen=True)
+class SliceControls:
+    """What the slider and its two number boxes should show; `memory` is what this state was made
+    from, kept in the browser for the next call."""
+
+    max_minutes: int | None
+    range_value: list[float] | None
+    low: float | None
+    high: float | None
+    memory: dict
+
+
+def sync_slice_controls(
+    *,
+    run: int | None,
+    subsystem: str | None,
+    run_length_minutes: float | None,
+    range_value: Sequence[float] | None,
+    low: Any,
+    high: Any,
+    old_max: float | None,
+    reset_clicks: int | None,
+    slice_applied: bool,
+    memory: dict | None,
+) -> SliceControls:
+    """The slider and the boxes kept in step, from state alone (no "what fired" needed).
+
+    A new run or subsystem, or a click on "Full run", puts the whole run back. Otherwise whichever of
+    slider and boxes differs from what was last synced is the one the user moved, and the other
+    follows; a growing run moves the slider's end, and the range only while it is untouched.
+    """
+    memory = memory or {}
+    reset_clicks = int(reset_clicks or 0)
+    new_max = slider_max(run_length_minutes) if run_length_minutes is not None else old_max
+    current_range = list(range_value) if range_value else None
+    current_inputs = [low, high]
+    new_range, new_inputs = current_range, current_inputs
+    owner_changed = (memory.get("run"), memory.get("subsystem")) != (run, subsystem)
+    if new_max is not None and (owner_changed or reset_clicks > int(memory.get("reset_seen") or 0)):
+        new_range = [0, new_max]
+        new_inputs = list(inputs_from_range(new_range))
+    else:
+        if current_range != memory.get("range"):
+            new_inputs = list(inputs_from_range(current_range))
+        elif current_inputs != memory.get("inputs"):
+            new_range = range_from_inputs(low, high, new_max) or current_range
+        if new_max is not None and old_max is not None and new_max != old_max:
+            grown = range_after_growth(new_range, old_max, new_max, slice_applied)
+            if grown is not None:
+                new_range, new_inputs = grown, list(inputs_from_range(grown))
+    new_memory = {
+        "run": run,
+        "subsystem": subsystem,
+        "reset_seen": reset_clicks,
+        "range": new_range,
+        "inputs": new_inputs,
+    }
+    return SliceControls(new_max, new_range, new_inputs[0], new_inputs[1], new_memory)
+
+
+def describe_full_run(run_length_minutes: float, ongoing: bool) -> str:
+    state = "following live updates" if ongoing else "run not ongoing"
+    return f"Full run: 0–{run_length_minutes:.1f} min · {state}"
+
+
+def _number_or_none(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _require_number(field_name: str, value: Any) -> float:
+    number = _number_or_none(value)
+    if number is None:
+        shown = "nothing" if value is None or value == "" else repr(value)
+        raise OptionsError(field_name, f"must be a number of minutes, got {shown}")
+    return number
+
+
+def _plain_number(value: float) -> float | int:
+    # 3.0 shows as "3" in the number box.
+    return int(value) if float(value).is_integer() else float(value)

@@ -1,0 +1,59 @@
+"""What the dashboard browser tests share: reading the drawn Plotly graph, picking Dash 4 dropdown
+options by their label, typing into boxes, and saving screenshots to artifacts/ for a person to look at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dash.testing.wait import until
+from selenium.webdriver.common.keys import Keys
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+GRAPH_JS = "document.querySelector('#histogram-graph .js-plotly-plot')"
+
+
+def graph(dash_duo, expression: str) -> Any:
+    """A property of the drawn Plotly graph, or None while it is not drawn yet."""
+    return dash_duo.driver.execute_script(
+        f"try {{ return {GRAPH_JS}.{expression}; }} catch (error) {{ return null; }}"
+    )
+
+
+def trace_y(dash_duo, trace_name: str) -> list[float] | None:
+    """The y values of the named trace as plotted (typed arrays made plain)."""
+    return dash_duo.driver.execute_script(
+        f"""try {{
+            const trace = {GRAPH_JS}._fullData.find(t => t.name === arguments[0]);
+            return trace ? Array.from(trace.y) : null;
+        }} catch (error) {{ return null; }}""",
+        trace_name,
+    )
+
+
+def select(dash_duo, selector: str, label: str) -> None:
+    """Pick an option of a Dash 4 dropdown by its label and wait until its menu has closed."""
+    until(lambda: not dash_duo.find_elements(".dash-dropdown-options"), timeout=5)
+    if dash_duo.find_element(f"{selector}-value").text == label:
+        return
+    dash_duo.find_element(selector).click()
+    # The menu of a long list reaches below the window: scroll the option into view first.
+    until(lambda: any(o.text == label for o in dash_duo.find_elements(".dash-dropdown-option")), timeout=5)
+    option = next(o for o in dash_duo.find_elements(".dash-dropdown-option") if o.text == label)
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", option)
+    option.click()
+    dash_duo.wait_for_text_to_equal(f"{selector}-value", label)
+    until(lambda: not dash_duo.find_elements(".dash-dropdown-options"), timeout=5)
+
+
+def type_into(dash_duo, selector: str, text: str, enter: bool = False) -> None:
+    """Replace what a box holds, as a person would (select all, delete, type)."""
+    box = dash_duo.find_element(selector)
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(Keys.BACKSPACE)
+    box.send_keys(text + (Keys.ENTER if enter else ""))
+
+
+def screenshot(dash_duo, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    dash_duo.driver.save_screenshot(str(ARTIFACTS / name))

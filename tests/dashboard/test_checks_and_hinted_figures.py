@@ -1,0 +1,132 @@
+"""What the shift crew reads under and in a plot, without a browser: the check panel (verdict, threshold,
+flagged FastOR ids) and figures drawn with the EMC plug-in's hints (per-event values, threshold line,
+hot channels ringed, TRU grid, the ADC-to-GeV axis over EMCal/DCal stacks)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dashboard.checks import INLINE_IDS, check_results_panel, threshold_line, threshold_placeholder
+from dashboard.figures import processed_figure, stack_figure
+from pipeline.detectors.base import CheckResult, process_histogram
+from pipeline.detectors.emc import EMC_L1_ADC_TO_GEV, PLUGIN, TRU_GRID
+from pipeline.histogram import Histogram
+from pipeline.processing.options import ProcessingOptions
+
+N_EVENTS = 1000.0
+HOT_IDS = (7, 42, 1500)
+
+
+def _th1(name: str, values: np.ndarray, edges: np.ndarray | None = None) -> Histogram:
+    edges = np.arange(values.size + 1, dtype=float) if edges is None else edges
+    flow = np.concatenate([[0.0], values, [0.0]])
+    return Histogram(name, "TH1D", name, (edges,), flow, flow.copy(), float(values.sum()), ("id", "counts"))
+
+
+def _fastor_l0() -> Histogram:
+    counts = np.full(3000, 2.0)  # 0.002 per event everywhere
+    counts[list(HOT_IDS)] = [50.0, 500.0, 5000.0]  # 0.05, 0.5 and 5 per event
+    return _th1("EMCTRQA_histFastORL0", counts)
+
+
+def _texts(component) -> list[str]:
+    """Every string in a Dash component tree, depth first."""
+    if isinstance(component, str):
+        return [component]
+    children = getattr(component, "children", None)
+    if children is None:
+        return []
+    if not isinstance(children, list | tuple):
+        children = [children]
+    return [text for child in children for text in _texts(child)]
+
+
+def test_hot_fastor_panel_says_verdict_threshold_and_ids():
+    processed = process_histogram(PLUGIN, _fastor_l0(), ProcessingOptions(), N_EVENTS)
+    (check,) = processed.checks
+    texts = _texts(check_results_panel(processed.checks))
+    assert check.quality in texts
+    assert "Hot FastORs" in texts
+    assert check.message in texts
+    assert check.message == "3 hot FastORs above 0.01"
+    assert "threshold 0.01 entries/event · per-histogram default" in texts
+    assert [int(t) for t in texts if t.isdigit()] == list(HOT_IDS)
+    assert threshold_placeholder(processed.checks) == "default 0.01 per event"
+
+    user = process_histogram(PLUGIN, _fastor_l0(), ProcessingOptions(hot_channel_threshold=0.2), N_EVENTS)
+    assert threshold_line(user.checks[0].details) == "threshold 0.2 entries/event · your value"
+    assert threshold_placeholder(user.checks) is None  # the box shows the user's own value
+    assert [int(t) for t in _texts(check_results_panel(user.checks)) if t.isdigit()] == [42, 1500]
+
+
+def test_a_long_id_list_is_folded_and_no_checks_is_said():
+    many = CheckResult("hot_fastors", "Bad", "100 hot FastORs", {"hot_channel_ids": list(range(100))})
+    texts = _texts(check_results_panel([many]))
+    assert "100 FastOR ids — show all" in texts
+    assert len([t for t in texts if t.isdigit()]) == 100
+    assert INLINE_IDS < 100
+    assert _texts(check_results_panel([])) == ["No checks for this histogram."]
+
+
+def test_fastor_figure_is_per_event_with_threshold_line_and_hot_channels_ringed():
+    processed = process_histogram(PLUGIN, _fastor_l0(), ProcessingOptions(), N_EVENTS)
+    figure = processed_figure(processed)
+    traces = {trace.name: trace for trace in figure.data}
+    np.testing.assert_allclose(traces["content"].y, _fastor_l0().values() / N_EVENTS)
+    assert figure.layout.yaxis.title.text == "entries / events"
+    threshold = traces["threshold 0.01"]
+    assert list(threshold.y) == [0.01, 0.01]
+    ringed = traces["above threshold (3)"]
+    np.testing.assert_allclose(ringed.x, [h + 0.5 for h in HOT_IDS])  # bin centres of the hot ids
+    np.testing.assert_allclose(ringed.y, [0.05, 0.5, 5.0])
+
+
+def test_unscaled_counts_are_judged_and_drawn_raw_and_a_flood_of_flags_is_not_ringed():
+    processed = process_histogram(PLUGIN, _fastor_l0(), ProcessingOptions(scale_by_events=False), N_EVENTS)
+    figure = processed_figure(processed)
+    traces = {trace.name: trace for trace in figure.data}
+    assert processed.scaled_by_events is False
+    np.testing.assert_allclose(traces["content"].y, _fastor_l0().values())
+    assert figure.layout.yaxis.title.text == "entries"
+    # The per-event default compared with raw counts flags every FastOR: the line is where the check
+    # compared, but 3000 rings would hide the plot.
+    assert processed.checks[0].details["hot_channel_ids"] == list(range(3000))
+    assert list(traces["threshold 0.01"].y) == [0.01, 0.01]
+    assert not any(name.startswith("above threshold") for name in traces)
+
+
+def test_edge_position_map_has_the_tru_grid_and_log_z():
+    values = np.random.default_rng(3).poisson(40.0, size=(50, 106)).astype(float)
+    amp = Histogram(
+        "EMCTRQA_histAmpEdgePosEMCGAHOnline", "TH2F", "amp", (np.arange(49.0), np.arange(105.0)),
+        values, values.copy(), float(values.sum()), ("col", "row"),
+    )  # fmt: skip
+    processed = process_histogram(PLUGIN, amp, ProcessingOptions(), N_EVENTS)
+    figure = processed_figure(processed)
+    assert len(figure.layout.shapes) == len(TRU_GRID) == 22
+    assert figure.data[0].type == "heatmap"
+    assert figure.data[0].colorbar.ticktext is not None  # log z: decade labels
+    np.testing.assert_allclose(
+        10.0 ** np.asarray(figure.data[0].z, dtype=float), values[1:-1, 1:-1].T / N_EVENTS
+    )
+
+
+def test_emcal_dcal_stack_has_both_members_a_legend_and_the_energy_axis():
+    edges = np.linspace(0.0, 1000.0, 101)
+    names = ("EMCTRQA_histEMCalMaxPatchAmpEMCGAHOnline", "EMCTRQA_histDCalMaxPatchAmpEMCGAHOnline")
+    histograms = [_th1(name, np.linspace(100.0, 1.0, 100) * (k + 1), edges) for k, name in enumerate(names)]
+    (stack,) = PLUGIN.stacks(names)
+    members = [process_histogram(PLUGIN, h, ProcessingOptions(), N_EVENTS) for h in histograms]
+    figure = stack_figure(stack, members)
+    shown = [trace for trace in figure.data if trace.showlegend is not False]
+    assert [trace.name for trace in shown] == ["EMCal", "DCal"]
+    np.testing.assert_allclose(shown[1].y, histograms[1].values() / N_EVENTS)
+    assert figure.layout.yaxis.type == "log"
+    top = figure.layout.xaxis2
+    assert (top.side, top.overlaying) == ("top", "x")
+    # Each top tick sits where the ADC value converts to its GeV label.
+    for position, label in zip(top.tickvals, top.ticktext, strict=True):
+        assert position * EMC_L1_ADC_TO_GEV == pytest.approx(float(label))
+    # Plotly only draws an axis a trace uses: one legend-less trace anchors it.
+    assert any(trace.xaxis == "x2" for trace in figure.data)

@@ -1,0 +1,221 @@
+"""Browser tests of groups, time slices, processing options and check results (dash_duo, headless
+Chromium), on an emulated EMC run whose hot FastORs are known. What the page plots is compared with
+what the ProcessingService computes for the same window and options."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dash.testing.wait import until
+
+from dashboard.app import create_app
+from pipeline.emulator import HOT_FASTOR_IDS
+from pipeline.emulator.runs import EmulatorConfig, SyntheticRuns
+from pipeline.processing.options import ProcessingOptions
+from pipeline.processing.service import ProcessingService
+from pipeline.processing.timeslice import Window
+from pipeline.settings import Settings
+from pipeline.store import SnapshotMeta, SnapshotStore
+from tests.dashboard.browser import GRAPH_JS, graph, screenshot, select, trace_y, type_into
+
+pytestmark = pytest.mark.browser
+
+RUN = 5000
+FASTOR_GROUP = "FastOR"
+FASTOR_L0 = "EMCTRQA_histFastORL0"
+N_SNAPSHOTS = 6
+
+
+class Clock:
+    """The emulator's clock, moved by the test (no sleeping for minutes)."""
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class EmulatedRun:
+    """An EMC run from the emulator, stored as a receiver would: one cumulative snapshot a minute."""
+
+    def __init__(self, data_dir: Path, start_utc: float) -> None:
+        self.clock = Clock(start_utc)
+        config = EmulatorConfig(step_s=20.0, run_length_s=600.0, first_run=RUN, start_time_utc=start_utc)
+        self.runs = SyntheticRuns(("EMC",), config, now=self.clock)
+        self.store = SnapshotStore(data_dir)
+        self.start_utc = start_utc
+        self.n_snapshots = 0
+
+    def store_snapshot(self) -> None:
+        # The first snapshot 50 s into the run, then one a minute: minutes 0, 1, 2, ... of the run.
+        self.clock.t = self.start_utc + 50.0 + 60.0 * self.n_snapshots
+        self.runs.advance(self.clock.t)
+        held = self.runs.snapshot()
+        meta = SnapshotMeta(RUN, "EMC", datetime.fromtimestamp(self.clock.t, UTC), "B", "pp")
+        self.store.write_snapshot(meta, list(held.values()))
+        self.n_snapshots += 1
+
+
+@pytest.fixture
+def emc_run(tmp_path):
+    # Started so that its newest snapshot is recent: the run is live.
+    run = EmulatedRun(tmp_path / "data", time.time() - 50.0 - 60.0 * (N_SNAPSHOTS - 1) - 5.0)
+    for _ in range(N_SNAPSHOTS):
+        run.store_snapshot()
+    return run
+
+
+def _start(dash_duo, tmp_path: Path, data_dir: Path) -> None:
+    settings = Settings(data_dir=data_dir, cache_dir=tmp_path / "app-cache", status_refresh_ms=500)
+    dash_duo.start_server(create_app(settings))
+
+
+def _hot_ids(dash_duo) -> list[int]:
+    return [int(e.text) for e in dash_duo.find_elements("#check-results .hot-id")]
+
+
+def test_groups_slices_options_and_checks(dash_duo, tmp_path, emc_run):
+    reference = ProcessingService(emc_run.store, tmp_path / "reference-cache", ("EMC", "TPC", "HLT"))
+    _start(dash_duo, tmp_path, emc_run.store.data_dir)
+    dash_duo.wait_for_text_to_equal("#run-select-value", f"Run {RUN} (B, pp) ● live")
+    # The plug-in's first group is the default.
+    dash_duo.wait_for_text_to_equal("#group-select-value", "FEE vs TRU")
+    dash_duo.wait_for_contains_text("#slice-description", "Full run")
+
+    # Navigate by the plug-in's groups; the list shows pretty names.
+    select(dash_duo, "#group-select", FASTOR_GROUP)
+    select(dash_duo, "#histogram-select", "FastORL0")
+    until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0", timeout=10)
+
+    # The check at the default threshold finds exactly the injected hot FastORs.
+    dash_duo.wait_for_contains_text("#check-results", "4 hot FastORs above 0.01")
+    assert _hot_ids(dash_duo) == sorted(HOT_FASTOR_IDS)
+    dash_duo.wait_for_contains_text("#check-results", "per-histogram default")
+    assert dash_duo.find_element("#opt-threshold").get_attribute("placeholder") == "default 0.01 per event"
+    full_run = reference.view(RUN, "EMC").histogram(FASTOR_L0)
+    until(lambda: trace_y(dash_duo, "content") is not None, timeout=10)
+    np.testing.assert_allclose(trace_y(dash_duo, "content"), full_run.histogram.values(), rtol=1e-12)
+    assert graph(dash_duo, "layout.yaxis.title.text") == "entries / events"
+    screenshot(dash_duo, "slices_fastor_default.png")
+
+    # A threshold of the user's own: the list changes on Enter, no page reload.
+    dash_duo.driver.execute_script("window.__same_page = true;")
+    custom = reference.view(RUN, "EMC", options=ProcessingOptions(hot_channel_threshold=0.2))
+    expected_ids = custom.histogram(FASTOR_L0).checks[0].details["hot_channel_ids"]
+    assert 0 < len(expected_ids) < len(HOT_FASTOR_IDS)  # the test must see the list change
+    type_into(dash_duo, "#opt-threshold", "0.2", enter=True)
+    dash_duo.wait_for_contains_text("#check-results", f"{len(expected_ids)} hot FastOR")
+    assert _hot_ids(dash_duo) == expected_ids
+    dash_duo.wait_for_contains_text("#check-results", "your value")
+    assert dash_duo.driver.execute_script("return window.__same_page === true;")
+
+    # A bad value names the field and leaves the last good plot on screen.
+    plotted_before = trace_y(dash_duo, "content")
+    type_into(dash_duo, "#opt-threshold", "-1", enter=True)
+    dash_duo.wait_for_contains_text("#options-error", "hot_channel_threshold")
+    assert "Traceback" not in dash_duo.find_element("#options-error").text
+    assert graph(dash_duo, "layout.title.text") == "FastORL0"
+    assert trace_y(dash_duo, "content") == plotted_before
+    assert _hot_ids(dash_duo) == expected_ids
+    type_into(dash_duo, "#opt-threshold", "abc", enter=True)
+    dash_duo.wait_for_contains_text("#options-error", "must be a number")
+    screenshot(dash_duo, "slices_options_error.png")
+    type_into(dash_duo, "#opt-threshold", "", enter=True)
+    dash_duo.wait_for_text_to_equal("#options-error", "")
+    dash_duo.wait_for_contains_text("#check-results", "4 hot FastORs above 0.01")
+
+    # A time slice, minutes 2-4, typed into the boxes: the slider follows, Apply shows the slice.
+    type_into(dash_duo, "#slice-min", "2")
+    type_into(dash_duo, "#slice-max", "4")
+    until(lambda: _slider_thumbs(dash_duo) == ["2", "4"], timeout=5)
+    dash_duo.find_element("#slice-apply").click()
+    sliced = reference.view(RUN, "EMC", Window(2, 4))
+    dash_duo.wait_for_contains_text("#slice-description", sliced.description)
+    assert sliced.description == "requested 2-4 min, returned 1.0-4.0 min due to data"
+    until(lambda: "time slice 1.0–4.0 min" in (graph(dash_duo, "layout.title.subtitle.text") or ""), 10)
+    np.testing.assert_allclose(
+        trace_y(dash_duo, "content"), sliced.histogram(FASTOR_L0).histogram.values(), rtol=1e-12
+    )
+    slice_hot_ids = sliced.histogram(FASTOR_L0).checks[0].details["hot_channel_ids"]
+    until(lambda: _hot_ids(dash_duo) == slice_hot_ids, timeout=5)
+    screenshot(dash_duo, "slices_fastor_slice_2_4.png")
+
+    # The run goes on: the slider's end grows, the slice and its plot stay exactly as they are.
+    plotted_slice = trace_y(dash_duo, "content")
+    emc_run.store_snapshot()
+    until(lambda: graph(dash_duo, "layout") is not None and _slider_max(dash_duo) == N_SNAPSHOTS, 10)
+    time.sleep(1.2)  # two more refreshes
+    assert _slider_thumbs(dash_duo) == ["2", "4"]
+    assert dash_duo.find_element("#slice-min").get_attribute("value") == "2"
+    assert trace_y(dash_duo, "content") == plotted_slice
+    dash_duo.wait_for_contains_text("#slice-description", sliced.description)
+
+    # Bad slice bounds are named and change nothing.
+    type_into(dash_duo, "#slice-min", "5")
+    type_into(dash_duo, "#slice-max", "3")
+    dash_duo.find_element("#slice-apply").click()
+    dash_duo.wait_for_contains_text("#options-error", "min_minutes")
+    assert trace_y(dash_duo, "content") == plotted_slice
+
+    # Full run: back to the whole (grown) run, following live again.
+    dash_duo.find_element("#slice-reset").click()
+    dash_duo.wait_for_contains_text("#slice-description", "Full run")
+    dash_duo.wait_for_text_to_equal("#options-error", "")
+    until(lambda: _slider_thumbs(dash_duo) == ["0", str(N_SNAPSHOTS)], timeout=5)
+    grown = reference.view(RUN, "EMC").histogram(FASTOR_L0).histogram.values()
+    until(lambda: _close(trace_y(dash_duo, "content"), grown), timeout=10)
+    emc_run.store_snapshot()
+    newest = ProcessingService(emc_run.store, tmp_path / "c2", ("EMC",)).view(RUN, "EMC")
+    until(lambda: _close(trace_y(dash_duo, "content"), newest.histogram(FASTOR_L0).histogram.values()), 10)
+    assert dash_duo.find_element("#histogram-select-value").text == "FastORL0"
+    assert dash_duo.driver.execute_script("return window.__same_page === true;")
+    assert dash_duo.get_logs() == []
+
+
+def test_hinted_drawing_in_the_browser(dash_duo, tmp_path, emc_run):
+    """TRU grid over the EMC maps, the energy axis over patch spectra, EMCal/DCal stacks."""
+    _start(dash_duo, tmp_path, emc_run.store.data_dir)
+    dash_duo.wait_for_text_to_equal("#group-select-value", "FEE vs TRU")
+    select(dash_duo, "#group-select", FASTOR_GROUP)
+    select(dash_duo, "#histogram-select", "FastORL0Amp")
+    until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0Amp", timeout=10)
+    until(lambda: graph(dash_duo, "layout.shapes.length") == 22, timeout=10)
+    assert dash_duo.find_element("#log-z").is_selected()  # the EMC experts' log z
+    screenshot(dash_duo, "slices_tru_grid.png")
+
+    select(dash_duo, "#group-select", "Gamma Trigger High")
+    select(dash_duo, "#histogram-select", "EMCal and DCal MaxPatchAmpEMCGAHOnline")
+    until(lambda: graph(dash_duo, "layout.title.text") == "EMCal and DCal MaxPatchAmpEMCGAHOnline", 10)
+    assert graph(dash_duo, "data.filter(t => t.showlegend !== false).map(t => t.name)") == ["EMCal", "DCal"]
+    assert graph(dash_duo, "layout.yaxis.type") == "log"
+    assert graph(dash_duo, "layout.xaxis2.ticktext")[:3] == ["0", "20", "40"]
+    # The top axis is drawn: its tick labels are in the page.
+    labels = dash_duo.driver.execute_script(
+        f"return Array.from({GRAPH_JS}.querySelectorAll('.x2tick text')).map(t => t.textContent);"
+    )
+    assert "20" in labels
+    screenshot(dash_duo, "slices_patch_stack.png")
+    dash_duo.driver.set_window_size(1920, 1080)
+    until(lambda: graph(dash_duo, "_fullLayout.width") > 1300, timeout=5)
+    screenshot(dash_duo, "slices_patch_stack_1920.png")
+    assert dash_duo.get_logs() == []
+
+
+def _slider_thumbs(dash_duo) -> list[str]:
+    return [e.get_attribute("aria-valuenow") for e in dash_duo.find_elements("#slice-range [role=slider]")]
+
+
+def _slider_max(dash_duo) -> int | None:
+    thumbs = dash_duo.find_elements("#slice-range [role=slider]")
+    return int(thumbs[-1].get_attribute("aria-valuemax")) if thumbs else None
+
+
+def _close(plotted, expected) -> bool:
+    return (
+        plotted is not None and len(plotted) == len(expected) and np.allclose(plotted, expected, rtol=1e-12)
+    )
