@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -57,28 +58,88 @@ def child_commands(settings: Settings) -> list[list[str]]:
     return commands
 
 
-def start_children(settings: Settings) -> list[subprocess.Popen]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    children = []
-    for command in child_commands(settings):
+class Supervisor:
+    """Keeps the emulator and receivers running: a child that exits is logged and started again, after
+    a back-off that doubles (up to a minute) while it keeps dying quickly, as a receiver host's
+    supervisord would. The operator sees every restart in the log."""
+
+    def __init__(self, commands: list[list[str]], min_backoff_s: float = 1.0, max_backoff_s: float = 60.0):
+        self.commands = commands
+        self.min_backoff_s = min_backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.children: list[subprocess.Popen | None] = [None] * len(commands)
+        self.restarts = [0] * len(commands)
+        self._backoff_s = [min_backoff_s] * len(commands)
+        self._started_at = [0.0] * len(commands)
+        self._restart_at: list[float | None] = [None] * len(commands)
+        self._lock = threading.Lock()  # the watcher thread polls while the main thread may stop
+        self._stopped = False
+
+    def start(self) -> None:
+        for index in range(len(self.commands)):
+            self._spawn(index)
+
+    def poll(self, now: float | None = None) -> None:
+        """Notice children that exited and restart those whose back-off has passed."""
+        with self._lock:
+            if not self._stopped:
+                self._poll(time.monotonic() if now is None else now)
+
+    def _poll(self, now: float) -> None:
+        for index, child in enumerate(self.children):
+            if child is not None and child.poll() is not None:
+                lived_s = now - self._started_at[index]
+                # A child that ran a while before dying starts the back-off afresh.
+                if lived_s > self.max_backoff_s:
+                    self._backoff_s[index] = self.min_backoff_s
+                delay = self._backoff_s[index]
+                log.error(
+                    "%s exited with code %s after %.0f s; restarting in %g s",
+                    _label(self.commands[index]), child.returncode, lived_s, delay,
+                )  # fmt: skip
+                self.children[index] = None
+                self._restart_at[index] = now + delay
+                self._backoff_s[index] = min(2 * delay, self.max_backoff_s)
+            restart_at = self._restart_at[index]
+            if self.children[index] is None and restart_at is not None and now >= restart_at:
+                self.restarts[index] += 1
+                self._spawn(index, now)
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        with self._lock:
+            self._stopped = True
+        running = [child for child in self.children if child is not None]
+        for child in reversed(running):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for child in running:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("pid %d did not stop in %g s; killing it", child.pid, grace_s)
+                child.kill()
+                child.wait()
+
+    def _spawn(self, index: int, now: float | None = None) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         # Own process group: the terminal's Ctrl-C reaches us, and we stop children in order.
-        children.append(subprocess.Popen(command, env=env, start_new_session=True))
-        log.info("started %s (pid %d)", " ".join(command[2:5]), children[-1].pid)
-    return children
+        child = subprocess.Popen(self.commands[index], env=env, start_new_session=True)
+        self.children[index] = child
+        self._started_at[index] = time.monotonic() if now is None else now
+        self._restart_at[index] = None
+        log.info("started %s (pid %d)", _label(self.commands[index]), child.pid)
 
 
-def stop_children(children: list[subprocess.Popen], grace_s: float = 5.0) -> None:
-    for child in reversed(children):
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    for child in children:
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log.warning("pid %d did not stop in %g s; killing it", child.pid, grace_s)
-            child.kill()
-            child.wait()
+def _label(command: list[str]) -> str:
+    """'receiver --endpoint tcp://...' for `python -m pipeline receiver --endpoint ...`."""
+    return " ".join(command[3:6]) if command[1:3] == ["-m", "pipeline"] else " ".join(command[:3])
+
+
+def _watch(supervisor: Supervisor, period_s: float = 1.0) -> None:
+    while True:
+        time.sleep(period_s)
+        supervisor.poll()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,8 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     from dashboard.app import create_app
 
     dash_app = create_app(settings)
-    children = [] if args.dashboard_only else start_children(settings)
+    supervisor = Supervisor([] if args.dashboard_only else child_commands(settings))
+    supervisor.start()
+    threading.Thread(target=_watch, args=(supervisor,), name="supervisor", daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # One line per browser request would bury what operators need to see (restarts, errors).
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     log.info(
         "dashboard on http://%s:%d (data in %s)", settings.dash_host, settings.dash_port, settings.data_dir
     )
@@ -104,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        stop_children(children)
+        supervisor.stop()
         log.info("stopped")
     return 0
 

@@ -67,6 +67,18 @@ def test_main_job_serves_live_data_and_stops_cleanly_on_ctrl_c(tmp_path):
         assert {s.subsystem for s in read_all_status(tmp_path / "data")} == {"EMC", "TPC", "HLT"}
         children = psutil.Process(job.pid).children(recursive=True)
         assert len(children) == 4  # emulator + three receivers
+        # A receiver that dies is started again by the main job, and stores again.
+        receiver = next(c for c in children if "receiver" in c.cmdline() and "EMC" in c.cmdline())
+        receiver.kill()
+        receiver.wait(timeout=10)
+        stored_before = store.count_snapshots("EMC")
+
+        def restarted():
+            now = psutil.Process(job.pid).children(recursive=True)
+            return len(now) == 4 and receiver.pid not in {c.pid for c in now} and now
+
+        children = wait_for(restarted, 15, "the killed EMC receiver to be restarted")
+        wait_for(lambda: store.count_snapshots("EMC") > stored_before, 15, "the restarted receiver to store")
     finally:
         job.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends
         job.wait(timeout=20)
@@ -75,3 +87,4 @@ def test_main_job_serves_live_data_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert job.returncode == 0, output[-2000:]
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE], output[-2000:]
     assert "Traceback" not in output, output[-3000:]
+    assert "receiver --endpoint" in output and "restarting in" in output  # the restart is in the log
