@@ -1,0 +1,76 @@
+"""The whole chain in a real browser: the built-in merger emulator and one receiver per subsystem (real
+processes, ZeroMQ over 127.0.0.1), the store they write, and the dashboard a shift person opens."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from dash.testing.wait import until
+
+from app import Supervisor, child_commands
+from dashboard.app import create_app
+from pipeline.settings import Settings
+from pipeline.status import read_all_status
+from tests.dashboard.browser import graph, screenshot, select
+
+pytestmark = [pytest.mark.browser, pytest.mark.network]
+FIRST_RUN = 310000
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def live_chain(tmp_path, monkeypatch):
+    """Emulator + receivers as the main job starts them, on a fast cadence (a run lasts 2 minutes)."""
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        emulator_endpoint=f"tcp://127.0.0.1:{_free_port()}",
+        emulator_step_s=0.5,
+        emulator_run_length_s=120.0,
+        emulator_first_run=FIRST_RUN,
+        receiver_period_s=1.0,
+        status_refresh_ms=500,
+    )
+    # The children read their cadence from the environment, as under the main job.
+    for name in ("emulator_step_s", "emulator_run_length_s", "emulator_first_run"):
+        monkeypatch.setenv(f"OVERWATCH_{name.upper()}", str(getattr(settings, name)))
+    supervisor = Supervisor(child_commands(settings))
+    supervisor.start()
+    yield settings
+    supervisor.stop()
+
+
+def test_emulator_run_is_listed_drawn_and_the_status_panel_follows(dash_duo, live_chain):
+    dash_duo.start_server(create_app(live_chain))
+    dash_duo.wait_for_text_to_equal("#run-select-value", f"Run {FIRST_RUN} (B, pp) ● live", timeout=30)
+    dash_duo.wait_for_text_to_equal("#subsystem-select label.active", "EMC")
+
+    select(dash_duo, "#group-select", "FastOR")
+    select(dash_duo, "#histogram-select", "FastORL0")
+    until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0", timeout=15)
+    until(lambda: (graph(dash_duo, "data.length") or 0) >= 1, timeout=10)
+    # The emulator's injected hot FastORs are flagged from live data.
+    dash_duo.wait_for_contains_text("#check-results", "hot FastOR", timeout=15)
+
+    # The receivers are alive and their counters grow on screen while the page is open.
+    until(lambda: _text(dash_duo, "#state-EMC").upper() == "ALIVE", timeout=15)
+    first = int(_text(dash_duo, "#snapshots-EMC").replace(",", ""))
+    until(lambda: int(_text(dash_duo, "#snapshots-EMC").replace(",", "")) >= first + 2, timeout=15)
+    stored = {status.subsystem: status.snapshots_stored for status in read_all_status(live_chain.data_dir)}
+    assert set(stored) == {"EMC", "TPC", "HLT"} and min(stored.values()) >= 1
+    assert dash_duo.find_element("#histogram-select-value").text == "FastORL0"
+    screenshot(dash_duo, "live_emulator_fastor.png")
+    assert dash_duo.get_logs() == []
+
+
+def _text(dash_duo, selector: str) -> str:
+    """Text of an element the status panel re-renders every refresh (no stale element references)."""
+    return dash_duo.driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", selector
+    )
