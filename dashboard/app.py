@@ -24,7 +24,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import slices
 from dashboard.checks import check_results_panel, threshold_placeholder
-from dashboard.figures import message_figure, processed_figure, stack_figure
+from dashboard.figures import grid_figure, message_figure, processed_figure, stack_figure
 from dashboard.layout import (
     NO_RUNS_MESSAGE,
     build_layout,
@@ -32,6 +32,7 @@ from dashboard.layout import (
     choose_histogram,
     choose_run,
     choose_subsystem,
+    grid_group_of,
     group_options,
     histogram_entries,
     options_equal,
@@ -219,8 +220,9 @@ def _register_callbacks(app: dash.Dash, settings: Settings, service: ProcessingS
         chosen_group = choose_group(
             [o["value"] for o in new_groups], group, remembered_choice(memory, subsystem)
         )
-        names = next((names for g, names in groups if g.title == chosen_group), [])
-        entries = histogram_entries(names, stacks, plugin_for(subsystem or "").pretty_name)
+        group_spec, names = next(((g, names) for g, names in groups if g.title == chosen_group), (None, []))
+        grid_title = group_spec.title if group_spec is not None and group_spec.grid else None
+        entries = histogram_entries(names, stacks, plugin_for(subsystem or "").pretty_name, grid_title)
         chosen = choose_histogram(
             [e["value"] for e in entries], current, remembered_choice(memory, subsystem, chosen_group)
         )
@@ -361,10 +363,17 @@ def _render_view(service: ProcessingService, request: _ViewRequest) -> tuple:
         return _message(f"Run {run}: {error}", request, state)
     state = replace(state, window=window, error="" if applying else state.error)
 
-    # 3. The histogram (or stack) and the log axes: the experts' defaults for a newly shown histogram.
+    # 3. The histogram (stack, or grid) and the log axes: the experts' defaults for a new histogram.
     stack = next((s for s in view.stacks if s.name == name), None)
+    grid_title = grid_group_of(name)
     try:
-        if stack is not None:
+        if grid_title is not None:
+            in_group = next((names for group, names in view.groups if group.title == grid_title), [])
+            ordered = plugin_for(subsystem).order_grid(in_group)
+            members = [processed_histogram(view, member) for member in ordered]
+            if not members:
+                raise KeyError(grid_title)
+        elif stack is not None:
             members = [processed_histogram(view, member) for member in stack.members if member in view.names]
             if not members:
                 raise KeyError(name)
@@ -372,7 +381,7 @@ def _render_view(service: ProcessingService, request: _ViewRequest) -> tuple:
             members = [processed_histogram(view, name)]
     except KeyError:
         where = "this time slice" if window else f"the newest {subsystem} snapshot"
-        return _message(f"{name} is not in {where}", request, state)
+        return _message(f"{grid_title or name} is not in {where}", request, state)
     new_histogram = (shown.get("run"), shown.get("subsystem"), shown.get("name")) != (run, subsystem, name)
     hints = members[0].hints
     logs = [hints.log_x, hints.log_y, hints.log_z] if new_histogram else [bool(v) for v in request.logs]
@@ -397,7 +406,9 @@ def _render_view(service: ProcessingService, request: _ViewRequest) -> tuple:
         return _settle(request, state, error)
 
     context = _slice_context(view) if window else ""
-    if stack is not None:
+    if grid_title is not None:
+        figure = grid_figure(grid_title, members, log_y=log_y, log_z=log_z, context=context)
+    elif stack is not None:
         figure = stack_figure(stack, members, log_x=log_x, log_y=log_y, log_z=log_z, context=context)
     else:
         figure = processed_figure(members[0], log_x=log_x, log_y=log_y, log_z=log_z, context=context)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from pipeline.detectors.base import DrawHints, LineSegment, MarkerStyle, ProcessedHistogram, Stack
 from pipeline.histogram import Histogram
@@ -36,6 +37,8 @@ MIN_MARKER_PX = 5.0
 # Beyond this many, ringing every channel above threshold hides the plot instead of explaining it.
 MAX_MARKED_CHANNELS = 200
 SECONDARY_AXIS_MARGIN = 50
+# Panels per row of a grid: the original drew the 20 supermodules of a group four to a row.
+GRID_COLUMNS = 4
 # Legends go under the plot, right-aligned: above it they would cover the subtitle.
 LEGEND = {"orientation": "h", "x": 1, "xanchor": "right", "y": -0.1, "yanchor": "top", "font": {"size": 14}}
 _BIN_HOVER = (
@@ -171,6 +174,82 @@ def stack_figure(
     names = " + ".join(member.histogram.name for member in members)
     subtitle = " · ".join(part for part in (names, context) if part)
     fig.update_layout(title=_title(stack.title, subtitle))
+    return fig
+
+
+def grid_figure(
+    title: str,
+    members: Sequence[ProcessedHistogram],
+    *,
+    log_y: bool = False,
+    log_z: bool = False,
+    context: str = "",
+) -> go.Figure:
+    """A group's histograms side by side (the original's per-supermodule grids), in the given order.
+
+    Maps share one colour scale, so the one supermodule that differs stands out; each panel is titled
+    with its histogram's headline ("SM 3"). The first member's axis ranges apply to every panel.
+    """
+    if not members:
+        return message_figure(f"{title}: no histogram in this view")
+    columns = min(GRID_COLUMNS, len(members))
+    rows = math.ceil(len(members) / columns)
+    fig = make_subplots(
+        rows=rows,
+        cols=columns,
+        subplot_titles=[headline(m.histogram, m.hints) for m in members],
+        horizontal_spacing=0.12 / columns,
+        vertical_spacing=min(0.3 / rows, 0.08),
+    )
+    maps = [m.histogram for m in members if m.histogram.dimension == 2]
+    z_of = {id(h): np.asarray(h.values(), dtype=float).T for h in maps}
+    if log_z:
+        z_of = {key: log10_positive(z) for key, z in z_of.items()}
+    for index, member in enumerate(members):
+        h = member.histogram
+        row, column = divmod(index, columns)
+        if h.dimension == 2:
+            trace = go.Heatmap(
+                x=np.asarray(h.edges[0], dtype=float),
+                y=np.asarray(h.edges[1], dtype=float),
+                z=z_of[id(h)],
+                coloraxis="coloraxis",
+                hoverongaps=False,
+                name=h.name,
+                hovertemplate=f"{html.escape(h.name)}<br>x %{{x:.4g}}<br>y %{{y:.4g}}<extra></extra>",
+            )
+        elif h.dimension == 1:
+            edges = np.asarray(h.edges[0], dtype=float)
+            values = np.asarray(h.values(), dtype=float)
+            trace = go.Scatter(
+                x=edges,
+                y=np.append(values, values[-1]) if values.size else values,
+                mode="lines",
+                line={"shape": "hv", "color": LINE_COLOR, "width": 1.2},
+                name=h.name,
+                showlegend=False,
+            )
+        else:
+            continue
+        fig.add_trace(trace, row=row + 1, col=column + 1)
+    first = members[0]
+    hints = first.hints
+    if (x_range := axis_range(hints.x_range, False)) is not None:
+        fig.update_xaxes(range=x_range)
+    if maps and (y_range := axis_range(hints.y_range, False)) is not None:
+        fig.update_yaxes(range=y_range)
+    if log_y and not maps:
+        fig.update_yaxes(type="log")
+    value_title = (hints.z_title if maps else hints.y_title) or _value_title(first.histogram)
+    colorbar: dict = {"title": {"text": root_text_to_html(value_title), "side": "right"}}
+    if maps and log_z:
+        colorbar.update(_log_colorbar_ticks(np.concatenate([z.ravel() for z in z_of.values()])))
+    fig.update_layout(_base_layout())
+    fig.update_layout(
+        coloraxis={"colorscale": COLORSCALE, "colorbar": colorbar},
+        title=_title(title, " · ".join(part for part in (f"{len(members)} histograms", context) if part)),
+    )
+    fig.update_annotations(font={"size": 12})  # the panel titles
     return fig
 
 

@@ -99,14 +99,37 @@ def group_options(groups: Sequence[tuple[Group, Sequence[str]]]) -> list[dict]:
     return [{"label": group.title, "value": group.title} for group, _ in groups]
 
 
+GRID_ENTRY_PREFIX = "<grid>"  # histogram names never start like this (cf. the service's "<view>")
+
+
+def grid_entry(group_title: str) -> str:
+    """The histogram-list value that shows a whole grid group at once."""
+    return GRID_ENTRY_PREFIX + group_title
+
+
+def grid_group_of(value: str | None) -> str | None:
+    """The group title of a grid entry, None for a histogram name."""
+    if value is None or not value.startswith(GRID_ENTRY_PREFIX):
+        return None
+    return value[len(GRID_ENTRY_PREFIX) :]
+
+
 def histogram_entries(
-    names: Sequence[str], stacks: Sequence[Stack], pretty_name: Callable[[str], str]
+    names: Sequence[str],
+    stacks: Sequence[Stack],
+    pretty_name: Callable[[str], str],
+    grid_group: str | None = None,
 ) -> list[dict]:
     """Options for the histograms of one group, labelled with their pretty names.
 
     A stack is listed once, under its name and title; its other members are not listed on their
-    own (the plug-in contract), unless the stack itself lives in another group.
+    own (the plug-in contract), unless the stack itself lives in another group. A grid group
+    (`grid_group`: its title) with several histograms first offers all of them as one grid, which is
+    how the original showed per-supermodule groups.
     """
+    grid = []
+    if grid_group is not None and len(names) > 1:
+        grid = [{"label": f"All {len(names)} as a grid", "value": grid_entry(grid_group)}]
     present = set(names)
     stack_by_name = {stack.name: stack for stack in stacks if stack.name in present}
     drawn_in_stack = {
@@ -118,7 +141,7 @@ def histogram_entries(
             continue
         stack = stack_by_name.get(name)
         options.append({"label": stack.title if stack else pretty_name(name), "value": name})
-    return options
+    return grid + options
 
 
 def remembered_choice(memory: Mapping | None, subsystem: str | None, group: str | None = None) -> str | None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dashboard.checks import INLINE_IDS, check_results_panel, threshold_line, threshold_placeholder
-from dashboard.figures import processed_figure, stack_figure
+from dashboard.figures import grid_figure, processed_figure, stack_figure
 from pipeline.detectors.base import CheckResult, process_histogram
 from pipeline.detectors.emc import EMC_L1_ADC_TO_GEV, PLUGIN, TRU_GRID
 from pipeline.histogram import Histogram
@@ -130,3 +130,38 @@ def test_emcal_dcal_stack_has_both_members_a_legend_and_the_energy_axis():
         assert position * EMC_L1_ADC_TO_GEV == pytest.approx(float(label))
     # Plotly only draws an axis a trace uses: one legend-less trace anchors it.
     assert any(trace.xaxis == "x2" for trace in figure.data)
+
+
+def _fee_vs_tru(supermodule: int, scale: float) -> Histogram:
+    values = np.zeros((252, 22))
+    values[1:-1, 1:-1] = scale * np.outer(np.linspace(1.0, 2.0, 250), np.ones(20))
+    return Histogram(
+        f"EMCTRQA_histFEEvsTRU_SM{supermodule}", "TH2F", "FEE vs TRU",
+        (np.linspace(0.0, 250.0, 251), np.linspace(0.0, 20.0, 21)),
+        values, values.copy(), float(values.sum()), ("FEE", "TRU"),
+    )  # fmt: skip
+
+
+def test_a_grid_group_is_drawn_in_physical_order_on_one_shared_colour_scale():
+    names = [f"EMCTRQA_histFEEvsTRU_SM{n}" for n in (0, 1, 18, 19, 10)]
+    ordered = PLUGIN.order_grid(names)
+    assert ordered[:2] == ["EMCTRQA_histFEEvsTRU_SM18", "EMCTRQA_histFEEvsTRU_SM19"]
+    scale = {name: float(k + 1) for k, name in enumerate(ordered)}
+    members = [
+        process_histogram(
+            PLUGIN, _fee_vs_tru(int(name.rsplit("SM", 1)[1]), scale[name]), ProcessingOptions(), 10
+        )
+        for name in ordered
+    ]
+    figure = grid_figure("FEE vs TRU", members, log_z=True, context="time slice 1.0–4.0 min")
+    heatmaps = [trace for trace in figure.data if trace.type == "heatmap"]
+    assert [trace.name for trace in heatmaps] == ordered
+    assert {trace.coloraxis for trace in heatmaps} == {"coloraxis"}  # one scale for every panel
+    assert [a.text for a in figure.layout.annotations] == ["SM 18", "SM 19", "SM 10", "SM 0", "SM 1"]
+    # Per event (10 events), in log10: the panel drawn third holds 3x the first one's contents.
+    np.testing.assert_allclose(
+        10.0 ** np.asarray(heatmaps[2].z), 3.0 * np.outer(np.ones(20), np.linspace(1, 2, 250)) / 10
+    )
+    assert figure.layout.xaxis.range == (0, 250) and figure.layout.yaxis.range == (0, 20)  # FEE ranges
+    assert figure.layout.title.text == "FEE vs TRU"
+    assert figure.layout.title.subtitle.text == "5 histograms · time slice 1.0–4.0 min"

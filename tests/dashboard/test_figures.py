@@ -24,6 +24,9 @@ from dashboard.layout import (
     choose_histogram,
     choose_run,
     choose_subsystem,
+    grid_entry,
+    grid_group_of,
+    histogram_entries,
     options_equal,
     run_label,
     run_options,
@@ -288,3 +291,15 @@ def test_status_panel_has_a_row_per_configured_receiver():
     assert "42" in text
     assert "timeout after 10 s" in text
     assert "no status" in text  # EMC and HLT have not reported
+
+
+def test_a_grid_group_offers_all_its_histograms_as_one_grid_first():
+    names = ["EMCTRQA_histFEEvsTRU_SM0", "EMCTRQA_histFEEvsTRU_SM1"]
+    entries = histogram_entries(names, [], lambda name: name.removeprefix("EMCTRQA_hist"), "FEE vs TRU")
+    assert entries[0] == {"label": "All 2 as a grid", "value": grid_entry("FEE vs TRU")}
+    assert [e["label"] for e in entries[1:]] == ["FEEvsTRU_SM0", "FEEvsTRU_SM1"]
+    assert grid_group_of(entries[0]["value"]) == "FEE vs TRU"
+    assert grid_group_of(names[0]) is None
+    # One histogram is no grid; a group that is not a grid group offers none.
+    assert len(histogram_entries(names[:1], [], str, "FEE vs TRU")) == 1
+    assert len(histogram_entries(names, [], str, None)) == 2

@@ -180,7 +180,12 @@ def test_groups_slices_options_and_checks(dash_duo, tmp_path, emc_run):
 def test_hinted_drawing_in_the_browser(dash_duo, tmp_path, emc_run):
     """TRU grid over the EMC maps, the energy axis over patch spectra, EMCal/DCal stacks."""
     _start(dash_duo, tmp_path, emc_run.store.data_dir)
+    # A per-supermodule group opens as the original showed it: every supermodule at once.
     dash_duo.wait_for_text_to_equal("#group-select-value", "FEE vs TRU")
+    dash_duo.wait_for_text_to_equal("#histogram-select-value", "All 20 as a grid")
+    until(lambda: graph(dash_duo, "data.filter(t => t.type === 'heatmap').length") == 20, timeout=10)
+    assert graph(dash_duo, "layout.annotations.map(a => a.text)")[:4] == ["SM 18", "SM 19", "SM 16", "SM 17"]
+    screenshot(dash_duo, "slices_fee_grid.png")
     select(dash_duo, "#group-select", FASTOR_GROUP)
     select(dash_duo, "#histogram-select", "FastORL0Amp")
     until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0Amp", timeout=10)
