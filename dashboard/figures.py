@@ -243,7 +243,7 @@ def grid_figure(
     value_title = (hints.z_title if maps else hints.y_title) or _value_title(first.histogram)
     colorbar: dict = {"title": {"text": root_text_to_html(value_title), "side": "right"}}
     if maps and log_z:
-        colorbar.update(_log_colorbar_ticks(np.concatenate([z.ravel() for z in z_of.values()])))
+        colorbar.update(log_colorbar_ticks(np.concatenate([z.ravel() for z in z_of.values()])))
     fig.update_layout(_base_layout())
     fig.update_layout(
         coloraxis={"colorscale": COLORSCALE, "colorbar": colorbar},
@@ -615,7 +615,7 @@ def _heatmap_figure(
             customdata=z_linear,
             hovertemplate="x %{x:.4g}<br>y %{y:.4g}<br>content %{customdata:.6g}<extra></extra>",
         )
-        heatmap["colorbar"].update(_log_colorbar_ticks(z_log))
+        heatmap["colorbar"].update(log_colorbar_ticks(z_log))
     else:
         heatmap.update(
             z=z_linear,
@@ -624,18 +624,29 @@ def _heatmap_figure(
     return go.Figure(go.Heatmap(**heatmap))
 
 
-def _log_colorbar_ticks(z_log: np.ndarray) -> dict:
-    """Decade ticks labelled with the real contents (1, 10, 100, 1e5, ...)."""
+def log_colorbar_ticks(z_log: np.ndarray) -> dict:
+    """Colour-bar ticks of a log10 map labelled with the real contents: decades (1, 10, 100, 1e5, ...),
+    plus 2 and 5 times each decade when the map spans less than three of them, so a narrow range is
+    never labelled by a single number."""
     finite = z_log[np.isfinite(z_log)]
     if finite.size == 0:
         return {}
-    first, last = math.floor(finite.min()), math.ceil(finite.max())
-    exponents = list(range(first, max(last, first + 1) + 1))
+    low, high = float(finite.min()), float(finite.max())
+    first, last = math.floor(low), max(math.ceil(high), math.floor(low) + 1)
+    mantissas = (1.0, 2.0, 5.0) if last - first < 3 else (1.0,)
+    values = [m * 10.0**k for k in range(first, last + 1) for m in mantissas]
+    tickvals = [math.log10(v) for v in values if low - 1e-9 <= math.log10(v) <= high + 1e-9]
+    if len(tickvals) < 2:  # a map within one step: label its ends
+        tickvals = sorted({low, high})
     return {
         "tickmode": "array",
-        "tickvals": exponents,
-        "ticktext": [f"{10.0**k:g}" if -3 <= k <= 4 else f"1e{k}" for k in exponents],
+        "tickvals": tickvals,
+        "ticktext": [_tick_label(10.0**v) for v in tickvals],
     }
+
+
+def _tick_label(value: float) -> str:
+    return f"{value:.6g}" if 1e-4 <= value < 1e5 else f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e")
 
 
 def _value_title(h: Histogram) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dashboard.checks import INLINE_IDS, check_results_panel, threshold_line, threshold_placeholder
-from dashboard.figures import grid_figure, processed_figure, stack_figure
+from dashboard.figures import grid_figure, log_colorbar_ticks, processed_figure, stack_figure
 from pipeline.detectors.base import CheckResult, process_histogram
 from pipeline.detectors.emc import EMC_L1_ADC_TO_GEV, PLUGIN, TRU_GRID
 from pipeline.histogram import Histogram
@@ -165,3 +165,18 @@ def test_a_grid_group_is_drawn_in_physical_order_on_one_shared_colour_scale():
     assert figure.layout.xaxis.range == (0, 250) and figure.layout.yaxis.range == (0, 20)  # FEE ranges
     assert figure.layout.title.text == "FEE vs TRU"
     assert figure.layout.title.subtitle.text == "5 histograms · time slice 1.0–4.0 min"
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "labels"),
+    [
+        (0.0005, 0.004, ["0.0005", "0.001", "0.002"]),  # less than a decade: 1-2-5 steps
+        (1.0, 5e6, ["1", "10", "100", "1000", "10000", "1e5", "1e6"]),  # decades only
+        (2e-7, 3e-6, ["2e-7", "5e-7", "1e-6", "2e-6"]),
+        (3.0, 3.0, ["3"]),  # a flat map: its one value
+    ],
+)
+def test_log_colour_bar_labels_real_contents(low, high, labels):
+    ticks = log_colorbar_ticks(np.log10(np.array([low, high])))
+    assert ticks["ticktext"] == labels
+    np.testing.assert_allclose(10.0 ** np.asarray(ticks["tickvals"]), [float(x) for x in labels], rtol=1e-9)
