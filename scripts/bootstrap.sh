@@ -5,21 +5,33 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 WANT_BROWSER="${WANT_BROWSER:-0}"
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+APT_UPDATED=0
+apt_install() {
+  [ "$APT_UPDATED" = 1 ] || { $SUDO apt-get update -qq; APT_UPDATED=1; }
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
 
 if [ "$WANT_BROWSER" = 1 ] && { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   echo "bootstrap: installing Debian chromium + chromium-driver" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+  apt_install chromium chromium-driver
 fi
 
 PYTHON="${PYTHON:-python3}"
-[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "bootstrap: $PYTHON is $("$PYTHON" -V 2>&1); this project needs Python >= 3.11 (set PYTHON=...)" >&2
+  exit 1
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+  # Debian's own python3 has no venv module until python3-venv is installed.
+  "$PYTHON" -m venv "$VENV" 2>/dev/null || { rm -rf "$VENV"; apt_install python3-venv; "$PYTHON" -m venv "$VENV"; }
+fi
+# A stamp of pyproject.toml skips pip entirely when nothing changed since the last install; the test
+# install ([test]) includes everything the plain one needs.
+HASH="$(sha1sum pyproject.toml | cut -c1-12)"
 EXTRAS=""; [ "$WANT_BROWSER" = 1 ] && EXTRAS="[test]"
-# A stamp of pyproject.toml skips pip entirely when nothing changed since the last install.
-STAMP="$VENV/.installed-$(sha1sum pyproject.toml | cut -c1-12)$EXTRAS"
-if [ ! -f "$STAMP" ]; then
+if [ ! -f "$VENV/.installed-$HASH$EXTRAS" ] && [ ! -f "$VENV/.installed-$HASH[test]" ]; then
   echo "bootstrap: pip install -e .$EXTRAS" >&2
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".$EXTRAS"
-  touch "$STAMP"
+  touch "$VENV/.installed-$HASH$EXTRAS"
 fi
