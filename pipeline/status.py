@@ -24,13 +24,14 @@ class ReceiverStatus:
     replies: int = 0
     timeouts: int = 0
     socket_recreations: int = 0
-    rejected_objects: int = 0
+    rejected_objects: int = 0  # every object or block refused, whatever the reason
+    unsupported_objects: int = 0  # of those, objects of classes not stored (TProfile, TGraph, ...)
     skipped_replies: int = 0
     snapshots_stored: int = 0
     histograms_stored: int = 0
     last_reply_utc: float | None = None
     last_snapshot_utc: float | None = None
-    last_run: int | None = None
+    last_run: int | None = None  # run named by the last reply, stored or not (0 between runs)
     last_error: str | None = None
 
     def heartbeat_age_s(self, now: float | None = None) -> float:

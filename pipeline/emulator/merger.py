@@ -104,6 +104,8 @@ class SyntheticSource:
 class ReplaySource:
     """The objects of one ROOT file, as their stored bytes wrapped in TMessages (class versions kept).
 
+    Objects in folders are served under their full path ("TPCQA/h"), which also becomes their fName:
+    that is the name the merger had before a writer turned the "/" into a folder (as our export does).
     The INFO string is fixed; `-ResetOnRequest` erases replayed objects for good, as a real merger
     would until new data arrived.
     """
@@ -122,12 +124,16 @@ class ReplaySource:
         self._objects: dict[str, bytes] = {}
         self.class_names: dict[str, str] = {}
         with uproot.open(self.path) as root_file:
-            for key in root_file.keys(recursive=False, cycle=False):
-                stored = root_file.key(key)
+            for path in root_file.keys(recursive=True, cycle=False):
+                stored = root_file.key(path)
                 if stored.fClassName in _NOT_REPLAYED_CLASSES:
+                    continue  # folders themselves: their objects are listed by the recursive keys
+                try:
+                    self._objects[path] = tmessage_from_root_key(stored, name=path)
+                except ValueError as error:
+                    log.warning("not replaying %s: %s", path, error)
                     continue
-                self._objects[stored.fName] = tmessage_from_root_key(stored)
-                self.class_names[stored.fName] = stored.fClassName
+                self.class_names[path] = stored.fClassName
             infos = [info for versions in root_file.file.streamers.values() for info in versions.values()]
         # The file's own streamers describe the stored class versions (e.g. Run-2 TH1 v7); without
         # them a receiver cannot decode the replayed objects, which is what the schema path tests.

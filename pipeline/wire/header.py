@@ -22,6 +22,12 @@ ROOTSTRI = b"ROOTSTRI"
 ROOTHIST = b"ROOTHIST"
 CONFIG = b"CONFIG\0\0"
 
+ECSPARAM = b"ECSPARAM"
+# Ids whose payload is a ROOT TMessage (PROTOCOL.md section 3); everything else is a string block.
+ROOT_DATA_TYPES = (ROOTTOBJ, ROOTSTRI, ROOTHIST)
+# String blocks a merger or an HLT sink may send besides INFO; skipped without complaint.
+KNOWN_STRING_DATA_TYPES = (INFO, ECSPARAM, CONFIG)
+
 ORIGIN_HLT = b"HLT "
 ORIGIN_ANY = b"***\n"
 SERIALIZATION_ROOT = b"ROOT   \0"
@@ -45,12 +51,23 @@ class DataTopic:
         return self.data_type[:prefix_length] == data_type[:prefix_length]
 
     @property
-    def is_root_object(self) -> bool:
-        """True when the payload is a (possibly HLT-wrapped) ROOT TMessage.
+    def has_root_data_type(self) -> bool:
+        """True for the ids that name a ROOT object (ROOTTOBJ, ROOTSTRI, ROOTHIST)."""
+        return self.data_type in ROOT_DATA_TYPES
 
-        A serialization of 0 is accepted: INFO and older ROOT blocks were sent without it.
+    @property
+    def is_root_object(self) -> bool:
+        """True when the payload is a (possibly HLT-wrapped) ROOT TMessage (PROTOCOL.md 3 and 11.3).
+
+        The serialization field decides: `ROOT   ` or `HLTROOT` is a TMessage, `NONE   ` (or anything
+        else) is text or raw bytes. A field of 0 says nothing: pre-2018-11 mergers sent ROOT blocks
+        with it, but so does `alizmq_msg_send(std::string...)` for string topics such as ECSPARAM, and
+        the legacy 16-byte header has no such field. Then only the id can tell, so a 0 field is a ROOT
+        object only for the ROOT ids.
         """
-        return self.serialization in (SERIALIZATION_ROOT, SERIALIZATION_HLTROOT, ZERO8)
+        if self.serialization in (SERIALIZATION_ROOT, SERIALIZATION_HLTROOT):
+            return True
+        return self.serialization == ZERO8 and self.has_root_data_type
 
 
 def pack_topic(

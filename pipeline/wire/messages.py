@@ -7,15 +7,24 @@ merger answers with an optional ROOTSTRI block, an INFO block, then one ROOTTOBJ
 from __future__ import annotations
 
 import logging
+import math
 import re
-import shlex
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from pipeline.histogram import Histogram
 from pipeline.wire import header
 from pipeline.wire.fast_decode import decode_histograms
 from pipeline.wire.header import DataTopic, pack_topic, parse_topic
-from pipeline.wire.tmessage import DecodeError, StreamerContext
+from pipeline.wire.tmessage import (
+    DecodeError,
+    StreamerContext,
+    UnsupportedClassError,
+    check_supported_class,
+    open_message,
+    top_level_class_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +84,10 @@ def parse_request(frames: list[bytes]) -> RequestOptions:
     if topic is None or not topic.is_type(b"CONFIG", 6):
         raise ProtocolError("first block is not a CONFIG topic")
     try:
-        text = pairs[0][1].decode()
-        tokens = shlex.split(text)
-    except (UnicodeDecodeError, ValueError) as error:
+        # AliOptionParser splits on white space only: no quoting, no escapes, so a regex such as
+        # ^EMC\d or a quote in it reaches TPRegexp as written (shlex would eat the backslash).
+        tokens = pairs[0][1].decode().split()
+    except UnicodeDecodeError as error:
         raise ProtocolError(f"unreadable CONFIG options: {error}") from error
     return _options_from_tokens(tokens)
 
@@ -166,13 +176,29 @@ def build_reply(
 
 @dataclass
 class Reply:
-    """A decoded merger reply: run information plus every histogram that decoded completely."""
+    """A decoded merger reply: run information plus every histogram that decoded completely.
+
+    Whatever is not kept is listed, with a reason, in one of three lists (together: `rejected`):
+    - `errors`: payloads that did not decode (corrupt bytes, an uproot Unknown* class or base); a
+      schema may cure these, so they make the receiver ask for it again;
+    - `unsupported`: well-formed objects of a class the store does not hold (TProfile, TGraph, ...);
+    - `invalid`: everything else refused: frames that are not a header/payload pair, ROOT blocks
+      marked as not ROOT-serialized, non-finite contents or variances.
+    Names are as sent: two objects may share one (what to keep is the receiver's decision).
+    """
 
     info: dict[str, str] = field(default_factory=dict)
     histograms: list[Histogram] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
     streamer_blocks: int = 0
     has_info: bool = False
+
+    @property
+    def rejected(self) -> list[str]:
+        """Every refused object or block, with its reason."""
+        return self.errors + self.unsupported + self.invalid
 
     @property
     def run(self) -> int:
@@ -188,42 +214,89 @@ class Reply:
 
     @property
     def needs_schema(self) -> bool:
-        """Any decode failure makes the receiver ask for the schema again (as zmqReceive does)."""
+        """A decode failure makes the receiver ask for the schema again (as zmqReceive does).
+
+        Unsupported classes and invalid blocks do not: a schema would not change them, and asking for
+        it on every request would make the merger send it on every reply.
+        """
         return bool(self.errors)
 
 
 def decode_reply(frames: list[bytes], context: StreamerContext) -> Reply:
-    """Decode every block; bad blocks become entries in `errors`, never exceptions.
+    """Decode every block; bad blocks become entries in `errors`/`unsupported`/`invalid`, never exceptions.
 
     ROOTSTRI blocks update `context` first, so objects later in the same reply can use them.
     """
     reply = Reply()
+    if len(frames) % 2:
+        # alizmq_msg_recv drops a last header frame that has no payload; say so instead.
+        reply.invalid.append(f"frame {len(frames) - 1}: a header frame without payload, dropped")
     for index, (header_frame, payload) in enumerate(pair_frames(frames)):
         topic = parse_topic(header_frame)
         if topic is None:
-            reply.errors.append(f"block {index}: not a DataTopic header")
+            reply.invalid.append(f"block {index}: not a DataTopic header ({len(header_frame)} bytes)")
             continue
-        _decode_block(topic, payload, context, reply, index)
+        for histogram in _decode_block(topic, payload, context, reply, index):
+            problem = _unusable_numbers(histogram)
+            if problem:
+                reply.invalid.append(f"block {index} {histogram.name!r}: {problem}")
+            else:
+                reply.histograms.append(histogram)
     return reply
 
 
 def _decode_block(
     topic: DataTopic, payload: bytes, context: StreamerContext, reply: Reply, index: int
-) -> None:
+) -> list[Histogram]:
+    """The histograms of one block; anything refused is recorded in `reply`."""
+    data_type = topic.data_type.decode(errors="replace")
     if topic.is_type(header.INFO, 4):
         reply.info.update(parse_info(payload.decode(errors="replace")))
         reply.has_info = True
-        return
+        return []
     if not topic.is_root_object:
-        return  # e.g. a NONE-serialized string block: the C++ receiver skips it too
+        if topic.has_root_data_type:
+            # The C++ receiver skips these silently (alizmq_msg_iter_data returns -1); an object lost
+            # that way should show in the counters.
+            serialization = topic.serialization.rstrip(b"\0 ").decode(errors="replace") or "0"
+            reply.invalid.append(f"block {index} ({data_type}): serialization {serialization}, not ROOT")
+        elif topic.data_type not in header.KNOWN_STRING_DATA_TYPES:
+            log.info("block %d: skipping string block %r", index, topic.data_type)
+        return []  # a string block (ECSPARAM, ...): text, never a TMessage
     if topic.is_type(header.ROOTSTRI):
         try:
             context.add_streamer_block(payload)
             reply.streamer_blocks += 1
         except DecodeError as error:
             reply.errors.append(f"block {index} (ROOTSTRI): {error}")
-        return
+        return []
     try:
-        reply.histograms.extend(decode_histograms(payload, context))
+        message = open_message(payload)
+        # The class tag tells an unsupported class before any deserialization, which could fail on
+        # it (e.g. a TCanvas) and wrongly read as "streamers needed".
+        class_name = top_level_class_name(message)
+        if class_name is not None:
+            check_supported_class(class_name)
+        return decode_histograms(message, context)
+    except UnsupportedClassError as error:
+        reply.unsupported.append(f"block {index} ({data_type}): {error}")
     except DecodeError as error:
-        reply.errors.append(f"block {index} ({topic.data_type.decode(errors='replace')}): {error}")
+        reply.errors.append(f"block {index} ({data_type}): {error}")
+    except Exception as error:  # a bug met by odd bytes must cost one object, not the receiver
+        log.exception("block %d (%s): unexpected decode failure", index, data_type)
+        reply.errors.append(f"block {index} ({data_type}): {type(error).__name__}: {error}")
+    return []
+
+
+def _unusable_numbers(histogram: Histogram) -> str | None:
+    """Why the histogram's numbers cannot be stored (NaN or infinite contents or variances), or None."""
+    for what, array in (("contents", histogram.values_flow), ("variances", histogram.variances_flow)):
+        # The sum is NaN or infinite whenever a bin is (or on overflow), and costs no temporary array:
+        # the exact per-bin check runs only then.
+        with np.errstate(over="ignore"):
+            total = array.sum()
+        if not math.isfinite(total):
+            bad_bins = np.count_nonzero(~np.isfinite(array))
+            if bad_bins:
+                return f"non-finite {what} ({bad_bins} bins)"
+    return None

@@ -11,7 +11,10 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
+import re
 import struct
+import uuid
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -19,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import uproot
-import uproot.compression
 import uproot.deserialization
 import uproot.model
 import uproot.reading
@@ -27,24 +29,39 @@ import uproot.serialization
 import uproot.writing.identify
 from uproot.source.chunk import Chunk
 from uproot.source.cursor import Cursor
+from uproot.streamers import Model_TStreamerBase
 
 from pipeline.histogram import Histogram, dimension_of_class
 from pipeline.root_model import model_from_histogram
+from pipeline.wire.compression import KMESS_ZIP, inflate
+from pipeline.wire.errors import DecodeError
 
 log = logging.getLogger(__name__)
 
 KMESS_OBJECT = 4
-KMESS_ZIP = 0x20000000
 _BYTE_COUNT_MASK = 0x40000000
 _NEW_CLASS_TAG = 0xFFFFFFFF
 _MIN_MESSAGE_SIZE = 34  # ZMQTMessage::Extract's lower bound
 _U32_BE = struct.Struct(">I")
 _U32_LE = struct.Struct("<I")
+_I32_BE = struct.Struct(">i")
+_U16_BE = struct.Struct(">H")
 STREAMER_FILE_SUFFIX = ".rootstri.bin"
 
+# What the store can hold: plain TH1/TH2/TH3 of any storage type, and collections of them.
+_HISTOGRAM_CLASS = re.compile(r"TH[123][CSILFD]")
+COLLECTION_CLASSES = ("TObjArray", "TList", "THashList", "TClonesArray")
+_MAX_CLASS_NAME = 256
+_IS_REFERENCED = 1 << 4  # TObject::kIsReferenced: a 2-byte process id follows fBits
+_VERSION_HAS_BYTE_COUNT = 0x4000  # an old-style TObject version word: 4 more bytes before fUniqueID
 
-class DecodeError(ValueError):
-    """A payload that cannot be turned into a complete histogram (never stored)."""
+
+class UnsupportedClassError(DecodeError):
+    """A well-formed object of a class the store does not hold (TProfile, TGraph, TObjString, TCanvas...).
+
+    Streamers would not change that, so unlike other decode errors it must not make a receiver ask
+    for the schema again.
+    """
 
 
 class StreamerContext:
@@ -107,14 +124,14 @@ class StreamerContext:
         return self.add_streamer_infos(infos)
 
     def save(self, directory: Path) -> None:
-        """Persist every distinct ROOTSTRI block: the merger sends it only on request."""
+        """Persist every distinct ROOTSTRI block: the merger sends it only on request.
+
+        Safe with several writers at once (receivers of one data folder share `streamers/`); raises
+        OSError if the disk refuses.
+        """
         directory.mkdir(parents=True, exist_ok=True)
         for payload in self.blocks:
-            target = directory / f"{hashlib.sha1(payload).hexdigest()}{STREAMER_FILE_SUFFIX}"
-            if not target.exists():
-                tmp = target.with_name(f".{target.name}.tmp")
-                tmp.write_bytes(payload)
-                tmp.replace(target)
+            _publish_block(directory / f"{hashlib.sha1(payload).hexdigest()}{STREAMER_FILE_SUFFIX}", payload)
 
     @classmethod
     def load(cls, directory: Path) -> StreamerContext:
@@ -129,6 +146,29 @@ class StreamerContext:
         return context
 
 
+def _publish_block(target: Path, payload: bytes) -> None:
+    """Write `payload` to `target` atomically; a file already there with the same bytes is success."""
+    if _holds(target, payload):
+        return
+    # A temp name of its own per writer (pid for processes, uuid for threads): with one shared name,
+    # a second writer truncated the first one's file or renamed it away under it.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_bytes(payload)
+        # Names are content hashes, so whichever writer replaces last leaves the same bytes; replacing
+        # also repairs a damaged copy (e.g. cut short by a full disk).
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _holds(path: Path, payload: bytes) -> bool:
+    try:
+        return path.read_bytes() == payload
+    except FileNotFoundError:
+        return False
+
+
 def split_length_word(payload: bytes) -> int:
     """Validate the TMessage length word (either byte order, as ZMQTMessage::Extract does)."""
     size = len(payload)
@@ -137,19 +177,6 @@ def split_length_word(payload: bytes) -> int:
     if size - 4 not in (_U32_LE.unpack_from(payload)[0], _U32_BE.unpack_from(payload)[0]):
         raise DecodeError("payload length word does not match the frame size (not a TMessage)")
     return size
-
-
-def inflate(payload: bytes, what: int) -> bytes:
-    """Turn a kMESS_ZIP message into the equivalent uncompressed message."""
-    (full_length,) = _U32_BE.unpack_from(payload, 8)
-    chunk = Chunk.wrap(None, np.frombuffer(payload, np.uint8))
-    try:
-        body = uproot.compression.decompress(
-            chunk, Cursor(12), {}, len(payload) - 12, full_length - 8
-        ).raw_data.tobytes()
-    except Exception as error:
-        raise DecodeError(f"cannot decompress kMESS_ZIP payload: {error}") from error
-    return payload[:4] + _U32_BE.pack(what & ~KMESS_ZIP) + body
 
 
 def open_message(payload: bytes) -> bytes:
@@ -165,6 +192,40 @@ def open_message(payload: bytes) -> bytes:
     if (what & ~KMESS_ZIP) != KMESS_OBJECT:
         raise DecodeError(f"message type {what & ~KMESS_ZIP} is not kMESS_OBJECT")
     return payload
+
+
+def top_level_class_name(message: bytes) -> str | None:
+    """The class of an uncompressed message's object, read from its class tag without deserializing.
+
+    None when the object does not start with a new class tag (then only deserializing can tell).
+    """
+    position = 8
+    if len(message) < position + 8:
+        return None
+    (word,) = _U32_BE.unpack_from(message, position)
+    if word != _NEW_CLASS_TAG and word & _BYTE_COUNT_MASK:
+        position += 4  # WriteObjectAny's byte count
+    if _U32_BE.unpack_from(message, position)[0] != _NEW_CLASS_TAG:
+        return None
+    position += 4
+    end = message.find(b"\0", position, position + _MAX_CLASS_NAME)
+    if end < 0:
+        return None
+    return message[position:end].decode("ascii", "replace")
+
+
+def check_supported_class(class_name: str) -> None:
+    """Raise UnsupportedClassError unless the store can hold objects of this class (or it is a collection)."""
+    if _HISTOGRAM_CLASS.fullmatch(class_name) or class_name in COLLECTION_CLASSES:
+        return
+    if class_name.startswith("TProfile"):
+        # A profile's bins hold means of y, not counts: stored as a TH1 they would be silently wrong.
+        raise UnsupportedClassError(
+            f"unsupported histogram class {class_name!r}: profiles hold means, not counts, and are not stored"
+        )
+    raise UnsupportedClassError(
+        f"unsupported histogram class {class_name!r}: only TH1/TH2/TH3 histograms are stored"
+    )
 
 
 def decode_tmessage(payload: bytes, context: StreamerContext | None = None) -> Any:
@@ -202,11 +263,18 @@ def unknown_parts(model: Any, _depth: int = 0) -> list[str]:
 
 
 def histogram_from_model(model: Any) -> Histogram:
-    """Convert a decoded TH1/TH2/TH3 model to our Histogram; DecodeError if anything is unknown."""
+    """Convert a decoded TH1/TH2/TH3 model to our Histogram; DecodeError if anything is unknown.
+
+    UnsupportedClassError (a DecodeError) for any other class, checked first: streamers cannot make
+    a TProfile or a TGraph storable, so an unknown version of one is not a reason to ask for them.
+    """
+    class_name = getattr(model, "classname", type(model).__name__)
+    if class_name in COLLECTION_CLASSES:
+        raise UnsupportedClassError(f"a {class_name} is not a histogram")
+    check_supported_class(class_name)
     missing = unknown_parts(model)
     if missing:
         raise DecodeError(f"unknown class parts {sorted(set(missing))}: streamers needed")
-    class_name = getattr(model, "classname", type(model).__name__)
     try:
         dimension = dimension_of_class(class_name)
     except ValueError as error:
@@ -236,7 +304,7 @@ def histogram_from_model(model: Any) -> Histogram:
 
 def histograms_from_model(model: Any) -> list[Histogram]:
     """A histogram, or every histogram inside a TObjArray/TList (collections are unpacked)."""
-    if getattr(model, "classname", "") in ("TObjArray", "TList", "THashList", "TClonesArray"):
+    if getattr(model, "classname", "") in COLLECTION_CLASSES:
         return [h for item in model for h in histograms_from_model(item)]
     return [histogram_from_model(model)]
 
@@ -271,15 +339,89 @@ def encode_tmessage(histogram: Histogram) -> bytes:
     return encode_model(model_from_histogram(histogram))
 
 
-def tmessage_from_root_key(key: Any) -> bytes:
+def tmessage_from_root_key(key: Any, name: str | None = None) -> bytes:
     """Wrap a ROOT file key's stored object bytes, keeping the original class version (replay).
 
-    Valid for objects without internal back-references (plain histograms); callers decode the result
-    to check.
+    `name` replaces the object's fName (e.g. its full path "TPCQA/h" for an object that a file keeps
+    as "h" in a folder, as our export writes names that contain "/"). Valid for objects without
+    internal back-references (plain histograms); callers decode the result to check. ValueError if
+    the object cannot be renamed (no TNamed base found through the file's streamers).
     """
     chunk, cursor = key.get_uncompressed_chunk_cursor()
     object_bytes = chunk.raw_data[cursor.index :].tobytes()
+    if name is not None and name != key.fName:
+        if len(object_bytes) < 6:
+            raise ValueError(f"{key.fName}: {len(object_bytes)} bytes cannot hold a streamed object")
+        version = _U16_BE.unpack_from(object_bytes, 4)[0]
+        depth = _bases_above_tnamed(key.file, key.fClassName, version)
+        object_bytes = rename_streamed_object(object_bytes, depth, name)
     return wrap_object_bytes(key.fClassName, object_bytes)
+
+
+def _bases_above_tnamed(root_file: Any, class_name: str, version: int) -> int:
+    """How many first-base levels lie between a class and TNamed (TH1F: 1, TH2F: 2), by its streamers."""
+    depth = 0
+    while class_name != "TNamed":
+        info = root_file.streamer_named(class_name, version)
+        elements = getattr(info, "elements", None) if info is not None else None
+        if not elements or not isinstance(elements[0], Model_TStreamerBase) or depth > 8:
+            raise ValueError(f"no TNamed first base found for {class_name} v{version}")
+        class_name, version = elements[0].name, elements[0].member("fBaseVersion")
+        depth += 1
+    return depth
+
+
+def rename_streamed_object(object_bytes: bytes, depth: int, name: str) -> bytes:
+    """Replace fName in a streamed TNamed-derived object whose TNamed lies `depth` first bases down.
+
+    Every enclosing byte count (the object's, each base's, TNamed's) grows or shrinks with the name.
+    ValueError if the bytes do not have that shape.
+    """
+    try:
+        headers, name_start, name_end = _locate_name(object_bytes, depth)
+    except (struct.error, IndexError) as error:
+        raise ValueError(f"object ends before its fName: {error}") from error
+    new_name = _tstring(name)
+    delta = len(new_name) - (name_end - name_start)
+    renamed = bytearray(object_bytes[:name_start] + new_name + object_bytes[name_end:])
+    for header in headers:
+        count = (_U32_BE.unpack_from(renamed, header)[0] & ~_BYTE_COUNT_MASK) + delta
+        _U32_BE.pack_into(renamed, header, count | _BYTE_COUNT_MASK)
+    return bytes(renamed)
+
+
+def _locate_name(object_bytes: bytes, depth: int) -> tuple[list[int], int, int]:
+    """Offsets of the enclosing byte counts, and where the streamed fName starts and ends."""
+    headers = []
+    position = 0
+    for _ in range(depth + 1):  # byte count and version of each level, TNamed's last
+        if not _U32_BE.unpack_from(object_bytes, position)[0] & _BYTE_COUNT_MASK:
+            raise ValueError(f"no byte count at byte {position}: not a streamed TNamed-derived object")
+        headers.append(position)
+        position += 6
+    # TObject: version, [old-style byte count], fUniqueID, fBits, [process id if referenced]
+    if _U16_BE.unpack_from(object_bytes, position)[0] & _VERSION_HAS_BYTE_COUNT:
+        position += 4
+    position += 2
+    (bits,) = _U32_BE.unpack_from(object_bytes, position + 4)
+    position += 8 + (2 if bits & _IS_REFERENCED else 0)
+    name_start = position
+    length = object_bytes[position]
+    position += 1
+    if length == 255:  # TString's long form: a 4-byte length follows the 255 marker
+        (length,) = _I32_BE.unpack_from(object_bytes, position)
+        position += 4
+    name_end = position + length
+    if length < 0 or name_end > len(object_bytes):
+        raise ValueError("fName runs past the object")
+    return headers, name_start, name_end
+
+
+def _tstring(text: str) -> bytes:
+    encoded = text.encode()
+    if len(encoded) < 255:
+        return bytes([len(encoded)]) + encoded
+    return b"\xff" + _I32_BE.pack(len(encoded)) + encoded
 
 
 def _tobjarray_of(objects_any: list[bytes]) -> bytes:

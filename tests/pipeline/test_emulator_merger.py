@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import uproot
 import zmq
 
 from pipeline.emulator import EmulatorConfig, MergerEmulator
@@ -267,3 +268,32 @@ def test_cli_serves_until_sigint_and_exits_zero():
 
 def test_cli_rejects_unknown_subsystems():
     assert run_emulator_cli("tcp://127.0.0.1:*", ["PHOS"], None, Settings()) == 2
+
+
+def test_select_regex_with_backslash_and_quote_reaches_the_merger_unchanged(emulator, clock):
+    # shlex turned ^EMC\d into ^EMCd (and refused an unbalanced quote): the merger splits on spaces only.
+    clock.time_utc = ORIGIN + 2.5
+    prefix = "TPCQA/h_tpc_event_recvertex_"
+    selected = names_of(request(emulator, select=rf"^{prefix}\d$"))
+    expected = [name for name in emulator.runs.names() if name.startswith(prefix) and name[-1].isdigit()]
+    assert len(expected) >= 3 and selected == sorted(expected, key=str.encode)
+    assert names_of(request(emulator, select='^fHist"?TPCTrackPt$')) == ["fHistTPCTrackPt"]
+    assert emulator.counters.malformed_requests == 0
+
+
+def test_replay_serves_objects_in_folders_under_their_full_path(tmp_path: Path):
+    path = tmp_path / "folders.root"
+    with uproot.recreate(path) as root_file:
+        root_file["top"] = (np.array([1.0, 2.0]), np.array([0.0, 1.0, 2.0]))
+        root_file["TPCQA/h_tpc"] = (np.array([4.0, 5.0, 6.0]), np.array([0.0, 1.0, 2.0, 3.0]))
+        root_file["TPCQA/deeper/h_2d"] = np.histogram2d(
+            [0.5, 1.5, 1.5], [0.5, 0.5, 1.5], bins=(2, 2), range=((0, 2), (0, 2))
+        )
+    with MergerEmulator.from_root_file(path, run_number=77) as replay:
+        everything = request(replay, schema=True)
+        assert names_of(everything) == ["TPCQA/deeper/h_2d", "TPCQA/h_tpc", "top"]
+        in_folder = request(replay, select="^TPCQA/")
+    assert names_of(in_folder) == ["TPCQA/deeper/h_2d", "TPCQA/h_tpc"]
+    h_tpc, h_2d = in_folder.histograms[1], in_folder.histograms[0]
+    assert h_tpc.values().tolist() == [4.0, 5.0, 6.0]
+    assert h_2d.values().tolist() == [[1.0, 0.0], [1.0, 1.0]]

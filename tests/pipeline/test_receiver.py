@@ -10,6 +10,7 @@ import uproot
 
 from pipeline.emulator.merger import MergerEmulator
 from pipeline.emulator.runs import EmulatorConfig
+from pipeline.processing.runs import receivers_on_run
 from pipeline.receiver import Outcome, Receiver
 from pipeline.status import read_all_status
 from pipeline.store import SnapshotStore
@@ -192,3 +193,35 @@ def test_cli_export_writes_the_newest_snapshot(emulator, tmp_path):
     np.testing.assert_array_equal(events, truth.values_flow)
     missing = run_cli("export", "--data-dir", str(tmp_path), "--run", "5", "--subsystem", "EMC")
     assert missing.returncode == 1
+
+
+def test_last_run_follows_every_reply_so_a_finished_run_is_not_ongoing(emulator, clock, tmp_path):
+    receiver = make_receiver(emulator.endpoint, tmp_path)
+    assert receiver.request_once() is Outcome.STORED
+    assert read_all_status(tmp_path)[0].last_run == 1000
+    assert receivers_on_run(tmp_path) == {1000}
+    clock.t = T0 + 12.0  # run 1000 ended: the merger answers run=0
+    assert receiver.request_once() is Outcome.SKIPPED
+    receiver.close()
+    [status] = read_all_status(tmp_path)
+    assert status.last_run == 0 and status.snapshots_stored == 1
+    assert receivers_on_run(tmp_path) == set()
+
+
+def test_a_run_without_matching_objects_is_skipped_not_stored(emulator, tmp_path):
+    receiver = make_receiver(emulator.endpoint, tmp_path, select="^NoSuchObject$")
+    assert receiver.request_once() is Outcome.SKIPPED
+    receiver.close()
+    assert SnapshotStore(tmp_path).count_snapshots() == 0
+    [status] = read_all_status(tmp_path)
+    assert (status.skipped_replies, status.rejected_objects, status.last_run) == (1, 0, 1000)
+
+
+def test_a_streamer_folder_that_cannot_be_written_does_not_stop_the_receiver(emulator, tmp_path):
+    (tmp_path / "streamers").write_text("a file where the folder should be")
+    receiver = make_receiver(emulator.endpoint, tmp_path)
+    assert receiver.request_once() is Outcome.STORED  # the schema reply is still used
+    assert "cannot save streamers" in receiver.status.last_error
+    assert receiver.request_once() is Outcome.STORED
+    receiver.close()
+    assert SnapshotStore(tmp_path).count_snapshots("EMC") == 2

@@ -2,6 +2,8 @@
 
 import struct
 
+import pytest
+
 from pipeline.wire import header
 from pipeline.wire.messages import build_request
 
@@ -71,3 +73,29 @@ def test_request_sends_only_the_three_allowed_options():
         b" -select=^EMC -ResetOnRequest -SchemaOnRequest"
     )
     assert build_request()[1] == b""
+
+
+@pytest.mark.parametrize(
+    "data_type,serialization,is_root",
+    [
+        (header.ROOTTOBJ, header.SERIALIZATION_ROOT, True),
+        (header.ROOTTOBJ, header.SERIALIZATION_HLTROOT, True),
+        (header.ROOTTOBJ, header.ZERO8, True),  # before 2018-11
+        (header.ROOTSTRI, header.ZERO8, True),
+        (header.ROOTHIST, header.ZERO8, True),
+        (header.ROOTTOBJ, header.SERIALIZATION_NONE, False),  # the C++ receiver skips it
+        (header.ECSPARAM, header.ZERO8, False),  # alizmq_msg_send(std::string...) leaves 0
+        (header.INFO, header.ZERO8, False),
+        (b"MYSTRING", header.ZERO8, False),
+        (header.ECSPARAM, header.SERIALIZATION_NONE, False),
+        (b"ANYTHING", header.SERIALIZATION_ROOT, True),  # the serialization field, when set, decides
+    ],
+)
+def test_root_or_string_block_as_protocol_md_section_3_says(data_type, serialization, is_root):
+    topic = header.parse_topic(header.pack_topic(data_type, header.ORIGIN_HLT, serialization))
+    assert topic.is_root_object is is_root
+
+
+def test_legacy_header_is_root_by_its_id():
+    assert header.parse_topic(b"ROOTTOBJ" + b"HLT " + b"\0" * 4).is_root_object
+    assert not header.parse_topic(b"ECSPARAM" + b"HLT " + b"\0" * 4).is_root_object
