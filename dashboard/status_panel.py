@@ -163,7 +163,7 @@ def _receiver_row(status: ReceiverStatus, settings: Settings, now: float) -> htm
             ),
             html.Td(_rates(health)),
             html.Td(_counter(status.timeouts)),
-            html.Td(_counter(status.rejected_objects)),
+            html.Td(_rejections(status), id=f"rejected-{sub}"),
             html.Td("—" if status.last_run is None else str(status.last_run)),
             html.Td(
                 status.last_error or "—",
@@ -191,6 +191,15 @@ def _rates(health: ReceiverHealth) -> str | list[html.Div]:
         html.Div(f"{health.snapshots_per_min:.1f} snapshots/min"),
         html.Div(f"{health.histograms_per_s:.1f} histograms/s", className="small text-muted"),
     ]
+
+
+def _rejections(status: ReceiverStatus) -> list:
+    """Rejected objects, with how many of them are of classes we do not store (TProfile, TGraph...):
+    those are expected from some mergers, while the others mean corrupt or undecodable data."""
+    cell: list = [_counter(status.rejected_objects)]
+    if status.unsupported_objects:
+        cell.append(html.Div(f"{status.unsupported_objects:,} unsupported", className="small text-muted"))
+    return cell
 
 
 def _counter(count: int) -> html.Span:

@@ -303,3 +303,11 @@ def test_a_grid_group_offers_all_its_histograms_as_one_grid_first():
     # One histogram is no grid; a group that is not a grid group offers none.
     assert len(histogram_entries(names[:1], [], str, "FEE vs TRU")) == 1
     assert len(histogram_entries(names, [], str, None)) == 2
+
+
+def test_rejections_say_how_many_were_unsupported_classes():
+    statuses = [_status(rejected_objects=15, unsupported_objects=12), _status(subsystem="TPC")]
+    table = status_panel(statuses, Settings(subsystems=("EMC", "TPC")), NOW)
+    text = repr(table)
+    assert "'15'" in text and "12 unsupported" in text
+    assert text.count("unsupported") == 1  # nothing said where nothing was unsupported
