@@ -1,24 +1,37 @@
-"""Decode and decode+store throughput for an EMC-like merger reply, next to the generic uproot baseline.
+"""Decode and decode+store throughput for merger replies, next to the generic uproot baseline.
 
-    python -m benchmarks.bench_ingest [--repeat N]
+    python -m benchmarks.bench_ingest [--repeat N] [--cpu N | --all-cpus]
 
-The reply is 250 TH2F (48x104, the FastOR/EdgePos maps) and 250 TH1D (100 bins), the shape of the
-performance anchors. Three rows, all measured in the same run (figures are medians over the repeats):
-- baseline: uproot's generic model decode (`read_object_any`, then `values()`/`variances()`);
-- ours, decode only: `decode_histograms` per payload (the fast path, complete `Histogram` objects);
-- ours, decode + store: `decode_reply` on the whole reply, then one Parquet snapshot.
+Everything is measured in one process pinned to one CPU (`os.sched_setaffinity`; `--all-cpus` lifts
+that), which is how the target is stated: >= 10,000 histograms/s decoded and stored on one core.
+Figures are medians over the repeats, wall-clock; the CPU time the process used is printed beside
+them, so a core shared with other work shows as wall > CPU.
+
+Replies, each measured against a baseline in the same run:
+- EMC-like (the target): 250 TH2F (48x104, the FastOR/EdgePos maps) and 250 TH1D (100 bins), filled
+  without weights, so ROOT sends no fSumw2 (the shape of the performance anchors);
+- the same with weighted fills: fSumw2 sent, so variances differ from contents and are stored too;
+- Run-2: 500 copies of the ROOT 6.08 TH1F v2 / TH1 v7 fixture object (renamed), decoded with that
+  file's streamers, as a receiver does once the merger sent its schema.
+
+Rows: the baseline (uproot's generic model decode: `read_object_any`, then `values()`/`variances()`),
+ours decode only (`decode_histograms` per payload), ours decode + store (`decode_reply` on the whole
+reply, then one Parquet snapshot, fsync included).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import uproot
 import uproot.deserialization
 from uproot.source.chunk import Chunk
 from uproot.source.cursor import Cursor
@@ -27,118 +40,220 @@ from pipeline.histogram import Histogram
 from pipeline.store import SnapshotMeta, SnapshotStore
 from pipeline.wire.fast_decode import decode_histogram, decode_histograms
 from pipeline.wire.messages import build_reply, decode_reply
-from pipeline.wire.tmessage import StreamerContext, encode_tmessage
+from pipeline.wire.tmessage import StreamerContext, encode_tmessage, tmessage_from_root_key
 
 N_TH2, N_TH1 = 250, 250
+N_RUN2 = 500
+TARGET_HIST_PER_S = 10_000
+INFO = "run=300000;HLT_MODE=B;BEAM_TYPE=pp"
+FIXTURES_DIR = Path(
+    os.environ.get(
+        "OVERWATCH_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "hlt-protocol" / "fixtures"
+    )
+)
+RUN2_FILE = "run2_root608_th1f.root"
 
 
-def emc_like_histograms(seed: int = 1) -> list[Histogram]:
+def emc_like_histograms(seed: int = 1, weighted: bool = False) -> list[Histogram]:
+    """250 TH2F 48x104 and 250 TH1D 100 bins of Poisson counts; `weighted`: every fill has weight 1.5,
+    so the variances (sum of squared weights) differ from the contents."""
     rng = np.random.default_rng(seed)
+    weight = 1.5 if weighted else 1.0
     histograms = []
     for index in range(N_TH2):
-        values = rng.poisson(20.0, size=(50, 106)).astype(float)
+        counts = rng.poisson(20.0, size=(50, 106)).astype(float)
         histograms.append(
             Histogram(
                 f"EMCTRQA_histAmpEdgePos_{index:03d}",
                 "TH2F",
                 "patch amplitude vs position",
                 (np.arange(49.0), np.arange(105.0)),
-                values,
-                values.copy(),
-                float(values.sum()),
+                counts * weight,
+                counts * weight**2,
+                float(counts.sum()),
                 ("col", "row", ""),
             )
         )
     for index in range(N_TH1):
-        values = rng.poisson(50.0, size=102).astype(float)
+        counts = rng.poisson(50.0, size=102).astype(float)
         histograms.append(
             Histogram(
                 f"EMCTRQA_histFastOR_{index:03d}",
                 "TH1D",
                 "FastOR counts",
                 (np.linspace(0, 100, 101),),
-                values,
-                values.copy(),
-                float(values.sum()),
+                counts * weight,
+                counts * weight**2,
+                float(counts.sum()),
             )
         )
     return histograms
 
 
-def generic_uproot_decode(payloads: list[bytes]) -> int:
-    """The baseline: uproot's generic model decode, then values() and variances()."""
+class Reply:
+    """One merger reply to measure: its frames, its payloads and the schema a receiver would hold."""
+
+    def __init__(
+        self, label: str, subsystem: str, payloads: list[tuple[str, bytes]], context: StreamerContext
+    ) -> None:
+        self.label = label
+        self.subsystem = subsystem  # where its snapshots go
+        self.payloads = [payload for _, payload in payloads]
+        self.frames = build_reply(INFO, payloads)
+        self.context = context
+        # A benchmark of the fast path that silently measured the fallback would be worse than none.
+        fallbacks = sum(decode_histogram(payload, context) is None for payload in self.payloads)
+        assert fallbacks == 0, f"{label}: {fallbacks} payloads would fall back to the generic path"
+
+
+def emc_reply(weighted: bool) -> Reply:
+    histograms = emc_like_histograms(weighted=weighted)
+    label, subsystem = (
+        ("EMC-like, weighted fills (fSumw2 sent)", "EMCW") if weighted else ("EMC-like (target)", "EMC")
+    )
+    return Reply(label, subsystem, [(h.name, encode_tmessage(h)) for h in histograms], StreamerContext())
+
+
+def run2_reply() -> Reply | None:
+    path = FIXTURES_DIR / RUN2_FILE
+    if not path.is_file():
+        print(f"Run-2 reply skipped: {path} not found (set OVERWATCH_FIXTURES)")
+        return None
     context = StreamerContext()
-    for payload in payloads:
+    context.add_streamers_from_root_file(path)
+    with uproot.open(path) as root_file:
+        key = root_file.key("test")
+        payloads = [
+            (f"run2_{i:03d}", tmessage_from_root_key(key, name=f"run2_{i:03d}")) for i in range(N_RUN2)
+        ]
+    return Reply(f"Run-2: {N_RUN2} TH1F v2 / TH1 v7 (ROOT 6.08 bytes)", "RUN2", payloads, context)
+
+
+def generic_uproot_decode(reply: Reply) -> int:
+    """The baseline: uproot's generic model decode, then values() and variances()."""
+    for payload in reply.payloads:
         chunk = Chunk.wrap(None, np.frombuffer(payload, np.uint8))
-        model = uproot.deserialization.read_object_any(chunk, Cursor(8, origin=0), {}, context, context, None)
+        model = uproot.deserialization.read_object_any(
+            chunk, Cursor(8, origin=0), {}, reply.context, reply.context, None
+        )
         model.values(flow=True)
         model.variances(flow=True)
-    return len(payloads)
+    return len(reply.payloads)
 
 
-def ours_decode(payloads: list[bytes]) -> int:
+def ours_decode(reply: Reply) -> int:
     """What a receiver does per ROOTTOBJ block, up to complete Histogram objects."""
-    context = StreamerContext()
-    return sum(len(decode_histograms(payload, context)) for payload in payloads)
+    return sum(len(decode_histograms(payload, reply.context)) for payload in reply.payloads)
 
 
-def ours_decode_and_store(frames: list[bytes], store: SnapshotStore, snapshot_index: int) -> int:
-    reply = decode_reply(frames, StreamerContext())
-    assert not reply.errors, reply.errors[:3]
-    meta = SnapshotMeta(
-        run=reply.run,
-        subsystem="EMC",
-        snapshot_time_utc=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=snapshot_index),
-        hlt_mode=reply.hlt_mode,
-        beam_type=reply.beam_type,
-    )
-    store.write_snapshot(meta, reply.histograms)
-    return len(reply.histograms)
+class DecodeAndStore:
+    """`decode_reply` on the whole reply, then one snapshot (a new minute each call)."""
+
+    def __init__(self, store: SnapshotStore) -> None:
+        self.store = store
+        self.calls = 0
+
+    def __call__(self, reply: Reply) -> int:
+        decoded = decode_reply(reply.frames, reply.context)
+        assert not decoded.rejected, decoded.rejected[:3]
+        meta = SnapshotMeta(
+            run=decoded.run,
+            subsystem=reply.subsystem,
+            snapshot_time_utc=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=self.calls),
+            hlt_mode=decoded.hlt_mode,
+            beam_type=decoded.beam_type,
+        )
+        self.calls += 1
+        self.store.write_snapshot(meta, decoded.histograms)
+        return len(decoded.histograms)
 
 
-def timed(function, *args) -> tuple[float, int]:
-    started = time.perf_counter()
-    count = function(*args)
-    return time.perf_counter() - started, count
+class Row:
+    def __init__(self, label: str, function: Callable[[Reply], int]) -> None:
+        self.label = label
+        self.function = function
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+        self.count = 0
+
+    def measure(self, reply: Reply) -> None:
+        cpu_started = time.process_time()
+        started = time.perf_counter()
+        self.count = self.function(reply)
+        self.wall.append(time.perf_counter() - started)
+        self.cpu.append(time.process_time() - cpu_started)
+
+    def rate(self) -> float:
+        return self.count / statistics.median(self.wall)
+
+
+def measure(reply: Reply, store: SnapshotStore, repeat: int) -> list[Row]:
+    rows = [
+        Row("baseline: generic uproot decode", generic_uproot_decode),
+        Row("ours: decode only (fast path)", ours_decode),
+        Row("ours: decode + store (Parquet)", DecodeAndStore(store)),
+    ]
+    for row in rows:
+        row.measure(reply)  # warm-up: caches, imports, the first file of a run folder
+        row.wall.clear()
+        row.cpu.clear()
+    for _ in range(repeat):
+        for row in rows:  # interleaved, so a burst of load elsewhere hits every row alike
+            row.measure(reply)
+    return rows
+
+
+def report(reply: Reply, rows: list[Row]) -> None:
+    print(f"\n{reply.label}: {len(reply.payloads)} objects, {sum(map(len, reply.frames)) / 1e6:.1f} MB")
+    print(f"  {'path':<34}{'wall ms':>9}{'hist/s':>10}{'vs baseline':>13}{'cpu ms':>9}")
+    baseline = statistics.median(rows[0].wall)
+    for row in rows:
+        wall = statistics.median(row.wall)
+        cpu = statistics.median(row.cpu)
+        ratio = baseline / wall
+        print(f"  {row.label:<34}{wall * 1e3:>9.1f}{row.rate():>10,.0f}{ratio:>12.1f}x{cpu * 1e3:>9.1f}")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
+    cpus = parser.add_mutually_exclusive_group()
+    cpus.add_argument("--cpu", type=int, help="the CPU to pin to (default: the first one allowed)")
+    cpus.add_argument("--all-cpus", action="store_true", help="do not pin (every CPU allowed)")
     args = parser.parse_args(argv)
 
-    histograms = emc_like_histograms()
-    payloads = [encode_tmessage(h) for h in histograms]
-    frames = build_reply(
-        "run=300000;HLT_MODE=B;BEAM_TYPE=pp", [(h.name, p) for h, p in zip(histograms, payloads, strict=True)]
-    )
-    reply_mb = sum(len(f) for f in frames) / 1e6
-    print(f"reply: {N_TH2} TH2F 48x104 + {N_TH1} TH1D 100 bins, {reply_mb:.1f} MB, {len(frames)} frames")
-    # A benchmark of the fast path that silently measured the fallback would be worse than none.
-    fallbacks = sum(decode_histogram(payload) is None for payload in payloads)
-    assert fallbacks == 0, f"{fallbacks} payloads would fall back to the generic path"
+    allowed = sorted(os.sched_getaffinity(0))
+    if args.all_cpus:
+        where = f"{len(allowed)} CPUs (not pinned)"
+    else:
+        cpu = allowed[0] if args.cpu is None else args.cpu
+        os.sched_setaffinity(0, {cpu})
+        where = f"one core (pinned to CPU {cpu})"
+    print(f"measured on {where}; load average before: {os.getloadavg()[0]:.2f}; {args.repeat} repeats")
 
-    rows = {
-        "baseline: generic uproot decode": [],
-        "ours: decode only (fast path)": [],
-        "ours: decode + store (Parquet)": [],
-    }
+    replies = [emc_reply(weighted=False), emc_reply(weighted=True), run2_reply()]
+    results = []
     with tempfile.TemporaryDirectory() as data_dir:
         store = SnapshotStore(Path(data_dir))
-        for index in range(args.repeat):
-            baseline, decode_only, decode_store = rows.values()
-            baseline.append(timed(generic_uproot_decode, payloads)[0])
-            decode_only.append(timed(ours_decode, payloads)[0])
-            decode_store.append(timed(ours_decode_and_store, frames, store, index)[0])
-    n = len(histograms)
-    medians = {label: statistics.median(seconds) for label, seconds in rows.items()}
-    baseline_s = medians["baseline: generic uproot decode"]
-    print(f"{'path':<36}{'median ms':>10}{'hist/s':>10}{'vs baseline':>13}")
-    for label, seconds in medians.items():
-        print(f"{label:<36}{seconds * 1e3:>10.1f}{n / seconds:>10,.0f}{baseline_s / seconds:>12.1f}x")
-    print("anchors (not measured here): ROOT 6.40 C++ 144,673 hist/s; target >= 10,000 hist/s on one core")
+        for reply in replies:
+            if reply is not None:
+                rows = measure(reply, store, args.repeat)
+                report(reply, rows)
+                results.append(rows)
+
+    target_row = results[0][2]
+    rate = target_row.rate()
+    cpu_rate = target_row.count / statistics.median(target_row.cpu)
+    verdict = "MET" if rate >= TARGET_HIST_PER_S else "NOT MET"
+    print(
+        f"\ntarget >= {TARGET_HIST_PER_S:,} hist/s decode + store, EMC-like reply, {where}: {verdict} "
+        f"({rate:,.0f} hist/s wall-clock; {cpu_rate:,.0f} hist/s of CPU time)"
+    )
+    if cpu_rate > 1.2 * rate:
+        print("  note: wall-clock well above CPU time: other processes shared this core during the run")
+    print("anchors (not measured here): ROOT 6.40 C++ TMessage::ReadObject 144,673 hist/s; O2 QC 500 hist/s")
 
 
 if __name__ == "__main__":

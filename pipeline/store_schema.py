@@ -11,21 +11,23 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 
 import numpy as np
 import pyarrow as pa
 
 from pipeline.histogram import Histogram
 
-SCHEMA_VERSION = 1
+# 2: `variances` is null when the variances are the values, bit for bit (unweighted fills).
+SCHEMA_VERSION = 2
 # Footer key/value entry repeating the snapshot metadata, so listings never read data pages.
 FOOTER_KEY = b"overwatch_ng.snapshot"
 MAX_DIMENSION = 3
 AXIS_COLUMNS = ("edges_x", "edges_y", "edges_z")
 
 
-def _field(name: str, arrow_type: pa.DataType, description: str) -> pa.Field:
-    return pa.field(name, arrow_type, nullable=False, metadata={"description": description})
+def _field(name: str, arrow_type: pa.DataType, description: str, nullable: bool = False) -> pa.Field:
+    return pa.field(name, arrow_type, nullable=nullable, metadata={"description": description})
 
 
 SNAPSHOT_SCHEMA = pa.schema(
@@ -50,7 +52,13 @@ SNAPSHOT_SCHEMA = pa.schema(
             pa.list_(pa.float64()),
             "contents with under/overflow, C order over shape `nbins+2` per axis (x slowest)",
         ),
-        _field("variances", pa.list_(pa.float64()), "sum of squared weights, layout of values"),
+        _field(
+            "variances",
+            pa.list_(pa.float64()),
+            "sum of squared weights, layout of values; null when equal to values "
+            "(unweighted fills: read `coalesce(variances, values)`)",
+            nullable=True,
+        ),
         _field("entries", pa.float64(), "ROOT fEntries"),
     ],
     metadata={b"overwatch_ng.schema_version": str(SCHEMA_VERSION).encode()},
@@ -147,9 +155,22 @@ def histograms_to_table(
     meta: SnapshotMeta,
     histograms: Sequence[Histogram],
 ) -> pa.Table:
-    """One row per histogram, sorted by name so that row-group statistics on `name` prune reads."""
-    ordered = sorted(histograms, key=lambda h: h.name)
+    """One row per histogram, sorted by name so that row-group statistics on `name` prune reads.
+
+    Variances that equal the values bit for bit (unweighted fills: ROOT sent no fSumw2) are stored
+    as null, so the numbers are stored once; `table_to_histograms` restores them exactly.
+    """
+    ordered = sorted(histograms, key=attrgetter("name"))
     n_rows = len(ordered)
+    no_edges = np.empty(0)
+    edges: list[list[np.ndarray]] = [[], [], []]
+    variances: list[np.ndarray | None] = []
+    for histogram in ordered:
+        axes = histogram.edges + (no_edges,) * (MAX_DIMENSION - len(histogram.edges))
+        for axis_edges, column in zip(axes, edges, strict=True):
+            column.append(axis_edges)
+        same = _same_numbers(histogram.values_flow, histogram.variances_flow)
+        variances.append(None if same else histogram.variances_flow)
 
     def repeated(value: object, arrow_type: pa.DataType) -> pa.Array:
         return pa.array([value] * n_rows, type=arrow_type)
@@ -163,16 +184,13 @@ def histograms_to_table(
         "beam_type": repeated(meta.beam_type, pa.string()),
         "name": pa.array([h.name for h in ordered], pa.string()),
         "class_name": pa.array([h.class_name for h in ordered], pa.string()),
-        "dimension": pa.array([h.dimension for h in ordered], pa.int8()),
+        "dimension": pa.array([len(h.edges) for h in ordered], pa.int8()),
         "title": pa.array([h.title for h in ordered], pa.string()),
         "axis_titles": pa.array([list(h.axis_titles) for h in ordered], pa.list_(pa.string())),
-        "nbins": pa.array([list(h.shape) for h in ordered], pa.list_(pa.int32())),
-        **{
-            column: _list_column([_edges(h, axis) for h in ordered])
-            for axis, column in enumerate(AXIS_COLUMNS)
-        },
+        "nbins": pa.array([[len(e) - 1 for e in h.edges] for h in ordered], pa.list_(pa.int32())),
+        **{column: _list_column(arrays) for column, arrays in zip(AXIS_COLUMNS, edges, strict=True)},
         "values": _list_column([h.values_flow for h in ordered]),
-        "variances": _list_column([h.variances_flow for h in ordered]),
+        "variances": _list_column(variances),
         "entries": pa.array([float(h.entries) for h in ordered], pa.float64()),
     }
     schema = SNAPSHOT_SCHEMA.with_metadata(footer_metadata(snapshot_id, meta, n_rows))
@@ -207,13 +225,16 @@ def _batch_histograms(batch: pa.RecordBatch) -> dict[str, Histogram]:
     for row, name in enumerate(names):
         edges = tuple(edges_per_axis[axis].row(row) for axis in range(dimensions[row]))
         shape = tuple(len(axis_edges) + 1 for axis_edges in edges)
+        row_values = values.row(row).reshape(shape)
+        row_variances = variances.row(row)
         histograms[name] = Histogram(
             name=name,
             class_name=class_names[row],
             title=titles[row],
             edges=edges,
-            values_flow=values.row(row).reshape(shape),
-            variances_flow=variances.row(row).reshape(shape),
+            values_flow=row_values,
+            # null: the variances are the values (both are read-only views, so sharing is safe)
+            variances_flow=row_values if row_variances is None else row_variances.reshape(shape),
             entries=entries[row],
             axis_titles=tuple(axis_titles[row]),
         )
@@ -229,19 +250,28 @@ def schema_markdown() -> str:
     return "\n".join(lines)
 
 
-def _edges(histogram: Histogram, axis: int) -> np.ndarray:
-    if axis < histogram.dimension:
-        return histogram.edges[axis]
-    return np.empty(0)
+def _same_numbers(values: np.ndarray, variances: np.ndarray) -> bool:
+    """True if `variances` holds exactly the numbers of `values` as float64, bit for bit."""
+    if variances is values:
+        return True  # the fast decoder shares one array when ROOT sent no fSumw2
+    if variances.shape != values.shape:
+        return False
+    as_bits = [np.ascontiguousarray(array, dtype=np.float64).view(np.uint64) for array in (values, variances)]
+    return bool(np.array_equal(*as_bits))
 
 
-def _list_column(arrays: Sequence[np.ndarray]) -> pa.ListArray:
-    """list<double> from numpy arrays with one concatenation, not one Arrow object per row."""
-    lengths = np.fromiter((array.size for array in arrays), dtype=np.int64, count=len(arrays))
+def _list_column(arrays: Sequence[np.ndarray | None]) -> pa.ListArray:
+    """list<double> from numpy arrays (None: a null row) with one concatenation, not one Arrow object
+    per row."""
+    lengths = np.fromiter((0 if array is None else array.size for array in arrays), np.int64, len(arrays))
     offsets = np.zeros(len(arrays) + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
-    flat = np.concatenate([np.ravel(array) for array in arrays]).astype(np.float64, copy=False)
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat), type=pa.list_(pa.float64()))
+    present = [array.ravel() for array in arrays if array is not None and array.size]
+    flat = np.concatenate(present, dtype=np.float64) if present else np.empty(0)
+    mask = None
+    if any(array is None for array in arrays):
+        mask = pa.array([array is None for array in arrays], pa.bool_())
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat), type=pa.list_(pa.float64()), mask=mask)
 
 
 class _ListColumn:
@@ -251,6 +281,10 @@ class _ListColumn:
         # Offsets already account for slicing; they index into the unsliced child `values`.
         self._offsets = array.offsets.to_numpy()
         self._flat = array.values.to_numpy(zero_copy_only=True)
+        self._null = array.is_null().to_numpy(zero_copy_only=False) if array.null_count else None
 
-    def row(self, row: int) -> np.ndarray:
+    def row(self, row: int) -> np.ndarray | None:
+        """The numbers of one row, or None for a null row."""
+        if self._null is not None and self._null[row]:
+            return None
         return self._flat[self._offsets[row] : self._offsets[row + 1]]

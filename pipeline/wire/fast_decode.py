@@ -1,16 +1,26 @@
-"""Fast TMessage decoding: TH1/TH2/TH3 of the class versions uproot has built in, read straight into numpy.
+"""Fast TMessage decoding: TH1/TH2/TH3 of known class versions, read straight into numpy.
 
 The generic path (`tmessage.decode_tmessage` + `histograms_from_model`) builds an uproot model object
-per histogram, about 0.5 ms each. The streamer layouts of these class versions are fixed (PROTOCOL.md
-section 7), so this module walks the bytes with `struct` and takes the bin arrays with `np.frombuffer`.
-It needs no streamer context: it only accepts versions whose layout it knows.
+per histogram, about 0.5 ms each. The streamer layouts of these classes are fixed (PROTOCOL.md section
+7), so this module walks the bytes with a few `struct` reads per sub-object, takes the bin arrays with
+`np.frombuffer`, and reads each distinct axis once per process: about 25 times faster.
+
+Which class versions it reads:
+- the ones uproot has built in (ROOT 6.14 and later: TH1 v8, TH2 v5, TH3 v6, TH1x v3, TH2x/TH3x v4),
+  with no schema at all;
+- the Run-2 ones (ROOT 5.34 to 6.12: TH1 v7, TH2 v4, TH3 v5, TH1x v2, TH2x/TH3x v3) only when the
+  streamer context holds their streamers and those list exactly the members this module reads. Without
+  a schema these stay a decode failure, as for ROOT itself (FIXTURES.md, PROTOCOL.md section 6).
 
 Outcome of `decode_histogram`:
 - a `Histogram` equal, field by field, to what the generic path makes of the same bytes;
 - `None` for anything outside the known set (other classes or versions, collections, a non-empty
   fFunctions list or fBuffer, ...), so that the caller falls back to the generic path;
-- `DecodeError` for a known layout whose bytes are inconsistent (anything read past its object, a
+- `DecodeError` for a known layout whose bytes are inconsistent (anything read past the message, a
   byte count that disagrees with what the layout says, contents that do not match the axes).
+
+Unweighted histograms (no fSumw2, and no negative, -0.0 or NaN bin) get one read-only array as both
+their values and their variances: they are the same numbers, and the store keeps them once.
 
 `decode_histograms` is the one entry point a receiver needs: fast path first, generic path otherwise.
 """
@@ -19,6 +29,8 @@ from __future__ import annotations
 
 import math
 import struct
+import weakref
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -41,50 +53,141 @@ _NEW_CLASS_TAG = 0xFFFFFFFF
 _VERSION_HAS_BYTE_COUNT = 0x4000  # kByteCountVMask: an old-style TObject version word, 4 more bytes
 _IS_REFERENCED = 1 << 4  # TObject::kIsReferenced: a 2-byte process id follows fBits
 _OBJECT_START = 8  # after the length word and fWhat; back-reference offsets count from byte 0
+# A float64 whose bits, read as uint64, are above this is NaN or has its sign bit set.
+_POSITIVE_INFINITY_BITS = 0x7FF0000000000000
 
-_U8 = struct.Struct(">B")
+# Each struct reads a run of fixed-size fields at once: a Python call per field costs more than the
+# field. `x` skips bytes the histogram does not need (their size is fixed by the version checked).
 _I32 = struct.Struct(">i")
 _U32 = struct.Struct(">I")
 _TWO_U32 = struct.Struct(">II")  # (byte count | mask, class tag) of the top-level object
-_BYTE_COUNT_VERSION = struct.Struct(">Ih")
-_TOBJECT = struct.Struct(">HII")  # version, fUniqueID, fBits
-_TOBJECT_IDS = struct.Struct(">II")  # fUniqueID, fBits
-_AXIS_RANGE = struct.Struct(">idd")  # fNbins, fXmin, fXmax
-_AXIS_TAIL = struct.Struct(">iiH?")  # fFirst, fLast, fBits2, fTimeDisplay
-_TH1_STATS = struct.Struct(">hh8d")  # fBarOffset, fBarWidth, fEntries, fTsumw ... fNormFactor
-_TH1_TAIL = struct.Struct(">ii")  # fBinStatErrOpt, fStatOverflows
+_HEADER = struct.Struct(">Ih")  # byte count | mask, version
+_TOBJECT = struct.Struct(">HII")  # version, fUniqueID, fBits (its size: the plain TObject's)
+# An object's header, then its TNamed header and TObject (TH1, TAxis); TNamed or TList alone.
+_HEADER_NAMED = struct.Struct(">IhIhHII")
+_NAMED = struct.Struct(">IhHII")
+# TAttLine (6 bytes), TAttFill (4) and TAttMarker (8), each with its header, then TH1::fNcells.
+_ATTRIBUTES = struct.Struct(">Ih6xIh4xIh8xi")
+_ATTRIBUTE_COUNTS = (_BYTE_COUNT_MASK | 8, _BYTE_COUNT_MASK | 6, _BYTE_COUNT_MASK | 10)
+# TAttAxis (34 bytes) with its header, then fNbins, fXmin, fXmax and fXbins.fN.
+_AXIS_BODY = struct.Struct(">Ih34xiddi")
+_AXIS_BODY_COUNT = _BYTE_COUNT_MASK | 36
+_AXIS_RANGE_OFFSET = 40  # fNbins, fXmin, fXmax within _AXIS_BODY: the key of cached uniform edges
+_AXIS_RANGE = struct.Struct(">idd")
+# fFirst, fLast, fBits2, fTimeDisplay (skipped); fTimeFormat's length byte; when that is 0, the words
+# of the fLabels and fModLabs pointers.
+_AXIS_TAIL = struct.Struct(">11xBII")
+_AXIS_TAIL_FORMAT = 11
+_TH1_STATS = struct.Struct(">4xd56xi")  # fBarOffset, fBarWidth, fEntries, 7 more doubles; fContour.fN
+_BUFFER = struct.Struct(">iB")  # fBufferSize, then 1 when fBuffer's array follows
+_TH1_TAIL_BYTES = {7: 4, 8: 8}  # fBinStatErrOpt; v8 (ROOT 6.14) added fStatOverflows
+# What TH2 / TH3 store after their TH1 base: 4 / 7 doubles of moments (TH3 also has TAtt3D first).
+_MOMENT_BYTES = {2: 4 * 8, 3: 7 * 8}
 _F8 = np.dtype(">f8")
 
-# Sub-objects whose content the histogram does not need: skipped with their byte count, but only for
-# versions whose fixed content size is known, so a wrong byte count is still caught.
-_TATTLINE_SIZES = {1: 6, 2: 6}  # fLineColor, fLineStyle, fLineWidth (short)
-_TATTFILL_SIZES = {1: 4, 2: 4}  # fFillColor, fFillStyle (short)
-_TATTMARKER_SIZES = {2: 8, 3: 8}  # fMarkerColor, fMarkerStyle (short), fMarkerSize (float); v3 = ROOT 6.40
-_TATTAXIS_SIZES = {4: 34}  # int, 3 short, 5 float, 2 short
-_TATT3D_SIZES = {1: 0}
-# What TH2 v5 / TH3 v6 store after their TH1 base: 4 / 7 doubles of moments (TH3 also has TAtt3D).
-_TH2_MOMENTS_BYTES = 4 * 8
-_TH3_MOMENTS_BYTES = 7 * 8
 
-
-class _Layout(NamedTuple):
+class _Kind(NamedTuple):
+    name: str
     dimension: int
-    version: int  # of the concrete class (TH1D v3, TH2F v4, ...)
-    base_version: int  # of TH2 / TH3 between it and TH1 (0 for TH1x)
+    base: str  # the class between it and TH1: TH2 or TH3 ("" for TH1x)
     content_dtype: np.dtype
 
 
-def _known_layouts() -> dict[bytes, _Layout]:
+def _known_kinds() -> dict[bytes, _Kind]:
     dtypes = {"C": ">i1", "S": ">i2", "I": ">i4", "F": ">f4", "D": ">f8"}
-    layouts = {}
-    for suffix, dtype in dtypes.items():
-        layouts[f"TH1{suffix}".encode()] = _Layout(1, 3, 0, np.dtype(dtype))
-        layouts[f"TH2{suffix}".encode()] = _Layout(2, 4, 5, np.dtype(dtype))
-        layouts[f"TH3{suffix}".encode()] = _Layout(3, 4, 6, np.dtype(dtype))
-    return layouts
+    kinds = {}
+    for dimension in (1, 2, 3):
+        for suffix, dtype in dtypes.items():
+            name = f"TH{dimension}{suffix}"
+            base = f"TH{dimension}" if dimension > 1 else ""
+            kinds[name.encode()] = _Kind(name, dimension, base, np.dtype(dtype))
+    return kinds
 
 
-_LAYOUTS = _known_layouts()
+_KINDS = _known_kinds()
+
+# Versions read without any schema: those uproot has built in, so the generic path agrees.
+_BUILTIN_VERSIONS: dict[str, frozenset[int]] = {
+    "TH1": frozenset({8}),
+    "TH2": frozenset({5}),
+    "TH3": frozenset({6}),
+    **{kind.name: frozenset({3 if kind.dimension == 1 else 4}) for kind in _KINDS.values()},
+}
+
+
+def _run2_members() -> dict[tuple[str, int], tuple[tuple[str, str], ...]]:
+    """Run-2 class versions, and the members (name, type) their streamers must list to be read here."""
+
+    def doubles(*names: str) -> tuple[tuple[str, str], ...]:
+        return tuple((name, "double") for name in names)
+
+    th1 = (
+        ("TNamed", "BASE"),
+        ("TAttLine", "BASE"),
+        ("TAttFill", "BASE"),
+        ("TAttMarker", "BASE"),
+        ("fNcells", "int"),
+        ("fXaxis", "TAxis"),
+        ("fYaxis", "TAxis"),
+        ("fZaxis", "TAxis"),
+        ("fBarOffset", "short"),
+        ("fBarWidth", "short"),
+        *doubles("fEntries", "fTsumw", "fTsumw2", "fTsumwx", "fTsumwx2", "fMaximum", "fMinimum"),
+        *doubles("fNormFactor"),
+        ("fContour", "TArrayD"),
+        ("fSumw2", "TArrayD"),
+        ("fOption", "TString"),
+        ("fFunctions", "TList*"),
+        ("fBufferSize", "int"),
+        ("fBuffer", "double*"),
+        ("fBinStatErrOpt", "TH1::EBinErrorOpt"),
+    )
+    members = {
+        ("TH1", 7): th1,
+        ("TH2", 4): (("TH1", "BASE"), *doubles("fScalefactor", "fTsumwy", "fTsumwy2", "fTsumwxy")),
+        ("TH3", 5): (
+            ("TH1", "BASE"),
+            ("TAtt3D", "BASE"),
+            *doubles("fTsumwy", "fTsumwy2", "fTsumwxy", "fTsumwz", "fTsumwz2", "fTsumwxz", "fTsumwyz"),
+        ),
+    }
+    for kind in _KINDS.values():
+        version = 2 if kind.dimension == 1 else 3
+        members[kind.name, version] = ((kind.base or "TH1", "BASE"), (f"TArray{kind.name[-1]}", "BASE"))
+    return members
+
+
+_RUN2_MEMBERS = _run2_members()
+# Per context: (number of streamers it held, versions it lets this module read). Contexts only gain
+# streamers, so an unchanged count means an unchanged answer.
+_CONTEXT_VERSIONS: weakref.WeakKeyDictionary[StreamerContext, tuple[int, dict[str, frozenset[int]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _readable_versions(context: StreamerContext | None) -> Mapping[str, frozenset[int]]:
+    """The class versions this module may read: built in, plus Run-2 ones the context's streamers confirm."""
+    if context is None or not context.streamers:
+        return _BUILTIN_VERSIONS
+    size = sum(len(versions) for versions in context.streamers.values())
+    cached = _CONTEXT_VERSIONS.get(context)
+    if cached is not None and cached[0] == size:
+        return cached[1]
+    readable = {name: set(versions) for name, versions in _BUILTIN_VERSIONS.items()}
+    for (name, version), members in _RUN2_MEMBERS.items():
+        info = context.streamers.get(name, {}).get(version)
+        if info is not None and _streamer_members(info) == members:
+            readable[name].add(version)
+    frozen = {name: frozenset(versions) for name, versions in readable.items()}
+    _CONTEXT_VERSIONS[context] = (size, frozen)
+    return frozen
+
+
+def _streamer_members(info: Any) -> tuple[tuple[str, str], ...] | None:
+    try:
+        return tuple((str(e.member("fName")), str(e.member("fTypeName"))) for e in info.elements)
+    except Exception:  # a streamer of an unexpected shape describes nothing this module reads
+        return None
 
 
 class _NotOurs(Exception):
@@ -94,7 +197,7 @@ class _NotOurs(Exception):
 class _Axis(NamedTuple):
     nbins: int
     fixed_range: bytes  # fNbins, fXmin, fXmax as streamed: the exact key for cached uniform edges
-    xbins: np.ndarray  # raw big-endian view, possibly empty
+    xbins: np.ndarray | None  # fXbins as read-only float64, None when empty
     title: str
 
 
@@ -104,170 +207,22 @@ class _TH1Part(NamedTuple):
     ncells: int
     axes: tuple[_Axis, _Axis, _Axis]
     entries: float
-    sumw2: np.ndarray  # raw big-endian view, possibly empty
+    sumw2: np.ndarray | None  # raw big-endian view, None when empty
 
 
-class _Cursor:
-    """A position in one message; every read is checked against the end of the enclosing object."""
-
-    __slots__ = ("data", "pos")
-
-    def __init__(self, data: bytes, pos: int) -> None:
-        self.data = data
-        self.pos = pos
-
-    def fields(self, layout: struct.Struct, end: int) -> tuple[Any, ...]:
-        start = self.pos
-        stop = start + layout.size
-        if stop > end:
-            raise DecodeError(f"a {layout.size}-byte field at byte {start} runs past its object (byte {end})")
-        self.pos = stop
-        return layout.unpack_from(self.data, start)
-
-    def skip(self, size: int, end: int) -> None:
-        if self.pos + size > end:
-            raise DecodeError(f"skipping {size} bytes at byte {self.pos} runs past its object (byte {end})")
-        self.pos += size
-
-    def open(self, end: int, versions: Any, what: str) -> tuple[int, int]:
-        """Read a byte count and version; return where the object ends, and its version.
-
-        `versions` is any container of accepted versions: another version (or the member-wise bit) is
-        a layout this module does not know, so the object goes to the generic path.
-        """
-        start = self.pos
-        count, version = self.fields(_BYTE_COUNT_VERSION, end)
-        if not count & _BYTE_COUNT_MASK:
-            raise _NotOurs(f"{what} without a byte count")
-        stop = start + 4 + (count & ~_BYTE_COUNT_MASK)
-        if stop > end or stop < self.pos:
-            raise DecodeError(f"{what} byte count {count & ~_BYTE_COUNT_MASK} does not fit its container")
-        if version not in versions:
-            raise _NotOurs(f"{what} version {version}")
-        return stop, version
-
-    def close(self, stop: int, what: str) -> None:
-        if self.pos != stop:
-            raise DecodeError(f"{what} ends at byte {self.pos}, its byte count says {stop}")
-
-    def skip_fixed(self, end: int, sizes: dict[int, int], what: str) -> None:
-        """Skip a sub-object the histogram does not need, checking its known content size."""
-        stop, version = self.open(end, sizes, what)
-        self.pos += sizes[version]
-        self.close(stop, what)
-
-    def string(self, end: int) -> str:
-        if self.pos >= end:
-            raise DecodeError(f"a string at byte {self.pos} runs past its object (byte {end})")
-        length = self.data[self.pos]
-        self.pos += 1
-        if length == 255:  # TString: long strings carry a 4-byte length after the 255 marker
-            (length,) = self.fields(_I32, end)
-            if length < 0:
-                raise DecodeError(f"negative string length {length} at byte {self.pos - 4}")
-        start = self.pos
-        self.skip(length, end)
-        # surrogateescape: the same str uproot makes of non-UTF-8 bytes
-        return self.data[start : self.pos].decode("utf-8", "surrogateescape")
-
-    def array(self, dtype: np.dtype, end: int) -> np.ndarray:
-        """A TArray (fN, then fN numbers, no header) as a big-endian view of the message bytes."""
-        (size,) = self.fields(_I32, end)
-        if size < 0:
-            raise DecodeError(f"negative array size {size} at byte {self.pos - 4}")
-        start = self.pos
-        self.skip(size * dtype.itemsize, end)
-        return np.frombuffer(self.data, dtype, size, start)
-
-    def skip_tobject(self, end: int) -> None:
-        # TObject::Streamer: a version word (no byte count), fUniqueID, fBits, maybe a process id.
-        version, _unique_id, bits = self.fields(_TOBJECT, end)
-        if version & _VERSION_HAS_BYTE_COUNT:  # old style: a byte count sits before fUniqueID
-            self.pos -= _TOBJECT_IDS.size
-            self.skip(4, end)
-            _unique_id, bits = self.fields(_TOBJECT_IDS, end)
-        if bits & _IS_REFERENCED:
-            self.skip(2, end)
-
-    def named(self, end: int) -> tuple[str, str]:
-        stop, _ = self.open(end, (1,), "TNamed")
-        self.skip_tobject(stop)
-        name = self.string(stop)
-        title = self.string(stop)
-        self.close(stop, "TNamed")
-        return name, title
-
-    def axis(self, end: int) -> _Axis:
-        stop, _ = self.open(end, (10,), "TAxis")
-        _name, title = self.named(stop)
-        self.skip_fixed(stop, _TATTAXIS_SIZES, "TAttAxis")
-        range_start = self.pos
-        (nbins, _xmin, _xmax) = self.fields(_AXIS_RANGE, stop)
-        fixed_range = self.data[range_start : self.pos]
-        xbins = self.array(_F8, stop)
-        self.fields(_AXIS_TAIL, stop)
-        self.string(stop)  # fTimeFormat
-        # Bin labels do not change edges or contents (the generic path ignores them too).
-        self.skip_pointer(stop, "TAxis::fLabels")
-        self.skip_pointer(stop, "TAxis::fModLabs")
-        self.close(stop, "TAxis")
-        return _Axis(nbins, fixed_range, xbins, title)
-
-    def skip_pointer(self, end: int, what: str) -> None:
-        """Skip an object pointer (TBufferFile::WriteObjectAny) by its byte count."""
-        start = self.pos
-        (word,) = self.fields(_U32, end)
-        if word & _BYTE_COUNT_MASK and word != _NEW_CLASS_TAG:
-            stop = start + 4 + (word & ~_BYTE_COUNT_MASK)
-            if stop > end or stop < start + 8:  # a class tag at least must follow the byte count
-                raise DecodeError(f"{what} byte count {word & ~_BYTE_COUNT_MASK} does not fit its container")
-            self.pos = stop
-        elif word & _CLASS_MASK:
-            raise _NotOurs(f"{what} without a byte count")  # cannot be skipped without reading it
-        # else: null (0) or a reference to an object read before, 4 bytes either way
-
-    def empty_list(self, end: int, what: str) -> None:
-        """An embedded TList (fFunctions is streamed without a class tag) that must hold nothing."""
-        stop, _ = self.open(end, (5,), what)
-        self.skip_tobject(stop)
-        self.string(stop)  # fName
-        (size,) = self.fields(_I32, stop)
-        if size != 0:
-            raise _NotOurs(f"{what} holds {size} objects")
-        self.close(stop, what)
-
-    def th1(self, end: int) -> _TH1Part:
-        stop, _ = self.open(end, (8,), "TH1")
-        name, title = self.named(stop)
-        self.skip_fixed(stop, _TATTLINE_SIZES, "TAttLine")
-        self.skip_fixed(stop, _TATTFILL_SIZES, "TAttFill")
-        self.skip_fixed(stop, _TATTMARKER_SIZES, "TAttMarker")
-        (ncells,) = self.fields(_I32, stop)
-        axes = (self.axis(stop), self.axis(stop), self.axis(stop))
-        entries = self.fields(_TH1_STATS, stop)[2]
-        self.array(_F8, stop)  # fContour: drawing only
-        sumw2 = self.array(_F8, stop)
-        self.string(stop)  # fOption
-        self.empty_list(stop, "TH1::fFunctions")
-        (buffer_size,) = self.fields(_I32, stop)
-        (buffer_flag,) = self.fields(_U8, stop)  # 1 when fBuffer's array follows
-        if buffer_size != 0 or buffer_flag != 0:
-            raise _NotOurs("TH1::fBuffer holds unbinned entries")
-        self.fields(_TH1_TAIL, stop)
-        self.close(stop, "TH1")
-        return _TH1Part(name, title, ncells, axes, entries, sumw2)
-
-
-def decode_histogram(payload: bytes) -> Histogram | None:
+def decode_histogram(payload: bytes, context: StreamerContext | None = None) -> Histogram | None:
     """The histogram in one TMessage, or None when the generic path must decode it.
 
-    Raises DecodeError on a malformed message (framing, compression, or an inconsistent known layout).
+    `context` only matters for Run-2 class versions, whose streamers it must hold. Raises DecodeError
+    on a malformed message (framing, compression, or an inconsistent known layout).
     """
     message = bytes(open_message(payload))  # no copy for bytes; class names are looked up as bytes
     try:
-        return _read_object(message)
+        return _read_object(message, _readable_versions(context))
     except _NotOurs:
         return None
+    except (struct.error, IndexError) as error:  # a read past the end of the message
+        raise DecodeError(f"object runs past the end of the message: {error}") from error
 
 
 def decode_histograms(payload: bytes, context: StreamerContext | None = None) -> list[Histogram]:
@@ -275,7 +230,7 @@ def decode_histograms(payload: bytes, context: StreamerContext | None = None) ->
 
     Raises DecodeError (and only DecodeError) when the payload cannot become complete histograms.
     """
-    histogram = decode_histogram(payload)
+    histogram = decode_histogram(payload, context)
     if histogram is not None:
         return [histogram]
     model = decode_tmessage(payload, context)
@@ -289,10 +244,214 @@ def decode_histograms(payload: bytes, context: StreamerContext | None = None) ->
         ) from error
 
 
-def _read_object(message: bytes) -> Histogram:
+# ---- the byte walk ------------------------------------------------------------------------------
+# Functions take the message, a position and the end of the enclosing object, and return the position
+# after what they read. Every object ends with a check that its byte count matches what was read, so a
+# layout that is accepted was read exactly, field by field. The common case (a known version, a byte
+# count that fits, a plain TObject, short strings) costs one comparison each; the helpers named
+# `_refuse_*` only run to say what is wrong.
+
+
+def _object_end(count: int, version: int, start: int, end: int, versions: Any, what: str) -> int:
+    """Where an object with this byte count word and version, starting at `start`, ends.
+
+    `versions` is any container of accepted versions: another version (or the member-wise bit) is a
+    layout this module does not know, so the object goes to the generic path.
+    """
+    stop = start + 4 + (count & ~_BYTE_COUNT_MASK)
+    if count & _BYTE_COUNT_MASK and version in versions and start + 6 <= stop <= end:
+        return stop
+    if not count & _BYTE_COUNT_MASK:
+        raise _NotOurs(f"{what} without a byte count")
+    if stop > end or stop < start + 6:
+        raise DecodeError(f"{what} byte count {count & ~_BYTE_COUNT_MASK} does not fit its container")
+    raise _NotOurs(f"{what} version {version}")
+
+
+def _refuse_end(pos: int, stop: int, what: str) -> None:
+    raise DecodeError(f"{what} ends at byte {pos}, its byte count says {stop}")
+
+
+def _long_string(data: bytes, pos: int) -> tuple[int, int]:
+    """(start, end) of a TString at `pos` whose length byte is 255: a 4-byte length follows."""
+    (length,) = _I32.unpack_from(data, pos + 1)
+    if length < 0:
+        raise DecodeError(f"negative string length {length} at byte {pos + 1}")
+    return pos + 5, pos + 5 + length
+
+
+def _string_end(data: bytes, pos: int) -> int:
+    length = data[pos]
+    return pos + 1 + length if length != 255 else _long_string(data, pos)[1]
+
+
+def _text(data: bytes, start: int, end: int) -> str:
+    # surrogateescape: the same str uproot makes of non-UTF-8 bytes
+    return data[start:end].decode("utf-8", "surrogateescape")
+
+
+def _array(data: bytes, pos: int, size: int, dtype: np.dtype, end: int) -> tuple[np.ndarray | None, int]:
+    """A TArray's fN numbers at `pos` (its fN was read already), as a big-endian view; None if empty."""
+    stop = pos + size * dtype.itemsize
+    if size < 0 or stop > end:
+        raise DecodeError(f"an array of {size} numbers at byte {pos} does not fit its object")
+    return (np.frombuffer(data, dtype, size, pos) if size else None), stop
+
+
+def _tobject_end(data: bytes, pos: int, version: int, bits: int) -> int:
+    """End of the TObject at `pos`, whose (first) version word and fBits were read as if it were plain."""
+    pos += _TOBJECT.size
+    if version & _VERSION_HAS_BYTE_COUNT:  # old style: a 4-byte count, then version, fUniqueID, fBits
+        (bits,) = _U32.unpack_from(data, pos)
+        pos += 4
+    return pos + 2 if bits & _IS_REFERENCED else pos
+
+
+def _named(data: bytes, pos: int, end: int, header: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """TNamed at `pos`, whose header (count, version, TObject version, fUniqueID, fBits) was read.
+
+    Returns where its name and title lie: (name start, name end, title start, title end); the TNamed
+    ends with its title.
+    """
+    count, version, tobject_version, _unique_id, bits = header
+    stop = _object_end(count, version, pos, end, (1,), "TNamed")
+    if tobject_version & _VERSION_HAS_BYTE_COUNT or bits & _IS_REFERENCED:
+        pos = _tobject_end(data, pos + _HEADER.size, tobject_version, bits)
+    else:
+        pos += _NAMED.size
+    length = data[pos]
+    name_start, name_end = (pos + 1, pos + 1 + length) if length != 255 else _long_string(data, pos)
+    length = data[name_end]
+    title_start, title_end = (
+        (name_end + 1, name_end + 1 + length) if length != 255 else _long_string(data, name_end)
+    )
+    if title_end != stop:
+        _refuse_end(title_end, stop, "TNamed")
+    return name_start, name_end, title_start, title_end
+
+
+def _axis(data: bytes, pos: int, end: int) -> tuple[_Axis, int]:
+    count, version = _HEADER.unpack_from(data, pos)
+    stop = _object_end(count, version, pos, end, (10,), "TAxis")
+    return _read_axis(data[pos:stop]), stop
+
+
+@lru_cache(maxsize=1024)
+def _read_axis(streamed: bytes) -> _Axis:
+    """One streamed TAxis, header included.
+
+    Cached by its bytes: a reply repeats the same few axes (binning and titles) hundreds of times, and
+    reading an axis costs as much as the rest of the histogram. The bytes are the whole key, so a hit
+    is exactly what reading them would give.
+    """
+    _count, _version, *named = _HEADER_NAMED.unpack_from(streamed, 0)
+    stop = len(streamed)
+    _name_start, _name_end, title_start, pos = _named(streamed, _HEADER.size, stop, named)
+    title_end = pos
+    attributes_count, attributes_version, nbins, _xmin, _xmax, nxbins = _AXIS_BODY.unpack_from(streamed, pos)
+    if attributes_count != _AXIS_BODY_COUNT or attributes_version != 4:
+        _object_end(attributes_count, attributes_version, pos, stop, (4,), "TAttAxis")
+        raise DecodeError(f"TAttAxis byte count {attributes_count & ~_BYTE_COUNT_MASK} is not 36")
+    fixed_range = streamed[pos + _AXIS_RANGE_OFFSET : pos + _AXIS_RANGE_OFFSET + _AXIS_RANGE.size]
+    pos += _AXIS_BODY.size
+    xbins, pos = _array(streamed, pos, nxbins, _F8, stop) if nxbins else (None, pos)
+    format_length, labels, modified_labels = _AXIS_TAIL.unpack_from(streamed, pos)
+    if format_length == 0 and labels == 0 and modified_labels == 0:
+        pos += _AXIS_TAIL.size  # no fTimeFormat, no labels: the usual axis
+    else:
+        pos = _string_end(streamed, pos + _AXIS_TAIL_FORMAT)  # fTimeFormat
+        # Bin labels do not change edges or contents (the generic path ignores them too).
+        pos = _skip_pointer(streamed, pos, stop, "TAxis::fLabels")
+        pos = _skip_pointer(streamed, pos, stop, "TAxis::fModLabs")
+    if pos != stop:
+        _refuse_end(pos, stop, "TAxis")
+    if xbins is not None:  # an array of its own (not a view of the message), shared read-only
+        xbins = xbins.astype(np.float64)
+        xbins.flags.writeable = False
+    return _Axis(nbins, fixed_range, xbins, _text(streamed, title_start, title_end))
+
+
+def _skip_pointer(data: bytes, pos: int, end: int, what: str) -> int:
+    """Skip an object pointer (TBufferFile::WriteObjectAny) by its byte count."""
+    (word,) = _U32.unpack_from(data, pos)
+    if word & _BYTE_COUNT_MASK and word != _NEW_CLASS_TAG:
+        stop = pos + 4 + (word & ~_BYTE_COUNT_MASK)
+        if stop > end or stop < pos + 8:  # a class tag at least must follow the byte count
+            raise DecodeError(f"{what} byte count {word & ~_BYTE_COUNT_MASK} does not fit its container")
+        return stop
+    if word & _CLASS_MASK:
+        raise _NotOurs(f"{what} without a byte count")  # cannot be skipped without reading it
+    return pos + 4  # null (0) or a reference to an object read before
+
+
+def _refuse_attributes(data: bytes, pos: int, end: int) -> None:
+    """Say what is wrong with TAttLine, TAttFill and TAttMarker at `pos` (their combined check failed)."""
+    for what, versions, size in (
+        ("TAttLine", (1, 2), 6),
+        ("TAttFill", (1, 2), 4),
+        ("TAttMarker", (2, 3), 8),  # v3 is ROOT 6.40's, with the same members
+    ):
+        count, version = _HEADER.unpack_from(data, pos)
+        stop = _object_end(count, version, pos, end, versions, what)
+        if pos + _HEADER.size + size != stop:
+            _refuse_end(pos + _HEADER.size + size, stop, what)
+        pos = stop
+    raise DecodeError("TAttLine, TAttFill and TAttMarker do not have their known sizes")  # not reached
+
+
+def _th1(data: bytes, pos: int, end: int, readable: Mapping[str, frozenset[int]]) -> tuple[_TH1Part, int]:
+    count, version, *named = _HEADER_NAMED.unpack_from(data, pos)
+    stop = _object_end(count, version, pos, end, readable["TH1"], "TH1")
+    name_start, name_end, title_start, pos = _named(data, pos + _HEADER.size, stop, named)
+    title_end = pos
+    line_count, line_version, fill_count, fill_version, marker_count, marker_version, ncells = (
+        _ATTRIBUTES.unpack_from(data, pos)
+    )
+    if (line_count, fill_count, marker_count) != _ATTRIBUTE_COUNTS or not (
+        line_version in (1, 2) and fill_version in (1, 2) and marker_version in (2, 3)
+    ):
+        _refuse_attributes(data, pos, stop)
+    pos += _ATTRIBUTES.size
+    x_axis, pos = _axis(data, pos, stop)
+    y_axis, pos = _axis(data, pos, stop)
+    z_axis, pos = _axis(data, pos, stop)
+    entries, ncontour = _TH1_STATS.unpack_from(data, pos)
+    _contour, pos = _array(data, pos + _TH1_STATS.size, ncontour, _F8, stop)  # drawing only
+    (nsumw2,) = _I32.unpack_from(data, pos)
+    sumw2, pos = _array(data, pos + 4, nsumw2, _F8, stop)
+    pos = _string_end(data, pos)  # fOption
+    pos = _empty_list(data, pos, stop)  # fFunctions
+    buffer_size, buffer_flag = _BUFFER.unpack_from(data, pos)
+    if buffer_size != 0 or buffer_flag != 0:
+        raise _NotOurs("TH1::fBuffer holds unbinned entries")
+    pos += _BUFFER.size + _TH1_TAIL_BYTES[version]
+    if pos != stop:
+        _refuse_end(pos, stop, "TH1")
+    name = _text(data, name_start, name_end)
+    title = _text(data, title_start, title_end)
+    return _TH1Part(name, title, ncells, (x_axis, y_axis, z_axis), entries, sumw2), pos
+
+
+def _empty_list(data: bytes, pos: int, end: int) -> int:
+    """TH1::fFunctions, an embedded TList (no class tag) that must hold nothing."""
+    count, version, tobject_version, _unique_id, bits = _NAMED.unpack_from(data, pos)
+    stop = _object_end(count, version, pos, end, (5,), "TH1::fFunctions")
+    if tobject_version & _VERSION_HAS_BYTE_COUNT or bits & _IS_REFERENCED:
+        pos = _tobject_end(data, pos + _HEADER.size, tobject_version, bits)
+    else:
+        pos += _NAMED.size
+    pos = _string_end(data, pos)  # fName
+    (size,) = _I32.unpack_from(data, pos)
+    if size != 0:
+        raise _NotOurs(f"TH1::fFunctions holds {size} objects")
+    if pos + 4 != stop:
+        _refuse_end(pos + 4, stop, "TH1::fFunctions")
+    return stop
+
+
+def _read_object(message: bytes, readable: Mapping[str, frozenset[int]]) -> Histogram:
     end = len(message)
-    cursor = _Cursor(message, _OBJECT_START)
-    count, tag = cursor.fields(_TWO_U32, end)
+    count, tag = _TWO_U32.unpack_from(message, _OBJECT_START)
     if not count & _BYTE_COUNT_MASK or tag != _NEW_CLASS_TAG:
         raise _NotOurs("top-level object is not a new class tag with a byte count")
     object_end = _OBJECT_START + 4 + (count & ~_BYTE_COUNT_MASK)
@@ -300,77 +459,95 @@ def _read_object(message: bytes) -> Histogram:
         raise DecodeError(f"object byte count runs {object_end - end} bytes past the message")
     if object_end < end:
         raise _NotOurs("bytes after the object")
-    name_end = message.find(b"\0", cursor.pos, end)
+    name_start = _OBJECT_START + _TWO_U32.size
+    name_end = message.find(b"\0", name_start, end)
     if name_end < 0:
         raise DecodeError("class name is not terminated")
-    class_name = message[cursor.pos : name_end]
-    layout = _LAYOUTS.get(class_name)
-    if layout is None:
-        raise _NotOurs(f"class {class_name!r}")
-    cursor.pos = name_end + 1
-    what = class_name.decode()
-    stop, _ = cursor.open(object_end, (layout.version,), what)
+    kind = _KINDS.get(message[name_start:name_end])
+    if kind is None:
+        raise _NotOurs(f"class {message[name_start:name_end]!r}")
+    pos = name_end + 1
+    count, version = _HEADER.unpack_from(message, pos)
+    stop = _object_end(count, version, pos, object_end, readable[kind.name], kind.name)
     if stop != object_end:
-        raise DecodeError(f"{what} byte count disagrees with the object's ({stop} != {object_end})")
-    if layout.dimension == 1:
-        th1 = cursor.th1(stop)
+        raise DecodeError(f"{kind.name} byte count disagrees with the object's ({stop} != {object_end})")
+    pos += _HEADER.size
+    if kind.dimension == 1:
+        th1, pos = _th1(message, pos, stop, readable)
     else:
-        base = "TH2" if layout.dimension == 2 else "TH3"
-        base_stop, _ = cursor.open(stop, (layout.base_version,), base)
-        th1 = cursor.th1(base_stop)
-        if layout.dimension == 3:
-            cursor.skip_fixed(base_stop, _TATT3D_SIZES, "TAtt3D")
-        moments = _TH2_MOMENTS_BYTES if layout.dimension == 2 else _TH3_MOMENTS_BYTES
-        cursor.skip(moments, base_stop)  # fTsumwy ...: statistics the histogram type does not keep
-        cursor.close(base_stop, base)
-    contents = cursor.array(layout.content_dtype, stop)
-    cursor.close(stop, what)
-    return _histogram(what, layout.dimension, th1, contents)
+        count, version = _HEADER.unpack_from(message, pos)
+        base_stop = _object_end(count, version, pos, stop, readable[kind.base], kind.base)
+        th1, pos = _th1(message, pos + _HEADER.size, base_stop, readable)
+        if kind.dimension == 3:
+            count, version = _HEADER.unpack_from(message, pos)
+            attributes_stop = _object_end(count, version, pos, base_stop, (1,), "TAtt3D")
+            pos += _HEADER.size  # TAtt3D v1 has no members
+            if pos != attributes_stop:
+                _refuse_end(pos, attributes_stop, "TAtt3D")
+        pos += _MOMENT_BYTES[kind.dimension]  # fTsumwy ...: statistics the histogram type does not keep
+        if pos != base_stop:
+            _refuse_end(pos, base_stop, kind.base)
+    (ncontents,) = _I32.unpack_from(message, pos)
+    contents, pos = _array(message, pos + 4, ncontents, kind.content_dtype, stop)
+    if pos != stop:
+        _refuse_end(pos, stop, kind.name)
+    return _histogram(kind, th1, contents)
 
 
-def _histogram(class_name: str, dimension: int, th1: _TH1Part, contents: np.ndarray) -> Histogram:
-    axes = th1.axes[:dimension]
-    shape = tuple(axis.nbins + 2 for axis in axes)
-    if min(axis.nbins for axis in axes) < 1:
+def _histogram(kind: _Kind, th1: _TH1Part, contents: np.ndarray | None) -> Histogram:
+    axes = th1.axes[: kind.dimension]
+    shape = tuple([axis.nbins + 2 for axis in axes])
+    if min(shape) < 3:
         raise _NotOurs("an axis without bins")
     ncells = math.prod(shape)
-    if th1.ncells != ncells or contents.size != ncells:
+    size = 0 if contents is None else contents.size
+    if th1.ncells != ncells or size != ncells:
         raise DecodeError(
-            f"{class_name}: {contents.size} contents and fNcells={th1.ncells} do not match the axes {shape}"
+            f"{kind.name}: {size} contents and fNcells={th1.ncells} do not match the axes {shape}"
         )
-    if th1.sumw2.size not in (0, ncells):
+    if th1.sumw2 is not None and th1.sumw2.size != ncells:
         raise _NotOurs("fSumw2 of another size than fNcells")  # the generic path would ignore it
     values = _to_index_order(contents, shape)
-    # Variances as uproot gives them: fSumw2 when filled, else the contents, and never negative or NaN
-    # (fmax, unlike maximum, turns NaN into 0 as uproot's `variances[positive] = ...` does).
-    if th1.sumw2.size:
-        variances = _to_index_order(th1.sumw2, shape)
-        np.fmax(variances, 0.0, out=variances)
+    # Variances as uproot gives them: fSumw2 when filled, else the contents, and only where positive
+    # (+0.0 for negative, -0.0 and NaN bins).
+    if th1.sumw2 is not None:
+        variances = _positive_part(_to_index_order(th1.sumw2, shape))
+    elif values.view(np.uint64).max() <= _POSITIVE_INFINITY_BITS:  # no sign bit, no NaN
+        values.flags.writeable = False  # shared by values and variances: changing one would change both
+        variances = values
     else:
-        variances = np.fmax(values, 0.0)
+        variances = _positive_part(values.copy())
     return Histogram(
         name=th1.name,
-        class_name=class_name,
+        class_name=kind.name,
         title=th1.title,
-        edges=tuple(_edges(axis) for axis in axes),
+        edges=tuple([_edges(axis) for axis in axes]),
         values_flow=values,
         variances_flow=variances,
-        entries=float(th1.entries),
-        axis_titles=tuple(axis.title for axis in th1.axes),
+        entries=th1.entries,  # a Python float, from struct
+        axis_titles=(th1.axes[0].title, th1.axes[1].title, th1.axes[2].title),
     )
 
 
 def _to_index_order(flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """ROOT's bins (x fastest) as a C-ordered float64 array indexed [ix, iy, iz]; one copy, no views
     of the message kept alive."""
+    if len(shape) == 1:
+        return flat.astype(np.float64)
     return flat.reshape(shape[::-1]).T.astype(np.float64, order="C")
 
 
+def _positive_part(array: np.ndarray) -> np.ndarray:
+    """`array` with every bin that is not > 0 set to +0.0, in place (uproot's `variances[positive]`)."""
+    np.putmask(array, ~(array > 0.0), 0.0)
+    return array
+
+
 def _edges(axis: _Axis) -> np.ndarray:
-    if axis.xbins.size == 0:
+    if axis.xbins is None:
         return _uniform_edges(axis.fixed_range)
     if axis.xbins.size == axis.nbins + 1:
-        return axis.xbins.astype(np.float64)
+        return axis.xbins
     raise _NotOurs("fXbins of another size than fNbins + 1")  # the generic path would ignore it
 
 
@@ -378,8 +555,8 @@ def _edges(axis: _Axis) -> np.ndarray:
 def _uniform_edges(fixed_range: bytes) -> np.ndarray:
     """`linspace` edges, as uproot computes them, shared read-only by every axis with that binning.
 
-    A reply repeats a few binnings hundreds of times; linspace costs more than the rest of an axis.
-    Keyed by the streamed bytes, so -0.0 and NaN bounds are cached exactly.
+    Computed only for the axes a histogram uses (an unused axis may have any fNbins). Keyed by the
+    streamed bytes, so -0.0 and NaN bounds are cached exactly.
     """
     nbins, xmin, xmax = _AXIS_RANGE.unpack(fixed_range)
     edges = np.linspace(xmin, xmax, nbins + 1)

@@ -14,12 +14,13 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from pipeline.histogram import Histogram
 from pipeline.store import SnapshotMeta, SnapshotStore
-from pipeline.store_schema import SNAPSHOT_SCHEMA, schema_markdown
+from pipeline.store_schema import SNAPSHOT_SCHEMA, histograms_to_table, schema_markdown
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2025, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -319,6 +320,98 @@ def test_sql_helper_and_documented_schema(store: SnapshotStore) -> None:
         assert f"| `{name}` |" in table
 
 
+def counts_histogram(name: str, seed: int) -> Histogram:
+    """An unweighted TH2F as a receiver decodes it: whole-number contents, variances equal to them."""
+    counts = np.random.default_rng(seed).poisson(20.0, size=(50, 106)).astype(float)
+    return Histogram(name, "TH2F", "counts", (np.arange(49.0), np.arange(105.0)), counts, counts.copy(), 1.0)
+
+
+def test_variances_equal_to_values_are_stored_once_and_read_back_bit_for_bit(store: SnapshotStore) -> None:
+    unweighted = counts_histogram("unweighted", 1)
+    shared_counts = counts_histogram("shared", 2).values_flow
+    shared_counts.flags.writeable = False
+    shared = Histogram("shared", "TH2F", "", unweighted.edges, shared_counts, shared_counts, 5.0)
+    # Equal as numbers, not as bits: -0.0 contents with +0.0 variances must come back as they were.
+    signed = np.array([-0.0, 1.0, 2.0, 0.0])
+    negative_zero = Histogram("negative_zero", "TH1D", "", (np.arange(3.0),), signed, np.abs(signed), 3.0)
+    written = [unweighted, shared, negative_zero, th1(), th3()]
+    snapshot_id = store.write_snapshot(meta(), written)
+
+    _, histograms = store.read_snapshot(snapshot_id)
+    for histogram in written:
+        got = histograms[histogram.name]
+        assert_same_histogram(got, histogram)
+        assert got.values_flow.tobytes() == histogram.values_flow.tobytes()
+        assert got.variances_flow.tobytes() == histogram.variances_flow.tobytes()
+    assert np.signbit(histograms["negative_zero"].values_flow[0])
+    assert not np.signbit(histograms["negative_zero"].variances_flow[0])
+    assert histograms["unweighted"].variances_flow[10, 20] == unweighted.values_flow[10, 20] > 0
+
+    # In the file the equal variances are null; plain SQL gets them back with coalesce().
+    path = next(store.data_dir.glob("snapshots/**/*.parquet"))
+    stored = pq.read_table(path, columns=["name", "variances"]).to_pydict()
+    stored_null = dict(zip(stored["name"], (v is None for v in stored["variances"]), strict=True))
+    assert stored_null == {
+        "TPCQA/h_dca": False,
+        "hAmp": False,
+        "negative_zero": False,
+        "shared": True,
+        "unweighted": True,
+    }
+    rows = duckdb.sql(
+        f"select name, coalesce(variances, values) from read_parquet('{path}') order by name"
+    ).fetchall()
+    plain = {name: np.array(variances) for name, variances in rows}
+    for histogram in written:
+        assert plain[histogram.name].tobytes() == histogram.variances_flow.ravel().tobytes()
+
+
+def test_a_reply_of_counts_is_stored_compressed_and_plain_tools_read_it(store: SnapshotStore) -> None:
+    written = [counts_histogram(f"h{i:03d}", i) for i in range(100)]
+    snapshot_id = store.write_snapshot(meta(), written)
+    path = next(store.data_dir.glob("snapshots/**/*.parquet"))
+    raw_bytes = sum(h.values_flow.nbytes for h in written)  # 4.2 MB of float64 contents
+    assert path.stat().st_size < raw_bytes / 10
+    assert pq.ParquetFile(path).metadata.num_row_groups == 4  # 32 rows each
+
+    frame = pd.read_parquet(path)
+    assert frame["name"].tolist() == [h.name for h in written]
+    assert frame["variances"].isna().all()
+    for row in (0, 31, 32, 99):  # first and last rows of row groups
+        np.testing.assert_array_equal(frame["values"][row], written[row].values_flow.ravel())
+    [(total,)] = duckdb.sql(f"select sum(list_sum(values)) from read_parquet('{path}')").fetchall()
+    assert total == sum(h.values_flow.sum() for h in written)
+    assert_same_histogram(store.read_histogram(snapshot_id, "h070"), written[70])
+
+
+def test_snapshots_written_before_variances_became_nullable_still_read(store: SnapshotStore) -> None:
+    # Schema version 1: variances always written, never null (and pyarrow's default encodings).
+    old_meta = meta(300000, seconds=-60)
+    old_id = "EMC_300000_20250601T115900.123456"
+    table = histograms_to_table(old_id, old_meta, [th1(), counts_histogram("unweighted", 3)])
+    variances = pa.array([th1().variances_flow, counts_histogram("unweighted", 3).variances_flow.ravel()])
+    index = table.schema.get_field_index("variances")
+    field = table.schema.field(index).with_nullable(False)
+    table = table.set_column(index, field, variances.cast(field.type))
+    footer = {**table.schema.metadata, b"overwatch_ng.schema_version": b"1"}
+    run_dir = store.data_dir / "snapshots/subsystem=EMC/run=300000"
+    run_dir.mkdir(parents=True)
+    pq.write_table(table.replace_schema_metadata(footer), run_dir / f"{old_id}.parquet", row_group_size=32)
+    new_id = store.write_snapshot(meta(), [th1(offset=1.0), counts_histogram("unweighted", 4)])
+
+    assert store.snapshots(300000, "EMC")["snapshot_id"].tolist() == [old_id, new_id]
+    _, old = store.read_snapshot(old_id)
+    assert_same_histogram(old["hAmp"], th1())
+    assert_same_histogram(old["unweighted"], counts_histogram("unweighted", 3))
+    both = store.sql("select snapshot_id, coalesce(variances, values)[1] as v from histograms order by all")
+    assert both.values.tolist() == [
+        [old_id, 0.0],
+        [old_id, counts_histogram("unweighted", 3).variances_flow[0, 0]],
+        [new_id, 2.0],
+        [new_id, counts_histogram("unweighted", 4).values_flow[0, 0]],
+    ]
+
+
 CHILD_WRITER = """
 import sys, time
 from datetime import UTC, datetime
@@ -335,7 +428,8 @@ def stall_before_footer(self):
 
 pq.ParquetWriter.close = stall_before_footer
 edges = (np.linspace(0, 48, 49), np.linspace(0, 104, 105))
-contents = np.arange(50 * 106, dtype=float).reshape(50, 106)
+# Random numbers: they do not compress, so the row groups written before the stall are big.
+contents = np.random.default_rng(7).random((50, 106))
 big = [Histogram(f"h{i:03d}", "TH2F", "", edges, contents, contents) for i in range(300)]
 when = datetime(2025, 6, 1, 13, 0, tzinfo=UTC)
 SnapshotStore(Path(sys.argv[1])).write_snapshot(SnapshotMeta(300000, "EMC", when), big)

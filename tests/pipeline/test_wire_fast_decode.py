@@ -4,6 +4,7 @@ fallback (None) or DecodeError, never wrong numbers, for everything else."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import struct
 
 import numpy as np
@@ -197,13 +198,172 @@ def run2_payload(fixtures_dir) -> bytes:
 
 def test_run2_class_versions_fall_back(fixtures_dir):
     payload = run2_payload(fixtures_dir)
-    assert decode_histogram(payload) is None  # TH1F v2 / TH1 v7: not a layout the fast path knows
+    assert decode_histogram(payload) is None  # TH1F v2 / TH1 v7 without their streamers: not read
     with pytest.raises(DecodeError, match="Unknown_TH1F_v2"):
         decode_histograms(payload, StreamerContext())
     context = StreamerContext()
     context.add_streamers_from_root_file(fixtures_dir / "run2_root608_th1f.root")
     [histogram] = decode_histograms(payload, context)
     assert histogram.class_name == "TH1F" and histogram.values_flow[5] == 1.0
+
+
+# --- (3b) Run-2 class versions: read on the fast path only with streamers that confirm the layout ------
+
+
+def test_run2_fixture_object_takes_the_fast_path_with_the_files_streamers(fixtures_dir):
+    payload = run2_payload(fixtures_dir)
+    context = StreamerContext()
+    context.add_streamers_from_root_file(fixtures_dir / "run2_root608_th1f.root")
+    fast = decode_histogram(payload, context)
+    assert fast is not None
+    assert_same(fast, generic(payload, context)[0])
+    # What FIXTURES.md says ROOT 6.08 wrote: TH1F "test", "testHist", 10 bins on [0, 10], one entry at 4.
+    assert (fast.class_name, fast.name, fast.title, fast.entries) == ("TH1F", "test", "testHist", 1.0)
+    np.testing.assert_array_equal(fast.edges[0], np.linspace(0.0, 10.0, 11))
+    assert fast.values_flow.tolist() == [0.0] * 5 + [1.0] + [0.0] * 6  # bin [4, 5): index 5 after underflow
+    assert fast.variances_flow.tolist() == fast.values_flow.tolist()
+    # The same streamers as a receiver gets them: a ROOTSTRI block built from the file's.
+    with uproot.open(fixtures_dir / "run2_root608_th1f.root") as root_file:
+        infos = [info for versions in root_file.file.streamers.values() for info in versions.values()]
+    from_block = StreamerContext()
+    from_block.add_streamer_block(tmessage.encode_streamer_block(infos))
+    assert_same(decode_histogram(payload, from_block), fast)
+    # The ROOT 6.40 schema does not describe TH1 v7: still the generic path's decision (a failure).
+    with pytest.raises(DecodeError, match="Unknown_TH1F_v2"):
+        decode_histograms(payload, context_from_block(fixtures_dir / "streamerinfo.tmessage.bin"))
+
+
+def context_from_block(path) -> StreamerContext:
+    context = StreamerContext()
+    context.add_streamer_block(path.read_bytes())
+    return context
+
+
+def run2_bytes(payload: bytes) -> bytes:
+    """The same histogram as ROOT 5.34 to 6.12 streamed it: the concrete class, TH2/TH3 and TH1 one
+    version older (TH1D v2, TH2 v4, TH1 v7, ...), and no TH1::fStatOverflows (added in TH1 v8)."""
+    message = bytearray(payload)
+    name_end = message.index(b"\0", 16)
+    dimension = int(message[18:19])  # "TH<d>..."
+    levels = [name_end + 1]  # byte count and version of each class level, the concrete class first
+    if dimension > 1:
+        levels.append(levels[-1] + 6)
+    levels.append(levels[-1] + 6)  # TH1
+    (th1_count,) = struct.unpack_from(">I", message, levels[-1])
+    th1_end = levels[-1] + 4 + (th1_count & ~0x40000000)
+    del message[th1_end - 4 : th1_end]  # fStatOverflows
+    for offset in (8, *levels):  # the object's byte count, then each level's
+        (count,) = struct.unpack_from(">I", message, offset)
+        struct.pack_into(">I", message, offset, count - 4)
+    for offset in levels:
+        (version,) = struct.unpack_from(">h", message, offset + 4)
+        struct.pack_into(">h", message, offset + 4, version - 1)
+    struct.pack_into("<I", message, 0, len(message) - 4)
+    return bytes(message)
+
+
+def older_streamer(info, members=None):
+    """A copy of a streamer one version older, with its TH1/TH2/TH3 base one version older too."""
+    older = copy.copy(info)
+    elements = []
+    for element in info.elements if members is None else members:
+        if element.member("fName") in ("TH1", "TH2", "TH3") and element.has_member("fBaseVersion"):
+            element = copy.copy(element)
+            element._members = {**element._members, "fBaseVersion": element.member("fBaseVersion") - 1}
+        elements.append(element)
+    older._members = {**info._members, "fClassVersion": info.class_version - 1, "fElements": elements}
+    return older
+
+
+@pytest.fixture
+def run2_context(fixtures_dir):
+    """Streamers of the Run-2 versions: ROOT 6.08's own TH1 v7 / TH1F v2, and TH1D, TH2 and TH3 classes
+    one version older than those uproot writes (their members did not change between the two)."""
+    context = StreamerContext()
+    context.add_streamers_from_root_file(fixtures_dir / "run2_root608_th1f.root")
+    modern = StreamerContext()
+    modern.add_streamer_block(tmessage.streamer_block_for_encoded_histograms())
+    older = [
+        older_streamer(info)
+        for name in ("TH1D", "TH1I", "TH2", "TH2F", "TH2D", "TH3", "TH3F", "TH3D")
+        for info in modern.streamers[name].values()
+    ]
+    context.add_streamer_infos(older)
+    return context
+
+
+RUN2_CLASSES = ["TH1F", "TH1D", "TH1I", "TH2F", "TH2D", "TH3F", "TH3D"]
+
+
+@pytest.mark.parametrize("class_name", RUN2_CLASSES)
+@pytest.mark.parametrize("sumw2", [True, False], ids=["sumw2", "no-sumw2"])
+def test_run2_layouts_with_their_streamers_read_like_the_generic_path(run2_context, class_name, sumw2):
+    for seed in range(2):
+        histogram = random_histogram(class_name, seed, variable_edges=bool(seed))
+        payload = run2_bytes(encode(histogram, sumw2=sumw2))
+        fast = decode_histogram(payload, run2_context)
+        assert fast is not None, "a Run-2 version whose streamers are known must take the fast path"
+        [reference] = generic(payload, run2_context)  # uproot classes built from those streamers
+        assert_same(fast, reference)
+        np.testing.assert_array_equal(fast.values_flow, histogram.values_flow)
+        # Without the streamers: not read here, and a decode failure on the generic path.
+        assert decode_histogram(payload) is None
+        with pytest.raises(DecodeError, match="Unknown"):
+            decode_histograms(payload, StreamerContext())
+
+
+def test_run2_streamers_listing_other_members_keep_the_generic_path(run2_context):
+    payload = run2_bytes(encode(random_histogram("TH2F", 1, variable_edges=False)))
+    assert decode_histogram(payload, run2_context) is not None
+    # The same versions, but a TH2 v4 streamer that lists one member fewer: another layout.
+    context = StreamerContext()
+    context.add_streamer_infos(
+        info
+        for versions in run2_context.streamers.values()
+        for info in versions.values()
+        if (info.name, info.class_version) != ("TH2", 4)
+    )
+    modern_th2 = context_from_encoded().streamers["TH2"][5]
+    context.add_streamer_infos([older_streamer(modern_th2, members=modern_th2.elements[:-1])])
+    assert decode_histogram(payload, context) is None
+
+
+def context_from_encoded() -> StreamerContext:
+    context = StreamerContext()
+    context.add_streamer_block(tmessage.streamer_block_for_encoded_histograms())
+    return context
+
+
+# --- (3c) variances exactly as uproot gives them --------------------------------------------------------
+
+
+def test_unweighted_contents_are_one_read_only_array_for_values_and_variances():
+    histogram = random_histogram("TH2F", 4, variable_edges=False)
+    counts = np.abs(histogram.values_flow)
+    unweighted = Histogram(
+        histogram.name, "TH2F", "", histogram.edges, counts, counts, 10.0, histogram.axis_titles
+    )
+    payload = encode(unweighted, sumw2=False)
+    fast = decode_histogram(payload)
+    assert fast.variances_flow is fast.values_flow and not fast.values_flow.flags.writeable
+    assert_same(fast, generic(payload)[0])
+    with pytest.raises(ValueError, match="read-only"):
+        fast.values_flow[0, 0] = 1.0
+
+
+@pytest.mark.parametrize("sumw2", [True, False], ids=["sumw2", "no-sumw2"])
+def test_variances_of_negative_nan_and_negative_zero_bins_are_uproots_bit_for_bit(sumw2):
+    histogram = random_histogram("TH1D", 5, variable_edges=False)
+    odd = np.abs(histogram.values_flow)
+    odd[:4] = [-0.0, -2.5, np.nan, np.inf]
+    histogram = Histogram(histogram.name, "TH1D", "", histogram.edges, odd, odd.copy(), 3.0)
+    payload = encode(histogram, sumw2=sumw2)
+    fast = decode_histogram(payload)
+    [reference] = generic(payload)
+    assert fast.variances_flow is not fast.values_flow
+    assert fast.variances_flow.tobytes() == reference.variances_flow.tobytes()  # +0.0 for -0.0 and NaN
+    assert fast.variances_flow[:4].tolist() == [0.0, 0.0, 0.0, np.inf]
+    assert np.signbit(fast.variances_flow[0]) == np.False_
 
 
 def test_collections_fall_back(fixtures_dir, expected, schema_context):
