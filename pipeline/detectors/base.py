@@ -10,6 +10,7 @@ can call it from anywhere and a user's option change is just a new call.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple
@@ -134,12 +135,18 @@ class DetectorPlugin:
     `groups` is the full, priority-ordered list used when the subsystem has its own receiver.
     `groups_without_own_receiver` is the list used when it is shown from HLT files; `None` means
     `groups` minus the catch-all (otherwise every HLT histogram would land in "Non <SYS>").
+    `own_names` (a regular expression searched in a name) says which histograms of an HLT file are
+    this subsystem's own when it is shown from HLT files, which hold every detector's; `None` means
+    names containing the subsystem's name. Group selectors alone are too broad for that (EMC's
+    "Cluster" would take the HLT's fHistClusterChargeMax).
+    `option_specs` declares the plug-in's options; every subsystem accepts the union of them all.
     """
 
     subsystem: str
     groups: tuple[Group, ...]
     groups_without_own_receiver: tuple[Group, ...] | None = None
     option_specs: tuple[OptionSpec, ...] = ()
+    own_names: str | None = None
 
     def groups_for(self, has_own_receiver: bool) -> tuple[Group, ...]:
         if has_own_receiver:
@@ -147,6 +154,11 @@ class DetectorPlugin:
         if self.groups_without_own_receiver is not None:
             return self.groups_without_own_receiver
         return tuple(group for group in self.groups if not group.is_catch_all)
+
+    def is_own_histogram(self, name: str) -> bool:
+        """Whether an HLT file's histogram `name` belongs to this subsystem (see `own_names`)."""
+        pattern = re.escape(self.subsystem) if self.own_names is None else self.own_names
+        return re.search(pattern, name) is not None
 
     def pretty_name(self, name: str) -> str:
         return name
@@ -162,9 +174,23 @@ class DetectorPlugin:
         """Order of the members of a grid group; the default keeps the given order."""
         return list(names)
 
+    def derived_names(self, names: Iterable[str]) -> list[str]:
+        """Names of the extra histograms (projections, ...) `derive` can make from histograms named so."""
+        return []
+
+    def derive(self, name: str, histograms: Mapping[str, Histogram]) -> Histogram:
+        """One extra histogram, reading from `histograms` only what it needs; KeyError if it cannot."""
+        raise KeyError(name)
+
     def derived_histograms(self, histograms: Mapping[str, Histogram]) -> dict[str, Histogram]:
-        """Extra histograms (projections, ...) computed from the received ones, keyed by name."""
-        return {}
+        """Every extra histogram that can be made from `histograms`, keyed by name."""
+        derived = {}
+        for name in self.derived_names(histograms.keys()):
+            try:
+                derived[name] = self.derive(name, histograms)
+            except KeyError:
+                continue
+        return derived
 
     def stacks(self, names: Iterable[str]) -> list[Stack]:
         return []

@@ -58,6 +58,11 @@ GROUPS: tuple[Group, ...] = (
     Group("Non EMC", ""),
 )
 
+# EMC's histograms in an HLT file (which holds every detector's): the trigger QA task's, the cluster and
+# cell QA's, and names starting with EMC. Not "Cluster" alone: the HLT's fHistClusterChargeMax/Tot and
+# fHistTPC*ClustersRowPhi are not EMC's.
+OWN_NAMES = r"EMCTRQA_|hCluster|hIDvs|^EMC"
+
 # The summary FastOR histograms (TH1 vs FastOR id, or TH2 vs position), by exact name.
 FASTOR_NAMES: frozenset[str] = frozenset(
     f"EMCTRQA_histFastOR{level}{kind}" for level in ("L0", "L1") for kind in ("", "Amp", "LargeAmp")
@@ -368,4 +373,4 @@ class EMCPlugin(DetectorPlugin):
         return EVENTS_HISTOGRAM if EVENTS_HISTOGRAM in set(names) else None
 
 
-PLUGIN = EMCPlugin(subsystem=SUBSYSTEM, groups=GROUPS, option_specs=(OUTLIER_OPTION,))
+PLUGIN = EMCPlugin(subsystem=SUBSYSTEM, groups=GROUPS, option_specs=(OUTLIER_OPTION,), own_names=OWN_NAMES)

@@ -22,7 +22,10 @@ class HLTPlugin(DetectorPlugin):
         )
 
 
-# The HLT is always read from its own files, so its catch-all is kept either way.
+# The HLT is always read from its own files, so its catch-all is kept either way, and all they hold is its.
 PLUGIN = HLTPlugin(
-    subsystem=SUBSYSTEM, groups=(ALL_HISTOGRAMS,), groups_without_own_receiver=(ALL_HISTOGRAMS,)
+    subsystem=SUBSYSTEM,
+    groups=(ALL_HISTOGRAMS,),
+    groups_without_own_receiver=(ALL_HISTOGRAMS,),
+    own_names="",
 )

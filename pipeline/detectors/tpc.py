@@ -9,7 +9,8 @@ clusters, 3 DCA in r, 4 DCA in z, 5 η, 6 φ, 7 pT. So `_3_5_6` is DCAr vs η vs
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from pipeline.detectors.base import DetectorPlugin, DrawHints, Group, bin_range_within, project
@@ -17,6 +18,9 @@ from pipeline.histogram import Histogram
 
 SUBSYSTEM = "TPC"
 SOURCE_PREFIX = "TPCQA/h_tpc_track_"
+# TPC's histograms in an HLT file: the TPC QA folder's. Not "TPC" anywhere in the name, which would take
+# the HLT's own fHistTPC* histograms (cluster and compression monitoring done by the HLT itself).
+OWN_NAMES = "^" + re.escape("TPCQA/")
 
 # Order is priority; "Eta_" must follow "Eta_vs_Phi" because it would take those too.
 GROUPS: tuple[Group, ...] = (
@@ -121,6 +125,7 @@ def _projection_specs() -> tuple[ProjectionSpec, ...]:
 
 
 PROJECTIONS: tuple[ProjectionSpec, ...] = _projection_specs()
+_PROJECTIONS_BY_NAME = {spec.name: spec for spec in PROJECTIONS}
 _PRETTY_NAMES = {spec.name: spec.pretty_name for spec in PROJECTIONS}
 
 
@@ -179,8 +184,21 @@ class TPCPlugin(DetectorPlugin):
     def draw_hints(self, histogram: Histogram) -> DrawHints:
         return tpc_draw_hints(histogram)
 
+    def derived_names(self, names: Iterable[str]) -> list[str]:
+        available = set(names)
+        return [spec.name for spec in PROJECTIONS if spec.source in available]
+
+    def derive(self, name: str, histograms: Mapping[str, Histogram]) -> Histogram:
+        spec = _PROJECTIONS_BY_NAME.get(name)
+        if spec is None:
+            raise KeyError(name)
+        source = histograms[spec.source]  # only the one TH3 this projection needs is read
+        if source.dimension != 3:
+            raise KeyError(f"{name}: {spec.source} is not a TH3")
+        return project_spec(spec, source)
+
     def derived_histograms(self, histograms: Mapping[str, Histogram]) -> dict[str, Histogram]:
         return tpc_derived_histograms(histograms)
 
 
-PLUGIN = TPCPlugin(subsystem=SUBSYSTEM, groups=GROUPS)
+PLUGIN = TPCPlugin(subsystem=SUBSYSTEM, groups=GROUPS, own_names=OWN_NAMES)

@@ -1,8 +1,9 @@
 """Processing options: one typed, validated object per request (the original passed loose dicts).
 
-Every subsystem accepts every common option and ignores the ones it does not use, so a time slice with a
-hot-channel threshold is never an error for TPC or HLT (the original's slices only worked for EMC).
-Bad values raise `OptionsError` naming the field, never a stack trace.
+Every subsystem accepts every option any detector plug-in declares, and ignores the ones it does not use,
+so a time slice with a hot-channel threshold is never an error for TPC or HLT (the original's slices only
+worked for EMC). Options are checked in one place, `ProcessingOptions.__post_init__`, whether they come
+from a form (`from_mapping`) or are built in code. Bad values raise `OptionsError` naming the field.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class OptionsError(ValueError):
 
 @dataclass(frozen=True)
 class OptionSpec:
-    """A plug-in-declared option: name, type, default and allowed range."""
+    """A plug-in-declared option: name, type (bool, int, float or str), default and allowed range."""
 
     name: str
     kind: type
@@ -37,9 +38,22 @@ class OptionSpec:
     description: str = ""
 
 
+def known_option_specs() -> Mapping[str, OptionSpec]:
+    """Every plug-in option by name: the union of the registered detector plug-ins' `option_specs`."""
+    # Imported here, not at the top: the plug-ins import this module for OptionSpec.
+    from pipeline.detectors import OPTION_SPECS
+
+    return OPTION_SPECS
+
+
 @dataclass(frozen=True)
 class ProcessingOptions:
-    """What a user may change when (re)processing a run or a slice."""
+    """What a user may change when (re)processing a run or a slice.
+
+    `extra` holds plug-in options as sorted (name, value) pairs (a mapping is accepted too). Each name
+    must be declared by some plug-in; values are converted to the declared type, and values equal to
+    the default are dropped, so asking for the default shares the cached result of not asking.
+    """
 
     scale_by_events: bool = True
     # None: each histogram's built-in default threshold (the original's 0 meant the same).
@@ -59,9 +73,15 @@ class ProcessingOptions:
                     f"must be > 0 and <= {HOT_CHANNEL_THRESHOLD_MAX:g}, got {threshold!r}",
                 )
             object.__setattr__(self, "hot_channel_threshold", float(threshold))
+        object.__setattr__(self, "extra", _validated_extra(self.extra))
 
     def get(self, name: str, default: Any = None) -> Any:
-        return dict(self.extra).get(name, default)
+        """A plug-in option's value: as set, else its declared default, else `default`."""
+        for option_name, value in self.extra:
+            if option_name == name:
+                return value
+        spec = known_option_specs().get(name)
+        return spec.default if spec is not None else default
 
     def cache_key(self) -> str:
         """Stable across processes and key order (the original hashed a dict's str())."""
@@ -69,20 +89,39 @@ class ProcessingOptions:
         return hashlib.sha1(payload.encode()).hexdigest()
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], specs: tuple[OptionSpec, ...] = ()) -> ProcessingOptions:
-        """Validate user input (form values, JSON); unknown names are an error naming them."""
-        known = {f.name for f in fields(cls) if f.name != "extra"}
-        declared = {spec.name: spec for spec in specs}
+    def from_mapping(cls, values: Mapping[str, Any]) -> ProcessingOptions:
+        """Validate user input (form values, JSON, strings included); any bad name or value raises
+        OptionsError naming it."""
+        common_names = {f.name for f in fields(cls) if f.name != "extra"}
         common: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for name, value in values.items():
-            if name in known:
+            if name in common_names:
                 common[name] = _coerce_common(name, value)
-            elif name in declared:
-                extra[name] = _coerce_declared(declared[name], value)
             else:
-                raise OptionsError(name, "unknown option")
-        return cls(**common, extra=tuple(sorted(extra.items())))
+                extra[name] = value
+        return cls(**common, extra=extra)
+
+
+def _validated_extra(extra: Any) -> tuple[tuple[str, Any], ...]:
+    if isinstance(extra, Mapping):
+        pairs = list(extra.items())
+    else:
+        try:
+            pairs = [(name, value) for name, value in extra]
+        except (TypeError, ValueError):
+            raise OptionsError("extra", f"must be (name, value) pairs, got {extra!r}") from None
+    specs = known_option_specs()
+    validated: dict[str, Any] = {}
+    for name, value in pairs:
+        spec = specs.get(name) if isinstance(name, str) else None
+        if spec is None:
+            known = ", ".join(sorted({"scale_by_events", "hot_channel_threshold", *specs}))
+            raise OptionsError(str(name), f"unknown option (known: {known})")
+        if name in validated:
+            raise OptionsError(name, "given twice")
+        validated[name] = coerce_option(spec, value)
+    return tuple(sorted((name, value) for name, value in validated.items() if value != specs[name].default))
 
 
 def _parse_bool(name: str, value: Any) -> bool:
@@ -98,29 +137,50 @@ def _parse_bool(name: str, value: Any) -> bool:
     raise OptionsError(name, f"must be true or false, got {value!r}")
 
 
+def _parse_number(name: str, value: Any, kind: type) -> float | int:
+    """A finite number of `kind` (int or float) from a number or a form string; never a bool."""
+    parsed = value
+    if isinstance(value, str):
+        try:
+            parsed = float(value.strip())
+        except ValueError:
+            raise OptionsError(name, f"must be a number, got {value!r}") from None
+    if isinstance(parsed, bool) or not isinstance(parsed, int | float):
+        raise OptionsError(name, f"must be a number, got {value!r}")
+    if not math.isfinite(parsed):
+        raise OptionsError(name, f"must be a finite number, got {value!r}")
+    if kind is int:
+        if parsed != int(parsed):
+            raise OptionsError(name, f"must be a whole number, got {value!r}")
+        return int(parsed)
+    return float(parsed)
+
+
 def _coerce_common(name: str, value: Any) -> Any:
     if name == "scale_by_events":
         return _parse_bool(name, value)
     if name == "hot_channel_threshold":
-        if value is None or value == "":
+        if value is None or (isinstance(value, str) and value.strip() == ""):
             return None
         if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                raise OptionsError(name, f"must be a number, got {value!r}") from None
+            return _parse_number(name, value, float)
     return value
 
 
-def _coerce_declared(spec: OptionSpec, value: Any) -> Any:
+def coerce_option(spec: OptionSpec, value: Any) -> Any:
+    """`value` as the type `spec` declares, within its range; OptionsError naming the option if not."""
     if spec.kind is bool:
         return _parse_bool(spec.name, value)
-    try:
-        coerced = spec.kind(value)
-    except (TypeError, ValueError):
-        raise OptionsError(spec.name, f"must be {spec.kind.__name__}, got {value!r}") from None
+    if spec.kind in (int, float):
+        coerced = _parse_number(spec.name, value, spec.kind)
+    elif spec.kind is str:
+        if not isinstance(value, str):
+            raise OptionsError(spec.name, f"must be text, got {value!r}")
+        return value
+    else:
+        raise OptionsError(spec.name, f"has an unsupported declared type {spec.kind.__name__}")
     if spec.minimum is not None and coerced < spec.minimum:
-        raise OptionsError(spec.name, f"must be >= {spec.minimum:g}, got {coerced!r}")
+        raise OptionsError(spec.name, f"must be >= {spec.minimum:g}, got {value!r}")
     if spec.maximum is not None and coerced > spec.maximum:
-        raise OptionsError(spec.name, f"must be <= {spec.maximum:g}, got {coerced!r}")
+        raise OptionsError(spec.name, f"must be <= {spec.maximum:g}, got {value!r}")
     return coerced

@@ -6,6 +6,9 @@ histograms, scaling by the window's own nEvents, draw hints, checks), and cached
 bounded) and in memory under (run, subsystem, source, mode, snapshot ids used, options). Two requests
 that differ in any option never share a result (the original's issue #25), and clearing the cache loses
 nothing: every view can be rebuilt from the stored snapshots.
+
+Building a view reads no histogram but the events one: names come from the store's name column, and
+each histogram is read, combined, scaled and checked when a page first asks for it.
 """
 
 from __future__ import annotations
@@ -13,17 +16,19 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections import ChainMap, OrderedDict
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import diskcache
-import numpy as np
 
 from pipeline.detectors import plugin_for
 from pipeline.detectors.base import (
+    DetectorPlugin,
     Group,
     ProcessedHistogram,
     Stack,
@@ -33,14 +38,21 @@ from pipeline.detectors.base import (
 )
 from pipeline.histogram import Histogram
 from pipeline.processing.options import ProcessingOptions
-from pipeline.processing.runs import RunInfo, find_run, list_runs
-from pipeline.processing.timeslice import MergerMode, SlicePlan, Window, load_slice, plan_window
+from pipeline.processing.runs import HLT, RunInfo, RunTimeline, RunTimelines, list_runs
+from pipeline.processing.timeslice import (
+    MergerMode,
+    SliceHistograms,
+    SlicePlan,
+    Window,
+    load_slice,
+    plan_window,
+)
 from pipeline.store import SnapshotStore
 
 log = logging.getLogger(__name__)
 
 # Bump when the cached value's meaning changes, so old entries are never read as new ones.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 VIEW_ENTRY = "<view>"  # disk-cache key suffix of a view's skeleton; histogram names never look like it
 DEFAULT_CACHE_BYTES = 2 * 1024**3
 MEMORY_ENTRIES = 16
@@ -55,7 +67,139 @@ class ViewSkeleton:
     stacks: list[Stack]
 
 
-ContentLoader = Callable[[], tuple[Mapping[str, Histogram], dict[str, Histogram]]]
+class ViewContent(Mapping[str, Histogram]):
+    """The histograms a view shows before processing, each made when first asked for: the slice's own
+    (only this subsystem's when read from HLT files, the original's scenario 1) and the plug-in's
+    derived ones, which read only their sources."""
+
+    def __init__(self, plugin: DetectorPlugin, histograms: SliceHistograms, own_only: bool) -> None:
+        self._plugin = plugin
+        self._histograms = histograms
+        stored = [name for name in histograms if not own_only or plugin.is_own_histogram(name)]
+        self._stored = frozenset(stored)
+        self._derived_names = frozenset(plugin.derived_names(stored)) - self._stored
+        self._names = sorted(self._stored | self._derived_names)
+        self._derived: dict[str, Histogram] = {}
+        # Dash serves callbacks from several threads; a slice's caches are not thread-safe.
+        self._lock = threading.RLock()
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self._histograms.warnings)
+
+    def __getitem__(self, name: str) -> Histogram:
+        with self._lock:
+            if name in self._derived_names:
+                if name not in self._derived:
+                    self._derived[name] = self._plugin.derive(name, self._stored_only())
+                return self._derived[name]
+            if name not in self._stored:
+                raise KeyError(name)
+            return self._histograms[name]
+
+    def _stored_only(self) -> Mapping[str, Histogram]:
+        return _Subset(self._histograms, self._stored)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._stored or name in self._derived_names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+class _Subset(Mapping[str, Histogram]):
+    """Some names of a lazy mapping, still lazy."""
+
+    def __init__(self, source: Mapping[str, Histogram], names: frozenset[str]) -> None:
+        self._source = source
+        self._names = names
+
+    def __getitem__(self, name: str) -> Histogram:
+        if name not in self._names:
+            raise KeyError(name)
+        return self._source[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._names))
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+ContentLoader = Callable[[], ViewContent]
+
+
+class _WrittenWhenIdle:
+    """The disk cache, with processed histograms written by a background thread once requests pause.
+
+    Storing one (pickle, and a SQLite commit or a file) takes a fraction of a millisecond to a
+    millisecond; it serves later requests, not this one, so it must not slow this one down, nor the
+    next one a user makes right after it. Writes wait until no new one came for QUIET_S and then go
+    in one transaction. A write lost (the process ends first) only costs a recomputation.
+    """
+
+    QUIET_S = 0.25
+
+    def __init__(self, cache: diskcache.Cache) -> None:
+        self.cache = cache
+        self._pending: list[tuple[tuple, Any]] = []
+        self._writing = 0
+        self._last_set = 0.0
+        self._flushing = False
+        self._condition = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def get(self, key: tuple) -> Any:
+        return self.cache.get(key)
+
+    def set(self, key: tuple, value: Any) -> None:
+        with self._condition:
+            self._pending.append((key, value))
+            self._last_set = time.monotonic()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="cache-write", daemon=True)
+                self._thread.start()
+            self._condition.notify_all()
+
+    def flush(self) -> None:
+        """Write everything asked for so far now, and wait until it is written."""
+        with self._condition:
+            self._flushing = True
+            self._condition.notify_all()
+            self._condition.wait_for(lambda: not self._pending and not self._writing)
+            self._flushing = False
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                self._condition.wait_for(lambda: self._pending)
+                while not self._flushing:
+                    quiet_for = time.monotonic() - self._last_set
+                    if quiet_for >= self.QUIET_S:
+                        break
+                    self._condition.wait(self.QUIET_S - quiet_for)
+                batch, self._pending = self._pending, []
+                self._writing = len(batch)
+            self._write(batch)
+            with self._condition:
+                self._writing = 0
+                self._condition.notify_all()
+
+    def _write(self, batch: list[tuple[tuple, Any]]) -> None:
+        try:
+            with self.cache.transact():
+                for key, value in batch:
+                    self.cache.set(key, value)
+        except Exception:  # a full disk must not break a page; these values are only a cache
+            log.warning(
+                "could not store %d processed histograms in the disk cache", len(batch), exc_info=True
+            )
 
 
 class ProcessedView:
@@ -73,7 +217,7 @@ class ProcessedView:
         options: ProcessingOptions,
         load_content: ContentLoader,
         skeleton: ViewSkeleton | None = None,
-        disk: diskcache.Cache | None = None,
+        disk: diskcache.Cache | _WrittenWhenIdle | None = None,
         disk_key: tuple = (),
     ) -> None:
         self.run = run
@@ -81,17 +225,20 @@ class ProcessedView:
         self.options = options
         self._plugin = plugin_for(run.subsystem)
         self._load_content = load_content
-        self._content: tuple[Mapping[str, Histogram], dict[str, Histogram]] | None = None
+        self._content: ViewContent | None = None
         self._disk = disk
         self._disk_key = disk_key
         self._processed: dict[str, ProcessedHistogram] = {}
         self._lock = threading.Lock()
+        # Processed histograms can be on disk only if this view was built before (its skeleton was
+        # cached); a view built now need not ask the disk for each of them.
+        self._disk_may_hold = skeleton is not None
         if skeleton is None:
-            content, derived = self._loaded()
-            merged = ChainMap(derived, content)
-            names = sorted(merged)
+            content = self._loaded()
+            names = list(content)
             skeleton = ViewSkeleton(
-                n_events=count_events(self._plugin, merged),
+                # Reads the events histogram alone (with its row group), nothing else.
+                n_events=count_events(self._plugin, content),
                 groups=group_histograms(self._plugin, names, has_own_receiver=not run.uses_hlt_files),
                 stacks=self._plugin.stacks(names),
             )
@@ -120,9 +267,9 @@ class ProcessedView:
 
     @property
     def warnings(self) -> list[str]:
-        return list(getattr(self._content[0], "warnings", [])) if self._content else []
+        return self._content.warnings if self._content is not None else []
 
-    def _loaded(self) -> tuple[Mapping[str, Histogram], dict[str, Histogram]]:
+    def _loaded(self) -> ViewContent:
         with self._lock:
             if self._content is None:
                 self._content = self._load_content()
@@ -131,11 +278,10 @@ class ProcessedView:
     def histogram(self, name: str) -> ProcessedHistogram:
         """One histogram of the window, scaled and checked with this view's options; KeyError if absent."""
         processed = self._processed.get(name)
-        if processed is None and self._disk is not None:
+        if processed is None and self._disk is not None and self._disk_may_hold:
             processed = self._disk.get((*self._disk_key, name))
         if processed is None:
-            content, derived = self._loaded()
-            source = derived[name] if name in derived else content[name]
+            source = self._loaded()[name]
             processed = process_histogram(self._plugin, source, self.options, self.n_events)
             if self._disk is not None:
                 self._disk.set((*self._disk_key, name), processed)
@@ -146,12 +292,16 @@ class ProcessedView:
     def histograms(self) -> dict[str, ProcessedHistogram]:
         return {name: self.histogram(name) for name in self.names}
 
-    def with_run(self, run: RunInfo) -> ProcessedView:
-        """The same window with the run's current state (ongoing, end) rather than the one when cached."""
-        if run == self.run:
+    def with_run(self, run: RunInfo, plan: SlicePlan | None = None) -> ProcessedView:
+        """The same content with the run's current state (ongoing, end) and, if given, the plan of the
+        request being answered: two windows can use the same snapshots, and each answer must say what
+        was asked of it."""
+        plan = plan or self.plan
+        if run == self.run and plan == self.plan:
             return self
         refreshed = copy.copy(self)
         refreshed.run = run
+        refreshed.plan = plan
         return refreshed
 
 
@@ -173,10 +323,18 @@ class ProcessingService:
         self._memory: OrderedDict[tuple, ProcessedView] = OrderedDict()
         self._lock = threading.Lock()
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="snapshot-read")
+        self._disk = _WrittenWhenIdle(self.cache)
+        self._timelines = RunTimelines(store)
         self.computed = 0  # views built from snapshots (not served from a cache), for tests and stats
 
     def runs(self) -> list[RunInfo]:
         return list_runs(self.store, self.subsystems)
+
+    def run_info(self, run: int, subsystem: str) -> RunInfo:
+        """One run and subsystem as `runs()` describes it (length, ongoing, source), from the run's
+        folders alone and reused while they are unchanged: cheap enough for every refresh.
+        LookupError if there is no data."""
+        return self._timelines.find(run, subsystem)[0]
 
     def plan(
         self,
@@ -185,25 +343,67 @@ class ProcessingService:
         window: Window | None = None,
         mode: MergerMode = MergerMode.CUMULATIVE,
     ) -> tuple[RunInfo, SlicePlan]:
-        """Which snapshots a view uses. `window=None` is the whole run. Raises OptionsError, LookupError."""
-        info = find_run(self.store, run, subsystem, self.subsystems)
-        keys = self.store.snapshot_keys(run, info.source_subsystem)
-        epochs = np.fromiter((key.snapshot_time_utc.timestamp() for key in keys), np.float64, len(keys))
-        window = window or Window(0.0, info.length_minutes)
-        return info, plan_window(
-            [k.snapshot_id for k in keys], epochs, run, info.source_subsystem, window, mode
+        """Which snapshots a view uses and whose they are. `window=None` is the whole run, from the
+        subsystem's own snapshots when it has any. Raises OptionsError (bad window), LookupError.
+
+        Minutes count from the start of the run. A subsystem whose own snapshots began after the start
+        of the window (its receiver started mid-run, scenario 1a) would answer with data counted from
+        the start of run; when the HLT's snapshots hold its histograms and answer closer to what was
+        asked, they are used instead, and the description says so.
+        """
+        info, timeline = self._timelines.find(run, subsystem)
+        requested = window or Window(0.0, info.length_minutes)
+        plan = self._plan_from(timeline, info, info.source_subsystem, requested, mode)
+        if window is None or info.uses_hlt_files or subsystem == HLT or HLT not in timeline.subsystems:
+            return info, plan
+        own_start = info.minute_of(info.source_start_utc) if info.source_start_utc else 0.0
+        if plan.is_empty or (not plan.after_snapshot and requested.min_minutes > 0):
+            hlt_plan = self._plan_from(timeline, info, HLT, requested, mode)
+            closer = not hlt_plan.is_empty and (
+                plan.is_empty or hlt_plan.returned.min_minutes > plan.returned.min_minutes
+            )
+            if closer and self._hlt_holds(subsystem, hlt_plan):
+                note = f"from HLT snapshots: {subsystem}'s own begin at minute {own_start:.1f}"
+                return timeline.info(subsystem, HLT, info.ongoing), hlt_plan.with_note(note)
+        if plan.is_empty and own_start > requested.max_minutes:
+            plan = plan.with_note(f"{subsystem}'s own snapshots begin at minute {own_start:.1f}")
+        return info, plan
+
+    def _plan_from(
+        self, timeline: RunTimeline, info: RunInfo, source: str, window: Window, mode: MergerMode
+    ) -> SlicePlan:
+        snapshots = timeline.subsystems[source]
+        return plan_window(
+            snapshots.snapshot_ids,
+            snapshots.epochs,
+            info.run,
+            source,
+            window,
+            mode,
+            run_start_epoch=info.start_utc.timestamp(),
+            run_length_minutes=info.length_minutes,
         )
+
+    def _hlt_holds(self, subsystem: str, plan: SlicePlan) -> bool:
+        """Whether the HLT snapshots of `plan` hold histograms of `subsystem` (names only are read)."""
+        plugin = plugin_for(subsystem)
+        newest = plan.used_snapshot_ids[-1]
+        return any(plugin.is_own_histogram(name) for name in self.store.histogram_names(newest))
 
     def view(
         self,
         run: int,
         subsystem: str,
         window: Window | None = None,
-        options: ProcessingOptions | None = None,
+        options: ProcessingOptions | Mapping[str, Any] | None = None,
         mode: MergerMode = MergerMode.CUMULATIVE,
     ) -> ProcessedView:
-        """The view of one window with `options`; raises OptionsError (bad input) or LookupError (no data)."""
-        options = options or ProcessingOptions()
+        """The view of one window with `options` (an object, or form values validated here); raises
+        OptionsError (bad input, naming the field) or LookupError (no data)."""
+        if options is None:
+            options = ProcessingOptions()
+        elif not isinstance(options, ProcessingOptions):
+            options = ProcessingOptions.from_mapping(options)
         info, plan = self.plan(run, subsystem, window, mode)
         key = (
             CACHE_FORMAT,
@@ -218,25 +418,20 @@ class ProcessingService:
             cached = self._memory.get(key)
             if cached is not None:
                 self._memory.move_to_end(key)
-                return cached.with_run(info)
+                return cached.with_run(info, plan)
         skeleton = self.cache.get((*key, VIEW_ENTRY))
         if skeleton is None:
             self.computed += 1
-        view = ProcessedView(info, plan, options, self._content_loader(info, plan), skeleton, self.cache, key)
+        view = ProcessedView(info, plan, options, self._content_loader(info, plan), skeleton, self._disk, key)
         if skeleton is None:
             self.cache.set((*key, VIEW_ENTRY), view.skeleton)
         self._remember(key, view)
         return view
 
     def _content_loader(self, info: RunInfo, plan: SlicePlan) -> ContentLoader:
-        def load() -> tuple[Mapping[str, Histogram], dict[str, Histogram]]:
-            plugin = plugin_for(info.subsystem)
-            content: Mapping[str, Histogram] = load_slice(self.store, plan, executor=self._readers)
-            if info.uses_hlt_files:
-                # Shown from HLT files: only what this subsystem's groups claim (the original's scenario 1).
-                groups = plugin.groups_for(has_own_receiver=False)
-                content = _Subset(content, [n for n in content if any(g.selector in n for g in groups)])
-            return content, plugin.derived_histograms(content)
+        def load() -> ViewContent:
+            histograms = load_slice(self.store, plan, executor=self._readers)
+            return ViewContent(plugin_for(info.subsystem), histograms, own_only=info.uses_hlt_files)
 
         return load
 
@@ -247,28 +442,13 @@ class ProcessingService:
             while len(self._memory) > MEMORY_ENTRIES:
                 self._memory.popitem(last=False)
 
+    def flush(self) -> None:
+        """Wait until every processed histogram is in the disk cache (they are written in the background)."""
+        self._disk.flush()
+
     def clear_cache(self) -> None:
         """Forget every derived result; the next request rebuilds it from the snapshots."""
+        self.flush()
         with self._lock:
             self._memory.clear()
         self.cache.clear()
-
-
-class _Subset(Mapping[str, Histogram]):
-    """Some names of a lazy mapping, still lazy."""
-
-    def __init__(self, source: Mapping[str, Histogram], names: list[str]) -> None:
-        self._source = source
-        self._names = names
-        self.warnings = getattr(source, "warnings", [])
-
-    def __getitem__(self, name: str) -> Histogram:
-        if name not in self._names:
-            raise KeyError(name)
-        return self._source[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)

@@ -6,26 +6,42 @@ none precedes min. The original subtracted the first snapshot *inside* the windo
 recorded between the previous snapshot and that one; here the window's content is exact.
 Reset mode (mergers reset on request): the window is the sum of the snapshots inside it.
 
-Snapshot times are matched to the minute (minutes since the run's first snapshot, rounded), which absorbs
+Minutes count from the start of the run (its earliest snapshot of any subsystem), so "minute 3" is the
+same moment for every subsystem. Snapshot times are matched to the minute (rounded), which absorbs
 receiver jitter, and the result says what it really used ("requested 3-10 min, returned 2.9-10.1 min").
+
+Histograms are combined only when asked for, one row group's worth of names at a time (what the store
+decodes anyway to read one histogram), so a page that shows a few histograms of a 500-histogram
+snapshot reads a few row groups, and a reset-mode sum holds one snapshot's part at a time.
 """
 
 from __future__ import annotations
 
+import bisect
 import enum
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from pipeline.histogram import Histogram
 from pipeline.processing.options import OptionsError
+from pipeline.store import ROW_GROUP_ROWS, SnapshotStore
 
 log = logging.getLogger(__name__)
+
+# Histograms combined per read: the store's row group, so one read decodes what it must decode anyway.
+READ_CHUNK = ROW_GROUP_ROWS
+# Combined histograms a slice keeps (least recently used dropped): a few pages' worth.
+COMBINED_KEPT = 4 * READ_CHUNK
+# Row groups read (cumulative mode) whose histograms are kept to combine when asked for: each holds
+# the decoded row group of both snapshots (a few MB) alive.
+RAW_CHUNKS_KEPT = 2
 
 
 class MergerMode(enum.StrEnum):
@@ -60,7 +76,12 @@ class Window:
 
 @dataclass(frozen=True)
 class SlicePlan:
-    """Which stored snapshots make up a window, decided from the snapshot list alone (no data read)."""
+    """Which stored snapshots make up a window, decided from the snapshot list alone (no data read).
+
+    `returned` is in minutes since the start of run. Its start is the time of the snapshot the window
+    follows (subtracted in cumulative mode) when `after_snapshot` is set, else the start of run: no
+    snapshot precedes the window, so its data are counted from the beginning.
+    """
 
     run: int
     subsystem: str
@@ -70,6 +91,8 @@ class SlicePlan:
     earlier_snapshot_id: str | None = None  # cumulative: subtracted; None = nothing precedes the window
     summed_snapshot_ids: tuple[str, ...] = ()  # reset mode
     returned: Window | None = None
+    after_snapshot: bool = False
+    note: str = ""  # said after the description, e.g. where the data came from
 
     @property
     def used_snapshot_ids(self) -> tuple[str, ...]:
@@ -85,13 +108,17 @@ class SlicePlan:
         requested = (
             f"requested {_minutes(self.requested.min_minutes)}-{_minutes(self.requested.max_minutes)} min"
         )
+        note = f" ({self.note})" if self.note else ""
         if self.returned is None:
-            return f"{requested}: no snapshot in that range"
+            return f"{requested}: no snapshot in that range{note}"
         returned = f"returned {self.returned.min_minutes:.1f}-{self.returned.max_minutes:.1f} min"
         exact = math.isclose(
             self.returned.min_minutes, self.requested.min_minutes, abs_tol=0.05
         ) and math.isclose(self.returned.max_minutes, self.requested.max_minutes, abs_tol=0.05)
-        return f"{requested}, {returned}" + ("" if exact else " due to data")
+        return f"{requested}, {returned}" + ("" if exact else " due to data") + note
+
+    def with_note(self, note: str) -> SlicePlan:
+        return replace(self, note=note)
 
 
 def _minutes(value: float) -> str:
@@ -105,10 +132,15 @@ def plan_slice(
     window: Window,
     mode: MergerMode = MergerMode.CUMULATIVE,
 ) -> SlicePlan:
-    """Choose the snapshots for `window` from a run's snapshot list (snapshot_id, snapshot_time_utc)."""
+    """Choose the snapshots for `window` from a run's snapshot list (snapshot_id, snapshot_time_utc),
+    counting minutes from its first snapshot."""
     snapshots = snapshots.sort_values("snapshot_time_utc", kind="stable")
     epochs = np.array([t.timestamp() for t in snapshots["snapshot_time_utc"]], dtype=np.float64)
     return plan_window(snapshots["snapshot_id"].tolist(), epochs, run, subsystem, window, mode)
+
+
+# A microsecond, the resolution of snapshot times, in minutes: closer than this is the same time.
+_SAME_TIME_MINUTES = 1e-6 / 60.0
 
 
 def plan_window(
@@ -118,18 +150,33 @@ def plan_window(
     subsystem: str,
     window: Window,
     mode: MergerMode = MergerMode.CUMULATIVE,
+    run_start_epoch: float | None = None,
+    run_length_minutes: float | None = None,
 ) -> SlicePlan:
-    """`plan_slice` on plain arrays: snapshot ids and their unix times, oldest first."""
+    """`plan_slice` on plain arrays: snapshot ids and their unix times, oldest first.
+
+    Minutes count from `run_start_epoch` (default: the first of these snapshots), and the window may
+    reach to `run_length_minutes` (default: the last of them), so every subsystem of a run shares
+    one clock even when its own snapshots began later than the run.
+    """
     plan = SlicePlan(run=run, subsystem=subsystem, mode=mode, requested=window)
+    if run_start_epoch is None:
+        run_start_epoch = float(epochs[0]) if len(ids) else 0.0
+    minutes = (np.asarray(epochs, dtype=np.float64) - run_start_epoch) / 60.0
+    if run_length_minutes is None:
+        run_length_minutes = float(minutes[-1]) if len(ids) else 0.0
+    window.validate(run_length_minutes=run_length_minutes)
     if not ids:
         return plan
-    minutes = (epochs - epochs[0]) / 60.0
-    window.validate(run_length_minutes=float(minutes[-1]))
     # Matched to the minute: a snapshot counts at its own time and at its minute (half up), whichever
     # is more generous, so receiver jitter around a minute boundary does not move it out of a window.
     minute = np.floor(minutes + 0.5)
-    at_or_before_max = (minutes <= window.max_minutes) | (minute <= window.max_minutes)
-    before_min = (minutes < window.min_minutes) & (minute < window.min_minutes)
+    # Window ends come from datetimes (e.g. the run length) and snapshot minutes from float epochs:
+    # they may differ in the last bits, which must not drop the newest snapshot from the full run.
+    max_minutes = window.max_minutes + _SAME_TIME_MINUTES
+    min_minutes = window.min_minutes - _SAME_TIME_MINUTES
+    at_or_before_max = (minutes <= max_minutes) | (minute <= window.max_minutes)
+    before_min = (minutes < min_minutes) & (minute < window.min_minutes)
     if mode is MergerMode.RESET:
         inside = np.flatnonzero(at_or_before_max & ~before_min)
         if inside.size == 0:
@@ -137,7 +184,12 @@ def plan_window(
         first, last = int(inside[0]), int(inside[-1])
         # A reset snapshot holds what arrived since the previous one: its data start there.
         start = float(minutes[first - 1]) if first > 0 else 0.0
-        return _with(plan, summed=tuple(ids[i] for i in inside), returned=(start, float(minutes[last])))
+        return replace(
+            plan,
+            summed_snapshot_ids=tuple(ids[i] for i in inside),
+            returned=Window(start, float(minutes[last])),
+            after_snapshot=first > 0,
+        )
     candidates = np.flatnonzero(at_or_before_max)
     if candidates.size == 0:
         return plan
@@ -147,56 +199,105 @@ def plan_window(
     if earlier is not None and earlier >= later:
         return plan  # the window holds no snapshot of its own
     start = float(minutes[earlier]) if earlier is not None else 0.0
-    return _with(
+    return replace(
         plan,
-        later=ids[later],
-        earlier=ids[earlier] if earlier is not None else None,
-        returned=(start, float(minutes[later])),
+        later_snapshot_id=ids[later],
+        earlier_snapshot_id=ids[earlier] if earlier is not None else None,
+        returned=Window(start, float(minutes[later])),
+        after_snapshot=earlier is not None,
     )
 
 
-def _with(
-    plan: SlicePlan,
-    returned: tuple[float, float],
-    later: str | None = None,
-    earlier: str | None = None,
-    summed: tuple[str, ...] = (),
-) -> SlicePlan:
-    return SlicePlan(
-        run=plan.run,
-        subsystem=plan.subsystem,
-        mode=plan.mode,
-        requested=plan.requested,
-        later_snapshot_id=later,
-        earlier_snapshot_id=earlier,
-        summed_snapshot_ids=summed,
-        returned=Window(*returned),
-    )
+class SnapshotPart:
+    """One snapshot as a slice reads it: its names, and histograms read a few at a time.
+
+    `read(names)` returns the named histograms; `read(None)` returns them all (one scan of the file).
+    """
+
+    def __init__(
+        self, names: Iterable[str], read: Callable[[list[str] | None], Mapping[str, Histogram]]
+    ) -> None:
+        self.names = frozenset(names)
+        self._read = read
+
+    @classmethod
+    def stored(
+        cls, store: SnapshotStore, snapshot_id: str, names: Iterable[str] | None = None
+    ) -> SnapshotPart:
+        """A stored snapshot; its names (given, or from the store's name column) but no histogram read."""
+        if names is None:
+            names = store.histogram_names(snapshot_id)
+        return cls(names, lambda wanted: store.read_snapshot(snapshot_id, wanted)[1])
+
+    @classmethod
+    def in_memory(cls, histograms: Mapping[str, Histogram]) -> SnapshotPart:
+        return cls(
+            histograms,
+            lambda names: {name: histograms[name] for name in (histograms if names is None else names)},
+        )
+
+    def only(self, names: Iterable[str]) -> SnapshotPart:
+        """The same snapshot restricted to `names`."""
+        restricted = self.names & set(names)
+        return SnapshotPart(
+            restricted, lambda wanted: self._read(sorted(restricted) if wanted is None else wanted)
+        )
+
+    def read(self, names: Iterable[str] | None) -> Mapping[str, Histogram]:
+        """The histograms of `names` this snapshot holds (others are skipped); None: all of them."""
+        if names is None:
+            return self._read(None) if self.names else {}
+        present = [name for name in names if name in self.names]
+        return self._read(present) if present else {}
 
 
 class SliceHistograms(Mapping[str, Histogram]):
     """The histograms of one window, each combined from the planned snapshots when first asked for.
 
-    Cumulative mode: `later - earlier` per name; a histogram absent from `earlier` first appeared in
-    the window and is kept whole (the original dropped it). Reset mode: the sum of the parts. A page
-    shows a few histograms of a 500-histogram snapshot, so only those are ever computed.
+    Cumulative mode (`parts` = [later, earlier] or [later]): `later - earlier` per name; a histogram
+    absent from `earlier` first appeared in the window and is kept whole (the original dropped it).
+    Reset mode: the sum of the parts, added one part at a time. Asking for one name reads the names
+    of its row group too (at no extra decoding cost): in cumulative mode they are kept as read and
+    subtracted when asked for, in reset mode summed with it. Bounded numbers of both are kept.
     """
 
-    def __init__(self, mode: MergerMode, parts: list[Mapping[str, Histogram]]) -> None:
+    def __init__(
+        self,
+        mode: MergerMode,
+        parts: list[SnapshotPart | Mapping[str, Histogram]],
+        executor: Executor | None = None,
+    ) -> None:
         self.mode = mode
-        self._parts = parts
-        if mode is MergerMode.RESET:
-            self._names = sorted(set().union(*parts)) if parts else []
+        self._parts = [p if isinstance(p, SnapshotPart) else SnapshotPart.in_memory(p) for p in parts]
+        self._executor = executor
+        if not self._parts:
+            names: set[str] = set()
+        elif mode is MergerMode.RESET:
+            names = set().union(*(part.names for part in self._parts))
         else:
-            self._names = sorted(parts[0]) if parts else []
-        self._combined: dict[str, Histogram] = {}
+            names = set(self._parts[0].names)
+        self._names = sorted(names)
+        self._name_set = frozenset(names)
+        self._combined: OrderedDict[str, Histogram] = OrderedDict()
+        self._raw: OrderedDict[int, tuple[Mapping[str, Histogram], Mapping[str, Histogram]]] = OrderedDict()
         self.warnings: list[str] = []
 
     def __getitem__(self, name: str) -> Histogram:
         combined = self._combined.get(name)
-        if combined is None:
-            combined = self._combine(name)
-            self._combined[name] = combined
+        if combined is not None:
+            self._combined.move_to_end(name)
+            return combined
+        if name not in self._name_set:
+            raise KeyError(name)
+        if self.mode is MergerMode.RESET:
+            chunk = self._chunk_of(name)
+            results = self._sum(chunk)
+            for chunk_name in chunk:
+                self._keep(chunk_name, results[chunk_name])
+            return results[name]
+        later, earlier = self._raw_chunk(name)
+        combined = self._difference(name, later[name], earlier.get(name))
+        self._keep(name, combined)
         return combined
 
     def __iter__(self) -> Iterator[str]:
@@ -206,27 +307,69 @@ class SliceHistograms(Mapping[str, Histogram]):
         return len(self._names)
 
     def __contains__(self, name: object) -> bool:
-        return (
-            any(name in part for part in self._parts)
-            if self.mode is MergerMode.RESET
-            else (bool(self._parts) and name in self._parts[0])
-        )
+        return name in self._name_set
 
     def materialized(self) -> dict[str, Histogram]:
-        return {name: self[name] for name in self._names}
+        """Every histogram of the slice (for export and benchmarks): each snapshot read in one scan,
+        a reset-mode sum still one snapshot at a time."""
+        return self._combine(None)
 
-    def _combine(self, name: str) -> Histogram:
+    def _chunk_of(self, name: str) -> list[str]:
+        index = bisect.bisect_left(self._names, name)
+        start = index - index % READ_CHUNK
+        chunk = self._names[start : start + READ_CHUNK]
+        return [n for n in chunk if n == name or n not in self._combined]
+
+    def _raw_chunk(self, name: str) -> tuple[Mapping[str, Histogram], Mapping[str, Histogram]]:
+        """The later and earlier snapshots' histograms of the row group holding `name`, as read."""
+        index = bisect.bisect_left(self._names, name)
+        start = index - index % READ_CHUNK
+        raw = self._raw.get(start)
+        if raw is None:
+            raw = self._read_pair(self._names[start : start + READ_CHUNK])
+            self._raw[start] = raw
+            while len(self._raw) > RAW_CHUNKS_KEPT:
+                self._raw.popitem(last=False)
+        self._raw.move_to_end(start)
+        return raw
+
+    def _keep(self, name: str, histogram: Histogram) -> None:
+        self._combined[name] = histogram
+        self._combined.move_to_end(name)
+        while len(self._combined) > COMBINED_KEPT:
+            self._combined.popitem(last=False)
+
+    def _combine(self, names: list[str] | None) -> dict[str, Histogram]:
+        """The combined histograms of `names` (None: all)."""
         if self.mode is MergerMode.RESET:
-            present = [part[name] for part in self._parts if name in part]
-            total = present[0]
-            for histogram in present[1:]:
-                if total.same_binning(histogram):
-                    total = total + histogram
-                else:
-                    self.warnings.append(f"{name}: binning changed inside the run; later part skipped")
-            return total
-        later = self._parts[0][name]
-        earlier = self._parts[1].get(name) if len(self._parts) > 1 else None
+            return self._sum(names)
+        return self._subtract(names)
+
+    def _subtract(self, names: list[str] | None) -> dict[str, Histogram]:
+        if not self._parts:
+            return {}
+        later, earlier = self._read_pair(names)
+        return {
+            name: self._difference(name, later[name], earlier.get(name))
+            for name in (self._names if names is None else names)
+        }
+
+    def _read_pair(self, names: list[str] | None) -> tuple[Mapping[str, Histogram], Mapping[str, Histogram]]:
+        """`names` (None: all) as the later and the earlier snapshot hold them."""
+        later_part = self._parts[0]
+        earlier_part = self._parts[1] if len(self._parts) > 1 else None
+        earlier: Mapping[str, Histogram] = {}
+        if earlier_part is not None and self._executor is not None:
+            # Parquet decoding releases the GIL: the two snapshots read side by side.
+            pending = self._executor.submit(earlier_part.read, names)
+            later = later_part.read(names)
+            earlier = pending.result()
+        else:
+            later = later_part.read(names)
+            earlier = earlier_part.read(names) if earlier_part is not None else {}
+        return later, earlier
+
+    def _difference(self, name: str, later: Histogram, earlier: Histogram | None) -> Histogram:
         if earlier is None:
             return later
         if not later.same_binning(earlier):
@@ -234,11 +377,44 @@ class SliceHistograms(Mapping[str, Histogram]):
             return later
         return later - earlier
 
+    def _sum(self, names: list[str] | None) -> dict[str, Histogram]:
+        totals: dict[str, Histogram] = {}
+        for part in _read_in_order(self._executor, lambda part: part.read(names), self._parts):
+            for name, histogram in part.items():
+                total = totals.get(name)
+                if total is None:
+                    totals[name] = histogram
+                elif total.same_binning(histogram):
+                    totals[name] = total + histogram
+                else:
+                    self.warnings.append(f"{name}: binning changed inside the run; later part skipped")
+        return totals
+
+
+def _read_in_order(
+    executor: Executor | None,
+    read: Callable[[SnapshotPart], Mapping[str, Histogram]],
+    parts: list[SnapshotPart],
+    ahead: int = 2,
+) -> Iterator[Mapping[str, Histogram]]:
+    """`map(read, parts)`, with at most `ahead` reads running ahead of the consumer, so a sum over
+    many snapshots holds a few parts at a time, not all of them."""
+    if executor is None:
+        yield from map(read, parts)
+        return
+    pending: deque = deque()
+    for part in parts:
+        pending.append(executor.submit(read, part))
+        if len(pending) > ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
 
 def load_slice(
-    store, plan: SlicePlan, names: list[str] | None = None, executor: Executor | None = None
+    store: SnapshotStore, plan: SlicePlan, names: list[str] | None = None, executor: Executor | None = None
 ) -> SliceHistograms:
-    """Read the planned snapshots (only `names`, if given), in parallel when an executor is given."""
+    """The planned window's histograms, read lazily from the store (only `names`, if given)."""
     if plan.is_empty:
         return SliceHistograms(plan.mode, [])
     if plan.mode is MergerMode.RESET:
@@ -248,10 +424,13 @@ def load_slice(
             plan.later_snapshot_id,
             *([plan.earlier_snapshot_id] if plan.earlier_snapshot_id else []),
         ]
-
-    def read(snapshot_id: str) -> Mapping[str, Histogram]:
-        return store.read_snapshot(snapshot_id, names)[1]
-
-    # Parquet decoding releases the GIL: two snapshots read side by side take the time of one.
-    parts = list(executor.map(read, snapshot_ids)) if executor else [read(s) for s in snapshot_ids]
-    return SliceHistograms(plan.mode, parts)
+    # Names only (the store reads the name column); read side by side, they cost the time of one.
+    mapper = executor.map if executor else map
+    listed = mapper(store.histogram_names, snapshot_ids)
+    parts = [
+        SnapshotPart.stored(store, snapshot_id, snapshot_names)
+        for snapshot_id, snapshot_names in zip(snapshot_ids, listed, strict=True)
+    ]
+    if names is not None:
+        parts = [part.only(names) for part in parts]
+    return SliceHistograms(plan.mode, parts, executor)

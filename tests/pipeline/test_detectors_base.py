@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from pipeline.detectors import PLUGINS, plugin_for
+from pipeline.detectors import PLUGINS, _union_of_option_specs, plugin_for
 from pipeline.detectors.base import (
     DetectorPlugin,
     Group,
@@ -19,7 +19,7 @@ from pipeline.detectors.base import (
     project,
 )
 from pipeline.histogram import Histogram
-from pipeline.processing.options import ProcessingOptions
+from pipeline.processing.options import OptionSpec, ProcessingOptions
 
 
 @dataclass(frozen=True)
@@ -187,3 +187,42 @@ def test_bin_range_within_selects_bins_entirely_inside_by_value() -> None:
     assert bin_range_within(odd_edges, high=0.0) == (1, 2)
     first, last = bin_range_within(np.array([1.0, 2.0]), high=0.0)
     assert first > last
+
+
+def test_from_hlt_files_a_generic_plugin_owns_the_names_naming_its_subsystem() -> None:
+    plugin = plugin_for("PHS")
+    assert plugin.is_own_histogram("PHS_clusters") and not plugin.is_own_histogram("fHistOther")
+    # The HLT owns everything in its own files.
+    assert plugin_for("HLT").is_own_histogram("anything at all")
+
+
+def test_derived_histograms_default_to_derive_each_derived_name(make_histogram) -> None:
+    @dataclass(frozen=True)
+    class DoublingPlugin(DetectorPlugin):
+        def derived_names(self, names):
+            return [f"{name}_twice" for name in names if name.startswith("TST")]
+
+        def derive(self, name, histograms):
+            return histograms[name.removesuffix("_twice")].scaled(2.0)
+
+    plugin = DoublingPlugin(subsystem="TST", groups=(Group("All", ""),))
+    source = make_histogram("TSTa", [[0, 1, 2]], [1.0, 3.0])
+    derived = plugin.derived_histograms({"TSTa": source, "other": source})
+    assert list(derived) == ["TSTa_twice"]
+    np.testing.assert_array_equal(derived["TSTa_twice"].values(), [2.0, 6.0])
+    assert DetectorPlugin(subsystem="X", groups=()).derived_histograms({"TSTa": source}) == {}
+
+
+def test_plugins_may_share_an_option_only_if_they_declare_it_alike() -> None:
+    sigma = OptionSpec("n_sigma", float, 0.0, minimum=0.0)
+    first = DetectorPlugin(subsystem="AAA", groups=(), option_specs=(sigma,))
+    same = DetectorPlugin(subsystem="BBB", groups=(), option_specs=(sigma,))
+    assert _union_of_option_specs([first, same]) == {"n_sigma": sigma}
+    other = DetectorPlugin(subsystem="CCC", groups=(), option_specs=(OptionSpec("n_sigma", int, 3),))
+    with pytest.raises(ValueError, match="n_sigma"):
+        _union_of_option_specs([first, other])
+    common = DetectorPlugin(
+        subsystem="DDD", groups=(), option_specs=(OptionSpec("scale_by_events", bool, True),)
+    )
+    with pytest.raises(ValueError, match="common option"):
+        _union_of_option_specs([common])

@@ -325,8 +325,28 @@ def test_outlier_check_is_opt_in(make_histogram) -> None:
     values[2, 3] = 50.0
     histogram = make_histogram("EMCTRQA_histFastORL0Amp_SM4", [np.arange(5), np.arange(6)], values)
     assert PLUGIN.checks(histogram, ProcessingOptions(), N_EVENTS) == []
-    options = ProcessingOptions.from_mapping({"outlier_n_sigma": "1"}, PLUGIN.option_specs)
+    options = ProcessingOptions.from_mapping({"outlier_n_sigma": "1"})
     [result] = PLUGIN.checks(histogram, options, N_EVENTS)
     assert result.check == "signal_outliers" and result.quality == "Medium"
     assert result.details["outlier_bins"] == [(3, 4)]
     assert result.details["mean_without_outliers"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "name,own",
+    [
+        ("EMCTRQA_histEvents", True),
+        ("EMCTRQA_hClusterM02", True),
+        ("hClusterEneEMCAL", True),
+        ("hIDvsAmpHG", True),
+        ("EMCRE_histPatchAmp", True),
+        # HLT histograms that EMC's broad selectors ("Cluster", "EMC") would otherwise take.
+        ("fHistClusterChargeMax", False),
+        ("fHistClusterChargeTot", False),
+        ("fHistTPCAallClustersRowPhi", False),
+        ("fHistTPCCattachedClustersRowPhi", False),
+        ("TPCQA/h_tpc_event_6", False),
+    ],
+)
+def test_only_emc_histograms_are_claimed_from_hlt_files(name, own) -> None:
+    assert PLUGIN.is_own_histogram(name) is own

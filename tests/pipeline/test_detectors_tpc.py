@@ -184,3 +184,30 @@ def test_groups_of_derived_and_received_histograms(sources, derived) -> None:
     assert grouped["Non TPC"] == ["fHistZNA_VZEROTrigChargeA"]
     from_hlt = {group.title for group, _ in group_histograms(PLUGIN, names, has_own_receiver=False)}
     assert "Non TPC" not in from_hlt
+
+
+def test_only_the_tpc_qa_folder_is_claimed_from_hlt_files() -> None:
+    assert PLUGIN.is_own_histogram("TPCQA/h_tpc_track_pos_recvertex_0_5_7")
+    for hlt_name in ("fHistTPCdEdxMaxIROC", "fHistTPCAallClustersRowPhi", "fHistTPCTrackPt", "EMCTRQA_x"):
+        assert not PLUGIN.is_own_histogram(hlt_name)
+
+
+def test_one_projection_is_made_from_its_own_source_alone(sources, derived) -> None:
+    names = PLUGIN.derived_names(sources)
+    assert names == [spec.name for spec in PROJECTIONS] == list(derived)
+    spec = PROJECTIONS[0]
+    asked: list[str] = []
+
+    class Recording(dict):
+        def __getitem__(self, name):
+            asked.append(name)
+            return super().__getitem__(name)
+
+    one = PLUGIN.derive(spec.name, Recording(sources))
+    assert asked == [spec.source]
+    np.testing.assert_array_equal(one.values_flow, derived[spec.name].values_flow)
+    with pytest.raises(KeyError):
+        PLUGIN.derive("not_a_projection", sources)
+    flat = Histogram(spec.source, "TH1D", "", (np.array([0.0, 1.0]),), np.zeros(3), np.zeros(3))
+    with pytest.raises(KeyError):
+        PLUGIN.derive(spec.name, {spec.source: flat})

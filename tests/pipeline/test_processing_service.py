@@ -1,5 +1,6 @@
 """Views and time slices checked against truth: the emulator knows exactly what it filled and when."""
 
+import time
 from datetime import UTC, datetime
 
 import numpy as np
@@ -7,9 +8,9 @@ import pytest
 
 from pipeline.emulator import HOT_FASTOR_IDS
 from pipeline.emulator.runs import EmulatorConfig, SyntheticRuns
-from pipeline.processing.options import OptionsError, ProcessingOptions
+from pipeline.processing.options import HOT_CHANNEL_THRESHOLD_MAX, OptionsError, ProcessingOptions
 from pipeline.processing.service import ProcessingService
-from pipeline.processing.timeslice import MergerMode, Window
+from pipeline.processing.timeslice import READ_CHUNK, MergerMode, Window
 from pipeline.store import SnapshotMeta, SnapshotStore
 
 T0 = 1_800_000_000.0
@@ -18,7 +19,10 @@ RAW = ProcessingOptions(scale_by_events=False)
 # A 10-minute run, a fill every 20 s, snapshots about once a minute with receiver jitter.
 CONFIG = EmulatorConfig(step_s=20.0, run_length_s=600.0, run_gap_s=60.0, first_run=RUN, start_time_utc=T0)
 SNAPSHOT_OFFSETS_S = [50.0 + 60.0 * i + (7.0 if i % 3 == 1 else 0.0) for i in range(10)]
+SNAPSHOT_TIMES = [T0 + offset for offset in SNAPSHOT_OFFSETS_S]
+# Minutes since the start of run (the first snapshot): 0, 1.12, 2, 3, 4.12, 5, 6, 7.12, 8, 9.
 CHECKED = ["EMCTRQA_histEvents", "EMCTRQA_histFastORL0", "EMCTRQA_histAmpEdgePosEMCGAHOnline"]
+EVENTS = "EMCTRQA_histEvents"
 
 
 class Clock:
@@ -28,19 +32,40 @@ class Clock:
         return self.t
 
 
-def record_run(tmp_path, subsystems=("EMC",), reset=False, store_as=None):
-    """Drive the emulator through a run, storing what a receiver would at each snapshot time."""
+class CountingStore(SnapshotStore):
+    """A store that records every histogram read: (snapshot id, names asked for, None = all)."""
+
+    def __init__(self, data_dir) -> None:
+        super().__init__(data_dir)
+        self.reads: list[tuple[str, list[str] | None]] = []
+
+    def read_snapshot(self, snapshot_id, names=None):
+        names = None if names is None else list(names)
+        self.reads.append((snapshot_id, names))
+        return super().read_snapshot(snapshot_id, names)
+
+
+def record_run(tmp_path, subsystems=("EMC",), reset=False, store_as=None, own_from=None):
+    """Drive the emulator through a run, storing what the receivers would at each snapshot time.
+
+    `store_as`: one receiver (e.g. the HLT's) stores everything in one snapshot per time. `own_from`:
+    from that snapshot index on, each subsystem's own receiver stores its histograms too (scenario 1a).
+    """
     clock = Clock()
     runs = SyntheticRuns(subsystems, CONFIG, now=clock)
-    store = SnapshotStore(tmp_path / "data")
-    for offset in SNAPSHOT_OFFSETS_S:
-        clock.t = T0 + offset
+    store = CountingStore(tmp_path / "data")
+    for index, time_utc in enumerate(SNAPSHOT_TIMES):
+        clock.t = time_utc
         runs.advance(clock.t)
         held = runs.snapshot()
+        when = datetime.fromtimestamp(clock.t, UTC)
+        if store_as:
+            store.write_snapshot(SnapshotMeta(RUN, store_as, when, "B", "pp"), list(held.values()))
         for subsystem in subsystems:
+            if store_as and (own_from is None or index < own_from or subsystem == store_as):
+                continue
             names = [n for n in held if runs.subsystem_of(n) == subsystem]
-            meta = SnapshotMeta(RUN, store_as or subsystem, datetime.fromtimestamp(clock.t, UTC), "B", "pp")
-            store.write_snapshot(meta, [held[n] for n in names])
+            store.write_snapshot(SnapshotMeta(RUN, subsystem, when, "B", "pp"), [held[n] for n in names])
         if reset:
             runs.erase(list(held))
     return runs, store
@@ -57,50 +82,114 @@ def cumulative(recorded_emc, tmp_path):
     return runs, ProcessingService(store, tmp_path / "cache", ("EMC", "TPC", "HLT"))
 
 
-def snapshot_epoch(service, snapshot_id):
-    meta, _ = service.store.read_snapshot(snapshot_id, names=[])
-    return meta.snapshot_time_utc.timestamp()
+def snapshot_ids(store, subsystem="EMC"):
+    return [key.snapshot_id for key in store.snapshot_keys(RUN, subsystem)]
 
 
-def window_bounds(service, plan):
-    """The emulator times a slice covers: (time of the subtracted snapshot or run start, later snapshot)."""
-    start = snapshot_epoch(service, plan.earlier_snapshot_id) if plan.earlier_snapshot_id else T0
-    return start, snapshot_epoch(service, plan.used_snapshot_ids[-1])
-
-
-@pytest.mark.parametrize("window", [Window(0, 1), Window(8, 9), Window(0, 9.1), Window(3, 6), Window(5, 5)])
-def test_cumulative_slice_equals_what_was_filled_in_it(cumulative, window):
-    runs, service = cumulative
-    view = service.view(RUN, "EMC", window, RAW)
-    assert not view.plan.is_empty
-    start, end = window_bounds(service, view.plan)
-    for name in CHECKED:
+def assert_equals_truth(view, runs, start, end, names=CHECKED):
+    for name in names:
         truth = runs.filled_between(name, start, end)
-        got = view.histograms[name].histogram
+        got = view.histogram(name).histogram
         np.testing.assert_array_equal(got.values_flow, truth.values_flow, err_msg=name)
         np.testing.assert_allclose(got.variances_flow, truth.variances_flow, err_msg=name)
+
+
+# Expected snapshots, worked out by hand from the minutes above: the subtracted one is the last whose
+# minute is before the window, the later one the last whose minute is not after it (None: run start).
+@pytest.mark.parametrize(
+    "window,earlier,later",
+    [
+        (Window(0, 1), None, 1),
+        (Window(8, 9), 7, 9),
+        (Window(0, 9.1), None, 9),
+        (Window(3, 6), 2, 6),  # the original subtracted snapshot 3, losing minute 2-3
+        (Window(5, 5), 4, 5),
+        (Window(4.5, 7.5), 4, 7),
+    ],
+)
+def test_cumulative_slice_equals_what_was_filled_in_it(cumulative, window, earlier, later):
+    runs, service = cumulative
+    view = service.view(RUN, "EMC", window, RAW)
+    ids = snapshot_ids(service.store)
+    assert view.plan.earlier_snapshot_id == (None if earlier is None else ids[earlier])
+    assert view.plan.later_snapshot_id == ids[later]
+    start = T0 if earlier is None else SNAPSHOT_TIMES[earlier]
+    assert_equals_truth(view, runs, start, SNAPSHOT_TIMES[later])
 
 
 def test_slice_reports_requested_and_returned_minutes(cumulative):
     _, service = cumulative
     view = service.view(RUN, "EMC", Window(3, 6), RAW)
-    # Minutes count from the first snapshot: 0, 1.1, 2.0, 3.0, 4.1, 5.0, 6.0, 7.1 ... The one at 3.0 is
-    # not strictly before minute 3, so the slice subtracts the one at 2.0 and ends on the one at 6.0.
+    # The snapshot at 3.0 is not strictly before minute 3, so the slice subtracts the one at 2.0.
     assert view.description == "requested 3-6 min, returned 2.0-6.0 min due to data"
 
 
-def test_reset_mode_slice_is_the_sum_of_the_snapshots(tmp_path):
-    runs, store = record_run(tmp_path, reset=True)
+def test_a_view_served_from_memory_answers_its_own_request(cumulative):
+    _, service = cumulative
+    first = service.view(RUN, "EMC", Window(3, 6), RAW)
+    built = service.computed
+    # Another window over the same two snapshots: the cached content, but this request's plan.
+    second = service.view(RUN, "EMC", Window(2.7, 6.3), RAW)
+    assert service.computed == built
+    assert second.plan.used_snapshot_ids == first.plan.used_snapshot_ids
+    assert second.plan.requested == Window(2.7, 6.3)
+    assert second.description == "requested 2.7-6.3 min, returned 2.0-6.0 min due to data"
+    assert first.description == "requested 3-6 min, returned 2.0-6.0 min due to data"
+
+
+@pytest.fixture(scope="module")
+def recorded_reset(tmp_path_factory):
+    return record_run(tmp_path_factory.mktemp("reset"), reset=True)
+
+
+# Reset mode: snapshot i holds what was filled since snapshot i-1; a window sums the ones inside it.
+@pytest.mark.parametrize(
+    "window,first,last",
+    [
+        (Window(0, 1), 0, 1),  # first minute
+        (Window(9, 9), 9, 9),  # last minute
+        (None, 0, 9),  # whole run
+        (Window(2, 5), 2, 5),
+    ],
+)
+def test_reset_mode_slice_is_the_sum_of_the_snapshots(recorded_reset, tmp_path, window, first, last):
+    runs, store = recorded_reset
     service = ProcessingService(store, tmp_path / "cache")
-    view = service.view(RUN, "EMC", Window(2, 5), RAW, MergerMode.RESET)
-    ids = view.plan.summed_snapshot_ids
-    assert len(ids) == 4
-    previous = store.snapshots(RUN, "EMC")["snapshot_id"].tolist().index(ids[0]) - 1
-    start = snapshot_epoch(service, store.snapshots(RUN, "EMC")["snapshot_id"].iloc[previous])
-    truth = runs.filled_between("EMCTRQA_histFastORL0", start, snapshot_epoch(service, ids[-1]))
-    np.testing.assert_array_equal(
-        view.histograms["EMCTRQA_histFastORL0"].histogram.values_flow, truth.values_flow
-    )
+    view = service.view(RUN, "EMC", window, RAW, MergerMode.RESET)
+    assert view.plan.summed_snapshot_ids == tuple(snapshot_ids(store)[first : last + 1])
+    start = T0 if first == 0 else SNAPSHOT_TIMES[first - 1]
+    assert_equals_truth(view, runs, start, SNAPSHOT_TIMES[last])
+    events = runs.filled_between(EVENTS, start, SNAPSHOT_TIMES[last]).values()[0]
+    assert view.n_events == events > 0
+
+
+def test_reset_mode_reads_only_the_needed_histograms_one_snapshot_at_a_time(recorded_reset, tmp_path):
+    _, store = recorded_reset
+    service = ProcessingService(store, tmp_path / "cache")
+    store.reads.clear()
+    view = service.view(RUN, "EMC", None, RAW, MergerMode.RESET)
+    # The view itself read the events histogram (with its row group) once from each snapshot.
+    assert sorted(snapshot for snapshot, _ in store.reads) == snapshot_ids(store)
+    assert all(names is not None and EVENTS in names and len(names) <= READ_CHUNK for _, names in store.reads)
+    store.reads.clear()
+    view.histogram("EMCTRQA_histFastORL1_SM0")
+    assert len(store.reads) == 10
+    assert all(names is not None and len(names) <= READ_CHUNK for _, names in store.reads)
+
+
+def test_building_a_view_reads_only_the_events_histogram(cumulative, tmp_path):
+    runs, service = cumulative
+    store = service.store
+    store.reads.clear()
+    view = service.view(RUN, "EMC", Window(4, 8), ProcessingOptions(hot_channel_threshold=0.123))
+    ids = snapshot_ids(store)
+    assert sorted(snapshot for snapshot, _ in store.reads) == sorted([ids[3], ids[8]])
+    assert all(EVENTS in names and len(names) <= READ_CHUNK for _, names in store.reads)
+    assert len(view.names) > READ_CHUNK  # far more than was read
+    store.reads.clear()
+    view.histogram("hClusterCells")
+    assert len(store.reads) == 2 and all("hClusterCells" in names for _, names in store.reads)
+    assert_equals_truth(view, runs, SNAPSHOT_TIMES[3], SNAPSHOT_TIMES[8], ["hClusterCells"])
 
 
 def test_scaling_divides_by_the_slices_own_event_count(cumulative):
@@ -108,8 +197,8 @@ def test_scaling_divides_by_the_slices_own_event_count(cumulative):
     window = Window(4, 7)
     raw = service.view(RUN, "EMC", window, RAW)
     scaled = service.view(RUN, "EMC", window, ProcessingOptions(scale_by_events=True))
-    start, end = window_bounds(service, raw.plan)
-    events_in_window = runs.filled_between("EMCTRQA_histEvents", start, end).values()[0]
+    # Minute 4 is snapshot 4 (4.12 rounds to 4), so the slice follows snapshot 3 and ends on 7 (7.12).
+    events_in_window = runs.filled_between(EVENTS, SNAPSHOT_TIMES[3], SNAPSHOT_TIMES[7]).values()[0]
     assert scaled.n_events == events_in_window > 0
     whole_run = service.view(RUN, "EMC", None, RAW).n_events
     assert whole_run > events_in_window  # not the run's count (the original's stale nEvents)
@@ -123,7 +212,7 @@ def test_scaling_divides_by_the_slices_own_event_count(cumulative):
 
 
 def hot_ids(view, name="EMCTRQA_histFastORL0"):
-    [check] = [c for c in view.histograms[name].checks if "hot_channel_ids" in c.details]
+    [check] = [c for c in view.histogram(name).checks if "hot_channel_ids" in c.details]
     return check.details["hot_channel_ids"], check.details["threshold"]
 
 
@@ -141,12 +230,72 @@ def test_thresholds_give_different_hot_lists_and_never_share_a_cached_result(cum
     assert again_ids == default_ids and service.computed == built + 1  # served from the cache
 
 
+def test_options_stay_apart_in_the_disk_cache_of_a_new_service(cumulative, tmp_path):
+    _, service = cumulative
+    loose_options = ProcessingOptions(hot_channel_threshold=1e-4)
+    default = hot_ids(service.view(RUN, "EMC", Window(1, 8)))
+    loose = hot_ids(service.view(RUN, "EMC", Window(1, 8), loose_options))
+    assert default != loose
+    service.flush()  # processed histograms reach the disk in the background
+    other = ProcessingService(service.store, tmp_path / "cache")
+    service.store.reads.clear()
+    assert hot_ids(other.view(RUN, "EMC", Window(1, 8), loose_options)) == loose
+    assert hot_ids(other.view(RUN, "EMC", Window(1, 8))) == default
+    assert other.computed == 0 and service.store.reads == []  # both from disk, no snapshot read
+
+
+def test_a_threshold_above_every_fastor_finds_none(cumulative):
+    _, service = cumulative
+    name = "EMCTRQA_histFastORL0"
+    highest = float(service.view(RUN, "EMC", Window(0, 9)).histogram(name).histogram.values().max())
+    above = service.view(RUN, "EMC", Window(0, 9), ProcessingOptions(hot_channel_threshold=highest * 1.01))
+    assert hot_ids(above) == ([], highest * 1.01)
+    [check] = above.histogram(name).checks
+    assert check.quality == "Good" and check.message == f"0 hot FastORs above {highest * 1.01:g}"
+    below = service.view(RUN, "EMC", Window(0, 9), ProcessingOptions(hot_channel_threshold=highest * 0.999))
+    hottest = int(np.argmax(service.view(RUN, "EMC", Window(0, 9)).histogram(name).histogram.values()))
+    assert hot_ids(below)[0] == [hottest]
+    with pytest.raises(OptionsError) as error:
+        service.view(RUN, "EMC", Window(0, 9), {"hot_channel_threshold": HOT_CHANNEL_THRESHOLD_MAX * 2})
+    assert error.value.field == "hot_channel_threshold"
+
+
+@pytest.mark.parametrize(
+    "options,field",
+    [
+        ({"outlier_n_sigma": "abc"}, "outlier_n_sigma"),
+        ({"outlier_n_sigma": 11}, "outlier_n_sigma"),
+        ({"outlier_sigma": 1}, "outlier_sigma"),
+        ({"scale_by_events": "sometimes"}, "scale_by_events"),
+    ],
+)
+def test_bad_options_through_the_service_name_the_field(cumulative, options, field):
+    _, service = cumulative
+    with pytest.raises(OptionsError) as error:
+        service.view(RUN, "EMC", Window(1, 4), options)
+    assert error.value.field == field
+
+
+def test_plugin_options_reach_the_checks(cumulative):
+    _, service = cumulative
+    name = "EMCTRQA_histFastORL0_SM4"
+    plain = service.view(RUN, "EMC", Window(1, 4), {"outlier_n_sigma": "0"})
+    flagged = service.view(RUN, "EMC", Window(1, 4), {"outlier_n_sigma": "1"})
+    assert [c.check for c in plain.histogram(name).checks] == []
+    [check] = flagged.histogram(name).checks
+    assert check.check == "signal_outliers" and check.details["n_sigma"] == 1.0
+
+
 def test_cache_survives_a_new_service_and_clearing_it_rebuilds_the_same(cumulative, tmp_path):
     _, service = cumulative
     first = service.view(RUN, "EMC", Window(2, 6))
+    first.histograms  # noqa: B018 - processed now, so the new service finds them on disk
+    service.flush()
     other = ProcessingService(service.store, tmp_path / "cache")
+    service.store.reads.clear()
     cached = other.view(RUN, "EMC", Window(2, 6))
-    assert other.computed == 0
+    cached_values = {name: cached.histogram(name).histogram.values_flow for name in CHECKED}
+    assert other.computed == 0 and service.store.reads == []
     other.clear_cache()
     rebuilt = other.view(RUN, "EMC", Window(2, 6))
     assert other.computed == 1
@@ -154,9 +303,7 @@ def test_cache_survives_a_new_service_and_clearing_it_rebuilds_the_same(cumulati
         np.testing.assert_array_equal(
             rebuilt.histograms[name].histogram.values_flow, first.histograms[name].histogram.values_flow
         )
-        np.testing.assert_array_equal(
-            cached.histograms[name].histogram.values_flow, first.histograms[name].histogram.values_flow
-        )
+        np.testing.assert_array_equal(cached_values[name], first.histograms[name].histogram.values_flow)
 
 
 @pytest.mark.parametrize(
@@ -173,7 +320,7 @@ def test_bad_windows_are_clear_errors(cumulative, window, field):
 def test_options_are_never_an_error_for_tpc_or_hlt(tmp_path):
     _, store = record_run(tmp_path, subsystems=("TPC", "HLT"))
     service = ProcessingService(store, tmp_path / "cache")
-    options = ProcessingOptions(scale_by_events=True, hot_channel_threshold=0.5)
+    options = {"scale_by_events": "true", "hot_channel_threshold": "0.5", "outlier_n_sigma": "2"}
     for subsystem in ("TPC", "HLT"):
         view = service.view(RUN, subsystem, Window(1, 4), options)
         assert view.histograms and not view.plan.is_empty
@@ -193,6 +340,30 @@ def test_tpc_projections_come_with_the_view(tmp_path):
     assert view.histograms["pT_postracks"].hints.log_y
 
 
+@pytest.fixture(scope="module")
+def hlt_only(tmp_path_factory):
+    """Scenario 1: only the HLT receiver ran; its snapshots hold every detector's histograms."""
+    return record_run(tmp_path_factory.mktemp("hlt"), subsystems=("EMC", "TPC", "HLT"), store_as="HLT")
+
+
+def test_a_subsystem_shown_from_hlt_files_claims_only_its_own_histograms(hlt_only, tmp_path):
+    runs, store = hlt_only
+    service = ProcessingService(store, tmp_path / "cache")
+    by_subsystem = {s: {n for n in runs.declared_names if runs.subsystem_of(n) == s} for s in runs.detectors}
+    emc = service.view(RUN, "EMC")
+    assert emc.run.source_subsystem == "HLT"
+    # Everything of EMC's, nothing else: not the HLT's fHistClusterChargeMax/Tot for "Cluster".
+    assert set(emc.names) == by_subsystem["EMC"]
+    [cluster_names] = [names for group, names in emc.groups if group.title == "EMCal cluster level"]
+    assert cluster_names and all(name.startswith("hCluster") for name in cluster_names)
+    tpc = service.view(RUN, "TPC")
+    stored = {name for name in tpc.names if name in runs.declared_names}
+    assert stored == by_subsystem["TPC"]  # not the HLT's fHistTPC* histograms
+    assert "pT_postracks" in tpc.names  # projections of its TH3s are still made
+    assert set(service.view(RUN, "HLT").names) == set(runs.declared_names)
+    assert_equals_truth(emc, runs, T0, SNAPSHOT_TIMES[-1], ["hClusterCells", EVENTS])
+
+
 def test_subsystem_without_its_own_receiver_shows_hlt_data_then_switches(tmp_path):
     # Only the HLT receiver ran: its files hold the TPC histograms too (scenario 1).
     _, store = record_run(tmp_path, subsystems=("TPC",), store_as="HLT")
@@ -209,3 +380,86 @@ def test_subsystem_without_its_own_receiver_shows_hlt_data_then_switches(tmp_pat
         SnapshotMeta(RUN, "TPC", datetime.fromtimestamp(T0 + 590, UTC), "B", "pp"), list(held.values())
     )
     assert service.view(RUN, "TPC").run.source_subsystem == "TPC"
+
+
+@pytest.fixture(scope="module")
+def emc_switches(tmp_path_factory):
+    """Scenario 1a: the HLT receiver ran all along; EMC's own receiver from snapshot 6 (minute 6) on."""
+    return record_run(
+        tmp_path_factory.mktemp("switch"), subsystems=("EMC", "HLT"), store_as="HLT", own_from=6
+    )
+
+
+# (window, whose snapshots, earlier, later): minutes count from the start of run for EMC too.
+@pytest.mark.parametrize(
+    "window,source,earlier,later",
+    [
+        # Before EMC's own data began: the HLT's snapshots, which hold EMC's histograms, answer.
+        (Window(0, 1), "HLT", None, 1),
+        (Window(4.5, 7.5), "HLT", 4, 7),
+        # EMC's own data cover these: its own snapshots, at their minutes since the start of run.
+        (Window(6.5, 9), "EMC", 6, 9),
+        (Window(0, 9), "EMC", None, 9),
+    ],
+)
+def test_minutes_count_from_the_start_of_run_for_every_subsystem(
+    emc_switches, tmp_path, window, source, earlier, later
+):
+    runs, store = emc_switches
+    service = ProcessingService(store, tmp_path / "cache")
+    view = service.view(RUN, "EMC", window, RAW)
+    assert view.run.source_subsystem == source
+    assert view.run.start_utc.timestamp() == SNAPSHOT_TIMES[0]  # the HLT's first snapshot
+    assert view.run.length_minutes == pytest.approx(9.0)
+    ids = snapshot_ids(store, source)
+    if source == "EMC":
+        ids = [None] * 6 + ids  # EMC's own snapshots are the run's 6th to 9th
+    assert view.plan.later_snapshot_id == ids[later]
+    assert view.plan.earlier_snapshot_id == (None if earlier is None else ids[earlier])
+    start = T0 if earlier is None else SNAPSHOT_TIMES[earlier]
+    assert_equals_truth(view, runs, start, SNAPSHOT_TIMES[later])
+    returned = view.plan.returned
+    assert returned.min_minutes == pytest.approx((start - SNAPSHOT_TIMES[0]) / 60 if earlier else 0.0)
+    assert returned.max_minutes == pytest.approx((SNAPSHOT_TIMES[later] - SNAPSHOT_TIMES[0]) / 60)
+
+
+def test_the_description_says_when_hlt_snapshots_stand_in(emc_switches, tmp_path):
+    _, store = emc_switches
+    service = ProcessingService(store, tmp_path / "cache")
+    early = service.view(RUN, "EMC", Window(0, 1), RAW)
+    assert early.description == (
+        "requested 0-1 min, returned 0.0-1.1 min due to data"
+        " (from HLT snapshots: EMC's own begin at minute 6.0)"
+    )
+    late = service.view(RUN, "EMC", Window(7, 9), RAW)
+    assert late.description == "requested 7-9 min, returned 6.0-9.0 min due to data"
+    assert service.view(RUN, "EMC").run.source_subsystem == "EMC"  # the whole run: its own data
+
+
+def test_minutes_before_a_subsystems_own_data_without_hlt_copies_say_so(tmp_path):
+    # The HLT's snapshots hold only HLT histograms, so nothing can stand in for EMC's first minutes.
+    _, store = record_run(tmp_path, subsystems=("HLT",), store_as="HLT")
+    runs = SyntheticRuns(("EMC",), CONFIG, now=lambda: SNAPSHOT_TIMES[6])
+    runs.advance(SNAPSHOT_TIMES[6])
+    meta = SnapshotMeta(RUN, "EMC", datetime.fromtimestamp(SNAPSHOT_TIMES[6], UTC), "B", "pp")
+    store.write_snapshot(meta, list(runs.snapshot().values()))
+    service = ProcessingService(store, tmp_path / "cache")
+    view = service.view(RUN, "EMC", Window(0, 1), RAW)
+    assert view.plan.is_empty and view.names == [] and view.n_events is None
+    assert view.description == (
+        "requested 0-1 min: no snapshot in that range (EMC's own snapshots begin at minute 6.0)"
+    )
+
+
+def test_processed_histograms_reach_the_disk_once_requests_pause(cumulative, tmp_path):
+    _, service = cumulative
+    service.view(RUN, "EMC", Window(2, 7)).histogram("hClusterCells")
+    entries = len(service.cache)  # the view's skeleton is written at once, its histograms later
+    deadline = time.monotonic() + 10
+    while len(service.cache) == entries and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(service.cache) == entries + 1
+    other = ProcessingService(service.store, tmp_path / "cache")
+    service.store.reads.clear()
+    other.view(RUN, "EMC", Window(2, 7)).histogram("hClusterCells")
+    assert other.computed == 0 and service.store.reads == []

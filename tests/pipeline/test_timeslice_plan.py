@@ -1,5 +1,6 @@
 """Which snapshots a window uses, in cumulative and reset mode, and what the answer says it returned."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -9,10 +10,14 @@ import pytest
 from pipeline.histogram import Histogram
 from pipeline.processing.options import OptionsError
 from pipeline.processing.timeslice import (
+    READ_CHUNK,
     MergerMode,
     SliceHistograms,
+    SnapshotPart,
     Window,
+    _read_in_order,
     plan_slice,
+    plan_window,
 )
 
 START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -51,6 +56,21 @@ def test_whole_run_and_last_minute():
     last = plan_slice(JITTERY, 1, "EMC", Window(10, 10))
     assert (last.earlier_snapshot_id, last.later_snapshot_id) == ("s9", "s10")
     assert last.returned.max_minutes == pytest.approx(10.1)
+
+
+def test_the_whole_run_ends_at_its_newest_snapshot_whatever_the_float_rounding():
+    # The run length comes from datetimes, snapshot minutes from float epochs; for these two times the
+    # epoch difference is a few ulps longer, and the newest snapshot (minute 8.87, rounded 9) was dropped.
+    start = datetime(2026, 11, 30, 23, 8, 2, 267459, tzinfo=UTC)
+    end = datetime(2026, 11, 30, 23, 16, 54, 236834, tzinfo=UTC)
+    epochs = np.array([start.timestamp(), (start + timedelta(minutes=4)).timestamp(), end.timestamp()])
+    length = (end - start).total_seconds() / 60.0
+    assert (epochs[-1] - epochs[0]) / 60.0 > length  # the mismatch this test is about
+    whole = plan_window(["a", "b", "c"], epochs, 1, "EMC", Window(0.0, length))
+    assert whole.used_snapshot_ids == ("c",)
+    # And a window starting exactly at a snapshot's time keeps that snapshot inside it.
+    from_c = plan_window(["a", "b", "c"], epochs, 1, "EMC", Window(length, length))
+    assert (from_c.earlier_snapshot_id, from_c.later_snapshot_id) == ("b", "c")
 
 
 def test_window_without_its_own_snapshot_is_empty():
@@ -109,3 +129,116 @@ def test_sum_of_reset_snapshots():
     total = SliceHistograms(MergerMode.RESET, parts)
     assert list(total) == ["a", "b"]
     np.testing.assert_array_equal(total["a"].values_flow, [0, 4, 6, 0])
+
+
+def epochs_of(frame: pd.DataFrame) -> np.ndarray:
+    return np.array([t.timestamp() for t in frame["snapshot_time_utc"]])
+
+
+def test_minutes_count_from_the_start_of_run_not_the_subsystems_first_snapshot():
+    # A subsystem whose own snapshots began 6 minutes into a 20-minute run.
+    own = snapshot_list([0.0, 1.0, 2.0, 3.0])
+    run_start = START.timestamp() - 6 * 60
+    ids = own["snapshot_id"].tolist()
+    plan = plan_window(
+        ids, epochs_of(own), 1, "EMC", Window(7, 8), run_start_epoch=run_start, run_length_minutes=20
+    )
+    assert (plan.earlier_snapshot_id, plan.later_snapshot_id) == ("s0", "s2")
+    assert plan.returned == Window(6.0, 8.0) and plan.after_snapshot
+    early = plan_window(
+        ids, epochs_of(own), 1, "EMC", Window(0, 1), run_start_epoch=run_start, run_length_minutes=20
+    )
+    assert early.is_empty
+    # The window may reach the end of the run, past this subsystem's last snapshot.
+    late = plan_window(
+        ids, epochs_of(own), 1, "EMC", Window(12, 20), run_start_epoch=run_start, run_length_minutes=20
+    )
+    assert late.is_empty
+    with pytest.raises(OptionsError):
+        plan_window(
+            ids, epochs_of(own), 1, "EMC", Window(0, 21), run_start_epoch=run_start, run_length_minutes=20
+        )
+
+
+def test_a_plan_says_whether_its_start_is_a_snapshot_or_the_start_of_run():
+    assert not plan_slice(JITTERY, 1, "EMC", Window(0, 4)).after_snapshot
+    assert plan_slice(JITTERY, 1, "EMC", Window(3, 4)).after_snapshot
+    assert not plan_slice(JITTERY, 1, "EMC", Window(0, 4), MergerMode.RESET).after_snapshot
+    assert plan_slice(JITTERY, 1, "EMC", Window(3, 4), MergerMode.RESET).after_snapshot
+
+
+class RecordingPart(SnapshotPart):
+    """An in-memory snapshot that records which names each read asked for."""
+
+    def __init__(self, histograms):
+        self.reads: list[list[str] | None] = []
+
+        def read(names):
+            self.reads.append(None if names is None else list(names))
+            return {name: histograms[name] for name in (histograms if names is None else names)}
+
+        super().__init__(histograms, read)
+
+
+def many(count: int, scale: float = 1.0) -> dict[str, Histogram]:
+    return {name(i): hist(name(i), [0, scale * i, scale, 0]) for i in range(count)}
+
+
+def name(index: int) -> str:
+    return f"h{index:04d}"
+
+
+def names(start: int, stop: int) -> list[str]:
+    return [name(i) for i in range(start, stop)]
+
+
+def test_a_slice_reads_the_asked_name_with_its_row_group_and_nothing_else():
+    # Three row groups and a bit; the earlier snapshot lacks the last few names.
+    total, in_earlier = 3 * READ_CHUNK + 4, 3 * READ_CHUNK - 6
+    later, earlier = RecordingPart(many(total, 3.0)), RecordingPart(many(in_earlier, 1.0))
+    result = SliceHistograms(MergerMode.CUMULATIVE, [later, earlier])
+    asked = READ_CHUNK + 8
+    np.testing.assert_array_equal(result[name(asked)].values_flow, [0, 2 * asked, 2, 0])
+    assert later.reads == [names(READ_CHUNK, 2 * READ_CHUNK)] and earlier.reads == later.reads
+    result[name(asked + 1)]  # read with the first one
+    assert len(later.reads) == 1
+    # A histogram the earlier snapshot lacks first appeared in the window: kept whole.
+    new = 3 * READ_CHUNK - 2
+    np.testing.assert_array_equal(result[name(new)].values_flow, [0, 3 * new, 3, 0])
+    assert later.reads[-1] == names(2 * READ_CHUNK, 3 * READ_CHUNK)
+    assert earlier.reads[-1] == names(2 * READ_CHUNK, in_earlier)
+    assert name(total - 1) in result and name(total) not in result and len(result) == total
+
+
+def test_reset_reads_run_at_most_two_parts_ahead_of_the_sum():
+    started = []
+
+    def read(part):
+        started.append(part)
+        return part
+
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        for index, result in enumerate(_read_in_order(executor, read, list(range(30)))):
+            assert result == index
+            assert len(started) <= index + 3  # the one consumed and two ahead
+
+
+def test_reset_sum_over_many_parts_with_readers():
+    parts = [RecordingPart(many(READ_CHUNK + 8, 1.0)) for _ in range(30)]
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        total = SliceHistograms(MergerMode.RESET, parts, executor)
+        np.testing.assert_array_equal(total[name(2)].values_flow, [0, 60, 30, 0])
+        last = READ_CHUNK + 5
+        np.testing.assert_array_equal(total[name(last)].values_flow, [0, 30 * last, 30, 0])
+    assert all(len(part.reads) == 2 for part in parts)  # one read per row group asked for
+
+
+def test_a_whole_slice_reads_each_snapshot_in_one_scan():
+    later, earlier = RecordingPart(many(100, 3.0)), RecordingPart(many(90, 1.0))
+    whole = SliceHistograms(MergerMode.CUMULATIVE, [later, earlier]).materialized()
+    assert len(whole) == 100 and later.reads == [None] and earlier.reads == [None]
+    np.testing.assert_array_equal(whole[name(50)].values_flow, [0, 100, 2, 0])
+    parts = [RecordingPart(many(3, 1.0)) for _ in range(5)]
+    summed = SliceHistograms(MergerMode.RESET, parts).materialized()
+    np.testing.assert_array_equal(summed[name(2)].values_flow, [0, 10, 5, 0])
+    assert all(part.reads == [None] for part in parts)

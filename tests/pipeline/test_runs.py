@@ -1,0 +1,146 @@
+"""Runs as listed for people: start and length over all subsystems, ongoing, HLT mode, beam type, source."""
+
+import os
+import time
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from pipeline.histogram import Histogram
+from pipeline.processing.runs import (
+    ONGOING_WITHIN_S,
+    RunTimelines,
+    find_run,
+    list_runs,
+    load_run_timeline,
+)
+from pipeline.processing.service import ProcessingService
+from pipeline.status import ReceiverStatus, write_status
+from pipeline.store import SnapshotMeta, SnapshotStore
+
+RUN = 7000
+START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+SUBSYSTEMS = ("EMC", "TPC", "HLT")
+
+
+def histogram(name: str = "h") -> Histogram:
+    values = np.array([0.0, 1.0, 2.0, 0.0])
+    return Histogram(name, "TH1D", name, (np.array([0.0, 1.0, 2.0]),), values, values.copy())
+
+
+def store_at(store, subsystem, minutes, run=RUN, hlt_mode="B", beam_type="pp"):
+    for minute in minutes:
+        meta = SnapshotMeta(run, subsystem, START + timedelta(minutes=minute), hlt_mode, beam_type)
+        store.write_snapshot(meta, [histogram()])
+
+
+@pytest.fixture
+def store(tmp_path):
+    return SnapshotStore(tmp_path / "data")
+
+
+def infos_by_subsystem(store, now, run=None):
+    return {info.subsystem: info for info in list_runs(store, SUBSYSTEMS, now=now, run=run)}
+
+
+def test_run_start_and_length_span_every_subsystem(store):
+    # The HLT ran from minute 0 to 20; EMC's own receiver from minute 6 to 18 (scenario 1a).
+    store_at(store, "HLT", [0, 10, 20])
+    store_at(store, "EMC", [6, 12, 18])
+    now = (START + timedelta(minutes=30)).timestamp()
+    listed = infos_by_subsystem(store, now)
+    found = {subsystem: find_run(store, RUN, subsystem) for subsystem in SUBSYSTEMS}
+    for infos in (listed, found):
+        emc, tpc, hlt = infos["EMC"], infos["TPC"], infos["HLT"]
+        assert emc.start_utc == tpc.start_utc == hlt.start_utc == START
+        assert emc.end_utc == START + timedelta(minutes=20)
+        assert emc.length_minutes == tpc.length_minutes == 20.0
+        assert (emc.source_subsystem, tpc.source_subsystem) == ("EMC", "HLT")
+        assert emc.source_start_utc == START + timedelta(minutes=6)
+        assert emc.minute_of(emc.source_start_utc) == 6.0
+        assert (emc.n_snapshots, tpc.n_snapshots) == (3, 3)
+
+
+def test_ongoing_by_the_age_of_the_newest_snapshot_of_any_subsystem(store):
+    store_at(store, "HLT", [0, 10])
+    store_at(store, "EMC", [5, 12])
+    last = (START + timedelta(minutes=12)).timestamp()
+    assert all(info.ongoing for info in infos_by_subsystem(store, last + ONGOING_WITHIN_S - 1).values())
+    assert not any(info.ongoing for info in infos_by_subsystem(store, last + ONGOING_WITHIN_S + 1).values())
+
+
+def test_ongoing_while_a_live_receiver_reports_the_run(store):
+    store_at(store, "HLT", [0, 10])
+    now = time.time()  # the snapshots are long past
+    assert not find_run(store, RUN, "HLT").ongoing
+    write_status(store.data_dir, ReceiverStatus("HLT", last_reply_utc=now - 5, last_run=RUN))
+    assert find_run(store, RUN, "HLT").ongoing
+    assert infos_by_subsystem(store, now)["EMC"].ongoing
+    assert RunTimelines(store).find(RUN, "TPC")[0].ongoing
+    # A receiver silent for longer than that no longer keeps the run open.
+    write_status(
+        store.data_dir, ReceiverStatus("HLT", last_reply_utc=now - ONGOING_WITHIN_S - 5, last_run=RUN)
+    )
+    assert not find_run(store, RUN, "HLT").ongoing
+
+
+def test_replays_in_hlt_mode_e_are_never_listed(store):
+    store_at(store, "HLT", [0, 5], run=RUN, hlt_mode="E")
+    store_at(store, "HLT", [0, 5], run=RUN + 1, hlt_mode="B")
+    assert [info.run for info in list_runs(store, SUBSYSTEMS)] == [RUN + 1] * 3
+    with pytest.raises(LookupError):
+        find_run(store, RUN, "HLT")
+    with pytest.raises(LookupError):
+        RunTimelines(store).find(RUN, "EMC")
+
+
+def test_hlt_mode_defaults_to_u_and_beam_type_comes_from_the_newest_snapshot(store):
+    store.write_snapshot(SnapshotMeta(RUN, "HLT", START), [histogram()])  # the receiver knew neither
+    store_at(store, "HLT", [5], beam_type="PbPb")
+    store_at(store, "EMC", [1])  # no mode or beam of its own: SnapshotMeta's defaults
+    store.write_snapshot(SnapshotMeta(RUN, "EMC", START + timedelta(minutes=2)), [histogram()])
+    listed = infos_by_subsystem(store, time.time())
+    assert (listed["HLT"].hlt_mode, listed["HLT"].beam_type) == ("B", "PbPb")
+    assert (listed["TPC"].hlt_mode, listed["TPC"].beam_type) == ("B", "PbPb")  # from the HLT's files
+    assert (listed["EMC"].hlt_mode, listed["EMC"].beam_type) == ("U", "")
+    found = find_run(store, RUN, "EMC")
+    assert (found.hlt_mode, found.beam_type) == ("U", "")
+
+
+def test_no_data_for_a_subsystem_or_run_is_a_lookup_error(store):
+    store_at(store, "EMC", [0, 1])
+    with pytest.raises(LookupError):
+        find_run(store, RUN, "TPC")  # neither its own snapshots nor the HLT's
+    with pytest.raises(LookupError):
+        find_run(store, RUN + 5, "EMC")
+    assert {info.subsystem for info in list_runs(store, SUBSYSTEMS)} == {"EMC"}
+
+
+def test_a_run_timeline_is_reused_until_a_snapshot_arrives(store):
+    store_at(store, "HLT", [0, 1])
+    folder = store.data_dir / "snapshots" / "subsystem=HLT" / f"run={RUN}"
+    # Folders changed within the last second are never trusted (coarse mtimes); age this one.
+    past = time.time_ns() - 10_000_000_000
+    os.utime(folder, ns=(past, past))
+    timelines = RunTimelines(store)
+    first = timelines.timeline(RUN)
+    assert timelines.timeline(RUN) is first
+    store_at(store, "HLT", [2])
+    second = timelines.timeline(RUN)
+    assert second is not first and len(second.subsystems["HLT"].snapshot_ids) == 3
+    # Just changed: read again each time until the change is old enough to be sure of.
+    assert timelines.timeline(RUN) is not second
+    assert (
+        load_run_timeline(store, RUN).subsystems["HLT"].snapshot_ids == second.subsystems["HLT"].snapshot_ids
+    )
+
+
+def test_the_service_describes_one_run_as_it_lists_it(store, tmp_path):
+    store_at(store, "HLT", [0, 10, 20])
+    store_at(store, "EMC", [6, 12])
+    service = ProcessingService(store, tmp_path / "cache", SUBSYSTEMS)
+    for info in service.runs():
+        assert service.run_info(info.run, info.subsystem) == info
+    with pytest.raises(LookupError):
+        service.run_info(RUN + 1, "EMC")
