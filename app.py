@@ -153,8 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
     from dashboard.app import create_app
+    from pipeline.processing.service import ProcessingService
+    from pipeline.store import SnapshotStore
 
-    dash_app = create_app(settings)
+    service = ProcessingService(SnapshotStore(settings.data_dir), settings.cache_dir, settings.subsystems)
+    dash_app = create_app(settings, service=service)
     supervisor = Supervisor([] if args.dashboard_only else child_commands(settings))
     supervisor.start()
     threading.Thread(target=_watch, args=(supervisor,), name="supervisor", daemon=True).start()
@@ -170,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         supervisor.stop()
+        service.flush()  # processed histograms still queued for the disk cache
         log.info("stopped")
     return 0
 

@@ -349,7 +349,9 @@ def _render_view(service: ProcessingService, request: _ViewRequest) -> tuple:
         options = options_from_inputs(request.scale, request.threshold)
         mode = merger_mode(request.mode)
         if applying:
-            window = window_from_inputs(*request.slice_inputs, _length_minutes(service, run, subsystem))
+            window = window_from_inputs(
+                *request.slice_inputs, service.run_info(run, subsystem).length_minutes
+            )
         view = service.view(run, subsystem, window, options, mode)
     except OptionsError as error:
         message = error_text(error)
@@ -542,13 +544,6 @@ def _slice_context(view: ProcessedView) -> str:
     if returned is None:
         return "time slice: no data"
     return f"time slice {returned.min_minutes:.1f}–{returned.max_minutes:.1f} min"
-
-
-def _length_minutes(service: ProcessingService, run: int, subsystem: str) -> float:
-    for info in service.runs():
-        if info.run == run and info.subsystem == subsystem:
-            return info.length_minutes
-    raise LookupError(f"no data for run {run}, subsystem {subsystem}")
 
 
 def _run_length(lengths: dict | None, run: int | None, subsystem: str | None) -> float | None:

@@ -352,9 +352,9 @@ def _validate(meta: SnapshotMeta, histograms: list[Histogram]) -> None:
     time_utc = meta.snapshot_time_utc
     if time_utc.tzinfo is None or time_utc.tzinfo.utcoffset(time_utc) is None:
         raise ValueError(f"snapshot_time_utc must be timezone-aware, got naive {time_utc}")
-    if not SUBSYSTEM_PATTERN.match(meta.subsystem):
+    if not SUBSYSTEM_PATTERN.fullmatch(meta.subsystem):
         raise ValueError(f"subsystem {meta.subsystem!r} must match {SUBSYSTEM_PATTERN.pattern}")
-    if not HLT_MODE_PATTERN.match(meta.hlt_mode):
+    if not HLT_MODE_PATTERN.fullmatch(meta.hlt_mode):
         raise ValueError(f"hlt_mode {meta.hlt_mode!r} must match {HLT_MODE_PATTERN.pattern}")
     if not isinstance(meta.beam_type, str):
         raise ValueError(f"beam_type must be a string, got {meta.beam_type!r}")

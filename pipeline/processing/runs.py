@@ -122,7 +122,8 @@ def receivers_on_run(
     return {
         status.last_run
         for status in read_all_status(data_dir)
-        if status.last_run and status.last_reply_utc and now - status.last_reply_utc < dead_after_s
+        # A run number > 0: run 0 is "between runs", and a negative one never names a run.
+        if (status.last_run or 0) > 0 and status.last_reply_utc and now - status.last_reply_utc < dead_after_s
     }
 
 

@@ -290,7 +290,11 @@ def _decode_block(
 
 def _unusable_numbers(histogram: Histogram) -> str | None:
     """Why the histogram's numbers cannot be stored (NaN or infinite contents or variances), or None."""
-    for what, array in (("contents", histogram.values_flow), ("variances", histogram.variances_flow)):
+    arrays = [("contents", histogram.values_flow)]
+    # Unweighted fills share one array for both (fast_decode): checking it once is enough.
+    if histogram.variances_flow is not histogram.values_flow:
+        arrays.append(("variances", histogram.variances_flow))
+    for what, array in arrays:
         # The sum is NaN or infinite whenever a bin is (or on overflow), and costs no temporary array:
         # the exact per-bin check runs only then.
         with np.errstate(over="ignore"):

@@ -14,6 +14,7 @@ from pipeline.processing.runs import (
     find_run,
     list_runs,
     load_run_timeline,
+    receivers_on_run,
 )
 from pipeline.processing.service import ProcessingService
 from pipeline.status import ReceiverStatus, write_status
@@ -83,6 +84,13 @@ def test_ongoing_while_a_live_receiver_reports_the_run(store):
         store.data_dir, ReceiverStatus("HLT", last_reply_utc=now - ONGOING_WITHIN_S - 5, last_run=RUN)
     )
     assert not find_run(store, RUN, "HLT").ongoing
+
+
+def test_only_a_real_run_number_counts_as_reported(tmp_path):
+    now = time.time()
+    for subsystem, last_run in (("EMC", 0), ("TPC", -3), ("HLT", RUN)):
+        write_status(tmp_path, ReceiverStatus(subsystem, last_reply_utc=now - 5, last_run=last_run))
+    assert receivers_on_run(tmp_path, now) == {RUN}
 
 
 def test_replays_in_hlt_mode_e_are_never_listed(store):

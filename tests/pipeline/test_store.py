@@ -143,6 +143,8 @@ def test_unknown_snapshot_or_histogram_is_a_clear_key_error(store: SnapshotStore
         (SnapshotMeta(300000, "EMC", datetime(2025, 6, 1, 12)), [th1()], "naive"),
         (meta(subsystem="../EMC"), [th1()], "subsystem"),
         (meta(hlt_mode="B/"), [th1()], "hlt_mode"),
+        (meta(hlt_mode="B\n"), [th1()], "hlt_mode"),  # re.match's $ would let a trailing newline in
+        (meta(subsystem="EMC\n"), [th1()], "subsystem"),
         (meta(beam_type=None), [th1()], "beam_type"),
         (meta(), [th1("same"), th2("same")], "duplicate histogram names"),
     ],
