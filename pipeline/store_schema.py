@@ -39,7 +39,7 @@ SNAPSHOT_SCHEMA = pa.schema(
         _field("hlt_mode", pa.string(), "HLT mode: A, B, C, E (replay), U (unknown)"),
         _field("beam_type", pa.string(), "beam type reported by the merger, may be empty"),
         _field("name", pa.string(), "histogram name as the merger sent it (may contain `/`)"),
-        _field("class_name", pa.string(), "ROOT class: TH1F, TH2D, TProfile, ..."),
+        _field("class_name", pa.string(), "ROOT class: TH1F, TH2D, TH3F, ..."),
         _field("dimension", pa.int8(), "1, 2 or 3"),
         _field("title", pa.string(), "histogram title"),
         _field("axis_titles", pa.list_(pa.string()), "x, y, z axis titles as sent"),

@@ -320,6 +320,8 @@ def test_sql_helper_and_documented_schema(store: SnapshotStore) -> None:
     table = schema_markdown()
     for name in SNAPSHOT_SCHEMA.names:
         assert f"| `{name}` |" in table
+    # The README documents exactly the schema the store writes.
+    assert table in (REPO_ROOT / "README.md").read_text()
 
 
 def counts_histogram(name: str, seed: int) -> Histogram:
