@@ -138,7 +138,9 @@ def _register_callbacks(app: dash.Dash, settings: Settings, service: ProcessingS
         subsystem = choose_subsystem([o["value"] for o in new_sub_options], current_sub)
         lengths = {
             "run": run,
-            "subsystems": {i.subsystem: [i.length_minutes, i.ongoing] for i in infos if i.run == run},
+            "subsystems": {
+                i.subsystem: [i.length_minutes, i.ongoing, i.merger_mode.value] for i in infos if i.run == run
+            },
         }
         return (
             no_update if options_equal(new_run_options, old_run_options) else new_run_options,
@@ -192,6 +194,21 @@ def _register_callbacks(app: dash.Dash, settings: Settings, service: ProcessingS
             _changed(controls.high, high),
             controls.memory,
         )
+
+    @app.callback(
+        Output("merger-mode", "value"),
+        Output("merger-mode-memory", "data"),
+        Input("run-lengths", "data"),
+        Input("run-select", "value"),
+        Input("subsystem-select", "value"),
+        State("merger-mode", "value"),
+        State("merger-mode-memory", "data"),
+    )
+    def sync_merger_mode(lengths, run, subsystem, current, memory):
+        chosen = slices.sync_merger_mode(run, subsystem, _recorded_mode(lengths, run, subsystem), memory)
+        if chosen is None:
+            raise PreventUpdate
+        return _changed(chosen["mode"], current), chosen
 
     @app.callback(
         Output("group-select", "options"),
@@ -267,15 +284,17 @@ def _register_callbacks(app: dash.Dash, settings: Settings, service: ProcessingS
         State("slice-max", "value"),
         State("applied-slice", "data"),
         State("graph-key", "data"),
+        State("merger-mode-memory", "data"),
     )
     def update_view(run, subsystem, name, log_x, log_y, log_z, _n, apply_clicks, reset_clicks, mode, scale,
-                    threshold, slice_min, slice_max, applied_data, shown_key):  # fmt: skip
+                    threshold, slice_min, slice_max, applied_data, shown_key, mode_memory):  # fmt: skip
         request = _ViewRequest(
             run=run,
             subsystem=subsystem,
             name=name,
             logs=(log_x, log_y, log_z),
-            mode=mode,
+            # Until the radio is set for this run and subsystem, it still shows the previous one's.
+            mode=mode if slices.merger_mode_is_set(mode_memory, run, subsystem) else None,
             scale=scale,
             threshold=threshold,
             slice_inputs=(slice_min, slice_max),
@@ -298,7 +317,7 @@ class _ViewRequest:
     subsystem: str | None
     name: str | None
     logs: tuple[Any, Any, Any]
-    mode: str
+    mode: str | None  # None: as the run was recorded
     scale: bool
     threshold: Any
     slice_inputs: tuple[Any, Any]
@@ -331,7 +350,7 @@ def _render_view(service: ProcessingService, request: _ViewRequest) -> tuple:
     if reset_clicks > previous.reset_seen:
         state, applying = replace(state, window=None, error=""), False
     shown = request.shown_key or {}
-    inputs = [run, subsystem, name, request.mode, bool(request.scale), request.threshold]
+    inputs = _inputs(request, request.mode)
     window_data = state.to_data()["window"]
     if (
         state.window is not None
@@ -347,7 +366,7 @@ def _render_view(service: ProcessingService, request: _ViewRequest) -> tuple:
     window = state.window
     try:
         options = options_from_inputs(request.scale, request.threshold)
-        mode = merger_mode(request.mode)
+        mode = None if request.mode is None else merger_mode(request.mode)
         if applying:
             window = window_from_inputs(
                 *request.slice_inputs, service.run_info(run, subsystem).length_minutes
@@ -391,14 +410,16 @@ def _render_view(service: ProcessingService, request: _ViewRequest) -> tuple:
 
     # 4. Nothing new: leave the graph alone, only settle the messages.
     uirevision = f"{subsystem}/{name}/{log_x}/{log_y}"
-    content = f"{mode.value}|{','.join(view.plan.used_snapshot_ids)}|{options.cache_key()}|{log_z}"
+    content = f"{view.plan.mode.value}|{','.join(view.plan.used_snapshot_ids)}|{options.cache_key()}|{log_z}"
     key = {
         "run": run,
         "subsystem": subsystem,
         "name": name,
         "uirevision": uirevision,
         "content": content,
-        "inputs": inputs,
+        # The mode used (the recorded one while the radio is not yet set for this run): the radio
+        # catching up with it later is nothing new.
+        "inputs": _inputs(request, view.plan.mode.value),
         "window": state.to_data()["window"],
         "logs": logs,
     }
@@ -428,6 +449,11 @@ def _render_view(service: ProcessingService, request: _ViewRequest) -> tuple:
         placeholder=threshold_placeholder(checks) or DEFAULT_THRESHOLD_PLACEHOLDER,
         logs=tuple(logs) if new_histogram else None,
     )
+
+
+def _inputs(request: _ViewRequest, mode: str | None) -> list:
+    """The controls a shown view was made from, as remembered in graph-key."""
+    return [request.run, request.subsystem, request.name, mode, bool(request.scale), request.threshold]
 
 
 def _settle(request: _ViewRequest, state: AppliedSlice, error: Any) -> tuple:
@@ -551,6 +577,14 @@ def _run_length(lengths: dict | None, run: int | None, subsystem: str | None) ->
         return None
     entry = (lengths.get("subsystems") or {}).get(subsystem)
     return None if entry is None else float(entry[0])
+
+
+def _recorded_mode(lengths: dict | None, run: int | None, subsystem: str | None) -> str | None:
+    """The merger mode the run's snapshots of `subsystem` were taken in, None while not known."""
+    if not lengths or lengths.get("run") != run or subsystem is None:
+        return None
+    entry = (lengths.get("subsystems") or {}).get(subsystem)
+    return None if entry is None or len(entry) < 3 else entry[2]
 
 
 def _changed(new: Any, old: Any) -> Any:

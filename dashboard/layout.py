@@ -218,12 +218,15 @@ def build_layout(refresh_ms: int) -> dbc.Container:
             dcc.Store(id="graph-key", data=None),
             # Per subsystem: the group last chosen, and per group the histogram last chosen.
             dcc.Store(id="histogram-memory", data={}),
-            # Length (minutes) and ongoing state of the selected run per subsystem, for the slider.
+            # Length (minutes), ongoing state and recorded merger mode of the selected run per
+            # subsystem, for the slider and the merger-mode radio.
             dcc.Store(id="run-lengths", data=None),
             # What the slider and its boxes were last synced to (see slices.sync_slice_controls).
             dcc.Store(id="slider-memory", data=None),
             # The applied time slice (run, subsystem, window; none = full run) and its last error.
             dcc.Store(id="applied-slice", data=None),
+            # Which run and subsystem the merger-mode radio was set for (see slices.sync_merger_mode).
+            dcc.Store(id="merger-mode-memory", data=None),
         ],
         fluid=True,
         className="overwatch-page",
@@ -345,7 +348,8 @@ def _slice_card() -> dbc.Card:
                     ],
                     className="slice-buttons mt-2",
                     title="Merger mode: cumulative = the mergers accumulate (a slice subtracts snapshots); "
-                    "reset = they reset after each request (a slice sums them)",
+                    "reset = they reset after each request (a slice sums them). Set to how the run was "
+                    "recorded when you pick a run or subsystem",
                 ),
             ]
         ),

@@ -114,6 +114,28 @@ def merger_mode(value: Any) -> MergerMode:
         raise OptionsError("merger_mode", f"must be cumulative or reset, got {value!r}") from None
 
 
+def sync_merger_mode(
+    run: int | None, subsystem: str | None, recorded_mode: str | None, memory: dict | None
+) -> dict | None:
+    """What the merger-mode radio is set to, remembered: the recorded mode of the run and subsystem
+    shown, once per run and subsystem; None leaves the radio alone.
+
+    A new run or subsystem sets it to how its snapshots were taken (`recorded_mode`, None while not
+    known yet); after that it is the user's, and a refresh never moves it.
+    """
+    if run is None or subsystem is None or recorded_mode is None:
+        return None
+    if merger_mode_is_set(memory, run, subsystem):
+        return None
+    return {"run": run, "subsystem": subsystem, "mode": merger_mode(recorded_mode).value}
+
+
+def merger_mode_is_set(memory: dict | None, run: int | None, subsystem: str | None) -> bool:
+    """Whether the radio was set for this run and subsystem, so its value is the one to use; until
+    then the view uses the recorded mode, whatever the radio still shows of the previous run."""
+    return bool(memory) and (memory.get("run"), memory.get("subsystem")) == (run, subsystem)
+
+
 def error_text(error: OptionsError) -> str:
     """'Hot-channel threshold (hot_channel_threshold): must be > 0 ...' for the page."""
     label = FIELD_LABELS.get(error.field)

@@ -148,6 +148,7 @@ class Receiver:
             snapshot_time_utc=datetime.now(UTC),
             hlt_mode=self._hlt_mode(reply),
             beam_type=reply.beam_type,
+            merger_reset=self.reset,
         )
         try:
             self.store.write_snapshot(meta, histograms)

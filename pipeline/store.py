@@ -101,6 +101,7 @@ RUNS_COLUMNS = {
     "first_snapshot_utc": "datetime64[us, UTC]",
     "last_snapshot_utc": "datetime64[us, UTC]",
     "n_snapshots": "int64",
+    "merger_reset": "bool",
 }
 SNAPSHOTS_COLUMNS = {
     "snapshot_id": "str",
@@ -174,7 +175,7 @@ class SnapshotStore:
         """One row per (run, subsystem), newest run first; `run` limits the scan to that run.
 
         Columns: run, subsystem, hlt_mode, beam_type, first_snapshot_utc, last_snapshot_utc,
-        n_snapshots. HLT mode and beam type are those of the newest snapshot.
+        n_snapshots, merger_reset. HLT mode, beam type and merger_reset are those of the newest snapshot.
         """
         groups: dict[tuple[int, str], list[tuple[SnapshotKey, Path]]] = {}
         for key, path in self._scan(subsystem, run, include_replay=include_replay):
@@ -192,6 +193,7 @@ class SnapshotStore:
                     "first_snapshot_utc": entries[0][0].snapshot_time_utc,
                     "last_snapshot_utc": entries[-1][0].snapshot_time_utc,
                     "n_snapshots": len(entries),
+                    "merger_reset": newest.merger_reset,
                 }
             )
         rows.sort(key=lambda row: (-row["run"], row["subsystem"]))
@@ -358,6 +360,8 @@ def _validate(meta: SnapshotMeta, histograms: list[Histogram]) -> None:
         raise ValueError(f"hlt_mode {meta.hlt_mode!r} must match {HLT_MODE_PATTERN.pattern}")
     if not isinstance(meta.beam_type, str):
         raise ValueError(f"beam_type must be a string, got {meta.beam_type!r}")
+    if not isinstance(meta.merger_reset, bool):
+        raise ValueError(f"merger_reset must be True or False, got {meta.merger_reset!r}")
     names = [h.name for h in histograms]
     if len(set(names)) != len(names):
         duplicates = sorted({name for name in names if names.count(name) > 1})

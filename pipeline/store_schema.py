@@ -83,6 +83,9 @@ class SnapshotMeta:
     snapshot_time_utc: datetime
     hlt_mode: str = "U"
     beam_type: str = ""
+    # The merger was asked to reset after each reply (`-ResetOnRequest`): each snapshot holds only what
+    # was filled since the previous request, so a run's content is the sum of its snapshots.
+    merger_reset: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,13 +136,15 @@ def footer_metadata(snapshot_id: str, meta: SnapshotMeta, n_histograms: int) -> 
         "snapshot_time_utc": meta.snapshot_time_utc.astimezone(UTC).isoformat(),
         "hlt_mode": meta.hlt_mode,
         "beam_type": meta.beam_type,
+        "merger_reset": meta.merger_reset,
         "n_histograms": n_histograms,
     }
     return {**SNAPSHOT_SCHEMA.metadata, FOOTER_KEY: json.dumps(record).encode()}
 
 
 def meta_from_footer(kv_metadata: dict[bytes, bytes]) -> SnapshotMeta:
-    """The SnapshotMeta of a footer written by `footer_metadata`."""
+    """The SnapshotMeta of a footer written by `footer_metadata`; footers written before
+    `merger_reset` existed read as cumulative (False), which is what their receivers asked for."""
     record = json.loads(kv_metadata[FOOTER_KEY])
     return SnapshotMeta(
         run=int(record["run"]),
@@ -147,6 +152,7 @@ def meta_from_footer(kv_metadata: dict[bytes, bytes]) -> SnapshotMeta:
         snapshot_time_utc=datetime.fromisoformat(record["snapshot_time_utc"]).astimezone(UTC),
         hlt_mode=record["hlt_mode"],
         beam_type=record["beam_type"],
+        merger_reset=bool(record.get("merger_reset", False)),
     )
 
 

@@ -1,4 +1,5 @@
-"""Runs as people see them: start, end, length, HLT mode, beam type, ongoing or not, and data source.
+"""Runs as people see them: start, end, length, HLT mode, beam type, merger mode, ongoing or not, and
+data source.
 
 A run starts at its earliest snapshot of any subsystem and ends at its latest; every subsystem counts its
 minutes from that start, so "minute 3" is the same moment on every page. Everything here is derived
@@ -8,18 +9,23 @@ gives the same answer.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.processing.timeslice import MergerMode
 from pipeline.status import read_all_status
 from pipeline.store import SNAPSHOTS_AREA, SnapshotStore
+from pipeline.store_schema import SnapshotMeta
+
+log = logging.getLogger(__name__)
 
 ONGOING_WITHIN_S = 300.0  # a snapshot in the last 5 minutes means the run is still going
 HLT = "HLT"
@@ -45,6 +51,12 @@ class RunInfo:
     # The source subsystem's own first and last snapshot (None when not known).
     source_start_utc: datetime | None = None
     source_end_utc: datetime | None = None
+    # How the source's receiver took the data, from its newest snapshot: the mode a view uses unless
+    # asked for another one.
+    merger_mode: MergerMode = MergerMode.CUMULATIVE
+    # Said on every view of the run, e.g. that its snapshots mix merger modes. Only the timeline
+    # (`find_run`, `RunTimelines.find`) looks for them, so they take no part in comparisons.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def length_minutes(self) -> float:
@@ -70,6 +82,8 @@ class SubsystemTimeline:
     last_utc: datetime
     hlt_mode: str
     beam_type: str
+    merger_mode: MergerMode = MergerMode.CUMULATIVE
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,8 @@ class RunTimeline:
             ongoing=ongoing,
             source_start_utc=own.first_utc,
             source_end_utc=own.last_utc,
+            merger_mode=own.merger_mode,
+            warnings=own.warnings,
         )
 
 
@@ -170,14 +186,21 @@ def list_runs(
                     ongoing=(now - end.timestamp() < ONGOING_WITHIN_S) or run_number in live_runs,
                     source_start_utc=row.first_snapshot_utc.to_pydatetime(),
                     source_end_utc=row.last_snapshot_utc.to_pydatetime(),
+                    merger_mode=merger_mode_of(bool(row.merger_reset)),
                 )
             )
     return infos
 
 
+def merger_mode_of(merger_reset: bool) -> MergerMode:
+    """The mode a view uses for snapshots stored with this `SnapshotMeta.merger_reset`."""
+    return MergerMode.RESET if merger_reset else MergerMode.CUMULATIVE
+
+
 def load_run_timeline(store: SnapshotStore, run: int, subsystems: list[str] | None = None) -> RunTimeline:
-    """The run's timeline from the store's file listings (no snapshot is opened but the newest of each
-    subsystem, whose footer gives the HLT mode and beam type)."""
+    """The run's timeline from the store's file listings (no snapshot is opened but the first and the
+    newest of each subsystem: the newest's footer gives the HLT mode, beam type and merger mode, and
+    the first says whether a receiver restarted with the other mode during the run)."""
     if subsystems is None:
         subsystems = [subsystem for subsystem, _ in _run_folders(store, run)]
     timelines = {}
@@ -186,6 +209,11 @@ def load_run_timeline(store: SnapshotStore, run: int, subsystems: list[str] | No
         if not keys:
             continue
         newest = store.snapshot_meta(keys[-1].snapshot_id)
+        first = store.snapshot_meta(keys[0].snapshot_id)
+        warnings = _mixed_modes_warning(run, subsystem, first, newest)
+        if warnings and (store.data_dir, run, subsystem) not in _MIXED_LOGGED:
+            _MIXED_LOGGED.add((store.data_dir, run, subsystem))
+            log.warning("%s", warnings[0])
         timelines[subsystem] = SubsystemTimeline(
             subsystem=subsystem,
             snapshot_ids=[key.snapshot_id for key in keys],
@@ -194,8 +222,30 @@ def load_run_timeline(store: SnapshotStore, run: int, subsystems: list[str] | No
             last_utc=keys[-1].snapshot_time_utc,
             hlt_mode=newest.hlt_mode,
             beam_type=newest.beam_type,
+            merger_mode=merger_mode_of(newest.merger_reset),
+            warnings=warnings,
         )
     return RunTimeline(run=run, subsystems=timelines)
+
+
+# (data dir, run, subsystem) already warned about in the log: a live run's timeline is rebuilt at
+# every new snapshot, and one log line says it.
+_MIXED_LOGGED: set[tuple[Path, int, str]] = set()
+
+
+def _mixed_modes_warning(
+    run: int, subsystem: str, first: SnapshotMeta, newest: SnapshotMeta
+) -> tuple[str, ...]:
+    """A warning when the first and the newest snapshot were taken in different merger modes (the
+    receiver restarted with or without --reset mid-run): the newest one's mode is used."""
+    if first.merger_reset == newest.merger_reset:
+        return ()
+    used = merger_mode_of(newest.merger_reset).value
+    warning = (
+        f"run {run} {subsystem} mixes merger modes (first snapshot "
+        f"{merger_mode_of(first.merger_reset).value}, newest {used}): shown in {used} mode"
+    )
+    return (warning,)
 
 
 def find_run(

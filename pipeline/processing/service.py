@@ -267,7 +267,9 @@ class ProcessedView:
 
     @property
     def warnings(self) -> list[str]:
-        return self._content.warnings if self._content is not None else []
+        """The run's (e.g. mixed merger modes) and, once histograms were read, the slice's."""
+        content = self._content.warnings if self._content is not None else []
+        return [*self.run.warnings, *content]
 
     def _loaded(self) -> ViewContent:
         with self._lock:
@@ -341,10 +343,11 @@ class ProcessingService:
         run: int,
         subsystem: str,
         window: Window | None = None,
-        mode: MergerMode = MergerMode.CUMULATIVE,
+        mode: MergerMode | None = None,
     ) -> tuple[RunInfo, SlicePlan]:
         """Which snapshots a view uses and whose they are. `window=None` is the whole run, from the
-        subsystem's own snapshots when it has any. Raises OptionsError (bad window), LookupError.
+        subsystem's own snapshots when it has any; `mode=None` is the merger mode the snapshots were
+        recorded in (`RunInfo.merger_mode`). Raises OptionsError (bad window), LookupError.
 
         Minutes count from the start of the run. A subsystem whose own snapshots began after the start
         of the window (its receiver started mid-run, scenario 1a) would answer with data counted from
@@ -370,7 +373,7 @@ class ProcessingService:
         return info, plan
 
     def _plan_from(
-        self, timeline: RunTimeline, info: RunInfo, source: str, window: Window, mode: MergerMode
+        self, timeline: RunTimeline, info: RunInfo, source: str, window: Window, mode: MergerMode | None
     ) -> SlicePlan:
         snapshots = timeline.subsystems[source]
         return plan_window(
@@ -379,7 +382,7 @@ class ProcessingService:
             info.run,
             source,
             window,
-            mode,
+            snapshots.merger_mode if mode is None else mode,
             run_start_epoch=info.start_utc.timestamp(),
             run_length_minutes=info.length_minutes,
         )
@@ -396,10 +399,11 @@ class ProcessingService:
         subsystem: str,
         window: Window | None = None,
         options: ProcessingOptions | Mapping[str, Any] | None = None,
-        mode: MergerMode = MergerMode.CUMULATIVE,
+        mode: MergerMode | None = None,
     ) -> ProcessedView:
-        """The view of one window with `options` (an object, or form values validated here); raises
-        OptionsError (bad input, naming the field) or LookupError (no data)."""
+        """The view of one window with `options` (an object, or form values validated here), in `mode`
+        (None: as the snapshots were recorded); raises OptionsError (bad input, naming the field) or
+        LookupError (no data)."""
         if options is None:
             options = ProcessingOptions()
         elif not isinstance(options, ProcessingOptions):
@@ -410,7 +414,7 @@ class ProcessingService:
             run,
             subsystem,
             info.source_subsystem,
-            mode.value,
+            plan.mode.value,
             plan.used_snapshot_ids,
             options.cache_key(),
         )

@@ -57,3 +57,16 @@ def type_into(dash_duo, selector: str, text: str, enter: bool = False) -> None:
 def screenshot(dash_duo, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     dash_duo.driver.save_screenshot(str(ARTIFACTS / name))
+
+
+def radio_choice(dash_duo, selector: str) -> str | None:
+    """The label of the chosen button of a dbc.RadioItems drawn as buttons, None when none is."""
+    chosen = dash_duo.find_elements(f"{selector} label.active")
+    return chosen[0].text if chosen else None
+
+
+def choose_radio(dash_duo, selector: str, label: str) -> None:
+    """Click the button labelled `label` of a dbc.RadioItems drawn as buttons."""
+    button = next(e for e in dash_duo.find_elements(f"{selector} label") if e.text == label)
+    button.click()
+    dash_duo.wait_for_text_to_equal(f"{selector} label.active", label)

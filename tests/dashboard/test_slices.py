@@ -10,11 +10,13 @@ from dashboard.slices import (
     describe_full_run,
     error_text,
     merger_mode,
+    merger_mode_is_set,
     options_from_inputs,
     range_after_growth,
     range_from_inputs,
     slider_marks,
     slider_max,
+    sync_merger_mode,
     sync_slice_controls,
     window_from_inputs,
 )
@@ -115,6 +117,31 @@ def test_merger_mode_from_the_radio_items():
     assert merger_mode("reset") is MergerMode.RESET
     with pytest.raises(OptionsError, match="merger_mode"):
         merger_mode("sometimes")
+
+
+def test_the_merger_mode_radio_follows_the_recorded_mode_of_each_new_run_and_subsystem():
+    # A new run: set to how it was recorded, and remembered.
+    memory = sync_merger_mode(7, "EMC", "reset", None)
+    assert memory == {"run": 7, "subsystem": "EMC", "mode": "reset"}
+    assert merger_mode_is_set(memory, 7, "EMC")
+    # Refreshes, or a user who switched the radio afterwards: left alone.
+    assert sync_merger_mode(7, "EMC", "reset", memory) is None
+    assert sync_merger_mode(7, "EMC", "cumulative", memory) is None
+    # Another subsystem or run: its own recorded mode.
+    assert sync_merger_mode(7, "TPC", "cumulative", memory) == {
+        "run": 7,
+        "subsystem": "TPC",
+        "mode": "cumulative",
+    }
+    assert not merger_mode_is_set(memory, 7, "TPC")
+    assert sync_merger_mode(8, "EMC", "reset", memory) == {"run": 8, "subsystem": "EMC", "mode": "reset"}
+    assert not merger_mode_is_set(memory, 8, "EMC")
+    # Not known yet (the run's details not loaded), or nothing selected: wait, remember nothing.
+    assert sync_merger_mode(8, "EMC", None, memory) is None
+    assert sync_merger_mode(None, None, "reset", memory) is None
+    assert not merger_mode_is_set(None, 7, "EMC")
+    with pytest.raises(OptionsError, match="merger_mode"):
+        sync_merger_mode(9, "EMC", "sometimes", memory)
 
 
 def test_an_applied_slice_belongs_to_one_run_and_subsystem_and_survives_the_browser():

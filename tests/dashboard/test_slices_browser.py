@@ -5,7 +5,8 @@ what the ProcessingService computes for the same window and options."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +21,23 @@ from pipeline.processing.service import ProcessingService
 from pipeline.processing.timeslice import Window
 from pipeline.settings import Settings
 from pipeline.store import SnapshotMeta, SnapshotStore
-from tests.dashboard.browser import GRAPH_JS, graph, screenshot, select, trace_y, type_into
+from tests.dashboard.browser import (
+    GRAPH_JS,
+    choose_radio,
+    graph,
+    radio_choice,
+    screenshot,
+    select,
+    trace_y,
+    type_into,
+)
 
 pytestmark = pytest.mark.browser
 
 RUN = 5000
 FASTOR_GROUP = "FastOR"
 FASTOR_L0 = "EMCTRQA_histFastORL0"
+EVENTS = "EMCTRQA_histEvents"
 N_SNAPSHOTS = 6
 
 
@@ -43,7 +54,8 @@ class Clock:
 class EmulatedRun:
     """An EMC run from the emulator, stored as a receiver would: one cumulative snapshot a minute."""
 
-    def __init__(self, data_dir: Path, start_utc: float) -> None:
+    def __init__(self, data_dir: Path, start_utc: float, merger_reset: bool = False) -> None:
+        self.merger_reset = merger_reset
         self.clock = Clock(start_utc)
         config = EmulatorConfig(step_s=20.0, run_length_s=600.0, first_run=RUN, start_time_utc=start_utc)
         self.runs = SyntheticRuns(("EMC",), config, now=self.clock)
@@ -56,9 +68,12 @@ class EmulatedRun:
         self.clock.t = self.start_utc + 50.0 + 60.0 * self.n_snapshots
         self.runs.advance(self.clock.t)
         held = self.runs.snapshot()
-        meta = SnapshotMeta(RUN, "EMC", datetime.fromtimestamp(self.clock.t, UTC), "B", "pp")
+        when = datetime.fromtimestamp(self.clock.t, UTC)
+        meta = SnapshotMeta(RUN, "EMC", when, "B", "pp", merger_reset=self.merger_reset)
         self.store.write_snapshot(meta, list(held.values()))
         self.n_snapshots += 1
+        if self.merger_reset:
+            self.runs.erase(list(held))  # as -ResetOnRequest does: the next snapshot is an increment
 
 
 @pytest.fixture
@@ -208,6 +223,79 @@ def test_hinted_drawing_in_the_browser(dash_duo, tmp_path, emc_run):
     dash_duo.driver.set_window_size(1920, 1080)
     until(lambda: graph(dash_duo, "_fullLayout.width") > 1300, timeout=5)
     screenshot(dash_duo, "slices_patch_stack_1920.png")
+    assert dash_duo.get_logs() == []
+
+
+@pytest.fixture
+def reset_run(tmp_path):
+    """A live EMC run taken by a receiver with --reset (each snapshot an increment), and an older
+    cumulative run made of copies of its first two snapshots."""
+    run = EmulatedRun(
+        tmp_path / "data", time.time() - 50.0 - 60.0 * (N_SNAPSHOTS - 1) - 5.0, merger_reset=True
+    )
+    for _ in range(N_SNAPSHOTS):
+        run.store_snapshot()
+    for key in run.store.snapshot_keys(RUN, "EMC")[:2]:
+        meta, held = run.store.read_snapshot(key.snapshot_id)
+        older = replace(meta, run=RUN - 1, snapshot_time_utc=meta.snapshot_time_utc - timedelta(hours=1))
+        run.store.write_snapshot(replace(older, merger_reset=False), list(held.values()))
+    return run
+
+
+def _per_event(store: SnapshotStore, snapshot_ids: list[str]) -> np.ndarray:
+    """FastORL0 per event over these snapshots added up, straight from the store."""
+    values = sum(store.read_histogram(i, FASTOR_L0).values() for i in snapshot_ids)
+    events = sum(store.read_histogram(i, EVENTS).values()[0] for i in snapshot_ids)
+    return values / events
+
+
+def test_the_merger_mode_follows_how_each_run_was_recorded(dash_duo, tmp_path, reset_run):
+    store = reset_run.store
+    ids = [key.snapshot_id for key in store.snapshot_keys(RUN, "EMC")]
+    summed = _per_event(store, ids)
+    newest_alone = _per_event(store, ids[-1:])
+    assert not np.allclose(summed, newest_alone)  # the test must tell them apart
+    reference = ProcessingService(store, tmp_path / "reference-cache", ("EMC",))
+    np.testing.assert_allclose(reference.view(RUN, "EMC").histogram(FASTOR_L0).histogram.values(), summed)
+
+    _start(dash_duo, tmp_path, store.data_dir)
+    dash_duo.wait_for_text_to_equal("#run-select-value", f"Run {RUN} (B, pp) ● live")
+    until(lambda: radio_choice(dash_duo, "#merger-mode") == "reset", timeout=10)
+    select(dash_duo, "#group-select", FASTOR_GROUP)
+    select(dash_duo, "#histogram-select", "FastORL0")
+    until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0", timeout=10)
+    # The full run is every increment added up, not the newest one alone.
+    until(lambda: _close(trace_y(dash_duo, "content"), summed), timeout=10)
+    dash_duo.wait_for_contains_text("#snapshot-caption", "reset mode")
+    # A window sums the increments inside it: minutes 2-4 are snapshots 2, 3 and 4.
+    type_into(dash_duo, "#slice-min", "2")
+    type_into(dash_duo, "#slice-max", "4")
+    dash_duo.find_element("#slice-apply").click()
+    dash_duo.wait_for_contains_text("#slice-description", "requested 2-4 min, returned 1.0-4.0 min")
+    until(lambda: _close(trace_y(dash_duo, "content"), _per_event(store, ids[2:5])), timeout=10)
+    screenshot(dash_duo, "slices_reset_mode_window.png")
+    dash_duo.find_element("#slice-reset").click()
+    until(lambda: _close(trace_y(dash_duo, "content"), summed), timeout=10)
+
+    # The user may still read it as cumulative; refreshes leave that choice alone.
+    choose_radio(dash_duo, "#merger-mode", "cumulative")
+    until(lambda: _close(trace_y(dash_duo, "content"), newest_alone), timeout=10)
+    time.sleep(1.2)  # two more refreshes
+    assert radio_choice(dash_duo, "#merger-mode") == "cumulative"
+    assert _close(trace_y(dash_duo, "content"), newest_alone)
+
+    # Another run: its own recorded mode (cumulative: the newest snapshot holds the whole run).
+    select(dash_duo, "#run-select", f"Run {RUN - 1} (B, pp)")
+    older_ids = [key.snapshot_id for key in store.snapshot_keys(RUN - 1, "EMC")]
+    until(lambda: _close(trace_y(dash_duo, "content"), _per_event(store, older_ids[-1:])), 10)
+    assert radio_choice(dash_duo, "#merger-mode") == "cumulative"
+    choose_radio(dash_duo, "#merger-mode", "reset")
+    until(lambda: _close(trace_y(dash_duo, "content"), _per_event(store, older_ids)), 10)
+    # And back: set to reset again, whatever was chosen on the other runs.
+    select(dash_duo, "#run-select", f"Run {RUN} (B, pp) ● live")
+    until(lambda: radio_choice(dash_duo, "#merger-mode") == "reset", timeout=10)
+    until(lambda: _close(trace_y(dash_duo, "content"), summed), timeout=10)
+    screenshot(dash_duo, "slices_reset_mode_full_run.png")
     assert dash_duo.get_logs() == []
 
 

@@ -1,6 +1,7 @@
 """Views and time slices checked against truth: the emulator knows exactly what it filled and when."""
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -59,13 +60,14 @@ def record_run(tmp_path, subsystems=("EMC",), reset=False, store_as=None, own_fr
         runs.advance(clock.t)
         held = runs.snapshot()
         when = datetime.fromtimestamp(clock.t, UTC)
+        meta = SnapshotMeta(RUN, store_as or "EMC", when, "B", "pp", merger_reset=reset)
         if store_as:
-            store.write_snapshot(SnapshotMeta(RUN, store_as, when, "B", "pp"), list(held.values()))
+            store.write_snapshot(meta, list(held.values()))
         for subsystem in subsystems:
             if store_as and (own_from is None or index < own_from or subsystem == store_as):
                 continue
             names = [n for n in held if runs.subsystem_of(n) == subsystem]
-            store.write_snapshot(SnapshotMeta(RUN, subsystem, when, "B", "pp"), [held[n] for n in names])
+            store.write_snapshot(replace(meta, subsystem=subsystem), [held[n] for n in names])
         if reset:
             runs.erase(list(held))
     return runs, store
@@ -161,6 +163,54 @@ def test_reset_mode_slice_is_the_sum_of_the_snapshots(recorded_reset, tmp_path, 
     assert_equals_truth(view, runs, start, SNAPSHOT_TIMES[last])
     events = runs.filled_between(EVENTS, start, SNAPSHOT_TIMES[last]).values()[0]
     assert view.n_events == events > 0
+
+
+# The receiver ran with --reset and its snapshots say so: without being told, a view sums them.
+@pytest.mark.parametrize(
+    "window,first,last",
+    [
+        (None, 0, 9),  # the full run is every increment, not the newest one
+        (Window(2, 5), 2, 5),
+        (Window(9, 9), 9, 9),
+    ],
+)
+def test_a_run_recorded_in_reset_mode_is_summed_without_being_told(
+    recorded_reset, tmp_path, window, first, last
+):
+    runs, store = recorded_reset
+    service = ProcessingService(store, tmp_path / "cache")
+    assert service.run_info(RUN, "EMC").merger_mode is MergerMode.RESET
+    view = service.view(RUN, "EMC", window, RAW)
+    assert view.plan.mode is MergerMode.RESET
+    assert view.plan.summed_snapshot_ids == tuple(snapshot_ids(store)[first : last + 1])
+    start = T0 if first == 0 else SNAPSHOT_TIMES[first - 1]
+    assert_equals_truth(view, runs, start, SNAPSHOT_TIMES[last])
+    events = runs.filled_between(EVENTS, start, SNAPSHOT_TIMES[last]).values()[0]
+    assert view.n_events == events > 0
+    # The full run holds every event filled: far more than its newest snapshot alone.
+    if window is None:
+        newest = store.read_histogram(snapshot_ids(store)[-1], EVENTS).values()[0]
+        assert view.n_events == runs.filled_between(EVENTS, T0, SNAPSHOT_TIMES[-1]).values()[0] > newest
+    assert service.plan(RUN, "EMC", window)[1] == view.plan
+    # Asking for the recorded mode is the same view (one cache entry).
+    built = service.computed
+    assert service.view(RUN, "EMC", window, RAW, MergerMode.RESET).plan == view.plan
+    assert service.computed == built
+
+
+def test_an_explicit_mode_still_overrides_the_recorded_one(recorded_reset, recorded_emc, tmp_path):
+    runs, store = recorded_reset
+    service = ProcessingService(store, tmp_path / "cache")
+    # Read as cumulative, the full run of a reset run is only its newest increment.
+    view = service.view(RUN, "EMC", None, RAW, MergerMode.CUMULATIVE)
+    assert view.plan.mode is MergerMode.CUMULATIVE
+    assert view.plan.used_snapshot_ids == (snapshot_ids(store)[-1],)
+    assert_equals_truth(view, runs, SNAPSHOT_TIMES[-2], SNAPSHOT_TIMES[-1])
+    # And a cumulative run stays cumulative unless told otherwise.
+    _, cumulative_store = recorded_emc
+    other = ProcessingService(cumulative_store, tmp_path / "other-cache")
+    assert other.view(RUN, "EMC", Window(3, 6), RAW).plan.mode is MergerMode.CUMULATIVE
+    assert other.view(RUN, "EMC", Window(3, 6), RAW, MergerMode.RESET).plan.mode is MergerMode.RESET
 
 
 def test_reset_mode_reads_only_the_needed_histograms_one_snapshot_at_a_time(recorded_reset, tmp_path):

@@ -82,6 +82,20 @@ def test_reset_mode_snapshots_hold_only_what_arrived_since_the_last_reply(emulat
     truth = emulator.runs.filled_between("EMCTRQA_histEvents", first_time, clock.t)
     np.testing.assert_array_equal(got.values_flow, truth.values_flow)
     assert emulator.counters.resets == 2
+    # The store says how the data were taken, so processing sums them without being told.
+    assert [store.snapshot_meta(i).merger_reset for i in store.snapshots(1000, "EMC")["snapshot_id"]] == [
+        True,
+        True,
+    ]
+
+
+def test_a_receiver_without_reset_stores_cumulative_snapshots(emulator, tmp_path):
+    receiver = make_receiver(emulator.endpoint, tmp_path)
+    receiver.request_once()
+    receiver.close()
+    store = SnapshotStore(tmp_path)
+    assert store.snapshot_meta(store.latest_snapshot_id(1000, "EMC")).merger_reset is False
+    assert emulator.counters.resets == 0
 
 
 def test_run_zero_between_runs_is_not_stored(emulator, clock, tmp_path):

@@ -1,5 +1,6 @@
 """Runs as listed for people: start and length over all subsystems, ongoing, HLT mode, beam type, source."""
 
+import logging
 import os
 import time
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from pipeline.processing.runs import (
     receivers_on_run,
 )
 from pipeline.processing.service import ProcessingService
+from pipeline.processing.timeslice import MergerMode
 from pipeline.status import ReceiverStatus, write_status
 from pipeline.store import SnapshotMeta, SnapshotStore
 
@@ -30,9 +32,10 @@ def histogram(name: str = "h") -> Histogram:
     return Histogram(name, "TH1D", name, (np.array([0.0, 1.0, 2.0]),), values, values.copy())
 
 
-def store_at(store, subsystem, minutes, run=RUN, hlt_mode="B", beam_type="pp"):
+def store_at(store, subsystem, minutes, run=RUN, hlt_mode="B", beam_type="pp", merger_reset=False):
     for minute in minutes:
-        meta = SnapshotMeta(run, subsystem, START + timedelta(minutes=minute), hlt_mode, beam_type)
+        when = START + timedelta(minutes=minute)
+        meta = SnapshotMeta(run, subsystem, when, hlt_mode, beam_type, merger_reset=merger_reset)
         store.write_snapshot(meta, [histogram()])
 
 
@@ -152,3 +155,44 @@ def test_the_service_describes_one_run_as_it_lists_it(store, tmp_path):
         assert service.run_info(info.run, info.subsystem) == info
     with pytest.raises(LookupError):
         service.run_info(RUN + 1, "EMC")
+
+
+def test_a_run_knows_the_merger_mode_its_snapshots_were_taken_in(store, tmp_path):
+    store_at(store, "HLT", [0, 10, 20])
+    store_at(store, "EMC", [6, 12], merger_reset=True)
+    service = ProcessingService(store, tmp_path / "cache", SUBSYSTEMS)
+    modes = {info.subsystem: info.merger_mode for info in service.runs()}
+    # TPC has no receiver of its own: it is shown from the HLT's (cumulative) snapshots.
+    assert modes == {"EMC": MergerMode.RESET, "TPC": MergerMode.CUMULATIVE, "HLT": MergerMode.CUMULATIVE}
+    for subsystem, mode in modes.items():
+        info = service.run_info(RUN, subsystem)
+        assert (info.merger_mode, info.warnings) == (mode, ())
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_a_run_that_mixes_merger_modes_says_so_and_uses_the_newest(store, tmp_path):
+    store_at(store, "EMC", [0, 1])
+    store_at(store, "EMC", [2, 3], merger_reset=True)
+    logged = _Lines()
+    logging.getLogger("pipeline.processing.runs").addHandler(logged)
+    try:
+        info = find_run(store, RUN, "EMC")
+        find_run(store, RUN, "EMC")
+    finally:
+        logging.getLogger("pipeline.processing.runs").removeHandler(logged)
+    assert info.merger_mode is MergerMode.RESET
+    assert info.warnings == (
+        f"run {RUN} EMC mixes merger modes (first snapshot cumulative, newest reset): shown in reset mode",
+    )
+    assert logged.lines == list(info.warnings)  # logged once, not at every look
+    assert ProcessingService(store, tmp_path / "cache", SUBSYSTEMS).view(RUN, "EMC").warnings == list(
+        info.warnings
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -177,6 +178,7 @@ def test_listing_runs_and_snapshots(store: SnapshotStore) -> None:
         "first_snapshot_utc",
         "last_snapshot_utc",
         "n_snapshots",
+        "merger_reset",
     ]
     assert runs[["run", "subsystem", "n_snapshots"]].values.tolist() == [
         [300002, "EMC", 1],
@@ -414,6 +416,49 @@ def test_snapshots_written_before_variances_became_nullable_still_read(store: Sn
         [new_id, 2.0],
         [new_id, counts_histogram("unweighted", 4).values_flow[0, 0]],
     ]
+
+
+def test_merger_reset_is_kept_in_the_footer_and_readable_without_our_code(store: SnapshotStore) -> None:
+    cumulative_id = store.write_snapshot(meta(300000, seconds=0), [th1()])
+    reset_id = store.write_snapshot(meta(300000, seconds=60, merger_reset=True), [th1()])
+    other_run_id = store.write_snapshot(meta(300001, seconds=120), [th1()])
+
+    assert store.snapshot_meta(cumulative_id).merger_reset is False
+    assert store.snapshot_meta(reset_id).merger_reset is True
+    assert SnapshotStore(store.data_dir).read_snapshot(reset_id)[0].merger_reset is True
+    # runs() reports the newest snapshot's flag.
+    assert store.runs()[["run", "merger_reset"]].values.tolist() == [[300001, False], [300000, True]]
+    # Plain pyarrow: one JSON record in the footer's key/value metadata, no column.
+    path = store.data_dir / f"snapshots/subsystem=EMC/run=300000/{reset_id}.parquet"
+    footer = pq.read_metadata(path).metadata
+    assert json.loads(footer[b"overwatch_ng.snapshot"])["merger_reset"] is True
+    assert pq.read_schema(path).names == SNAPSHOT_SCHEMA.names
+    # Plain DuckDB too.
+    [(flag,)] = duckdb.sql(
+        f"select json_extract(decode(value), '$.merger_reset')::boolean from parquet_kv_metadata('{path}') "
+        "where decode(key) = 'overwatch_ng.snapshot'"
+    ).fetchall()
+    assert flag is True
+    assert other_run_id
+
+
+def test_snapshots_written_before_merger_reset_existed_read_as_cumulative(store: SnapshotStore) -> None:
+    old_id = "EMC_300000_20250601T115900.123456"
+    table = histograms_to_table(old_id, meta(300000, seconds=-60, merger_reset=True), [th1()])
+    record = json.loads(table.schema.metadata[b"overwatch_ng.snapshot"])
+    del record["merger_reset"]
+    footer = {**table.schema.metadata, b"overwatch_ng.snapshot": json.dumps(record).encode()}
+    run_dir = store.data_dir / "snapshots/subsystem=EMC/run=300000"
+    run_dir.mkdir(parents=True)
+    pq.write_table(table.replace_schema_metadata(footer), run_dir / f"{old_id}.parquet")
+
+    assert store.snapshot_meta(old_id).merger_reset is False
+    assert store.runs()["merger_reset"].tolist() == [False]
+
+
+def test_merger_reset_must_be_a_bool(store: SnapshotStore) -> None:
+    with pytest.raises(ValueError, match="merger_reset"):
+        store.write_snapshot(meta(merger_reset="yes"), [th1()])
 
 
 CHILD_WRITER = """
