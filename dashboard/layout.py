@@ -237,15 +237,7 @@ def _navigation_card() -> dbc.Card:
     return dbc.Card(
         dbc.CardBody(
             [
-                dbc.Label("Run", html_for="run-select", className="control-label"),
-                dcc.Dropdown(
-                    id="run-select",
-                    options=[],
-                    value=None,
-                    clearable=False,
-                    placeholder="No runs yet",
-                    className="mb-2",
-                ),
+                *_list_selector("Run", "run-select", "No runs yet"),
                 dbc.Label("Subsystem", className="control-label"),
                 html.Div(
                     dbc.RadioItems(
@@ -260,26 +252,8 @@ def _navigation_card() -> dbc.Card:
                     ),
                     className="mb-2",
                 ),
-                dbc.Label("Group", html_for="group-select", className="control-label"),
-                dcc.Dropdown(
-                    id="group-select",
-                    options=[],
-                    value=None,
-                    clearable=False,
-                    placeholder="No groups",
-                    maxHeight=480,
-                    className="mb-2",
-                ),
-                dbc.Label("Histogram", html_for="histogram-select", className="control-label"),
-                dcc.Dropdown(
-                    id="histogram-select",
-                    options=[],
-                    value=None,
-                    clearable=False,
-                    placeholder="No histograms",
-                    maxHeight=480,
-                    className="mb-2",
-                ),
+                *_list_selector("Group", "group-select", "No groups"),
+                *_list_selector("Histogram", "histogram-select", "No histograms"),
                 html.Div(
                     [
                         dbc.Switch(id="log-x", label="log x", value=False),
@@ -292,6 +266,22 @@ def _navigation_card() -> dbc.Card:
             ]
         ),
         className="controls-card",
+    )
+
+
+def _list_selector(label: str, component_id: str, placeholder: str) -> tuple[dbc.Label, dcc.Dropdown]:
+    """A labelled dropdown of a list the callbacks fill (runs, groups, histograms)."""
+    return (
+        dbc.Label(label, html_for=component_id, className="control-label"),
+        dcc.Dropdown(
+            id=component_id,
+            options=[],
+            value=None,
+            clearable=False,
+            placeholder=placeholder,
+            maxHeight=480,
+            className="mb-2",
+        ),
     )
 
 

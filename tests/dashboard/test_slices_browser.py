@@ -21,6 +21,7 @@ from pipeline.processing.service import ProcessingService
 from pipeline.processing.timeslice import Window
 from pipeline.settings import Settings
 from pipeline.store import SnapshotMeta, SnapshotStore
+from tests.clocks import ManualClock
 from tests.dashboard.browser import (
     GRAPH_JS,
     choose_radio,
@@ -41,22 +42,12 @@ EVENTS = "EMCTRQA_histEvents"
 N_SNAPSHOTS = 6
 
 
-class Clock:
-    """The emulator's clock, moved by the test (no sleeping for minutes)."""
-
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
 class EmulatedRun:
     """An EMC run from the emulator, stored as a receiver would: one cumulative snapshot a minute."""
 
     def __init__(self, data_dir: Path, start_utc: float, merger_reset: bool = False) -> None:
         self.merger_reset = merger_reset
-        self.clock = Clock(start_utc)
+        self.clock = ManualClock(start_utc)
         config = EmulatorConfig(step_s=20.0, run_length_s=600.0, first_run=RUN, start_time_utc=start_utc)
         self.runs = SyntheticRuns(("EMC",), config, now=self.clock)
         self.store = SnapshotStore(data_dir)
@@ -65,10 +56,10 @@ class EmulatedRun:
 
     def store_snapshot(self) -> None:
         # The first snapshot 50 s into the run, then one a minute: minutes 0, 1, 2, ... of the run.
-        self.clock.t = self.start_utc + 50.0 + 60.0 * self.n_snapshots
-        self.runs.advance(self.clock.t)
+        self.clock.time_utc = self.start_utc + 50.0 + 60.0 * self.n_snapshots
+        self.runs.advance(self.clock.time_utc)
         held = self.runs.snapshot()
-        when = datetime.fromtimestamp(self.clock.t, UTC)
+        when = datetime.fromtimestamp(self.clock.time_utc, UTC)
         meta = SnapshotMeta(RUN, "EMC", when, "B", "pp", merger_reset=self.merger_reset)
         self.store.write_snapshot(meta, list(held.values()))
         self.n_snapshots += 1

@@ -11,22 +11,13 @@ from pipeline.emulator import DETECTORS, HOT_FASTOR_IDS, EmulatorConfig, Synthet
 from pipeline.emulator.detectors import Axis, fill_samples, geometric_sums, spec
 from pipeline.emulator.detectors_emc import N_COLS, fastor_position, supermodule_map
 from pipeline.emulator.runs import RunSchedule
+from tests.clocks import ManualClock
 
 ORIGIN = 1_700_000_000.0
 
 
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, time_utc: float) -> None:
-        self.time_utc = time_utc
-
-    def __call__(self) -> float:
-        return self.time_utc
-
-
-def short_runs(subsystems=("EMC", "TPC", "HLT"), **overrides) -> tuple[SyntheticRuns, FakeClock]:
-    clock = FakeClock(ORIGIN)
+def short_runs(subsystems=("EMC", "TPC", "HLT"), **overrides) -> tuple[SyntheticRuns, ManualClock]:
+    clock = ManualClock(ORIGIN)
     settings = dict(start_time_utc=ORIGIN, step_s=1.0, run_length_s=10.0, run_gap_s=5.0, seed=11)
     settings.update(overrides)
     return SyntheticRuns(subsystems, EmulatorConfig(**settings), now=clock), clock

@@ -21,6 +21,7 @@ from pipeline.wire import header
 from pipeline.wire.header import parse_topic
 from pipeline.wire.messages import Reply, RequestOptions, build_request, decode_reply
 from pipeline.wire.tmessage import StreamerContext
+from tests.clocks import ManualClock
 
 pytestmark = pytest.mark.network
 
@@ -28,17 +29,9 @@ ORIGIN = 1_700_000_000.0
 TIMEOUT_MS = 5000
 
 
-class FakeClock:
-    def __init__(self, time_utc: float) -> None:
-        self.time_utc = time_utc
-
-    def __call__(self) -> float:
-        return self.time_utc
-
-
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(ORIGIN)
+def clock() -> ManualClock:
+    return ManualClock(ORIGIN)
 
 
 @pytest.fixture
