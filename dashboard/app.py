@@ -53,7 +53,6 @@ from dashboard.slices import (
 )
 from dashboard.status_panel import format_utc, run_state_line, status_panel
 from pipeline.detectors import plugin_for
-from pipeline.detectors.base import ProcessedHistogram
 from pipeline.processing.options import OptionsError, ProcessingOptions
 from pipeline.processing.service import ProcessedView, ProcessingService
 from pipeline.processing.timeslice import Window
@@ -87,8 +86,9 @@ def create_app(
 ) -> dash.Dash:
     """A Dash app reading `store` (default: the store in `settings.data_dir`) through a
     ProcessingService (default: one caching in `settings.cache_dir`)."""
-    store = store if store is not None else SnapshotStore(settings.data_dir)
-    service = service or ProcessingService(store, settings.cache_dir, settings.subsystems)
+    if service is None:
+        store = store if store is not None else SnapshotStore(settings.data_dir)
+        service = ProcessingService(store, settings.cache_dir, settings.subsystems)
     app = dash.Dash(
         __name__,
         title="OVERWATCH-NG",
@@ -101,11 +101,6 @@ def create_app(
     app.layout = build_layout(settings.status_refresh_ms)
     _register_callbacks(app, settings, service)
     return app
-
-
-def processed_histogram(view: ProcessedView, name: str) -> ProcessedHistogram:
-    """One histogram of a view, processed on demand (KeyError if the view lacks it)."""
-    return view.histogram(name)
 
 
 def _register_callbacks(app: dash.Dash, settings: Settings, service: ProcessingService) -> None:
@@ -147,7 +142,9 @@ def _register_callbacks(app: dash.Dash, settings: Settings, service: ProcessingS
             no_update if run == current_run else run,
             no_update if options_equal(new_sub_options, old_sub_options) else new_sub_options,
             no_update if subsystem == current_sub else subsystem,
-            run_state_line(run, summary.last_snapshot_utc if summary else None, now),
+            run_state_line(
+                run, summary.last_snapshot_utc if summary else None, bool(summary and summary.ongoing), now
+            ),
             no_update if lengths == old_lengths else lengths,
         )
 
@@ -391,15 +388,15 @@ def _render_view(service: ProcessingService, request: _ViewRequest) -> tuple:
         if grid_title is not None:
             in_group = next((names for group, names in view.groups if group.title == grid_title), [])
             ordered = plugin_for(subsystem).order_grid(in_group)
-            members = [processed_histogram(view, member) for member in ordered]
+            members = [view.histogram(member) for member in ordered]
             if not members:
                 raise KeyError(grid_title)
         elif stack is not None:
-            members = [processed_histogram(view, member) for member in stack.members if member in view.names]
+            members = [view.histogram(member) for member in stack.members if member in view.names]
             if not members:
                 raise KeyError(name)
         else:
-            members = [processed_histogram(view, name)]
+            members = [view.histogram(name)]
     except KeyError:
         where = "this time slice" if window else f"the newest {subsystem} snapshot"
         return _message(f"{grid_title or name} is not in {where}", request, state)
@@ -572,19 +569,23 @@ def _slice_context(view: ProcessedView) -> str:
     return f"time slice {returned.min_minutes:.1f}–{returned.max_minutes:.1f} min"
 
 
-def _run_length(lengths: dict | None, run: int | None, subsystem: str | None) -> float | None:
+def _run_entry(lengths: dict | None, run: int | None, subsystem: str | None) -> list | None:
+    """[length minutes, ongoing, recorded merger mode] of the run and subsystem shown, None while the
+    run-lengths store describes another run (or none)."""
     if not lengths or lengths.get("run") != run or subsystem is None:
         return None
-    entry = (lengths.get("subsystems") or {}).get(subsystem)
+    return (lengths.get("subsystems") or {}).get(subsystem)
+
+
+def _run_length(lengths: dict | None, run: int | None, subsystem: str | None) -> float | None:
+    entry = _run_entry(lengths, run, subsystem)
     return None if entry is None else float(entry[0])
 
 
 def _recorded_mode(lengths: dict | None, run: int | None, subsystem: str | None) -> str | None:
     """The merger mode the run's snapshots of `subsystem` were taken in, None while not known."""
-    if not lengths or lengths.get("run") != run or subsystem is None:
-        return None
-    entry = (lengths.get("subsystems") or {}).get(subsystem)
-    return None if entry is None or len(entry) < 3 else entry[2]
+    entry = _run_entry(lengths, run, subsystem)
+    return None if entry is None else entry[2]
 
 
 def _changed(new: Any, old: Any) -> Any:

@@ -296,8 +296,8 @@ def overlay_shapes(segments: Sequence[LineSegment], log_x: bool = False, log_y: 
     """
     shapes = []
     for (x0, y0), (x1, y1) in segments:
-        xs = _shape_coordinates((x0, x1), log_x)
-        ys = _shape_coordinates((y0, y1), log_y)
+        xs = axis_range((x0, x1), log_x)
+        ys = axis_range((y0, y1), log_y)
         if xs is None or ys is None:
             continue
         shapes.append(
@@ -585,14 +585,6 @@ def _log_flags(
         hints.log_y if log_y is None else bool(log_y),
         hints.log_z if log_z is None else bool(log_z),
     )
-
-
-def _shape_coordinates(values: tuple[float, float], log: bool) -> tuple[float, float] | None:
-    if not log:
-        return float(values[0]), float(values[1])
-    if min(values) <= 0:
-        return None
-    return math.log10(values[0]), math.log10(values[1])
 
 
 def _heatmap_figure(

@@ -18,7 +18,6 @@ from pipeline.settings import Settings
 from pipeline.status import ReceiverStatus
 
 # A run whose newest snapshot is younger than this is shown as ongoing ("● live").
-RUN_ONGOING_WITHIN_S = 300.0
 # A receiver that missed this many request periods is "stale" long before it is "dead".
 STALE_AFTER_PERIODS = 3
 
@@ -55,10 +54,6 @@ def ingest_rates(status: ReceiverStatus, now: float) -> tuple[float | None, floa
     if lifetime_s <= 0:
         return None, None
     return status.snapshots_stored * 60.0 / lifetime_s, status.histograms_stored / lifetime_s
-
-
-def run_is_ongoing(last_snapshot_utc: float | None, now: float) -> bool:
-    return last_snapshot_utc is not None and now - last_snapshot_utc < RUN_ONGOING_WITHIN_S
 
 
 def format_utc(epoch_s: float | None, with_date: bool = True) -> str:
@@ -122,12 +117,13 @@ def status_panel(
     )
 
 
-def run_state_line(run: int | None, last_snapshot_utc: float | None, now: float) -> html.Div:
-    """'Run N: ongoing / no new snapshot for ...' for the run selected in the page."""
+def run_state_line(run: int | None, last_snapshot_utc: float | None, ongoing: bool, now: float) -> html.Div:
+    """'Run N: ongoing / not ongoing, last snapshot ...' for the run selected in the page; `ongoing` is
+    the processing's verdict (recent snapshot, or a live receiver still on the run), as the run list's."""
     if run is None:
         return html.Div("No run selected.", className="text-muted")
     age = None if last_snapshot_utc is None else now - last_snapshot_utc
-    if run_is_ongoing(last_snapshot_utc, now):
+    if ongoing:
         badge = dbc.Badge("ongoing", color="success", className="me-2")
         text = f"last snapshot {format_age(age)} ago"
     else:

@@ -161,9 +161,12 @@ def list_runs(
         return []
     live_runs = receivers_on_run(store.data_dir, now)
     by_key = {(int(row.run), row.subsystem): row for row in table.itertuples(index=False)}
+    rows_of_run: dict[int, list] = {}
+    for (run_number, _), row in by_key.items():
+        rows_of_run.setdefault(run_number, []).append(row)
     infos = []
-    for run_number in sorted({key[0] for key in by_key}, reverse=True):
-        rows = [row for (number, _), row in by_key.items() if number == run_number]
+    for run_number in sorted(rows_of_run, reverse=True):
+        rows = rows_of_run[run_number]
         start = min(row.first_snapshot_utc for row in rows).to_pydatetime()
         end = max(row.last_snapshot_utc for row in rows).to_pydatetime()
         for subsystem in subsystems:

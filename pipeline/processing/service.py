@@ -52,7 +52,7 @@ from pipeline.store import SnapshotStore
 log = logging.getLogger(__name__)
 
 # Bump when the cached value's meaning changes, so old entries are never read as new ones.
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 VIEW_ENTRY = "<view>"  # disk-cache key suffix of a view's skeleton; histogram names never look like it
 DEFAULT_CACHE_BYTES = 2 * 1024**3
 MEMORY_ENTRIES = 16
@@ -428,7 +428,7 @@ class ProcessingService:
             self.computed += 1
         view = ProcessedView(info, plan, options, self._content_loader(info, plan), skeleton, self._disk, key)
         if skeleton is None:
-            self.cache.set((*key, VIEW_ENTRY), view.skeleton)
+            self._disk.set((*key, VIEW_ENTRY), view.skeleton)
         self._remember(key, view)
         return view
 

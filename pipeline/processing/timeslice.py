@@ -22,9 +22,10 @@ import enum
 import logging
 import math
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,7 @@ import pandas as pd
 from pipeline.histogram import Histogram
 from pipeline.processing.options import OptionsError
 from pipeline.store import ROW_GROUP_ROWS, SnapshotStore
+from pipeline.store_schema import parse_snapshot_id
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,9 @@ class SlicePlan:
     returned: Window | None = None
     after_snapshot: bool = False
     note: str = ""  # said after the description, e.g. where the data came from
+    # Cumulative: the snapshots before `earlier_snapshot_id`, newest first (at most GAP_LOOKBACK), to
+    # subtract instead for a histogram `earlier` lacks although the run had it (a rejected object).
+    preceding_snapshot_ids: tuple[str, ...] = ()
 
     @property
     def used_snapshot_ids(self) -> tuple[str, ...]:
@@ -139,6 +144,9 @@ def plan_slice(
     return plan_window(snapshots["snapshot_id"].tolist(), epochs, run, subsystem, window, mode)
 
 
+# How many snapshots before a window's start a histogram missing there is looked for: a receiver
+# rejects an object for a reply or two (a corrupt payload), not for many in a row.
+GAP_LOOKBACK = 5
 # A microsecond, the resolution of snapshot times, in minutes: closer than this is the same time.
 _SAME_TIME_MINUTES = 1e-6 / 60.0
 
@@ -205,6 +213,7 @@ def plan_window(
         earlier_snapshot_id=ids[earlier] if earlier is not None else None,
         returned=Window(start, float(minutes[later])),
         after_snapshot=earlier is not None,
+        preceding_snapshot_ids=tuple(ids[max(0, earlier - GAP_LOOKBACK) : earlier][::-1]) if earlier else (),
     )
 
 
@@ -266,8 +275,13 @@ class SliceHistograms(Mapping[str, Histogram]):
         mode: MergerMode,
         parts: list[SnapshotPart | Mapping[str, Histogram]],
         executor: Executor | None = None,
+        preceding: Sequence[tuple[str, Callable[[], SnapshotPart]]] = (),
     ) -> None:
         self.mode = mode
+        # Cumulative: (label, opener) of the snapshots before `earlier`, newest first, opened (names
+        # listed) only when a histogram is missing from `earlier`.
+        self._preceding = list(preceding)
+        self._opened: dict[int, SnapshotPart] = {}
         self._parts = [p if isinstance(p, SnapshotPart) else SnapshotPart.in_memory(p) for p in parts]
         self._executor = executor
         if not self._parts:
@@ -371,11 +385,31 @@ class SliceHistograms(Mapping[str, Histogram]):
 
     def _difference(self, name: str, later: Histogram, earlier: Histogram | None) -> Histogram:
         if earlier is None:
+            earlier = self._from_preceding(name)
+        if earlier is None:
             return later
         if not later.same_binning(earlier):
-            self.warnings.append(f"{name}: binning changed inside the run; showing the later snapshot whole")
+            self._warn(f"{name}: binning changed inside the run; showing the later snapshot whole")
             return later
         return later - earlier
+
+    def _warn(self, message: str) -> None:
+        # A histogram is combined again after the bounded caches dropped it: say things once.
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    def _from_preceding(self, name: str) -> Histogram | None:
+        """`name` from the newest snapshot before the window's start that holds it, when the one at the
+        start lacks it: without that, a histogram the receiver once failed to store would count from
+        the start of run. A histogram new in the window is in none of them and stays whole."""
+        for index, (label, open_part) in enumerate(self._preceding):
+            part = self._opened.get(index)
+            if part is None:
+                part = self._opened[index] = open_part()
+            if name in part.names:
+                self._warn(f"{name}: missing from the snapshot at the window's start; counted from {label}")
+                return part.read([name])[name]
+        return None
 
     def _sum(self, names: list[str] | None) -> dict[str, Histogram]:
         totals: dict[str, Histogram] = {}
@@ -387,7 +421,7 @@ class SliceHistograms(Mapping[str, Histogram]):
                 elif total.same_binning(histogram):
                     totals[name] = total + histogram
                 else:
-                    self.warnings.append(f"{name}: binning changed inside the run; later part skipped")
+                    self._warn(f"{name}: binning changed inside the run; later part skipped")
         return totals
 
 
@@ -433,4 +467,13 @@ def load_slice(
     ]
     if names is not None:
         parts = [part.only(names) for part in parts]
-    return SliceHistograms(plan.mode, parts, executor)
+    preceding = [
+        (_time_label(snapshot_id), partial(SnapshotPart.stored, store, snapshot_id))
+        for snapshot_id in plan.preceding_snapshot_ids
+    ]
+    return SliceHistograms(plan.mode, parts, executor, preceding)
+
+
+def _time_label(snapshot_id: str) -> str:
+    key = parse_snapshot_id(snapshot_id)
+    return f"the snapshot at {key.snapshot_time_utc:%H:%M:%S} UTC" if key else snapshot_id

@@ -37,7 +37,7 @@ from dashboard.status_panel import (
     format_age,
     ingest_rates,
     receiver_health,
-    run_is_ongoing,
+    run_state_line,
     status_panel,
 )
 from pipeline.processing.runs import RunInfo
@@ -266,10 +266,13 @@ def test_ingest_rates_over_lifetime():
     assert ingest_rates(_status(started_utc=NOW), NOW) == (None, None)
 
 
-def test_run_is_ongoing_within_five_minutes():
-    assert run_is_ongoing(NOW - 299, NOW)
-    assert not run_is_ongoing(NOW - 301, NOW)
-    assert not run_is_ongoing(None, NOW)
+def test_run_state_line_follows_the_processings_verdict():
+    # A snapshot 10 minutes old, but a live receiver still on the run: ongoing, as the run list says.
+    ongoing = repr(run_state_line(300001, NOW - 600, True, NOW))
+    assert "'ongoing'" in ongoing and "last snapshot 10 min ago" in ongoing
+    finished = repr(run_state_line(300001, NOW - 600, False, NOW))
+    assert "'not ongoing'" in finished and "(10 min ago)" in finished
+    assert "No run selected." in repr(run_state_line(None, None, False, NOW))
 
 
 def test_format_age():

@@ -16,9 +16,11 @@ from pipeline.processing.timeslice import (
     SnapshotPart,
     Window,
     _read_in_order,
+    load_slice,
     plan_slice,
     plan_window,
 )
+from pipeline.store import SnapshotMeta, SnapshotStore
 
 START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -242,3 +244,36 @@ def test_a_whole_slice_reads_each_snapshot_in_one_scan():
     summed = SliceHistograms(MergerMode.RESET, parts).materialized()
     np.testing.assert_array_equal(summed[name(2)].values_flow, [0, 10, 5, 0])
     assert all(part.reads == [None] for part in parts)
+
+
+def test_a_histogram_missing_at_the_windows_start_counts_from_the_snapshot_before(tmp_path):
+    # The receiver rejected "B" (a corrupt payload) in the reply of minute 1; "C" appears at minute 2.
+    store = SnapshotStore(tmp_path)
+    contents = {
+        0: {"A": [1, 1], "B": [10, 10]},
+        1: {"A": [2, 2]},
+        2: {"A": [3, 3], "B": [30, 30], "C": [5, 5]},
+        3: {"A": [4, 4], "B": [40, 40], "C": [7, 7]},
+    }
+    ids = []
+    for minute, histograms in contents.items():
+        meta = SnapshotMeta(7, "EMC", START + timedelta(minutes=minute))
+        ids.append(store.write_snapshot(meta, [hist(n, [0, *v, 0]) for n, v in histograms.items()]))
+    epochs = np.array([(START + timedelta(minutes=m)).timestamp() for m in contents])
+    plan = plan_window(ids, epochs, 7, "EMC", Window(1.5, 3))
+    assert (plan.earlier_snapshot_id, plan.later_snapshot_id) == (ids[1], ids[3])
+    assert plan.preceding_snapshot_ids == (ids[0],)
+
+    window = load_slice(store, plan)
+    assert window["A"].values().tolist() == [2, 2]  # 4 - 2, as always
+    # B: 40 - 10 from minute 0, not 40 from the start of run; and the answer says so.
+    assert window["B"].values().tolist() == [30, 30]
+    np.testing.assert_array_equal(window["B"].variances(), [60, 60])  # hist() stores 2x the contents
+    assert window.warnings == [
+        "B: missing from the snapshot at the window's start; counted from the snapshot at 12:00:00 UTC"
+    ]
+    # C first appeared inside the window (in no earlier snapshot): kept whole, without a warning.
+    assert window["C"].values().tolist() == [7, 7]
+    assert len(window.warnings) == 1
+    # A window starting at the run's first snapshot has nothing before it to look at.
+    assert plan_window(ids, epochs, 7, "EMC", Window(0.5, 3)).preceding_snapshot_ids == ()
