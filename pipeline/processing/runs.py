@@ -48,9 +48,8 @@ class RunInfo:
     end_utc: datetime  # end of run: its latest snapshot of any subsystem
     n_snapshots: int  # of the source subsystem
     ongoing: bool
-    # The source subsystem's own first and last snapshot (None when not known).
+    # The source subsystem's own first snapshot (None when not known).
     source_start_utc: datetime | None = None
-    source_end_utc: datetime | None = None
     # How the source's receiver took the data, from its newest snapshot: the mode a view uses unless
     # asked for another one.
     merger_mode: MergerMode = MergerMode.CUMULATIVE
@@ -124,7 +123,6 @@ class RunTimeline:
             n_snapshots=len(own.snapshot_ids),
             ongoing=ongoing,
             source_start_utc=own.first_utc,
-            source_end_utc=own.last_utc,
             merger_mode=own.merger_mode,
             warnings=own.warnings,
         )
@@ -188,7 +186,6 @@ def list_runs(
                     n_snapshots=int(row.n_snapshots),
                     ongoing=(now - end.timestamp() < ONGOING_WITHIN_S) or run_number in live_runs,
                     source_start_utc=row.first_snapshot_utc.to_pydatetime(),
-                    source_end_utc=row.last_snapshot_utc.to_pydatetime(),
                     merger_mode=merger_mode_of(bool(row.merger_reset)),
                 )
             )
@@ -251,23 +248,15 @@ def _mixed_modes_warning(
     return (warning,)
 
 
-def find_run(
-    store: SnapshotStore,
-    run: int,
-    subsystem: str,
-    subsystems: tuple[str, ...] = (),
-    timeline: RunTimeline | None = None,
-    live_runs: set[int] | None = None,
-) -> RunInfo:
-    """The RunInfo of one run and subsystem from that run's folders alone; LookupError if no data."""
-    timeline = timeline or load_run_timeline(store, run)
+def find_run(store: SnapshotStore, run: int, subsystem: str) -> RunInfo:
+    """The RunInfo of one run and subsystem, read afresh from that run's folders and the receivers'
+    status (`RunTimelines.find` is the cached way); LookupError if there is no data."""
+    timeline = load_run_timeline(store, run)
     source = timeline.source_for(subsystem)
     if source is None:
         raise LookupError(f"no data for run {run}, subsystem {subsystem}")
     now = time.time()
-    if live_runs is None:
-        live_runs = receivers_on_run(store.data_dir, now)
-    return timeline.info(subsystem, source, timeline.ongoing(now, live_runs))
+    return timeline.info(subsystem, source, timeline.ongoing(now, receivers_on_run(store.data_dir, now)))
 
 
 class RunTimelines:
