@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 # Object-name selections that split one merger's objects between the per-subsystem receivers.
-DEFAULT_SELECTIONS = {"EMC": "^(EMC|hCluster)", "TPC": "^TPCQA/", "HLT": "^fHist"}
+DEFAULT_SELECTIONS = {"EMC": "^(EMC|hCluster|hIDvs)", "TPC": "^TPCQA/", "HLT": "^fHist"}
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,10 @@ A few FastORs (`HOT_FASTOR_IDS`) are hot at the trigger-electronics level: they 
 fraction of events with large amplitudes in the TRU/STU data but are quiet in the FEE (cell) data, so
 they stand out per event in `EMCTRQA_histFastOR*`, sit off the diagonal of FEE-vs-TRU, and create
 excess trigger patches in the Online/Recalc edge-position maps but not in the Offline ones.
+
+Besides the trigger QA, the EMC merger carried the HLT's cluster QA (`hCluster...`) and digit monitor
+(`hIDvs...`: cell id vs amplitude and time, per gain). Cell ids run over the 17664 EMCal + DCal cells;
+a few `NOISY_CELL_IDS` fire often at low high-gain amplitude and at random times.
 """
 
 from __future__ import annotations
@@ -52,7 +56,25 @@ CLUSTER_HISTOGRAMS: tuple[str, ...] = (
     "hClusterEtaVsPhi",
     "hClusterInvariantMass",
     "hClusterM02",
+    "hClusterM20",
+    "hClusterNumVsV0",
 )
+# The background (jet-patch rho) trigger: each calorimeter's median against either one's max patch.
+BACKGROUND_TRIGGER = "EMCREBKG"
+CALORIMETERS: tuple[str, ...] = ("EMCal", "DCal")
+# Cells: 10 full (1152) + 2 third (384) EMCal supermodules, 6 two-third (768) + 2 third DCal ones.
+N_CELLS = 17664
+# Cell-id bins of 64 cells (a divisor of every supermodule's cell count): the HLT's 20000 single-cell
+# bins times 200 amplitude or 1000 time bins would make each map tens of megabytes.
+CELLS_PER_ID_BIN = 64
+NOISY_CELL_IDS: tuple[int, ...] = (1547, 9310, 14790)
+CELL_GAINS: tuple[str, ...] = ("LG", "HG")
+# High gain saturates near 16 GeV (1023 ADC at ~16 MeV/ADC); low gain is 16 times coarser, so its
+# zero suppression sits higher.
+HIGH_GAIN_SATURATION_GEV = 15.5
+LOW_GAIN_THRESHOLD_GEV = 0.25
+# Raw cell time of collision hits in the digit stream (ns), before any time calibration.
+CELL_TIME_PEAK_NS = 610.0
 PREFIX = "EMCTRQA_hist"
 _GEOMETRY_SEED = 20180801  # fixed: every EMCDetector is the same physical detector
 
@@ -80,6 +102,23 @@ def _supermodule_boxes() -> list[tuple[int, int, int, int, int]]:
 
 
 SUPERMODULE_BOXES = _supermodule_boxes()
+
+
+def _supermodule_gather() -> np.ndarray:
+    """Per supermodule, the flat [col, row] FastOR index of each bin of its 24 x 12 map with flow bins.
+
+    Bins with no FastOR (flow bins, the smaller supermodules' unused columns and rows) point one past
+    the map, where `_per_supermodule` puts a zero.
+    """
+    gather = np.full((N_SUPERMODULES, 26, 14), N_COLS * N_ROWS)
+    for sm, col0, ncols, row0, nrows in SUPERMODULE_BOXES:
+        cols = np.arange(col0, col0 + ncols)[:, None]
+        rows = np.arange(row0, row0 + nrows)[None, :]
+        gather[sm, 1 : 1 + ncols, 1 : 1 + nrows] = cols * N_ROWS + rows
+    return gather
+
+
+_SUPERMODULE_GATHER = _supermodule_gather()
 
 
 def supermodule_map() -> np.ndarray:
@@ -256,6 +295,20 @@ class EMCDetector(Detector):
                     Axis.regular(60, 0, median_high, "DCal median (ADC)"),
                 )
             )
+        for kind in MEDIAN_KINDS:
+            for median_calorimeter in CALORIMETERS:
+                for max_calorimeter in CALORIMETERS:
+                    specs.append(
+                        spec(
+                            f"{PREFIX}{median_calorimeter}MedianVs{max_calorimeter}Max"
+                            f"{BACKGROUND_TRIGGER}{kind}",
+                            "TH2F",
+                            f"{median_calorimeter} background median vs {max_calorimeter} max "
+                            f"background patch ({kind})",
+                            Axis.regular(80, 0, 10 * median_high, f"{max_calorimeter} max (ADC)"),
+                            Axis.regular(30, 0, median_high, f"{median_calorimeter} median (ADC)"),
+                        )
+                    )
         fee_axis = Axis.regular(50, 0, 250, "FEE amplitude (ADC)")
         for sm in range(N_SUPERMODULES):
             specs += [
@@ -275,15 +328,20 @@ class EMCDetector(Detector):
                 ),
             ]
             for level in ("L0", "L1"):
-                specs.append(
-                    spec(
-                        f"{PREFIX}FastOR{level}_SM{sm}",
-                        "TH2F",
-                        f"FastOR {level} hits, SM {sm}",
-                        Axis.regular(24, 0, 24, "Col in SM"),
-                        Axis.regular(12, 0, 12, "Row in SM"),
+                for kind, title in (
+                    ("", "hits"),
+                    ("Amp", "amplitude (hits weighted with ADC value)"),
+                    ("LargeAmp", "large amplitude (hits above 400 ADC)"),
+                ):
+                    specs.append(
+                        spec(
+                            f"{PREFIX}FastOR{level}{kind}_SM{sm}",
+                            "TH2F",
+                            f"FastOR {level} {title}, SM {sm}",
+                            Axis.regular(24, 0, 24, "Col in SM"),
+                            Axis.regular(12, 0, 12, "Row in SM"),
+                        )
                     )
-                )
         energy_axis = Axis.regular(100, 0, 50, "Cluster Energy (GeV)")
         specs += [
             spec(
@@ -326,7 +384,33 @@ class EMCDetector(Detector):
                 Axis.regular(700, 0, 0.7, "M_{#gamma#gamma} (GeV/c^{2})"),
             ),
             spec("hClusterM02", "TH1F", "Cluster shape M02", Axis.regular(100, 0, 2, "M02")),
+            spec("hClusterM20", "TH1F", "Cluster shape M20", Axis.regular(100, 0, 2, "M20")),
+            spec(
+                "hClusterNumVsV0",
+                "TH2F",
+                "Number of clusters vs V0 amplitude",
+                Axis.regular(100, 0, 100 * self.multiplicity_scale, "Number of clusters"),
+                Axis.regular(100, 0, 500 * self.multiplicity_scale, "V0 amplitude"),
+            ),
         ]
+        cell_axis = Axis.regular(N_CELLS // CELLS_PER_ID_BIN, 0, N_CELLS, "Cell ID")
+        for gain in CELL_GAINS:
+            specs += [
+                spec(
+                    f"hIDvsAmp{gain}",
+                    "TH2F",
+                    f"Amplitude vs tower ID for {gain}",
+                    Axis.regular(100, 0, 20, "Cell amplitude (GeV)"),
+                    cell_axis,
+                ),
+                spec(
+                    f"hIDvsTime{gain}",
+                    "TH2F",
+                    f"Time vs. tower ID for {gain}",
+                    Axis.regular(50, 0, 1000, "Cell time (ns)"),
+                    cell_axis,
+                ),
+            ]
         return specs
 
     # --- filling -----------------------------------------------------------------------------
@@ -338,8 +422,12 @@ class EMCDetector(Detector):
         increments = {f"{PREFIX}Events": counts_increment(events)}
         increments.update(self._fill_fastors(n_events, rng))
         increments.update(self._fill_patches(n_events, rng))
-        increments.update(self._fill_medians(n_events, rng))
+        medians = self._draw_medians(n_events, rng)
+        increments.update(self._fill_medians(medians))
         increments.update(self._fill_clusters(n_events, rng))
+        # Families added later draw last, so the earlier ones keep their random streams.
+        increments.update(self._fill_background(medians, rng))
+        increments.update(self._fill_cells(n_events, rng))
         return increments
 
     def _fill_fastors(self, n_events: int, rng: np.random.Generator) -> dict[str, Increment]:
@@ -354,7 +442,9 @@ class EMCDetector(Detector):
             increments[f"{PREFIX}FastOR{level}Amp"] = Increment(
                 _pad(amplitude_sum), _pad(amplitude_squares), float(hits.sum())
             )
-            increments.update(self._fill_supermodule_maps(level, hits))
+            increments.update(
+                self._fill_supermodule_maps(level, hits, amplitude_sum, amplitude_squares, large)
+            )
             if level == "L0":
                 # Hot channels are also mistimed: their L0 time sits late in the 16-sample window.
                 time_sum = rng.binomial(16 * hits, np.where(self.hot, 0.7, 0.5)).astype(np.float64)
@@ -385,12 +475,27 @@ class EMCDetector(Detector):
         values[1 : 1 + N_COLS * N_ROWS] = per_fastor.T.ravel()
         return values
 
-    def _fill_supermodule_maps(self, level: str, hits: np.ndarray) -> dict[str, Increment]:
+    def _fill_supermodule_maps(
+        self,
+        level: str,
+        hits: np.ndarray,
+        amplitude_sum: np.ndarray,
+        amplitude_squares: np.ndarray,
+        large: np.ndarray,
+    ) -> dict[str, Increment]:
+        """The FastOR maps cut per supermodule: hits, ADC-weighted hits and hits above 400 ADC."""
+        local_hits = _per_supermodule(hits)
+        local_sums = _per_supermodule(amplitude_sum)
+        local_squares = _per_supermodule(amplitude_squares)
+        local_large = _per_supermodule(large)
+        hits_per_supermodule = local_hits.sum(axis=(1, 2))
         increments = {}
-        for sm, col0, ncols, row0, nrows in SUPERMODULE_BOXES:
-            local = np.zeros((26, 14))
-            local[1 : 1 + ncols, 1 : 1 + nrows] = hits[col0 : col0 + ncols, row0 : row0 + nrows]
-            increments[f"{PREFIX}FastOR{level}_SM{sm}"] = counts_increment(local)
+        for sm in range(N_SUPERMODULES):
+            increments[f"{PREFIX}FastOR{level}_SM{sm}"] = counts_increment(local_hits[sm])
+            increments[f"{PREFIX}FastOR{level}Amp_SM{sm}"] = Increment(
+                local_sums[sm], local_squares[sm], float(hits_per_supermodule[sm])
+            )
+            increments[f"{PREFIX}FastOR{level}LargeAmp_SM{sm}"] = counts_increment(local_large[sm])
         return increments
 
     def _fill_fee_correlation(
@@ -486,20 +591,52 @@ class EMCDetector(Detector):
             increments[name] = fill_samples(self.specs[name], amplitude[in_calorimeter][is_max])
         return increments
 
-    def _fill_medians(self, n_events: int, rng: np.random.Generator) -> dict[str, Increment]:
-        """Per-event background medians (jet-patch rho): EMCal and DCal see the same event."""
+    def _draw_medians(
+        self, n_events: int, rng: np.random.Generator
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per-event background medians (jet-patch rho), (EMCal, DCal) per kind: one event, both seen."""
         scale = self.multiplicity_scale
         emcal = rng.gamma(2.0, 2.5 * scale, n_events)
         dcal = np.clip(0.9 * emcal + rng.normal(0.0, 0.8 * scale, n_events), 0.0, None)
         emcal_offline = 1.05 * emcal + rng.normal(0.0, 0.3 * scale, n_events)
         dcal_offline = 1.05 * dcal + rng.normal(0.0, 0.3 * scale, n_events)
-        samples = {"Recalc": (emcal, dcal), "Offline": (emcal_offline, dcal_offline)}
+        return {"Recalc": (emcal, dcal), "Offline": (emcal_offline, dcal_offline)}
+
+    def _fill_medians(self, medians: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, Increment]:
         return {
             f"{PREFIX}EMCalMedianVsDCalMedian{kind}": fill_samples(
-                self.specs[f"{PREFIX}EMCalMedianVsDCalMedian{kind}"], *samples[kind]
+                self.specs[f"{PREFIX}EMCalMedianVsDCalMedian{kind}"], *medians[kind]
             )
             for kind in MEDIAN_KINDS
         }
+
+    def _fill_background(
+        self, medians: dict[str, tuple[np.ndarray, np.ndarray]], rng: np.random.Generator
+    ) -> dict[str, Increment]:
+        """Each calorimeter's background median against the largest background patch of either one.
+
+        The max patch of a calorimeter is its median plus an upward fluctuation (a jet, or a dense
+        region) with a falling power-law tail; Offline maxima follow the Recalc ones from the cells.
+        """
+        scale = self.multiplicity_scale
+        emcal, dcal = medians["Recalc"]
+        n_events = emcal.size
+        emcal_max = 2.0 * emcal + truncated_pareto(rng, n_events, 8.0 * scale, 2.2)
+        dcal_max = 2.0 * dcal + truncated_pareto(rng, n_events, 6.0 * scale, 2.2)
+        emcal_max_offline = 1.05 * emcal_max + rng.normal(0.0, 1.0 * scale, n_events)
+        dcal_max_offline = 1.05 * dcal_max + rng.normal(0.0, 1.0 * scale, n_events)
+        maxima = {"Recalc": (emcal_max, dcal_max), "Offline": (emcal_max_offline, dcal_max_offline)}
+        increments = {}
+        for kind in MEDIAN_KINDS:
+            for median_index, median_calorimeter in enumerate(CALORIMETERS):
+                for max_index, max_calorimeter in enumerate(CALORIMETERS):
+                    name = (
+                        f"{PREFIX}{median_calorimeter}MedianVs{max_calorimeter}Max{BACKGROUND_TRIGGER}{kind}"
+                    )
+                    increments[name] = fill_samples(
+                        self.specs[name], maxima[kind][max_index], medians[kind][median_index]
+                    )
+        return increments
 
     def _fill_clusters(self, n_events: int, rng: np.random.Generator) -> dict[str, Increment]:
         n_clusters = int(rng.poisson(1.5 * self.multiplicity_scale * n_events))
@@ -524,6 +661,14 @@ class EMCDetector(Detector):
             rng.normal(0.135, 0.011, n_pairs),
             np.where(kind < 0.095, rng.normal(0.548, 0.03, n_pairs), rng.gamma(2.2, 0.09, n_pairs)),
         )
+        # M20 (minor axis of the shower ellipse) is at most M02.
+        m20 = m02 * rng.beta(5.0, 2.5, n_clusters)
+        # V0 amplitude follows the event activity, known here through the event's cluster count: the
+        # posterior of a Gamma(k, 1/k) activity after Poisson(rate * activity) clusters.
+        activity_shape = 1.5
+        cluster_rate = 1.5 * self.multiplicity_scale
+        activity = rng.gamma(activity_shape + clusters_per_event, 1.0 / (activity_shape + cluster_rate))
+        v0_amplitude = 50.0 * self.multiplicity_scale * activity
         specs = self.specs
         return {
             "hClusterCells": fill_samples(specs["hClusterCells"], cells),
@@ -533,13 +678,69 @@ class EMCDetector(Detector):
             "hClusterEtaVsPhi": fill_samples(specs["hClusterEtaVsPhi"], eta, phi),
             "hClusterInvariantMass": fill_samples(specs["hClusterInvariantMass"], mass),
             "hClusterM02": fill_samples(specs["hClusterM02"], m02),
+            "hClusterM20": fill_samples(specs["hClusterM20"], m20),
+            "hClusterNumVsV0": fill_samples(specs["hClusterNumVsV0"], clusters_per_event, v0_amplitude),
         }
+
+    def _fill_cells(self, n_events: int, rng: np.random.Generator) -> dict[str, Increment]:
+        """Digits (cells above zero suppression) per gain: cell id vs amplitude and vs time.
+
+        Most digits are low-energy (noise and soft particles) with a power-law tail from showers;
+        collision hits sit in a narrow time peak that widens at low amplitude. Noisy cells add
+        low-amplitude high-gain digits at random times.
+        """
+        n_digits = int(rng.poisson(15.0 * self.multiplicity_scale * n_events))
+        # Digits are independent of each other, so drawing their cells in order changes nothing but
+        # makes binning them several times faster. At 64 cells per bin, per-cell gains would not show.
+        cell = np.sort(rng.integers(0, N_CELLS, n_digits))
+        soft = rng.random(n_digits) < 0.6
+        energy = np.where(
+            soft, 0.05 + rng.exponential(0.15, n_digits), truncated_pareto(rng, n_digits, 0.1, 2.0)
+        )
+        resolution_ns = np.sqrt(2.0**2 + (1.5 / energy) ** 2)
+        out_of_time = rng.random(n_digits) < 0.03
+        time_ns = np.where(
+            out_of_time,
+            rng.uniform(0.0, 1000.0, n_digits),
+            CELL_TIME_PEAK_NS + resolution_ns * rng.standard_normal(n_digits),
+        )
+        noise_hits = rng.poisson(0.2 * n_events, len(NOISY_CELL_IDS))
+        noisy_cell = np.repeat(np.array(NOISY_CELL_IDS), noise_hits)
+        noisy_energy = 0.05 + rng.exponential(0.1, noisy_cell.size)
+        noisy_time = rng.uniform(0.0, 1000.0, noisy_cell.size)
+        # Low gain: 16 times coarser, so noisier in amplitude and time, and only above its threshold.
+        low_gain_energy = energy * rng.normal(1.0, 0.03, n_digits)
+        low_gain_time = time_ns + 1.5 * resolution_ns * rng.standard_normal(n_digits)
+        high = energy < HIGH_GAIN_SATURATION_GEV
+        low = low_gain_energy > LOW_GAIN_THRESHOLD_GEV
+        gains = {
+            "HG": (
+                np.concatenate((cell[high], noisy_cell)),
+                np.concatenate((energy[high], noisy_energy)),
+                np.concatenate((time_ns[high], noisy_time)),
+            ),
+            "LG": (cell[low], low_gain_energy[low], low_gain_time[low]),
+        }
+        increments = {}
+        for gain, (gain_cell, gain_energy, gain_time) in gains.items():
+            increments[f"hIDvsAmp{gain}"] = fill_samples(
+                self.specs[f"hIDvsAmp{gain}"], gain_energy, gain_cell
+            )
+            increments[f"hIDvsTime{gain}"] = fill_samples(
+                self.specs[f"hIDvsTime{gain}"], gain_time, gain_cell
+            )
+        return increments
 
 
 def _pad(per_fastor: np.ndarray) -> np.ndarray:
     padded = np.zeros((N_COLS + 2, N_ROWS + 2))
     padded[1:-1, 1:-1] = per_fastor
     return padded
+
+
+def _per_supermodule(per_fastor: np.ndarray) -> np.ndarray:
+    """A [col, row] FastOR map cut into per-supermodule maps with flow bins: (supermodule, 26, 14)."""
+    return np.append(per_fastor.ravel(), 0.0)[_SUPERMODULE_GATHER]
 
 
 def _first_per_group(group: np.ndarray, amplitude: np.ndarray) -> np.ndarray:

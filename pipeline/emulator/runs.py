@@ -162,6 +162,10 @@ class RunSchedule:
         return records
 
 
+# Arrays up to this many bins (e.g. the EMC per-supermodule maps) are cached as they are.
+_KEEP_DENSE_BELOW = 1024
+
+
 class _CompactArray:
     """An array stored in as few bytes as keeps it exact: sparse and/or int32 when possible."""
 
@@ -169,15 +173,21 @@ class _CompactArray:
 
     def __init__(self, array: np.ndarray) -> None:
         self.shape = array.shape
+        if array.size <= _KEEP_DENSE_BELOW:
+            # Compacting a few hundred bins costs more time than the bytes it saves are worth.
+            self.indices: np.ndarray | None = None
+            self.data = np.asarray(array, dtype=np.float64)
+            return
         flat = array.ravel()
         nonzero = np.flatnonzero(flat)
         data = _exact_small(flat[nonzero])
         if nonzero.size * (4 + data.itemsize) < flat.size * data.itemsize:
-            self.indices: np.ndarray | None = nonzero.astype(np.int32)
+            self.indices = nonzero.astype(np.int32)
             self.data = data
         else:
             self.indices = None
-            self.data = _exact_small(flat)
+            # The nonzero values decided the type: zeros are exact in either.
+            self.data = flat.astype(data.dtype)
 
     def dense(self) -> np.ndarray:
         if self.indices is None:
@@ -189,8 +199,13 @@ class _CompactArray:
 
 def _exact_small(values: np.ndarray) -> np.ndarray:
     """int32 when every value is an integer that fits, else float64 (so conversion back is exact)."""
-    if values.size and np.all(np.abs(values) < 2**31) and np.array_equal(values, np.rint(values)):
-        return values.astype(np.int32)
+    if values.size:
+        # One cast and one comparison: a value that is not an integer in int32's range (or is NaN)
+        # does not survive the round trip.
+        with np.errstate(invalid="ignore"):
+            as_int32 = values.astype(np.int32)
+        if np.array_equal(as_int32, values):
+            return as_int32
     return values.astype(np.float64)
 
 

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
+from pipeline.detectors.base import group_histograms
+from pipeline.detectors.emc import PLUGIN as EMC_PLUGIN
 from pipeline.emulator import DETECTORS, HOT_FASTOR_IDS, EmulatorConfig, SyntheticRuns, make_detector
 from pipeline.emulator.detectors import Axis, fill_samples, geometric_sums, spec
-from pipeline.emulator.detectors_emc import N_COLS, fastor_position, supermodule_map
+from pipeline.emulator.detectors_emc import (
+    CELLS_PER_ID_BIN,
+    N_COLS,
+    NOISY_CELL_IDS,
+    fastor_position,
+    supermodule_map,
+)
 from pipeline.emulator.runs import RunSchedule
+from pipeline.settings import DEFAULT_SELECTIONS
 from tests.clocks import ManualClock
 
 ORIGIN = 1_700_000_000.0
@@ -54,8 +64,16 @@ def test_registry_holds_the_three_subsystems():
         ("EMC", "EMCTRQA_histEMCalPatchAmpEMCGAHOnline", "TH1F", (200,)),
         ("EMC", "EMCTRQA_histDCalMaxPatchAmpEMCJELOnline", "TH1F", (200,)),
         ("EMC", "EMCTRQA_histEMCalMedianVsDCalMedianRecalc", "TH2F", (60, 60)),
+        ("EMC", "EMCTRQA_histFastORL0Amp_SM3", "TH2F", (24, 12)),
+        ("EMC", "EMCTRQA_histFastORL1LargeAmp_SM19", "TH2F", (24, 12)),
+        ("EMC", "EMCTRQA_histEMCalMedianVsDCalMaxEMCREBKGOffline", "TH2F", (80, 30)),
+        ("EMC", "EMCTRQA_histDCalMedianVsEMCalMaxEMCREBKGRecalc", "TH2F", (80, 30)),
         ("EMC", "hClusterEneEMCAL", "TH1F", (200,)),
         ("EMC", "hClusterEtaVsPhi", "TH2F", (70, 115)),
+        ("EMC", "hClusterM20", "TH1F", (100,)),
+        ("EMC", "hClusterNumVsV0", "TH2F", (100, 100)),
+        ("EMC", "hIDvsAmpLG", "TH2F", (100, 276)),
+        ("EMC", "hIDvsTimeHG", "TH2F", (50, 276)),
         ("TPC", "TPCQA/h_tpc_track_all_recvertex_0_5_7", "TH3F", (160, 30, 25)),
         ("TPC", "TPCQA/h_tpc_track_neg_recvertex_4_5_6", "TH3F", (30, 30, 18)),
         ("TPC", "TPCQA/h_tpc_event_recvertex_2", "TH1D", (100,)),
@@ -73,11 +91,17 @@ def test_real_names_classes_and_shapes(subsystem, name, class_name, shape):
 
 def test_histogram_counts_per_detector():
     counts = {name: len(cls().specs) for name, cls in DETECTORS.items()}
-    assert counts == {"EMC": 143, "TPC": 18, "HLT": 31}
+    assert counts == {"EMC": 237, "TPC": 18, "HLT": 31}
     emc = make_detector("EMC").names
     assert sum(n.startswith("EMCTRQA_histAmpEdgePos") for n in emc) == 15
     assert sum(n.startswith("EMCTRQA_histMaxEdgePos") for n in emc) == 15
-    assert sum("_SM" in n for n in emc) == 80
+    # FEE vs TRU/STU and FastOR L0/L1 hits, Amp and LargeAmp, for each of the 20 supermodules.
+    assert sum("_SM" in n for n in emc) == 8 * 20
+    assert sum("BKG" in n for n in emc) == 8
+    assert {n for n in emc if n.startswith("hIDvs")} == {
+        f"hIDvs{quantity}{gain}" for quantity in ("Amp", "Time") for gain in ("LG", "HG")
+    }
+    assert {"hClusterM20", "hClusterNumVsV0"} <= set(emc)
     tpc = make_detector("TPC").names
     assert {f"TPCQA/h_tpc_event_recvertex_{v}" for v in (0, 1, 2, 4, 5)} <= set(tpc)
     hlt = make_detector("HLT").names
@@ -146,6 +170,84 @@ def test_emc_events_in_bin_one_and_fastor_maps_agree(one_step):
     assert emc["EMCTRQA_histFastORL0Amp"].entries == hits_per_id.sum()
     per_sm = sum(emc[f"EMCTRQA_histFastORL0_SM{sm}"].values_flow.sum() for sm in range(20))
     assert per_sm == hits_per_id.sum()
+
+
+def test_emc_supermodule_amplitude_maps_add_up_to_the_fastor_maps(one_step):
+    emc = one_step["EMC"]
+    for level in ("L0", "L1"):
+        amplitude = emc[f"EMCTRQA_histFastOR{level}Amp"]
+        per_sm = [emc[f"EMCTRQA_histFastOR{level}Amp_SM{sm}"] for sm in range(20)]
+        assert sum(i.values_flow.sum() for i in per_sm) == amplitude.values_flow.sum() > 0
+        assert sum(i.variances_flow.sum() for i in per_sm) == amplitude.variances_flow.sum()
+        assert sum(i.entries for i in per_sm) == amplitude.entries
+        large = emc[f"EMCTRQA_histFastOR{level}LargeAmp"].values_flow.sum()
+        assert (
+            sum(emc[f"EMCTRQA_histFastOR{level}LargeAmp_SM{sm}"].values_flow.sum() for sm in range(20))
+            == large
+        )
+    # SM 0 is the 24 x 12 block at columns 0-23, rows 0-11 of the FastOR map.
+    sm0 = emc["EMCTRQA_histFastORL0Amp_SM0"].values_flow[1:-1, 1:-1]
+    assert np.array_equal(sm0, emc["EMCTRQA_histFastORL0Amp"].values_flow[1:25, 1:13])
+
+
+def test_emc_cluster_cell_and_background_contents_are_plausible():
+    runs, clock = short_runs(("EMC",))
+    clock.time_utc = ORIGIN + 9.5
+    runs.advance()
+    held = runs.snapshot()
+
+    def mean(histogram, axis=0):
+        values = histogram.values()
+        projected = values if values.ndim == 1 else values.sum(axis=1 - axis)
+        centres = 0.5 * (histogram.edges[axis][1:] + histogram.edges[axis][:-1])
+        return float((projected * centres).sum() / projected.sum())
+
+    # The shower's minor axis is smaller than its major one.
+    assert 0 < mean(held["hClusterM20"]) < mean(held["hClusterM02"])
+    assert held["hClusterM20"].entries == held["hClusterM02"].entries
+    # One entry per event, and busier events (more clusters) have a larger V0 amplitude.
+    clusters_vs_v0 = held["hClusterNumVsV0"]
+    assert clusters_vs_v0.entries == held["EMCTRQA_histEvents"].values()[0]
+    values = clusters_vs_v0.values()
+    v0_centres = 0.5 * (clusters_vs_v0.edges[1][1:] + clusters_vs_v0.edges[1][:-1])
+    mean_v0 = (values * v0_centres).sum(axis=1) / np.maximum(values.sum(axis=1), 1)
+    assert mean_v0[0] < mean_v0[2] < mean_v0[4]
+    # Cell times peak at the collision time; noisy cells stand out at low high-gain amplitude.
+    time_hg = held["hIDvsTimeHG"]
+    time_projection = time_hg.values().sum(axis=1)
+    assert 600 <= time_hg.edges[0][np.argmax(time_projection)] < 620
+    amplitude_hg = held["hIDvsAmpHG"].values()
+    lowest_amplitude = amplitude_hg[0]
+    noisy_bins = [cell // CELLS_PER_ID_BIN for cell in NOISY_CELL_IDS]
+    assert lowest_amplitude[noisy_bins].min() > 2 * np.median(lowest_amplitude)
+    # High gain saturates (nothing from 15.6 GeV up), low gain has a threshold (nothing below 0.2 GeV).
+    amplitude_edges = held["hIDvsAmpLG"].edges[0]
+    assert amplitude_edges[78] == pytest.approx(15.6)
+    amplitude_lg = held["hIDvsAmpLG"].values()
+    assert amplitude_hg[78:].sum() == 0 and amplitude_lg[0].sum() == 0
+    assert 0 < amplitude_lg.sum() < amplitude_hg.sum()
+    # A calorimeter's largest background patch is well above the median background.
+    for name in (
+        "EMCTRQA_histEMCalMedianVsDCalMaxEMCREBKGRecalc",
+        "EMCTRQA_histDCalMedianVsEMCalMaxEMCREBKGOffline",
+    ):
+        background = held[name]
+        assert background.entries == held["EMCTRQA_histEvents"].values()[0]
+        assert mean(background, axis=0) > 2 * mean(background, axis=1)
+
+
+def test_every_emc_group_is_filled_and_selected_by_the_emc_receiver():
+    runs, clock = short_runs(("EMC",))
+    clock.time_utc = ORIGIN + 9.5
+    runs.advance()
+    held = runs.snapshot()
+    assert all(re.search(DEFAULT_SELECTIONS["EMC"], name) for name in held)
+    assert all(EMC_PLUGIN.is_own_histogram(name) for name in held)
+    grouped = {group.title: members for group, members in group_histograms(EMC_PLUGIN, held)}
+    expected = [group.title for group in EMC_PLUGIN.groups if group.title != "Non EMC"]
+    assert list(grouped) == expected
+    for title, members in grouped.items():
+        assert any(held[name].values().any() for name in members), title
 
 
 def test_phos_hole_and_missing_ids_stay_empty(one_step):
@@ -246,7 +348,15 @@ def test_accumulation_is_the_sum_of_the_steps():
     assert runs.advance() == 6
     held = runs.snapshot()
     assert set(held) == set(runs.declared_names)
-    for name in ("EMCTRQA_histFastORL0Amp", "TPCQA/h_tpc_track_pos_recvertex_0_5_7", "fHistTPCdEdxMaxIROC"):
+    for name in (
+        "EMCTRQA_histFastORL0Amp",
+        "EMCTRQA_histFastORL1Amp_SM5",
+        "EMCTRQA_histDCalMedianVsEMCalMaxEMCREBKGOffline",
+        "hClusterNumVsV0",
+        "hIDvsTimeLG",
+        "TPCQA/h_tpc_track_pos_recvertex_0_5_7",
+        "fHistTPCdEdxMaxIROC",
+    ):
         subsystem = runs.subsystem_of(name)
         steps = [runs.step_increments(runs.run_number, step, subsystem)[name] for step in range(6)]
         assert np.array_equal(held[name].values_flow, sum(s.values_flow for s in steps))
@@ -296,6 +406,13 @@ def test_uncached_steps_are_regenerated_exactly():
         regenerated.filled_between(name, ORIGIN, ORIGIN + 8).values_flow,
     )
     assert len(regenerated._cache) == 1
+    # The step cache (sparse, int32 or kept as is) gives back every object's increment bit for bit.
+    run_number = cached.run_number
+    fresh = cached._generate(run_number, 5, "EMC")
+    for name, increment in cached.step_increments(run_number, 5, "EMC").items():
+        assert np.array_equal(increment.values_flow, fresh[name].values_flow), name
+        assert np.array_equal(increment.variances_flow, fresh[name].variances_flow), name
+        assert increment.entries == fresh[name].entries, name
 
 
 def test_end_of_run_clears_and_the_next_run_starts_fresh():
