@@ -240,15 +240,8 @@ def _navigation_card() -> dbc.Card:
                 *_list_selector("Run", "run-select", "No runs yet"),
                 dbc.Label("Subsystem", className="control-label"),
                 html.Div(
-                    dbc.RadioItems(
-                        id="subsystem-select",
-                        options=[],
-                        value=None,
-                        inline=True,
-                        className="btn-group subsystem-buttons",
-                        inputClassName="btn-check",
-                        labelClassName="btn btn-outline-primary",
-                        labelCheckedClassName="active",
+                    _button_group(
+                        "subsystem-select", [], None, "subsystem-buttons", "btn btn-outline-primary"
                     ),
                     className="mb-2",
                 ),
@@ -282,6 +275,22 @@ def _list_selector(label: str, component_id: str, placeholder: str) -> tuple[dbc
             maxHeight=480,
             className="mb-2",
         ),
+    )
+
+
+def _button_group(
+    component_id: str, options: list[dict], value: str | None, class_name: str, button_class: str
+) -> dbc.RadioItems:
+    """Radio items drawn as a row of toggle buttons (Bootstrap's btn-check), the checked one active."""
+    return dbc.RadioItems(
+        id=component_id,
+        options=options,
+        value=value,
+        inline=True,
+        className=f"btn-group {class_name}",
+        inputClassName="btn-check",
+        labelClassName=button_class,
+        labelCheckedClassName="active",
     )
 
 
@@ -322,18 +331,12 @@ def _slice_card() -> dbc.Card:
                     [
                         dbc.Button("Apply", id="slice-apply", color="primary", size="sm", className="me-2"),
                         dbc.Button("Full run", id="slice-reset", color="secondary", outline=True, size="sm"),
-                        dbc.RadioItems(
-                            id="merger-mode",
-                            options=[
-                                {"label": "cumulative", "value": MergerMode.CUMULATIVE.value},
-                                {"label": "reset", "value": MergerMode.RESET.value},
-                            ],
-                            value=MergerMode.CUMULATIVE.value,
-                            inline=True,
-                            className="btn-group merger-mode ms-auto",
-                            inputClassName="btn-check",
-                            labelClassName="btn btn-sm btn-outline-secondary",
-                            labelCheckedClassName="active",
+                        _button_group(
+                            "merger-mode",
+                            [{"label": mode.value, "value": mode.value} for mode in MergerMode],
+                            MergerMode.CUMULATIVE.value,
+                            "merger-mode ms-auto",
+                            "btn btn-sm btn-outline-secondary",
                         ),
                     ],
                     className="slice-buttons mt-2",
