@@ -82,3 +82,26 @@ def make_histogram() -> Callable[..., Histogram]:
         )
 
     return build
+
+
+def free_tcp_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now (the OS picks it)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def dash_duo(dash_duo):
+    """dash[testing]'s dash_duo on a free port instead of 8050, so that two test runs on one machine
+    (or the main job left running) never collide."""
+    start_server = dash_duo.start_server
+
+    def start_on_free_port(app, navigate: bool = True, **kwargs):
+        kwargs.setdefault("port", free_tcp_port())
+        return start_server(app, navigate=navigate, **kwargs)
+
+    dash_duo.start_server = start_on_free_port
+    return dash_duo
