@@ -59,6 +59,7 @@ from pipeline.processing.timeslice import Window
 from pipeline.settings import Settings
 from pipeline.status import read_all_status
 from pipeline.store import SnapshotStore
+from pipeline.web import register_api_routes
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ def create_app(
     )
     app.layout = build_layout(settings.status_refresh_ms)
     _register_callbacks(app, settings, service)
+    register_api_routes(app.server, service, settings)  # /api/...: data API and HTTP push
     return app
 
 
