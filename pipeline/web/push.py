@@ -59,10 +59,11 @@ def push_blueprint(receiver: PushReceiver, max_bytes: int) -> Blueprint:
 def _body(incoming: Request, max_bytes: int) -> bytes:
     """The pushed file's bytes, refusing (413) anything longer than `max_bytes` before reading it."""
     length = incoming.content_length
-    if length is None:
+    if length is None and "chunked" in incoming.headers.get("Transfer-Encoding", "").lower():
+        # A chunked body has no length to check before reading it.
         message = "Content-Length required: send the file with its length (curl --data-binary @file)"
         raise ApiError(411, message)
-    if length > max_bytes:
+    if length is not None and length > max_bytes:
         raise ApiError(413, f"the push is {length} bytes, more than the limit of {max_bytes} bytes")
     if incoming.mimetype == "multipart/form-data":
         upload = incoming.files.get(MULTIPART_FIELD)
