@@ -13,6 +13,7 @@ import io
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pyarrow.parquet as pq
 from flask import Blueprint, Response, request, url_for
@@ -89,16 +90,13 @@ def api_blueprint(service: ProcessingService) -> Blueprint:
         view, query = _view(service, _run_number(run), subsystem)
         classes = _stored_classes(service, view.plan)
         names = set(view.names)
-        params = query.to_params()
 
         def entry(name: str) -> dict[str, Any]:
             return {
                 "name": name,
                 "class_name": classes.get(name),
                 "derived": name not in classes,  # made by the plug-in from stored ones (no class stored)
-                "url": url_for(
-                    "api.histogram_detail", run=view.run.run, subsystem=subsystem, name=name, **params
-                ),
+                "url": request.script_root + histogram_api_path(view.run.run, subsystem, name, query),
             }
 
         return json_response(
@@ -140,6 +138,14 @@ def api_blueprint(service: ProcessingService) -> Blueprint:
         raise ApiError(404, f"no API route {request.method} /api/{unknown}")
 
     return blueprint
+
+
+def histogram_api_path(run: int, subsystem: str, name: str, query: ViewQuery | None = None) -> str:
+    """The API path of one histogram as a view shows it (what the run page links to): the name is
+    URL-encoded with its "/" kept, and the query carries the view's window, mode and options."""
+    path = f"/api/runs/{run}/{quote(subsystem, safe='')}/histograms/{quote(name, safe='/')}"
+    params = (query or ViewQuery()).to_params()
+    return f"{path}?{urlencode(params)}" if params else path
 
 
 def _positive_int(name: str, default: int) -> int:

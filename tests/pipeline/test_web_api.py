@@ -12,9 +12,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.processing.query import ViewQuery
 from pipeline.store import SnapshotMeta, SnapshotStore
 from pipeline.store_schema import SNAPSHOT_SCHEMA
 from pipeline.web.access import READ, routes_by_role
+from pipeline.web.api import histogram_api_path
 from tests.pipeline.api_store import (
     EVENTS,
     FASTOR,
@@ -183,6 +185,16 @@ def test_parquet_is_the_store_schema_read_back_with_pandas(client):
 def test_errors_are_json_with_the_right_status_and_field(client, url, status, field, fragment):
     answer = get_json(client, url, status)
     assert answer.get("field") == field and fragment in answer["message"] and answer["status"] == status
+
+
+def test_the_api_path_of_a_view_is_what_the_routes_answer(client):
+    query = ViewQuery.from_params({"min": "1", "max": "3", "scale": "false", "threshold": "100"})
+    path = histogram_api_path(RUN, "EMC", FASTOR, query)
+    assert path == f"{HISTOGRAMS}/{FASTOR}?min=1&max=3&scale=false&threshold=100.0"
+    assert get_json(client, path)["checks"][0]["details"]["hot_channel_ids"] == [3]
+    assert histogram_api_path(RUN, "EMC", ODD_NAME) == ODD_URL
+    listing = get_json(client, f"{HISTOGRAMS}?min=1&max=3&scale=false&threshold=100")
+    assert path in [entry["url"] for entry in listing["histograms"]]
 
 
 def test_every_data_route_is_read_only_and_declared(client):
