@@ -113,6 +113,26 @@ def test_a_multipart_upload_and_the_original_token_header_work_too(client):
     assert response.get_json()["stored"] == ["EMC dir/hits map", "EMCTRQA_histHits"]
 
 
+def test_a_run2_file_written_by_root_is_read_with_its_own_streamers(client, fixtures_dir):
+    body = (fixtures_dir / "run2_root608_th1f.root").read_bytes()  # ROOT 6.08: TH1F v2, TH1 v7
+    response = client.post("/api/push/EMC", data=body, headers=push_headers())
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["stored"] == ["test"] and response.get_json()["rejected"] == []
+    record = client.get(histogram_url("test")).get_json()
+    assert record["values"] == [0.0] * 5 + [1.0] + [0.0] * 6 and record["entries"] == 1.0
+    assert (record["class_name"], record["title"]) == ("TH1F", "testHist")
+
+
+def test_a_multipart_truncated_file_is_a_400_and_leaves_nothing(client, data_dir, tmp_path):
+    data = root_file_bytes()
+    upload = {"file": (io.BytesIO(data[: len(data) - 100]), "EMChistos.root")}
+    headers = push_headers()
+    response = client.post("/api/push/EMC", data=upload, headers=headers, content_type="multipart/form-data")
+    assert response.status_code == 400 and "truncated" in response.get_json()["message"]
+    assert stored_files(data_dir) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cache", "data"]  # nothing beside them
+
+
 def test_unsupported_objects_are_counted_and_the_histograms_stored(client, data_dir):
     response = client.post("/api/push/EMC", data=root_file_bytes(with_text=True), headers=push_headers())
     assert response.status_code == 200
