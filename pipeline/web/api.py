@@ -28,7 +28,7 @@ from pipeline.processing.service import ProcessedView, ProcessingService
 from pipeline.processing.timeslice import MergerMode, SlicePlan, Window
 from pipeline.store_schema import SnapshotMeta, histograms_to_table, parse_snapshot_id
 from pipeline.web.access import READ, requires
-from pipeline.web.responses import ApiError, error_response, json_response, jsonable
+from pipeline.web.responses import ApiError, error_response, install_json_errors, json_response, jsonable
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 500
@@ -40,10 +40,7 @@ API_PARAMETERS = ("format", "page", "per_page")
 
 def api_blueprint(service: ProcessingService) -> Blueprint:
     blueprint = Blueprint("api", __name__)
-
-    @blueprint.errorhandler(ApiError)
-    def api_error(error: ApiError) -> Response:
-        return error_response(error.status_code, error.message, error.field)
+    install_json_errors(blueprint)
 
     @blueprint.errorhandler(OptionsError)
     def bad_option(error: OptionsError) -> Response:

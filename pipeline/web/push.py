@@ -12,20 +12,17 @@ from flask import Blueprint, Request, Response, request, url_for
 
 from pipeline.push import PushReceiver, PushRefused
 from pipeline.web.access import PUSH, requires
-from pipeline.web.responses import ApiError, error_response, json_response
+from pipeline.web.responses import ApiError, error_response, install_json_errors, json_response
 
 MULTIPART_FIELD = "file"
 
 
 def push_blueprint(receiver: PushReceiver, max_bytes: int) -> Blueprint:
     blueprint = Blueprint("push", __name__)
+    install_json_errors(blueprint)
 
     @blueprint.errorhandler(PushRefused)
     def refused(error: PushRefused) -> Response:
-        return error_response(error.status_code, error.message, error.field)
-
-    @blueprint.errorhandler(ApiError)
-    def api_error(error: ApiError) -> Response:
         return error_response(error.status_code, error.message, error.field)
 
     @blueprint.post("/api/push/<subsystem>")

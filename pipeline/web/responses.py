@@ -6,6 +6,7 @@ one, and the right status, so machines never have to parse an HTML error page.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from datetime import datetime
@@ -13,7 +14,10 @@ from enum import Enum
 from typing import Any
 
 import numpy as np
-from flask import Response, json
+from flask import Blueprint, Response, json
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -60,3 +64,19 @@ def error_response(
     if field is not None:
         payload["field"] = field
     return json_response(payload, status_code, headers)
+
+
+def install_json_errors(blueprint: Blueprint) -> None:
+    """Answer every error of the blueprint's routes as JSON: ApiError, werkzeug's HTTP errors (a bad
+    multipart body, 413...) and unexpected failures (500, logged with their traceback)."""
+
+    @blueprint.errorhandler(ApiError)
+    def api_error(error: ApiError) -> Response:
+        return error_response(error.status_code, error.message, error.field)
+
+    @blueprint.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        if isinstance(error, InternalServerError):
+            log.error("unexpected failure in %s", blueprint.name, exc_info=error.original_exception)
+            return error_response(500, "internal error: see the server log")
+        return error_response(error.code or 500, error.description or error.name)

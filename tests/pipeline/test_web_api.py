@@ -207,3 +207,16 @@ def test_every_data_route_is_read_only_and_declared(client):
         "GET /api/runs/<run>/<subsystem>/histograms/<path:name>",
     ]
     assert routes["push"] == ["POST /api/push/<subsystem>"]
+
+
+def test_an_unexpected_failure_is_a_json_500_without_details(tmp_path, monkeypatch, caplog):
+    write_run(tmp_path / "data")
+    client = api_app(tmp_path / "data", tmp_path / "cache").test_client()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire at /secret/path")
+
+    monkeypatch.setattr("pipeline.web.api.list_runs", broken)
+    answer = get_json(client, f"/api/runs/{RUN}", 500)
+    assert answer["message"] == "internal error: see the server log"
+    assert "disk on fire" in caplog.text  # the operator sees it, the client does not
