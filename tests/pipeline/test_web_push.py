@@ -10,6 +10,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -255,3 +256,23 @@ def test_a_push_over_a_real_http_server(served):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(wrong, timeout=30)
     assert refused.value.code == 401 and WRONG_TOKEN not in refused.value.read().decode()
+
+
+def test_concurrent_pushes_are_all_stored_and_all_counted(client, data_dir):
+    body = root_file_bytes()
+
+    def push(index: int) -> int:
+        headers = push_headers(runNumber=str(RUN + index), timeStamp=str(PUSHED_AT + index))
+        return client.application.test_client().post("/api/push/EMC", data=body, headers=headers).status_code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(push, range(6))) == [200] * 6
+    status = read_status(data_dir, "EMC-push")
+    assert (status.requests, status.replies, status.snapshots_stored, status.histograms_stored) == (
+        6,
+        6,
+        6,
+        12,
+    )
+    runs = client.get("/api/runs").get_json()
+    assert [run["run"] for run in runs["runs"]] == [RUN + index for index in reversed(range(6))]
