@@ -134,6 +134,21 @@ def test_a_multipart_truncated_file_is_a_400_and_leaves_nothing(client, data_dir
     assert sorted(path.name for path in tmp_path.iterdir()) == ["cache", "data"]  # nothing beside them
 
 
+def test_a_corrupt_object_is_rejected_and_the_rest_of_the_file_stored(client, data_dir):
+    body = bytearray(root_file_bytes())
+    with uproot.open(io.BytesIO(bytes(body))) as root_file:
+        key = root_file.key("EMCTRQA_histHits")
+        start = key.fSeekKey + key.fKeylen + 60  # inside its compressed object bytes
+    body[start : start + 8] = b"\xff" * 8
+    response = client.post("/api/push/EMC", data=bytes(body), headers=push_headers())
+    assert response.status_code == 200, response.get_json()
+    answer = response.get_json()
+    assert answer["stored"] == [NAME_2D] and len(answer["rejected"]) == 1
+    assert answer["rejected"][0].startswith("'EMCTRQA_histHits': cannot read it from the file")
+    assert client.get(histogram_url("EMCTRQA_histHits")).status_code == 404
+    assert read_status(data_dir, "EMC-push").rejected_objects == 1
+
+
 def test_unsupported_objects_are_counted_and_the_histograms_stored(client, data_dir):
     response = client.post("/api/push/EMC", data=root_file_bytes(with_text=True), headers=push_headers())
     assert response.status_code == 200
