@@ -168,15 +168,18 @@ class PushReceiver:
     def receive(self, subsystem: str, body: bytes, headers: Mapping[str, str]) -> PushReport:
         """Store one pushed file as one snapshot; PushRefused (and nothing stored) when it cannot be."""
         self.check_subsystem(subsystem)
+        # Read and decode before taking the status lock: a big file must not hold up other pushes.
+        try:
+            parsed = parse_push_headers(headers)
+            reply = reply_from_root_file(body, parsed.run)
+        except PushRefused as refused:
+            with self._status(subsystem) as status:
+                status.requests += 1
+                status.last_error = f"push refused: {refused.message}"
+            log.warning("%s: push refused: %s", subsystem, refused.message)
+            raise
         with self._status(subsystem) as status:
             status.requests += 1
-            try:
-                parsed = parse_push_headers(headers, status.heartbeat_utc)
-                reply = reply_from_root_file(body, parsed.run)
-            except PushRefused as refused:
-                status.last_error = f"push refused: {refused.message}"
-                log.warning("%s: %s", subsystem, status.last_error)
-                raise
             status.replies += 1
             status.last_reply_utc = status.heartbeat_utc
             result = store_reply(self.store, status, reply, parsed.snapshot_time_utc)
