@@ -99,3 +99,14 @@ def test_hist_constructor_converts_our_histogram():
     converted = hist.Hist(weighted_1d())
     np.testing.assert_array_equal(converted.values(), [2.0, 3.0, 4.0])
     np.testing.assert_array_equal(converted.variances(), [1.5, 9.0, 0.0])
+
+
+def test_a_3d_histogram_round_trips_through_hist():
+    edges = (EDGES_X, EDGES_Y, np.array([0.0, 10.0]))
+    values = np.arange(5.0 * 6.0 * 3.0).reshape(5, 6, 3)
+    histogram = Histogram("h3", "TH3F", "three", edges, values, values * 2.0, 1.0, ("x", "y", "z"))
+    converted = hist.Hist(histogram)
+    assert [axis.label for axis in converted.axes] == ["x", "y", "z"]
+    np.testing.assert_array_equal(converted.values(flow=True), values)
+    np.testing.assert_array_equal(converted.variances(flow=True), values * 2.0)
+    assert len(histogram.axes[2]) == 1 and histogram.axes[2][0] == (0.0, 10.0)
