@@ -9,7 +9,7 @@ from pipeline.processing.options import ProcessingOptions
 from pipeline.processing.service import ProcessingService
 from pipeline.processing.timeslice import Window
 from pipeline.store import SnapshotStore
-from tests.pipeline.api_store import FASTOR, ODD_NAME, RUN, api_app, write_run
+from tests.api_store import FASTOR, ODD_NAME, RUN, api_app, write_run
 
 
 def test_links_carry_window_mode_and_options_and_answer_what_the_page_shows(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dashboard.app import create_app
 from pipeline.settings import Settings
-from tests.pipeline.api_store import FASTOR, PUSH_TOKEN, RUN, fastor_flow, write_run
+from tests.api_store import FASTOR, PUSH_TOKEN, RUN, fastor_flow, write_run
 
 
 def test_create_app_serves_the_api_beside_the_page(tmp_path):

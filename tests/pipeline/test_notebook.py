@@ -8,7 +8,7 @@ import pytest
 from pipeline.histogram import Histogram
 from pipeline.notebook import open_store
 from pipeline.processing.options import OptionsError
-from tests.pipeline.api_store import EVENTS, FASTOR, ODD_NAME, RUN, fastor_flow, odd_flow, write_run
+from tests.api_store import EVENTS, FASTOR, ODD_NAME, RUN, fastor_flow, odd_flow, write_run
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from pipeline.store import SnapshotMeta, SnapshotStore
 from pipeline.store_schema import SNAPSHOT_SCHEMA
 from pipeline.web.access import READ, routes_by_role
 from pipeline.web.api import histogram_api_path
-from tests.pipeline.api_store import (
+from tests.api_store import (
     EVENTS,
     FASTOR,
     ODD_EDGES,

@@ -19,7 +19,7 @@ import uproot
 from werkzeug.serving import make_server
 
 from pipeline.status import read_status
-from tests.pipeline.api_store import PUSH_TOKEN, api_app
+from tests.api_store import PUSH_TOKEN, api_app
 
 RUN = 8123
 PUSHED_AT = 1_700_000_100
