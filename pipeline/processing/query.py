@@ -16,6 +16,9 @@ from typing import Any
 from pipeline.processing.options import OptionsError, ProcessingOptions, known_option_specs
 from pipeline.processing.timeslice import MergerMode, Window
 
+# The run page's URL keys that choose what is drawn, not the numbers: accepted and ignored wherever a
+# view's parameters are read, so a page's query string also works on the data API.
+DISPLAY_PARAMETERS = ("group", "hist", "logx", "logy", "logz")
 # Parameter name -> the field name the processing uses (and names in its errors).
 PARAMETER_FIELDS = {
     "min": "min_minutes",
@@ -38,11 +41,12 @@ class ViewQuery:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], ignore: Iterable[str] = ()) -> ViewQuery:
-        """Parse text parameters (a query string, keyword arguments); names in `ignore` are skipped.
+        """Parse text parameters (a query string, keyword arguments); names in `ignore` and the page's
+        display keys (`DISPLAY_PARAMETERS`) are skipped.
 
         An empty value means "not given". Raises OptionsError naming the parameter (`min`, `scale`...).
         """
-        skipped = set(ignore)
+        skipped = {*ignore, *DISPLAY_PARAMETERS}
         given = {name: value for name, value in params.items() if name not in skipped and value != ""}
         minimum = _minutes("min", given.pop("min", None))
         maximum = _minutes("max", given.pop("max", None))
@@ -77,11 +81,11 @@ class ViewQuery:
         if self.mode is not None:
             params["mode"] = self.mode.value
         if not self.options.scale_by_events:
-            params["scale"] = "false"
+            params["scale"] = "0"  # booleans as 1/0, as the run page's URL writes them
         if self.options.hot_channel_threshold is not None:
             params["threshold"] = repr(self.options.hot_channel_threshold)
         for name, value in self.options.extra:
-            params[name] = str(value).lower() if isinstance(value, bool) else str(value)
+            params[name] = ("1" if value else "0") if isinstance(value, bool) else str(value)
         return params
 
 

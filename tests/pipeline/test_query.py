@@ -16,6 +16,7 @@ def test_every_parameter_is_parsed_and_round_trips():
     assert query.options.get("outlier_n_sigma") == 3.0
     assert ViewQuery.from_params(query.to_params()) == query
     assert query.to_params()["max"] == "5.5" and query.to_params()["mode"] == "reset"
+    assert query.to_params()["scale"] == "0"
 
 
 def test_no_parameters_is_the_whole_run_as_recorded_with_default_options():
@@ -55,3 +56,11 @@ def test_bad_parameters_are_named_as_written(params, parameter, fragment):
 def test_known_parameters_list_common_names_then_plugin_options():
     assert known_parameters()[:5] == ["min", "max", "mode", "scale", "threshold"]
     assert "outlier_n_sigma" in known_parameters()
+
+
+def test_a_run_page_query_string_reads_the_same_its_display_keys_ignored():
+    display = {"group": "FastOR", "hist": "EMCTRQA_histFastORL0", "logz": "1"}
+    page = {**display, "min": "2", "max": "4", "scale": "0"}
+    query = ViewQuery.from_params(page)
+    assert (query.min_minutes, query.max_minutes, query.options.scale_by_events) == (2.0, 4.0, False)
+    assert ViewQuery.from_params({"scale": "1"}).options.scale_by_events is True

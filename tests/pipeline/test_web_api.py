@@ -127,7 +127,7 @@ def test_a_slice_with_options_subtracts_snapshots_and_runs_the_checks(client):
         "1 hot FastOR above 100",
     )
     assert check["details"]["hot_channel_ids"] == [3] and check["details"]["threshold_source"] == "user"
-    assert record["parameters"] == {"min": "1", "max": "3", "scale": "false", "threshold": "100.0"}
+    assert record["parameters"] == {"min": "1", "max": "3", "scale": "0", "threshold": "100.0"}
 
 
 def test_scaling_by_events_is_the_default_as_on_the_run_page(client):
@@ -190,7 +190,7 @@ def test_errors_are_json_with_the_right_status_and_field(client, url, status, fi
 def test_the_api_path_of_a_view_is_what_the_routes_answer(client):
     query = ViewQuery.from_params({"min": "1", "max": "3", "scale": "false", "threshold": "100"})
     path = histogram_api_path(RUN, "EMC", FASTOR, query)
-    assert path == f"{HISTOGRAMS}/{FASTOR}?min=1&max=3&scale=false&threshold=100.0"
+    assert path == f"{HISTOGRAMS}/{FASTOR}?min=1&max=3&scale=0&threshold=100.0"
     assert get_json(client, path)["checks"][0]["details"]["hot_channel_ids"] == [3]
     assert histogram_api_path(RUN, "EMC", ODD_NAME) == ODD_URL
     listing = get_json(client, f"{HISTOGRAMS}?min=1&max=3&scale=false&threshold=100")
