@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from flask import Blueprint, Response, request, url_for
 from werkzeug.utils import secure_filename
 
+from pipeline.detectors import plugin_for
 from pipeline.detectors.base import ProcessedHistogram
 from pipeline.histogram import Histogram
 from pipeline.processing.options import OptionsError
@@ -87,10 +88,12 @@ def api_blueprint(service: ProcessingService) -> Blueprint:
         view, query = _view(service, _run_number(run), subsystem)
         classes = _stored_classes(service, view.plan)
         names = set(view.names)
+        plugin = plugin_for(subsystem)
 
         def entry(name: str) -> dict[str, Any]:
             return {
                 "name": name,
+                "pretty_name": plugin.pretty_name(name),
                 "class_name": classes.get(name),
                 "derived": name not in classes,  # made by the plug-in from stored ones (no class stored)
                 "url": request.script_root + histogram_api_path(view.run.run, subsystem, name, query),
