@@ -22,7 +22,7 @@ import zmq
 from pipeline.histogram import Histogram
 from pipeline.status import ReceiverStatus, write_status
 from pipeline.store import SnapshotMeta, SnapshotStore
-from pipeline.store_schema import HLT_MODE_PATTERN
+from pipeline.store_schema import HLT_MODE_PATTERN, MAX_RUN, histograms_to_table
 from pipeline.wire.messages import Reply, build_request, decode_reply
 from pipeline.wire.tmessage import StreamerContext
 
@@ -60,6 +60,7 @@ class Receiver:
         self.timeout_s = timeout_s
         self.reset = reset
         self.store = SnapshotStore(self.data_dir)
+        self._remove_stale_temp_files()
         self.streamer_dir = self.data_dir / "streamers"
         self.streamers = StreamerContext.load(self.streamer_dir)
         self.status = ReceiverStatus(subsystem=subsystem, endpoint=endpoint)
@@ -68,6 +69,16 @@ class Receiver:
         self._zmq = zmq_context or zmq.Context.instance()
         self._socket: zmq.Socket | None = None
         build_request(select)  # refuse a bad selection at start-up, not at the first request
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files of writers that were killed mid-write: invisible to readers, but they take space."""
+        try:
+            removed = self.store.remove_stale_temp_files()
+        except OSError as error:  # an unreadable folder must not stop the receiver from starting
+            log.warning("%s: cannot clean temp files: %s", self.subsystem, error)
+            return
+        if removed:
+            log.info("%s: removed %d temp files of killed writers", self.subsystem, removed)
 
     def _connect(self) -> zmq.Socket:
         if self._socket is None:
@@ -136,9 +147,12 @@ class Receiver:
         # finished run ongoing for as long as its receiver lives.
         self.status.last_run = reply.run
         histograms = self._first_of_each_name(reply)
-        if reply.run <= 0 or not histograms:
+        if reply.run <= 0 or reply.run > MAX_RUN or not histograms:
             if reply.run < 0:
                 log.warning("%s: negative run number %d in INFO, reply skipped", self.subsystem, reply.run)
+            elif reply.run > MAX_RUN:  # a corrupt INFO: the store's int64 column cannot hold it
+                self.status.last_error = f"run number {reply.run} in INFO is beyond {MAX_RUN}, reply skipped"
+                log.warning("%s: %s", self.subsystem, self.status.last_error)
             self.status.skipped_replies += 1
             log.info("%s: nothing to store (run %d, %d objects)", self.subsystem, reply.run, len(histograms))
             return Outcome.SKIPPED
@@ -152,14 +166,47 @@ class Receiver:
         )
         try:
             self.store.write_snapshot(meta, histograms)
-        except (OSError, ValueError) as error:
+        except OSError as error:  # disk full, folder unwritable: nothing of the reply can be stored
             self.status.last_error = f"store failed: {error}"
             log.error("%s: %s", self.subsystem, self.status.last_error)
             return Outcome.FAILED
+        except Exception as error:  # the data: find the objects the store refuses and store the rest
+            log.warning(
+                "%s: store refused the reply (%s); checking its objects one by one", self.subsystem, error
+            )
+            histograms = self._storable(meta, histograms)
+            if not histograms:
+                return Outcome.FAILED
+            try:
+                self.store.write_snapshot(meta, histograms)
+            except Exception as second_error:
+                self.status.last_error = f"store failed: {type(second_error).__name__}: {second_error}"
+                log.error("%s: %s", self.subsystem, self.status.last_error)
+                return Outcome.FAILED
         self.status.snapshots_stored += 1
         self.status.histograms_stored += len(histograms)
         self.status.last_snapshot_utc = meta.snapshot_time_utc.timestamp()
         return Outcome.STORED
+
+    def _storable(self, meta: SnapshotMeta, histograms: list[Histogram]) -> list[Histogram]:
+        """The histograms the store can convert, each tried alone; the others rejected and counted.
+
+        Only runs after the store refused a whole reply: one object it cannot hold must not cost the
+        others (as a title that was not UTF-8 once did, on every request).
+        """
+        kept = []
+        for histogram in histograms:
+            try:
+                histograms_to_table("check", meta, [histogram])
+            except Exception as error:
+                self.status.rejected_objects += 1
+                self.status.last_error = (
+                    f"store cannot hold {histogram.name!r}: {type(error).__name__}: {error}"
+                )
+                log.warning("%s: rejected: %s", self.subsystem, self.status.last_error)
+            else:
+                kept.append(histogram)
+        return kept
 
     def _save_streamers(self) -> None:
         try:
