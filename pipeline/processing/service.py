@@ -38,6 +38,7 @@ from pipeline.detectors.base import (
 )
 from pipeline.histogram import Histogram
 from pipeline.processing.options import ProcessingOptions
+from pipeline.processing.restarts import merger_restarted
 from pipeline.processing.runs import HLT, RunInfo, RunTimeline, RunTimelines, list_runs
 from pipeline.processing.timeslice import (
     MergerMode,
@@ -267,9 +268,16 @@ class ProcessedView:
 
     @property
     def warnings(self) -> list[str]:
-        """The run's (e.g. mixed merger modes) and, once histograms were read, the slice's."""
+        """The run's (e.g. mixed merger modes), the plan's (a merger restart inside the window) and,
+        once histograms were read, the slice's."""
         content = self._content.warnings if self._content is not None else []
-        return [*self.run.warnings, *content]
+        restart = [self.plan.restart_warning] if self.plan.restart_warning else []
+        return [*self.run.warnings, *restart, *content]
+
+    @property
+    def merger_restarts(self) -> int:
+        """How many merger restarts the window spans (its segments were summed, never subtracted)."""
+        return len(self.plan.restart_minutes)
 
     def _loaded(self) -> ViewContent:
         with self._lock:
@@ -385,6 +393,15 @@ class ProcessingService:
             snapshots.merger_mode if mode is None else mode,
             run_start_epoch=info.start_utc.timestamp(),
             run_length_minutes=info.length_minutes,
+            # Only snapshots recorded cumulative can show a restart: increments (reset mode) read as
+            # cumulative go up and down by nature.
+            restarted=self._merger_restarted if snapshots.merger_mode is MergerMode.CUMULATIVE else None,
+        )
+
+    def _merger_restarted(self, before_id: str, after_id: str) -> bool:
+        """Whether the merger restarted between two consecutive snapshots (entries read once per file)."""
+        return merger_restarted(
+            self.store.histogram_entries(before_id), self.store.histogram_entries(after_id)
         )
 
     def _hlt_holds(self, subsystem: str, plan: SlicePlan) -> bool:
