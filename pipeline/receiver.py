@@ -14,21 +14,27 @@ import enum
 import logging
 import threading
 import time
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 
 import zmq
 
 from pipeline.histogram import Histogram
-from pipeline.status import ReceiverStatus, write_status
+from pipeline.status import ReceiverStatus, read_all_status, write_status
 from pipeline.store import SnapshotMeta, SnapshotStore
 from pipeline.store_schema import HLT_MODE_PATTERN, MAX_RUN, histograms_to_table
+from pipeline.wire.compression import MAX_UNCOMPRESSED_BYTES
 from pipeline.wire.messages import Reply, build_request, decode_reply
 from pipeline.wire.tmessage import StreamerContext
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 60.0
+_NOT_CONTINUED = ("pid",)
+# Largest frame accepted from a merger: ZMQ drops the connection of a peer that sends more, before
+# the frame is held in memory. Real replies are a few MB per object; this matches the decompressed cap.
+MAX_FRAME_BYTES = MAX_UNCOMPRESSED_BYTES
 
 
 class Outcome(enum.Enum):
@@ -36,6 +42,25 @@ class Outcome(enum.Enum):
     TIMEOUT = "timeout"
     SKIPPED = "skipped"  # run <= 0 or no objects: nothing to store, as in the original
     FAILED = "failed"  # the store refused the snapshot
+
+
+def _continued_status(data_dir: Path, subsystem: str, endpoint: str) -> ReceiverStatus:
+    """A new status whose counters continue those of the subsystem's previous receiver process.
+
+    A receiver restarted after a crash (or by the supervisor) would otherwise start its counters from
+    zero, and the status panel would show the requests, rejections and snapshots of the last process
+    only. Liveness fields (pid, start, heartbeat, last error) are this process's own.
+    """
+    status = ReceiverStatus(subsystem=subsystem, endpoint=endpoint)
+    previous = next((s for s in read_all_status(data_dir) if s.subsystem == subsystem), None)
+    if previous is None:
+        return status
+    for spec in fields(ReceiverStatus):
+        value = getattr(previous, spec.name)
+        if spec.default == 0 and spec.name not in _NOT_CONTINUED and type(value) is int and value >= 0:
+            setattr(status, spec.name, value)
+    status.last_snapshot_utc = previous.last_snapshot_utc
+    return status
 
 
 class Receiver:
@@ -63,7 +88,7 @@ class Receiver:
         self._remove_stale_temp_files()
         self.streamer_dir = self.data_dir / "streamers"
         self.streamers = StreamerContext.load(self.streamer_dir)
-        self.status = ReceiverStatus(subsystem=subsystem, endpoint=endpoint)
+        self.status = _continued_status(self.data_dir, subsystem, endpoint)
         self._need_schema = True
         self._consecutive_timeouts = 0
         self._zmq = zmq_context or zmq.Context.instance()
@@ -86,6 +111,7 @@ class Receiver:
             socket.setsockopt(zmq.LINGER, 0)
             socket.setsockopt(zmq.RCVHWM, 10)
             socket.setsockopt(zmq.SNDHWM, 10)
+            socket.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
             socket.connect(self.endpoint)
             self._socket = socket
         return self._socket
