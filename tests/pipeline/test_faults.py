@@ -32,6 +32,7 @@ from benchmarks.faults import (
 )
 from pipeline.emulator.merger import MergerEmulator
 from pipeline.emulator.runs import EmulatorConfig
+from pipeline.histogram import Histogram
 from pipeline.receiver import Outcome, Receiver
 from pipeline.status import read_all_status
 from pipeline.store import SnapshotStore
@@ -199,3 +200,38 @@ def test_enospc_is_what_a_full_tmpfs_gives(small_data_folder):
     with pytest.raises(OSError) as raised:
         (small_data_folder / "more").write_bytes(b"x" * 65536)
     assert raised.value.errno == errno.ENOSPC
+
+
+def test_a_frame_over_the_size_limit_is_dropped_before_it_is_held(tmp_path, monkeypatch):
+    monkeypatch.setattr("pipeline.receiver.MAX_FRAME_BYTES", 20_000)
+    big = Histogram("big", "TH1D", "", (np.linspace(0, 1, 5001),), np.ones(5002), np.ones(5002))  # 80 kB
+    with ScriptedMerger([build_reply(INFO, [("big", encode_tmessage(big))]), good_reply()]) as merger:
+        receiver = Receiver(merger.endpoint, "EMC", tmp_path, timeout_s=1.0)
+        try:
+            assert receiver.request_once() is Outcome.TIMEOUT  # ZMQ dropped the connection
+            assert receiver.request_once() is Outcome.STORED
+        finally:
+            receiver.close()
+    assert SnapshotStore(tmp_path).count_snapshots() == 1
+
+
+def good_reply() -> list[bytes]:
+    return build_reply(INFO, [("h", encode_tmessage(histogram("h")))])
+
+
+def test_a_restarted_receiver_continues_the_counters(tmp_path):
+    with ScriptedMerger([good_reply()]) as merger:
+        for _ in range(2):
+            receiver = Receiver(merger.endpoint, "EMC", tmp_path, timeout_s=5.0)
+            try:
+                assert receiver.request_once() is Outcome.STORED
+            finally:
+                receiver.close()
+    [status] = read_all_status(tmp_path)
+    assert (status.requests, status.replies, status.snapshots_stored, status.histograms_stored) == (
+        2,
+        2,
+        2,
+        2,
+    )
+    assert status.pid == os.getpid()
