@@ -335,6 +335,11 @@ class Summary:
     failures: list[str] = field(default_factory=list)
 
 
+def _fail(summary: Summary, message: str) -> None:
+    summary.failures.append(message)
+    print("FAIL", message, flush=True)  # at once: a long run may be stopped before its summary
+
+
 def _rss_mb() -> float:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -345,14 +350,21 @@ def _alarm(_signum: int, _frame: object) -> None:
 
 
 def run(cases: int, seed: int, hang_s: float, store_every: int, report_every: int) -> Summary:
+    """`cases` cases (fewer if SIGINT/SIGTERM stops the run: the summary covers those run)."""
     rng = random.Random(seed)
     summary = Summary(rss_start_mb=_rss_mb())
     context = StreamerContext()  # one per process, as in a receiver: schema blocks accumulate
     signal.signal(signal.SIGALRM, _alarm)
+    interrupted = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: interrupted.append(True))
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="fuzz-store-") as store_dir:
         store = SnapshotStore(Path(store_dir))
         for number in range(cases):
+            if interrupted:
+                print(f"  stopped by a signal after {number} cases")
+                break
             frames = make_case(rng)
             case_started = time.perf_counter()
             signal.setitimer(signal.ITIMER_REAL, hang_s)
@@ -360,15 +372,15 @@ def run(cases: int, seed: int, hang_s: float, store_every: int, report_every: in
                 reply = check_case(frames, context)
             except Hang:
                 summary.hangs += 1
-                summary.failures.append(f"case {number}: hang > {hang_s} s")
+                _fail(summary, f"case {number}: hang > {hang_s} s")
                 continue
             except AssertionError as error:
                 summary.bad_accepted += 1
-                summary.failures.append(f"case {number}: {error}")
+                _fail(summary, f"case {number}: {error}")
                 continue
             except Exception:
                 summary.crashes += 1
-                summary.failures.append(f"case {number}: {traceback.format_exc(limit=3)}")
+                _fail(summary, f"case {number}: {traceback.format_exc(limit=3)}")
                 continue
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
@@ -386,7 +398,11 @@ def run(cases: int, seed: int, hang_s: float, store_every: int, report_every: in
                 summary.stored_snapshots += 1
             summary.rss_peak_mb = max(summary.rss_peak_mb, _rss_mb())
             if report_every and (number + 1) % report_every == 0:
-                print(f"  {number + 1} cases, {time.perf_counter() - started:.0f} s, rss {_rss_mb():.0f} MB")
+                print(
+                    f"  {number + 1} cases, {time.perf_counter() - started:.0f} s, rss {_rss_mb():.0f} MB, "
+                    f"slowest {summary.slowest_s * 1e3:.0f} ms, failures {len(summary.failures)}",
+                    flush=True,
+                )
     summary.total_s = time.perf_counter() - started
     return summary
 
@@ -424,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))
     print(f"fuzz_wire: {args.cases} cases, seed {args.seed}")
-    summary = run(args.cases, args.seed, args.hang_s, args.store_every, report_every=max(1, args.cases // 10))
+    report_every = min(5000, max(1, args.cases // 10))
+    summary = run(args.cases, args.seed, args.hang_s, args.store_every, report_every)
     print(
         f"cases {summary.cases}, crashes {summary.crashes}, hangs {summary.hangs}, "
         f"bad objects accepted {summary.bad_accepted}\n"
@@ -435,8 +452,6 @@ def main(argv: list[str] | None = None) -> int:
         f"memory: rss {summary.rss_start_mb:.0f} MB at start, peak {summary.rss_peak_mb:.0f} MB "
         f"(max rss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)"
     )
-    for failure in summary.failures[:20]:
-        print("FAIL", failure)
     failed = summary.crashes + summary.hangs + summary.bad_accepted
     print(
         "MET: zero crashes, hangs and bad objects accepted" if not failed else f"NOT MET: {failed} failures"
