@@ -4,7 +4,7 @@
     .venv/bin/python -m benchmarks.faults outages --cycles 20  # merger down and up, new runs, recovery
 
 Both run the real `python -m pipeline emulator` and `python -m pipeline receiver` on 127.0.0.1 (OS-chosen
-ports) with a fast emulator (HLT objects, a fill every 0.2 s) and print their figures. The CI tests
+ports) with the HLT objects filled every second, and print their figures. The CI tests
 (`tests/pipeline/test_faults.py`) run the same functions a few times.
 """
 
@@ -72,7 +72,9 @@ def _pipeline(args: list[str], log_path: Path, env: dict[str, str] | None = None
 
 def start_emulator(port: int, log_path: Path, first_run: int = 300000) -> subprocess.Popen:
     env = {
-        "OVERWATCH_EMULATOR_STEP_S": "0.2",
+        # A fill a second: faster fills starve a loaded machine (each fill is 250,000 bins), and the
+        # merger then answers too late for reasons that are not the fault being tested.
+        "OVERWATCH_EMULATOR_STEP_S": "1.0",
         "OVERWATCH_EMULATOR_RUN_LENGTH_S": "3600",
         "OVERWATCH_EMULATOR_FIRST_RUN": str(first_run),
     }
@@ -82,7 +84,7 @@ def start_emulator(port: int, log_path: Path, first_run: int = 300000) -> subpro
 
 
 def start_receiver(
-    port: int, data_dir: Path, log_path: Path, period_s: float = 0.3, timeout_s: float = 2.0
+    port: int, data_dir: Path, log_path: Path, period_s: float = 0.3, timeout_s: float = 10.0
 ) -> subprocess.Popen:
     args = ["receiver", "--endpoint", f"tcp://127.0.0.1:{port}", "--subsystem", SUBSYSTEM]
     args += ["--data-dir", str(data_dir), "--period", str(period_s), "--timeout", str(timeout_s)]
@@ -232,8 +234,8 @@ def crash_soak(kills: int, data_dir: Path, seed: int = 1, log: Callable[[str], N
             restarted = time.monotonic()
             receiver = start_receiver(port, data_dir, logs / "receiver.log", period_s=0.05)
             # The restarted receiver removed the temp files of the killed one, and stores again.
-            if not wait_for(lambda b=before: snapshot_count(data_dir) > b, 60):
-                report.problems.append(f"kill {kill}: no snapshot within 60 s of the restart")
+            if not wait_for(lambda b=before: snapshot_count(data_dir) > b, 120):
+                report.problems.append(f"kill {kill}: no snapshot within 120 s of the restart")
             else:
                 report.restart_to_snapshot_s.append(time.monotonic() - restarted)
             report.problems += [
@@ -290,7 +292,7 @@ def outage_soak(
     logs = data_dir.parent
     run = 400000
     emulator = start_emulator(port, logs / "emulator.log", first_run=run)
-    receiver = start_receiver(port, data_dir, logs / "receiver.log", period_s=0.2, timeout_s=1.0)
+    receiver = start_receiver(port, data_dir, logs / "receiver.log", period_s=0.2, timeout_s=3.0)
     try:
         if not wait_for(lambda: snapshot_count(data_dir) > 0, 60):
             report.problems.append("no first snapshot within 60 s")
@@ -349,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     for command in (crash, outages):
         command.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the `finally` blocks stop the emulator and receiver processes.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     with tempfile.TemporaryDirectory(prefix="faults-") as folder:
         data_dir = Path(folder) / "data"
         started = time.monotonic()

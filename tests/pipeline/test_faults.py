@@ -114,7 +114,7 @@ def test_emulator_restarts_its_merger_on_sigusr1(tmp_path):
         assert wait_for(lambda: (entries := events()) and entries > 0, 60), "the emulator never filled"
         # Fills go on after the restart at the same pace: let the run grow well past what a few
         # seconds of probing (on a loaded machine) can refill.
-        time.sleep(3.0)
+        time.sleep(5.0)
         before = events()
         emulator.send_signal(signal.SIGUSR1)
         after = wait_for(lambda: (entries := events()) is not None and entries < before and entries + 1, 10)
