@@ -274,13 +274,24 @@ class Receiver:
         log.warning("%s: HLT_MODE %r in INFO is not alphanumeric, storing as U", self.subsystem, mode)
         return "U"
 
+    def _request_guarded(self) -> Outcome:
+        """`request_once`, where a bug met on the way costs that request, never the receive loop."""
+        try:
+            return self.request_once()
+        except Exception as error:
+            log.exception("%s: unexpected failure; the socket is re-created", self.subsystem)
+            self.status.last_error = f"unexpected failure: {type(error).__name__}: {error}"
+            self.close()  # the REQ socket may be waiting for a reply that will never be read
+            self._save_status()
+            return Outcome.FAILED
+
     def run(self, stop: threading.Event, max_requests: int | None = None) -> None:
         """Request every `period_s` (or after the back-off) until `stop` is set."""
         count = 0
         try:
             while not stop.is_set() and (max_requests is None or count < max_requests):
                 started = time.monotonic()
-                outcome = self.request_once()
+                outcome = self._request_guarded()
                 count += 1
                 if outcome is Outcome.TIMEOUT:
                     stop.wait(self.backoff_s)  # the poll itself already waited timeout_s

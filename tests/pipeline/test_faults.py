@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -235,3 +236,22 @@ def test_a_restarted_receiver_continues_the_counters(tmp_path):
         2,
     )
     assert status.pid == os.getpid()
+
+
+def test_an_unexpected_failure_costs_one_request_not_the_loop(tmp_path, monkeypatch):
+    with ScriptedMerger([good_reply()]) as merger:
+        receiver = Receiver(merger.endpoint, "EMC", tmp_path, timeout_s=5.0, period_s=0.01)
+        real_handle = receiver._handle_reply
+        calls = []
+
+        def fails_once(reply, schema_requested):
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("a bug met by odd data")
+            return real_handle(reply, schema_requested)
+
+        monkeypatch.setattr(receiver, "_handle_reply", fails_once)
+        receiver.run(threading.Event(), max_requests=3)
+    [status] = read_all_status(tmp_path)
+    assert (status.requests, status.snapshots_stored) == (3, 2)
+    assert SnapshotStore(tmp_path).count_snapshots() == 2
