@@ -47,9 +47,7 @@ N_RUN2 = 500
 TARGET_HIST_PER_S = 10_000
 INFO = "run=300000;HLT_MODE=B;BEAM_TYPE=pp"
 FIXTURES_DIR = Path(
-    os.environ.get(
-        "OVERWATCH_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "hlt-protocol" / "fixtures"
-    )
+    os.environ.get("OVERWATCH_FIXTURES", Path(__file__).resolve().parents[1] / "tests" / "fixtures")
 )
 RUN2_FILE = "run2_root608_th1f.root"
 

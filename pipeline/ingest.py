@@ -17,7 +17,7 @@ from datetime import datetime
 from pipeline.histogram import Histogram
 from pipeline.status import ReceiverStatus
 from pipeline.store import SnapshotMeta, SnapshotStore
-from pipeline.store_schema import HLT_MODE_PATTERN
+from pipeline.store_schema import HLT_MODE_PATTERN, MAX_RUN, histograms_to_table
 from pipeline.wire.messages import Reply
 
 log = logging.getLogger(__name__)
@@ -58,15 +58,19 @@ def store_reply(
     # finished run ongoing for as long as its receiver lives.
     status.last_run = reply.run
     histograms = _first_of_each_name(status, reply, result.rejected)
-    if reply.run <= 0 or not histograms:
+    if reply.run <= 0 or reply.run > MAX_RUN or not histograms:
         if reply.run < 0:
             log.warning("%s: negative run number %d in INFO, reply skipped", subsystem, reply.run)
+        elif reply.run > MAX_RUN:  # a corrupt INFO: the store's int64 column cannot hold it
+            status.last_error = f"run number {reply.run} in INFO is beyond {MAX_RUN}, reply skipped"
+            log.warning("%s: %s", subsystem, status.last_error)
         status.skipped_replies += 1
-        result.reason = (
-            f"run {reply.run} is not a run number (0 is sent between runs)"
-            if reply.run <= 0
-            else "no histogram left to store"
-        )
+        if reply.run <= 0:
+            result.reason = f"run {reply.run} is not a run number (0 is sent between runs)"
+        elif reply.run > MAX_RUN:
+            result.reason = f"run {reply.run} is beyond the largest run number {MAX_RUN}"
+        else:
+            result.reason = "no histogram left to store"
         log.info("%s: nothing to store (run %d, %d objects)", subsystem, reply.run, len(histograms))
         return result
     meta = SnapshotMeta(
@@ -79,17 +83,52 @@ def store_reply(
     )
     try:
         result.snapshot_id = store.write_snapshot(meta, histograms)
-    except (OSError, ValueError) as error:
-        status.last_error = f"store failed: {error}"
-        log.error("%s: %s", subsystem, status.last_error)
-        result.outcome, result.reason = Outcome.FAILED, status.last_error
-        return result
+    except OSError as error:  # disk full, folder unwritable: nothing of the reply can be stored
+        return _failed(status, result, f"store failed: {error}")
+    except Exception as error:  # the data: find the objects the store refuses and store the rest
+        log.warning("%s: store refused the reply (%s); checking its objects one by one", subsystem, error)
+        histograms = _storable(status, meta, histograms, result.rejected)
+        if not histograms:
+            return _failed(status, result, f"store failed: no object of the reply can be stored ({error})")
+        try:
+            result.snapshot_id = store.write_snapshot(meta, histograms)
+        except Exception as second_error:
+            return _failed(status, result, f"store failed: {type(second_error).__name__}: {second_error}")
     status.snapshots_stored += 1
     status.histograms_stored += len(histograms)
     status.last_snapshot_utc = meta.snapshot_time_utc.timestamp()
     result.outcome = Outcome.STORED
     result.stored_names = sorted(histogram.name for histogram in histograms)
     return result
+
+
+def _failed(status: ReceiverStatus, result: IngestResult, reason: str) -> IngestResult:
+    status.last_error = reason
+    log.error("%s: %s", status.subsystem, reason)
+    result.outcome, result.reason = Outcome.FAILED, reason
+    return result
+
+
+def _storable(
+    status: ReceiverStatus, meta: SnapshotMeta, histograms: list[Histogram], rejected: list[str]
+) -> list[Histogram]:
+    """The histograms the store can convert, each tried alone; the others rejected and counted.
+
+    Only runs after the store refused a whole reply: one object it cannot hold must not cost the
+    others (as a title that was not UTF-8 once did, on every request).
+    """
+    kept = []
+    for histogram in histograms:
+        try:
+            histograms_to_table("check", meta, [histogram])
+        except Exception as error:
+            status.rejected_objects += 1
+            status.last_error = f"store cannot hold {histogram.name!r}: {type(error).__name__}: {error}"
+            rejected.append(status.last_error)
+            log.warning("%s: rejected: %s", status.subsystem, status.last_error)
+        else:
+            kept.append(histogram)
+    return kept
 
 
 def _count_rejected(status: ReceiverStatus, reply: Reply) -> list[str]:

@@ -13,14 +13,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 
 import zmq
 
 from pipeline.ingest import Outcome, store_reply
-from pipeline.status import ReceiverStatus, write_status
+from pipeline.status import ReceiverStatus, read_status, write_status
 from pipeline.store import SnapshotStore
+from pipeline.wire.compression import MAX_UNCOMPRESSED_BYTES
 from pipeline.wire.messages import Reply, build_request, decode_reply
 from pipeline.wire.tmessage import StreamerContext
 
@@ -29,6 +31,29 @@ __all__ = ["Outcome", "Receiver"]
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 60.0
+_NOT_CONTINUED = ("pid",)
+# Largest frame accepted from a merger: ZMQ drops the connection of a peer that sends more, before
+# the frame is held in memory. Real replies are a few MB per object; this matches the decompressed cap.
+MAX_FRAME_BYTES = MAX_UNCOMPRESSED_BYTES
+
+
+def _continued_status(data_dir: Path, subsystem: str, endpoint: str) -> ReceiverStatus:
+    """A new status whose counters continue those of the subsystem's previous receiver process.
+
+    A receiver restarted after a crash (or by the supervisor) would otherwise start its counters from
+    zero, and the status panel would show the requests, rejections and snapshots of the last process
+    only. Liveness fields (pid, start, heartbeat, last error) are this process's own.
+    """
+    status = ReceiverStatus(subsystem=subsystem, endpoint=endpoint)
+    previous = read_status(data_dir, subsystem)  # by key: never the push receiver of the same subsystem
+    if previous is None:
+        return status
+    for spec in fields(ReceiverStatus):
+        value = getattr(previous, spec.name)
+        if spec.default == 0 and spec.name not in _NOT_CONTINUED and type(value) is int and value >= 0:
+            setattr(status, spec.name, value)
+    status.last_snapshot_utc = previous.last_snapshot_utc
+    return status
 
 
 class Receiver:
@@ -53,14 +78,25 @@ class Receiver:
         self.timeout_s = timeout_s
         self.reset = reset
         self.store = SnapshotStore(self.data_dir)
+        self._remove_stale_temp_files()
         self.streamer_dir = self.data_dir / "streamers"
         self.streamers = StreamerContext.load(self.streamer_dir)
-        self.status = ReceiverStatus(subsystem=subsystem, endpoint=endpoint)
+        self.status = _continued_status(self.data_dir, subsystem, endpoint)
         self._need_schema = True
         self._consecutive_timeouts = 0
         self._zmq = zmq_context or zmq.Context.instance()
         self._socket: zmq.Socket | None = None
         build_request(select)  # refuse a bad selection at start-up, not at the first request
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files of writers that were killed mid-write: invisible to readers, but they take space."""
+        try:
+            removed = self.store.remove_stale_temp_files()
+        except OSError as error:  # an unreadable folder must not stop the receiver from starting
+            log.warning("%s: cannot clean temp files: %s", self.subsystem, error)
+            return
+        if removed:
+            log.info("%s: removed %d temp files of killed writers", self.subsystem, removed)
 
     def _connect(self) -> zmq.Socket:
         if self._socket is None:
@@ -68,6 +104,7 @@ class Receiver:
             socket.setsockopt(zmq.LINGER, 0)
             socket.setsockopt(zmq.RCVHWM, 10)
             socket.setsockopt(zmq.SNDHWM, 10)
+            socket.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
             socket.connect(self.endpoint)
             self._socket = socket
         return self._socket
@@ -126,6 +163,7 @@ class Receiver:
         # What is stored and what is counted is decided where every source decides it.
         return store_reply(self.store, self.status, reply, datetime.now(UTC), merger_reset=self.reset).outcome
 
+
     def _save_streamers(self) -> None:
         try:
             self.streamers.save(self.streamer_dir)
@@ -133,13 +171,24 @@ class Receiver:
             self.status.last_error = f"cannot save streamers in {self.streamer_dir}: {error}"
             log.error("%s: %s", self.subsystem, self.status.last_error)
 
+    def _request_guarded(self) -> Outcome:
+        """`request_once`, where a bug met on the way costs that request, never the receive loop."""
+        try:
+            return self.request_once()
+        except Exception as error:
+            log.exception("%s: unexpected failure; the socket is re-created", self.subsystem)
+            self.status.last_error = f"unexpected failure: {type(error).__name__}: {error}"
+            self.close()  # the REQ socket may be waiting for a reply that will never be read
+            self._save_status()
+            return Outcome.FAILED
+
     def run(self, stop: threading.Event, max_requests: int | None = None) -> None:
         """Request every `period_s` (or after the back-off) until `stop` is set."""
         count = 0
         try:
             while not stop.is_set() and (max_requests is None or count < max_requests):
                 started = time.monotonic()
-                outcome = self.request_once()
+                outcome = self._request_guarded()
                 count += 1
                 if outcome is Outcome.TIMEOUT:
                     stop.wait(self.backoff_s)  # the poll itself already waited timeout_s

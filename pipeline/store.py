@@ -5,16 +5,18 @@ Layout (hive partitioned, readable by plain DuckDB/pandas; schema: `store_schema
     <data_dir>/snapshots/subsystem=<SYS>/run=<N>/<snapshot_id>.parquet
     <data_dir>/replay/subsystem=<SYS>/run=<N>/<snapshot_id>.parquet      (HLT mode "E")
 
-A snapshot becomes visible all at once: it is written to a dot-prefixed `.tmp` name in the same
-directory, fsynced, then hard-linked to its final name (atomic, and unlike a rename it never
-replaces an existing file). Readers only look at `*.parquet` names, so a writer killed mid-way
-leaves at most a stray temp file that nothing lists.
+A snapshot becomes visible all at once: it is written to a dot-prefixed `.tmp` name in
+`<data_dir>/tmp/`, fsynced, then hard-linked to its final name (atomic, and unlike a rename it never
+replaces an existing file). Nothing under an area is ever a partial file, so a writer killed mid-way
+leaves at most a stray temp file outside every reader's glob; receivers remove those at start.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -32,6 +34,7 @@ from pipeline.histogram import Histogram
 from pipeline.store_schema import (
     HLT_MODE_PATTERN,
     MAX_DIMENSION,
+    MAX_RUN,
     SNAPSHOT_SCHEMA,
     SUBSYSTEM_PATTERN,
     SnapshotKey,
@@ -52,6 +55,10 @@ SNAPSHOTS_AREA = "snapshots"
 REPLAY_AREA = "replay"
 SUFFIX = ".parquet"
 TEMP_SUFFIX = ".tmp"
+AREAS = (SNAPSHOTS_AREA, REPLAY_AREA)
+# Snapshots are written here, then linked into their area: a reader's `snapshots/**/*` glob (DuckDB
+# lists hidden files too) never meets a file being written, or one a killed writer left.
+TEMP_DIR = "tmp"
 # 32 rows of 48x104 TH2 per row group (42 kB each; 85 kB when their variances are stored too): reading
 # one histogram decodes ~1.4-2.7 MB instead of the whole ~11-21 MB snapshot, and reading everything
 # stays one fast scan. Each row group costs ~0.4 ms to write however little it holds (a chunk per
@@ -126,6 +133,7 @@ class SnapshotStore:
         # Files never change once visible, so per-path caches need no invalidation.
         self._footers: dict[Path, _FileFooter] = {}
         self._names: dict[Path, list[str]] = {}
+        self._entries: dict[Path, dict[str, float]] = {}
 
     # ---- writing -------------------------------------------------------------------------------
 
@@ -133,8 +141,8 @@ class SnapshotStore:
         """Store one snapshot atomically and return its id; never overwrites an existing snapshot.
 
         Raises ValueError (and writes nothing) for run <= 0 (the HLT sends run 0 after an
-        end-of-run reset), no histograms, a naive snapshot time, a bad subsystem or HLT mode, or
-        duplicate histogram names.
+        end-of-run reset) or beyond int64 (MAX_RUN), no histograms, a naive snapshot time, a bad
+        subsystem or HLT mode, or duplicate histogram names.
         """
         histograms = list(histograms)
         _validate(meta, histograms)
@@ -149,18 +157,26 @@ class SnapshotStore:
             if self._find_path(snapshot_id) is not None:
                 continue
             table = histograms_to_table(snapshot_id, meta, histograms)
-            if _publish(table, directory / f"{snapshot_id}{SUFFIX}"):
+            if _publish(table, directory / f"{snapshot_id}{SUFFIX}", self.data_dir / TEMP_DIR):
                 log.debug("stored %s (%d histograms)", snapshot_id, len(histograms))
                 return snapshot_id
 
     def remove_stale_temp_files(self, max_age_s: float = 3600.0) -> int:
-        """Delete temp files of writers that died more than `max_age_s` ago; return how many."""
+        """Delete temp files of writers that are gone: their process (named in the temp name) no
+        longer runs on this machine, or the file is older than `max_age_s`. Returns how many.
+
+        Receivers call it at start, so a writer killed mid-write leaves nothing behind after its
+        restart, while the temp files of other live writers sharing the folder are left alone.
+        """
         removed = 0
         oldest_allowed = time.time() - max_age_s
-        for area in (SNAPSHOTS_AREA, REPLAY_AREA):
-            for path in (self.data_dir / area).glob(f"subsystem=*/run=*/.*{TEMP_SUFFIX}"):
+        # Beside the final names: where temp files were written before TEMP_DIR (and still are when
+        # an area is a mount of its own).
+        beside = [(self.data_dir / area).glob(f"subsystem=*/run=*/.*{TEMP_SUFFIX}") for area in AREAS]
+        for paths in (*beside, (self.data_dir / TEMP_DIR).glob(f".*{TEMP_SUFFIX}")):
+            for path in paths:
                 try:
-                    if path.stat().st_mtime < oldest_allowed:
+                    if not _writer_alive(path) or path.stat().st_mtime < oldest_allowed:
                         path.unlink()
                         removed += 1
                 except FileNotFoundError:
@@ -251,6 +267,17 @@ class SnapshotStore:
         the snapshot is unknown."""
         table = pq.read_table(self._path(snapshot_id), columns=["name", "class_name"])
         return dict(zip(table["name"].to_pylist(), table["class_name"].to_pylist(), strict=True))
+
+    def histogram_entries(self, snapshot_id: str) -> dict[str, float]:
+        """Each histogram's entries (ROOT fEntries) in one snapshot, by name: two small columns, cached
+        (files never change). KeyError if the snapshot is unknown."""
+        path = self._path(snapshot_id)
+        entries = self._entries.get(path)
+        if entries is None:
+            table = pq.ParquetFile(path).read(columns=["name", "entries"])  # read_table costs 3x more
+            entries = dict(zip(table["name"].to_pylist(), table["entries"].to_pylist(), strict=True))
+            self._entries[path] = entries
+        return entries
 
     def read_snapshot(
         self, snapshot_id: str, names: Iterable[str] | None = None
@@ -353,8 +380,8 @@ class SnapshotStore:
 
 
 def _validate(meta: SnapshotMeta, histograms: list[Histogram]) -> None:
-    if isinstance(meta.run, bool) or not isinstance(meta.run, Integral) or meta.run <= 0:
-        raise ValueError(f"run must be a positive integer, got {meta.run!r}")
+    if isinstance(meta.run, bool) or not isinstance(meta.run, Integral) or not 0 < meta.run <= MAX_RUN:
+        raise ValueError(f"run must be a positive integer up to {MAX_RUN}, got {meta.run!r}")
     if not histograms:
         raise ValueError(f"run {meta.run} {meta.subsystem}: needs at least one histogram")
     time_utc = meta.snapshot_time_utc
@@ -377,10 +404,12 @@ def _validate(meta: SnapshotMeta, histograms: list[Histogram]) -> None:
         raise ValueError(f"histograms must have 1 to {MAX_DIMENSION} axes: {bad}")
 
 
-def _publish(table: pa.Table, final_path: Path) -> bool:
-    """Write `table` to a temp file, fsync, link it to `final_path`; False if that name is taken."""
+def _publish(table: pa.Table, final_path: Path, temp_dir: Path) -> bool:
+    """Write `table` to a temp file in `temp_dir`, fsync, link it to `final_path`; False if that name
+    is taken."""
     temp_name = f".{final_path.name}.{os.getpid()}.{time.time_ns()}{TEMP_SUFFIX}"
-    temp_path = final_path.with_name(temp_name)
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    temp_path = temp_dir / temp_name
     try:
         with pq.ParquetWriter(str(temp_path), table.schema, **PARQUET_OPTIONS) as writer:
             writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
@@ -389,10 +418,35 @@ def _publish(table: pa.Table, final_path: Path) -> bool:
             os.link(temp_path, final_path)
         except FileExistsError:
             return False
+        except OSError as error:
+            if error.errno != errno.EXDEV or temp_dir == final_path.parent:
+                raise
+            # The area is a mount of its own: a link cannot cross it, so write beside the final name.
+            return _publish(table, final_path, final_path.parent)
         _fsync_path(final_path.parent)
         return True
     finally:
         temp_path.unlink(missing_ok=True)
+
+
+_TEMP_WRITER = re.compile(r"\.(?P<pid>[0-9]+)\.[0-9]+" + re.escape(TEMP_SUFFIX) + "$")
+
+
+def _writer_alive(temp_path: Path) -> bool:
+    """Whether the process that `_publish` named in this temp file still runs (True when unknown)."""
+    match = _TEMP_WRITER.search(temp_path.name)
+    if match is None:
+        return True
+    pid = int(match["pid"])
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    return True
 
 
 def _fsync_path(path: Path) -> None:

@@ -23,6 +23,8 @@ SCHEMA_VERSION = 2
 # Footer key/value entry repeating the snapshot metadata, so listings never read data pages.
 FOOTER_KEY = b"overwatch_ng.snapshot"
 MAX_DIMENSION = 3
+# The `run` column is int64: a larger run number (a corrupt INFO block) cannot be stored.
+MAX_RUN = 2**63 - 1
 AXIS_COLUMNS = ("edges_x", "edges_y", "edges_z")
 
 

@@ -397,9 +397,15 @@ def run_emulator_cli(bind: str, subsystems: list[str], replay: Path | None, sett
         log.info("signal %d: stopping the emulator", signum)
         emulator.stop()
 
+    def restart_merger(signum: int, frame: FrameType | None) -> None:
+        if emulator.runs is not None:
+            emulator.runs.restart_merger()
+
     if threading.current_thread() is threading.main_thread():
         for signum in handled:
             previous[signum] = signal.signal(signum, request_stop)
+        # `kill -USR1 <pid>`: a merger restart in the middle of the run, on demand (fault tests, demos).
+        previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, restart_merger)
     try:
         if emulator.runs is not None:
             config = emulator.runs.config

@@ -267,6 +267,7 @@ class SyntheticRuns:
         self._cache: OrderedDict[tuple[int, int], dict[str, _CompactIncrement]] = OrderedDict()
         self.steps_filled = 0
         self.runs_ended = 0
+        self.merger_restarts = 0
 
     # --- clock ---------------------------------------------------------------------------------
 
@@ -401,6 +402,20 @@ class SyntheticRuns:
         with self.lock:
             selected = self._accumulated if names is None else [n for n in names if n in self._accumulated]
             return {name: self.spec(name).histogram(Increment(*self._accumulated[name])) for name in selected}
+
+    def restart_merger(self) -> None:
+        """What a merger process that restarts in the middle of a run does: every cumulative object
+        starts from zero again while the run goes on (the next fills start new objects).
+
+        The record of fills is unchanged, so `filled_between` still says what was filled: what a
+        restart made the merger forget is exactly what processing can no longer see.
+        """
+        with self.lock:
+            log.info("merger restarted: %d objects start from zero again", len(self._accumulated))
+            for name in list(self._accumulated):
+                self._bump(name)
+            self._accumulated.clear()
+            self.merger_restarts += 1
 
     def erase(self, names: Iterable[str]) -> None:
         """Drop objects, as `-ResetOnRequest` does: they reappear with the next fill only."""

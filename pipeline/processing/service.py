@@ -38,6 +38,7 @@ from pipeline.detectors.base import (
 )
 from pipeline.histogram import Histogram
 from pipeline.processing.options import ProcessingOptions
+from pipeline.processing.restarts import merger_restarted
 from pipeline.processing.runs import HLT, RunInfo, RunTimeline, RunTimelines, list_runs
 from pipeline.processing.timeslice import (
     MergerMode,
@@ -267,9 +268,16 @@ class ProcessedView:
 
     @property
     def warnings(self) -> list[str]:
-        """The run's (e.g. mixed merger modes) and, once histograms were read, the slice's."""
+        """The run's (e.g. mixed merger modes), the plan's (a merger restart inside the window) and,
+        once histograms were read, the slice's."""
         content = self._content.warnings if self._content is not None else []
-        return [*self.run.warnings, *content]
+        restart = [self.plan.restart_warning] if self.plan.restart_warning else []
+        return [*self.run.warnings, *restart, *content]
+
+    @property
+    def merger_restarts(self) -> int:
+        """How many merger restarts the window spans (its segments were summed, never subtracted)."""
+        return len(self.plan.restart_minutes)
 
     def _loaded(self) -> ViewContent:
         with self._lock:
@@ -327,6 +335,7 @@ class ProcessingService:
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="snapshot-read")
         self._disk = _WrittenWhenIdle(self.cache)
         self._timelines = RunTimelines(store)
+        self._restart_answers: dict[tuple[str, str], bool] = {}
         self.computed = 0  # views built from snapshots (not served from a cache), for tests and stats
 
     def runs(self) -> list[RunInfo]:
@@ -385,7 +394,26 @@ class ProcessingService:
             snapshots.merger_mode if mode is None else mode,
             run_start_epoch=info.start_utc.timestamp(),
             run_length_minutes=info.length_minutes,
+            # Only snapshots recorded cumulative can show a restart: increments (reset mode) read as
+            # cumulative go up and down by nature.
+            restarted=self._merger_restarted if snapshots.merger_mode is MergerMode.CUMULATIVE else None,
         )
+
+    def _merger_restarted(self, before_id: str, after_id: str) -> bool:
+        """Whether the merger restarted between two consecutive snapshots.
+
+        The first answer reads both files' entries (two small columns, ~1 ms a file); answers are kept
+        (snapshots never change), so planning a window over a whole run reads each file once per process.
+        """
+        pair = (before_id, after_id)
+        with self._lock:
+            known = self._restart_answers.get(pair)
+        if known is None:
+            entries = self.store.histogram_entries
+            known = merger_restarted(entries(before_id), entries(after_id))
+            with self._lock:
+                self._restart_answers[pair] = known
+        return known
 
     def _hlt_holds(self, subsystem: str, plan: SlicePlan) -> bool:
         """Whether the HLT snapshots of `plan` hold histograms of `subsystem` (names only are read)."""

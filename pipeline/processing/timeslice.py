@@ -98,12 +98,29 @@ class SlicePlan:
     # Cumulative: the snapshots before `earlier_snapshot_id`, newest first (at most GAP_LOOKBACK), to
     # subtract instead for a histogram `earlier` lacks although the run had it (a rejected object).
     preceding_snapshot_ids: tuple[str, ...] = ()
+    # Cumulative: the merger restarted inside the window (its histograms started again from zero). Each
+    # id is the last snapshot before a restart, oldest first; `restart_minutes` the first one after.
+    segment_end_snapshot_ids: tuple[str, ...] = ()
+    restart_minutes: tuple[float, ...] = ()
 
     @property
     def used_snapshot_ids(self) -> tuple[str, ...]:
         if self.mode is MergerMode.RESET:
             return self.summed_snapshot_ids
-        return tuple(s for s in (self.earlier_snapshot_id, self.later_snapshot_id) if s)
+        ids = (self.earlier_snapshot_id, *self.segment_end_snapshot_ids, self.later_snapshot_id)
+        return tuple(s for s in ids if s)
+
+    @property
+    def restart_warning(self) -> str | None:
+        """What a view says when the window spans merger restarts, else None."""
+        if not self.restart_minutes:
+            return None
+        at = ", ".join(f"{minute:.1f}" for minute in self.restart_minutes)
+        return (
+            f"merger restarted inside the window (first snapshot after it at minute {at}): its histograms "
+            "started again from zero, so the slice sums the segments; what was filled just before a "
+            "restart and not yet sent is lost"
+        )
 
     @property
     def is_empty(self) -> bool:
@@ -160,12 +177,17 @@ def plan_window(
     mode: MergerMode = MergerMode.CUMULATIVE,
     run_start_epoch: float | None = None,
     run_length_minutes: float | None = None,
+    restarted: Callable[[str, str], bool] | None = None,
 ) -> SlicePlan:
     """`plan_slice` on plain arrays: snapshot ids and their unix times, oldest first.
 
     Minutes count from `run_start_epoch` (default: the first of these snapshots), and the window may
     reach to `run_length_minutes` (default: the last of them), so every subsystem of a run shares
     one clock even when its own snapshots began later than the run.
+
+    `restarted(before_id, after_id)` says whether the merger restarted between two consecutive
+    snapshots (cumulative mode; see `restarts.merger_restarted`): a window that spans restarts is
+    never subtracted across one, its segments are summed (`SlicePlan.segment_end_snapshot_ids`).
     """
     plan = SlicePlan(run=run, subsystem=subsystem, mode=mode, requested=window)
     if run_start_epoch is None:
@@ -207,14 +229,29 @@ def plan_window(
     if earlier is not None and earlier >= later:
         return plan  # the window holds no snapshot of its own
     start = float(minutes[earlier]) if earlier is not None else 0.0
+    preceding = list(range(earlier - 1, max(0, earlier - GAP_LOOKBACK) - 1, -1)) if earlier else []
+    segment_ends: list[int] = []
+    if restarted is not None:
+        first = 0 if earlier is None else earlier
+        segment_ends = [i - 1 for i in range(first + 1, later + 1) if restarted(ids[i - 1], ids[i])]
+        # A histogram missing at the window's start is never counted from before a restart either.
+        for position, index in enumerate(preceding):
+            if restarted(ids[index], ids[index + 1]):
+                preceding = preceding[:position]
+                break
     return replace(
         plan,
         later_snapshot_id=ids[later],
         earlier_snapshot_id=ids[earlier] if earlier is not None else None,
         returned=Window(start, float(minutes[later])),
         after_snapshot=earlier is not None,
-        preceding_snapshot_ids=tuple(ids[max(0, earlier - GAP_LOOKBACK) : earlier][::-1]) if earlier else (),
+        preceding_snapshot_ids=tuple(ids[i] for i in preceding),
+        segment_end_snapshot_ids=tuple(ids[i] for i in segment_ends),
+        restart_minutes=tuple(float(minutes[i + 1]) for i in segment_ends),
     )
+
+
+_RawChunk = tuple[Mapping[str, Histogram], Mapping[str, Histogram], list[Mapping[str, Histogram]]]
 
 
 class SnapshotPart:
@@ -276,8 +313,11 @@ class SliceHistograms(Mapping[str, Histogram]):
         parts: list[SnapshotPart | Mapping[str, Histogram]],
         executor: Executor | None = None,
         preceding: Sequence[tuple[str, Callable[[], SnapshotPart]]] = (),
+        segments: Sequence[SnapshotPart] = (),
     ) -> None:
         self.mode = mode
+        # Cumulative, across merger restarts: the last snapshot before each restart, oldest first.
+        self._segments = list(segments)
         # Cumulative: (label, opener) of the snapshots before `earlier`, newest first, opened (names
         # listed) only when a histogram is missing from `earlier`.
         self._preceding = list(preceding)
@@ -293,7 +333,7 @@ class SliceHistograms(Mapping[str, Histogram]):
         self._names = sorted(names)
         self._name_set = frozenset(names)
         self._combined: OrderedDict[str, Histogram] = OrderedDict()
-        self._raw: OrderedDict[int, tuple[Mapping[str, Histogram], Mapping[str, Histogram]]] = OrderedDict()
+        self._raw: OrderedDict[int, _RawChunk] = OrderedDict()
         self.warnings: list[str] = []
 
     def __getitem__(self, name: str) -> Histogram:
@@ -309,8 +349,8 @@ class SliceHistograms(Mapping[str, Histogram]):
             for chunk_name in chunk:
                 self._keep(chunk_name, results[chunk_name])
             return results[name]
-        later, earlier = self._raw_chunk(name)
-        combined = self._difference(name, later[name], earlier.get(name))
+        later, earlier, segments = self._raw_chunk(name)
+        combined = self._difference(name, later[name], earlier.get(name), segments)
         self._keep(name, combined)
         return combined
 
@@ -334,8 +374,8 @@ class SliceHistograms(Mapping[str, Histogram]):
         chunk = self._names[start : start + READ_CHUNK]
         return [n for n in chunk if n == name or n not in self._combined]
 
-    def _raw_chunk(self, name: str) -> tuple[Mapping[str, Histogram], Mapping[str, Histogram]]:
-        """The later and earlier snapshots' histograms of the row group holding `name`, as read."""
+    def _raw_chunk(self, name: str) -> _RawChunk:
+        """The later, earlier (and segment-end) snapshots' histograms of the row group holding `name`."""
         index = bisect.bisect_left(self._names, name)
         start = index - index % READ_CHUNK
         raw = self._raw.get(start)
@@ -362,14 +402,14 @@ class SliceHistograms(Mapping[str, Histogram]):
     def _subtract(self, names: list[str] | None) -> dict[str, Histogram]:
         if not self._parts:
             return {}
-        later, earlier = self._read_pair(names)
+        later, earlier, segments = self._read_pair(names)
         return {
-            name: self._difference(name, later[name], earlier.get(name))
+            name: self._difference(name, later[name], earlier.get(name), segments)
             for name in (self._names if names is None else names)
         }
 
-    def _read_pair(self, names: list[str] | None) -> tuple[Mapping[str, Histogram], Mapping[str, Histogram]]:
-        """`names` (None: all) as the later and the earlier snapshot hold them."""
+    def _read_pair(self, names: list[str] | None) -> _RawChunk:
+        """`names` (None: all) as the later and the earlier snapshot (and the segment ends) hold them."""
         later_part = self._parts[0]
         earlier_part = self._parts[1] if len(self._parts) > 1 else None
         earlier: Mapping[str, Histogram] = {}
@@ -381,9 +421,17 @@ class SliceHistograms(Mapping[str, Histogram]):
         else:
             later = later_part.read(names)
             earlier = earlier_part.read(names) if earlier_part is not None else {}
-        return later, earlier
+        return later, earlier, [segment.read(names) for segment in self._segments]
 
-    def _difference(self, name: str, later: Histogram, earlier: Histogram | None) -> Histogram:
+    def _difference(
+        self,
+        name: str,
+        later: Histogram,
+        earlier: Histogram | None,
+        segments: Sequence[Mapping[str, Histogram]] = (),
+    ) -> Histogram:
+        if segments:
+            return self._across_restarts(name, later, earlier, segments)
         if earlier is None:
             earlier = self._from_preceding(name)
         if earlier is None:
@@ -392,6 +440,30 @@ class SliceHistograms(Mapping[str, Histogram]):
             self._warn(f"{name}: binning changed inside the run; showing the later snapshot whole")
             return later
         return later - earlier
+
+    def _across_restarts(
+        self,
+        name: str,
+        later: Histogram,
+        earlier: Histogram | None,
+        segments: Sequence[Mapping[str, Histogram]],
+    ) -> Histogram:
+        """The sum of the segments between restarts: the first from `earlier` to its end, every later
+        one whole (it counts from zero), never one snapshot subtracted from another across a restart."""
+        total = later
+        first = segments[0].get(name)
+        if first is not None:
+            total = self._added(name, total, self._difference(name, first, earlier))
+        for segment in segments[1:]:
+            if name in segment:
+                total = self._added(name, total, segment[name])
+        return total
+
+    def _added(self, name: str, total: Histogram, part: Histogram) -> Histogram:
+        if total.same_binning(part):
+            return total + part
+        self._warn(f"{name}: binning changed inside the run; a segment before a merger restart skipped")
+        return total
 
     def _warn(self, message: str) -> None:
         # A histogram is combined again after the bounded caches dropped it: say things once.
@@ -471,7 +543,10 @@ def load_slice(
         (_time_label(snapshot_id), partial(SnapshotPart.stored, store, snapshot_id))
         for snapshot_id in plan.preceding_snapshot_ids
     ]
-    return SliceHistograms(plan.mode, parts, executor, preceding)
+    segments = [SnapshotPart.stored(store, snapshot_id) for snapshot_id in plan.segment_end_snapshot_ids]
+    if names is not None:
+        segments = [part.only(names) for part in segments]
+    return SliceHistograms(plan.mode, parts, executor, preceding, segments)
 
 
 def _time_label(snapshot_id: str) -> str:

@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from pipeline.histogram import Histogram
+from pipeline.wire.text import root_text
 from pipeline.wire.tmessage import (
     DecodeError,
     StreamerContext,
@@ -286,8 +287,7 @@ def _string_end(data: bytes, pos: int) -> int:
 
 
 def _text(data: bytes, start: int, end: int) -> str:
-    # surrogateescape: the same str uproot makes of non-UTF-8 bytes
-    return data[start:end].decode("utf-8", "surrogateescape")
+    return root_text(data[start:end])
 
 
 def _array(data: bytes, pos: int, size: int, dtype: np.dtype, end: int) -> tuple[np.ndarray | None, int]:

@@ -183,7 +183,8 @@ class Reply:
       schema may cure these, so they make the receiver ask for it again;
     - `unsupported`: well-formed objects of a class the store does not hold (TProfile, TGraph, ...);
     - `invalid`: everything else refused: frames that are not a header/payload pair, ROOT blocks
-      marked as not ROOT-serialized, non-finite contents or variances.
+      marked as not ROOT-serialized, non-finite contents, variances, entries or edges, edges that do
+      not increase.
     Names are as sent: two objects may share one (what to keep is the receiver's decision).
     """
 
@@ -232,17 +233,27 @@ def decode_reply(frames: list[bytes], context: StreamerContext) -> Reply:
         # alizmq_msg_recv drops a last header frame that has no payload; say so instead.
         reply.invalid.append(f"frame {len(frames) - 1}: a header frame without payload, dropped")
     for index, (header_frame, payload) in enumerate(pair_frames(frames)):
-        topic = parse_topic(header_frame)
-        if topic is None:
-            reply.invalid.append(f"block {index}: not a DataTopic header ({len(header_frame)} bytes)")
-            continue
-        for histogram in _decode_block(topic, payload, context, reply, index):
-            problem = _unusable_numbers(histogram)
-            if problem:
-                reply.invalid.append(f"block {index} {histogram.name!r}: {problem}")
-            else:
-                reply.histograms.append(histogram)
+        try:
+            _decode_pair(header_frame, payload, context, reply, index)
+        except Exception as error:  # any bug met by odd bytes is one rejected block, never the receiver
+            log.exception("block %d: unexpected failure", index)
+            reply.errors.append(f"block {index}: {type(error).__name__}: {error}")
     return reply
+
+
+def _decode_pair(
+    header_frame: bytes, payload: bytes, context: StreamerContext, reply: Reply, index: int
+) -> None:
+    topic = parse_topic(header_frame)
+    if topic is None:
+        reply.invalid.append(f"block {index}: not a DataTopic header ({len(header_frame)} bytes)")
+        return
+    for histogram in _decode_block(topic, payload, context, reply, index):
+        problem = _unusable_numbers(histogram)
+        if problem:
+            reply.invalid.append(f"block {index} {histogram.name!r}: {problem}")
+        else:
+            reply.histograms.append(histogram)
 
 
 def _decode_block(
@@ -269,6 +280,9 @@ def _decode_block(
             reply.streamer_blocks += 1
         except DecodeError as error:
             reply.errors.append(f"block {index} (ROOTSTRI): {error}")
+        except Exception as error:  # as for objects below: one bad block, not a dead receiver
+            log.exception("block %d (ROOTSTRI): unexpected decode failure", index)
+            reply.errors.append(f"block {index} (ROOTSTRI): {type(error).__name__}: {error}")
         return []
     try:
         message = open_message(payload)
@@ -289,7 +303,16 @@ def _decode_block(
 
 
 def _unusable_numbers(histogram: Histogram) -> str | None:
-    """Why the histogram's numbers cannot be stored (NaN or infinite contents or variances), or None."""
+    """Why the histogram's numbers cannot be stored, or None: NaN or infinite contents, variances,
+    entries or bin edges, or edges that do not increase (a swapped fXmin/fXmax)."""
+    if not math.isfinite(histogram.entries):
+        return f"non-finite entries ({histogram.entries})"
+    for axis, edges in zip("xyz", histogram.edges, strict=False):
+        # Axes hold tens to thousands of edges: the exact check is cheap. `diff > 0` is False for NaN.
+        if not np.isfinite(edges).all():
+            return f"non-finite {axis} bin edges"
+        if not (np.diff(edges) > 0).all():
+            return f"{axis} bin edges do not increase"
     arrays = [("contents", histogram.values_flow)]
     # Unweighted fills share one array for both (fast_decode): checking it once is enough.
     if histogram.variances_flow is not histogram.values_flow:

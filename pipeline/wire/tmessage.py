@@ -35,6 +35,7 @@ from pipeline.histogram import Histogram, dimension_of_class
 from pipeline.root_model import model_from_histogram
 from pipeline.wire.compression import KMESS_ZIP, inflate
 from pipeline.wire.errors import DecodeError
+from pipeline.wire.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,16 @@ class StreamerContext:
         """Decode a ROOTSTRI payload (TObjArray of TStreamerInfo) and keep it for persistence."""
         digest = hashlib.sha1(payload).hexdigest()
         array = decode_tmessage(payload, self)
-        added = self.add_streamer_infos(array)
+        class_name = getattr(array, "classname", type(array).__name__)
+        if class_name not in COLLECTION_CLASSES:
+            # A fuzzed (or misrouted) block may hold a histogram: iterating it killed the receiver.
+            raise DecodeError(f"a ROOTSTRI block holds a {class_name}, not a list of TStreamerInfo")
+        try:
+            added = self.add_streamer_infos(list(array))
+        except DecodeError:
+            raise
+        except Exception as error:  # a collection whose items uproot could not read completely
+            raise DecodeError(f"unreadable streamer list: {type(error).__name__}: {error}") from error
         if digest not in self._block_digests:
             self._block_digests.add(digest)
             self.blocks.append(payload)
@@ -291,14 +301,14 @@ def histogram_from_model(model: Any) -> Histogram:
     edges = tuple(np.asarray(model.axis(i).edges(), dtype=np.float64) for i in range(dimension))
     variances = np.asarray(model.variances(flow=True), dtype=np.float64)
     return Histogram(
-        name=str(model.member("fName")),
+        name=clean_text(str(model.member("fName"))),
         class_name=class_name,
-        title=str(model.member("fTitle")),
+        title=clean_text(str(model.member("fTitle"))),
         edges=edges,
         values_flow=values,
         variances_flow=variances,
         entries=float(model.member("fEntries")),
-        axis_titles=tuple(str(axis.member("fTitle")) for axis in axes),
+        axis_titles=tuple(clean_text(str(axis.member("fTitle"))) for axis in axes),
     )
 
 

@@ -1,4 +1,4 @@
-"""Shared test data for the pipeline tests: the ROOT-made HLT protocol fixtures beside the repo."""
+"""Shared test data for the pipeline tests: the ROOT-made HLT protocol fixtures in `tests/fixtures/`."""
 
 from __future__ import annotations
 
@@ -17,9 +17,8 @@ _BUILTIN_CLASS_VERSIONS = {
 }
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FIXTURES_DIR = Path(
-    os.environ.get("OVERWATCH_FIXTURES", REPO_ROOT.parent / "shared" / "hlt-protocol" / "fixtures")
-)
+# In the repository, so a plain clone runs every test; OVERWATCH_FIXTURES points at another copy.
+FIXTURES_DIR = Path(os.environ.get("OVERWATCH_FIXTURES", REPO_ROOT / "tests" / "fixtures"))
 
 
 @pytest.fixture(scope="session")
