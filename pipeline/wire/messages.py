@@ -231,17 +231,22 @@ def decode_reply(frames: list[bytes], context: StreamerContext) -> Reply:
     if len(frames) % 2:
         # alizmq_msg_recv drops a last header frame that has no payload; say so instead.
         reply.invalid.append(f"frame {len(frames) - 1}: a header frame without payload, dropped")
-    for index, (header_frame, payload) in enumerate(pair_frames(frames)):
-        topic = parse_topic(header_frame)
-        if topic is None:
-            reply.invalid.append(f"block {index}: not a DataTopic header ({len(header_frame)} bytes)")
-            continue
-        for histogram in _decode_block(topic, payload, context, reply, index):
-            problem = _unusable_numbers(histogram)
-            if problem:
-                reply.invalid.append(f"block {index} {histogram.name!r}: {problem}")
-            else:
-                reply.histograms.append(histogram)
+    # A reply repeats the same few 80-byte headers hundreds of times: parse each distinct one once.
+    topics: dict[bytes, DataTopic | None] = {}
+    # One error state for the whole reply: entering it per histogram cost as much as the check itself.
+    with np.errstate(over="ignore"):
+        for index, (header_frame, payload) in enumerate(pair_frames(frames)):
+            key = bytes(header_frame)
+            topic = topics[key] if key in topics else topics.setdefault(key, parse_topic(key))
+            if topic is None:
+                reply.invalid.append(f"block {index}: not a DataTopic header ({len(header_frame)} bytes)")
+                continue
+            for histogram in _decode_block(topic, payload, context, reply, index):
+                problem = _unusable_numbers(histogram)
+                if problem:
+                    reply.invalid.append(f"block {index} {histogram.name!r}: {problem}")
+                else:
+                    reply.histograms.append(histogram)
     return reply
 
 
@@ -295,10 +300,9 @@ def _unusable_numbers(histogram: Histogram) -> str | None:
     if histogram.variances_flow is not histogram.values_flow:
         arrays.append(("variances", histogram.variances_flow))
     for what, array in arrays:
-        # The sum is NaN or infinite whenever a bin is (or on overflow), and costs no temporary array:
-        # the exact per-bin check runs only then.
-        with np.errstate(over="ignore"):
-            total = array.sum()
+        # The sum is NaN or infinite whenever a bin is (or on overflow, which the caller's error state
+        # keeps quiet), and costs no temporary array: the exact per-bin check runs only then.
+        total = array.sum()
         if not math.isfinite(total):
             bad_bins = np.count_nonzero(~np.isfinite(array))
             if bad_bins:

@@ -188,6 +188,28 @@ def test_uniform_edges_are_shared_read_only():
     assert not first.edges[0].flags.writeable
 
 
+def test_axes_read_before_are_reused_only_for_the_very_same_bytes(fixtures_dir):
+    histogram = random_histogram("TH2F", 5, variable_edges=False)
+    retitled = Histogram(
+        "retitled",
+        "TH2F",
+        "t",
+        histogram.edges,
+        histogram.values_flow,
+        histogram.variances_flow,
+        1.0,
+        ("a", "b"),
+    )
+    first, second = decode_histogram(encode(histogram)), decode_histogram(encode(retitled))
+    assert first.axis_titles != second.axis_titles == ("a", "b", "")
+    # A message cut inside the axes of an object decoded just before is still refused.
+    payload = (fixtures_dir / "th2f.tmessage.bin").read_bytes()
+    assert decode_histogram(payload) is not None
+    for cut in (200, 400, len(payload) - 1):
+        with pytest.raises(DecodeError):
+            decode_histogram(with_length_word(payload[:cut]))
+
+
 # --- (3) fallback to the generic path ----------------------------------------------------------------
 
 
