@@ -191,7 +191,7 @@ def histograms_to_table(
         variances.append(None if same else histogram.variances_flow)
 
     def repeated(value: object, arrow_type: pa.DataType) -> pa.Array:
-        return pa.array([value] * n_rows, type=arrow_type)
+        return pa.repeat(pa.scalar(value, arrow_type), n_rows)
 
     columns = {
         "snapshot_id": repeated(snapshot_id, pa.string()),
