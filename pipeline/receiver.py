@@ -19,10 +19,9 @@ from pathlib import Path
 
 import zmq
 
-from pipeline.histogram import Histogram
+from pipeline.reply_snapshot import snapshot_from_reply
 from pipeline.status import ReceiverStatus, write_status
-from pipeline.store import SnapshotMeta, SnapshotStore
-from pipeline.store_schema import HLT_MODE_PATTERN
+from pipeline.store import SnapshotStore
 from pipeline.wire.messages import Reply, build_request, decode_reply
 from pipeline.wire.tmessage import StreamerContext
 
@@ -135,21 +134,18 @@ class Receiver:
         # receiver still reports this run" as "the run is ongoing", so a stale value would keep a
         # finished run ongoing for as long as its receiver lives.
         self.status.last_run = reply.run
-        histograms = self._first_of_each_name(reply)
-        if reply.run <= 0 or not histograms:
+        planned = snapshot_from_reply(reply, self.subsystem, datetime.now(UTC), merger_reset=self.reset)
+        for name in planned.repeated_names:
+            self.status.rejected_objects += 1
+            self.status.last_error = f"duplicate object name {name!r} in one reply, kept the first"
+            log.warning("%s: rejected: %s", self.subsystem, self.status.last_error)
+        meta, histograms = planned.meta, planned.histograms
+        if meta is None:
             if reply.run < 0:
                 log.warning("%s: negative run number %d in INFO, reply skipped", self.subsystem, reply.run)
             self.status.skipped_replies += 1
-            log.info("%s: nothing to store (run %d, %d objects)", self.subsystem, reply.run, len(histograms))
+            log.info("%s: %s", self.subsystem, planned.skip_reason)
             return Outcome.SKIPPED
-        meta = SnapshotMeta(
-            run=reply.run,
-            subsystem=self.subsystem,
-            snapshot_time_utc=datetime.now(UTC),
-            hlt_mode=self._hlt_mode(reply),
-            beam_type=reply.beam_type,
-            merger_reset=self.reset,
-        )
         try:
             self.store.write_snapshot(meta, histograms)
         except (OSError, ValueError) as error:
@@ -176,30 +172,6 @@ class Receiver:
         self.status.unsupported_objects += len(reply.unsupported)
         if rejected:
             self.status.last_error = rejected[-1]
-
-    def _first_of_each_name(self, reply: Reply) -> list[Histogram]:
-        """The reply's histograms without repeated names (the first is kept, the others rejected).
-
-        One snapshot holds one histogram per name; storing none because of one repeat would lose
-        the whole reply.
-        """
-        kept: dict[str, Histogram] = {}
-        for histogram in reply.histograms:
-            if histogram.name not in kept:
-                kept[histogram.name] = histogram
-                continue
-            self.status.rejected_objects += 1
-            self.status.last_error = f"duplicate object name {histogram.name!r} in one reply, kept the first"
-            log.warning("%s: rejected: %s", self.subsystem, self.status.last_error)
-        return list(kept.values())
-
-    def _hlt_mode(self, reply: Reply) -> str:
-        """The reply's HLT mode, or "U" (unknown) for one the store cannot name a file after."""
-        mode = reply.hlt_mode
-        if HLT_MODE_PATTERN.fullmatch(mode):  # fullmatch: "$" alone would let "B\n" through
-            return mode
-        log.warning("%s: HLT_MODE %r in INFO is not alphanumeric, storing as U", self.subsystem, mode)
-        return "U"
 
     def run(self, stop: threading.Event, max_requests: int | None = None) -> None:
         """Request every `period_s` (or after the back-off) until `stop` is set."""

@@ -1,0 +1,58 @@
+"""The objects of a ROOT file as the merger would send them: one TMessage per object, class versions kept.
+
+Shared by the emulator's file replay and the archive import, so a file's objects reach the decoder the
+same way whether they arrive over ZeroMQ or from disk. Objects in folders are named by their full path
+("TPCQA/h"), which also becomes their fName: that is the name the merger had before a writer turned the
+"/" into a folder (as our export does).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uproot
+
+from pipeline.wire.tmessage import tmessage_from_root_key
+
+log = logging.getLogger(__name__)
+
+# Folders and file bookkeeping: their contents are listed by the recursive keys, or they are no objects.
+_NOT_OBJECTS = ("TStreamerInfo", "TDirectory", "TDirectoryFile", "TKey")
+
+
+@dataclass
+class RootFileObjects:
+    """What one ROOT file holds, ready for the wire."""
+
+    objects: dict[str, bytes] = field(default_factory=dict)  # full path -> TMessage
+    class_names: dict[str, str] = field(default_factory=dict)  # full path -> ROOT class
+    streamer_infos: list[Any] = field(default_factory=list)  # the file's TStreamerInfo models
+    unreadable: list[str] = field(default_factory=list)  # "<path>: <reason>" per object left out
+
+
+def read_root_objects(path: Path) -> RootFileObjects:
+    """Every object of the ROOT file at `path` (subfolders included), newest cycle of each name.
+
+    Raises what uproot raises for a file that cannot be opened at all (OSError, ValueError, ...);
+    an object that cannot be wrapped is listed in `unreadable` and the others are kept.
+    """
+    found = RootFileObjects()
+    with uproot.open(Path(path)) as root_file:
+        for name in root_file.keys(recursive=True, cycle=False):
+            stored = root_file.key(name)
+            if stored.fClassName in _NOT_OBJECTS:
+                continue
+            try:
+                found.objects[name] = tmessage_from_root_key(stored, name=name)
+            except Exception as error:  # one odd key must cost that object only
+                found.unreadable.append(f"{name}: {type(error).__name__}: {error}")
+                log.warning("%s: cannot read %s: %s", path, name, error)
+                continue
+            found.class_names[name] = stored.fClassName
+        found.streamer_infos = [
+            info for versions in root_file.file.streamers.values() for info in versions.values()
+        ]
+    return found
