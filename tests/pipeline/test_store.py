@@ -557,3 +557,14 @@ def test_snapshots_of_schema_version_2_still_read_next_to_version_3(store: Snaps
         [old_id, "unweighted", counts_histogram("unweighted", 5).values_flow.sum()],
         [new_id, "hAmp", th1(offset=2.0).values_flow.sum()],
     ]
+
+
+def test_write_snapshot_once_stores_under_the_snapshots_own_id_only_once(store: SnapshotStore) -> None:
+    first = store.write_snapshot_once(meta(), [th1()])
+    assert first == "EMC_300000_20250601T120000.123456"
+    assert store.has_snapshot(first)
+    assert store.write_snapshot_once(meta(), [th1(offset=5.0)]) is None  # same id: nothing added
+    assert store.snapshots(300000, "EMC")["snapshot_id"].tolist() == [first]
+    assert_same_histogram(store.read_histogram(first, "hAmp"), th1())
+    # write_snapshot, for replies, still adds a suffixed snapshot at the same time.
+    assert store.write_snapshot(meta(), [th1()]) == f"{first}_1"
