@@ -1,4 +1,4 @@
-"""Operator command line: `python -m pipeline {receiver,emulator,export} ...`.
+"""Operator command line: `python -m pipeline {receiver,emulator,export,import-archive} ...`.
 
 In production one receiver runs per subsystem, on hosts near the HLT; each form here is one process.
 """
@@ -51,6 +51,17 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     export.add_argument("--run", type=int, required=True)
     export.add_argument("--subsystem", required=True)
     export.add_argument("--out", type=Path, default=None, help="default: the original receiver's file name")
+
+    archive = commands.add_parser(
+        "import-archive", help="import the original OVERWATCH receiver files (a folder tree) on Dask"
+    )
+    archive.add_argument("source", type=Path, help="folder holding the receiver files (any depth)")
+    archive.add_argument("--data-dir", type=Path, default=settings.data_dir)
+    workers = archive.add_mutually_exclusive_group()
+    workers.add_argument(
+        "--workers", type=int, default=1, help="local Dask cluster of N processes (0: no Dask, one process)"
+    )
+    workers.add_argument("--scheduler", default=None, help="an existing Dask scheduler, tcp://HOST:PORT")
     return parser
 
 
@@ -111,6 +122,19 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_import_archive(args: argparse.Namespace) -> int:
+    from pipeline.archive.driver import import_archive
+
+    if not args.source.is_dir():
+        log.error("%s is not a folder", args.source)
+        return 2
+    summary = import_archive(
+        args.source, args.data_dir, workers=args.workers, scheduler=args.scheduler, progress=sys.stderr
+    )
+    print(summary.text())
+    return 1 if summary.failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     args = build_parser(settings).parse_args(argv)
@@ -119,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_receiver(args)
     if args.command == "emulator":
         return run_emulator(args, settings)
+    if args.command == "import-archive":
+        return run_import_archive(args)
     return run_export(args)
 
 

@@ -1,0 +1,70 @@
+"""One archive file -> one snapshot, exactly as a receiver would have stored the file's objects.
+
+The file's objects go through the receiver's path: wrapped as the merger's TMessages (class versions
+kept), decoded by `decode_reply` with the file's own streamers as the schema, kept or rejected by
+`snapshot_from_reply`, and written by the store under the snapshot's own id, so that importing the same
+file again adds nothing. This is the unit of work a Dask worker runs; it returns only counts and
+reasons, never histograms.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.archive.names import ArchiveFile
+from pipeline.reply_snapshot import snapshot_from_reply
+from pipeline.root_file import read_root_objects
+from pipeline.store import SnapshotStore
+from pipeline.store_schema import SnapshotMeta, format_snapshot_id
+from pipeline.wire.messages import build_reply, decode_reply, format_info
+from pipeline.wire.tmessage import StreamerContext
+
+log = logging.getLogger(__name__)
+
+STORED, ALREADY_STORED, FAILED = "stored", "already stored", "failed"
+_REASONS_SHOWN = 3
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What became of one file: `status` is STORED, ALREADY_STORED or FAILED (with `reason`)."""
+
+    path: str
+    status: str
+    snapshot_id: str | None = None
+    n_histograms: int = 0
+    rejected_objects: int = 0
+    reason: str = ""
+
+
+def import_file(entry: ArchiveFile, data_dir: str | Path) -> FileOutcome:
+    """Store `entry` as one snapshot in the store at `data_dir`; never raises for a bad file."""
+    path = str(entry.path)
+    store = SnapshotStore(Path(data_dir))
+    hlt_mode = entry.hlt_mode or "U"
+    planned_id = format_snapshot_id(SnapshotMeta(entry.run, entry.subsystem, entry.snapshot_time_utc))
+    if store.has_snapshot(planned_id):  # a second import: nothing to read
+        return FileOutcome(path, ALREADY_STORED, planned_id)
+    try:
+        contents = read_root_objects(entry.path)
+    except Exception as error:  # uproot raises many kinds for a damaged file; each costs the file only
+        return FileOutcome(path, FAILED, reason=f"unreadable ROOT file: {type(error).__name__}: {error}")
+    context = StreamerContext()
+    context.add_streamer_infos(contents.streamer_infos)
+    frames = build_reply(format_info(entry.run, hlt_mode, ""), list(contents.objects.items()))
+    reply = decode_reply(frames, context)
+    planned = snapshot_from_reply(reply, entry.subsystem, entry.snapshot_time_utc)
+    rejected = contents.unreadable + reply.rejected + [f"repeated name {n!r}" for n in planned.repeated_names]
+    if planned.meta is None:
+        details = "; ".join(rejected[:_REASONS_SHOWN]) or "the file holds no objects"
+        return FileOutcome(path, FAILED, rejected_objects=len(rejected), reason=f"no histogram: {details}")
+    try:
+        snapshot_id = store.write_snapshot_once(planned.meta, planned.histograms)
+    except (OSError, ValueError) as error:
+        return FileOutcome(path, FAILED, rejected_objects=len(rejected), reason=f"store failed: {error}")
+    if snapshot_id is None:  # another writer stored it meanwhile
+        return FileOutcome(path, ALREADY_STORED, planned_id)
+    reason = "; ".join(rejected[:_REASONS_SHOWN])
+    return FileOutcome(path, STORED, snapshot_id, len(planned.histograms), len(rejected), reason)
