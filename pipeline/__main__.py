@@ -44,7 +44,15 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     emulator = commands.add_parser("emulator", help="serve synthetic (or replayed) HLT merger objects")
     emulator.add_argument("--bind", default=settings.emulator_endpoint)
     emulator.add_argument("--subsystems", default=",".join(settings.subsystems))
-    emulator.add_argument("--replay", type=Path, default=None, help="serve the objects of this ROOT file")
+    replay = emulator.add_mutually_exclusive_group()
+    replay.add_argument("--replay", type=Path, default=None, help="serve the objects of this ROOT file")
+    replay.add_argument(
+        "--replay-run", type=Path, default=None, metavar="DATA_DIR", help="serve a stored run as if live"
+    )
+    emulator.add_argument("--run", type=int, default=None, help="the run to replay (with --replay-run)")
+    emulator.add_argument(
+        "--speed", type=_positive, default=1.0, help="replay this many times faster than real time"
+    )
 
     export = commands.add_parser("export", help="write the newest snapshot of a run as a ROOT file")
     export.add_argument("--data-dir", type=Path, default=settings.data_dir)
@@ -106,7 +114,11 @@ def run_emulator(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.emulator.merger import run_emulator_cli
 
     subsystems = [s.strip() for s in args.subsystems.split(",") if s.strip()]
-    return run_emulator_cli(args.bind, subsystems, args.replay, settings)
+    if (args.replay_run is None) != (args.run is None):
+        log.error("--replay-run and --run go together")
+        return 2
+    stored_run = None if args.replay_run is None else (args.replay_run, args.run, args.speed)
+    return run_emulator_cli(args.bind, subsystems, args.replay, settings, stored_run=stored_run)
 
 
 def run_export(args: argparse.Namespace) -> int:
