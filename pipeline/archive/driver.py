@@ -37,11 +37,13 @@ class ImportSummary:
     snapshots: int = 0  # snapshots stored by this import
     histograms: int = 0  # histograms in them
     rejected_objects: int = 0  # objects left out of stored snapshots (unsupported class, NaN, ...)
+    cpu_s: float = 0.0  # CPU time spent on the files, summed over the workers
     skipped: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, outcome: FileOutcome) -> None:
         self.rejected_objects += outcome.rejected_objects
+        self.cpu_s += outcome.cpu_s
         if outcome.status == STORED:
             self.snapshots += 1
             self.histograms += outcome.n_histograms
