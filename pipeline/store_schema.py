@@ -47,7 +47,11 @@ SNAPSHOT_SCHEMA = pa.schema(
         _field("snapshot_id", pa.string(), "`<SYS>_<run>_<UTC YYYYmmddTHHMMSS.ffffff>[_<n>]`"),
         _field("run", pa.int64(), "run number (also the `run=` partition)"),
         _field("subsystem", pa.string(), "EMC, TPC, HLT, ... (also the `subsystem=` partition)"),
-        _field("snapshot_time_utc", pa.timestamp("us", tz="UTC"), "when the reply was received"),
+        _field(
+            "snapshot_time_utc",
+            pa.timestamp("us", tz="UTC"),
+            "when the reply was received (imported files: the time in their name)",
+        ),
         _field("hlt_mode", pa.string(), "HLT mode: A, B, C, E (replay), U (unknown)"),
         _field("beam_type", pa.string(), "beam type reported by the merger, may be empty"),
         _field("name", pa.string(), "histogram name as the merger sent it (may contain `/`)"),
