@@ -8,6 +8,7 @@ same way whether they arrive over ZeroMQ or from disk. Objects in folders are na
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,15 @@ class RootFileObjects:
     class_names: dict[str, str] = field(default_factory=dict)  # full path -> ROOT class
     streamer_infos: list[Any] = field(default_factory=list)  # the file's TStreamerInfo models
     unreadable: list[str] = field(default_factory=list)  # "<path>: <reason>" per object left out
+    streamer_digest: str = ""  # sha1 of the file's streamer record: files with equal ones share a schema
+
+    @property
+    def class_versions(self) -> dict[str, int]:
+        """Class name -> the version the file's streamers describe (the newest, if several)."""
+        versions: dict[str, int] = {}
+        for info in self.streamer_infos:
+            versions[info.name] = max(versions.get(info.name, 0), int(info.class_version))
+        return versions
 
 
 def read_root_objects(path: Path) -> RootFileObjects:
@@ -53,24 +63,24 @@ def read_root_objects(path: Path) -> RootFileObjects:
                 log.warning("%s: cannot read %s: %s", path, name, error)
                 continue
             found.class_names[name] = stored.fClassName
-        found.streamer_infos = _streamer_infos(root_file.file)
+        found.streamer_infos, found.streamer_digest = _streamer_infos(root_file.file)
     return found
 
 
 # The files of one receiver (one ROOT version, the same classes) carry the same streamer record, and
 # reading it costs as much as a tenth of a file's objects: parsed once per process, keyed by its bytes.
-_STREAMERS_BY_RECORD: dict[bytes, list[Any]] = {}
+_STREAMERS_BY_RECORD: dict[bytes, tuple[list[Any], str]] = {}
 _MAX_RECORDS = 64
 
 
-def _streamer_infos(root_file: Any) -> list[Any]:
-    """The file's TStreamerInfo models (uproot's `file.streamers`), shared by files with the same record."""
+def _streamer_infos(root_file: Any) -> tuple[list[Any], str]:
+    """The file's TStreamerInfo models (uproot's `file.streamers`) and the sha1 of their record."""
     start = int(root_file.fSeekInfo)
     record = root_file.source.chunk(start, start + int(root_file.fNbytesInfo)).raw_data.tobytes()
-    infos = _STREAMERS_BY_RECORD.get(record)
-    if infos is None:
+    cached = _STREAMERS_BY_RECORD.get(record)
+    if cached is None:
         infos = [info for versions in root_file.streamers.values() for info in versions.values()]
         if len(_STREAMERS_BY_RECORD) >= _MAX_RECORDS:
             _STREAMERS_BY_RECORD.clear()
-        _STREAMERS_BY_RECORD[record] = infos
-    return infos
+        cached = _STREAMERS_BY_RECORD[record] = (infos, hashlib.sha1(record).hexdigest())
+    return cached

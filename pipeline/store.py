@@ -387,6 +387,10 @@ def _validate(meta: SnapshotMeta, histograms: list[Histogram]) -> None:
         raise ValueError(f"beam_type must be a string, got {meta.beam_type!r}")
     if not isinstance(meta.merger_reset, bool):
         raise ValueError(f"merger_reset must be True or False, got {meta.merger_reset!r}")
+    if meta.th1_version is not None and (
+        isinstance(meta.th1_version, bool) or not isinstance(meta.th1_version, int)
+    ):
+        raise ValueError(f"th1_version must be an int or None, got {meta.th1_version!r}")
     names = [h.name for h in histograms]
     if len(set(names)) != len(names):
         duplicates = sorted({name for name in names if names.count(name) > 1})

@@ -102,6 +102,9 @@ class SnapshotMeta:
     # The merger was asked to reset after each reply (`-ResetOnRequest`): each snapshot holds only what
     # was filled since the previous request, so a run's content is the sum of its snapshots.
     merger_reset: bool = False
+    # TH1 class version of the objects as the merger sent them (7: Run 2, ROOT < 6.14), where known (the
+    # archive import records it from each file's streamers); None: not recorded. Replay uses it.
+    th1_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,8 @@ def footer_metadata(snapshot_id: str, meta: SnapshotMeta, n_histograms: int) -> 
         "merger_reset": meta.merger_reset,
         "n_histograms": n_histograms,
     }
+    if meta.th1_version is not None:
+        record["th1_version"] = meta.th1_version
     return {**SNAPSHOT_SCHEMA.metadata, FOOTER_KEY: json.dumps(record).encode()}
 
 
@@ -169,6 +174,7 @@ def meta_from_footer(kv_metadata: dict[bytes, bytes]) -> SnapshotMeta:
         hlt_mode=record["hlt_mode"],
         beam_type=record["beam_type"],
         merger_reset=bool(record.get("merger_reset", False)),
+        th1_version=record.get("th1_version"),
     )
 
 

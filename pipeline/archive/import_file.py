@@ -16,16 +16,18 @@ from pathlib import Path
 
 from pipeline.archive.names import ArchiveFile
 from pipeline.reply_snapshot import snapshot_from_reply
-from pipeline.root_file import read_root_objects
+from pipeline.root_file import RootFileObjects, read_root_objects
 from pipeline.store import SnapshotStore
 from pipeline.store_schema import SnapshotMeta, format_snapshot_id
 from pipeline.wire.messages import build_reply, decode_reply, format_info
-from pipeline.wire.tmessage import StreamerContext
+from pipeline.wire.run2_layout import RUN2_TH1_VERSION
+from pipeline.wire.tmessage import StreamerContext, encode_streamer_block, save_streamer_block
 
 log = logging.getLogger(__name__)
 
 STORED, ALREADY_STORED, FAILED = "stored", "already stored", "failed"
 _REASONS_SHOWN = 3
+STREAMERS_FOLDER = "streamers"  # where receivers keep the schema blocks they got (`Receiver.streamer_dir`)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,24 @@ def import_file(entry: ArchiveFile, data_dir: str | Path) -> FileOutcome:
     return replace(outcome, cpu_s=time.process_time() - started)
 
 
+# (data folder, streamer record digest) whose schema this process already kept.
+_KEPT_SCHEMAS: set[tuple[Path, str]] = set()
+
+
+def _keep_schema(data_dir: Path, contents: RootFileObjects) -> None:
+    """Keep a Run-2 file's streamers in `<data_dir>/streamers/`, as a receiver keeps the schema it got,
+    so that a replay of the run can send them with the objects in their original class versions."""
+    key = (data_dir, contents.streamer_digest)
+    if key in _KEPT_SCHEMAS:
+        return
+    try:
+        save_streamer_block(data_dir / STREAMERS_FOLDER, encode_streamer_block(contents.streamer_infos))
+    except OSError as error:  # the snapshot is still worth storing; a replay then lacks the schema
+        log.warning("cannot keep the schema of a Run-2 file in %s: %s", data_dir / STREAMERS_FOLDER, error)
+        return
+    _KEPT_SCHEMAS.add(key)
+
+
 def _import(entry: ArchiveFile, data_dir: Path) -> FileOutcome:
     path = str(entry.path)
     store = SnapshotStore(data_dir)
@@ -68,8 +88,13 @@ def _import(entry: ArchiveFile, data_dir: Path) -> FileOutcome:
     if planned.meta is None:
         details = "; ".join(rejected[:_REASONS_SHOWN]) or "the file holds no objects"
         return FileOutcome(path, FAILED, rejected_objects=len(rejected), reason=f"no histogram: {details}")
+    th1_version = contents.class_versions.get("TH1")
+    if th1_version == RUN2_TH1_VERSION:
+        _keep_schema(data_dir, contents)
     try:
-        snapshot_id = store.write_snapshot_once(planned.meta, planned.histograms)
+        snapshot_id = store.write_snapshot_once(
+            replace(planned.meta, th1_version=th1_version), planned.histograms
+        )
     except (OSError, ValueError) as error:
         return FileOutcome(path, FAILED, rejected_objects=len(rejected), reason=f"store failed: {error}")
     if snapshot_id is None:  # another writer stored it meanwhile

@@ -8,9 +8,10 @@ time, so receivers store what they would have stored during the run; INFO carrie
 mode and beam type of those snapshots. One typical gap after the last snapshot the run is over, and
 the merger answers `run=0` without objects, as between runs.
 
-Objects are re-encoded from the stored numbers with their stored class (TH2F stays TH2F), in the class
-versions this project writes (ROOT 6.14+: TH1 v8): the store keeps every number the merger sent, not
-the class versions of the original bytes. `-ResetOnRequest` erases the served objects until the next
+Objects are re-encoded from the stored numbers with their stored class (TH2F stays TH2F), in their
+original class versions where the snapshot records them (`SnapshotMeta.th1_version`: the archive
+import does, so Run-2 files are served as TH1 v7 with their streamers), else in the versions this
+project writes (ROOT 6.14+: TH1 v8). `-ResetOnRequest` erases the served objects until the next
 snapshot of their subsystem becomes current, as a merger that is reset holds nothing until new data.
 """
 
@@ -31,7 +32,8 @@ from pipeline.histogram import Histogram
 from pipeline.store import SnapshotStore
 from pipeline.store_schema import SnapshotKey
 from pipeline.wire.messages import format_info
-from pipeline.wire.tmessage import encode_tmessage, streamer_block_for_encoded_histograms
+from pipeline.wire.run2_layout import encode_tmessage_in_versions
+from pipeline.wire.tmessage import StreamerContext, encode_streamer_block, uproot_written_streamers
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,8 @@ class StoredRunSource:
         self._encoded: dict[str, tuple[str, bytes]] = {}  # name -> (snapshot id, TMessage)
         self._erased: set[str] = set()
         self._info = format_info(0, "U", "")
+        self._th1_versions: dict[str, int | None] = {}  # snapshot id -> TH1 version its objects had
+        self._streamer_block = _streamer_block(self.store.data_dir / "streamers")
         log.info(
             "replaying run %d (%s): %d snapshots over %.0f s at %gx",
             run,
@@ -116,7 +120,8 @@ class StoredRunSource:
         for system, key in sorted(current.items()):
             stored = self._read.get(key.snapshot_id)
             if stored is None:
-                stored = self.store.read_snapshot(key.snapshot_id)[1]
+                meta, stored = self.store.read_snapshot(key.snapshot_id)
+                self._th1_versions[key.snapshot_id] = meta.th1_version
             read[key.snapshot_id] = stored
             if self._current.get(system) != key:
                 self._erased -= stored.keys()
@@ -144,13 +149,25 @@ class StoredRunSource:
             snapshot_id = self._snapshot_of[name]
             cached = self._encoded.get(name)
             if cached is None or cached[0] != snapshot_id:
-                cached = (snapshot_id, encode_tmessage(self._histograms[name]))
+                version = self._th1_versions.get(snapshot_id)
+                cached = (snapshot_id, encode_tmessage_in_versions(self._histograms[name], version))
                 self._encoded[name] = cached
             return cached[1]
 
     def streamer_block(self, names: Sequence[str]) -> bytes:
-        return streamer_block_for_encoded_histograms()
+        return self._streamer_block
 
     def erase(self, names: Iterable[str]) -> None:
         with self.lock:
             self._erased.update(names)
+
+
+def _streamer_block(streamer_dir: Path) -> bytes:
+    """The ROOTSTRI block of the replay: the classes this project writes, plus the older class versions
+    kept in the store's `streamers/` (by receivers, and by the archive import for Run-2 files)."""
+    infos = list(uproot_written_streamers())
+    ours = {(info.name, info.class_version) for info in infos}
+    kept = StreamerContext.load(streamer_dir)
+    for name, versions in sorted(kept.streamers.items()):
+        infos += [info for version, info in sorted(versions.items()) if (name, version) not in ours]
+    return encode_streamer_block(infos)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import struct
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,6 +11,8 @@ import numpy as np
 import pytest
 
 from pipeline.__main__ import main
+from pipeline.archive.driver import import_archive
+from pipeline.archive.synthetic import flat_name
 from pipeline.emulator.merger import MergerEmulator
 from pipeline.emulator.stored_run import StoredRunSource
 from pipeline.histogram import Histogram
@@ -148,6 +152,34 @@ def test_the_replay_clock_serves_the_newest_snapshot_of_each_subsystem(tmp_path:
     clock.t = 100.0 + 95 / 2.0
     source.refresh()
     assert "TPCQA/h_tpc_track_pt" in source.names()
+
+
+def test_an_imported_run2_file_is_replayed_in_its_original_class_versions(tmp_path: Path, fixtures_dir: Path):
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    shutil.copyfile(fixtures_dir / "run2_root608_th1f.root", archive / flat_name("HLT", 300003, "B", T0))
+    imported = tmp_path / "imported"
+    assert import_archive(archive, imported, workers=0).snapshots == 1
+    store = SnapshotStore(imported)
+    [key] = store.snapshot_keys(300003, "HLT")
+    original_meta, original = store.read_snapshot(key.snapshot_id)
+    assert original_meta.th1_version == 7  # recorded from the file's streamers
+    assert list((imported / "streamers").glob("*.rootstri.bin"))  # and its schema kept
+
+    source = StoredRunSource(imported, 300003, now=FakeClock(1.0))
+    source.refresh()
+    # TH1F v2 over TH1 v7, as ROOT 6.08 streamed it.
+    assert struct.unpack_from(">hIh", source.encoded("test"), 25) == (2, 0x40000206, 7)
+    with MergerEmulator("tcp://127.0.0.1:*", source=source) as merger:
+        receiver = Receiver(merger.endpoint, "HLT", tmp_path / "replayed", timeout_s=5.0)
+        try:
+            assert receiver.request_once() is Outcome.STORED  # with the schema the replay sent
+        finally:
+            receiver.close()
+    replayed = SnapshotStore(tmp_path / "replayed")
+    _, stored = replayed.read_snapshot(replayed.latest_snapshot_id(300003, "HLT"))
+    assert_same_histogram(stored["test"], original["test"])
+    assert stored["test"].values_flow[5] == 1.0
 
 
 def test_replay_run_needs_a_run_number_and_a_stored_run(tmp_path: Path):
