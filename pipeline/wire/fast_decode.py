@@ -210,13 +210,17 @@ class _TH1Part(NamedTuple):
     sumw2: np.ndarray | None  # raw big-endian view, None when empty
 
 
-def decode_histogram(payload: bytes, context: StreamerContext | None = None) -> Histogram | None:
+def decode_histogram(
+    payload: bytes, context: StreamerContext | None = None, *, opened: bool = False
+) -> Histogram | None:
     """The histogram in one TMessage, or None when the generic path must decode it.
 
-    `context` only matters for Run-2 class versions, whose streamers it must hold. Raises DecodeError
+    `context` only matters for Run-2 class versions, whose streamers it must hold. `opened`: the
+    payload is already what `open_message` returned (checked and decompressed). Raises DecodeError
     on a malformed message (framing, compression, or an inconsistent known layout).
     """
-    message = bytes(open_message(payload))  # no copy for bytes; class names are looked up as bytes
+    # bytes(): no copy for bytes; class names are looked up as bytes
+    message = bytes(payload if opened else open_message(payload))
     try:
         return _read_object(message, _readable_versions(context))
     except _NotOurs:
@@ -225,12 +229,14 @@ def decode_histogram(payload: bytes, context: StreamerContext | None = None) -> 
         raise DecodeError(f"object runs past the end of the message: {error}") from error
 
 
-def decode_histograms(payload: bytes, context: StreamerContext | None = None) -> list[Histogram]:
+def decode_histograms(
+    payload: bytes, context: StreamerContext | None = None, *, opened: bool = False
+) -> list[Histogram]:
     """Every histogram in one TMessage: the fast path when it applies, the generic uproot path otherwise.
 
     Raises DecodeError (and only DecodeError) when the payload cannot become complete histograms.
     """
-    histogram = decode_histogram(payload, context)
+    histogram = decode_histogram(payload, context, opened=opened)
     if histogram is not None:
         return [histogram]
     model = decode_tmessage(payload, context)

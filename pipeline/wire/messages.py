@@ -280,9 +280,11 @@ def _decode_block(
         # The class tag tells an unsupported class before any deserialization, which could fail on
         # it (e.g. a TCanvas) and wrongly read as "streamers needed".
         class_name = top_level_class_name(message)
-        if class_name is not None:
+        if class_name is not None and class_name not in _SUPPORTED_CLASSES:
             check_supported_class(class_name)
-        return decode_histograms(message, context)
+            if len(_SUPPORTED_CLASSES) < _MAX_SUPPORTED_CLASSES:
+                _SUPPORTED_CLASSES.add(class_name)
+        return decode_histograms(message, context, opened=True)
     except UnsupportedClassError as error:
         reply.unsupported.append(f"block {index} ({data_type}): {error}")
     except DecodeError as error:
@@ -291,6 +293,11 @@ def _decode_block(
         log.exception("block %d (%s): unexpected decode failure", index, data_type)
         reply.errors.append(f"block {index} ({data_type}): {type(error).__name__}: {error}")
     return []
+
+
+# Class names that passed `check_supported_class` (a regular expression per object otherwise).
+_SUPPORTED_CLASSES: set[str] = set()
+_MAX_SUPPORTED_CLASSES = 256
 
 
 def _unusable_numbers(histogram: Histogram) -> str | None:
