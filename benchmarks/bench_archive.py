@@ -55,6 +55,8 @@ def cluster_start_s(workers: int) -> float:
             threads_per_worker=1,
             host="127.0.0.1",
             dashboard_address=None,
+            # No dashboard; the scheduler's small HTTP server (health checks) on a free loopback port.
+            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
             silence_logs=logging.ERROR,
         ) as cluster,
         Client(cluster),

@@ -143,6 +143,8 @@ def _outcomes(
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            # No dashboard; the scheduler's small HTTP server (health checks) on a free loopback port.
+            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
             local_directory=scratch,
             silence_logs=logging.WARNING,
         ) as cluster,
