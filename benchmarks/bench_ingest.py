@@ -3,7 +3,8 @@
     python -m benchmarks.bench_ingest [--repeat N] [--cpu N | --all-cpus]
 
 Everything is measured in one process pinned to one CPU (`os.sched_setaffinity`; `--all-cpus` lifts
-that), which is how the target is stated: >= 10,000 histograms/s decoded and stored on one core.
+that), which is how the targets are stated (issue 10), on one core: >= 20,000 histograms/s decoded and
+stored, on the EMC-like reply and on the weighted one; >= 100,000 histograms/s decoded alone.
 Figures are medians over the repeats, wall-clock; the CPU time the process used is printed beside
 them, so a core shared with other work shows as wall > CPU.
 
@@ -44,7 +45,8 @@ from pipeline.wire.tmessage import StreamerContext, encode_tmessage, tmessage_fr
 
 N_TH2, N_TH1 = 250, 250
 N_RUN2 = 500
-TARGET_HIST_PER_S = 10_000
+TARGET_STORED_PER_S = 20_000
+TARGET_DECODED_PER_S = 100_000
 INFO = "run=300000;HLT_MODE=B;BEAM_TYPE=pp"
 FIXTURES_DIR = Path(
     os.environ.get("OVERWATCH_FIXTURES", Path(__file__).resolve().parents[1] / "tests" / "fixtures")
@@ -241,16 +243,23 @@ def main(argv: list[str] | None = None) -> None:
                 report(reply, rows)
                 results.append(rows)
 
-    target_row = results[0][2]
-    rate = target_row.rate()
-    cpu_rate = target_row.count / statistics.median(target_row.cpu)
-    verdict = "MET" if rate >= TARGET_HIST_PER_S else "NOT MET"
-    print(
-        f"\ntarget >= {TARGET_HIST_PER_S:,} hist/s decode + store, EMC-like reply, {where}: {verdict} "
-        f"({rate:,.0f} hist/s wall-clock; {cpu_rate:,.0f} hist/s of CPU time)"
-    )
-    if cpu_rate > 1.2 * rate:
-        print("  note: wall-clock well above CPU time: other processes shared this core during the run")
+    where_short = "one core" if not args.all_cpus else "all CPUs"
+    targets = [
+        ("decode + store, EMC-like reply", results[0][2], TARGET_STORED_PER_S),
+        ("decode + store, weighted reply", results[1][2], TARGET_STORED_PER_S),
+        ("decode only, EMC-like reply", results[0][1], TARGET_DECODED_PER_S),
+    ]
+    print()
+    for label, row, target in targets:
+        rate = row.rate()
+        cpu_rate = row.count / statistics.median(row.cpu)
+        verdict = "MET" if rate >= target else "NOT MET"
+        print(
+            f"target >= {target:,} hist/s {label}, {where_short}: {verdict} "
+            f"({rate:,.0f} hist/s wall-clock; {cpu_rate:,.0f} hist/s of CPU time)"
+        )
+        if cpu_rate > 1.2 * rate:
+            print("  note: wall-clock well above CPU time: other processes shared this core during the run")
     print("anchors (not measured here): ROOT 6.40 C++ TMessage::ReadObject 144,673 hist/s; O2 QC 500 hist/s")
 
 

@@ -1,4 +1,4 @@
-"""Operator command line: `python -m pipeline {receiver,emulator,export} ...`.
+"""Operator command line: `python -m pipeline {receiver,emulator,export,import-archive} ...`.
 
 In production one receiver runs per subsystem, on hosts near the HLT; each form here is one process.
 """
@@ -44,13 +44,32 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     emulator = commands.add_parser("emulator", help="serve synthetic (or replayed) HLT merger objects")
     emulator.add_argument("--bind", default=settings.emulator_endpoint)
     emulator.add_argument("--subsystems", default=",".join(settings.subsystems))
-    emulator.add_argument("--replay", type=Path, default=None, help="serve the objects of this ROOT file")
+    replay = emulator.add_mutually_exclusive_group()
+    replay.add_argument("--replay", type=Path, default=None, help="serve the objects of this ROOT file")
+    replay.add_argument(
+        "--replay-run", type=Path, default=None, metavar="DATA_DIR", help="serve a stored run as if live"
+    )
+    emulator.add_argument("--run", type=int, default=None, help="the run to replay (with --replay-run)")
+    emulator.add_argument(
+        "--speed", type=_positive, default=1.0, help="replay this many times faster than real time"
+    )
 
     export = commands.add_parser("export", help="write the newest snapshot of a run as a ROOT file")
     export.add_argument("--data-dir", type=Path, default=settings.data_dir)
     export.add_argument("--run", type=int, required=True)
     export.add_argument("--subsystem", required=True)
     export.add_argument("--out", type=Path, default=None, help="default: the original receiver's file name")
+
+    archive = commands.add_parser(
+        "import-archive", help="import the original OVERWATCH receiver files (a folder tree) on Dask"
+    )
+    archive.add_argument("source", type=Path, help="folder holding the receiver files (any depth)")
+    archive.add_argument("--data-dir", type=Path, default=settings.data_dir)
+    workers = archive.add_mutually_exclusive_group()
+    workers.add_argument(
+        "--workers", type=int, default=1, help="local Dask cluster of N processes (0: no Dask, one process)"
+    )
+    workers.add_argument("--scheduler", default=None, help="an existing Dask scheduler, tcp://HOST:PORT")
     return parser
 
 
@@ -95,7 +114,11 @@ def run_emulator(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.emulator.merger import run_emulator_cli
 
     subsystems = [s.strip() for s in args.subsystems.split(",") if s.strip()]
-    return run_emulator_cli(args.bind, subsystems, args.replay, settings)
+    if (args.replay_run is None) != (args.run is None):
+        log.error("--replay-run and --run go together")
+        return 2
+    stored_run = None if args.replay_run is None else (args.replay_run, args.run, args.speed)
+    return run_emulator_cli(args.bind, subsystems, args.replay, settings, stored_run=stored_run)
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -111,6 +134,19 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_import_archive(args: argparse.Namespace) -> int:
+    from pipeline.archive.driver import import_archive
+
+    if not args.source.is_dir():
+        log.error("%s is not a folder", args.source)
+        return 2
+    summary = import_archive(
+        args.source, args.data_dir, workers=args.workers, scheduler=args.scheduler, progress=sys.stderr
+    )
+    print(summary.text())
+    return 1 if summary.failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     args = build_parser(settings).parse_args(argv)
@@ -119,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_receiver(args)
     if args.command == "emulator":
         return run_emulator(args, settings)
+    if args.command == "import-archive":
+        return run_import_archive(args)
     return run_export(args)
 
 

@@ -4,7 +4,8 @@ A merger reply pulled over ZeroMQ (`pipeline.receiver`) and a ROOT file pushed o
 (`pipeline.push`) both arrive as a `Reply`; `store_reply` decides, in one place, what is stored and
 what is counted instead: rejected and unsupported objects are counted and logged, a repeated name keeps
 the first object, run 0 (between runs), a negative run or a reply with nothing left is skipped, an HLT
-mode the store cannot name a file after becomes "U". The counters go into the source's `ReceiverStatus`.
+mode the store cannot name a file after becomes "U" (those plans are `pipeline.reply_snapshot`, which the
+archive import uses too). The counters go into the source's `ReceiverStatus`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from pipeline.histogram import Histogram
+from pipeline.reply_snapshot import snapshot_from_reply
 from pipeline.status import ReceiverStatus
 from pipeline.store import SnapshotMeta, SnapshotStore
-from pipeline.store_schema import HLT_MODE_PATTERN, MAX_RUN, histograms_to_table
+from pipeline.store_schema import MAX_RUN, histograms_to_table
 from pipeline.wire.messages import Reply
 
 log = logging.getLogger(__name__)
@@ -57,30 +59,23 @@ def store_reply(
     # receiver still reports this run" as "the run is ongoing", so a stale value would keep a
     # finished run ongoing for as long as its receiver lives.
     status.last_run = reply.run
-    histograms = _first_of_each_name(status, reply, result.rejected)
-    if reply.run <= 0 or reply.run > MAX_RUN or not histograms:
+    planned = snapshot_from_reply(reply, subsystem, snapshot_time_utc, merger_reset=merger_reset)
+    for name in planned.repeated_names:
+        status.rejected_objects += 1
+        status.last_error = f"duplicate object name {name!r} in one reply, kept the first"
+        result.rejected.append(status.last_error)
+        log.warning("%s: rejected: %s", subsystem, status.last_error)
+    meta, histograms = planned.meta, planned.histograms
+    if meta is None:
         if reply.run < 0:
             log.warning("%s: negative run number %d in INFO, reply skipped", subsystem, reply.run)
-        elif reply.run > MAX_RUN:  # a corrupt INFO: the store's int64 column cannot hold it
-            status.last_error = f"run number {reply.run} in INFO is beyond {MAX_RUN}, reply skipped"
+        elif reply.run > MAX_RUN:  # a corrupt INFO, shown on the status page
+            status.last_error = f"{planned.skip_reason}, reply skipped"
             log.warning("%s: %s", subsystem, status.last_error)
         status.skipped_replies += 1
-        if reply.run <= 0:
-            result.reason = f"run {reply.run} is not a run number (0 is sent between runs)"
-        elif reply.run > MAX_RUN:
-            result.reason = f"run {reply.run} is beyond the largest run number {MAX_RUN}"
-        else:
-            result.reason = "no histogram left to store"
-        log.info("%s: nothing to store (run %d, %d objects)", subsystem, reply.run, len(histograms))
+        result.reason = planned.skip_reason or ""
+        log.info("%s: nothing to store: %s", subsystem, result.reason)
         return result
-    meta = SnapshotMeta(
-        run=reply.run,
-        subsystem=subsystem,
-        snapshot_time_utc=snapshot_time_utc,
-        hlt_mode=_hlt_mode(subsystem, reply),
-        beam_type=reply.beam_type,
-        merger_reset=merger_reset,
-    )
     try:
         result.snapshot_id = store.write_snapshot(meta, histograms)
     except OSError as error:  # disk full, folder unwritable: nothing of the reply can be stored
@@ -140,30 +135,3 @@ def _count_rejected(status: ReceiverStatus, reply: Reply) -> list[str]:
     if rejected:
         status.last_error = rejected[-1]
     return list(rejected)
-
-
-def _first_of_each_name(status: ReceiverStatus, reply: Reply, rejected: list[str]) -> list[Histogram]:
-    """The reply's histograms without repeated names (the first is kept, the others rejected).
-
-    One snapshot holds one histogram per name; storing none because of one repeat would lose
-    the whole reply.
-    """
-    kept: dict[str, Histogram] = {}
-    for histogram in reply.histograms:
-        if histogram.name not in kept:
-            kept[histogram.name] = histogram
-            continue
-        status.rejected_objects += 1
-        status.last_error = f"duplicate object name {histogram.name!r} in one reply, kept the first"
-        rejected.append(status.last_error)
-        log.warning("%s: rejected: %s", status.subsystem, status.last_error)
-    return list(kept.values())
-
-
-def _hlt_mode(subsystem: str, reply: Reply) -> str:
-    """The reply's HLT mode, or "U" (unknown) for one the store cannot name a file after."""
-    mode = reply.hlt_mode
-    if HLT_MODE_PATTERN.fullmatch(mode):  # fullmatch: "$" alone would let "B\n" through
-        return mode
-    log.warning("%s: HLT_MODE %r in INFO is not alphanumeric, storing as U", subsystem, mode)
-    return "U"

@@ -163,7 +163,6 @@ class Receiver:
         # What is stored and what is counted is decided where every source decides it.
         return store_reply(self.store, self.status, reply, datetime.now(UTC), merger_reset=self.reset).outcome
 
-
     def _save_streamers(self) -> None:
         try:
             self.streamers.save(self.streamer_dir)

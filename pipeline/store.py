@@ -144,12 +144,7 @@ class SnapshotStore:
         end-of-run reset) or beyond int64 (MAX_RUN), no histograms, a naive snapshot time, a bad
         subsystem or HLT mode, or duplicate histogram names.
         """
-        histograms = list(histograms)
-        _validate(meta, histograms)
-        time_utc = meta.snapshot_time_utc.astimezone(UTC)
-        meta = replace(meta, run=int(meta.run), snapshot_time_utc=time_utc)
-        directory = self._run_dir(meta.hlt_mode == REPLAY_HLT_MODE, meta.subsystem, meta.run)
-        directory.mkdir(parents=True, exist_ok=True)
+        meta, histograms, directory = self._prepare(meta, histograms)
         suffix = 0
         while True:
             snapshot_id = format_snapshot_id(meta, suffix)
@@ -160,6 +155,36 @@ class SnapshotStore:
             if _publish(table, directory / f"{snapshot_id}{SUFFIX}", self.data_dir / TEMP_DIR):
                 log.debug("stored %s (%d histograms)", snapshot_id, len(histograms))
                 return snapshot_id
+
+    def write_snapshot_once(self, meta: SnapshotMeta, histograms: Sequence[Histogram]) -> str | None:
+        """Store one snapshot under its own id (never a `_<n>` suffix); None if that id is taken.
+
+        For data that has an identity of its own (an archive file: subsystem, run and time in its name),
+        so storing it again adds nothing. Atomic like `write_snapshot`, also between concurrent writers
+        of the same id: exactly one of them stores it. Raises ValueError as `write_snapshot` does.
+        """
+        meta, histograms, directory = self._prepare(meta, histograms)
+        snapshot_id = format_snapshot_id(meta)
+        if self.has_snapshot(snapshot_id):
+            return None
+        table = histograms_to_table(snapshot_id, meta, histograms)
+        return (
+            snapshot_id
+            if _publish(table, directory / f"{snapshot_id}{SUFFIX}", self.data_dir / TEMP_DIR)
+            else None
+        )
+
+    def _prepare(
+        self, meta: SnapshotMeta, histograms: Sequence[Histogram]
+    ) -> tuple[SnapshotMeta, list[Histogram], Path]:
+        """Validated metadata (time in UTC), the histograms as a list, and the folder they go to."""
+        histograms = list(histograms)
+        _validate(meta, histograms)
+        time_utc = meta.snapshot_time_utc.astimezone(UTC)
+        meta = replace(meta, run=int(meta.run), snapshot_time_utc=time_utc)
+        directory = self._run_dir(meta.hlt_mode == REPLAY_HLT_MODE, meta.subsystem, meta.run)
+        directory.mkdir(parents=True, exist_ok=True)
+        return meta, histograms, directory
 
     def remove_stale_temp_files(self, max_age_s: float = 3600.0) -> int:
         """Delete temp files of writers that are gone: their process (named in the temp name) no
@@ -233,6 +258,10 @@ class SnapshotStore:
         return sorted(
             (key for key, _ in self._scan(subsystem, run, include_replay)), key=lambda key: key.order
         )
+
+    def has_snapshot(self, snapshot_id: str) -> bool:
+        """True if a snapshot with exactly this id is stored (in either area)."""
+        return self._find_path(snapshot_id) is not None
 
     def snapshot_meta(self, snapshot_id: str) -> SnapshotMeta:
         """The stored metadata of one snapshot (from its footer, cached); KeyError if unknown."""
@@ -395,6 +424,10 @@ def _validate(meta: SnapshotMeta, histograms: list[Histogram]) -> None:
         raise ValueError(f"beam_type must be a string, got {meta.beam_type!r}")
     if not isinstance(meta.merger_reset, bool):
         raise ValueError(f"merger_reset must be True or False, got {meta.merger_reset!r}")
+    if meta.th1_version is not None and (
+        isinstance(meta.th1_version, bool) or not isinstance(meta.th1_version, int)
+    ):
+        raise ValueError(f"th1_version must be an int or None, got {meta.th1_version!r}")
     names = [h.name for h in histograms]
     if len(set(names)) != len(names):
         duplicates = sorted({name for name in names if names.count(name) > 1})

@@ -19,13 +19,25 @@ import pyarrow as pa
 from pipeline.histogram import Histogram
 
 # 2: `variances` is null when the variances are the values, bit for bit (unweighted fills).
-SCHEMA_VERSION = 2
+# 3: the numbers inside `nbins`, `edges_*`, `values` and `variances` are declared non-null (they never
+#    were null): pyarrow then writes those lists without checking every number for null, which halved
+#    the time a snapshot takes to write. Same columns, same values; files of versions 1 and 2 read alike.
+SCHEMA_VERSION = 3
 # Footer key/value entry repeating the snapshot metadata, so listings never read data pages.
 FOOTER_KEY = b"overwatch_ng.snapshot"
 MAX_DIMENSION = 3
 # The `run` column is int64: a larger run number (a corrupt INFO block) cannot be stored.
 MAX_RUN = 2**63 - 1
 AXIS_COLUMNS = ("edges_x", "edges_y", "edges_z")
+
+
+def _numbers(arrow_type: pa.DataType) -> pa.ListType:
+    """A list whose numbers are never null (the list itself may be, see `variances`)."""
+    return pa.list_(pa.field("item", arrow_type, nullable=False))
+
+
+DOUBLES = _numbers(pa.float64())
+NBINS = _numbers(pa.int32())
 
 
 def _field(name: str, arrow_type: pa.DataType, description: str, nullable: bool = False) -> pa.Field:
@@ -37,7 +49,11 @@ SNAPSHOT_SCHEMA = pa.schema(
         _field("snapshot_id", pa.string(), "`<SYS>_<run>_<UTC YYYYmmddTHHMMSS.ffffff>[_<n>]`"),
         _field("run", pa.int64(), "run number (also the `run=` partition)"),
         _field("subsystem", pa.string(), "EMC, TPC, HLT, ... (also the `subsystem=` partition)"),
-        _field("snapshot_time_utc", pa.timestamp("us", tz="UTC"), "when the reply was received"),
+        _field(
+            "snapshot_time_utc",
+            pa.timestamp("us", tz="UTC"),
+            "when the reply was received (imported files: the time in their name)",
+        ),
         _field("hlt_mode", pa.string(), "HLT mode: A, B, C, E (replay), U (unknown)"),
         _field("beam_type", pa.string(), "beam type reported by the merger, may be empty"),
         _field("name", pa.string(), "histogram name as the merger sent it (may contain `/`)"),
@@ -45,18 +61,18 @@ SNAPSHOT_SCHEMA = pa.schema(
         _field("dimension", pa.int8(), "1, 2 or 3"),
         _field("title", pa.string(), "histogram title"),
         _field("axis_titles", pa.list_(pa.string()), "x, y, z axis titles as sent"),
-        _field("nbins", pa.list_(pa.int32()), "regular bins per axis (no flow bins)"),
-        _field("edges_x", pa.list_(pa.float64()), "x bin edges, nbins[0]+1 values"),
-        _field("edges_y", pa.list_(pa.float64()), "y bin edges, empty for 1D"),
-        _field("edges_z", pa.list_(pa.float64()), "z bin edges, empty for 1D and 2D"),
+        _field("nbins", NBINS, "regular bins per axis (no flow bins)"),
+        _field("edges_x", DOUBLES, "x bin edges, nbins[0]+1 values"),
+        _field("edges_y", DOUBLES, "y bin edges, empty for 1D"),
+        _field("edges_z", DOUBLES, "z bin edges, empty for 1D and 2D"),
         _field(
             "values",
-            pa.list_(pa.float64()),
+            DOUBLES,
             "contents with under/overflow, C order over shape `nbins+2` per axis (x slowest)",
         ),
         _field(
             "variances",
-            pa.list_(pa.float64()),
+            DOUBLES,
             "sum of squared weights, layout of values; null when equal to values "
             "(unweighted fills: read `coalesce(variances, values)`)",
             nullable=True,
@@ -88,6 +104,9 @@ class SnapshotMeta:
     # The merger was asked to reset after each reply (`-ResetOnRequest`): each snapshot holds only what
     # was filled since the previous request, so a run's content is the sum of its snapshots.
     merger_reset: bool = False
+    # TH1 class version of the objects as the merger sent them (7: Run 2, ROOT < 6.14), where known (the
+    # archive import records it from each file's streamers); None: not recorded. Replay uses it.
+    th1_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +160,8 @@ def footer_metadata(snapshot_id: str, meta: SnapshotMeta, n_histograms: int) -> 
         "merger_reset": meta.merger_reset,
         "n_histograms": n_histograms,
     }
+    if meta.th1_version is not None:
+        record["th1_version"] = meta.th1_version
     return {**SNAPSHOT_SCHEMA.metadata, FOOTER_KEY: json.dumps(record).encode()}
 
 
@@ -155,6 +176,7 @@ def meta_from_footer(kv_metadata: dict[bytes, bytes]) -> SnapshotMeta:
         hlt_mode=record["hlt_mode"],
         beam_type=record["beam_type"],
         merger_reset=bool(record.get("merger_reset", False)),
+        th1_version=record.get("th1_version"),
     )
 
 
@@ -181,7 +203,7 @@ def histograms_to_table(
         variances.append(None if same else histogram.variances_flow)
 
     def repeated(value: object, arrow_type: pa.DataType) -> pa.Array:
-        return pa.array([value] * n_rows, type=arrow_type)
+        return pa.repeat(pa.scalar(value, arrow_type), n_rows)
 
     columns = {
         "snapshot_id": repeated(snapshot_id, pa.string()),
@@ -195,7 +217,7 @@ def histograms_to_table(
         "dimension": pa.array([len(h.edges) for h in ordered], pa.int8()),
         "title": pa.array([h.title for h in ordered], pa.string()),
         "axis_titles": pa.array([list(h.axis_titles) for h in ordered], pa.list_(pa.string())),
-        "nbins": pa.array([[len(e) - 1 for e in h.edges] for h in ordered], pa.list_(pa.int32())),
+        "nbins": pa.array([[len(e) - 1 for e in h.edges] for h in ordered], NBINS),
         **{column: _list_column(arrays) for column, arrays in zip(AXIS_COLUMNS, edges, strict=True)},
         "values": _list_column([h.values_flow for h in ordered]),
         "variances": _list_column(variances),
@@ -265,7 +287,14 @@ def _same_numbers(values: np.ndarray, variances: np.ndarray) -> bool:
     if variances.shape != values.shape:
         return False
     as_bits = [np.ascontiguousarray(array, dtype=np.float64).view(np.uint64) for array in (values, variances)]
+    # Weighted fills differ almost everywhere: a few sampled bins usually tell without a full pass.
+    step = max(1, as_bits[0].size // _SAMPLED_BINS)
+    if as_bits[0].ravel()[::step].tolist() != as_bits[1].ravel()[::step].tolist():
+        return False
     return bool(np.array_equal(*as_bits))
+
+
+_SAMPLED_BINS = 16
 
 
 def _list_column(arrays: Sequence[np.ndarray | None]) -> pa.ListArray:
@@ -279,7 +308,7 @@ def _list_column(arrays: Sequence[np.ndarray | None]) -> pa.ListArray:
     mask = None
     if any(array is None for array in arrays):
         mask = pa.array([array is None for array in arrays], pa.bool_())
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat), type=pa.list_(pa.float64()), mask=mask)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat), type=DOUBLES, mask=mask)
 
 
 class _ListColumn:

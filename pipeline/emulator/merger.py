@@ -374,14 +374,25 @@ def _normalise_bind(bind: str) -> str:
     return re.sub(r":0$", ":*", bind.strip())
 
 
-def run_emulator_cli(bind: str, subsystems: list[str], replay: Path | None, settings: Any) -> int:
+def run_emulator_cli(
+    bind: str,
+    subsystems: list[str],
+    replay: Path | None,
+    settings: Any,
+    stored_run: tuple[Path, int, float] | None = None,
+) -> int:
     """`python -m pipeline emulator`: serve until SIGINT/SIGTERM; 0 on a clean stop.
 
     Synthetic runs follow the settings' `emulator_*` fields; with `replay`, the file's objects are
-    served under run `settings.emulator_first_run`.
+    served under run `settings.emulator_first_run`; with `stored_run` (data folder, run, speed), that
+    run of the store is served as if live (`StoredRunSource`).
     """
     try:
-        if replay is not None:
+        if stored_run is not None:
+            from pipeline.emulator.stored_run import StoredRunSource
+
+            emulator = MergerEmulator(bind, source=StoredRunSource(*stored_run))
+        elif replay is not None:
             emulator = MergerEmulator.from_root_file(
                 replay, bind=bind, run_number=settings.emulator_first_run
             )

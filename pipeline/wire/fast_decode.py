@@ -211,13 +211,17 @@ class _TH1Part(NamedTuple):
     sumw2: np.ndarray | None  # raw big-endian view, None when empty
 
 
-def decode_histogram(payload: bytes, context: StreamerContext | None = None) -> Histogram | None:
+def decode_histogram(
+    payload: bytes, context: StreamerContext | None = None, *, opened: bool = False
+) -> Histogram | None:
     """The histogram in one TMessage, or None when the generic path must decode it.
 
-    `context` only matters for Run-2 class versions, whose streamers it must hold. Raises DecodeError
+    `context` only matters for Run-2 class versions, whose streamers it must hold. `opened`: the
+    payload is already what `open_message` returned (checked and decompressed). Raises DecodeError
     on a malformed message (framing, compression, or an inconsistent known layout).
     """
-    message = bytes(open_message(payload))  # no copy for bytes; class names are looked up as bytes
+    # bytes(): no copy for bytes; class names are looked up as bytes
+    message = bytes(payload if opened else open_message(payload))
     try:
         return _read_object(message, _readable_versions(context))
     except _NotOurs:
@@ -226,12 +230,14 @@ def decode_histogram(payload: bytes, context: StreamerContext | None = None) -> 
         raise DecodeError(f"object runs past the end of the message: {error}") from error
 
 
-def decode_histograms(payload: bytes, context: StreamerContext | None = None) -> list[Histogram]:
+def decode_histograms(
+    payload: bytes, context: StreamerContext | None = None, *, opened: bool = False
+) -> list[Histogram]:
     """Every histogram in one TMessage: the fast path when it applies, the generic uproot path otherwise.
 
     Raises DecodeError (and only DecodeError) when the payload cannot become complete histograms.
     """
-    histogram = decode_histogram(payload, context)
+    histogram = decode_histogram(payload, context, opened=opened)
     if histogram is not None:
         return [histogram]
     model = decode_tmessage(payload, context)
@@ -404,17 +410,7 @@ def _th1(data: bytes, pos: int, end: int, readable: Mapping[str, frozenset[int]]
     stop = _object_end(count, version, pos, end, readable["TH1"], "TH1")
     name_start, name_end, title_start, pos = _named(data, pos + _HEADER.size, stop, named)
     title_end = pos
-    line_count, line_version, fill_count, fill_version, marker_count, marker_version, ncells = (
-        _ATTRIBUTES.unpack_from(data, pos)
-    )
-    if (line_count, fill_count, marker_count) != _ATTRIBUTE_COUNTS or not (
-        line_version in (1, 2) and fill_version in (1, 2) and marker_version in (2, 3)
-    ):
-        _refuse_attributes(data, pos, stop)
-    pos += _ATTRIBUTES.size
-    x_axis, pos = _axis(data, pos, stop)
-    y_axis, pos = _axis(data, pos, stop)
-    z_axis, pos = _axis(data, pos, stop)
+    ncells, axes, pos = _attributes_and_axes(data, pos, stop)
     entries, ncontour = _TH1_STATS.unpack_from(data, pos)
     _contour, pos = _array(data, pos + _TH1_STATS.size, ncontour, _F8, stop)  # drawing only
     (nsumw2,) = _I32.unpack_from(data, pos)
@@ -429,7 +425,45 @@ def _th1(data: bytes, pos: int, end: int, readable: Mapping[str, frozenset[int]]
         _refuse_end(pos, stop, "TH1")
     name = _text(data, name_start, name_end)
     title = _text(data, title_start, title_end)
-    return _TH1Part(name, title, ncells, (x_axis, y_axis, z_axis), entries, sumw2), pos
+    return _TH1Part(name, title, ncells, axes, entries, sumw2), pos
+
+
+# TH1's attributes, fNcells and axes as streamed -> (fNcells, axes). A reply repeats a few binnings
+# hundreds of times, so this block is byte for byte one seen before; keyed by all its bytes, a hit is
+# exactly what reading them would give. Bounded: cleared when full (a reply holds few binnings).
+_AXES_BLOCKS: dict[bytes, tuple[int, tuple[_Axis, _Axis, _Axis]]] = {}
+_AXES_BLOCKS_MAX = 4096
+
+
+def _attributes_and_axes(data: bytes, pos: int, end: int) -> tuple[int, tuple[_Axis, _Axis, _Axis], int]:
+    """TAttLine, TAttFill, TAttMarker, fNcells and the three TAxis at `pos`: (fNcells, axes, end)."""
+    block_end = pos + _ATTRIBUTES.size
+    for _ in range(3):  # each axis's byte count says where the next one starts
+        if block_end + 6 > end:
+            break
+        (count,) = _U32.unpack_from(data, block_end)
+        block_end += 4 + (count & ~_BYTE_COUNT_MASK)
+    else:
+        if block_end <= end:
+            cached = _AXES_BLOCKS.get(data[pos:block_end])
+            if cached is not None:
+                return cached[0], cached[1], block_end
+    start = pos
+    line_count, line_version, fill_count, fill_version, marker_count, marker_version, ncells = (
+        _ATTRIBUTES.unpack_from(data, pos)
+    )
+    if (line_count, fill_count, marker_count) != _ATTRIBUTE_COUNTS or not (
+        line_version in (1, 2) and fill_version in (1, 2) and marker_version in (2, 3)
+    ):
+        _refuse_attributes(data, pos, end)
+    pos += _ATTRIBUTES.size
+    x_axis, pos = _axis(data, pos, end)
+    y_axis, pos = _axis(data, pos, end)
+    z_axis, pos = _axis(data, pos, end)
+    if len(_AXES_BLOCKS) >= _AXES_BLOCKS_MAX:
+        _AXES_BLOCKS.clear()
+    _AXES_BLOCKS[data[start:pos]] = (ncells, (x_axis, y_axis, z_axis))
+    return ncells, (x_axis, y_axis, z_axis), pos
 
 
 def _empty_list(data: bytes, pos: int, end: int) -> int:

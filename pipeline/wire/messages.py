@@ -232,19 +232,29 @@ def decode_reply(frames: list[bytes], context: StreamerContext) -> Reply:
     if len(frames) % 2:
         # alizmq_msg_recv drops a last header frame that has no payload; say so instead.
         reply.invalid.append(f"frame {len(frames) - 1}: a header frame without payload, dropped")
-    for index, (header_frame, payload) in enumerate(pair_frames(frames)):
-        try:
-            _decode_pair(header_frame, payload, context, reply, index)
-        except Exception as error:  # any bug met by odd bytes is one rejected block, never the receiver
-            log.exception("block %d: unexpected failure", index)
-            reply.errors.append(f"block {index}: {type(error).__name__}: {error}")
+    # A reply repeats the same few 80-byte headers hundreds of times: parse each distinct one once.
+    topics: dict[bytes, DataTopic | None] = {}
+    # One error state for the whole reply: entering it per histogram cost as much as the check itself.
+    with np.errstate(over="ignore"):
+        for index, (header_frame, payload) in enumerate(pair_frames(frames)):
+            try:
+                key = bytes(header_frame)
+                topic = topics[key] if key in topics else topics.setdefault(key, parse_topic(key))
+                _decode_pair(topic, header_frame, payload, context, reply, index)
+            except Exception as error:  # any bug met by odd bytes is one rejected block, never the receiver
+                log.exception("block %d: unexpected failure", index)
+                reply.errors.append(f"block {index}: {type(error).__name__}: {error}")
     return reply
 
 
 def _decode_pair(
-    header_frame: bytes, payload: bytes, context: StreamerContext, reply: Reply, index: int
+    topic: DataTopic | None,
+    header_frame: bytes,
+    payload: bytes,
+    context: StreamerContext,
+    reply: Reply,
+    index: int,
 ) -> None:
-    topic = parse_topic(header_frame)
     if topic is None:
         reply.invalid.append(f"block {index}: not a DataTopic header ({len(header_frame)} bytes)")
         return
@@ -289,9 +299,11 @@ def _decode_block(
         # The class tag tells an unsupported class before any deserialization, which could fail on
         # it (e.g. a TCanvas) and wrongly read as "streamers needed".
         class_name = top_level_class_name(message)
-        if class_name is not None:
+        if class_name is not None and class_name not in _SUPPORTED_CLASSES:
             check_supported_class(class_name)
-        return decode_histograms(message, context)
+            if len(_SUPPORTED_CLASSES) < _MAX_SUPPORTED_CLASSES:
+                _SUPPORTED_CLASSES.add(class_name)
+        return decode_histograms(message, context, opened=True)
     except UnsupportedClassError as error:
         reply.unsupported.append(f"block {index} ({data_type}): {error}")
     except DecodeError as error:
@@ -300,6 +312,11 @@ def _decode_block(
         log.exception("block %d (%s): unexpected decode failure", index, data_type)
         reply.errors.append(f"block {index} ({data_type}): {type(error).__name__}: {error}")
     return []
+
+
+# Class names that passed `check_supported_class` (a regular expression per object otherwise).
+_SUPPORTED_CLASSES: set[str] = set()
+_MAX_SUPPORTED_CLASSES = 256
 
 
 def _unusable_numbers(histogram: Histogram) -> str | None:
@@ -318,10 +335,9 @@ def _unusable_numbers(histogram: Histogram) -> str | None:
     if histogram.variances_flow is not histogram.values_flow:
         arrays.append(("variances", histogram.variances_flow))
     for what, array in arrays:
-        # The sum is NaN or infinite whenever a bin is (or on overflow), and costs no temporary array:
-        # the exact per-bin check runs only then.
-        with np.errstate(over="ignore"):
-            total = array.sum()
+        # The sum is NaN or infinite whenever a bin is (or on overflow, which the caller's error state
+        # keeps quiet), and costs no temporary array: the exact per-bin check runs only then.
+        total = array.sum()
         if not math.isfinite(total):
             bad_bins = np.count_nonzero(~np.isfinite(array))
             if bad_bins:

@@ -141,7 +141,7 @@ class StreamerContext:
         """
         directory.mkdir(parents=True, exist_ok=True)
         for payload in self.blocks:
-            _publish_block(directory / f"{hashlib.sha1(payload).hexdigest()}{STREAMER_FILE_SUFFIX}", payload)
+            save_streamer_block(directory, payload)
 
     @classmethod
     def load(cls, directory: Path) -> StreamerContext:
@@ -154,6 +154,14 @@ class StreamerContext:
                 except Exception as error:  # a corrupt file must not stop a receiver from starting
                     log.warning("ignoring unreadable streamer block %s: %s", path, error)
         return context
+
+
+def save_streamer_block(directory: Path, payload: bytes) -> Path:
+    """Keep a ROOTSTRI payload in `directory` as `StreamerContext.save` does (content-named, atomic)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{hashlib.sha1(payload).hexdigest()}{STREAMER_FILE_SUFFIX}"
+    _publish_block(target, payload)
+    return target
 
 
 def _publish_block(target: Path, payload: bytes) -> None:
@@ -454,7 +462,7 @@ class _KeepOpen(io.BytesIO):
 
 
 @lru_cache(maxsize=1)
-def _uproot_written_streamers() -> tuple[Any, ...]:
+def uproot_written_streamers() -> tuple[Any, ...]:
     """The streamers uproot writes for its own TH1D/TH2F/TH3F... models (what we encode)."""
     sink = _KeepOpen()
     axis = np.array([0.0, 1.0])
@@ -477,4 +485,4 @@ def _uproot_written_streamers() -> tuple[Any, ...]:
 
 def streamer_block_for_encoded_histograms() -> bytes:
     """The ROOTSTRI block describing every class `encode_tmessage` produces."""
-    return encode_streamer_block(_uproot_written_streamers())
+    return encode_streamer_block(uproot_written_streamers())

@@ -526,3 +526,48 @@ def test_writer_killed_mid_write_leaves_no_visible_snapshot(store: SnapshotStore
     dead_writers_time = datetime(2025, 6, 1, 13, tzinfo=UTC)
     retry_id = reader.write_snapshot(SnapshotMeta(300000, "EMC", dead_writers_time), [th1()])
     assert retry_id == "EMC_300000_20250601T130000.000000"
+
+
+def test_snapshots_of_schema_version_2_still_read_next_to_version_3(store: SnapshotStore) -> None:
+    # Version 2 declared the numbers inside the lists nullable; version 3 declares them non-null.
+    old_id = "EMC_300000_20250601T115900.123456"
+    old_histograms = [th1(), th2(), counts_histogram("unweighted", 5)]
+    table = histograms_to_table(old_id, meta(300000, seconds=-60), old_histograms)
+    nullable_items = pa.schema(
+        [
+            field.with_type(pa.list_(field.type.value_type)) if pa.types.is_list(field.type) else field
+            for field in table.schema
+        ],
+        metadata={**table.schema.metadata, b"overwatch_ng.schema_version": b"2"},
+    )
+    table = table.cast(nullable_items)
+    assert table.schema.field("values").type.value_field.nullable
+    run_dir = store.data_dir / "snapshots/subsystem=EMC/run=300000"
+    run_dir.mkdir(parents=True)
+    pq.write_table(table, run_dir / f"{old_id}.parquet", row_group_size=32)
+    new_id = store.write_snapshot(meta(), [th1(offset=2.0)])
+
+    new_path = run_dir / f"{new_id}.parquet"
+    assert not pq.read_schema(new_path).field("values").type.value_field.nullable
+    assert pq.read_metadata(new_path).metadata[b"overwatch_ng.schema_version"] == b"3"
+    _, old = store.read_snapshot(old_id)
+    for histogram in old_histograms:
+        assert_same_histogram(old[histogram.name], histogram)
+    sums = store.sql("select snapshot_id, name, list_sum(values) as s from histograms order by all")
+    assert sums.values.tolist() == [
+        [old_id, "EMCTRQA/hEtaPhi", th2().values_flow.sum()],
+        [old_id, "hAmp", th1().values_flow.sum()],
+        [old_id, "unweighted", counts_histogram("unweighted", 5).values_flow.sum()],
+        [new_id, "hAmp", th1(offset=2.0).values_flow.sum()],
+    ]
+
+
+def test_write_snapshot_once_stores_under_the_snapshots_own_id_only_once(store: SnapshotStore) -> None:
+    first = store.write_snapshot_once(meta(), [th1()])
+    assert first == "EMC_300000_20250601T120000.123456"
+    assert store.has_snapshot(first)
+    assert store.write_snapshot_once(meta(), [th1(offset=5.0)]) is None  # same id: nothing added
+    assert store.snapshots(300000, "EMC")["snapshot_id"].tolist() == [first]
+    assert_same_histogram(store.read_histogram(first, "hAmp"), th1())
+    # write_snapshot, for replies, still adds a suffixed snapshot at the same time.
+    assert store.write_snapshot(meta(), [th1()]) == f"{first}_1"

@@ -16,6 +16,7 @@ from pipeline.histogram import Histogram
 from pipeline.wire import tmessage
 from pipeline.wire.fast_decode import decode_histogram, decode_histograms
 from pipeline.wire.messages import build_reply, decode_reply
+from pipeline.wire.run2_layout import to_run2_layout
 from pipeline.wire.tmessage import DecodeError, StreamerContext
 
 ROOT_FIXTURES = {
@@ -188,6 +189,28 @@ def test_uniform_edges_are_shared_read_only():
     assert not first.edges[0].flags.writeable
 
 
+def test_axes_read_before_are_reused_only_for_the_very_same_bytes(fixtures_dir):
+    histogram = random_histogram("TH2F", 5, variable_edges=False)
+    retitled = Histogram(
+        "retitled",
+        "TH2F",
+        "t",
+        histogram.edges,
+        histogram.values_flow,
+        histogram.variances_flow,
+        1.0,
+        ("a", "b"),
+    )
+    first, second = decode_histogram(encode(histogram)), decode_histogram(encode(retitled))
+    assert first.axis_titles != second.axis_titles == ("a", "b", "")
+    # A message cut inside the axes of an object decoded just before is still refused.
+    payload = (fixtures_dir / "th2f.tmessage.bin").read_bytes()
+    assert decode_histogram(payload) is not None
+    for cut in (200, 400, len(payload) - 1):
+        with pytest.raises(DecodeError):
+            decode_histogram(with_length_word(payload[:cut]))
+
+
 # --- (3) fallback to the generic path ----------------------------------------------------------------
 
 
@@ -242,24 +265,9 @@ def context_from_block(path) -> StreamerContext:
 def run2_bytes(payload: bytes) -> bytes:
     """The same histogram as ROOT 5.34 to 6.12 streamed it: the concrete class, TH2/TH3 and TH1 one
     version older (TH1D v2, TH2 v4, TH1 v7, ...), and no TH1::fStatOverflows (added in TH1 v8)."""
-    message = bytearray(payload)
-    name_end = message.index(b"\0", 16)
+    message = bytes(payload)
     dimension = int(message[18:19])  # "TH<d>..."
-    levels = [name_end + 1]  # byte count and version of each class level, the concrete class first
-    if dimension > 1:
-        levels.append(levels[-1] + 6)
-    levels.append(levels[-1] + 6)  # TH1
-    (th1_count,) = struct.unpack_from(">I", message, levels[-1])
-    th1_end = levels[-1] + 4 + (th1_count & ~0x40000000)
-    del message[th1_end - 4 : th1_end]  # fStatOverflows
-    for offset in (8, *levels):  # the object's byte count, then each level's
-        (count,) = struct.unpack_from(">I", message, offset)
-        struct.pack_into(">I", message, offset, count - 4)
-    for offset in levels:
-        (version,) = struct.unpack_from(">h", message, offset + 4)
-        struct.pack_into(">h", message, offset + 4, version - 1)
-    struct.pack_into("<I", message, 0, len(message) - 4)
-    return bytes(message)
+    return to_run2_layout(message, dimension)
 
 
 def older_streamer(info, members=None):
