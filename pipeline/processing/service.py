@@ -349,10 +349,10 @@ class ProcessingService:
         subsystem's own snapshots when it has any; `mode=None` is the merger mode the snapshots were
         recorded in (`RunInfo.merger_mode`). Raises OptionsError (bad window), LookupError.
 
-        Minutes count from the start of the run. A subsystem whose own snapshots began after the start
-        of the window (its receiver started mid-run, scenario 1a) would answer with data counted from
-        the start of run; when the HLT's snapshots hold its histograms and answer closer to what was
-        asked, they are used instead, and the description says so.
+        Minutes count from the start of the run, and edges go to the nearest snapshots (the rule is
+        in `pipeline.processing.timeslice`). For minutes before a subsystem's own snapshots began (its
+        receiver started mid-run, scenario 1a), the HLT's snapshots stand in when they hold its
+        histograms and answer closer to what was asked; the description says so.
         """
         info, timeline = self._timelines.find(run, subsystem)
         requested = window or Window(0.0, info.length_minutes)
@@ -360,15 +360,13 @@ class ProcessingService:
         if window is None or info.uses_hlt_files or subsystem == HLT or HLT not in timeline.subsystems:
             return info, plan
         own_start = info.minute_of(info.source_start_utc) if info.source_start_utc else 0.0
-        if plan.is_empty or (not plan.after_snapshot and requested.min_minutes > 0):
+        if own_start > requested.min_minutes:
             hlt_plan = self._plan_from(timeline, info, HLT, requested, mode)
-            closer = not hlt_plan.is_empty and (
-                plan.is_empty or hlt_plan.returned.min_minutes > plan.returned.min_minutes
-            )
+            closer = hlt_plan.edge_error_minutes < plan.edge_error_minutes
             if closer and self._hlt_holds(subsystem, hlt_plan):
                 note = f"from HLT snapshots: {subsystem}'s own begin at minute {own_start:.1f}"
                 return timeline.info(subsystem, HLT, info.ongoing), hlt_plan.with_note(note)
-        if plan.is_empty and own_start > requested.max_minutes:
+        if own_start > requested.max_minutes:
             plan = plan.with_note(f"{subsystem}'s own snapshots begin at minute {own_start:.1f}")
         return info, plan
 
