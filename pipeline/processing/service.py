@@ -202,6 +202,23 @@ class _WrittenWhenIdle:
             )
 
 
+def mode_mismatch_warning(run: RunInfo, mode: MergerMode) -> str | None:
+    """The warning for combining `run`'s snapshots in `mode` when they were recorded in another one."""
+    if mode is run.merger_mode:
+        return None
+    if mode is MergerMode.RESET:
+        return (
+            f"Not recorded this way: run {run.run} {run.source_subsystem} was recorded in cumulative mode "
+            "(each snapshot holds everything since the start of run); summing its snapshots counts the "
+            "same data many times, so these numbers are far too high."
+        )
+    return (
+        f"Not recorded this way: run {run.run} {run.source_subsystem} was recorded in reset mode (each "
+        "snapshot holds only what arrived since the previous one); subtracting its snapshots gives "
+        "meaningless numbers."
+    )
+
+
 class ProcessedView:
     """Everything a page needs to show one run/subsystem over one window with one set of options.
 
@@ -266,10 +283,18 @@ class ProcessedView:
         return [name for _, names in self.groups for name in names]
 
     @property
+    def mode_mismatch(self) -> str | None:
+        """Said prominently when the view combines the snapshots in a mode they were not recorded in
+        (e.g. cumulative snapshots summed as if the merger reset on each request), else None."""
+        return mode_mismatch_warning(self.run, self.plan.mode)
+
+    @property
     def warnings(self) -> list[str]:
-        """The run's (e.g. mixed merger modes) and, once histograms were read, the slice's."""
+        """The mode mismatch first, then the run's (e.g. mixed merger modes) and, once histograms were
+        read, the slice's."""
         content = self._content.warnings if self._content is not None else []
-        return [*self.run.warnings, *content]
+        mismatch = [self.mode_mismatch] if self.mode_mismatch else []
+        return [*mismatch, *self.run.warnings, *content]
 
     def _loaded(self) -> ViewContent:
         with self._lock:

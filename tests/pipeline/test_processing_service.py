@@ -519,3 +519,20 @@ def test_processed_histograms_reach_the_disk_once_requests_pause(cumulative, tmp
     service.store.reads.clear()
     other.view(RUN, "EMC", Window(2, 7)).histogram("hClusterCells")
     assert other.computed == 0 and service.store.reads == []
+
+
+def test_a_mode_the_run_was_not_recorded_in_is_said_prominently(recorded_emc, recorded_reset, tmp_path):
+    # The case: a cumulative run summed in reset mode (events jumped from 13,599 to 248,138).
+    _, store = recorded_emc
+    service = ProcessingService(store, tmp_path / "cache")
+    recorded = service.view(RUN, "EMC", None, RAW)
+    summed = service.view(RUN, "EMC", None, RAW, MergerMode.RESET)
+    assert recorded.mode_mismatch is None and not recorded.warnings
+    assert summed.n_events > 3 * recorded.n_events  # the inflated numbers the warning is about
+    assert summed.mode_mismatch.startswith("Not recorded this way: run 5000 EMC was recorded in cumulative")
+    assert summed.warnings[0] == summed.mode_mismatch
+    _, reset_store = recorded_reset
+    other = ProcessingService(reset_store, tmp_path / "other-cache")
+    assert other.view(RUN, "EMC", None, RAW).mode_mismatch is None
+    subtracted = other.view(RUN, "EMC", Window(2, 5), RAW, MergerMode.CUMULATIVE)
+    assert "recorded in reset mode" in subtracted.mode_mismatch
