@@ -34,7 +34,14 @@ class Settings:
     dash_host: str = "127.0.0.1"
     dash_port: int = 8050
     status_refresh_ms: int = 2000
-    receiver_dead_after_s: float = 300.0
+    # A receiver rewrites its heartbeat every 2 s (pipeline.status.HEARTBEAT_EVERY_S), also while it
+    # waits for a silent merger: 30 s without one means the process is gone (the original waited 5 min).
+    receiver_dead_after_s: float = 30.0
+    # Other sites' status URLs shown on /system (e.g. "http://host:8050/status"), comma-separated in
+    # OVERWATCH_STATUS_SITES; each fetched in the background every status_site_poll_s.
+    status_sites: tuple[str, ...] = ()
+    status_site_timeout_s: float = 0.5
+    status_site_poll_s: float = 30.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

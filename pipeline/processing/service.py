@@ -38,7 +38,15 @@ from pipeline.detectors.base import (
 )
 from pipeline.histogram import Histogram
 from pipeline.processing.options import ProcessingOptions
-from pipeline.processing.runs import HLT, RunInfo, RunTimeline, RunTimelines, list_runs
+from pipeline.processing.runs import (
+    HLT,
+    RunInfo,
+    RunSummary,
+    RunTimeline,
+    RunTimelines,
+    list_runs,
+    summarize_runs,
+)
 from pipeline.processing.timeslice import (
     MergerMode,
     SliceHistograms,
@@ -47,7 +55,9 @@ from pipeline.processing.timeslice import (
     load_slice,
     plan_window,
 )
+from pipeline.settings import Settings
 from pipeline.store import SnapshotStore
+from pipeline.system_status import ReceiverReport, SystemMonitor, SystemStatus
 
 log = logging.getLogger(__name__)
 
@@ -341,9 +351,11 @@ class ProcessingService:
         cache_dir: Path,
         subsystems: tuple[str, ...] = ("EMC", "TPC", "HLT"),
         cache_size_bytes: int = DEFAULT_CACHE_BYTES,
+        monitor: SystemMonitor | None = None,
     ) -> None:
         self.store = store
         self.subsystems = subsystems
+        self.monitor = monitor or SystemMonitor(store.data_dir, subsystems)
         self.cache = diskcache.Cache(
             str(cache_dir), size_limit=cache_size_bytes, eviction_policy="least-recently-used"
         )
@@ -354,8 +366,38 @@ class ProcessingService:
         self._timelines = RunTimelines(store)
         self.computed = 0  # views built from snapshots (not served from a cache), for tests and stats
 
+    @classmethod
+    def from_settings(cls, settings: Settings, store: SnapshotStore | None = None) -> ProcessingService:
+        """The service every process builds from the settings (store, cache, subsystems, liveness and
+        other sites' status)."""
+        store = store if store is not None else SnapshotStore(settings.data_dir)
+        monitor = SystemMonitor(
+            store.data_dir,
+            settings.subsystems,
+            dead_after_s=settings.receiver_dead_after_s,
+            sites=settings.status_sites,
+            site_timeout_s=settings.status_site_timeout_s,
+            poll_s=settings.status_site_poll_s,
+        )
+        return cls(store, settings.cache_dir, settings.subsystems, monitor=monitor)
+
+    def system_status(self) -> SystemStatus:
+        """Receivers (state by the one liveness rule, ages, counters), the ongoing run, the data folder
+        and other sites: what /system, GET /status and GET /api/status show."""
+        return self.monitor.status(self.run_summaries())
+
+    def receivers(self) -> list[ReceiverReport]:
+        """Each configured receiver's state and counters alone (no run list, no disk): cheap enough
+        for a health probe polled every few seconds."""
+        return self.monitor.receivers()
+
     def runs(self) -> list[RunInfo]:
         return list_runs(self.store, self.subsystems)
+
+    def run_summaries(self) -> list[RunSummary]:
+        """One entry per run, newest first (start in UTC and CERN time, length, HLT mode, beam type,
+        ongoing, subsystems with data)."""
+        return summarize_runs(self.runs())
 
     def run_info(self, run: int, subsystem: str) -> RunInfo:
         """One run and subsystem as `runs()` describes it (length, ongoing, source), from the run's
