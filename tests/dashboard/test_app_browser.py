@@ -88,12 +88,13 @@ def data_dir(tmp_path, histograms):
 
 
 def _statuses(now: float, emc_snapshots: int = 3) -> list[ReceiverStatus]:
-    common = {"started_utc": now - 600, "last_run": LIVE_RUN}
+    common = {"started_utc": now - 600, "last_run": LIVE_RUN, "period_s": 5.0, "timeout_s": 10.0}
     return [
         ReceiverStatus(
             "EMC",
             endpoint="tcp://127.0.0.1:60320",
             heartbeat_utc=now - 1,
+            last_reply_utc=now - 1,
             requests=120,
             replies=118,
             timeouts=2,
@@ -105,7 +106,8 @@ def _statuses(now: float, emc_snapshots: int = 3) -> list[ReceiverStatus]:
         ReceiverStatus(
             "TPC",
             endpoint="tcp://127.0.0.1:60320",
-            heartbeat_utc=now - 40,
+            heartbeat_utc=now - 1,  # the receiver lives, its merger stopped answering 40 s ago
+            last_reply_utc=now - 40,
             snapshots_stored=2,
             histograms_stored=2,
             last_snapshot_utc=now - 45,
@@ -148,9 +150,9 @@ def test_live_page_updates_without_touching_the_users_choice(dash_duo, data_dir,
     for status in _statuses(time.time()):  # heartbeats as fresh as a running receiver's
         write_status(data_dir, status)
     dash_duo.wait_for_text_to_equal("#snapshots-EMC", "3")
-    dash_duo.wait_for_text_to_equal("#state-EMC", "ALIVE")
-    dash_duo.wait_for_text_to_equal("#state-TPC", "STALE")
-    dash_duo.wait_for_text_to_equal("#state-HLT", "DEAD")
+    dash_duo.wait_for_text_to_equal("#state-EMC", "FLOWING")
+    dash_duo.wait_for_text_to_equal("#state-TPC", "MERGER SILENT")
+    dash_duo.wait_for_text_to_equal("#state-HLT", "RECEIVER DEAD")
     screenshot(dash_duo, "dashboard_live_th2.png")
 
     # Zoom like a person would (drag a box); it must survive the refresh below.

@@ -35,8 +35,6 @@ from dashboard.layout import (
 )
 from dashboard.status_panel import (
     format_age,
-    ingest_rates,
-    receiver_health,
     run_state_line,
     status_panel,
 )
@@ -240,30 +238,39 @@ def test_options_equal_compares_labels_and_values():
 
 
 def _status(**fields) -> ReceiverStatus:
-    defaults = {"subsystem": "EMC", "pid": 1, "started_utc": NOW - 600, "heartbeat_utc": NOW - 2}
+    defaults = {
+        "subsystem": "EMC",
+        "pid": 1,
+        "started_utc": NOW - 600,
+        "heartbeat_utc": NOW - 2,
+        "period_s": 5.0,
+        "timeout_s": 10.0,
+        "last_reply_utc": NOW - 2,
+        "last_snapshot_utc": NOW - 2,
+        "last_run": 300001,
+    }
     return ReceiverStatus(**{**defaults, **fields})
 
 
 @pytest.mark.parametrize(
-    ("heartbeat_age_s", "state"),
-    [(2.0, "alive"), (15.0, "alive"), (16.0, "stale"), (299.0, "stale"), (301.0, "dead")],
+    ("fields", "state"),
+    [
+        ({}, "flowing"),
+        ({"heartbeat_utc": NOW - 31.0}, "receiver dead"),
+        ({"last_reply_utc": NOW - 60.0}, "merger silent"),
+        ({"last_run": 0}, "between runs"),
+    ],
 )
-def test_receiver_state_from_heartbeat_age(heartbeat_age_s, state):
-    settings = Settings(receiver_period_s=5.0, receiver_dead_after_s=300.0)
-    health = receiver_health(_status(heartbeat_utc=NOW - heartbeat_age_s), settings, NOW)
-    assert health.state == state
-    assert health.heartbeat_age_s == pytest.approx(heartbeat_age_s)
+def test_the_panel_shows_the_one_liveness_rules_state(fields, state):
+    settings = Settings(subsystems=("EMC",), receiver_dead_after_s=30.0)
+    text = repr(status_panel([_status(**fields)], settings, NOW))
+    assert f"'{state}'" in text
 
 
-def test_receiver_without_heartbeat_is_dead():
-    assert receiver_health(_status(heartbeat_utc=0.0), Settings(), NOW).state == "dead"
-
-
-def test_ingest_rates_over_lifetime():
-    per_min, per_s = ingest_rates(_status(snapshots_stored=120, histograms_stored=6000), NOW)
-    assert per_min == pytest.approx(12.0)  # 120 snapshots in 10 minutes
-    assert per_s == pytest.approx(10.0)  # 6000 histograms in 600 s
-    assert ingest_rates(_status(started_utc=NOW), NOW) == (None, None)
+def test_the_panel_rate_is_over_the_last_five_minutes():
+    recent = [NOW - 10 * i for i in range(30)][::-1]  # 30 in the last 5 minutes
+    status = _status(started_utc=NOW - 36000, snapshots_stored=5000, recent_snapshots_utc=recent)
+    assert "6.0 snapshots/min" in repr(status_panel([status], Settings(subsystems=("EMC",)), NOW))
 
 
 def test_run_state_line_follows_the_processings_verdict():

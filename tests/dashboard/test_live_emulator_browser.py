@@ -59,7 +59,7 @@ def test_emulator_run_is_listed_drawn_and_the_status_panel_follows(dash_duo, liv
     dash_duo.wait_for_contains_text("#check-results", "hot FastOR", timeout=15)
 
     # The receivers are alive and their counters grow on screen while the page is open.
-    until(lambda: _text(dash_duo, "#state-EMC").upper() == "ALIVE", timeout=15)
+    until(lambda: _text(dash_duo, "#state-EMC").upper() == "FLOWING", timeout=15)
     first = int(_text(dash_duo, "#snapshots-EMC").replace(",", ""))
     until(lambda: int(_text(dash_duo, "#snapshots-EMC").replace(",", "")) >= first + 2, timeout=15)
     stored = {status.subsystem: status.snapshots_stored for status in read_all_status(live_chain.data_dir)}
