@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import dash_bootstrap_components as dbc
 from dash import html
@@ -21,6 +22,7 @@ from pipeline.status import ReceiverStatus
 # A receiver that missed this many request periods is "stale" long before it is "dead".
 STALE_AFTER_PERIODS = 3
 
+CERN_TZ = ZoneInfo("Europe/Zurich")
 STATE_COLORS = {"alive": "success", "stale": "warning", "dead": "danger", "no status": "secondary"}
 
 
@@ -61,6 +63,21 @@ def format_utc(epoch_s: float | None, with_date: bool = True) -> str:
         return "—"
     pattern = "%Y-%m-%d %H:%M:%S UTC" if with_date else "%H:%M:%S UTC"
     return datetime.fromtimestamp(epoch_s, UTC).strftime(pattern)
+
+
+def format_cern_local(epoch_s: float | None) -> str:
+    """Local time at CERN (Geneva: CET/CEST), labelled, e.g. "2026-12-06 09:15:02 CET"."""
+    if epoch_s is None:
+        return "—"
+    return datetime.fromtimestamp(epoch_s, CERN_TZ).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def format_minutes(minutes: float) -> str:
+    """A run length: "7.5 min", "2 h 05 min"."""
+    if minutes < 60:
+        return f"{minutes:.1f} min"
+    hours, rest = divmod(round(minutes), 60)
+    return f"{hours} h {rest:02d} min"
 
 
 def format_age(seconds: float | None) -> str:
