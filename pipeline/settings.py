@@ -33,6 +33,11 @@ class Settings:
     receiver_reset: bool = False
     dash_host: str = "127.0.0.1"
     dash_port: int = 8050
+    # The production server (gunicorn): worker processes x threads each; a request slower than the
+    # timeout gets its worker restarted.
+    dash_workers: int = 2
+    dash_threads: int = 4
+    dash_timeout_s: int = 120
     status_refresh_ms: int = 2000
     receiver_dead_after_s: float = 300.0
 
