@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import dash_bootstrap_components as dbc
 from dash import html
@@ -17,6 +18,8 @@ from pipeline.liveness import ReceiverState
 from pipeline.settings import Settings
 from pipeline.status import ReceiverStatus
 from pipeline.system_status import ReceiverReport, reports_for
+
+CERN_TZ = ZoneInfo("Europe/Zurich")
 
 # Bootstrap colour of each state: green flowing, blue between runs, yellow when the merger or the
 # store lets data stop, red when the receiver is gone, grey when nothing is known.
@@ -36,6 +39,21 @@ def format_utc(epoch_s: float | None, with_date: bool = True) -> str:
         return "—"
     pattern = "%Y-%m-%d %H:%M:%S UTC" if with_date else "%H:%M:%S UTC"
     return datetime.fromtimestamp(epoch_s, UTC).strftime(pattern)
+
+
+def format_cern_local(epoch_s: float | None) -> str:
+    """Local time at CERN (Geneva: CET/CEST), labelled, e.g. "2026-12-06 09:15:02 CET"."""
+    if epoch_s is None:
+        return "—"
+    return datetime.fromtimestamp(epoch_s, CERN_TZ).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def format_minutes(minutes: float) -> str:
+    """A run length: "7.5 min", "2 h 05 min"."""
+    if minutes < 60:
+        return f"{minutes:.1f} min"
+    hours, rest = divmod(round(minutes), 60)
+    return f"{hours} h {rest:02d} min"
 
 
 def format_age(seconds: float | None) -> str:

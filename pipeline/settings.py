@@ -33,6 +33,11 @@ class Settings:
     receiver_reset: bool = False
     dash_host: str = "127.0.0.1"
     dash_port: int = 8050
+    # The production server (gunicorn): worker processes x threads each; a request slower than the
+    # timeout gets its worker restarted.
+    dash_workers: int = 2
+    dash_threads: int = 4
+    dash_timeout_s: int = 120
     status_refresh_ms: int = 2000
     # A receiver rewrites its heartbeat every 2 s (pipeline.status.HEARTBEAT_EVERY_S), also while it
     # waits for a silent merger: 30 s without one means the process is gone (the original waited 5 min).
