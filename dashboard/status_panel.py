@@ -1,25 +1,18 @@
-"""The live receiver status panel: each receiver's state, how fast it is storing, what went wrong.
+"""Small shared pieces of status display: the colour of each receiver state, times (UTC and CERN
+local), ages and run lengths as people read them, and the "run N: ongoing" line.
 
-Pure functions of the receivers' reports (`pipeline.system_status`, whose states come from the one
-liveness rule in `pipeline.liveness`) and the current time, unit-tested without a browser.
+The states themselves come from the one liveness rule (`pipeline.liveness`); nothing here decides one.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import dash_bootstrap_components as dbc
 from dash import html
 
 from pipeline.liveness import ReceiverState
-from pipeline.settings import Settings
-from pipeline.status import ReceiverStatus
-from pipeline.system_status import ReceiverReport, reports_for
-
-CERN_TZ = ZoneInfo("Europe/Zurich")
+from pipeline.processing.runs import CERN_TIME_ZONE as CERN_TZ
 
 # Bootstrap colour of each state: green flowing, blue between runs, yellow when the merger or the
 # store lets data stop, red when the receiver is gone, grey when nothing is known.
@@ -70,41 +63,6 @@ def format_age(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
-def status_panel(
-    statuses: Sequence[ReceiverStatus], settings: Settings, now: float | None = None
-) -> dbc.Table:
-    """One table row per receiver (configured subsystems without a status file included)."""
-    now = time.time() if now is None else now
-    reports = reports_for(statuses, settings.subsystems, now, settings.receiver_dead_after_s)
-    rows = [_receiver_row(report) if report.status else _missing_row(report.subsystem) for report in reports]
-    header = html.Thead(
-        html.Tr(
-            [
-                html.Th(label)
-                for label in (
-                    "Receiver",
-                    "State",
-                    "Heartbeat",
-                    "Last snapshot",
-                    "Snapshots",
-                    "Rate (5 min)",
-                    "Timeouts",
-                    "Rejected",
-                    "Last run",
-                    "Last error",
-                )
-            ]
-        )
-    )
-    return dbc.Table(
-        [header, html.Tbody(rows)],
-        className="status-table mb-1",
-        size="sm",
-        hover=True,
-        responsive=True,
-    )
-
-
 def run_state_line(run: int | None, last_snapshot_utc: float | None, ongoing: bool, now: float) -> html.Div:
     """'Run N: ongoing / not ongoing, last snapshot ...' for the run selected in the page; `ongoing` is
     the processing's verdict (recent snapshot, or a live receiver still on the run), as the run list's."""
@@ -118,70 +76,3 @@ def run_state_line(run: int | None, last_snapshot_utc: float | None, ongoing: bo
         badge = dbc.Badge("not ongoing", color="secondary", className="me-2")
         text = f"last snapshot {format_utc(last_snapshot_utc)} ({format_age(age)} ago)"
     return html.Div([html.Strong(f"Run {run}: "), badge, html.Span(text)])
-
-
-def _receiver_row(report: ReceiverReport) -> html.Tr:
-    status, live = report.status, report.liveness
-    sub = status.subsystem
-    rate = "—" if live.snapshots_per_min is None else f"{live.snapshots_per_min:.1f} snapshots/min"
-    return html.Tr(
-        [
-            html.Td([html.Strong(sub), html.Div(status.endpoint, className="small text-muted")]),
-            html.Td(
-                dbc.Badge(report.state.value, color=STATE_COLORS[report.state], id=f"state-{sub}"),
-                title=live.reason,
-            ),
-            html.Td(f"{format_age(live.heartbeat_age_s)} ago", id=f"heartbeat-{sub}"),
-            html.Td(
-                [
-                    html.Div(format_utc(status.last_snapshot_utc, with_date=False)),
-                    html.Div(
-                        "" if live.snapshot_age_s is None else f"{format_age(live.snapshot_age_s)} ago",
-                        className="small text-muted",
-                    ),
-                ],
-                title=format_utc(status.last_snapshot_utc),
-            ),
-            html.Td(
-                [
-                    html.Div(f"{status.snapshots_stored:,}", id=f"snapshots-{sub}"),
-                    html.Div(f"{status.histograms_stored:,} hists", className="small text-muted"),
-                ]
-            ),
-            html.Td(rate),
-            html.Td(_counter(status.timeouts)),
-            html.Td(_rejections(status), id=f"rejected-{sub}"),
-            html.Td("—" if status.last_run is None else str(status.last_run)),
-            html.Td(
-                status.last_error or "—",
-                className=("last-error text-danger" if report.last_error_current else "last-error text-muted")
-                if status.last_error
-                else "text-muted",
-                title=status.last_error or "",
-            ),
-        ]
-    )
-
-
-def _missing_row(subsystem: str) -> html.Tr:
-    return html.Tr(
-        [
-            html.Td(html.Strong(subsystem)),
-            html.Td(dbc.Badge("no status", color="secondary", id=f"state-{subsystem}")),
-            html.Td("receiver has not reported yet", colSpan=8, className="text-muted"),
-        ]
-    )
-
-
-def _rejections(status: ReceiverStatus) -> list:
-    """Rejected objects, with how many of them are of classes we do not store (TProfile, TGraph...):
-    those are expected from some mergers, while the others mean corrupt or undecodable data."""
-    cell: list = [_counter(status.rejected_objects)]
-    if status.unsupported_objects:
-        cell.append(html.Div(f"{status.unsupported_objects:,} unsupported", className="small text-muted"))
-    return cell
-
-
-def _counter(count: int) -> html.Span:
-    # Non-zero error counters stand out; zero stays quiet.
-    return html.Span(f"{count:,}", className="fw-bold text-warning-emphasis" if count else "")

@@ -36,11 +36,8 @@ from dashboard.layout import (
 from dashboard.status_panel import (
     format_age,
     run_state_line,
-    status_panel,
 )
 from pipeline.processing.runs import RunInfo
-from pipeline.settings import Settings
-from pipeline.status import ReceiverStatus
 
 NOW = 1_750_000_000.0
 
@@ -237,42 +234,6 @@ def test_options_equal_compares_labels_and_values():
 # ---- status panel ----------------------------------------------------------------------------
 
 
-def _status(**fields) -> ReceiverStatus:
-    defaults = {
-        "subsystem": "EMC",
-        "pid": 1,
-        "started_utc": NOW - 600,
-        "heartbeat_utc": NOW - 2,
-        "period_s": 5.0,
-        "timeout_s": 10.0,
-        "last_reply_utc": NOW - 2,
-        "last_snapshot_utc": NOW - 2,
-        "last_run": 300001,
-    }
-    return ReceiverStatus(**{**defaults, **fields})
-
-
-@pytest.mark.parametrize(
-    ("fields", "state"),
-    [
-        ({}, "flowing"),
-        ({"heartbeat_utc": NOW - 31.0}, "receiver dead"),
-        ({"last_reply_utc": NOW - 60.0}, "merger silent"),
-        ({"last_run": 0}, "between runs"),
-    ],
-)
-def test_the_panel_shows_the_one_liveness_rules_state(fields, state):
-    settings = Settings(subsystems=("EMC",), receiver_dead_after_s=30.0)
-    text = repr(status_panel([_status(**fields)], settings, NOW))
-    assert f"'{state}'" in text
-
-
-def test_the_panel_rate_is_over_the_last_five_minutes():
-    recent = [NOW - 10 * i for i in range(30)][::-1]  # 30 in the last 5 minutes
-    status = _status(started_utc=NOW - 36000, snapshots_stored=5000, recent_snapshots_utc=recent)
-    assert "6.0 snapshots/min" in repr(status_panel([status], Settings(subsystems=("EMC",)), NOW))
-
-
 def test_run_state_line_follows_the_processings_verdict():
     # A snapshot 10 minutes old, but a live receiver still on the run: ongoing, as the run list says.
     ongoing = repr(run_state_line(300001, NOW - 600, True, NOW))
@@ -292,17 +253,6 @@ def test_format_age():
     ]
 
 
-def test_status_panel_has_a_row_per_configured_receiver():
-    statuses = [_status(subsystem="TPC", snapshots_stored=42, last_error="timeout after 10 s")]
-    table = status_panel(statuses, Settings(subsystems=("EMC", "TPC", "HLT")), NOW)
-    rows = table.children[1].children
-    assert len(rows) == 3
-    text = repr(table)
-    assert "42" in text
-    assert "timeout after 10 s" in text
-    assert "no status" in text  # EMC and HLT have not reported
-
-
 def test_a_grid_group_offers_all_its_histograms_as_one_grid_first():
     names = ["EMCTRQA_histFEEvsTRU_SM0", "EMCTRQA_histFEEvsTRU_SM1"]
     entries = histogram_entries(names, [], lambda name: name.removeprefix("EMCTRQA_hist"), "FEE vs TRU")
@@ -313,11 +263,3 @@ def test_a_grid_group_offers_all_its_histograms_as_one_grid_first():
     # One histogram is no grid; a group that is not a grid group offers none.
     assert len(histogram_entries(names[:1], [], str, "FEE vs TRU")) == 1
     assert len(histogram_entries(names, [], str, None)) == 2
-
-
-def test_rejections_say_how_many_were_unsupported_classes():
-    statuses = [_status(rejected_objects=15, unsupported_objects=12), _status(subsystem="TPC")]
-    table = status_panel(statuses, Settings(subsystems=("EMC", "TPC")), NOW)
-    text = repr(table)
-    assert "'15'" in text and "12 unsupported" in text
-    assert text.count("unsupported") == 1  # nothing said where nothing was unsupported
