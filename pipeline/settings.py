@@ -47,6 +47,11 @@ class Settings:
     status_sites: tuple[str, ...] = ()
     status_site_timeout_s: float = 0.5
     status_site_poll_s: float = 30.0
+    # /control-room: the groups its plot rotates through, as "SYS:Group title" (comma-separated in
+    # OVERWATCH_CONTROL_ROOM_GROUPS; empty: the first group of each subsystem), and how many seconds each
+    # stays (a page's `?rotate=20` overrides it).
+    control_room_groups: tuple[str, ...] = ()
+    control_room_rotate_s: float = 20.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
