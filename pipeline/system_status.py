@@ -287,17 +287,17 @@ class SystemMonitor:
         now = time.time() if now is None else now
         return reports_for(read_all_status(self.data_dir), self.subsystems, now, self.dead_after_s)
 
-    def status(self, summaries: Sequence[RunSummary], now: float | None = None) -> SystemStatus:
-        """The system now; `summaries` are the run list's (newest first), for the ongoing run."""
+    def status(self, current_run: RunSummary | None, now: float | None = None) -> SystemStatus:
+        """The system now; `current_run` is the newest run (shown as ongoing only if it is)."""
         self.start()
         now = time.time() if now is None else now
         reports = self.receivers(now)
         snapshot_times = [
             r.status.last_snapshot_utc for r in reports if r.status and r.status.last_snapshot_utc
         ]
-        ongoing = next((summary for summary in summaries if summary.ongoing), None)
-        if not snapshot_times and summaries:
-            snapshot_times = [summaries[0].end_utc.timestamp()]
+        ongoing = current_run if current_run is not None and current_run.ongoing else None
+        if not snapshot_times and current_run is not None:
+            snapshot_times = [current_run.end_utc.timestamp()]
         try:
             disk = shutil.disk_usage(self.data_dir)
             free, total = disk.free, disk.total

@@ -93,11 +93,6 @@ def tile_for(report: ReceiverReport, checks: Sequence[CheckResult]) -> Tile:
     return Tile(report.subsystem, colour, state_line, f"{worst.quality}: {worst.message}{more}")
 
 
-def shown_run(summaries: Sequence[RunSummary]) -> RunSummary | None:
-    """The ongoing run, else the newest one."""
-    return next((s for s in summaries if s.ongoing), summaries[0] if summaries else None)
-
-
 def rotation(
     service: ProcessingService, run: RunSummary | None, configured: Sequence[str], subsystems: Sequence[str]
 ) -> tuple[list[RotationEntry], list[str]]:
@@ -253,7 +248,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     )
     def refresh_tiles(_n):
         now = time.time()
-        run = shown_run(service.run_summaries())
+        run = service.current_run()
         reports = [r for r in service.receivers() if r.subsystem in settings.subsystems]
         clock = time.strftime("%H:%M:%S UTC", time.gmtime(now))
         return tiles(service, reports, run, settings.control_room_groups), run_line(run, now), clock
@@ -266,7 +261,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         State(Shell.LOCATION, "search"),
     )
     def rotate(n, search):
-        run = shown_run(service.run_summaries())
+        run = service.current_run()
         entries, notes = rotation(service, run, settings.control_room_groups, settings.subsystems)
         _, rotate_note = rotate_seconds(query_dict(search), settings.control_room_rotate_s)
         if not entries:

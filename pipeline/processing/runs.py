@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -415,6 +415,25 @@ class RunTimelines:
             self._reports = (now, reports)
         return reports
 
+    def current(self, subsystems: Sequence[str]) -> RunSummary | None:
+        """The run a control room shows: the newest run a receiver's merger names, else the newest run
+        stored; from cached timelines, so cheap enough for every refresh. None without any run."""
+        now = time.time()
+        run = max(reported_runs(self.reports(now)), default=None) or newest_run_number(self.store)
+        if run is None:
+            return None
+        timeline = self.timeline(run)
+        if not timeline.subsystems:
+            return None
+        ongoing = timeline.ongoing(now, self.reports(now))
+        infos = [
+            timeline.info(subsystem, source, ongoing)
+            for subsystem in subsystems
+            if (source := timeline.source_for(subsystem)) is not None
+        ]
+        summaries = summarize_runs(infos)
+        return summaries[0] if summaries else None
+
     def find(self, run: int, subsystem: str) -> tuple[RunInfo, RunTimeline]:
         """The RunInfo of one run and subsystem and the run's timeline; LookupError if no data."""
         timeline = self.timeline(run)
@@ -423,6 +442,29 @@ class RunTimelines:
             raise LookupError(f"no data for run {run}, subsystem {subsystem}")
         now = time.time()
         return timeline.info(subsystem, source, timeline.ongoing(now, self.reports(now))), timeline
+
+
+def newest_run_number(store: SnapshotStore) -> int | None:
+    """The highest run number with a folder in the store's layout `snapshots/subsystem=<SYS>/run=<N>/`
+    (one directory listing per subsystem: no snapshot is opened)."""
+    area = store.data_dir / SNAPSHOTS_AREA
+    newest = None
+    try:
+        subsystems = [entry.path for entry in os.scandir(area) if entry.name.startswith("subsystem=")]
+    except FileNotFoundError:
+        return None
+    for folder in subsystems:
+        try:
+            names = [entry.name for entry in os.scandir(folder) if entry.name.startswith("run=")]
+        except OSError:
+            continue
+        for name in names:
+            try:
+                number = int(name.removeprefix("run="))
+            except ValueError:
+                continue
+            newest = number if newest is None else max(newest, number)
+    return newest
 
 
 def _run_folders(store: SnapshotStore, run: int) -> list[tuple[str, int]]:

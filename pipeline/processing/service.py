@@ -384,7 +384,12 @@ class ProcessingService:
     def system_status(self) -> SystemStatus:
         """Receivers (state by the one liveness rule, ages, counters), the ongoing run, the data folder
         and other sites: what /system, GET /status and GET /api/status show."""
-        return self.monitor.status(self.run_summaries())
+        return self.monitor.status(self.current_run())
+
+    def current_run(self) -> RunSummary | None:
+        """The newest run a receiver's merger names (ongoing), else the newest run stored; read from
+        cached run timelines (no scan of the whole store), for pages that refresh every few seconds."""
+        return self._timelines.current(self.subsystems)
 
     def receivers(self) -> list[ReceiverReport]:
         """Each configured receiver's state and counters alone (no run list, no disk): cheap enough

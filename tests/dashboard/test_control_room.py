@@ -12,7 +12,7 @@ from dash.testing.wait import until
 
 from dashboard.app import create_app
 from dashboard.ids import ControlRoom
-from dashboard.pages.control_room import rotate_seconds, rotation, shown_run, tile_for
+from dashboard.pages.control_room import rotate_seconds, rotation, tile_for
 from pipeline.detectors.base import CheckResult
 from pipeline.emulator.runs import EmulatorConfig, SyntheticRuns
 from pipeline.liveness import receiver_liveness
@@ -207,7 +207,7 @@ def test_rotate_seconds_from_the_url():
 
 def test_rotation_defaults_to_the_first_group_of_each_subsystem_and_names_unknown_ones(settings):
     service = ProcessingService.from_settings(settings)
-    run = shown_run(service.run_summaries())
+    run = service.current_run()
     assert run.run == RUN and run.ongoing
     default, notes = rotation(service, run, (), SUBSYSTEMS)
     assert [(e.subsystem, e.group) for e in default] == [

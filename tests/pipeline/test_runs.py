@@ -238,3 +238,19 @@ def test_a_run_that_mixes_merger_modes_says_so_and_uses_the_newest(store, tmp_pa
     assert ProcessingService(store, tmp_path / "cache", SUBSYSTEMS).view(RUN, "EMC").warnings == list(
         info.warnings
     )
+
+
+def test_the_current_run_is_the_one_a_merger_names_else_the_newest(store, tmp_path):
+    store_at(store, "HLT", [0, 3], run=RUN)
+    store_at(store, "HLT", [10, 12], run=RUN + 1)
+    store_at(store, "EMC", [11], run=RUN + 1)
+    service = ProcessingService(store, tmp_path / "cache", SUBSYSTEMS)
+    newest = service.current_run()
+    assert (newest.run, newest.ongoing, newest.own_subsystems) == (RUN + 1, False, ("EMC", "HLT"))
+    assert newest == next(s for s in service.run_summaries() if s.run == RUN + 1)  # one builder
+    # A merger still naming the older run (a receiver replaying it, say) makes it the current, ongoing one.
+    write_status(store.data_dir, ReceiverStatus("HLT", last_reply_utc=time.time() - 1, last_run=RUN))
+    service = ProcessingService(store, tmp_path / "cache", SUBSYSTEMS)
+    current = service.current_run()
+    assert (current.run, current.ongoing, current.length_minutes) == (RUN, True, 3.0)
+    assert ProcessingService(SnapshotStore(tmp_path / "empty"), tmp_path / "c2").current_run() is None
