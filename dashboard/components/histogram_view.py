@@ -16,6 +16,7 @@ from dash import Patch, dcc, html
 
 from dashboard.figures import grid_figure, message_figure, processed_figure, stack_figure
 from dashboard.layout import grid_group_of
+from dashboard.slices import describe_full_run
 from dashboard.status_panel import format_utc
 from pipeline.detectors import plugin_for
 from pipeline.detectors.base import ProcessedHistogram, Stack
@@ -177,9 +178,8 @@ def warnings_block(view: ProcessedView) -> html.Div | str:
 
 def slice_banner(view: ProcessedView, window: Window | None) -> html.Div:
     if window is None:
-        state = "following live updates" if view.run.ongoing else "run not ongoing"
         return html.Div(
-            f"Full run: 0–{view.run.length_minutes:.1f} min · {state}", className="slice-banner slice-full"
+            describe_full_run(view.run.length_minutes, view.run.ongoing), className="slice-banner slice-full"
         )
     return html.Div(
         [
