@@ -34,7 +34,8 @@ HOT_COLOR = "#c62828"
 # ROOT marker size 1 is about 8 px; below 5 px a marker is unreadable on a control-room screen.
 MARKER_PX_PER_ROOT_SIZE = 8.0
 MIN_MARKER_PX = 5.0
-# Beyond this many, ringing every channel above threshold hides the plot instead of explaining it.
+# Beyond this many, ringing every channel above threshold hides the plot instead of explaining it:
+# only the highest are ringed, and the legend says how many there are.
 MAX_MARKED_CHANNELS = 200
 SECONDARY_AXIS_MARGIN = 50
 # Panels per row of a grid: the original drew the 20 supermodules of a group four to a row.
@@ -500,11 +501,17 @@ def _add_check_marks(fig: go.Figure, processed: ProcessedHistogram, log_y: bool)
             )
         ids = np.asarray(ids, dtype=int)
         ids = ids[(ids >= 0) & (ids < values.size)]
-        if 0 < ids.size <= MAX_MARKED_CHANNELS:
+        if ids.size:
+            count = f"{ids.size:,}"
+            if ids.size > MAX_MARKED_CHANNELS:
+                # Ring the highest ones only and say so: thousands of rings hide the plot and hang the tab.
+                ids = np.sort(ids[np.argsort(values[ids], kind="stable")[::-1][:MAX_MARKED_CHANNELS]])
+                count += f"; {MAX_MARKED_CHANNELS} highest ringed"
+            name = f"above threshold ({count})"
             centers = 0.5 * (edges[ids] + edges[ids + 1])
             fig.add_trace(
                 go.Scatter(
-                    name=f"above threshold ({ids.size})",
+                    name=name,
                     x=centers,
                     y=values[ids],
                     mode="markers",
