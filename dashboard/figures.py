@@ -379,21 +379,8 @@ def _content_figure(
     if h.dimension == 3:
         # ROOT's TH3::Project3D("xy") also keeps the z under/overflow unless asked not to.
         projection = h.values_flow[1:-1, 1:-1, :].sum(axis=2)
-        fig = _heatmap_figure(h.edges[0], h.edges[1], projection, value_title, log_z)
-        fig.add_annotation(
-            name="th3-note",
-            text=TH3_NOTE,
-            xref="paper",
-            yref="paper",
-            x=0,
-            y=1,
-            xanchor="left",
-            yanchor="bottom",
-            showarrow=False,
-            font={"size": 13, "color": "#6c4a00"},
-            bgcolor="#fff3cd",
-        )
-        return fig
+        # The note goes into the subtitle (see _subtitle): an annotation over the plot covered it.
+        return _heatmap_figure(h.edges[0], h.edges[1], projection, value_title, log_z)
     return None
 
 
@@ -663,6 +650,8 @@ def _subtitle(h: Histogram, hints: DrawHints | None = None, context: str = "") -
         if own_title and own_title not in (h.name, headline(h, hints)):
             parts.append(root_text_to_html(own_title))
     parts.append(f"{h.name} · {h.class_name} · {h.entries:,.0f} entries")
+    if h.dimension == 3:
+        parts.append(TH3_NOTE)
     if context:
         parts.append(context)
     return " · ".join(parts)

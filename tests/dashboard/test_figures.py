@@ -136,7 +136,9 @@ def test_th3_is_drawn_as_xy_projection_with_a_note(make_histogram):
     h = make_histogram("cube", [np.arange(4.0), np.arange(5.0), np.arange(6.0)], inner, values_flow=flow)
     fig = histogram_figure(h)
     np.testing.assert_array_equal(np.asarray(fig.data[0].z), (inner.sum(axis=2) + 100.0).T)
-    assert any(a.text == TH3_NOTE for a in fig.layout.annotations)
+    # Said in the subtitle, where it covers nothing (an annotation there hid the subtitle).
+    assert TH3_NOTE in fig.layout.title.subtitle.text
+    assert not fig.layout.annotations
 
 
 def test_pretty_name_prefers_a_real_title(make_histogram):
