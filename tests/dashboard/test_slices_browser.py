@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +15,11 @@ from dash.testing.wait import until
 
 from dashboard.app import create_app
 from pipeline.emulator import HOT_FASTOR_IDS
-from pipeline.emulator.runs import EmulatorConfig, SyntheticRuns
 from pipeline.processing.options import ProcessingOptions
 from pipeline.processing.service import ProcessingService
 from pipeline.processing.timeslice import Window
 from pipeline.settings import Settings
-from pipeline.store import SnapshotMeta, SnapshotStore
-from tests.clocks import ManualClock
+from pipeline.store import SnapshotStore
 from tests.dashboard.browser import (
     GRAPH_JS,
     choose_radio,
@@ -33,39 +31,13 @@ from tests.dashboard.browser import (
     trace_y,
     type_into,
 )
+from tests.dashboard.emulated_run import FASTOR_L0, RUN, EmulatedRun
 
 pytestmark = pytest.mark.browser
 
-RUN = 5000
 FASTOR_GROUP = "FastOR"
-FASTOR_L0 = "EMCTRQA_histFastORL0"
 EVENTS = "EMCTRQA_histEvents"
 N_SNAPSHOTS = 6
-
-
-class EmulatedRun:
-    """An EMC run from the emulator, stored as a receiver would: one cumulative snapshot a minute."""
-
-    def __init__(self, data_dir: Path, start_utc: float, merger_reset: bool = False) -> None:
-        self.merger_reset = merger_reset
-        self.clock = ManualClock(start_utc)
-        config = EmulatorConfig(step_s=20.0, run_length_s=600.0, first_run=RUN, start_time_utc=start_utc)
-        self.runs = SyntheticRuns(("EMC",), config, now=self.clock)
-        self.store = SnapshotStore(data_dir)
-        self.start_utc = start_utc
-        self.n_snapshots = 0
-
-    def store_snapshot(self) -> None:
-        # The first snapshot 50 s into the run, then one a minute: minutes 0, 1, 2, ... of the run.
-        self.clock.time_utc = self.start_utc + 50.0 + 60.0 * self.n_snapshots
-        self.runs.advance(self.clock.time_utc)
-        held = self.runs.snapshot()
-        when = datetime.fromtimestamp(self.clock.time_utc, UTC)
-        meta = SnapshotMeta(RUN, "EMC", when, "B", "pp", merger_reset=self.merger_reset)
-        self.store.write_snapshot(meta, list(held.values()))
-        self.n_snapshots += 1
-        if self.merger_reset:
-            self.runs.erase(list(held))  # as -ResetOnRequest does: the next snapshot is an increment
 
 
 @pytest.fixture
