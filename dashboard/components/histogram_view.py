@@ -25,6 +25,9 @@ from pipeline.processing.service import ProcessedView
 from pipeline.processing.timeslice import Window
 
 IMAGE_WIDTH, IMAGE_HEIGHT = 1600, 900
+# What the navbar, run header, slice banner, caption, downloads and the check verdict leave of the
+# screen: the verdict stays visible without scrolling at 1600x1000 and up.
+GRAPH_HEIGHT = "calc(100vh - 430px)"
 _UNSAFE_FILE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
 # Toolbar buttons that would talk to an outside service, or make no sense here.
 REMOVED_BUTTONS = ["sendDataToCloud", "editInChartStudio", "lasso2d", "select2d"]
@@ -70,6 +73,9 @@ def graph(component_id: str, loading_id: str, filename: str = "overwatch") -> dc
             figure=message_figure("Loading…"),
             config=graph_config(filename),
             className="histogram-graph",
+            # On the component itself: Plotly sizes the plot from this box, and a box without a height
+            # let the plot spill over the caption and the check results below it.
+            style={"height": GRAPH_HEIGHT, "minHeight": "380px"},
         ),
         id=loading_id,
         type="circle",
