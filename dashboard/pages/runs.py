@@ -1,4 +1,5 @@
-"""`/` and `/runs`: every run, newest first, 50 to a page, with a run-number jump box.
+"""`/` and `/runs`: every run, newest first, 50 to a page (pages above the table), with a run-number
+jump box.
 
 Per run: start in CERN local time and in UTC (both labelled), length, HLT mode, beam type, an "ongoing"
 badge, and one link per subsystem with data (to `/run/<run>/<SYS>`). The list refreshes by itself and
@@ -51,6 +52,11 @@ def jump_target(text: object, summaries: Sequence[RunSummary], configured: Seque
         newest = f" (newest: {summaries[0].run})" if summaries else ""
         raise ValueError(f"Run {run} has no data{newest}")
     return page_path(run, ordered_subsystems(summary.subsystems, configured)[0])
+
+
+def table_row_key(summary: RunSummary) -> list:
+    """What a row shows, as the table's change detector compares it."""
+    return [summary.run, summary.ongoing, round(summary.length_minutes, 1), list(summary.subsystems)]
 
 
 def runs_table(summaries: Sequence[RunSummary], configured: Sequence[str]) -> html.Table | html.P:
@@ -136,10 +142,6 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
             ),
             html.Div(id=Runs.JUMP_ERROR, role="alert", className="jump-error"),
             html.Div(
-                runs_table(runs_on_page(summaries, page), context.settings.subsystems),
-                id=Runs.TABLE,
-            ),
-            html.Div(
                 [
                     dbc.Pagination(
                         id=Runs.PAGINATION,
@@ -155,7 +157,13 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
                 ],
                 className="runs-pagination",
             ),
+            html.Div(
+                runs_table(runs_on_page(summaries, page), context.settings.subsystems),
+                id=Runs.TABLE,
+            ),
             dcc.Interval(id=Runs.REFRESH, interval=max(context.settings.status_refresh_ms, 2000)),
+            # What the table shows, so a refresh with nothing new leaves it (and the user's focus) alone.
+            dcc.Store(id=Runs.SHOWN, data=None),
         ],
         className="runs-page",
     )
@@ -176,19 +184,25 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         Output(Runs.TABLE, "children"),
         Output(Runs.PAGINATION, "max_value"),
         Output(Runs.PAGE_INFO, "children"),
+        Output(Runs.SHOWN, "data"),
         Input(Runs.PAGINATION, "active_page"),
         Input(Runs.REFRESH, "n_intervals"),
         State(Runs.PAGINATION, "max_value"),
-        prevent_initial_call=True,
+        State(Runs.SHOWN, "data"),
     )
-    def show_page(page, _n, old_pages):
+    def show_page(page, _n, old_pages, shown):
         summaries = summarize_runs(service.runs())
         pages = page_count(len(summaries))
         page = min(max(int(page or 1), 1), pages)
+        on_page = runs_on_page(summaries, page)
+        signature = [page, len(summaries), *(table_row_key(summary) for summary in on_page)]
+        if signature == shown:
+            raise PreventUpdate
         return (
-            runs_table(runs_on_page(summaries, page), configured),
+            runs_table(on_page, configured),
             no_update if pages == old_pages else pages,
             _page_info(len(summaries), page),
+            signature,
         )
 
     @app.callback(
