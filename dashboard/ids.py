@@ -104,7 +104,7 @@ class ControlRoom:
     TILE = "control-room-tile"
     TILE_REFRESH = "control-room-tile-refresh"
     ROTATE = "control-room-rotate"
-    GROUPS = "control-room-groups"
+    POSITION = "control-room-position"  # dcc.Store: index of the group on screen
     PLOT_TITLE = "control-room-plot-title"
     GRAPH = "control-room-graph"
     NOTE = "control-room-note"

@@ -28,7 +28,7 @@ from dashboard.figures import grid_figure, message_figure
 from dashboard.ids import ControlRoom, Shell
 from dashboard.status_panel import format_age, format_minutes
 from dashboard.url_state import query_dict
-from pipeline.detectors.base import CheckResult
+from pipeline.detectors.base import CheckResult, Group
 from pipeline.liveness import ReceiverState
 from pipeline.processing.runs import RunSummary
 from pipeline.processing.service import ProcessingService
@@ -122,20 +122,26 @@ def rotation(
     return entries, notes
 
 
-def _groups(service: ProcessingService, run: int, subsystem: str) -> dict[str, list[str]]:
+def _groups(service: ProcessingService, run: int, subsystem: str) -> dict[str, tuple[Group, list[str]]]:
     try:
         view = service.view(run, subsystem)
     except LookupError:
         return {}
-    return {group.title: names for group, names in view.groups if names}
+    return {group.title: (group, names) for group, names in view.groups if names}
 
 
 def group_figure(service: ProcessingService, run: int, entry: RotationEntry) -> go.Figure:
-    names = _groups(service, run, entry.subsystem).get(entry.group, [])
+    group, names = _groups(service, run, entry.subsystem).get(entry.group, (None, []))
     view = service.view(run, entry.subsystem)
     members = [view.histogram(name) for name in names[:MEMBERS_SHOWN]]
     more = f" · first {MEMBERS_SHOWN} of {len(names)}" if len(names) > MEMBERS_SHOWN else ""
-    figure = grid_figure(f"{entry.subsystem} · {entry.group}", members, context=f"run {run}{more}")
+    figure = grid_figure(
+        f"{entry.subsystem} · {entry.group}",
+        members,
+        context=f"run {run}{more}",
+        # Supermodules share a scale (the odd one stands out); unrelated maps each get their own.
+        shared_scale=bool(group and group.grid),
+    )
     return dark(figure)
 
 
@@ -164,10 +170,10 @@ def tiles(
         if run is not None and report.state is ReceiverState.FLOWING:
             groups = _groups(service, run.run, report.subsystem)
             names = [
-                n
+                name
                 for entry in shown
                 if entry.subsystem == report.subsystem
-                for n in groups.get(entry.group, [])
+                for name in groups.get(entry.group, (None, []))[1]
             ]
             view = service.view(run.run, report.subsystem) if names else None
             for name in names[:CHECKED_PER_SUBSYSTEM]:
@@ -221,12 +227,13 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
                     figure=dark(message_figure("Loading…")),
                     config={"staticPlot": True, "displayModeBar": False, "responsive": True},
                     className="cr-graph",
-                    # The plot takes what the header and the tiles leave of the screen.
-                    style={"height": "calc(100vh - 15rem)", "minHeight": "24rem"},
+                    # The plot takes what the header and the tiles leave of the screen (.cr-plot).
+                    style={"height": "100%"},
                 ),
                 className="cr-plot",
             ),
             dcc.Interval(id=ControlRoom.ROTATE, interval=int(seconds * 1000)),
+            dcc.Store(id=ControlRoom.POSITION),
             dcc.Interval(
                 id=ControlRoom.TILE_REFRESH,
                 interval=max(context.settings.status_refresh_ms, TILE_REFRESH_MS_MIN),
@@ -255,23 +262,28 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
 
     @app.callback(
         Output(ControlRoom.GRAPH, "figure"),
+        Output(ControlRoom.POSITION, "data"),
         Output(ControlRoom.NOTE, "children"),
         Output(ControlRoom.NOTE, "hidden"),
         Input(ControlRoom.ROTATE, "n_intervals"),
+        State(ControlRoom.POSITION, "data"),
         State(Shell.LOCATION, "search"),
     )
-    def rotate(n, search):
+    def rotate(_n, shown_position, search):
+        # The next group after the one on screen (not n_intervals modulo): an update the browser dropped
+        # because the next tick came first (a slow server) is retried, never skipped.
         run = service.current_run()
         entries, notes = rotation(service, run, settings.control_room_groups, settings.subsystems)
         _, rotate_note = rotate_seconds(query_dict(search), settings.control_room_rotate_s)
+        position = None
         if not entries:
             message = "No data to show yet" if run is None else f"Run {run.run}: no group to show"
             figure = dark(message_figure(message))
         else:
-            position = (n or 0) % len(entries)
+            position = 0 if shown_position is None else (int(shown_position) + 1) % len(entries)
             entry = entries[position]
             figure = group_figure(service, run.run, entry)
             # Said in the figure, so a test (or a person with devtools) can tell what is shown.
             figure.update_layout(meta={"group": f"{entry.subsystem}:{entry.group}", "position": position})
         text = " · ".join(note for note in (rotate_note, *notes) if note)
-        return figure, text, not text
+        return figure, position, text, not text

@@ -4,6 +4,7 @@ and as pure functions."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -12,7 +13,7 @@ from dash.testing.wait import until
 
 from dashboard.app import create_app
 from dashboard.ids import ControlRoom
-from dashboard.pages.control_room import rotate_seconds, rotation, tile_for
+from dashboard.pages.control_room import RotationEntry, group_figure, rotate_seconds, rotation, tile_for
 from pipeline.detectors.base import CheckResult
 from pipeline.emulator.runs import EmulatorConfig, SyntheticRuns
 from pipeline.liveness import receiver_liveness
@@ -22,7 +23,13 @@ from pipeline.status import ReceiverStatus, write_status
 from pipeline.store import SnapshotMeta, SnapshotStore
 from pipeline.system_status import ReceiverReport
 from tests.clocks import ManualClock
-from tests.dashboard.browser import screenshot
+from tests.dashboard.browser import (
+    in_viewport_without_scrolling,
+    open_page,
+    screenshot,
+    set_viewport,
+    visibility,
+)
 
 RUN = 300500
 SUBSYSTEMS = ("EMC", "TPC", "HLT")
@@ -63,11 +70,49 @@ def recorded(tmp_path_factory):
     return data_dir
 
 
+class LiveReceivers:
+    """Rewrites every receiver's status each 0.5 s, as running receivers do (a loaded machine may take
+    minutes over a browser test: statuses written once would turn stale on their own); `dead` ones stop
+    beating."""
+
+    def __init__(self, data_dir) -> None:
+        self.data_dir = data_dir
+        self.dead: set[str] = set()
+        self.died_at = time.time()
+        self._stop = threading.Event()
+        self.write()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def write(self) -> None:
+        now = time.time()
+        for subsystem in SUBSYSTEMS:
+            beat = {"heartbeat_utc": self.died_at - 600} if subsystem in self.dead else {}
+            write_status(self.data_dir, fresh_status(subsystem, now, **beat))
+
+    def kill(self, subsystem: str) -> None:
+        self.died_at = time.time()
+        self.dead.add(subsystem)
+        self.write()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.write()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
 @pytest.fixture
-def settings(recorded, tmp_path):
-    now = time.time()
-    for subsystem in SUBSYSTEMS:
-        write_status(recorded, fresh_status(subsystem, now))
+def receivers(recorded):
+    live = LiveReceivers(recorded)
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def settings(recorded, receivers, tmp_path):
     return Settings(
         data_dir=recorded,
         cache_dir=tmp_path / "cache",
@@ -95,39 +140,10 @@ def shown_group(dash_duo) -> str | None:
     )
 
 
-def visibility(dash_duo, selector: str) -> str:
-    return dash_duo.driver.execute_script(
-        """
-        const element = document.querySelector(arguments[0]);
-        if (!element) { return 'missing'; }
-        const box = element.getBoundingClientRect();
-        if (box.width === 0 || box.height === 0) { return 'not drawn'; }
-        const x = box.left + box.width / 2, y = box.top + box.height / 2;
-        if (x < 0 || y < 0 || box.right > window.innerWidth || box.bottom > window.innerHeight) {
-            return 'not inside the viewport';
-        }
-        const hit = document.elementFromPoint(x, y);
-        if (hit && (hit === element || element.contains(hit))) { return 'visible'; }
-        return 'covered by ' + (hit ? hit.tagName.toLowerCase() + '.' + hit.className : 'nothing');
-        """,
-        selector,
-    )
-
-
-def set_viewport(dash_duo, width: int, height: int) -> None:
-    driver = dash_duo.driver
-    driver.set_window_size(width, height)
-    inner = driver.execute_script("return [window.innerWidth, window.innerHeight];")
-    driver.set_window_size(2 * width - inner[0], 2 * height - inner[1])
-    until(
-        lambda: driver.execute_script("return [window.innerWidth, window.innerHeight];") == [width, height], 5
-    )
-
-
-def test_the_control_room_rotates_groups_and_greys_stale_data(dash_duo, settings):
+def test_the_control_room_rotates_groups_and_greys_stale_data(dash_duo, settings, receivers):
     dash_duo.start_server(create_app(settings))
     set_viewport(dash_duo, 1920, 1080)
-    dash_duo.driver.get(dash_duo.server_url + "/control-room?rotate=2")
+    open_page(dash_duo, "/control-room?rotate=2")
     # EMC's FastOR group holds the hot FastORs the emulator fills: its checks say Bad, so the tile is red.
     until(lambda: tile(dash_duo, "EMC")[0] == "bad", timeout=20)
     assert "hot FastOR" in tile(dash_duo, "EMC")[1]
@@ -144,14 +160,23 @@ def test_the_control_room_rotates_groups_and_greys_stale_data(dash_duo, settings
             seen.append(group)
         return len(seen) >= 4
 
-    until(rotated, timeout=30)
+    until(rotated, timeout=60)
     start = GROUPS.index(seen[0])
     assert seen[:4] == [GROUPS[(start + i) % 3] for i in range(4)]
     for selector in [f"#{ControlRoom.tile(s)}" for s in SUBSYSTEMS] + [
         f"#{ControlRoom.RUN}",
         f"#{ControlRoom.GRAPH}",
     ]:
+        assert in_viewport_without_scrolling(dash_duo, selector), selector  # a big screen is never scrolled
         assert visibility(dash_duo, selector) == "visible", selector
+        assert dash_duo.driver.execute_script(
+            "const box = document.querySelector(arguments[0]).getBoundingClientRect();"
+            " return box.bottom <= window.innerHeight && box.right <= window.innerWidth;",
+            selector,
+        ), f"{selector} reaches out of the screen"
+    assert dash_duo.driver.execute_script(
+        "return window.scrollY === 0 && document.body.scrollHeight <= window.innerHeight + 1"
+    )
     assert dash_duo.driver.execute_script(
         "return document.querySelector('.page-header') === null || "
         "getComputedStyle(document.querySelector('.page-header')).display === 'none'"
@@ -160,8 +185,7 @@ def test_the_control_room_rotates_groups_and_greys_stale_data(dash_duo, settings
     screenshot(dash_duo, "control_room_1920x1080.png")
 
     # EMC's receiver stops beating: its data are stale, the tile turns grey whatever its checks said.
-    now = time.time()
-    write_status(settings.data_dir, fresh_status("EMC", now, heartbeat_utc=now - 600))
+    receivers.kill("EMC")
     until(lambda: tile(dash_duo, "EMC")[0] == "stale", timeout=15)
     assert "receiver dead" in tile(dash_duo, "EMC")[1]
     assert tile(dash_duo, "TPC")[0] == "good"
@@ -171,7 +195,7 @@ def test_the_control_room_rotates_groups_and_greys_stale_data(dash_duo, settings
 
 def test_a_bad_rotate_value_is_said_and_the_setting_used(dash_duo, settings):
     dash_duo.start_server(create_app(settings))
-    dash_duo.driver.get(dash_duo.server_url + "/control-room?rotate=fast")
+    open_page(dash_duo, "/control-room?rotate=fast")
     dash_duo.wait_for_contains_text(f"#{ControlRoom.NOTE}", "rotate=fast is not a number of seconds")
     assert dash_duo.get_logs() == []
 
@@ -219,3 +243,15 @@ def test_rotation_defaults_to_the_first_group_of_each_subsystem_and_names_unknow
     chosen, notes = rotation(service, run, ("EMC:FastOR", "EMC:No such group", "nonsense"), SUBSYSTEMS)
     assert [(e.subsystem, e.group) for e in chosen] == [("EMC", "FastOR")]
     assert notes == ["'nonsense' is not SYS:Group title", f"EMC:No such group has no histograms in run {RUN}"]
+
+
+def test_unrelated_maps_get_their_own_colour_scale_supermodules_share_one(settings):
+    service = ProcessingService.from_settings(settings)
+    run = service.current_run().run
+    hlt = group_figure(service, run, RotationEntry("HLT", "HLT Histograms"))
+    maps = [trace for trace in hlt.data if trace.type == "heatmap"]
+    assert maps and all(trace.coloraxis is None and trace.showscale is False for trace in maps)
+    assert hlt.layout.paper_bgcolor == "#0b1220" and hlt.layout.meta is None
+    supermodules = group_figure(service, run, RotationEntry("EMC", "FEE vs TRU"))
+    grid_maps = [trace for trace in supermodules.data if trace.type == "heatmap"]
+    assert len(grid_maps) == 20 and {trace.coloraxis for trace in grid_maps} == {"coloraxis"}

@@ -21,7 +21,7 @@ from pipeline.settings import Settings
 from pipeline.status import ReceiverStatus, write_status
 from pipeline.store import SnapshotMeta, SnapshotStore
 from pipeline.system_status import reports_for
-from tests.dashboard.browser import ARTIFACTS, screenshot
+from tests.dashboard.browser import ARTIFACTS, open_page, screenshot, set_viewport, visibility
 
 RUN = 300777
 SUBSYSTEMS = ("EMC", "TPC", "HLT")
@@ -82,36 +82,10 @@ def state_is(dash_duo, subsystem: str, state: str) -> bool:
     return cell_text(dash_duo, "state", subsystem).splitlines()[:1] == [state.upper()]
 
 
-def visibility(dash_duo, selector: str) -> str:
-    """'visible' when the element's centre is in the viewport and nothing covers it."""
-    return dash_duo.driver.execute_script(
-        """
-        const element = document.querySelector(arguments[0]);
-        if (!element) { return 'missing'; }
-        element.scrollIntoView({block: 'nearest', inline: 'nearest'});
-        const box = element.getBoundingClientRect();
-        if (box.width === 0 || box.height === 0) { return 'not drawn'; }
-        const x = box.left + box.width / 2, y = box.top + box.height / 2;
-        if (x < 0 || y < 0 || x > window.innerWidth || y > window.innerHeight) { return 'outside viewport'; }
-        const hit = document.elementFromPoint(x, y);
-        if (hit && (hit === element || element.contains(hit))) { return 'visible'; }
-        return 'covered by ' + (hit ? hit.tagName.toLowerCase() + '.' + hit.className : 'nothing');
-        """,
-        selector,
-    )
-
-
-def set_viewport(dash_duo, width: int, height: int) -> None:
-    driver = dash_duo.driver
-    driver.set_window_size(width, height)
-    inner = driver.execute_script("return [window.innerWidth, window.innerHeight];")
-    driver.set_window_size(2 * width - inner[0], 2 * height - inner[1])
-
-
 def test_system_page_follows_heartbeats_and_silent_mergers(dash_duo, settings):
     dash_duo.start_server(create_app(settings))
     set_viewport(dash_duo, 1600, 1000)
-    dash_duo.driver.get(dash_duo.server_url + "/system")
+    open_page(dash_duo, "/system")
     for subsystem in SUBSYSTEMS:
         until(lambda s=subsystem: state_is(dash_duo, s, "flowing"), timeout=15)
     dash_duo.wait_for_contains_text(f"#{System.SUMMARY}", "All receivers alive")
