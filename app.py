@@ -1,8 +1,9 @@
 """The main job on embedded defaults: HLT merger emulator, one receiver per subsystem, and the dashboard.
 
-`python app.py` starts the emulator and receivers as child processes (as they would be separate
-processes in production), serves the Dash app on http://127.0.0.1:8050 in this process, and stops every
-child cleanly on Ctrl-C. `--dashboard-only` serves the app over an existing data folder.
+`python app.py` starts the supervisor in its own process (it runs the emulator and the receivers as
+its children and restarts any that dies), then serves the dashboard on http://127.0.0.1:8050 with the
+production server (gunicorn: `dash_workers` x `dash_threads`) from this process. Ctrl-C stops
+everything cleanly. `--dashboard-only` serves the app over an existing data folder, without supervisor.
 """
 
 from __future__ import annotations
@@ -136,46 +137,66 @@ def _label(command: list[str]) -> str:
     return " ".join(command[3:6]) if command[1:3] == ["-m", "pipeline"] else " ".join(command[:3])
 
 
-def _watch(supervisor: Supervisor, period_s: float = 1.0) -> None:
-    while True:
-        time.sleep(period_s)
-        supervisor.poll()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dashboard-only", action="store_true", help="no emulator, no receivers")
+    parser.add_argument("--supervisor-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--port", type=int, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings.from_env(data_dir=args.data_dir, dash_port=args.port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if args.supervisor_only:
+        return run_supervisor(settings)
 
-    from dashboard.app import create_app
-    from pipeline.processing.service import ProcessingService
-    from pipeline.store import SnapshotStore
+    from dashboard.server import serve
 
-    service = ProcessingService(SnapshotStore(settings.data_dir), settings.cache_dir, settings.subsystems)
-    dash_app = create_app(settings, service=service)
-    supervisor = Supervisor([] if args.dashboard_only else child_commands(settings))
-    supervisor.start()
-    threading.Thread(target=_watch, args=(supervisor,), name="supervisor", daemon=True).start()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    # One line per browser request would bury what operators need to see (restarts, errors).
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    supervisor = None
+    if not args.dashboard_only:
+        # Its own process: the web server's workers fork from this one, and must not inherit it.
+        command = [sys.executable, str(Path(__file__).resolve()), "--supervisor-only"]
+        if args.data_dir is not None:
+            command += ["--data-dir", str(args.data_dir)]
+        supervisor = subprocess.Popen(command, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     log.info(
-        "dashboard on http://%s:%d (data in %s)", settings.dash_host, settings.dash_port, settings.data_dir
-    )
+        "dashboard on http://%s:%d (data in %s, %d workers x %d threads)",
+        settings.dash_host, settings.dash_port, settings.data_dir,
+        settings.dash_workers, settings.dash_threads,
+    )  # fmt: skip
     try:
-        dash_app.run(host=settings.dash_host, port=settings.dash_port, debug=False)
+        serve(settings)  # returns (or exits) when gunicorn stops on SIGINT/SIGTERM
     except KeyboardInterrupt:
         pass
     finally:
-        supervisor.stop()
-        service.flush()  # processed histograms still queued for the disk cache
+        if supervisor is not None:
+            _stop(supervisor)
         log.info("stopped")
     return 0
+
+
+def run_supervisor(settings: Settings) -> int:
+    """The supervisor process: start the emulator and receivers, restart any that dies, stop them all
+    on SIGTERM or SIGINT."""
+    supervisor = Supervisor(child_commands(settings))
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    supervisor.start()
+    while not stop.wait(1.0):
+        supervisor.poll()
+    supervisor.stop()
+    return 0
+
+
+def _stop(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ HOT_COLOR = "#c62828"
 # ROOT marker size 1 is about 8 px; below 5 px a marker is unreadable on a control-room screen.
 MARKER_PX_PER_ROOT_SIZE = 8.0
 MIN_MARKER_PX = 5.0
-# Beyond this many, ringing every channel above threshold hides the plot instead of explaining it.
+# Beyond this many, ringing every channel above threshold hides the plot instead of explaining it:
+# only the highest are ringed, and the legend says how many there are.
 MAX_MARKED_CHANNELS = 200
 SECONDARY_AXIS_MARGIN = 50
 # Panels per row of a grid: the original drew the 20 supermodules of a group four to a row.
@@ -184,11 +185,13 @@ def grid_figure(
     log_y: bool = False,
     log_z: bool = False,
     context: str = "",
+    shared_scale: bool = True,
 ) -> go.Figure:
     """A group's histograms side by side (the original's per-supermodule grids), in the given order.
 
     Maps share one colour scale, so the one supermodule that differs stands out; each panel is titled
     with its histogram's headline ("SM 3"). The first member's axis ranges apply to every panel.
+    `shared_scale=False` (a group of unrelated maps) gives each map its own scale, without colour bars.
     """
     if not members:
         return message_figure(f"{title}: no histogram in this view")
@@ -213,7 +216,11 @@ def grid_figure(
                 x=np.asarray(h.edges[0], dtype=float),
                 y=np.asarray(h.edges[1], dtype=float),
                 z=z_of[id(h)],
-                coloraxis="coloraxis",
+                **(
+                    {"coloraxis": "coloraxis"}
+                    if shared_scale
+                    else {"colorscale": COLORSCALE, "showscale": False}
+                ),
                 hoverongaps=False,
                 name=h.name,
                 hovertemplate=f"{html.escape(h.name)}<br>x %{{x:.4g}}<br>y %{{y:.4g}}<extra></extra>",
@@ -378,21 +385,8 @@ def _content_figure(
     if h.dimension == 3:
         # ROOT's TH3::Project3D("xy") also keeps the z under/overflow unless asked not to.
         projection = h.values_flow[1:-1, 1:-1, :].sum(axis=2)
-        fig = _heatmap_figure(h.edges[0], h.edges[1], projection, value_title, log_z)
-        fig.add_annotation(
-            name="th3-note",
-            text=TH3_NOTE,
-            xref="paper",
-            yref="paper",
-            x=0,
-            y=1,
-            xanchor="left",
-            yanchor="bottom",
-            showarrow=False,
-            font={"size": 13, "color": "#6c4a00"},
-            bgcolor="#fff3cd",
-        )
-        return fig
+        # The note goes into the subtitle (see _subtitle): an annotation over the plot covered it.
+        return _heatmap_figure(h.edges[0], h.edges[1], projection, value_title, log_z)
     return None
 
 
@@ -500,11 +494,17 @@ def _add_check_marks(fig: go.Figure, processed: ProcessedHistogram, log_y: bool)
             )
         ids = np.asarray(ids, dtype=int)
         ids = ids[(ids >= 0) & (ids < values.size)]
-        if 0 < ids.size <= MAX_MARKED_CHANNELS:
+        if ids.size:
+            count = f"{ids.size:,}"
+            if ids.size > MAX_MARKED_CHANNELS:
+                # Ring the highest ones only and say so: thousands of rings hide the plot and hang the tab.
+                ids = np.sort(ids[np.argsort(values[ids], kind="stable")[::-1][:MAX_MARKED_CHANNELS]])
+                count += f"; {MAX_MARKED_CHANNELS} highest ringed"
+            name = f"above threshold ({count})"
             centers = 0.5 * (edges[ids] + edges[ids + 1])
             fig.add_trace(
                 go.Scatter(
-                    name=f"above threshold ({ids.size})",
+                    name=name,
                     x=centers,
                     y=values[ids],
                     mode="markers",
@@ -656,6 +656,8 @@ def _subtitle(h: Histogram, hints: DrawHints | None = None, context: str = "") -
         if own_title and own_title not in (h.name, headline(h, hints)):
             parts.append(root_text_to_html(own_title))
     parts.append(f"{h.name} · {h.class_name} · {h.entries:,.0f} entries")
+    if h.dimension == 3:
+        parts.append(TH3_NOTE)
     if context:
         parts.append(context)
     return " · ".join(parts)

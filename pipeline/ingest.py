@@ -62,7 +62,7 @@ def store_reply(
     planned = snapshot_from_reply(reply, subsystem, snapshot_time_utc, merger_reset=merger_reset)
     for name in planned.repeated_names:
         status.rejected_objects += 1
-        status.last_error = f"duplicate object name {name!r} in one reply, kept the first"
+        status.record_error(f"duplicate object name {name!r} in one reply, kept the first")
         result.rejected.append(status.last_error)
         log.warning("%s: rejected: %s", subsystem, status.last_error)
     meta, histograms = planned.meta, planned.histograms
@@ -70,7 +70,7 @@ def store_reply(
         if reply.run < 0:
             log.warning("%s: negative run number %d in INFO, reply skipped", subsystem, reply.run)
         elif reply.run > MAX_RUN:  # a corrupt INFO, shown on the status page
-            status.last_error = f"{planned.skip_reason}, reply skipped"
+            status.record_error(f"{planned.skip_reason}, reply skipped")
             log.warning("%s: %s", subsystem, status.last_error)
         status.skipped_replies += 1
         result.reason = planned.skip_reason or ""
@@ -89,16 +89,15 @@ def store_reply(
             result.snapshot_id = store.write_snapshot(meta, histograms)
         except Exception as second_error:
             return _failed(status, result, f"store failed: {type(second_error).__name__}: {second_error}")
-    status.snapshots_stored += 1
+    status.record_snapshot(meta.snapshot_time_utc.timestamp())
     status.histograms_stored += len(histograms)
-    status.last_snapshot_utc = meta.snapshot_time_utc.timestamp()
     result.outcome = Outcome.STORED
     result.stored_names = sorted(histogram.name for histogram in histograms)
     return result
 
 
 def _failed(status: ReceiverStatus, result: IngestResult, reason: str) -> IngestResult:
-    status.last_error = reason
+    status.record_error(reason)
     log.error("%s: %s", status.subsystem, reason)
     result.outcome, result.reason = Outcome.FAILED, reason
     return result
@@ -118,7 +117,7 @@ def _storable(
             histograms_to_table("check", meta, [histogram])
         except Exception as error:
             status.rejected_objects += 1
-            status.last_error = f"store cannot hold {histogram.name!r}: {type(error).__name__}: {error}"
+            status.record_error(f"store cannot hold {histogram.name!r}: {type(error).__name__}: {error}")
             rejected.append(status.last_error)
             log.warning("%s: rejected: %s", status.subsystem, status.last_error)
         else:
@@ -133,5 +132,5 @@ def _count_rejected(status: ReceiverStatus, reply: Reply) -> list[str]:
     status.rejected_objects += len(rejected)
     status.unsupported_objects += len(reply.unsupported)
     if rejected:
-        status.last_error = rejected[-1]
+        status.record_error(rejected[-1])
     return list(rejected)

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -33,6 +34,18 @@ def wait_for(predicate, timeout_s: float, what: str):
             return result
         time.sleep(0.5)
     pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}")
+
+
+def pipeline_children(pid: int) -> list[psutil.Process]:
+    """The emulator and receiver processes under the main job."""
+    found = []
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            if "pipeline" in child.cmdline():
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
 
 
 def test_main_job_serves_live_data_and_stops_cleanly_on_ctrl_c(tmp_path):
@@ -63,10 +76,16 @@ def test_main_job_serves_live_data_and_stops_cleanly_on_ctrl_c(tmp_path):
         )
         assert last > first > 0, "EMC data grow as the run goes on"
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/_dash-layout", timeout=10).read()
-        assert b"run-select" in page
+        assert b"shell-page" in page
+        # Served by the production server; a registered page answers 200, an unknown path 404.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/runs", timeout=10) as runs_page:
+            assert runs_page.status == 200 and "gunicorn" in runs_page.headers.get("Server", "")
+        with pytest.raises(urllib.error.HTTPError) as not_found:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/no-such-page", timeout=10)
+        assert not_found.value.code == 404
         assert {s.subsystem for s in read_all_status(tmp_path / "data")} == {"EMC", "TPC", "HLT"}
-        children = psutil.Process(job.pid).children(recursive=True)
-        assert len(children) == 4  # emulator + three receivers
+        children = pipeline_children(job.pid)
+        assert len(children) == 4  # emulator + three receivers (besides the supervisor and web workers)
         # A receiver that dies is started again by the main job, and stores again.
         receiver = next(c for c in children if "receiver" in c.cmdline() and "EMC" in c.cmdline())
         receiver.kill()
@@ -74,7 +93,7 @@ def test_main_job_serves_live_data_and_stops_cleanly_on_ctrl_c(tmp_path):
         stored_before = store.count_snapshots("EMC")
 
         def restarted():
-            now = psutil.Process(job.pid).children(recursive=True)
+            now = pipeline_children(job.pid)
             return len(now) == 4 and receiver.pid not in {c.pid for c in now} and now
 
         children = wait_for(restarted, 15, "the killed EMC receiver to be restarted")

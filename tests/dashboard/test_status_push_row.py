@@ -1,12 +1,14 @@
-"""The status page shows the HTTP push receiver in its own row, beside the subsystem's ZMQ receiver."""
+"""The HTTP push receiver is reported in its own row, beside the subsystem's ZMQ receiver, and a silent
+one is idle (healthy), never dead: only its clients decide when data come."""
 
 import pytest
 
-from dashboard.status_panel import receiver_health, status_panel
-from pipeline.settings import Settings
+from pipeline.liveness import ReceiverState, receiver_liveness
 from pipeline.status import PUSH, ReceiverStatus, read_all_status, write_status
+from pipeline.system_status import reports_for
 
 NOW = 1_700_000_000.0
+DEAD_AFTER_S = 30.0
 
 
 def _push_status(**fields) -> ReceiverStatus:
@@ -14,12 +16,16 @@ def _push_status(**fields) -> ReceiverStatus:
     return ReceiverStatus(**{**defaults, **fields})
 
 
-@pytest.mark.parametrize(("age_s", "state"), [(2.0, "alive"), (299.0, "alive"), (301.0, "idle")])
+@pytest.mark.parametrize(
+    ("age_s", "state"),
+    [(2.0, ReceiverState.FLOWING), (29.0, ReceiverState.FLOWING), (31.0, ReceiverState.IDLE)],
+)
 def test_a_silent_push_receiver_is_idle_not_dead(age_s, state):
-    settings = Settings(receiver_period_s=5.0, receiver_dead_after_s=300.0)
-    health = receiver_health(_push_status(heartbeat_utc=NOW - age_s), settings, NOW)
-    assert (health.subsystem, health.state) == ("EMC-push", state)
-    assert receiver_health(_push_status(heartbeat_utc=0.0), settings, NOW).state == "idle"
+    liveness = receiver_liveness(_push_status(heartbeat_utc=NOW - age_s), NOW, DEAD_AFTER_S)
+    assert (liveness.subsystem, liveness.state) == ("EMC-push", state)
+    assert liveness.state.healthy
+    never_pushed = receiver_liveness(_push_status(heartbeat_utc=0.0), NOW, DEAD_AFTER_S)
+    assert never_pushed.state is ReceiverState.IDLE
 
 
 def test_push_and_zmq_receivers_of_one_subsystem_have_their_own_files_and_rows(tmp_path):
@@ -27,11 +33,8 @@ def test_push_and_zmq_receivers_of_one_subsystem_have_their_own_files_and_rows(t
     write_status(tmp_path, _push_status(heartbeat_utc=NOW - 10, snapshots_stored=3, rejected_objects=2))
     assert sorted(p.name for p in (tmp_path / "status").iterdir()) == ["EMC-push.json", "EMC.json"]
     assert (tmp_path / "heartbeat.EMC-pushReceiver").read_text() == f"{int(NOW - 10)}\n"
-    statuses = read_all_status(tmp_path)
-    assert sorted((s.key, s.snapshots_stored) for s in statuses) == [("EMC", 7), ("EMC-push", 3)]
-    table = status_panel(statuses, Settings(subsystems=("EMC",)), NOW)
-    rows = table.children[1].children
-    assert len(rows) == 2
-    push_row = repr(rows[1])
-    assert "'EMC-push'" in push_row and "http push" in push_row and "state-EMC-push" in push_row
-    assert "'3'" in push_row and "'2'" in push_row
+    reports = reports_for(read_all_status(tmp_path), ("EMC",), NOW, DEAD_AFTER_S)
+    assert [report.subsystem for report in reports] == ["EMC", "EMC-push"]
+    push = reports[1].to_dict(NOW)
+    assert (push["state"], push["snapshots_stored"], push["rejected_objects"]) == ("flowing", 3, 2)
+    assert push["endpoint"] == "http push"

@@ -71,9 +71,10 @@ def test_the_recording_really_goes_down_at_the_restart(restarted_run):
     assert events == sorted(events[: RESTART_AFTER + 1]) + sorted(events[RESTART_AFTER + 1 :])
 
 
+# Edges go to the nearest snapshots (minutes 0, 1.12, 2, 3, 4.12, 5, 6, 7.12, 8, 9; None: run start).
 @pytest.mark.parametrize(
     "window,earlier,later",
-    [(Window(3, 6), 2, 6), (Window(0, 9.1), None, 9), (Window(4.5, 7.5), 4, 7), (Window(2, 5), 1, 5)],
+    [(Window(3, 6), 3, 6), (Window(0, 9.1), None, 9), (Window(4.5, 7.5), 4, 7), (Window(2, 5), 2, 5)],
 )
 def test_a_slice_across_the_restart_sums_the_segments_and_equals_the_truth(
     restarted_run, service, window, earlier, later
@@ -93,7 +94,7 @@ def test_a_slice_across_the_restart_sums_the_segments_and_equals_the_truth(
 
 def test_a_slice_inside_one_segment_is_a_plain_difference(restarted_run, service):
     runs, _ = restarted_run
-    for window, earlier, later in ((Window(6, 8), 5, 8), (Window(1.5, 3), 1, 3)):
+    for window, earlier, later in ((Window(6, 8), 6, 8), (Window(1.5, 3), 1, 3)):
         view = service.view(RUN, "EMC", window, RAW)
         assert view.plan.segment_end_snapshot_ids == () and view.merger_restarts == 0
         assert not any("merger restarted" in warning for warning in view.warnings)

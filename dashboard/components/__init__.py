@@ -1,0 +1,1 @@
+"""Pieces more than one page shows: the shell (navbar, banners), the histogram view."""

@@ -1,0 +1,114 @@
+"""Every component id of the dashboard, in one place, namespaced per page (`shell-`, `runs-`, `run-`).
+
+Callbacks of all pages are registered on one app, so two pages must never share an id; a page adds its
+own class here. Tests import these names rather than repeating the strings.
+"""
+
+from __future__ import annotations
+
+
+class Shell:
+    """The frame around every page: URL, navbar, page container, connection banner."""
+
+    LOCATION = "shell-url"
+    PAGE = "shell-page"
+    NAVBAR = "shell-navbar"
+    CONNECTION_LOST = "shell-connection-lost"
+    SERVER_ERROR = "shell-server-error"
+
+
+class Runs:
+    """`/` and `/runs`: the run list."""
+
+    TABLE = "runs-table"
+    PAGINATION = "runs-pagination"
+    PAGE_INFO = "runs-page-info"
+    JUMP_INPUT = "runs-jump-input"
+    JUMP_BUTTON = "runs-jump-button"
+    JUMP_ERROR = "runs-jump-error"
+    REFRESH = "runs-refresh"
+    SHOWN = "runs-shown"
+
+
+class Run:
+    """`/run/<run>/<SYS>`: one run and subsystem."""
+
+    LOCATION = "run-url"
+    TITLE = "run-title"
+    SUBSYSTEM_LINKS = "run-subsystem-links"
+    RUN_STATE = "run-state"
+    LIVE_BADGE = "run-live-badge"
+    PAUSE = "run-pause"
+    BACK_TO_LIVE = "run-back-to-live"
+    LIVE_STATE = "run-live-state"
+    REFRESH = "run-refresh"
+    LIVE_TICK = "run-live-tick"
+    GROUP = "run-group"
+    HISTOGRAM = "run-histogram"
+    LOG_X = "run-log-x"
+    LOG_Y = "run-log-y"
+    LOG_Z = "run-log-z"
+    SLIDER = "run-slice-range"
+    SLICE_MIN = "run-slice-min"
+    SLICE_MAX = "run-slice-max"
+    APPLY = "run-slice-apply"
+    FULL_RUN = "run-slice-reset"
+    MODE = "run-merger-mode"
+    SCALE = "run-opt-scale"
+    THRESHOLD = "run-opt-threshold"
+    PLUGIN_OPTION = "run-opt-plugin"  # pattern-matching id: {"type": PLUGIN_OPTION, "name": <option>}
+    INPUT_ERROR = "run-options-error"
+    VIEW_ERROR = "run-view-error"
+    GRAPH = "run-graph"
+    GRAPH_LOADING = "run-graph-loading"
+    SLICE_BANNER = "run-slice-description"
+    WARNINGS = "run-warnings"
+    CAPTION = "run-snapshot-caption"
+    CHECKS = "run-check-results"
+    GRAPH_KEY = "run-graph-key"
+    DOWNLOAD_PNG = "run-download-png"
+    DOWNLOAD_SVG = "run-download-svg"
+    DOWNLOAD_ROOT = "run-download-root"
+    DOWNLOAD_PARQUET = "run-download-parquet"
+    DOWNLOAD_DONE = "run-download-done"
+    HEAVY_REQUEST = "run-heavy-request"
+    HEAVY_PROGRESS = "run-heavy-progress"
+    HEAVY_CANCEL = "run-heavy-cancel"
+    HEAVY_DONE = "run-heavy-done"
+
+
+class System:
+    """`/system`: the run coordinator's status page. Per-receiver cells: `f"{CELL}-{field}-{SYS}"`."""
+
+    REFRESH = "system-refresh"
+    CONTENT = "system-content"
+    SUMMARY = "system-summary"
+    RECEIVERS = "system-receivers"
+    CELL = "system-cell"
+    RUN = "system-run"
+    FOLDER = "system-folder"
+    SITES = "system-sites"
+
+    @staticmethod
+    def cell(field: str, subsystem: str) -> str:
+        return f"{System.CELL}-{field}-{subsystem}"
+
+
+class ControlRoom:
+    """`/control-room`: the big screen. Tiles: `f"{TILE}-{SYS}"`."""
+
+    PAGE = "control-room-page"
+    RUN = "control-room-run"
+    CLOCK = "control-room-clock"
+    TILES = "control-room-tiles"
+    TILE = "control-room-tile"
+    TILE_REFRESH = "control-room-tile-refresh"
+    ROTATE = "control-room-rotate"
+    POSITION = "control-room-position"  # dcc.Store: index of the group on screen
+    PLOT_TITLE = "control-room-plot-title"
+    GRAPH = "control-room-graph"
+    NOTE = "control-room-note"
+
+    @staticmethod
+    def tile(subsystem: str) -> str:
+        return f"{ControlRoom.TILE}-{subsystem}"

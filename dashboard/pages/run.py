@@ -1,0 +1,723 @@
+"""`/run/<run>/<SYS>`: one run and subsystem, its groups and histograms over the full run or a time slice,
+with the user's processing options and the plug-in's checks.
+
+The URL query is the state (`dashboard.url_state`): `navigate` turns a user's choice into a new query
+(one history entry, so back/forward step through choices) and sets the controls when the URL changes;
+`render` draws what the URL asks for and, while following a live run, what changed since. Neither reads
+anything but the processing service.
+
+Never disturb a user: a live refresh is skipped while a dropdown is open, the slider is held or a typed
+value is not yet submitted (`assets/live.js`), while the user paused, and for a fixed time slice; a
+refresh with nothing new changes nothing, and new data only patch the traces (zoom stays).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from dashboard import slices
+from dashboard.checks import check_results_panel, threshold_placeholder
+from dashboard.components import histogram_view as hv
+from dashboard.components.controls import button_group, list_selector
+from dashboard.context import PageContext
+from dashboard.figures import message_figure
+from dashboard.ids import Run
+from dashboard.layout import (
+    grid_group_of,
+    options_equal,
+)
+from dashboard.status_panel import run_state_line
+from dashboard.url_state import ViewQuery, parse_query, query_dict
+from dashboard.view_request import mode_of, navigation, resolve_view
+from pipeline.processing.options import OptionsError, ProcessingOptions, known_option_specs
+from pipeline.processing.runs import RunInfo
+from pipeline.processing.service import ProcessingService
+from pipeline.processing.timeslice import MergerMode
+
+logger = logging.getLogger(__name__)
+
+PATHS = ("/run/<int:run>/<subsystem>",)
+DEFAULT_THRESHOLD_PLACEHOLDER = "per-histogram default"
+
+
+def page_path(run: int, subsystem: str) -> str:
+    return f"/run/{run}/{subsystem}"
+
+
+# ---- pure rules ---------------------------------------------------------------------------------
+
+
+def _number_text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    number = float(value)
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+# ---- layout -------------------------------------------------------------------------------------
+
+
+def layout(context: PageContext, params: dict, query: dict) -> html.Div:
+    run, subsystem = params["run"], params["subsystem"]
+    service = context.service
+    view_query = parse_query(query)
+    try:
+        info = service.run_info(run, subsystem)
+        groups, group, entries, hist = navigation(service, run, subsystem, view_query)
+    except (LookupError, OptionsError) as error:
+        return html.Div(
+            [
+                html.H2(f"Run {run} · {subsystem}", className="mt-3"),
+                html.P(f"No data: {error}", className="alert alert-warning"),
+                dcc.Link("Back to the run list", href="/runs"),
+            ],
+            className="run-missing",
+        )
+    max_minutes = slices.slider_max(info.length_minutes)
+    low, high = (view_query.min, view_query.max) if view_query.has_slice else (0, max_minutes)
+    try:
+        slider_value = [float(low), float(high)]
+    except (TypeError, ValueError):
+        slider_value = [0, max_minutes]
+    mode = view_query.mode or info.merger_mode.value
+    controls = html.Div(
+        [
+            _navigation_card(groups, group, entries, hist, view_query),
+            _slice_card(max_minutes, slider_value, low, high, mode),
+            _options_card(view_query),
+        ],
+        className="control-column",
+    )
+    graph_card = dbc.Card(
+        dbc.CardBody(
+            [
+                html.Div(id=Run.SLICE_BANNER, className="slice-description"),
+                html.Div(id=Run.WARNINGS),
+                html.Div(id=Run.VIEW_ERROR, role="alert"),
+                hv.graph(Run.GRAPH, Run.GRAPH_LOADING),
+                html.Div(id=Run.CAPTION, className="snapshot-caption"),
+                _downloads(),
+                html.Div(id=Run.CHECKS, className="check-results"),
+            ]
+        ),
+    )
+    return html.Div(
+        [
+            _header(service, info),
+            dbc.Row([dbc.Col(controls, md=4, xxl=3), dbc.Col(graph_card, md=8, xxl=9)], className="g-3"),
+            # The page's own URL: the query is its state (a shell-level one would be an Input of
+            # callbacks on pages that are not shown).
+            dcc.Location(id=Run.LOCATION, refresh=False),
+            dcc.Interval(id=Run.REFRESH, interval=context.settings.status_refresh_ms, n_intervals=0),
+            dcc.Store(id=Run.LIVE_TICK, data=0),
+            dcc.Store(id=Run.LIVE_STATE, data={"paused": False}),
+            # What the graph shows (URL, content, log axes), so a refresh with nothing new is a no-op.
+            dcc.Store(id=Run.GRAPH_KEY, data=None),
+        ],
+        className="run-page",
+    )
+
+
+def _header(service: ProcessingService, info: RunInfo) -> html.Div:
+    others = sorted({i.subsystem for i in service.runs() if i.run == info.run})
+    links = [
+        dcc.Link(
+            subsystem,
+            href=page_path(info.run, subsystem),
+            className="btn btn-sm "
+            + ("btn-primary active" if subsystem == info.subsystem else "btn-outline-primary"),
+            id=f"{Run.SUBSYSTEM_LINKS}-{subsystem}",
+        )
+        for subsystem in others
+    ]
+    return html.Div(
+        [
+            html.H2(f"Run {info.run} · {info.subsystem}", id=Run.TITLE, className="run-title"),
+            html.Div(links, id=Run.SUBSYSTEM_LINKS, className="subsystem-links btn-group"),
+            html.Span(id=Run.LIVE_BADGE, className="live-badge"),
+            dbc.Button("Pause", id=Run.PAUSE, size="sm", color="secondary", outline=True),
+            dbc.Button("Back to live", id=Run.BACK_TO_LIVE, size="sm", color="success", className="d-none"),
+            html.Div(id=Run.RUN_STATE, className="run-state"),
+        ],
+        className="run-header",
+    )
+
+
+def _navigation_card(groups, group, entries, hist, query: ViewQuery) -> dbc.Card:
+    logs = [bool(v) for v in query.logs]
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                *list_selector("Group", Run.GROUP, "No groups", groups, group),
+                *list_selector("Histogram", Run.HISTOGRAM, "No histograms", entries, hist),
+                html.Div(
+                    [
+                        dbc.Switch(id=Run.LOG_X, label="log x", value=logs[0]),
+                        dbc.Switch(id=Run.LOG_Y, label="log y", value=logs[1]),
+                        dbc.Switch(id=Run.LOG_Z, label="log z", value=logs[2]),
+                    ],
+                    className="log-switches",
+                    title="Set to the detector experts' choice when you pick a histogram",
+                ),
+            ]
+        ),
+        className="controls-card",
+    )
+
+
+def _slice_card(max_minutes: int, slider_value: list, low: Any, high: Any, mode: str) -> dbc.Card:
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                dbc.Label("Time slice · minutes since start of run", className="control-label"),
+                dcc.RangeSlider(
+                    id=Run.SLIDER,
+                    min=0,
+                    max=max_minutes,
+                    step=1,
+                    value=slider_value,
+                    marks=slices.slider_marks(max_minutes),
+                    allowCross=False,
+                    # The two number boxes below are the direct input; the slider's own would repeat them.
+                    allow_direct_input=False,
+                    updatemode="mouseup",
+                    className="slice-slider",
+                ),
+                dbc.InputGroup(
+                    [
+                        dbc.InputGroupText("from"),
+                        dbc.Input(id=Run.SLICE_MIN, type="number", value=low, step="any"),
+                        dbc.InputGroupText("to"),
+                        dbc.Input(id=Run.SLICE_MAX, type="number", value=high, step="any"),
+                        dbc.InputGroupText("min"),
+                    ],
+                    size="sm",
+                    className="slice-inputs mt-2",
+                ),
+                html.Div(
+                    [
+                        dbc.Button("Apply", id=Run.APPLY, color="primary", size="sm", className="me-2"),
+                        dbc.Button("Full run", id=Run.FULL_RUN, color="secondary", outline=True, size="sm"),
+                        button_group(
+                            Run.MODE,
+                            [{"label": m.value, "value": m.value} for m in MergerMode],
+                            mode,
+                            "merger-mode ms-auto",
+                            "btn btn-sm btn-outline-secondary",
+                        ),
+                    ],
+                    className="slice-buttons mt-2",
+                    title="Merger mode: cumulative = the mergers accumulate (a slice subtracts snapshots); "
+                    "reset = they reset after each request (a slice sums them). Preset to how the run was "
+                    "recorded",
+                ),
+            ]
+        ),
+        className="controls-card mt-3",
+    )
+
+
+def _options_card(query: ViewQuery) -> dbc.Card:
+    specs = known_option_specs()
+    given = dict(query.plugin_options)
+    plugin_inputs = []
+    for name in sorted(specs):
+        spec = specs[name]
+        plugin_inputs += [
+            dbc.Label(
+                name.replace("_", " "),
+                html_for=f"{Run.PLUGIN_OPTION}-{name}",
+                className="option-label mb-1 mt-2",
+            ),
+            dbc.Input(
+                id={"type": Run.PLUGIN_OPTION, "name": name},
+                type="text",
+                inputmode="numeric",
+                value=given.get(name, ""),
+                placeholder=f"default {spec.default:g}"
+                if isinstance(spec.default, float)
+                else f"default {spec.default}",
+                debounce=True,
+                size="sm",
+                autocomplete="off",
+            ),
+            html.Div(spec.description, className="option-help"),
+        ]
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                dbc.Label("Processing options", className="control-label"),
+                dbc.Switch(id=Run.SCALE, label="Scale by number of events", value=query.scale is not False),
+                dbc.Label("Hot-channel threshold", html_for=Run.THRESHOLD, className="option-label mb-1"),
+                dbc.Input(
+                    id=Run.THRESHOLD,
+                    type="text",
+                    inputmode="numeric",
+                    value=query.threshold or "",
+                    placeholder=DEFAULT_THRESHOLD_PLACEHOLDER,
+                    # Recompute on Enter or when leaving the box, not on every keystroke.
+                    debounce=True,
+                    size="sm",
+                    autocomplete="off",
+                ),
+                html.Div(
+                    "entries per event when scaled · empty = each histogram's default · Enter applies",
+                    className="option-help",
+                ),
+                *plugin_inputs,
+                html.Div(id=Run.INPUT_ERROR, className="options-error", role="alert"),
+            ]
+        ),
+        className="controls-card mt-3",
+    )
+
+
+def _downloads() -> html.Div:
+    return html.Div(
+        [
+            html.Span("Download:", className="me-2"),
+            dbc.Button("PNG", id=Run.DOWNLOAD_PNG, size="sm", color="link"),
+            dbc.Button("SVG", id=Run.DOWNLOAD_SVG, size="sm", color="link"),
+            html.A("ROOT", id=Run.DOWNLOAD_ROOT, href="", className="btn btn-sm btn-link", download=""),
+            html.A("Parquet", id=Run.DOWNLOAD_PARQUET, href="", className="btn btn-sm btn-link", download=""),
+            html.Span(id=Run.DOWNLOAD_DONE, className="d-none"),
+        ],
+        className="downloads",
+    )
+
+
+# ---- callbacks ----------------------------------------------------------------------------------
+
+_NAVIGATE_OUTPUTS = (
+    (Run.GROUP, "options"),
+    (Run.GROUP, "value"),
+    (Run.HISTOGRAM, "options"),
+    (Run.HISTOGRAM, "value"),
+    (Run.MODE, "value"),
+    (Run.SCALE, "value"),
+    (Run.THRESHOLD, "value"),
+    (Run.SLICE_MIN, "value"),
+    (Run.SLICE_MAX, "value"),
+    (Run.SLIDER, "value"),
+    (Run.SLIDER, "max"),
+    (Run.SLIDER, "marks"),
+    (Run.INPUT_ERROR, "children"),
+    (Run.LIVE_STATE, "data"),
+)
+
+
+def register_callbacks(app: dash.Dash, context: PageContext) -> None:
+    service = context.service
+
+    app.clientside_callback(
+        "function(n, live) { return window.overwatchLive.tick(n, live); }",
+        Output(Run.LIVE_TICK, "data"),
+        Input(Run.REFRESH, "n_intervals"),
+        State(Run.LIVE_STATE, "data"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        "function(png, svg, config) { return window.overwatchLive.download(png, svg, config); }",
+        Output(Run.DOWNLOAD_DONE, "children"),
+        Input(Run.DOWNLOAD_PNG, "n_clicks"),
+        Input(Run.DOWNLOAD_SVG, "n_clicks"),
+        State(Run.GRAPH, "config"),
+        prevent_initial_call=True,
+    )
+
+    @app.callback(
+        Output(Run.LOCATION, "search"),
+        *(Output(component, prop) for component, prop in _NAVIGATE_OUTPUTS),
+        Output({"type": Run.PLUGIN_OPTION, "name": ALL}, "value"),
+        Input(Run.LOCATION, "search"),
+        Input(Run.GROUP, "value"),
+        Input(Run.HISTOGRAM, "value"),
+        Input(Run.LOG_X, "value"),
+        Input(Run.LOG_Y, "value"),
+        Input(Run.LOG_Z, "value"),
+        Input(Run.MODE, "value"),
+        Input(Run.SCALE, "value"),
+        Input(Run.THRESHOLD, "value"),
+        Input({"type": Run.PLUGIN_OPTION, "name": ALL}, "value"),
+        Input(Run.SLIDER, "value"),
+        Input(Run.SLICE_MIN, "value"),
+        Input(Run.SLICE_MAX, "value"),
+        Input(Run.APPLY, "n_clicks"),
+        Input(Run.FULL_RUN, "n_clicks"),
+        Input(Run.PAUSE, "n_clicks"),
+        Input(Run.BACK_TO_LIVE, "n_clicks"),
+        State(Run.LOCATION, "pathname"),
+        State(Run.GRAPH_KEY, "data"),
+        State(Run.LIVE_STATE, "data"),
+        State(Run.GROUP, "options"),
+        State(Run.HISTOGRAM, "options"),
+        State(Run.SLIDER, "max"),
+        State({"type": Run.PLUGIN_OPTION, "name": ALL}, "id"),
+        prevent_initial_call=True,
+    )
+    def navigate(search, group, hist, log_x, log_y, log_z, mode, scale, threshold, plugin_values, slider,
+                 low, high, _apply, _full, _pause, _live, pathname, shown, live_state, old_groups,
+                 old_entries, old_max, plugin_ids):  # fmt: skip
+        params = _run_params(pathname)
+        if params is None:
+            raise PreventUpdate
+        run, subsystem = params
+        trigger = ctx.triggered_id
+        query = parse_query(query_dict(search))
+        out = _Outputs(plugin_count=len(plugin_ids))
+        info = service.run_info(run, subsystem)
+
+        if trigger == Run.LOCATION:  # back/forward, or a link: the controls show what the URL says
+            groups, new_group, entries, new_hist = navigation(service, run, subsystem, query)
+            out.set_options(groups, old_groups, entries, old_entries)
+            out.set(Run.GROUP, new_group, group)
+            out.set(Run.HISTOGRAM, new_hist, hist)
+            out.set(Run.MODE, query.mode or info.merger_mode.value, mode)
+            out.set(Run.SCALE, query.scale is not False, scale)
+            out.set(Run.THRESHOLD, query.threshold or "", threshold)
+            shown_low, shown_high = (query.min, query.max) if query.has_slice else (0, old_max)
+            out.set(Run.SLICE_MIN, _plain(shown_low), low)
+            out.set(Run.SLICE_MAX, _plain(shown_high), high)
+            given = dict(query.plugin_options)
+            out.plugins = [given.get(i["name"], "") for i in plugin_ids]
+            return out.tuple()
+        if trigger == Run.SLIDER:
+            shown_low, shown_high = slices.inputs_from_range(slider)
+            out.set(Run.SLICE_MIN, shown_low, low)
+            out.set(Run.SLICE_MAX, shown_high, high)
+            return out.tuple()
+        if trigger in (Run.SLICE_MIN, Run.SLICE_MAX):
+            moved = slices.range_from_inputs(low, high, old_max)
+            if moved is not None:
+                out.set(Run.SLIDER, moved, slider)
+            return out.tuple()
+        if trigger == Run.PAUSE:
+            out.set(Run.LIVE_STATE, {"paused": not (live_state or {}).get("paused")}, None)
+            return out.tuple()
+
+        new_query = query
+        if trigger == Run.GROUP:
+            _, _, entries, first = navigation(service, run, subsystem, query.with_histogram(group, None))
+            out.set_options(None, None, entries, old_entries)
+            out.set(Run.HISTOGRAM, first, hist)
+            new_query = query.with_histogram(group, first)
+        elif trigger == Run.HISTOGRAM:
+            new_query = query.with_histogram(group, hist)
+        elif trigger in (Run.LOG_X, Run.LOG_Y, Run.LOG_Z):
+            shown_logs = (shown or {}).get("logs")
+            if shown_logs == [bool(log_x), bool(log_y), bool(log_z)]:
+                raise PreventUpdate  # the page setting the experts' defaults, not the user
+            new_query = ViewQuery(
+                **{**query.__dict__, "logx": bool(log_x), "logy": bool(log_y), "logz": bool(log_z)}
+            )
+        elif trigger == Run.MODE:
+            new_query = ViewQuery(
+                **{
+                    **query.__dict__,
+                    "mode": None if mode == info.merger_mode.value and query.mode is None else mode,
+                }
+            )
+        elif trigger == Run.SCALE:
+            new_query = ViewQuery(**{**query.__dict__, "scale": None if scale else False})
+        elif trigger == Run.THRESHOLD or (
+            isinstance(trigger, dict) and trigger.get("type") == Run.PLUGIN_OPTION
+        ):
+            candidate = ViewQuery(
+                **{
+                    **query.__dict__,
+                    "threshold": (threshold or "").strip() or None,
+                    "plugin_options": tuple(
+                        sorted(
+                            (i["name"], str(v).strip())
+                            for i, v in zip(plugin_ids, plugin_values, strict=True)
+                            if str(v or "").strip()
+                        )
+                    ),
+                }
+            )
+            try:
+                ProcessingOptions.from_mapping(candidate.option_values())
+            except OptionsError as error:
+                out.set(Run.INPUT_ERROR, _error_alert(slices.error_text(error), "Not applied"), None)
+                return out.tuple()
+            new_query = candidate
+        elif trigger == Run.APPLY:
+            try:
+                window = slices.window_from_inputs(low, high, info.length_minutes)
+                if window is not None:
+                    service.plan(run, subsystem, window, mode_of(query))
+            except OptionsError as error:
+                out.set(Run.INPUT_ERROR, _error_alert(slices.error_text(error), "Slice not applied"), None)
+                return out.tuple()
+            new_query = ViewQuery(
+                **{
+                    **query.__dict__,
+                    "min": None if window is None else _number_text(window.min_minutes),
+                    "max": None if window is None else _number_text(window.max_minutes),
+                }
+            )
+        elif trigger in (Run.FULL_RUN, Run.BACK_TO_LIVE):
+            new_query = query.without_slice()
+            full = [0, old_max]
+            out.set(Run.SLIDER, full, slider)
+            out.set(Run.SLICE_MIN, 0, low)
+            out.set(Run.SLICE_MAX, _plain(old_max), high)
+            if trigger == Run.BACK_TO_LIVE:
+                out.set(Run.LIVE_STATE, {"paused": False}, None)
+        out.set(Run.INPUT_ERROR, "", None)
+        new_search = new_query.to_search()
+        if new_search != (search or ""):
+            out.search = new_search
+        return out.tuple()
+
+    # Its own callback, not a branch of navigate: a newer request of a callback makes Dash drop the
+    # answer of the pending one, and a refresh must never swallow a user's choice.
+    @app.callback(
+        Output(Run.GROUP, "options", allow_duplicate=True),
+        Output(Run.HISTOGRAM, "options", allow_duplicate=True),
+        Output(Run.SLIDER, "max", allow_duplicate=True),
+        Output(Run.SLIDER, "marks", allow_duplicate=True),
+        Output(Run.SLIDER, "value", allow_duplicate=True),
+        Output(Run.SLICE_MIN, "value", allow_duplicate=True),
+        Output(Run.SLICE_MAX, "value", allow_duplicate=True),
+        Input(Run.LIVE_TICK, "data"),
+        State(Run.LOCATION, "pathname"),
+        State(Run.LOCATION, "search"),
+        State(Run.GROUP, "options"),
+        State(Run.HISTOGRAM, "options"),
+        State(Run.SLIDER, "max"),
+        State(Run.SLIDER, "value"),
+        prevent_initial_call=True,
+    )
+    def follow_live_run(_tick, pathname, search, old_groups, old_entries, old_max, slider):
+        """A live run grows: new histograms in the lists, a longer slider; the user's choices stay."""
+        params = _run_params(pathname)
+        if params is None:
+            raise PreventUpdate
+        run, subsystem = params
+        query = parse_query(query_dict(search))
+        groups, _, entries, _ = navigation(service, run, subsystem, query)
+        new_max = slices.slider_max(service.run_info(run, subsystem).length_minutes)
+        grown = None
+        if new_max != old_max:
+            grown = slices.range_after_growth(slider, old_max, new_max, query.has_slice)
+        if options_equal(groups, old_groups) and options_equal(entries, old_entries) and new_max == old_max:
+            raise PreventUpdate
+        return (
+            no_update if options_equal(groups, old_groups) else groups,
+            no_update if options_equal(entries, old_entries) else entries,
+            no_update if new_max == old_max else new_max,
+            no_update if new_max == old_max else slices.slider_marks(new_max),
+            no_update if grown is None else grown,
+            no_update if grown is None else _plain(grown[0]),
+            no_update if grown is None else _plain(grown[1]),
+        )
+
+    @app.callback(
+        Output(Run.GRAPH, "figure"),
+        Output(Run.GRAPH, "config"),
+        Output(Run.CAPTION, "children"),
+        Output(Run.CHECKS, "children"),
+        Output(Run.SLICE_BANNER, "children"),
+        Output(Run.WARNINGS, "children"),
+        Output(Run.VIEW_ERROR, "children"),
+        Output(Run.GRAPH_KEY, "data"),
+        Output(Run.THRESHOLD, "placeholder"),
+        Output(Run.LOG_X, "value"),
+        Output(Run.LOG_Y, "value"),
+        Output(Run.LOG_Z, "value"),
+        Output(Run.DOWNLOAD_ROOT, "href"),
+        Output(Run.DOWNLOAD_PARQUET, "href"),
+        Output(Run.RUN_STATE, "children"),
+        Input(Run.LOCATION, "search"),
+        Input(Run.LIVE_TICK, "data"),
+        State(Run.LOCATION, "pathname"),
+        State(Run.GRAPH_KEY, "data"),
+    )
+    def render(search, _tick, pathname, shown):
+        params = _run_params(pathname)
+        if params is None:
+            raise PreventUpdate
+        run, subsystem = params
+        try:
+            return render_view(
+                service, run, subsystem, search or "", shown, ctx.triggered_id == Run.LIVE_TICK
+            )
+        except PreventUpdate:
+            raise
+        except Exception as error:  # a visible message, never a silent hang; the log has the traceback
+            logger.exception("view of run %s %s failed", run, subsystem)
+            return _only(view_error=_error_alert(f"{type(error).__name__}: {error}", "Server error"))
+
+    @app.callback(
+        Output(Run.LIVE_BADGE, "children"),
+        Output(Run.LIVE_BADGE, "className"),
+        Output(Run.BACK_TO_LIVE, "className"),
+        Output(Run.PAUSE, "children"),
+        Input(Run.LIVE_STATE, "data"),
+        Input(Run.GRAPH_KEY, "data"),
+        Input(Run.LOCATION, "search"),
+    )
+    def live_indicator(live_state, shown, search):
+        paused = bool((live_state or {}).get("paused"))
+        has_slice = parse_query(query_dict(search)).has_slice
+        ongoing = bool((shown or {}).get("ongoing"))
+        text, state = live_state_text(paused, has_slice, ongoing)
+        back = "ms-2" if state == "paused" else "d-none"
+        return text, f"live-badge live-{state}", back, "Resume" if paused else "Pause"
+
+
+def live_state_text(paused: bool, has_slice: bool, ongoing: bool) -> tuple[str, str]:
+    """(badge text, state) of the live indicator: live, paused, or ended."""
+    if paused:
+        return "❚❚ Paused by you", "paused"
+    if has_slice:
+        return "❚❚ Paused · fixed time slice", "paused"
+    if ongoing:
+        return "● Live", "live"
+    return "○ Run ended", "ended"
+
+
+# ---- the view -----------------------------------------------------------------------------------
+
+_RENDER_FIELDS = (
+    "figure", "config", "caption", "checks", "banner", "warnings", "view_error", "key", "placeholder",
+    "log_x", "log_y", "log_z", "root_href", "parquet_href", "run_state",
+)  # fmt: skip
+
+
+def _only(**values: Any) -> tuple:
+    return tuple(values.get(name, no_update) for name in _RENDER_FIELDS)
+
+
+def render_view(
+    service: ProcessingService, run: int, subsystem: str, search: str, shown: dict | None, live_tick: bool
+) -> tuple:
+    """Everything `render` shows for the URL `search`; `shown` is what the page shows now (graph-key)."""
+    query = parse_query(query_dict(search))
+    shown = shown or {}
+    if live_tick and query.has_slice and shown.get("search") == search:
+        raise PreventUpdate  # a slice is a fixed window: live updates do not touch it
+    try:
+        resolved = resolve_view(service, run, subsystem, query)
+    except OptionsError as error:
+        # A URL with a bad value (typed by hand): named, and the last good plot stays.
+        return _only(view_error=_error_alert(slices.error_text(error), "Not applied"))
+    except LookupError as error:
+        return _only(figure=message_figure(f"Run {run}: {error}"), view_error="")
+    view, window, options, name = resolved.view, resolved.window, resolved.options, resolved.name
+    info = view.run
+    run_state = run_state_line(run, info.end_utc.timestamp(), info.ongoing, time.time())
+    if name is None:
+        return _only(
+            figure=message_figure(f"Run {run}: no {subsystem} histograms stored yet"), run_state=run_state
+        )
+    try:
+        shown_now = hv.shown_histograms(view, subsystem, name)
+    except KeyError:
+        where = "this time slice" if window else f"the newest {subsystem} snapshot"
+        text = f"{grid_group_of(name) or name} is not in {where}"
+        return _only(
+            figure=message_figure(text), key={"search": search, "message": text}, run_state=run_state
+        )
+    defaults = hv.default_logs(shown_now)
+    logs = tuple(
+        default if chosen is None else chosen for chosen, default in zip(query.logs, defaults, strict=True)
+    )
+    uirevision = f"{subsystem}/{name}/{logs[0]}/{logs[1]}"
+    content = (
+        f"{view.plan.mode.value}|{','.join(view.plan.used_snapshot_ids)}|{options.cache_key()}|{logs[2]}"
+    )
+    key = {
+        "search": search,
+        "path": page_path(run, subsystem),
+        "name": name,
+        "uirevision": uirevision,
+        "content": content,
+        "logs": list(logs),
+        "ongoing": info.ongoing,
+    }
+    if key == {k: shown.get(k) for k in key}:
+        raise PreventUpdate  # nothing new: leave hover and zoom alone
+    context = hv.slice_context(view) if window else ""
+    figure = hv.figure_for(shown_now, logs, context)
+    figure.update_layout(uirevision=uirevision)
+    same_axes = shown.get("uirevision") == uirevision and shown.get("path") == key["path"]
+    checks = [check for member in shown_now.members for check in member.checks]
+    filename = hv.view_file_name(run, subsystem, name, window)
+    return (
+        hv.content_patch(figure) if same_axes else figure,
+        hv.graph_config(filename),
+        hv.caption(view, window, options),
+        check_results_panel(checks),
+        hv.slice_banner(view, window),
+        hv.warnings_block(view),
+        "",
+        key,
+        threshold_placeholder(checks) or DEFAULT_THRESHOLD_PLACEHOLDER,
+        *logs,
+        f"/download/{run}/{subsystem}.root{search}",
+        f"/download/{run}/{subsystem}.parquet{search}",
+        run_state,
+    )
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+class _Outputs:
+    """navigate's outputs by id; everything not set stays no_update."""
+
+    def __init__(self, plugin_count: int) -> None:
+        self.search: Any = no_update
+        self.values: dict[str, Any] = {}
+        self.plugins: Any = [no_update] * plugin_count
+
+    def set(self, key: str, new: Any, old: Any) -> None:
+        if new is not None and new != old:
+            self.values[key] = new
+
+    def set_options(self, groups, old_groups, entries, old_entries) -> None:
+        if groups is not None and not options_equal(groups, old_groups):
+            self.values[Run.GROUP + ".options"] = groups
+        if entries is not None and not options_equal(entries, old_entries):
+            self.values[Run.HISTOGRAM + ".options"] = entries
+
+    def tuple(self) -> tuple:
+        keyed = []
+        for component, prop in _NAVIGATE_OUTPUTS:
+            key = component if prop in ("value", "data", "children") else f"{component}.{prop}"
+            keyed.append(self.values.get(key, no_update))
+        return (self.search, *keyed, self.plugins)
+
+
+def _run_params(pathname: str | None) -> tuple[int, str] | None:
+    """(run, subsystem) of a run page's path; None on another page (its callbacks then do nothing)."""
+    found = _PATH.fullmatch(pathname or "")
+    return None if found is None else (int(found.group(1)), found.group(2))
+
+
+_PATH = re.compile(r"/run/(-?\d+)/([^/]+)/?")
+
+
+def _plain(value: Any) -> Any:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value
+    return int(number) if number.is_integer() else number
+
+
+def _error_alert(message: str, consequence: str) -> html.Div:
+    return html.Div(
+        [html.Strong(f"{consequence}. "), html.Span(message, className="error-text")],
+        className="alert alert-danger py-2 px-3 mb-0 mt-2",
+    )

@@ -1,0 +1,222 @@
+"""`/` and `/runs`: every run, newest first, 50 to a page (pages above the table), with a run-number
+jump box.
+
+Per run: start in CERN local time and in UTC (both labelled), length, HLT mode, beam type, an "ongoing"
+badge, and one link per subsystem with data (to `/run/<run>/<SYS>`). The list refreshes by itself and
+keeps the page the user is on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from dashboard.context import PageContext
+from dashboard.ids import Runs, Shell
+from dashboard.layout import NO_RUNS_MESSAGE, RunSummary, summarize_runs
+from dashboard.pages.run import page_path
+from dashboard.status_panel import format_cern_local, format_minutes, format_utc
+
+PATHS = ("/runs", "/")
+RUNS_PER_PAGE = 50
+
+
+def page_count(n_runs: int) -> int:
+    return max(1, math.ceil(n_runs / RUNS_PER_PAGE))
+
+
+def runs_on_page(summaries: Sequence[RunSummary], page: int) -> Sequence[RunSummary]:
+    """The runs of 1-based `page` (clamped to the pages there are)."""
+    page = min(max(1, int(page or 1)), page_count(len(summaries)))
+    return summaries[(page - 1) * RUNS_PER_PAGE : page * RUNS_PER_PAGE]
+
+
+def ordered_subsystems(available: Sequence[str], configured: Sequence[str]) -> list[str]:
+    """Configured subsystems with data, in settings order; unknown ones after them."""
+    return [s for s in configured if s in available] + sorted(s for s in available if s not in configured)
+
+
+def jump_target(text: object, summaries: Sequence[RunSummary], configured: Sequence[str]) -> str:
+    """The run page a typed run number opens; ValueError with the message to show otherwise."""
+    try:
+        run = int(str(text).strip())
+    except ValueError:
+        raise ValueError(f"“{text}” is not a run number") from None
+    summary = next((s for s in summaries if s.run == run), None)
+    if summary is None:
+        newest = f" (newest: {summaries[0].run})" if summaries else ""
+        raise ValueError(f"Run {run} has no data{newest}")
+    return page_path(run, ordered_subsystems(summary.subsystems, configured)[0])
+
+
+def table_row_key(summary: RunSummary) -> list:
+    """What a row shows, as the table's change detector compares it."""
+    return [summary.run, summary.ongoing, round(summary.length_minutes, 1), list(summary.subsystems)]
+
+
+def runs_table(summaries: Sequence[RunSummary], configured: Sequence[str]) -> html.Table | html.P:
+    if not summaries:
+        return html.P(NO_RUNS_MESSAGE, className="text-muted no-runs")
+    header = html.Thead(
+        html.Tr(
+            [
+                html.Th(label, scope="col")
+                for label in (
+                    "Run",
+                    "Start (CERN local)",
+                    "Start (UTC)",
+                    "Length",
+                    "HLT mode",
+                    "Beam",
+                    "",
+                    "Data",
+                )
+            ]
+        )
+    )
+    rows = []
+    for summary in summaries:
+        subsystems = ordered_subsystems(summary.subsystems, configured)
+        links = [
+            dcc.Link(sub, href=page_path(summary.run, sub), className="btn btn-sm btn-outline-primary me-1")
+            for sub in subsystems
+        ]
+        badge = dbc.Badge("ongoing", color="success", className="ongoing-badge") if summary.ongoing else ""
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(
+                        dcc.Link(str(summary.run), href=page_path(summary.run, subsystems[0])),
+                        className="run-number",
+                    ),
+                    html.Td(format_cern_local(summary.start_utc)),
+                    html.Td(format_utc(summary.start_utc)),
+                    html.Td(format_minutes(summary.length_minutes)),
+                    html.Td(summary.hlt_mode),
+                    html.Td(summary.beam_type or "—"),
+                    html.Td(badge),
+                    html.Td(links, className="subsystem-links"),
+                ],
+                id=f"{Runs.TABLE}-{summary.run}",
+            )
+        )
+    return dbc.Table(
+        [header, html.Tbody(rows)], className="runs-table", hover=True, size="sm", responsive=True
+    )
+
+
+def layout(context: PageContext, params: dict, query: dict) -> html.Div:
+    summaries = summarize_runs(context.service.runs())
+    try:
+        page = int(query.get("page", 1))
+    except ValueError:
+        page = 1
+    pages = page_count(len(summaries))
+    page = min(max(page, 1), pages)
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.H2("Runs", className="me-auto"),
+                    dbc.Label("Open run", html_for=Runs.JUMP_INPUT, className="visually-hidden"),
+                    dbc.InputGroup(
+                        [
+                            dbc.Input(
+                                id=Runs.JUMP_INPUT,
+                                type="text",
+                                inputmode="numeric",
+                                placeholder="Run number",
+                                autocomplete="off",
+                            ),
+                            dbc.Button("Open run", id=Runs.JUMP_BUTTON, color="primary"),
+                        ],
+                        className="jump-box",
+                    ),
+                ],
+                className="runs-header",
+            ),
+            html.Div(id=Runs.JUMP_ERROR, role="alert", className="jump-error"),
+            html.Div(
+                [
+                    dbc.Pagination(
+                        id=Runs.PAGINATION,
+                        max_value=pages,
+                        active_page=page,
+                        fully_expanded=False,
+                        first_last=True,
+                        previous_next=True,
+                    ),
+                    html.Span(
+                        _page_info(len(summaries), page), id=Runs.PAGE_INFO, className="ms-3 text-muted"
+                    ),
+                ],
+                className="runs-pagination",
+            ),
+            html.Div(
+                runs_table(runs_on_page(summaries, page), context.settings.subsystems),
+                id=Runs.TABLE,
+            ),
+            dcc.Interval(id=Runs.REFRESH, interval=max(context.settings.status_refresh_ms, 2000)),
+            # What the table shows, so a refresh with nothing new leaves it (and the user's focus) alone.
+            dcc.Store(id=Runs.SHOWN, data=None),
+        ],
+        className="runs-page",
+    )
+
+
+def _page_info(n_runs: int, page: int) -> str:
+    if not n_runs:
+        return ""
+    first = (page - 1) * RUNS_PER_PAGE + 1
+    last = min(page * RUNS_PER_PAGE, n_runs)
+    return f"runs {first}–{last} of {n_runs:,}"
+
+
+def register_callbacks(app: dash.Dash, context: PageContext) -> None:
+    service, configured = context.service, context.settings.subsystems
+
+    @app.callback(
+        Output(Runs.TABLE, "children"),
+        Output(Runs.PAGINATION, "max_value"),
+        Output(Runs.PAGE_INFO, "children"),
+        Output(Runs.SHOWN, "data"),
+        Input(Runs.PAGINATION, "active_page"),
+        Input(Runs.REFRESH, "n_intervals"),
+        State(Runs.PAGINATION, "max_value"),
+        State(Runs.SHOWN, "data"),
+    )
+    def show_page(page, _n, old_pages, shown):
+        summaries = summarize_runs(service.runs())
+        pages = page_count(len(summaries))
+        page = min(max(int(page or 1), 1), pages)
+        on_page = runs_on_page(summaries, page)
+        signature = [page, len(summaries), *(table_row_key(summary) for summary in on_page)]
+        if signature == shown:
+            raise PreventUpdate
+        return (
+            runs_table(on_page, configured),
+            no_update if pages == old_pages else pages,
+            _page_info(len(summaries), page),
+            signature,
+        )
+
+    @app.callback(
+        Output(Shell.LOCATION, "pathname"),
+        Output(Runs.JUMP_ERROR, "children"),
+        Input(Runs.JUMP_BUTTON, "n_clicks"),
+        Input(Runs.JUMP_INPUT, "n_submit"),
+        State(Runs.JUMP_INPUT, "value"),
+        prevent_initial_call=True,
+    )
+    def jump(_clicks, _submitted, text):
+        if text is None or not str(text).strip():
+            raise PreventUpdate
+        try:
+            return jump_target(text, summarize_runs(service.runs()), configured), ""
+        except ValueError as error:
+            return no_update, html.Div(str(error), className="alert alert-warning py-1 px-2 mt-2")

@@ -1,0 +1,66 @@
+"""From a run page's URL query to what it shows: the navigation lists, the window, the options, the view.
+
+One place for these rules, used by the page's callbacks and by the download routes, so a downloaded
+file holds exactly the histograms on screen (same slice, same options).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dashboard import slices
+from dashboard.layout import choose_group, choose_histogram, group_options, histogram_entries, readable_name
+from dashboard.url_state import ViewQuery
+from pipeline.detectors import plugin_for
+from pipeline.processing.options import ProcessingOptions
+from pipeline.processing.service import ProcessedView, ProcessingService
+from pipeline.processing.timeslice import MergerMode, Window
+
+
+def navigation(
+    service: ProcessingService, run: int, subsystem: str, query: ViewQuery
+) -> tuple[list[dict], str | None, list[dict], str | None]:
+    """(group options, group, histogram options, histogram) for a query: what it names when the run has
+    it, else the first group and that group's first entry. The lists are the full run's.
+    LookupError when the run has no data for the subsystem."""
+    view = service.view(run, subsystem)
+    groups = group_options(view.groups)
+    group = choose_group([o["value"] for o in groups], query.group)
+    spec, names = next(((g, n) for g, n in view.groups if g.title == group), (None, []))
+    grid_title = spec.title if spec is not None and spec.grid else None
+    plugin = plugin_for(subsystem)
+    entries = histogram_entries(
+        names, view.stacks, lambda name: readable_name(name, plugin.pretty_name), grid_title
+    )
+    hist = choose_histogram([e["value"] for e in entries], query.hist)
+    return groups, group, entries, hist
+
+
+def window_of(service: ProcessingService, run: int, subsystem: str, query: ViewQuery) -> Window | None:
+    """The query's slice (None: the full run); OptionsError naming a bad bound."""
+    if not query.has_slice:
+        return None
+    return slices.window_from_inputs(query.min, query.max, service.run_info(run, subsystem).length_minutes)
+
+
+def mode_of(query: ViewQuery) -> MergerMode | None:
+    """The merger mode asked for; None: as the run was recorded."""
+    return None if query.mode is None else slices.merger_mode(query.mode)
+
+
+@dataclass(frozen=True)
+class ResolvedView:
+    view: ProcessedView
+    window: Window | None
+    options: ProcessingOptions
+    group: str | None
+    name: str | None  # the histogram-list value shown (a histogram, a stack, or a grid entry)
+
+
+def resolve_view(service: ProcessingService, run: int, subsystem: str, query: ViewQuery) -> ResolvedView:
+    """The view a query asks for. OptionsError (a bad value, naming its field), LookupError (no data)."""
+    options = ProcessingOptions.from_mapping(query.option_values())
+    window = window_of(service, run, subsystem, query)
+    view = service.view(run, subsystem, window, options, mode_of(query))
+    _, group, _, name = navigation(service, run, subsystem, query)
+    return ResolvedView(view, window, options, group, name)
