@@ -106,6 +106,15 @@ class Stack:
 
 
 @dataclass(frozen=True)
+class TrendSpec:
+    """Quantities trended for every histogram whose name matches `pattern` (a regular expression,
+    searched): `pipeline.qc.trending.QUANTITIES` says what each quantity name computes."""
+
+    pattern: str
+    quantities: tuple[str, ...] = ("mean", "std_dev", "maximum")
+
+
+@dataclass(frozen=True)
 class CheckResult:
     """One check's verdict on one histogram, in ALICE O2 QualityControl terms."""
 
@@ -140,6 +149,7 @@ class DetectorPlugin:
     names containing the subsystem's name. Group selectors alone are too broad for that (EMC's
     "Cluster" would take the HLT's fHistClusterChargeMax).
     `option_specs` declares the plug-in's options; every subsystem accepts the union of them all.
+    `trends` declares what the QC service trends for every snapshot (see `TrendSpec`).
     """
 
     subsystem: str
@@ -147,6 +157,7 @@ class DetectorPlugin:
     groups_without_own_receiver: tuple[Group, ...] | None = None
     option_specs: tuple[OptionSpec, ...] = ()
     own_names: str | None = None
+    trends: tuple[TrendSpec, ...] = ()
 
     def groups_for(self, has_own_receiver: bool) -> tuple[Group, ...]:
         if has_own_receiver:

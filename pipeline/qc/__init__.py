@@ -1,0 +1,1 @@
+"""Quality control that runs by itself: checks, trends and alarms on every stored snapshot."""
