@@ -187,7 +187,7 @@ def test_bad_values_name_the_field(tmp_path, change, field):
 def test_unreadable_file_names_the_setting(tmp_path):
     with pytest.raises(AlarmConfigError, match="alarms_config: cannot read"):
         load_alarm_config(tmp_path / "missing.toml")
-    with pytest.raises(AlarmConfigError, match="alarms_config: .* is not valid TOML"):
+    with pytest.raises(AlarmConfigError, match=r"alarms_config: .* is not valid TOML"):
         load_alarm_config(write(tmp_path, "[[EMC]\n"))
 
 
@@ -225,9 +225,9 @@ def test_a_bad_threshold_change_is_refused_and_nothing_is_written(tmp_path):
         set_threshold(data_dir, config, "EMC", "hot", "max", -3, who="expert1")
     with pytest.raises(AlarmConfigError, match="who"):
         set_threshold(data_dir, config, "EMC", "hot", "max", 5, who=" ")
-    with pytest.raises(AlarmConfigError, match="EMC.rate: is an AND/OR"):
+    with pytest.raises(AlarmConfigError, match=r"EMC\.rate: is an AND/OR"):
         set_threshold(data_dir, config, "EMC", "rate", "min", 5, who="expert1")
-    with pytest.raises(AlarmConfigError, match="EMC.hot.type: only rule parameters"):
+    with pytest.raises(AlarmConfigError, match=r"EMC\.hot\.type: only rule parameters"):
         set_threshold(data_dir, config, "EMC", "hot", "type", 5, who="expert1")
     assert load_changes(data_dir) == {}
     assert threshold_changes(data_dir) == []
