@@ -35,6 +35,7 @@ class Settings:
     dash_port: int = 8050
     status_refresh_ms: int = 2000
     receiver_dead_after_s: float = 300.0
+    qc_poll_s: float = 1.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,17 +1,14 @@
-"""The trends table: one Parquet file per processed snapshot under `DIR/qc/trends`, and its reads.
+"""The trends table: its schema, and the reads of `DIR/qc/trends` (one Parquet file per processed
+snapshot, written by the QC service: `pipeline.qc.results`).
 
     <data_dir>/qc/trends/subsystem=<SYS>/run=<N>/<snapshot_id>.parquet
 
-A snapshot's file is named by its id and replaced atomically, so processing a snapshot again (after a
-restart, or a rebuild) rewrites the same rows instead of adding duplicates, and a reader never sees
-half a file. The read side answers what a trending page needs: one quantity against time within a
+The read side answers what a trending page needs: one quantity against time within a
 run, and one value per run (the run's last cumulative value) across runs.
 """
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 
 import duckdb
@@ -19,11 +16,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.qc.paths import SUFFIX, TRENDS_TABLE, run_dir, table_dir
 from pipeline.qc.trending import CONTENTS, CUMULATIVE, TREND_COLUMNS
 from pipeline.store_schema import described_field, schema_markdown
-
-TRENDS_AREA = Path("qc") / "trends"
-SUFFIX = ".parquet"
 
 TRENDS_SCHEMA = pa.schema(
     [
@@ -64,25 +59,11 @@ class TrendStore:
     """Writes and reads the trends table of one data folder."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.root = Path(data_dir) / TRENDS_AREA
+        self.data_dir = Path(data_dir)
+        self.root = table_dir(data_dir, TRENDS_TABLE)
 
     def run_dir(self, run: int, subsystem: str) -> Path:
-        return self.root / f"subsystem={subsystem}" / f"run={int(run)}"
-
-    def write(self, snapshot_id: str, run: int, subsystem: str, rows: pd.DataFrame) -> Path:
-        """Store (or replace) one snapshot's rows atomically; an empty frame is stored too, so that a
-        snapshot without trended values still counts as processed."""
-        directory = self.run_dir(run, subsystem)
-        directory.mkdir(parents=True, exist_ok=True)
-        table = pa.Table.from_pandas(rows[list(TREND_COLUMNS)], schema=TRENDS_SCHEMA, preserve_index=False)
-        final_path = directory / f"{snapshot_id}{SUFFIX}"
-        temp_path = directory / f".{snapshot_id}.{os.getpid()}.{time.time_ns()}.tmp"
-        try:
-            pq.write_table(table, temp_path, compression="zstd")
-            os.replace(temp_path, final_path)
-        finally:
-            temp_path.unlink(missing_ok=True)
-        return final_path
+        return run_dir(self.data_dir, TRENDS_TABLE, subsystem, int(run))
 
     def snapshot_ids(self, run: int, subsystem: str) -> list[str]:
         """Ids of the snapshots of one run with stored trends, oldest first (ids sort by time)."""

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 from pipeline.detectors.base import (
-    CheckResult,
     DetectorPlugin,
     count_events,
     scale_by_events_if_requested,
@@ -118,16 +117,13 @@ def _entries(histogram: Histogram, context: TrendContext) -> tuple[float, float]
     return float(histogram.values().sum()), math.sqrt(max(float(histogram.variances().sum()), 0.0))
 
 
-def flagged_ids(result: CheckResult) -> list[int]:
-    """The channel ids a check flagged."""
-    return list(result.details.get("hot_channel_ids", ()))
-
-
 def _hot_channels(histogram: Histogram, context: TrendContext) -> tuple[float, float] | None:
-    results = context.plugin.checks(histogram, DEFAULT_OPTIONS, context.n_events)
+    results = [
+        r for r in context.plugin.checks(histogram, DEFAULT_OPTIONS, context.n_events) if r.flags_above
+    ]
     if not results or all(result.quality == "Null" for result in results):
         return None
-    return float(len({i for result in results for i in flagged_ids(result)})), 0.0
+    return float(len({i for result in results for i in result.flagged_ids})), 0.0
 
 
 def _events_per_minute(histogram: Histogram, context: TrendContext) -> tuple[float, float] | None:

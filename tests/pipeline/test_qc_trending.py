@@ -53,7 +53,7 @@ def record(data_dir: Path, reset: bool = False) -> tuple[SyntheticRuns, Snapshot
 def cumulative_run(tmp_path_factory):
     runs, store = record(tmp_path_factory.mktemp("cumulative"))
     trends = TrendStore(store.data_dir)
-    trender = Trender(store, trends)
+    trender = Trender(store)
     for key in store.snapshot_keys(RUN, "EMC"):
         trender.process(key.snapshot_id)
     return runs, store, trends
@@ -128,12 +128,12 @@ def test_reset_mode_gives_the_same_trends_as_cumulative_mode(cumulative_run, tmp
     _, _cumulative_store, cumulative_trends = cumulative_run
     _, store = record(tmp_path / "reset", reset=True)
     trends = TrendStore(store.data_dir)
-    trender = Trender(store, trends)
+    trender = Trender(store)
     ids = [key.snapshot_id for key in store.snapshot_keys(RUN, "EMC")]
     for snapshot_id in ids[:3]:
         trender.process(snapshot_id)
     # A new trender (a restarted service) sums the earlier snapshots again from the store.
-    restarted = Trender(store, trends)
+    restarted = Trender(store)
     for snapshot_id in ids[3:]:
         restarted.process(snapshot_id)
     expected = cumulative_trends.table(RUN, "EMC").drop(columns=["snapshot_id"])
@@ -145,7 +145,7 @@ def test_processing_a_snapshot_again_replaces_its_rows(cumulative_run, tmp_path)
     _, store, trends = cumulative_run
     before = trends.table(RUN, "EMC")
     last = store.snapshot_keys(RUN, "EMC")[-1].snapshot_id
-    Trender(store, trends).process(last)
+    Trender(store).process(last)
     pd.testing.assert_frame_equal(trends.table(RUN, "EMC"), before)
 
 
