@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
-import time
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,6 +45,7 @@ from pipeline.qc.alarms import (
     check_content,
     make_rule,
 )
+from pipeline.qc.results import write_json_atomically
 from pipeline.qc.trending import INTERVAL, QUANTITIES
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("alarms.toml")
@@ -289,7 +288,7 @@ def set_threshold(
         old=old,
         new=value,
     )
-    _write_json_atomically(data_dir / THRESHOLDS_FILE, updated)
+    write_json_atomically(data_dir / THRESHOLDS_FILE, updated)
     with open(data_dir / AUDIT_FILE, "a", encoding="utf-8") as audit:
         audit.write(json.dumps(change.__dict__) + "\n")
     return change
@@ -301,13 +300,3 @@ def threshold_changes(data_dir: Path) -> list[ThresholdChange]:
     if not path.exists():
         return []
     return [ThresholdChange(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _write_json_atomically(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{time.time_ns()}.tmp")
-    try:
-        temp.write_text(json.dumps(value, indent=1, sort_keys=True))
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)

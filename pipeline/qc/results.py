@@ -7,6 +7,7 @@ one, and processing a snapshot again replaces its rows instead of adding to them
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -82,3 +83,14 @@ def _fsync(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def write_json_atomically(path: Path, value: object) -> None:
+    """Replace a small JSON state file (alarm mutes, thresholds...) so readers never see half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{time.time_ns()}{TEMP_SUFFIX}")
+    try:
+        temp.write_text(json.dumps(value, indent=1, sort_keys=True))
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)

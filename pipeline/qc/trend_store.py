@@ -94,6 +94,12 @@ class TrendStore:
                 [files, *parameters],
             ).df()
 
+    def rows(self, run: int, subsystem: str, snapshot_ids: list[str]) -> pd.DataFrame:
+        """The rows of some snapshots of one run (those with a trends file)."""
+        directory = self.run_dir(run, subsystem)
+        files = [directory / f"{i}{SUFFIX}" for i in snapshot_ids]
+        return self._query([str(path) for path in files if path.exists()], "true", [])
+
     def table(self, run: int, subsystem: str) -> pd.DataFrame:
         """Every row of one run and subsystem."""
         return self._query(self._files(run, subsystem), "true", [])
