@@ -1,4 +1,4 @@
-"""Operator command line: `python -m pipeline {receiver,emulator,export} ...`.
+"""Operator command line: `python -m pipeline {receiver,emulator,export,qc} ...`.
 
 In production one receiver runs per subsystem, on hosts near the HLT; each form here is one process.
 """
@@ -51,6 +51,13 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     export.add_argument("--run", type=int, required=True)
     export.add_argument("--subsystem", required=True)
     export.add_argument("--out", type=Path, default=None, help="default: the original receiver's file name")
+    qc = commands.add_parser("qc", help="check every stored snapshot as it lands (or rebuild the results)")
+    qc.add_argument("--data-dir", type=Path, default=settings.data_dir)
+    qc.add_argument("--subsystems", default="", help="comma-separated; default: every subsystem stored")
+    qc.add_argument("--poll", type=_positive, default=settings.qc_poll_s, help="seconds between looks")
+    qc.add_argument("--rebuild", action="store_true", help="recompute stored results, then exit")
+    qc.add_argument("--run", type=int, default=None, help="with --rebuild: only this run")
+    qc.add_argument("--no-progress", action="store_true", help="with --rebuild: no progress bar")
     return parser
 
 
@@ -111,6 +118,23 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_qc(args: argparse.Namespace) -> int:
+    from pipeline.qc.service import QCService
+
+    subsystems = [s.strip() for s in args.subsystems.split(",") if s.strip()] or None
+    service = QCService(args.data_dir, subsystems=subsystems)
+    if args.rebuild:
+        checked = service.rebuild(run=args.run, show_progress=not args.no_progress)
+        log.info("rebuilt QC results of %d snapshots (%d failed)", checked, service.counters.failed_snapshots)
+        return 0 if service.counters.failed_snapshots == 0 else 1
+    if args.run is not None:
+        log.error("--run needs --rebuild")
+        return 2
+    log.info("QC service on %s (every %g s)", args.data_dir, args.poll)
+    service.run_forever(_stop_on_signals(), poll_s=args.poll)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     args = build_parser(settings).parse_args(argv)
@@ -119,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_receiver(args)
     if args.command == "emulator":
         return run_emulator(args, settings)
+    if args.command == "qc":
+        return run_qc(args)
     return run_export(args)
 
 

@@ -40,6 +40,17 @@ class Settings:
     dash_timeout_s: int = 120
     status_refresh_ms: int = 2000
     receiver_dead_after_s: float = 300.0
+    qc_poll_s: float = 1.0
+    # Alarms: the parameter file ("" = the shipped pipeline/qc/alarms.toml) and delivery (default: the log
+    # only; e-mail when alarm_smtp_host is set, a Slack-compatible webhook when alarm_webhook_url is).
+    alarms_config: str = ""
+    alarm_smtp_host: str = ""
+    alarm_smtp_port: int = 25
+    alarm_email_from: str = "overwatch@localhost"
+    alarm_email_to: tuple[str, ...] = ()
+    alarm_webhook_url: str = ""
+    alarm_batch_interval_s: float = 300.0
+    alarm_max_resends: int = 3
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

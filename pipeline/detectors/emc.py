@@ -23,6 +23,7 @@ from pipeline.detectors.base import (
     MarkerStyle,
     SecondaryAxis,
     Stack,
+    TrendSpec,
     scale_by_events_if_requested,
 )
 from pipeline.histogram import Histogram
@@ -86,6 +87,15 @@ FASTOR_STYLE = MarkerStyle(color="#0000cc", symbol="circle", size=0.8)
 LARGE_AMP_THRESHOLD = 1e-7
 AMP_THRESHOLD = 1e4
 HITS_THRESHOLD = 1e-2
+
+# What the QC service trends for EMC (the original's 30 trended histograms x {max, mean, stdDev}),
+# plus the number of hot FastORs and the event rate.
+TRENDS: tuple[TrendSpec, ...] = (
+    TrendSpec(r"^EMCTRQA_hist(AmpEdgePos|MaxEdgePos)"),
+    TrendSpec(r"^EMCTRQA_histFastOR(L0|L0Amp|L0LargeAmp|L0Time|L1|L1Amp|L1LargeAmp)$"),
+    TrendSpec(r"^EMCTRQA_histFastOR(L0|L1)(Amp|LargeAmp)?$", ("hot_channels",)),
+    TrendSpec(f"^{EVENTS_HISTOGRAM}$", ("entries", "events_per_minute")),
+)
 
 OUTLIER_OPTION = OptionSpec(
     name="outlier_n_sigma",
@@ -373,4 +383,6 @@ class EMCPlugin(DetectorPlugin):
         return EVENTS_HISTOGRAM if EVENTS_HISTOGRAM in set(names) else None
 
 
-PLUGIN = EMCPlugin(subsystem=SUBSYSTEM, groups=GROUPS, option_specs=(OUTLIER_OPTION,), own_names=OWN_NAMES)
+PLUGIN = EMCPlugin(
+    subsystem=SUBSYSTEM, groups=GROUPS, option_specs=(OUTLIER_OPTION,), own_names=OWN_NAMES, trends=TRENDS
+)

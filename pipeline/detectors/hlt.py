@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.detectors.base import DetectorPlugin, DrawHints, Group
+from pipeline.detectors.base import DetectorPlugin, DrawHints, Group, TrendSpec
 from pipeline.histogram import Histogram
 
 SUBSYSTEM = "HLT"
@@ -28,4 +28,6 @@ PLUGIN = HLTPlugin(
     groups=(ALL_HISTOGRAMS,),
     groups_without_own_receiver=(ALL_HISTOGRAMS,),
     own_names="",
+    # The original trended max, mean and stdDev of every HLT histogram.
+    trends=(TrendSpec(r"^fHist"),),
 )

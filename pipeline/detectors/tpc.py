@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from pipeline.detectors.base import DetectorPlugin, DrawHints, Group, bin_range_within, project
+from pipeline.detectors.base import DetectorPlugin, DrawHints, Group, TrendSpec, bin_range_within, project
 from pipeline.histogram import Histogram
 
 SUBSYSTEM = "TPC"
@@ -201,4 +201,8 @@ class TPCPlugin(DetectorPlugin):
         return tpc_derived_histograms(histograms)
 
 
-PLUGIN = TPCPlugin(subsystem=SUBSYSTEM, groups=GROUPS, own_names=OWN_NAMES)
+# The original trended the mean of the vertex position and multiplicity histograms (its cluster
+# trends read projections that no longer existed); the spread is trended too.
+TRENDS = (TrendSpec(r"^TPCQA/h_tpc_event_recvertex_", ("mean", "std_dev")),)
+
+PLUGIN = TPCPlugin(subsystem=SUBSYSTEM, groups=GROUPS, own_names=OWN_NAMES, trends=TRENDS)

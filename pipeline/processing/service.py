@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import diskcache
+import pandas as pd
 
 from pipeline.detectors import plugin_for
 from pipeline.detectors.base import (
@@ -47,6 +48,7 @@ from pipeline.processing.timeslice import (
     load_slice,
     plan_window,
 )
+from pipeline.qc.trend_store import TrendStore
 from pipeline.store import SnapshotStore
 
 log = logging.getLogger(__name__)
@@ -327,6 +329,7 @@ class ProcessingService:
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="snapshot-read")
         self._disk = _WrittenWhenIdle(self.cache)
         self._timelines = RunTimelines(store)
+        self.trends = TrendStore(store.data_dir)
         self.computed = 0  # views built from snapshots (not served from a cache), for tests and stats
 
     def runs(self) -> list[RunInfo]:
@@ -445,6 +448,21 @@ class ProcessingService:
             self._memory.move_to_end(key)
             while len(self._memory) > MEMORY_ENTRIES:
                 self._memory.popitem(last=False)
+
+    def trend_series(
+        self, run: int, subsystem: str, histogram: str, quantity: str, content: str = "cumulative"
+    ) -> pd.DataFrame:
+        """One trended quantity against time within a run (snapshot_time_utc, interval_start_utc, value,
+        error), for the `cumulative` or the `interval` content; empty if nothing is trended."""
+        return self.trends.series(run, subsystem, histogram, quantity, content)
+
+    def trend_per_run(self, subsystem: str, histogram: str, quantity: str) -> pd.DataFrame:
+        """One value per run (run, snapshot_time_utc, value, error): each run's last cumulative value."""
+        return self.trends.per_run(subsystem, histogram, quantity)
+
+    def trend_quantities(self, run: int, subsystem: str) -> pd.DataFrame:
+        """What is trended in a run: (histogram, quantity) rows."""
+        return self.trends.quantities(run, subsystem)
 
     def flush(self) -> None:
         """Wait until every processed histogram is in the disk cache (they are written in the background)."""
