@@ -216,6 +216,7 @@ class CheckSpec:
     The QC service runs every spec on every snapshot with the default options and stores the verdicts.
     `on_page` marks the cumulative checks a page also runs on what it shows, because their verdict
     depends on the page's processing options (a user's hot-channel threshold, per-event scaling).
+    `tracks_channels` marks checks whose flagged ids are channels with a history (`pipeline.qc.history`).
     """
 
     name: str
@@ -227,6 +228,8 @@ class CheckSpec:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     overrides: tuple[tuple[str, Mapping[str, Any]], ...] = ()
     on_page: bool = False
+    # Its flagged ids are channels whose history is kept (which runs and minutes flagged them).
+    tracks_channels: bool = False
 
     def __post_init__(self) -> None:
         if self.on_page and self.content != "cumulative":
