@@ -212,6 +212,10 @@ class CheckSpec:
     (name regex, parameters) pairs, the first matching one winning (e.g. one threshold per
     histogram). `function(histogram, CheckParameters)` is pure and returns a `CheckResult`, or None
     when it has nothing to say about that histogram (e.g. switched off by an option).
+
+    The QC service runs every spec on every snapshot with the default options and stores the verdicts.
+    `on_page` marks the cumulative checks a page also runs on what it shows, because their verdict
+    depends on the page's processing options (a user's hot-channel threshold, per-event scaling).
     """
 
     name: str
@@ -222,8 +226,11 @@ class CheckSpec:
     content: CheckContent = "cumulative"
     parameters: Mapping[str, Any] = field(default_factory=dict)
     overrides: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    on_page: bool = False
 
     def __post_init__(self) -> None:
+        if self.on_page and self.content != "cumulative":
+            raise ValueError(f"check {self.name}: only cumulative checks can run on a page")
         if self.content not in CHECK_CONTENTS:
             raise ValueError(f"check {self.name}: content must be one of {CHECK_CONTENTS}")
         re.compile(self.names)
@@ -402,10 +409,11 @@ class DetectorPlugin:
     def checks(
         self, histogram: Histogram, options: ProcessingOptions, n_events: float | None
     ) -> list[CheckResult]:
-        """Judge the histogram as received (unscaled) with the declared cumulative checks; a check that
-        needs per-event values scales itself with `scale_by_events_if_requested`, so calling it
-        directly gives the same verdict as the processing path."""
-        return run_check_specs(self.check_specs, histogram, "cumulative", options=options, n_events=n_events)
+        """Judge the histogram as received (unscaled) with the declared checks a page runs (`on_page`);
+        a check that needs per-event values scales itself with `scale_by_events_if_requested`, so
+        calling it directly gives the same verdict as the processing path. The QC service runs all."""
+        on_page = [spec for spec in self.check_specs if spec.on_page]
+        return run_check_specs(on_page, histogram, "cumulative", options=options, n_events=n_events)
 
     def check_spec(self, name: str) -> CheckSpec | None:
         """The declared check called `name`, or None."""

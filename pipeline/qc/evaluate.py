@@ -115,7 +115,10 @@ def evaluate_snapshot(
     for name in sorted(histograms):
         histogram = histograms[name]
         results: list[tuple[str, CheckResult]] = []
-        results += [("cumulative", r) for r in plugin.checks(histogram, options, n_events)]
+        results += [
+            ("cumulative", r)
+            for r in run_check_specs(specs, histogram, "cumulative", options=options, n_events=n_events)
+        ]
         interval_specs = [
             s for s in specs if s.content == "interval" and s.applies_to(name, histogram.dimension)
         ]
