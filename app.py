@@ -158,7 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.processing.service import ProcessingService
     from pipeline.store import SnapshotStore
 
-    service = ProcessingService(SnapshotStore(settings.data_dir), settings.cache_dir, settings.subsystems)
+    store = SnapshotStore(settings.data_dir)
+    service = ProcessingService(
+        store, settings.cache_dir, settings.subsystems, alarms_config=settings.alarms_config
+    )
     dash_app = create_app(settings, service=service)
     supervisor = Supervisor([] if args.dashboard_only else child_commands(settings))
     supervisor.start()
