@@ -45,7 +45,9 @@ def create_app(
     ProcessingService (default: one caching in `settings.cache_dir`)."""
     if service is None:
         store = store if store is not None else SnapshotStore(settings.data_dir)
-        service = ProcessingService(store, settings.cache_dir, settings.subsystems)
+        service = ProcessingService(
+            store, settings.cache_dir, settings.subsystems, alarms_config=settings.alarms_config
+        )
     background = background_manager(settings)
     context = PageContext(settings=settings, service=service, background=background)
     app = dash.Dash(

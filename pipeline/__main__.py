@@ -125,11 +125,19 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_qc(args: argparse.Namespace) -> int:
+def run_qc(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.qc.alarms import AlarmConfigError
+    from pipeline.qc.delivery import DeliveryConfigError
     from pipeline.qc.service import QCService
+    from pipeline.qc.steps import trend_and_alarm_steps
 
     subsystems = [s.strip() for s in args.subsystems.split(",") if s.strip()] or None
-    service = QCService(args.data_dir, subsystems=subsystems)
+    try:
+        consumers, deliverer = trend_and_alarm_steps(args.data_dir, settings, deliver=not args.rebuild)
+    except (AlarmConfigError, DeliveryConfigError) as error:
+        log.error("%s", error)
+        return 2
+    service = QCService(args.data_dir, subsystems=subsystems, consumers=consumers)
     if args.rebuild:
         checked = service.rebuild(run=args.run, show_progress=not args.no_progress)
         log.info("rebuilt QC results of %d snapshots (%d failed)", checked, service.counters.failed_snapshots)
@@ -138,7 +146,13 @@ def run_qc(args: argparse.Namespace) -> int:
         log.error("--run needs --rebuild")
         return 2
     log.info("QC service on %s (every %g s)", args.data_dir, args.poll)
-    service.run_forever(_stop_on_signals(), poll_s=args.poll)
+    if deliverer is not None:
+        deliverer.start()
+    try:
+        service.run_forever(_stop_on_signals(), poll_s=args.poll)
+    finally:
+        if deliverer is not None:
+            deliverer.stop()
     return 0
 
 
@@ -151,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "emulator":
         return run_emulator(args, settings)
     if args.command == "qc":
-        return run_qc(args)
+        return run_qc(args, settings)
     return run_export(args)
 
 

@@ -85,7 +85,7 @@ PLUGIN = HLTPlugin(
     groups=(ALL_HISTOGRAMS,),
     groups_without_own_receiver=(ALL_HISTOGRAMS,),
     own_names="",
+    check_specs=CHECK_SPECS,
     # The original trended max, mean and stdDev of every HLT histogram.
     trends=(TrendSpec(r"^fHist"),),
-    check_specs=CHECK_SPECS,
 )

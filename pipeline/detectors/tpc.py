@@ -210,10 +210,6 @@ class TPCPlugin(DetectorPlugin):
         return tpc_derived_histograms(histograms)
 
 
-# The original trended the mean of the vertex position and multiplicity histograms (its cluster
-# trends read projections that no longer existed); the spread is trended too.
-TRENDS = (TrendSpec(r"^TPCQA/h_tpc_event_recvertex_", ("mean", "std_dev")),)
-
 # ---- declared checks --------------------------------------------------------------------------
 
 # The η-φ maps of the projections above: x = φ in 18 bins (one per sector), y = η.
@@ -261,6 +257,10 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         parameters={"min_p_value": 1e-3, "medium_below": 1e-2},
     ),
 )
+
+# The original trended the mean of the vertex position and multiplicity histograms (its cluster
+# trends read projections that no longer existed); the spread is trended too.
+TRENDS = (TrendSpec(r"^TPCQA/h_tpc_event_recvertex_", ("mean", "std_dev")),)
 
 PLUGIN = TPCPlugin(
     subsystem=SUBSYSTEM, groups=GROUPS, own_names=OWN_NAMES, check_specs=CHECK_SPECS, trends=TRENDS

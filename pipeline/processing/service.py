@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,15 @@ from pipeline.processing.timeslice import (
     load_slice,
     plan_window,
 )
+from pipeline.qc.alarm_book import AlarmBook
+from pipeline.qc.alarm_config import (
+    AlarmConfig,
+    ThresholdChange,
+    load_alarm_config,
+    load_changes,
+    set_threshold,
+)
+from pipeline.qc.alarms import limits_for
 from pipeline.qc.evaluate import WithDerived
 from pipeline.qc.history import channel_history
 from pipeline.qc.references import ReferenceRun, get_reference, set_reference
@@ -321,8 +331,10 @@ class ProcessingService:
         cache_dir: Path,
         subsystems: tuple[str, ...] = ("EMC", "TPC", "HLT"),
         cache_size_bytes: int = DEFAULT_CACHE_BYTES,
+        alarms_config: Path | str | None = None,
     ) -> None:
         self.store = store
+        self.alarms_config = alarms_config or None  # None: the shipped alarm file
         self.subsystems = subsystems
         self.cache = diskcache.Cache(
             str(cache_dir), size_limit=cache_size_bytes, eviction_policy="least-recently-used"
@@ -506,6 +518,43 @@ class ProcessingService:
         if name not in content:
             raise LookupError(f"reference run {reference.run} has no {name!r}")
         return content[name], count_events(plugin, content)
+
+    # ---- alarms (states written by the QC service; people acknowledge, mute and tune them here) ----
+
+    def alarms(self) -> pd.DataFrame:
+        """Every alarm, newest first: alarm_id, state (active, acknowledged, muted, cleared), links (run,
+        subsystem, histogram, quantity, content), message, severity, fired/cleared times, who
+        acknowledged, muted until (`pipeline.qc.alarm_book.ALARMS_SCHEMA`)."""
+        return AlarmBook(self.store.data_dir).alarms()
+
+    def acknowledge_alarm(self, alarm_id: str, who: str) -> None:
+        """Stop the alarm's re-sends; KeyError/ValueError naming `alarm_id` or `who`."""
+        AlarmBook(self.store.data_dir).acknowledge(alarm_id, who)
+
+    def mute_alarm(self, alarm_id: str, until_utc: datetime, who: str) -> None:
+        """Send nothing for this alarm (and its key's next firings) until `until_utc`."""
+        AlarmBook(self.store.data_dir).mute(alarm_id, until_utc, who)
+
+    def alarm_limits(
+        self, subsystem: str, histogram: str, quantity: str, content: str = "cumulative", beam_type: str = ""
+    ) -> list[dict[str, Any]]:
+        """The ranges alarms accept for one trend series (bands on its plot), thresholds as in force."""
+        definitions = self._alarm_config().definitions(
+            subsystem, beam_type, load_changes(self.store.data_dir)
+        )
+        return limits_for(definitions, histogram, quantity, content)
+
+    def set_alarm_threshold(
+        self, subsystem: str, alarm: str, parameter: str, value: float, who: str, beam_type: str = ""
+    ) -> ThresholdChange:
+        """Change one alarm parameter (recorded with who, when, old, new); AlarmConfigError naming the
+        field for a bad value. The QC service uses it from its next snapshot."""
+        return set_threshold(
+            self.store.data_dir, self._alarm_config(), subsystem, alarm, parameter, value, who, beam_type
+        )
+
+    def _alarm_config(self) -> AlarmConfig:
+        return load_alarm_config(self.alarms_config)
 
     def flush(self) -> None:
         """Wait until every processed histogram is in the disk cache (they are written in the background)."""

@@ -264,7 +264,7 @@ class AlarmBook:
                 last = record["last_notified_utc"]
                 if last is None or pd.isna(last) or (now - last).total_seconds() >= resend_after_s:
                     due.append(record)
-        return sorted(due, key=lambda r: (r["fired_utc"], r["alarm_id"]))
+        return sorted(due, key=lambda r: (r["fired_utc"], r["subsystem"], r["alarm"], r["histogram"]))
 
     def mark_notified(self, alarm_ids: Sequence[str], now: datetime) -> None:
         """Count one delivery of each of `alarm_ids` (after every channel had its try)."""

@@ -395,3 +395,46 @@ def check_content(content: str, where: str) -> str:
     if content not in CONTENTS:
         raise AlarmConfigError(f"{where}.content", f"must be one of {CONTENTS}, got {content!r}")
     return content
+
+
+def limits_for(
+    definitions: Sequence[AlarmDefinition], histogram: str, quantity: str, content: str
+) -> list[dict[str, object]]:
+    """The value ranges alarms accept for one series (to draw as bands on its trend): one entry per
+    range rule (`between`, `mean_in_range`, `fraction_in_range`) reading that series, with the
+    alarm's name and severity."""
+    limits: list[dict[str, object]] = []
+
+    def visit(definition: AlarmDefinition, condition: AlarmCondition) -> None:
+        if isinstance(condition, AllOf | AnyOf):
+            for child in condition.children:
+                visit(definition, child)
+            return
+        if (condition.histogram or histogram, condition.quantity, condition.content) != (
+            histogram,
+            quantity,
+            content,
+        ):
+            return
+        rule = condition.rule
+        if isinstance(rule, BetweenValues | MeanInRange | FractionInRange):
+            limits.append(
+                {
+                    "alarm": definition.name,
+                    "severity": definition.severity,
+                    "rule": type(rule).__name__,
+                    "min": rule.min_value,
+                    "max": rule.max_value,
+                }
+            )
+
+    for definition in definitions:
+        if definition.matching([histogram]) or _names_histogram(definition.condition, histogram):
+            visit(definition, definition.condition)
+    return limits
+
+
+def _names_histogram(condition: AlarmCondition, histogram: str) -> bool:
+    if isinstance(condition, Condition):
+        return condition.histogram == histogram
+    return any(_names_histogram(child, histogram) for child in condition.children)
