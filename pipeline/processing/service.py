@@ -56,10 +56,13 @@ from pipeline.qc.alarm_config import (
     load_alarm_config,
     load_changes,
     set_threshold,
+    threshold_changes,
 )
+from pipeline.qc.alarm_parameters import AlarmParameter, alarm_parameters
 from pipeline.qc.alarms import limits_for
 from pipeline.qc.evaluate import WithDerived
 from pipeline.qc.history import channel_history
+from pipeline.qc.quality_reads import latest_checks, latest_quality, subsystem_quality
 from pipeline.qc.references import ReferenceRun, get_reference, set_reference
 from pipeline.qc.trend_store import TrendStore
 from pipeline.store import SnapshotStore
@@ -555,6 +558,28 @@ class ProcessingService:
 
     def _alarm_config(self) -> AlarmConfig:
         return load_alarm_config(self.alarms_config)
+
+    # ---- QC reads for pages (quality now, alarm parameters and their change log) -----------------
+
+    def latest_quality(self, run: int, subsystem: str) -> pd.DataFrame:
+        """Aggregated quality rows (subsystem and per group) of the run's newest checked snapshot."""
+        return latest_quality(self.store.data_dir, subsystem, run)
+
+    def latest_checks(self, run: int, subsystem: str) -> pd.DataFrame:
+        """Check rows of the run's newest checked snapshot, worst first."""
+        return latest_checks(self.store.data_dir, subsystem, run)
+
+    def subsystem_quality(self, run: int, subsystem: str) -> str | None:
+        """Good/Medium/Bad/Null of a subsystem in a run now; None when QC has not checked it."""
+        return subsystem_quality(self.store.data_dir, subsystem, run)
+
+    def alarm_parameters(self, subsystem: str | None = None, beam_type: str = "") -> list[AlarmParameter]:
+        """Every alarm parameter an expert may change, with the value in force for `beam_type`."""
+        return alarm_parameters(self._alarm_config(), load_changes(self.store.data_dir), beam_type, subsystem)
+
+    def alarm_threshold_changes(self) -> list[ThresholdChange]:
+        """Every recorded threshold change (who, when, old, new), oldest first."""
+        return threshold_changes(self.store.data_dir)
 
     def flush(self) -> None:
         """Wait until every processed histogram is in the disk cache (they are written in the background)."""
