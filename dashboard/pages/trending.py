@@ -20,8 +20,9 @@ from dash.exceptions import PreventUpdate
 from flask import Flask, Response, request
 
 from dashboard.components.controls import button_group, list_selector
-from dashboard.components.histogram_view import graph, graph_config, safe_file_name
+from dashboard.components.histogram_view import graph_config, safe_file_name
 from dashboard.context import PageContext
+from dashboard.figures import message_figure
 from dashboard.ids import Trending
 from dashboard.qc_links import (
     AXIS_RUNS,
@@ -133,14 +134,14 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
                 ),
                 dbc.Label("x axis", className="control-label d-block"),
                 button_group(
-                    Trending.AXIS, AXIS_OPTIONS, chosen.axis, "mb-2", "btn btn-sm btn-outline-secondary"
+                    Trending.AXIS, AXIS_OPTIONS, chosen.axis, "choice-buttons mb-2", "btn btn-sm btn-outline-secondary"
                 ),
                 dbc.Label("Content", className="control-label d-block"),
                 button_group(
                     Trending.CONTENT,
                     CONTENT_OPTIONS,
                     chosen.content,
-                    "mb-1",
+                    "choice-buttons mb-1",
                     "btn btn-sm btn-outline-secondary",
                 ),
                 html.Div(
@@ -155,7 +156,15 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
     graph_card = dbc.Card(
         dbc.CardBody(
             [
-                graph(Trending.GRAPH, f"{Trending.GRAPH}-loading"),
+                # No loading overlay: the refresh tick would flash a spinner over the points every few
+                # seconds, and a trend is drawn in well under a second.
+                dcc.Graph(
+                    id=Trending.GRAPH,
+                    figure=message_figure("Loading…"),
+                    config=graph_config("trend"),
+                    responsive=True,
+                    className="histogram-graph trend-graph",
+                ),
                 html.Div(id=Trending.SUMMARY, className="trend-summary mt-1"),
                 html.Div(
                     [
