@@ -134,7 +134,11 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
                 ),
                 dbc.Label("x axis", className="control-label d-block"),
                 button_group(
-                    Trending.AXIS, AXIS_OPTIONS, chosen.axis, "choice-buttons mb-2", "btn btn-sm btn-outline-secondary"
+                    Trending.AXIS,
+                    AXIS_OPTIONS,
+                    chosen.axis,
+                    "choice-buttons mb-2",
+                    "btn btn-sm btn-outline-secondary",
                 ),
                 dbc.Label("Content", className="control-label d-block"),
                 button_group(
