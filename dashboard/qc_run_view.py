@@ -139,6 +139,7 @@ def reference_figure(
     *,
     reference_run: int,
     y_title: str,
+    log_y: bool = False,
 ) -> go.Figure:
     """The histogram and the normalised reference on top, their ratio below, sharing x (1D only)."""
     if shown.dimension != 1:
