@@ -8,7 +8,7 @@ keeps the page the user is on.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import dash
 import dash_bootstrap_components as dbc
@@ -19,6 +19,7 @@ from dashboard.context import PageContext
 from dashboard.ids import Runs, Shell
 from dashboard.layout import NO_RUNS_MESSAGE, RunSummary, summarize_runs
 from dashboard.pages.run import page_path
+from dashboard.quality import quality_button_class, quality_title, run_qualities
 from dashboard.status_panel import format_cern_local, format_minutes, format_utc
 
 PATHS = ("/runs", "/")
@@ -53,7 +54,11 @@ def jump_target(text: object, summaries: Sequence[RunSummary], configured: Seque
     return page_path(run, ordered_subsystems(summary.subsystems, configured)[0])
 
 
-def runs_table(summaries: Sequence[RunSummary], configured: Sequence[str]) -> html.Table | html.P:
+def runs_table(
+    summaries: Sequence[RunSummary],
+    configured: Sequence[str],
+    qualities: Mapping[tuple[int, str], str | None] | None = None,
+) -> html.Table | html.P:
     if not summaries:
         return html.P(NO_RUNS_MESSAGE, className="text-muted no-runs")
     header = html.Thead(
@@ -76,8 +81,15 @@ def runs_table(summaries: Sequence[RunSummary], configured: Sequence[str]) -> ht
     rows = []
     for summary in summaries:
         subsystems = ordered_subsystems(summary.subsystems, configured)
+        quality = (qualities or {}).get
         links = [
-            dcc.Link(sub, href=page_path(summary.run, sub), className="btn btn-sm btn-outline-primary me-1")
+            dcc.Link(
+                sub,
+                href=page_path(summary.run, sub),
+                # The subsystem's aggregated quality now (QC), in its traffic-light colour.
+                className=f"btn btn-sm {quality_button_class(quality((summary.run, sub)))} me-1",
+                title=quality_title(sub, quality((summary.run, sub))),
+            )
             for sub in subsystems
         ]
         badge = dbc.Badge("ongoing", color="success", className="ongoing-badge") if summary.ongoing else ""
@@ -136,7 +148,7 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
             ),
             html.Div(id=Runs.JUMP_ERROR, role="alert", className="jump-error"),
             html.Div(
-                runs_table(runs_on_page(summaries, page), context.settings.subsystems),
+                _table(context, runs_on_page(summaries, page)),
                 id=Runs.TABLE,
             ),
             html.Div(
@@ -159,6 +171,11 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
         ],
         className="runs-page",
     )
+
+
+def _table(context: PageContext, shown: Sequence[RunSummary]) -> html.Table | html.P:
+    qualities = run_qualities(context.service, ((s.run, s.subsystems) for s in shown))
+    return runs_table(shown, context.settings.subsystems, qualities)
 
 
 def _page_info(n_runs: int, page: int) -> str:
@@ -186,7 +203,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         pages = page_count(len(summaries))
         page = min(max(int(page or 1), 1), pages)
         return (
-            runs_table(runs_on_page(summaries, page), configured),
+            _table(context, runs_on_page(summaries, page)),
             no_update if pages == old_pages else pages,
             _page_info(len(summaries), page),
         )

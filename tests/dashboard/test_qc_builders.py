@@ -20,12 +20,15 @@ from dashboard.alarm_table import (
     state_counts,
 )
 from dashboard.qc_links import AXIS_RUNS, AXIS_TIME, TrendQuery, parse_trend_query, run_page_url, trend_url
+from dashboard.qc_run_view import history_table, quality_strip, reference_as_shown, reference_figure
+from dashboard.quality import quality_button_class, subsystem_quality
 from dashboard.trend_figures import band_extent, trend_figure
 from dashboard.trend_view import resolve_trend, series_for_download
 from dashboard.url_state import query_dict
+from pipeline.detectors.base import DrawHints, ProcessedHistogram
 from pipeline.processing.service import ProcessingService
 from pipeline.store import SnapshotStore
-from tests.dashboard.qc_store import FASTOR_L0, FAULT_RUN, FIRST_RUN
+from tests.dashboard.qc_store import FASTOR_L0, FAULT_RUN, FIRST_RUN, HOT_FASTOR_ID
 
 T0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 
@@ -155,3 +158,62 @@ def test_trend_view_reads_the_qc_services_numbers(qc_data_dir, tmp_path):
     assert per_run.series[["run", "value"]].values.tolist() == [[FIRST_RUN, 4.0], [FAULT_RUN, 5.0]]
     table = series_for_download(view, "EMC")
     assert list(table.columns[:5]) == ["run", "subsystem", "histogram", "quantity", "content"]
+
+
+def _texts(component) -> list[str]:
+    found = []
+
+    def walk(node):
+        if isinstance(node, str):
+            found.append(node)
+        elif isinstance(node, list | tuple):
+            for child in node:
+                walk(child)
+        elif hasattr(node, "children"):
+            walk(node.children)
+
+    walk(component)
+    return found
+
+
+def test_quality_strip_and_history_from_the_qc_store(qc_data_dir, tmp_path):
+    service = ProcessingService(SnapshotStore(qc_data_dir), tmp_path / "cache")
+    pieces = quality_strip(
+        service.latest_quality(FAULT_RUN, "EMC"), service.alarms(), FAULT_RUN, "EMC", "FastOR"
+    )
+    texts = _texts(pieces)
+    assert "EMC · Bad" in texts and "FastOR · Bad" in texts
+    assert "EMCal cell level (Bad)" in texts  # another group that is not Good, as a link
+    alarms = [p for p in pieces if "qc-alarm" in (getattr(p, "className", "") or "")]
+    assert len(alarms) == 2 and all("qc-alarm-here" in a.className for a in alarms)
+    # On another group the same alarms are listed, not marked as being on it.
+    other = quality_strip(service.latest_quality(FAULT_RUN, "EMC"), service.alarms(), FAULT_RUN, "EMC", "L0")
+    assert not any("qc-alarm-here" in (getattr(p, "className", "") or "") for p in other)
+    # The first run had no alarm: nothing but badges and group links.
+    first = quality_strip(service.latest_quality(FIRST_RUN, "EMC"), service.alarms(), FIRST_RUN, "EMC", None)
+    assert not any("qc-alarm" in (getattr(p, "className", "") or "") for p in first)
+    history = service.hot_channel_history("EMC", FAULT_RUN)
+    table_texts = _texts(history_table(history))
+    assert f"{len(history)} flagged channels in this run, {int(history['new'].sum())} new" in table_texts
+    assert str(HOT_FASTOR_ID) in table_texts
+    assert subsystem_quality(service, FAULT_RUN, ["EMC", "TPC"]) == {"EMC": "Bad", "TPC": None}
+    assert quality_button_class("Bad") == "btn-danger" and quality_button_class(None) == "btn-outline-primary"
+
+
+def test_reference_normalised_to_the_same_events_and_ratio(make_histogram):
+    current = make_histogram("h", [[0.0, 1.0, 2.0, 3.0]], [10.0, 20.0, 0.0])
+    reference = make_histogram("h", [[0.0, 1.0, 2.0, 3.0]], [40.0, 20.0, 10.0])
+    raw = ProcessedHistogram(current, DrawHints("h"), (), scaled_by_events=False)
+    shown, ratios = reference_as_shown(raw, 100.0, reference, 400.0)  # reference had 4x the events
+    assert shown.values().tolist() == [10.0, 5.0, 2.5]
+    assert ratios.values().tolist() == [1.0, 4.0, 0.0]
+    # Per event: both divided by the events, the ratio unchanged.
+    per_event = ProcessedHistogram(current.scaled(0.01), DrawHints("h"), (), scaled_by_events=True)
+    shown, ratios = reference_as_shown(per_event, 100.0, reference, 400.0)
+    assert shown.values().tolist() == pytest.approx([0.1, 0.05, 0.025])
+    assert ratios.values().tolist() == pytest.approx([1.0, 4.0, 0.0])
+    figure = reference_figure(current, shown, ratios, reference_run=300000, y_title="entries", log_y=True)
+    assert [trace.name for trace in figure.data] == ["this run", "reference run 300000 (normalised)", "ratio"]
+    assert figure.layout.yaxis.type == "log"
+    with pytest.raises(ValueError, match="reference_n_events"):
+        reference_as_shown(raw, 100.0, reference, 0.0)
