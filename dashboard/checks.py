@@ -18,6 +18,7 @@ from pipeline.detectors.base import CheckResult
 QUALITY_COLORS = {"Good": "success", "Medium": "warning", "Bad": "danger", "Null": "secondary"}
 # Up to this many channel ids are shown inline; more go behind a "show all" toggle.
 INLINE_IDS = 24
+PREVIEW_CHARS = 80  # of the folded id ranges shown before "show all"
 # Typed fields shown on their own lines; also written into `details` for older readers.
 _SHOWN_ELSEWHERE = {
     "threshold",
@@ -82,16 +83,40 @@ def _check_block(check: CheckResult) -> html.Div:
 
 
 def _id_list(ids: Sequence[int], what: str) -> html.Div | html.Details:
-    pills = [html.Span(str(channel_id), className="hot-id") for channel_id in ids]
+    """A few ids as pills; more as a count and compact ranges ("12–15, 40"), the full list on demand in
+    one text block: thousands of flagged channels must not become thousands of page elements."""
     if len(ids) <= INLINE_IDS:
+        pills = [html.Span(str(channel_id), className="hot-id") for channel_id in ids]
         return html.Div([html.Span(f"{what}: ", className="id-label"), *pills], className="hot-ids")
+    ranges = compact_ranges(ids)
+    preview = ranges if len(ranges) <= PREVIEW_CHARS else ranges[:PREVIEW_CHARS].rsplit(",", 1)[0] + ", …"
     return html.Details(
         [
-            html.Summary(f"{len(ids):,} {what} — show all", className="id-summary"),
-            html.Div(pills, className="hot-ids hot-ids-long"),
+            html.Summary(
+                [
+                    html.Span(f"{len(ids):,} {what} — show all", className="id-summary"),
+                    html.Span(f": {preview}"),
+                ],
+            ),
+            html.Div(ranges, className="hot-ids-all"),
         ],
         className="hot-ids-details",
     )
+
+
+def compact_ranges(ids: Sequence[int]) -> str:
+    """Sorted ids with runs of consecutive ones folded: [1, 2, 3, 7, 9, 10] -> "1–3, 7, 9–10"."""
+    parts: list[str] = []
+    ordered = sorted(int(i) for i in ids)
+    start = previous = None
+    for channel_id in [*ordered, None]:
+        if channel_id is not None and previous is not None and channel_id == previous + 1:
+            previous = channel_id
+            continue
+        if start is not None:
+            parts.append(str(start) if start == previous else f"{start}–{previous}")
+        start = previous = channel_id
+    return ", ".join(parts)
 
 
 def _other_details(details: dict[str, Any]) -> str:

@@ -34,7 +34,8 @@ HOT_COLOR = "#c62828"
 # ROOT marker size 1 is about 8 px; below 5 px a marker is unreadable on a control-room screen.
 MARKER_PX_PER_ROOT_SIZE = 8.0
 MIN_MARKER_PX = 5.0
-# Beyond this many, ringing every channel above threshold hides the plot instead of explaining it.
+# Beyond this many, ringing every channel above threshold hides the plot instead of explaining it:
+# only the highest are ringed, and the legend says how many there are.
 MAX_MARKED_CHANNELS = 200
 SECONDARY_AXIS_MARGIN = 50
 # Panels per row of a grid: the original drew the 20 supermodules of a group four to a row.
@@ -378,21 +379,8 @@ def _content_figure(
     if h.dimension == 3:
         # ROOT's TH3::Project3D("xy") also keeps the z under/overflow unless asked not to.
         projection = h.values_flow[1:-1, 1:-1, :].sum(axis=2)
-        fig = _heatmap_figure(h.edges[0], h.edges[1], projection, value_title, log_z)
-        fig.add_annotation(
-            name="th3-note",
-            text=TH3_NOTE,
-            xref="paper",
-            yref="paper",
-            x=0,
-            y=1,
-            xanchor="left",
-            yanchor="bottom",
-            showarrow=False,
-            font={"size": 13, "color": "#6c4a00"},
-            bgcolor="#fff3cd",
-        )
-        return fig
+        # The note goes into the subtitle (see _subtitle): an annotation over the plot covered it.
+        return _heatmap_figure(h.edges[0], h.edges[1], projection, value_title, log_z)
     return None
 
 
@@ -500,11 +488,17 @@ def _add_check_marks(fig: go.Figure, processed: ProcessedHistogram, log_y: bool)
             )
         ids = np.asarray(ids, dtype=int)
         ids = ids[(ids >= 0) & (ids < values.size)]
-        if 0 < ids.size <= MAX_MARKED_CHANNELS:
+        if ids.size:
+            count = f"{ids.size:,}"
+            if ids.size > MAX_MARKED_CHANNELS:
+                # Ring the highest ones only and say so: thousands of rings hide the plot and hang the tab.
+                ids = np.sort(ids[np.argsort(values[ids], kind="stable")[::-1][:MAX_MARKED_CHANNELS]])
+                count += f"; {MAX_MARKED_CHANNELS} highest ringed"
+            name = f"above threshold ({count})"
             centers = 0.5 * (edges[ids] + edges[ids + 1])
             fig.add_trace(
                 go.Scatter(
-                    name=f"above threshold ({ids.size})",
+                    name=name,
                     x=centers,
                     y=values[ids],
                     mode="markers",
@@ -656,6 +650,8 @@ def _subtitle(h: Histogram, hints: DrawHints | None = None, context: str = "") -
         if own_title and own_title not in (h.name, headline(h, hints)):
             parts.append(root_text_to_html(own_title))
     parts.append(f"{h.name} · {h.class_name} · {h.entries:,.0f} entries")
+    if h.dimension == 3:
+        parts.append(TH3_NOTE)
     if context:
         parts.append(context)
     return " · ".join(parts)

@@ -27,6 +27,7 @@ class Runs:
     JUMP_BUTTON = "runs-jump-button"
     JUMP_ERROR = "runs-jump-error"
     REFRESH = "runs-refresh"
+    SHOWN = "runs-shown"
 
 
 class Run:

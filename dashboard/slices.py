@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pipeline.processing.options import OptionsError, ProcessingOptions
@@ -114,147 +113,12 @@ def merger_mode(value: Any) -> MergerMode:
         raise OptionsError("merger_mode", f"must be cumulative or reset, got {value!r}") from None
 
 
-def sync_merger_mode(
-    run: int | None, subsystem: str | None, recorded_mode: str | None, memory: dict | None
-) -> dict | None:
-    """What the merger-mode radio is set to, remembered: the recorded mode of the run and subsystem
-    shown, once per run and subsystem; None leaves the radio alone.
-
-    A new run or subsystem sets it to how its snapshots were taken (`recorded_mode`, None while not
-    known yet); after that it is the user's, and a refresh never moves it.
-    """
-    if run is None or subsystem is None or recorded_mode is None:
-        return None
-    if merger_mode_is_set(memory, run, subsystem):
-        return None
-    return {"run": run, "subsystem": subsystem, "mode": merger_mode(recorded_mode).value}
-
-
-def merger_mode_is_set(memory: dict | None, run: int | None, subsystem: str | None) -> bool:
-    """Whether the radio was set for this run and subsystem, so its value is the one to use; until
-    then the view uses the recorded mode, whatever the radio still shows of the previous run."""
-    return bool(memory) and (memory.get("run"), memory.get("subsystem")) == (run, subsystem)
-
-
 def error_text(error: OptionsError) -> str:
     """'Hot-channel threshold (hot_channel_threshold): must be > 0 ...' for the page."""
     label = FIELD_LABELS.get(error.field)
     message = str(error).removeprefix(f"{error.field}: ")
     named = f"{label} ({error.field})" if label else error.field
     return f"{named}: {message}"
-
-
-@dataclass(frozen=True)
-class AppliedSlice:
-    """What the page shows: a run and subsystem, and the window (None = full run, following live).
-
-    `error` is the message of the last Apply that failed; it stays until the next Apply or reset.
-    `apply_seen` / `reset_seen` are the button click counts already acted on, and `shown_error` the
-    error text on the page: a callback request can be superseded by a newer one (the periodic refresh)
-    and lose its trigger, so clicks are recognised by their counts, never by what fired the callback.
-    Stored in the browser as a plain dict (`to_data` / `from_data`).
-    """
-
-    run: int | None = None
-    subsystem: str | None = None
-    window: Window | None = None
-    error: str = ""
-    apply_seen: int = 0
-    reset_seen: int = 0
-    shown_error: str = ""
-
-    def for_view(self, run: int | None, subsystem: str | None) -> Window | None:
-        """The window to show for this run and subsystem: a slice never carries over to another one."""
-        if self.window is not None and (self.run, self.subsystem) == (run, subsystem):
-            return self.window
-        return None
-
-    def to_data(self) -> dict:
-        window = None if self.window is None else [self.window.min_minutes, self.window.max_minutes]
-        return {
-            "run": self.run,
-            "subsystem": self.subsystem,
-            "window": window,
-            "error": self.error,
-            "apply_seen": self.apply_seen,
-            "reset_seen": self.reset_seen,
-            "shown_error": self.shown_error,
-        }
-
-    @classmethod
-    def from_data(cls, data: dict | None) -> AppliedSlice:
-        if not data:
-            return cls()
-        window = data.get("window")
-        return cls(
-            run=data.get("run"),
-            subsystem=data.get("subsystem"),
-            window=None if window is None else Window(float(window[0]), float(window[1])),
-            error=data.get("error") or "",
-            apply_seen=int(data.get("apply_seen") or 0),
-            reset_seen=int(data.get("reset_seen") or 0),
-            shown_error=data.get("shown_error") or "",
-        )
-
-
-@dataclass(frozen=True)
-class SliceControls:
-    """What the slider and its two number boxes should show; `memory` is what this state was made
-    from, kept in the browser for the next call."""
-
-    max_minutes: int | None
-    range_value: list[float] | None
-    low: float | None
-    high: float | None
-    memory: dict
-
-
-def sync_slice_controls(
-    *,
-    run: int | None,
-    subsystem: str | None,
-    run_length_minutes: float | None,
-    range_value: Sequence[float] | None,
-    low: Any,
-    high: Any,
-    old_max: float | None,
-    reset_clicks: int | None,
-    slice_applied: bool,
-    memory: dict | None,
-) -> SliceControls:
-    """The slider and the boxes kept in step, from state alone (no "what fired" needed).
-
-    A new run or subsystem, or a click on "Full run", puts the whole run back. Otherwise whichever of
-    slider and boxes differs from what was last synced is the one the user moved, and the other
-    follows; a growing run moves the slider's end, and the range only while it is untouched.
-    """
-    memory = memory or {}
-    reset_clicks = int(reset_clicks or 0)
-    new_max = slider_max(run_length_minutes) if run_length_minutes is not None else old_max
-    current_range = list(range_value) if range_value else None
-    current_inputs = [low, high]
-    new_range, new_inputs = current_range, current_inputs
-    owner_changed = (memory.get("run"), memory.get("subsystem")) != (run, subsystem)
-    if new_max is not None and (owner_changed or reset_clicks > int(memory.get("reset_seen") or 0)):
-        new_range = [0, new_max]
-        new_inputs = list(inputs_from_range(new_range))
-    else:
-        if current_range != memory.get("range"):
-            new_inputs = list(inputs_from_range(current_range))
-        elif current_inputs != memory.get("inputs"):
-            new_range = range_from_inputs(low, high, new_max) or current_range
-        if new_max is not None and old_max is not None and new_max != old_max:
-            grown = range_after_growth(new_range, old_max, new_max, slice_applied)
-            if grown is not None:
-                new_range, new_inputs = grown, list(inputs_from_range(grown))
-    new_memory = {
-        "run": run,
-        "subsystem": subsystem,
-        "reset_seen": reset_clicks,
-        "range": new_range,
-        "inputs": new_inputs,
-    }
-    return SliceControls(new_max, new_range, new_inputs[0], new_inputs[1], new_memory)
 
 
 def describe_full_run(run_length_minutes: float, ongoing: bool) -> str:

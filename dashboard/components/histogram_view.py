@@ -16,6 +16,7 @@ from dash import Patch, dcc, html
 
 from dashboard.figures import grid_figure, message_figure, processed_figure, stack_figure
 from dashboard.layout import grid_group_of
+from dashboard.slices import describe_full_run
 from dashboard.status_panel import format_utc
 from pipeline.detectors import plugin_for
 from pipeline.detectors.base import ProcessedHistogram, Stack
@@ -24,6 +25,9 @@ from pipeline.processing.service import ProcessedView
 from pipeline.processing.timeslice import Window
 
 IMAGE_WIDTH, IMAGE_HEIGHT = 1600, 900
+# What the navbar, run header, slice banner, caption, downloads and the check verdict leave of the
+# screen: the verdict stays visible without scrolling at 1600x1000 and up.
+GRAPH_HEIGHT = "calc(100vh - 430px)"
 _UNSAFE_FILE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
 # Toolbar buttons that would talk to an outside service, or make no sense here.
 REMOVED_BUTTONS = ["sendDataToCloud", "editInChartStudio", "lasso2d", "select2d"]
@@ -69,6 +73,9 @@ def graph(component_id: str, loading_id: str, filename: str = "overwatch") -> dc
             figure=message_figure("Loading…"),
             config=graph_config(filename),
             className="histogram-graph",
+            # On the component itself: Plotly sizes the plot from this box, and a box without a height
+            # let the plot spill over the caption and the check results below it.
+            style={"height": GRAPH_HEIGHT, "minHeight": "380px"},
         ),
         id=loading_id,
         type="circle",
@@ -177,9 +184,8 @@ def warnings_block(view: ProcessedView) -> html.Div | str:
 
 def slice_banner(view: ProcessedView, window: Window | None) -> html.Div:
     if window is None:
-        state = "following live updates" if view.run.ongoing else "run not ongoing"
         return html.Div(
-            f"Full run: 0–{view.run.length_minutes:.1f} min · {state}", className="slice-banner slice-full"
+            describe_full_run(view.run.length_minutes, view.run.ongoing), className="slice-banner slice-full"
         )
     return html.Div(
         [

@@ -241,20 +241,23 @@ def _options_card(query: ViewQuery) -> dbc.Card:
         spec = specs[name]
         plugin_inputs += [
             dbc.Label(
-                spec.description or name,
+                name.replace("_", " "),
                 html_for=f"{Run.PLUGIN_OPTION}-{name}",
-                className="option-label mb-1",
+                className="option-label mb-1 mt-2",
             ),
             dbc.Input(
                 id={"type": Run.PLUGIN_OPTION, "name": name},
                 type="text",
                 inputmode="numeric",
                 value=given.get(name, ""),
-                placeholder=f"default {spec.default}",
+                placeholder=f"default {spec.default:g}"
+                if isinstance(spec.default, float)
+                else f"default {spec.default}",
                 debounce=True,
                 size="sm",
                 autocomplete="off",
             ),
+            html.Div(spec.description, className="option-help"),
         ]
     return dbc.Card(
         dbc.CardBody(
@@ -360,7 +363,6 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         Input(Run.FULL_RUN, "n_clicks"),
         Input(Run.PAUSE, "n_clicks"),
         Input(Run.BACK_TO_LIVE, "n_clicks"),
-        Input(Run.LIVE_TICK, "data"),
         State(Run.LOCATION, "pathname"),
         State(Run.GRAPH_KEY, "data"),
         State(Run.LIVE_STATE, "data"),
@@ -371,7 +373,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         prevent_initial_call=True,
     )
     def navigate(search, group, hist, log_x, log_y, log_z, mode, scale, threshold, plugin_values, slider,
-                 low, high, _apply, _full, _pause, _live, _tick, pathname, shown, live_state, old_groups,
+                 low, high, _apply, _full, _pause, _live, pathname, shown, live_state, old_groups,
                  old_entries, old_max, plugin_ids):  # fmt: skip
         params = _run_params(pathname)
         if params is None:
@@ -395,19 +397,6 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
             out.set(Run.SLICE_MAX, _plain(shown_high), high)
             given = dict(query.plugin_options)
             out.plugins = [given.get(i["name"], "") for i in plugin_ids]
-            return out.tuple()
-        if trigger == Run.LIVE_TICK:  # a live run grows: new lists and a longer slider, same choices
-            groups, _, entries, _ = navigation(service, run, subsystem, query)
-            out.set_options(groups, old_groups, entries, old_entries)
-            new_max = slices.slider_max(info.length_minutes)
-            if new_max != old_max:
-                out.set(Run.SLIDER + ".max", new_max, old_max)
-                out.set(Run.SLIDER + ".marks", slices.slider_marks(new_max), None)
-                grown = slices.range_after_growth(slider, old_max, new_max, query.has_slice)
-                if grown is not None:
-                    out.set(Run.SLIDER, grown, slider)
-                    out.set(Run.SLICE_MIN, _plain(grown[0]), low)
-                    out.set(Run.SLICE_MAX, _plain(grown[1]), high)
             return out.tuple()
         if trigger == Run.SLIDER:
             shown_low, shown_high = slices.inputs_from_range(slider)
@@ -497,6 +486,49 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         if new_search != (search or ""):
             out.search = new_search
         return out.tuple()
+
+    # Its own callback, not a branch of navigate: a newer request of a callback makes Dash drop the
+    # answer of the pending one, and a refresh must never swallow a user's choice.
+    @app.callback(
+        Output(Run.GROUP, "options", allow_duplicate=True),
+        Output(Run.HISTOGRAM, "options", allow_duplicate=True),
+        Output(Run.SLIDER, "max", allow_duplicate=True),
+        Output(Run.SLIDER, "marks", allow_duplicate=True),
+        Output(Run.SLIDER, "value", allow_duplicate=True),
+        Output(Run.SLICE_MIN, "value", allow_duplicate=True),
+        Output(Run.SLICE_MAX, "value", allow_duplicate=True),
+        Input(Run.LIVE_TICK, "data"),
+        State(Run.LOCATION, "pathname"),
+        State(Run.LOCATION, "search"),
+        State(Run.GROUP, "options"),
+        State(Run.HISTOGRAM, "options"),
+        State(Run.SLIDER, "max"),
+        State(Run.SLIDER, "value"),
+        prevent_initial_call=True,
+    )
+    def follow_live_run(_tick, pathname, search, old_groups, old_entries, old_max, slider):
+        """A live run grows: new histograms in the lists, a longer slider; the user's choices stay."""
+        params = _run_params(pathname)
+        if params is None:
+            raise PreventUpdate
+        run, subsystem = params
+        query = parse_query(query_dict(search))
+        groups, _, entries, _ = navigation(service, run, subsystem, query)
+        new_max = slices.slider_max(service.run_info(run, subsystem).length_minutes)
+        grown = None
+        if new_max != old_max:
+            grown = slices.range_after_growth(slider, old_max, new_max, query.has_slice)
+        if options_equal(groups, old_groups) and options_equal(entries, old_entries) and new_max == old_max:
+            raise PreventUpdate
+        return (
+            no_update if options_equal(groups, old_groups) else groups,
+            no_update if options_equal(entries, old_entries) else entries,
+            no_update if new_max == old_max else new_max,
+            no_update if new_max == old_max else slices.slider_marks(new_max),
+            no_update if grown is None else grown,
+            no_update if grown is None else _plain(grown[0]),
+            no_update if grown is None else _plain(grown[1]),
+        )
 
     @app.callback(
         Output(Run.GRAPH, "figure"),

@@ -1,4 +1,5 @@
-"""`/` and `/runs`: every run, newest first, 50 to a page, with a run-number jump box.
+"""`/` and `/runs`: every run, newest first, 50 to a page (pages above the table), with a run-number
+jump box.
 
 Per run: start in CERN local time and in UTC (both labelled), length, HLT mode, beam type, an "ongoing"
 badge, and one link per subsystem with data (to `/run/<run>/<SYS>`). The list refreshes by itself and
@@ -52,6 +53,11 @@ def jump_target(text: object, summaries: Sequence[RunSummary], configured: Seque
         newest = f" (newest: {summaries[0].run})" if summaries else ""
         raise ValueError(f"Run {run} has no data{newest}")
     return page_path(run, ordered_subsystems(summary.subsystems, configured)[0])
+
+
+def table_row_key(summary: RunSummary) -> list:
+    """What a row shows, as the table's change detector compares it."""
+    return [summary.run, summary.ongoing, round(summary.length_minutes, 1), list(summary.subsystems)]
 
 
 def runs_table(
@@ -148,10 +154,6 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
             ),
             html.Div(id=Runs.JUMP_ERROR, role="alert", className="jump-error"),
             html.Div(
-                _table(context, runs_on_page(summaries, page)),
-                id=Runs.TABLE,
-            ),
-            html.Div(
                 [
                     dbc.Pagination(
                         id=Runs.PAGINATION,
@@ -167,14 +169,26 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
                 ],
                 className="runs-pagination",
             ),
+            html.Div(
+                _table(context, runs_on_page(summaries, page)),
+                id=Runs.TABLE,
+            ),
             dcc.Interval(id=Runs.REFRESH, interval=max(context.settings.status_refresh_ms, 2000)),
+            # What the table shows, so a refresh with nothing new leaves it (and the user's focus) alone.
+            dcc.Store(id=Runs.SHOWN, data=None),
         ],
         className="runs-page",
     )
 
 
-def _table(context: PageContext, shown: Sequence[RunSummary]) -> html.Table | html.P:
-    qualities = run_qualities(context.service, ((s.run, s.subsystems) for s in shown))
+def _table(
+    context: PageContext,
+    shown: Sequence[RunSummary],
+    qualities: Mapping[tuple[int, str], str | None] | None = None,
+) -> html.Table | html.P:
+    """The run table with each subsystem's quality now (read here unless the caller already has it)."""
+    if qualities is None:
+        qualities = run_qualities(context.service, ((s.run, s.subsystems) for s in shown))
     return runs_table(shown, context.settings.subsystems, qualities)
 
 
@@ -193,19 +207,31 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         Output(Runs.TABLE, "children"),
         Output(Runs.PAGINATION, "max_value"),
         Output(Runs.PAGE_INFO, "children"),
+        Output(Runs.SHOWN, "data"),
         Input(Runs.PAGINATION, "active_page"),
         Input(Runs.REFRESH, "n_intervals"),
         State(Runs.PAGINATION, "max_value"),
-        prevent_initial_call=True,
+        State(Runs.SHOWN, "data"),
     )
-    def show_page(page, _n, old_pages):
+    def show_page(page, _n, old_pages, shown):
         summaries = summarize_runs(service.runs())
         pages = page_count(len(summaries))
         page = min(max(int(page or 1), 1), pages)
+        on_page = runs_on_page(summaries, page)
+        qualities = run_qualities(service, ((s.run, s.subsystems) for s in on_page))
+        signature = [
+            page,
+            len(summaries),
+            *(table_row_key(summary) for summary in on_page),
+            sorted(f"{run}/{system}={quality}" for (run, system), quality in qualities.items()),
+        ]
+        if signature == shown:
+            raise PreventUpdate
         return (
-            _table(context, runs_on_page(summaries, page)),
+            _table(context, on_page, qualities),
             no_update if pages == old_pages else pages,
             _page_info(len(summaries), page),
+            signature,
         )
 
     @app.callback(

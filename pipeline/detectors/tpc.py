@@ -45,7 +45,8 @@ GROUPS: tuple[Group, ...] = (
     Group("All RecVertex", "all_recvertex"),
     Group("Negative RecVertex", "neg_recvertex"),
     Group("Positive RecVertex", "pos_recvertex"),
-    Group("event_6", "event_6"),
+    # The original called this group by its selector, "event_6": events with and without a vertex.
+    Group("TPC Events with Vertex", "event_6"),
     Group("Other TPC", "TPC"),
     # Only when TPC has its own receiver: from HLT files it would collect every unrelated histogram.
     Group("Non TPC", ""),

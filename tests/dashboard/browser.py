@@ -1,5 +1,7 @@
-"""What the dashboard browser tests share: reading the drawn Plotly graph, picking Dash 4 dropdown
-options by their label, typing into boxes, and saving screenshots to artifacts/ for a person to look at."""
+"""What the dashboard browser tests share: opening a page by its URL, sizing the viewport, checking that
+an element is really visible (in the viewport and not covered), reading the drawn Plotly graph, picking
+Dash 4 dropdown options by their label, typing into boxes, and saving screenshots to artifacts/ for a
+person to look at."""
 
 from __future__ import annotations
 
@@ -10,7 +12,57 @@ from dash.testing.wait import until
 from selenium.webdriver.common.keys import Keys
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-GRAPH_JS = "document.querySelector('#histogram-graph .js-plotly-plot')"
+GRAPH_JS = "document.querySelector('#run-graph .js-plotly-plot')"
+
+
+def open_page(dash_duo, path: str) -> None:
+    """Load `path` (with its query) in the browser, as a person typing the URL or opening a link."""
+    dash_duo.driver.get(dash_duo.server_url.rstrip("/") + path)
+
+
+def set_viewport(dash_duo, width: int, height: int) -> None:
+    """Make the page area (not the window with its frame) `width` x `height` CSS pixels."""
+    driver = dash_duo.driver
+    driver.set_window_size(width, height)
+    inner = driver.execute_script("return [window.innerWidth, window.innerHeight];")
+    driver.set_window_size(width + (width - inner[0]), height + (height - inner[1]))
+    until(
+        lambda: driver.execute_script("return [window.innerWidth, window.innerHeight];") == [width, height], 5
+    )
+
+
+def visibility(dash_duo, selector: str) -> str:
+    """'visible' when the element's centre is inside the viewport and the element (or its child) is
+    what a click there would hit; otherwise what is wrong ('missing', 'outside viewport', 'covered by
+    <tag.class>')."""
+    return dash_duo.driver.execute_script(
+        """
+        const element = document.querySelector(arguments[0]);
+        if (!element) { return 'missing'; }
+        element.scrollIntoView({block: 'nearest'});
+        const box = element.getBoundingClientRect();
+        if (box.width === 0 || box.height === 0) { return 'not drawn'; }
+        const x = box.left + box.width / 2, y = box.top + Math.min(box.height / 2, 10);
+        if (x < 0 || y < 0 || x > window.innerWidth || y > window.innerHeight) { return 'outside viewport'; }
+        const hit = document.elementFromPoint(x, y);
+        if (hit && (hit === element || element.contains(hit))) { return 'visible'; }
+        return 'covered by ' + (hit ? hit.tagName.toLowerCase() + '.' + hit.className : 'nothing');
+        """,
+        selector,
+    )
+
+
+def in_viewport_without_scrolling(dash_duo, selector: str) -> bool:
+    """Whether the element's top lies inside the viewport as the page is (no scrolling)."""
+    return dash_duo.driver.execute_script(
+        """const e = document.querySelector(arguments[0]); if (!e) { return false; }
+        const box = e.getBoundingClientRect(); return box.top >= 0 && box.top < window.innerHeight;""",
+        selector,
+    )
+
+
+def current_search(dash_duo) -> str:
+    return dash_duo.driver.execute_script("return window.location.search;")
 
 
 def graph(dash_duo, expression: str) -> Any:

@@ -17,7 +17,7 @@ from dashboard.app import create_app
 from pipeline.settings import Settings
 from pipeline.status import ReceiverStatus, write_status
 from pipeline.store import SnapshotMeta, SnapshotStore
-from tests.dashboard.browser import graph, screenshot, select
+from tests.dashboard.browser import current_search, graph, open_page, screenshot, select, set_viewport
 
 pytestmark = pytest.mark.browser
 
@@ -123,38 +123,41 @@ def _statuses(now: float, emc_snapshots: int = 3) -> list[ReceiverStatus]:
     ]
 
 
-def _start(dash_duo, data_dir: Path) -> None:
+def _start(dash_duo, data_dir: Path, path: str = "/runs") -> None:
     dash_duo.start_server(create_app(Settings(data_dir=data_dir, status_refresh_ms=500)))
+    open_page(dash_duo, path)
 
 
 def test_live_page_updates_without_touching_the_users_choice(dash_duo, data_dir, histograms):
     _start(dash_duo, data_dir)
-    dash_duo.wait_for_text_to_equal("#run-select-value", f"Run {LIVE_RUN} (B, Pb-Pb) ● live")
-    dash_duo.wait_for_text_to_equal("#subsystem-select label.active", "EMC")
-    labels = [e.text for e in dash_duo.find_elements("#subsystem-select label")]
-    assert labels == ["EMC", "TPC"]  # HLT stored nothing in this run
-    dash_duo.wait_for_contains_text("#snapshot-caption", "2 snapshots in run")
+    # The run list: newest first, the live run marked, one link per subsystem with data.
+    dash_duo.wait_for_contains_text(f"#runs-table-{LIVE_RUN}", "ongoing")
+    rows = dash_duo.find_elements("#runs-table tbody tr")
+    assert [r.get_attribute("id") for r in rows] == [f"runs-table-{LIVE_RUN}", f"runs-table-{OLD_RUN}"]
+    links = [e.text for e in dash_duo.find_elements(f"#runs-table-{LIVE_RUN} .subsystem-links a")]
+    assert links == ["EMC", "TPC"]  # HLT stored nothing in this run
+    assert "ongoing" not in dash_duo.find_element(f"#runs-table-{OLD_RUN}").text
+    screenshot(dash_duo, "runs_page.png")
+    next(
+        a for a in dash_duo.find_elements(f"#runs-table-{LIVE_RUN} .subsystem-links a") if a.text == "EMC"
+    ).click()
+    dash_duo.wait_for_text_to_equal("#run-title", f"Run {LIVE_RUN} · EMC")
+    dash_duo.wait_for_contains_text("#run-snapshot-caption", "2 snapshots in run")
     dash_duo.wait_for_contains_text("#run-state", "ongoing")
 
     # Histograms are found through the EMC plug-in's groups, listed by their pretty names.
-    select(dash_duo, "#group-select", "Other EMC")
-    select(dash_duo, "#histogram-select", "Events")
+    select(dash_duo, "#run-group", "Other EMC")
+    select(dash_duo, "#run-histogram", "Events")
     until(lambda: graph(dash_duo, "data[0].type") == "scatter", timeout=10)
     until(lambda: graph(dash_duo, "layout.title.text") == "Events", timeout=10)
 
-    select(dash_duo, "#group-select", "Gamma Trigger High")
-    select(dash_duo, "#histogram-select", "AmpEdgePosEMCGAHOnline")
+    select(dash_duo, "#run-group", "Gamma Trigger High")
+    select(dash_duo, "#run-histogram", "AmpEdgePosEMCGAHOnline")
     until(lambda: graph(dash_duo, "data[0].type") == "heatmap", timeout=10)
-    for status in _statuses(time.time()):  # heartbeats as fresh as a running receiver's
-        write_status(data_dir, status)
-    dash_duo.wait_for_text_to_equal("#snapshots-EMC", "3")
-    dash_duo.wait_for_text_to_equal("#state-EMC", "ALIVE")
-    dash_duo.wait_for_text_to_equal("#state-TPC", "STALE")
-    dash_duo.wait_for_text_to_equal("#state-HLT", "DEAD")
     screenshot(dash_duo, "dashboard_live_th2.png")
 
     # Zoom like a person would (drag a box); it must survive the refresh below.
-    drag_layer = dash_duo.find_element("#histogram-graph .nsewdrag")
+    drag_layer = dash_duo.find_element("#run-graph .nsewdrag")
     width, height = drag_layer.size["width"], drag_layer.size["height"]
     ActionChains(dash_duo.driver).move_to_element(drag_layer).move_by_offset(
         -width // 4, -height // 4
@@ -162,72 +165,68 @@ def test_live_page_updates_without_touching_the_users_choice(dash_duo, data_dir,
     until(lambda: graph(dash_duo, "layout.xaxis.autorange") is False, timeout=5)
     zoomed_x_range = graph(dash_duo, "layout.xaxis.range")
 
-    # A receiver stores a new snapshot and reports it: the page follows by itself.
+    # A receiver stores a new snapshot: the page follows by itself.
     events, edges, _ = histograms(3.0)
     meta = SnapshotMeta(LIVE_RUN, "EMC", datetime.now(UTC), "B", "Pb-Pb")
     SnapshotStore(data_dir).write_snapshot(meta, [events, edges])
-    for status in _statuses(time.time(), emc_snapshots=4):
-        write_status(data_dir, status)
-    dash_duo.wait_for_text_to_equal("#snapshots-EMC", "4")
-    dash_duo.wait_for_contains_text("#snapshot-caption", "3 snapshots in run")
+    dash_duo.wait_for_contains_text("#run-snapshot-caption", "3 snapshots in run")
 
-    assert dash_duo.find_element("#histogram-select-value").text == "AmpEdgePosEMCGAHOnline"
-    assert dash_duo.find_element("#run-select-value").text.startswith(f"Run {LIVE_RUN}")
+    assert dash_duo.find_element("#run-histogram-value").text == "AmpEdgePosEMCGAHOnline"
+    assert dash_duo.find_element("#run-title").text == f"Run {LIVE_RUN} · EMC"
     assert graph(dash_duo, "data[0].type") == "heatmap"
     assert graph(dash_duo, "layout.xaxis.range") == zoomed_x_range
 
     # EMC experts draw their maps with log z; the switch shows it and turns it off.
-    assert dash_duo.find_element("#log-z").is_selected()
+    assert dash_duo.find_element("#run-log-z").is_selected()
     # Scaled by events (2,700 in the newest snapshot): towers near 120/2700 = 0.044, the hot one at
     # 1200/2700 = 0.44; one decade, so the colour bar is labelled in 1-2-5 steps of real contents.
     assert graph(dash_duo, "data[0].colorbar.ticktext") == ["0.05", "0.1", "0.2"]
-    dash_duo.find_element("#log-z + label").click()
+    dash_duo.find_element("#run-log-z + label").click()
     until(lambda: graph(dash_duo, "data[0].colorbar.ticktext") is None, timeout=10)
     assert graph(dash_duo, "layout.xaxis.range") == zoomed_x_range
+    assert "logz=0" in current_search(dash_duo)
     screenshot(dash_duo, "dashboard_live_th2_logz.png")
 
-    dash_duo.find_element("#subsystem-select label:not(.active)").click()  # TPC
+    dash_duo.find_element("#run-subsystem-links-TPC").click()
     until(lambda: graph(dash_duo, "layout.title.text") == "TPC cluster charge", timeout=10)
-    dash_duo.wait_for_text_to_equal("#group-select-value", "Other TPC")
-    dash_duo.wait_for_text_to_equal("#histogram-select-value", TPC_NAME)
+    dash_duo.wait_for_text_to_equal("#run-group-value", "Other TPC")
+    dash_duo.wait_for_text_to_equal("#run-histogram-value", "ClusterCharge")
     screenshot(dash_duo, "dashboard_live_tpc_th1.png")
 
-    # The control-room screen: everything, receivers included, without scrolling.
-    dash_duo.driver.set_window_size(1920, 1080)
+    # The control-room screen size: the plot and its verdict without scrolling.
+    set_viewport(dash_duo, 1920, 1080)
     until(lambda: graph(dash_duo, "_fullLayout.width") > 1300, timeout=5)
-    screenshot(dash_duo, "dashboard_control_room_1920.png")
+    screenshot(dash_duo, "dashboard_1920.png")
     assert dash_duo.get_logs() == []
 
 
-def test_run_selector_follows_live_only_for_users_on_the_newest_run(dash_duo, data_dir, histograms):
+def test_a_user_on_an_older_run_stays_there_while_new_runs_appear(dash_duo, data_dir, histograms):
     store = SnapshotStore(data_dir)
     _start(dash_duo, data_dir)
-    dash_duo.wait_for_text_to_equal("#run-select-value", f"Run {LIVE_RUN} (B, Pb-Pb) ● live")
+    dash_duo.wait_for_contains_text(f"#runs-table-{LIVE_RUN}", "ongoing")
 
-    # On the newest run: a new run starts and the page follows it.
+    # A new run starts: the run list shows it by itself, at the top.
     events, edges, _ = histograms()
     store.write_snapshot(SnapshotMeta(LIVE_RUN + 1, "EMC", datetime.now(UTC)), [events, edges])
-    dash_duo.wait_for_text_to_equal("#run-select-value", f"Run {LIVE_RUN + 1} (U) ● live")
+    dash_duo.wait_for_contains_text(f"#runs-table-{LIVE_RUN + 1}", "ongoing")
+    assert (
+        dash_duo.find_elements("#runs-table tbody tr")[0].get_attribute("id") == f"runs-table-{LIVE_RUN + 1}"
+    )
 
     # A user looking at an older run is never moved, even when another run starts.
-    dash_duo.select_dcc_dropdown("#run-select", value=f"Run {OLD_RUN} (B, pp)")
-    dash_duo.wait_for_text_to_equal("#run-select-value", f"Run {OLD_RUN} (B, pp)")
+    dash_duo.find_element(f"#runs-table-{OLD_RUN} .run-number a").click()
+    dash_duo.wait_for_text_to_equal("#run-title", f"Run {OLD_RUN} · EMC")
     dash_duo.wait_for_contains_text("#run-state", "not ongoing")
+    dash_duo.wait_for_text_to_equal("#run-live-badge", "○ Run ended")
     store.write_snapshot(SnapshotMeta(LIVE_RUN + 2, "EMC", datetime.now(UTC)), [events, edges])
-    dash_duo.find_element("#run-select").click()
-    dash_duo.wait_for_contains_text(".dash-dropdown-options", f"Run {LIVE_RUN + 2} (U)")
-    dash_duo.find_element("#run-select").click()  # close the menu again
     time.sleep(1.5)  # three refreshes
-    assert dash_duo.find_element("#run-select-value").text == f"Run {OLD_RUN} (B, pp)"
+    assert dash_duo.find_element("#run-title").text == f"Run {OLD_RUN} · EMC"
+    assert dash_duo.driver.current_url.endswith(f"/run/{OLD_RUN}/EMC")
     assert dash_duo.get_logs() == []
 
 
 def test_empty_store_says_it_is_waiting(dash_duo, tmp_path):
     _start(dash_duo, tmp_path / "not-created-yet")
-    until(
-        lambda: graph(dash_duo, "layout.annotations[0].text") == "No runs yet — waiting for the receivers…",
-        timeout=10,
-    )
-    dash_duo.wait_for_text_to_equal("#state-EMC", "NO STATUS")
+    dash_duo.wait_for_text_to_equal("#runs-table", "No runs yet — waiting for the receivers…")
     screenshot(dash_duo, "dashboard_empty.png")
     assert dash_duo.get_logs() == []

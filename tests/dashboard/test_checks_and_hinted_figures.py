@@ -7,8 +7,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dashboard.checks import INLINE_IDS, check_results_panel, threshold_line, threshold_placeholder
-from dashboard.figures import grid_figure, log_colorbar_ticks, processed_figure, stack_figure
+from dashboard.checks import (
+    INLINE_IDS,
+    check_results_panel,
+    compact_ranges,
+    threshold_line,
+    threshold_placeholder,
+)
+from dashboard.figures import (
+    MAX_MARKED_CHANNELS,
+    grid_figure,
+    log_colorbar_ticks,
+    processed_figure,
+    stack_figure,
+)
 from pipeline.detectors.base import CheckResult, process_histogram
 from pipeline.detectors.emc import EMC_L1_ADC_TO_GEV, PLUGIN, TRU_GRID
 from pipeline.histogram import Histogram
@@ -73,8 +85,10 @@ def test_a_long_id_list_is_folded_and_no_checks_is_said():
     )
     texts = _texts(check_results_panel([many]))
     assert "100 FastOR ids — show all" in texts
-    assert len([t for t in texts if t.isdigit()]) == 100
+    assert "0–99" in texts  # one folded text block, not 100 elements
+    assert not [t for t in texts if t.isdigit()]
     assert INLINE_IDS < 100
+    assert compact_ranges([9, 1, 2, 3, 7, 10]) == "1–3, 7, 9–10"
     assert _texts(check_results_panel([])) == ["No checks for this histogram."]
 
 
@@ -99,10 +113,13 @@ def test_unscaled_counts_are_judged_and_drawn_raw_and_a_flood_of_flags_is_not_ri
     np.testing.assert_allclose(traces["content"].y, _fastor_l0().values())
     assert figure.layout.yaxis.title.text == "entries"
     # The per-event default compared with raw counts flags every FastOR: the line is where the check
-    # compared, but 3000 rings would hide the plot.
+    # compared, but 3000 rings would hide the plot: the highest are ringed and the legend says so.
     assert processed.checks[0].flagged_ids == tuple(range(3000))
     assert list(traces["threshold 0.01"].y) == [0.01, 0.01]
-    assert not any(name.startswith("above threshold") for name in traces)
+    ringed = traces[f"above threshold (3,000; {MAX_MARKED_CHANNELS} highest ringed)"]
+    assert len(ringed.x) == MAX_MARKED_CHANNELS
+    highest = np.sort(_fastor_l0().values())[::-1][:MAX_MARKED_CHANNELS]
+    np.testing.assert_allclose(np.sort(ringed.y)[::-1], highest)
 
 
 def test_edge_position_map_has_the_tru_grid_and_log_z():

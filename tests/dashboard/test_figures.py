@@ -22,15 +22,10 @@ from dashboard.figures import (
 from dashboard.layout import (
     RunSummary,
     choose_histogram,
-    choose_run,
-    choose_subsystem,
     grid_entry,
     grid_group_of,
     histogram_entries,
     options_equal,
-    run_label,
-    run_options,
-    subsystem_options,
     summarize_runs,
 )
 from dashboard.status_panel import (
@@ -141,7 +136,9 @@ def test_th3_is_drawn_as_xy_projection_with_a_note(make_histogram):
     h = make_histogram("cube", [np.arange(4.0), np.arange(5.0), np.arange(6.0)], inner, values_flow=flow)
     fig = histogram_figure(h)
     np.testing.assert_array_equal(np.asarray(fig.data[0].z), (inner.sum(axis=2) + 100.0).T)
-    assert any(a.text == TH3_NOTE for a in fig.layout.annotations)
+    # Said in the subtitle, where it covers nothing (an annotation there hid the subtitle).
+    assert TH3_NOTE in fig.layout.title.subtitle.text
+    assert not fig.layout.annotations
 
 
 def test_pretty_name_prefers_a_real_title(make_histogram):
@@ -183,28 +180,12 @@ def test_message_figure_says_the_message():
 # ---- selector rules --------------------------------------------------------------------------
 
 
-def test_choose_run_follows_live_only_from_the_newest_run():
-    assert choose_run([], None, None) is None
-    assert choose_run([5, 4], None, None) == 5  # first load
-    assert choose_run([6, 5, 4], previous_newest=5, current=5) == 6  # was following live
-    assert choose_run([6, 5, 4], previous_newest=5, current=4) == 4  # picked an older run
-    assert choose_run([6, 5], previous_newest=5, current=3) == 6  # their run disappeared
-
-
-def test_choose_subsystem_and_histogram_keep_valid_choices():
-    assert choose_subsystem(["EMC", "TPC"], "TPC") == "TPC"
-    assert choose_subsystem(["EMC"], "TPC") == "EMC"
-    assert choose_subsystem([], "TPC") is None
+def test_choose_histogram_keeps_valid_choices():
     names = ["a", "b", "c"]
     assert choose_histogram(names, "b") == "b"
     assert choose_histogram(names, "gone", remembered="c") == "c"
     assert choose_histogram(names, None) == "a"
     assert choose_histogram([], "a") is None
-
-
-def test_subsystem_options_follow_settings_order():
-    options = subsystem_options(["TPC", "ZDC", "EMC"], ("EMC", "TPC", "HLT"))
-    assert [o["value"] for o in options] == ["EMC", "TPC", "ZDC"]
 
 
 def test_summarize_runs_merges_subsystems_newest_first():
@@ -221,11 +202,9 @@ def test_summarize_runs_merges_subsystems_newest_first():
     ]
     newest, older = summarize_runs(runs)
     # The run's last snapshot is the newest of its subsystems'; one live subsystem makes it live.
-    assert newest == RunSummary(300001, "B", "pp", ("EMC", "TPC"), NOW - 10, True)
-    assert older == RunSummary(300000, "A", "", ("EMC",), NOW - 4000, False)
-    assert run_label(newest) == "Run 300001 (B, pp) ● live"
-    assert run_label(older) == "Run 300000 (A)"
-    assert [o["value"] for o in run_options([newest, older])] == [300001, 300000]
+    # It starts at its subsystems' earliest snapshot; its length is the longest subsystem's view of it.
+    assert newest == RunSummary(300001, "B", "pp", ("EMC", "TPC"), NOW - 10, True, NOW - 100, 90 / 60)
+    assert older == RunSummary(300000, "A", "", ("EMC",), NOW - 4000, False, NOW - 5000, 1000 / 60)
     assert summarize_runs([]) == []
 
 

@@ -3,6 +3,7 @@ processes, ZeroMQ over 127.0.0.1), the store they write, and the dashboard a shi
 
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
@@ -12,7 +13,7 @@ from app import Supervisor, child_commands
 from dashboard.app import create_app
 from pipeline.settings import Settings
 from pipeline.status import read_all_status
-from tests.dashboard.browser import graph, screenshot, select
+from tests.dashboard.browser import graph, open_page, screenshot, select
 
 pytestmark = [pytest.mark.browser, pytest.mark.network]
 FIRST_RUN = 310000
@@ -46,31 +47,34 @@ def live_chain(tmp_path, monkeypatch):
     supervisor.stop()
 
 
-def test_emulator_run_is_listed_drawn_and_the_status_panel_follows(dash_duo, live_chain):
+def test_emulator_run_is_listed_drawn_and_follows_live_data(dash_duo, live_chain):
     dash_duo.start_server(create_app(live_chain))
-    dash_duo.wait_for_text_to_equal("#run-select-value", f"Run {FIRST_RUN} (B, pp) ● live", timeout=30)
-    dash_duo.wait_for_text_to_equal("#subsystem-select label.active", "EMC")
+    open_page(dash_duo, "/runs")
+    dash_duo.wait_for_contains_text(f"#runs-table-{FIRST_RUN}", "ongoing", timeout=30)
+    dash_duo.find_element(f"#runs-table-{FIRST_RUN} .run-number a").click()
+    dash_duo.wait_for_text_to_equal("#run-title", f"Run {FIRST_RUN} · EMC")
 
-    select(dash_duo, "#group-select", "FastOR")
-    select(dash_duo, "#histogram-select", "FastORL0")
+    select(dash_duo, "#run-group", "FastOR")
+    select(dash_duo, "#run-histogram", "FastORL0")
     until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0", timeout=15)
     until(lambda: (graph(dash_duo, "data.length") or 0) >= 1, timeout=10)
     # The emulator's injected hot FastORs are flagged from live data.
-    dash_duo.wait_for_contains_text("#check-results", "hot FastOR", timeout=15)
+    dash_duo.wait_for_contains_text("#run-check-results", "hot FastOR", timeout=15)
 
-    # The receivers are alive and their counters grow on screen while the page is open.
-    until(lambda: _text(dash_duo, "#state-EMC").upper() == "ALIVE", timeout=15)
-    first = int(_text(dash_duo, "#snapshots-EMC").replace(",", ""))
-    until(lambda: int(_text(dash_duo, "#snapshots-EMC").replace(",", "")) >= first + 2, timeout=15)
+    # Live data keep arriving while the page is open: the caption's snapshot count grows.
+    first = _snapshots_in_run(dash_duo)
+    until(lambda: _snapshots_in_run(dash_duo) >= first + 2, timeout=20)
     stored = {status.subsystem: status.snapshots_stored for status in read_all_status(live_chain.data_dir)}
     assert set(stored) == {"EMC", "TPC", "HLT"} and min(stored.values()) >= 1
-    assert dash_duo.find_element("#histogram-select-value").text == "FastORL0"
+    assert dash_duo.find_element("#run-histogram-value").text == "FastORL0"
     screenshot(dash_duo, "live_emulator_fastor.png")
     assert dash_duo.get_logs() == []
 
 
-def _text(dash_duo, selector: str) -> str:
-    """Text of an element the status panel re-renders every refresh (no stale element references)."""
-    return dash_duo.driver.execute_script(
-        "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", selector
+def _snapshots_in_run(dash_duo) -> int:
+    """The caption's "N snapshots in run" (read by script: the caption is re-rendered on every update)."""
+    text = dash_duo.driver.execute_script(
+        "const e = document.querySelector('#run-snapshot-caption'); return e ? e.textContent : '';"
     )
+    match = re.search(r"(\d+) snapshots in run", text)
+    return int(match.group(1)) if match else 0

@@ -6,18 +6,14 @@ from __future__ import annotations
 import pytest
 
 from dashboard.slices import (
-    AppliedSlice,
     describe_full_run,
     error_text,
     merger_mode,
-    merger_mode_is_set,
     options_from_inputs,
     range_after_growth,
     range_from_inputs,
     slider_marks,
     slider_max,
-    sync_merger_mode,
-    sync_slice_controls,
     window_from_inputs,
 )
 from pipeline.processing.options import OptionsError
@@ -117,83 +113,6 @@ def test_merger_mode_from_the_radio_items():
     assert merger_mode("reset") is MergerMode.RESET
     with pytest.raises(OptionsError, match="merger_mode"):
         merger_mode("sometimes")
-
-
-def test_the_merger_mode_radio_follows_the_recorded_mode_of_each_new_run_and_subsystem():
-    # A new run: set to how it was recorded, and remembered.
-    memory = sync_merger_mode(7, "EMC", "reset", None)
-    assert memory == {"run": 7, "subsystem": "EMC", "mode": "reset"}
-    assert merger_mode_is_set(memory, 7, "EMC")
-    # Refreshes, or a user who switched the radio afterwards: left alone.
-    assert sync_merger_mode(7, "EMC", "reset", memory) is None
-    assert sync_merger_mode(7, "EMC", "cumulative", memory) is None
-    # Another subsystem or run: its own recorded mode.
-    assert sync_merger_mode(7, "TPC", "cumulative", memory) == {
-        "run": 7,
-        "subsystem": "TPC",
-        "mode": "cumulative",
-    }
-    assert not merger_mode_is_set(memory, 7, "TPC")
-    assert sync_merger_mode(8, "EMC", "reset", memory) == {"run": 8, "subsystem": "EMC", "mode": "reset"}
-    assert not merger_mode_is_set(memory, 8, "EMC")
-    # Not known yet (the run's details not loaded), or nothing selected: wait, remember nothing.
-    assert sync_merger_mode(8, "EMC", None, memory) is None
-    assert sync_merger_mode(None, None, "reset", memory) is None
-    assert not merger_mode_is_set(None, 7, "EMC")
-    with pytest.raises(OptionsError, match="merger_mode"):
-        sync_merger_mode(9, "EMC", "sometimes", memory)
-
-
-def test_an_applied_slice_belongs_to_one_run_and_subsystem_and_survives_the_browser():
-    applied = AppliedSlice(run=7, subsystem="EMC", window=Window(2.0, 4.0), apply_seen=1)
-    assert applied.for_view(7, "EMC") == Window(2.0, 4.0)
-    assert applied.for_view(7, "TPC") is None
-    assert applied.for_view(8, "EMC") is None
-    assert AppliedSlice.from_data(applied.to_data()) == applied
-    assert AppliedSlice.from_data(None) == AppliedSlice()
-
-
-def test_controls_follow_whichever_of_slider_and_boxes_the_user_moved():
-    first = sync_slice_controls(
-        run=7, subsystem="EMC", run_length_minutes=9.2, range_value=[0, 1], low=0, high=1,
-        old_max=1, reset_clicks=0, slice_applied=False, memory=None,
-    )  # fmt: skip
-    assert (first.max_minutes, first.range_value, first.low, first.high) == (10, [0, 10], 0, 10)
-
-    # The user drags the slider: the boxes follow.
-    dragged = sync_slice_controls(
-        run=7, subsystem="EMC", run_length_minutes=9.2, range_value=[3, 6], low=0, high=10,
-        old_max=10, reset_clicks=0, slice_applied=False, memory=first.memory,
-    )  # fmt: skip
-    assert (dragged.range_value, dragged.low, dragged.high) == ([3, 6], 3, 6)
-
-    # The user types into the boxes: the slider follows.
-    typed = sync_slice_controls(
-        run=7, subsystem="EMC", run_length_minutes=9.2, range_value=[3, 6], low=2, high=4.5,
-        old_max=10, reset_clicks=0, slice_applied=False, memory=dragged.memory,
-    )  # fmt: skip
-    assert typed.range_value == [2.0, 4.5]
-
-    # The run grows: the slider's end moves, the user's range does not.
-    grown = sync_slice_controls(
-        run=7, subsystem="EMC", run_length_minutes=11.5, range_value=[2.0, 4.5], low=2, high=4.5,
-        old_max=10, reset_clicks=0, slice_applied=True, memory=typed.memory,
-    )  # fmt: skip
-    assert (grown.max_minutes, grown.range_value) == (12, [2.0, 4.5])
-
-    # "Full run" puts the whole run back.
-    reset = sync_slice_controls(
-        run=7, subsystem="EMC", run_length_minutes=11.5, range_value=[2.0, 4.5], low=2, high=4.5,
-        old_max=12, reset_clicks=1, slice_applied=True, memory=grown.memory,
-    )  # fmt: skip
-    assert (reset.range_value, reset.low, reset.high) == ([0, 12], 0, 12)
-
-    # Another subsystem starts from its whole run too.
-    other = sync_slice_controls(
-        run=7, subsystem="TPC", run_length_minutes=5.0, range_value=[2.0, 4.5], low=2, high=4.5,
-        old_max=12, reset_clicks=1, slice_applied=False, memory=reset.memory,
-    )  # fmt: skip
-    assert (other.max_minutes, other.range_value) == (5, [0, 5])
 
 
 def test_full_run_description():

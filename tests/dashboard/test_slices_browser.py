@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -15,56 +15,29 @@ from dash.testing.wait import until
 
 from dashboard.app import create_app
 from pipeline.emulator import HOT_FASTOR_IDS
-from pipeline.emulator.runs import EmulatorConfig, SyntheticRuns
 from pipeline.processing.options import ProcessingOptions
 from pipeline.processing.service import ProcessingService
 from pipeline.processing.timeslice import Window
 from pipeline.settings import Settings
-from pipeline.store import SnapshotMeta, SnapshotStore
-from tests.clocks import ManualClock
+from pipeline.store import SnapshotStore
 from tests.dashboard.browser import (
     GRAPH_JS,
     choose_radio,
     graph,
+    open_page,
     radio_choice,
     screenshot,
     select,
     trace_y,
     type_into,
 )
+from tests.dashboard.emulated_run import FASTOR_L0, RUN, EmulatedRun
 
 pytestmark = pytest.mark.browser
 
-RUN = 5000
 FASTOR_GROUP = "FastOR"
-FASTOR_L0 = "EMCTRQA_histFastORL0"
 EVENTS = "EMCTRQA_histEvents"
 N_SNAPSHOTS = 6
-
-
-class EmulatedRun:
-    """An EMC run from the emulator, stored as a receiver would: one cumulative snapshot a minute."""
-
-    def __init__(self, data_dir: Path, start_utc: float, merger_reset: bool = False) -> None:
-        self.merger_reset = merger_reset
-        self.clock = ManualClock(start_utc)
-        config = EmulatorConfig(step_s=20.0, run_length_s=600.0, first_run=RUN, start_time_utc=start_utc)
-        self.runs = SyntheticRuns(("EMC",), config, now=self.clock)
-        self.store = SnapshotStore(data_dir)
-        self.start_utc = start_utc
-        self.n_snapshots = 0
-
-    def store_snapshot(self) -> None:
-        # The first snapshot 50 s into the run, then one a minute: minutes 0, 1, 2, ... of the run.
-        self.clock.time_utc = self.start_utc + 50.0 + 60.0 * self.n_snapshots
-        self.runs.advance(self.clock.time_utc)
-        held = self.runs.snapshot()
-        when = datetime.fromtimestamp(self.clock.time_utc, UTC)
-        meta = SnapshotMeta(RUN, "EMC", when, "B", "pp", merger_reset=self.merger_reset)
-        self.store.write_snapshot(meta, list(held.values()))
-        self.n_snapshots += 1
-        if self.merger_reset:
-            self.runs.erase(list(held))  # as -ResetOnRequest does: the next snapshot is an increment
 
 
 @pytest.fixture
@@ -76,33 +49,37 @@ def emc_run(tmp_path):
     return run
 
 
-def _start(dash_duo, tmp_path: Path, data_dir: Path) -> None:
+def _start(dash_duo, tmp_path: Path, data_dir: Path, path: str = f"/run/{RUN}/EMC") -> None:
     settings = Settings(data_dir=data_dir, cache_dir=tmp_path / "app-cache", status_refresh_ms=500)
     dash_duo.start_server(create_app(settings))
+    open_page(dash_duo, path)
+    dash_duo.wait_for_text_to_equal("#run-title", f"Run {path.split('/')[2]} · EMC")
 
 
 def _hot_ids(dash_duo) -> list[int]:
-    return [int(e.text) for e in dash_duo.find_elements("#check-results .hot-id")]
+    return [int(e.text) for e in dash_duo.find_elements("#run-check-results .hot-id")]
 
 
 def test_groups_slices_options_and_checks(dash_duo, tmp_path, emc_run):
     reference = ProcessingService(emc_run.store, tmp_path / "reference-cache", ("EMC", "TPC", "HLT"))
     _start(dash_duo, tmp_path, emc_run.store.data_dir)
-    dash_duo.wait_for_text_to_equal("#run-select-value", f"Run {RUN} (B, pp) ● live")
+    dash_duo.wait_for_text_to_equal("#run-live-badge", "● Live")
     # The plug-in's first group is the default.
-    dash_duo.wait_for_text_to_equal("#group-select-value", "FEE vs TRU")
-    dash_duo.wait_for_contains_text("#slice-description", "Full run")
+    dash_duo.wait_for_text_to_equal("#run-group-value", "FEE vs TRU")
+    dash_duo.wait_for_contains_text("#run-slice-description", "Full run")
 
     # Navigate by the plug-in's groups; the list shows pretty names.
-    select(dash_duo, "#group-select", FASTOR_GROUP)
-    select(dash_duo, "#histogram-select", "FastORL0")
+    select(dash_duo, "#run-group", FASTOR_GROUP)
+    select(dash_duo, "#run-histogram", "FastORL0")
     until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0", timeout=10)
 
     # The check at the default threshold finds exactly the injected hot FastORs.
-    dash_duo.wait_for_contains_text("#check-results", "4 hot FastORs above 0.01")
+    dash_duo.wait_for_contains_text("#run-check-results", "4 hot FastORs above 0.01")
     assert _hot_ids(dash_duo) == sorted(HOT_FASTOR_IDS)
-    dash_duo.wait_for_contains_text("#check-results", "per-histogram default")
-    assert dash_duo.find_element("#opt-threshold").get_attribute("placeholder") == "default 0.01 per event"
+    dash_duo.wait_for_contains_text("#run-check-results", "per-histogram default")
+    assert (
+        dash_duo.find_element("#run-opt-threshold").get_attribute("placeholder") == "default 0.01 per event"
+    )
     full_run = reference.view(RUN, "EMC").histogram(FASTOR_L0)
     until(lambda: trace_y(dash_duo, "content") is not None, timeout=10)
     np.testing.assert_allclose(trace_y(dash_duo, "content"), full_run.histogram.values(), rtol=1e-12)
@@ -114,34 +91,34 @@ def test_groups_slices_options_and_checks(dash_duo, tmp_path, emc_run):
     custom = reference.view(RUN, "EMC", options=ProcessingOptions(hot_channel_threshold=0.2))
     expected_ids = custom.histogram(FASTOR_L0).checks[0].details["hot_channel_ids"]
     assert 0 < len(expected_ids) < len(HOT_FASTOR_IDS)  # the test must see the list change
-    type_into(dash_duo, "#opt-threshold", "0.2", enter=True)
-    dash_duo.wait_for_contains_text("#check-results", f"{len(expected_ids)} hot FastOR")
+    type_into(dash_duo, "#run-opt-threshold", "0.2", enter=True)
+    dash_duo.wait_for_contains_text("#run-check-results", f"{len(expected_ids)} hot FastOR")
     assert _hot_ids(dash_duo) == expected_ids
-    dash_duo.wait_for_contains_text("#check-results", "your value")
+    dash_duo.wait_for_contains_text("#run-check-results", "your value")
     assert dash_duo.driver.execute_script("return window.__same_page === true;")
 
     # A bad value names the field and leaves the last good plot on screen.
     plotted_before = trace_y(dash_duo, "content")
-    type_into(dash_duo, "#opt-threshold", "-1", enter=True)
-    dash_duo.wait_for_contains_text("#options-error", "hot_channel_threshold")
-    assert "Traceback" not in dash_duo.find_element("#options-error").text
+    type_into(dash_duo, "#run-opt-threshold", "-1", enter=True)
+    dash_duo.wait_for_contains_text("#run-options-error", "hot_channel_threshold")
+    assert "Traceback" not in dash_duo.find_element("#run-options-error").text
     assert graph(dash_duo, "layout.title.text") == "FastORL0"
     assert trace_y(dash_duo, "content") == plotted_before
     assert _hot_ids(dash_duo) == expected_ids
-    type_into(dash_duo, "#opt-threshold", "abc", enter=True)
-    dash_duo.wait_for_contains_text("#options-error", "must be a number")
+    type_into(dash_duo, "#run-opt-threshold", "abc", enter=True)
+    dash_duo.wait_for_contains_text("#run-options-error", "must be a number")
     screenshot(dash_duo, "slices_options_error.png")
-    type_into(dash_duo, "#opt-threshold", "", enter=True)
-    dash_duo.wait_for_text_to_equal("#options-error", "")
-    dash_duo.wait_for_contains_text("#check-results", "4 hot FastORs above 0.01")
+    type_into(dash_duo, "#run-opt-threshold", "", enter=True)
+    dash_duo.wait_for_text_to_equal("#run-options-error", "")
+    dash_duo.wait_for_contains_text("#run-check-results", "4 hot FastORs above 0.01")
 
     # A time slice, minutes 2-4, typed into the boxes: the slider follows, Apply shows the slice.
-    type_into(dash_duo, "#slice-min", "2")
-    type_into(dash_duo, "#slice-max", "4")
+    type_into(dash_duo, "#run-slice-min", "2")
+    type_into(dash_duo, "#run-slice-max", "4")
     until(lambda: _slider_thumbs(dash_duo) == ["2", "4"], timeout=5)
-    dash_duo.find_element("#slice-apply").click()
+    dash_duo.find_element("#run-slice-apply").click()
     sliced = reference.view(RUN, "EMC", Window(2, 4))
-    dash_duo.wait_for_contains_text("#slice-description", sliced.description)
+    dash_duo.wait_for_contains_text("#run-slice-description", sliced.description)
     assert sliced.description == "requested 2-4 min, returned 1.0-4.0 min due to data"
     until(lambda: "time slice 1.0–4.0 min" in (graph(dash_duo, "layout.title.subtitle.text") or ""), 10)
     np.testing.assert_allclose(
@@ -157,28 +134,28 @@ def test_groups_slices_options_and_checks(dash_duo, tmp_path, emc_run):
     until(lambda: graph(dash_duo, "layout") is not None and _slider_max(dash_duo) == N_SNAPSHOTS, 10)
     time.sleep(1.2)  # two more refreshes
     assert _slider_thumbs(dash_duo) == ["2", "4"]
-    assert dash_duo.find_element("#slice-min").get_attribute("value") == "2"
+    assert dash_duo.find_element("#run-slice-min").get_attribute("value") == "2"
     assert trace_y(dash_duo, "content") == plotted_slice
-    dash_duo.wait_for_contains_text("#slice-description", sliced.description)
+    dash_duo.wait_for_contains_text("#run-slice-description", sliced.description)
 
     # Bad slice bounds are named and change nothing.
-    type_into(dash_duo, "#slice-min", "5")
-    type_into(dash_duo, "#slice-max", "3")
-    dash_duo.find_element("#slice-apply").click()
-    dash_duo.wait_for_contains_text("#options-error", "min_minutes")
+    type_into(dash_duo, "#run-slice-min", "5")
+    type_into(dash_duo, "#run-slice-max", "3")
+    dash_duo.find_element("#run-slice-apply").click()
+    dash_duo.wait_for_contains_text("#run-options-error", "min_minutes")
     assert trace_y(dash_duo, "content") == plotted_slice
 
     # Full run: back to the whole (grown) run, following live again.
-    dash_duo.find_element("#slice-reset").click()
-    dash_duo.wait_for_contains_text("#slice-description", "Full run")
-    dash_duo.wait_for_text_to_equal("#options-error", "")
+    dash_duo.find_element("#run-slice-reset").click()
+    dash_duo.wait_for_contains_text("#run-slice-description", "Full run")
+    dash_duo.wait_for_text_to_equal("#run-options-error", "")
     until(lambda: _slider_thumbs(dash_duo) == ["0", str(N_SNAPSHOTS)], timeout=5)
     grown = reference.view(RUN, "EMC").histogram(FASTOR_L0).histogram.values()
     until(lambda: _close(trace_y(dash_duo, "content"), grown), timeout=10)
     emc_run.store_snapshot()
     newest = ProcessingService(emc_run.store, tmp_path / "c2", ("EMC",)).view(RUN, "EMC")
     until(lambda: _close(trace_y(dash_duo, "content"), newest.histogram(FASTOR_L0).histogram.values()), 10)
-    assert dash_duo.find_element("#histogram-select-value").text == "FastORL0"
+    assert dash_duo.find_element("#run-histogram-value").text == "FastORL0"
     assert dash_duo.driver.execute_script("return window.__same_page === true;")
     assert dash_duo.get_logs() == []
 
@@ -187,20 +164,20 @@ def test_hinted_drawing_in_the_browser(dash_duo, tmp_path, emc_run):
     """TRU grid over the EMC maps, the energy axis over patch spectra, EMCal/DCal stacks."""
     _start(dash_duo, tmp_path, emc_run.store.data_dir)
     # A per-supermodule group opens as the original showed it: every supermodule at once.
-    dash_duo.wait_for_text_to_equal("#group-select-value", "FEE vs TRU")
-    dash_duo.wait_for_text_to_equal("#histogram-select-value", "All 20 as a grid")
+    dash_duo.wait_for_text_to_equal("#run-group-value", "FEE vs TRU")
+    dash_duo.wait_for_text_to_equal("#run-histogram-value", "All 20 as a grid")
     until(lambda: graph(dash_duo, "data.filter(t => t.type === 'heatmap').length") == 20, timeout=10)
     assert graph(dash_duo, "layout.annotations.map(a => a.text)")[:4] == ["SM 18", "SM 19", "SM 16", "SM 17"]
     screenshot(dash_duo, "slices_fee_grid.png")
-    select(dash_duo, "#group-select", FASTOR_GROUP)
-    select(dash_duo, "#histogram-select", "FastORL0Amp")
+    select(dash_duo, "#run-group", FASTOR_GROUP)
+    select(dash_duo, "#run-histogram", "FastORL0Amp")
     until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0Amp", timeout=10)
     until(lambda: graph(dash_duo, "layout.shapes.length") == 22, timeout=10)
-    assert dash_duo.find_element("#log-z").is_selected()  # the EMC experts' log z
+    assert dash_duo.find_element("#run-log-z").is_selected()  # the EMC experts' log z
     screenshot(dash_duo, "slices_tru_grid.png")
 
-    select(dash_duo, "#group-select", "Gamma Trigger High")
-    select(dash_duo, "#histogram-select", "EMCal and DCal MaxPatchAmpEMCGAHOnline")
+    select(dash_duo, "#run-group", "Gamma Trigger High")
+    select(dash_duo, "#run-histogram", "EMCal and DCal MaxPatchAmpEMCGAHOnline")
     until(lambda: graph(dash_duo, "layout.title.text") == "EMCal and DCal MaxPatchAmpEMCGAHOnline", 10)
     assert graph(dash_duo, "data.filter(t => t.showlegend !== false).map(t => t.name)") == ["EMCal", "DCal"]
     assert graph(dash_duo, "layout.yaxis.type") == "log"
@@ -250,52 +227,56 @@ def test_the_merger_mode_follows_how_each_run_was_recorded(dash_duo, tmp_path, r
     np.testing.assert_allclose(reference.view(RUN, "EMC").histogram(FASTOR_L0).histogram.values(), summed)
 
     _start(dash_duo, tmp_path, store.data_dir)
-    dash_duo.wait_for_text_to_equal("#run-select-value", f"Run {RUN} (B, pp) ● live")
-    until(lambda: radio_choice(dash_duo, "#merger-mode") == "reset", timeout=10)
-    select(dash_duo, "#group-select", FASTOR_GROUP)
-    select(dash_duo, "#histogram-select", "FastORL0")
+    dash_duo.wait_for_text_to_equal("#run-live-badge", "● Live")
+    until(lambda: radio_choice(dash_duo, "#run-merger-mode") == "reset", timeout=10)
+    select(dash_duo, "#run-group", FASTOR_GROUP)
+    select(dash_duo, "#run-histogram", "FastORL0")
     until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0", timeout=10)
     # The full run is every increment added up, not the newest one alone.
     until(lambda: _close(trace_y(dash_duo, "content"), summed), timeout=10)
-    dash_duo.wait_for_contains_text("#snapshot-caption", "reset mode")
+    dash_duo.wait_for_contains_text("#run-snapshot-caption", "reset mode")
     # A window sums the increments inside it: minutes 2-4 are snapshots 2, 3 and 4.
-    type_into(dash_duo, "#slice-min", "2")
-    type_into(dash_duo, "#slice-max", "4")
-    dash_duo.find_element("#slice-apply").click()
-    dash_duo.wait_for_contains_text("#slice-description", "requested 2-4 min, returned 1.0-4.0 min")
+    type_into(dash_duo, "#run-slice-min", "2")
+    type_into(dash_duo, "#run-slice-max", "4")
+    dash_duo.find_element("#run-slice-apply").click()
+    dash_duo.wait_for_contains_text("#run-slice-description", "requested 2-4 min, returned 1.0-4.0 min")
     until(lambda: _close(trace_y(dash_duo, "content"), _per_event(store, ids[2:5])), timeout=10)
     screenshot(dash_duo, "slices_reset_mode_window.png")
-    dash_duo.find_element("#slice-reset").click()
+    dash_duo.find_element("#run-slice-reset").click()
     until(lambda: _close(trace_y(dash_duo, "content"), summed), timeout=10)
 
     # The user may still read it as cumulative; refreshes leave that choice alone.
-    choose_radio(dash_duo, "#merger-mode", "cumulative")
+    choose_radio(dash_duo, "#run-merger-mode", "cumulative")
     until(lambda: _close(trace_y(dash_duo, "content"), newest_alone), timeout=10)
     time.sleep(1.2)  # two more refreshes
-    assert radio_choice(dash_duo, "#merger-mode") == "cumulative"
+    assert radio_choice(dash_duo, "#run-merger-mode") == "cumulative"
     assert _close(trace_y(dash_duo, "content"), newest_alone)
 
     # Another run: its own recorded mode (cumulative: the newest snapshot holds the whole run).
-    select(dash_duo, "#run-select", f"Run {RUN - 1} (B, pp)")
+    open_page(dash_duo, f"/run/{RUN - 1}/EMC?group=FastOR&hist={FASTOR_L0}")
+    dash_duo.wait_for_text_to_equal("#run-title", f"Run {RUN - 1} · EMC")
     older_ids = [key.snapshot_id for key in store.snapshot_keys(RUN - 1, "EMC")]
     until(lambda: _close(trace_y(dash_duo, "content"), _per_event(store, older_ids[-1:])), 10)
-    assert radio_choice(dash_duo, "#merger-mode") == "cumulative"
-    choose_radio(dash_duo, "#merger-mode", "reset")
+    assert radio_choice(dash_duo, "#run-merger-mode") == "cumulative"
+    choose_radio(dash_duo, "#run-merger-mode", "reset")
     until(lambda: _close(trace_y(dash_duo, "content"), _per_event(store, older_ids)), 10)
     # And back: set to reset again, whatever was chosen on the other runs.
-    select(dash_duo, "#run-select", f"Run {RUN} (B, pp) ● live")
-    until(lambda: radio_choice(dash_duo, "#merger-mode") == "reset", timeout=10)
+    open_page(dash_duo, f"/run/{RUN}/EMC?group=FastOR&hist={FASTOR_L0}")  # a link without a mode
+    dash_duo.wait_for_text_to_equal("#run-title", f"Run {RUN} · EMC")
+    until(lambda: radio_choice(dash_duo, "#run-merger-mode") == "reset", timeout=10)
     until(lambda: _close(trace_y(dash_duo, "content"), summed), timeout=10)
     screenshot(dash_duo, "slices_reset_mode_full_run.png")
     assert dash_duo.get_logs() == []
 
 
 def _slider_thumbs(dash_duo) -> list[str]:
-    return [e.get_attribute("aria-valuenow") for e in dash_duo.find_elements("#slice-range [role=slider]")]
+    return [
+        e.get_attribute("aria-valuenow") for e in dash_duo.find_elements("#run-slice-range [role=slider]")
+    ]
 
 
 def _slider_max(dash_duo) -> int | None:
-    thumbs = dash_duo.find_elements("#slice-range [role=slider]")
+    thumbs = dash_duo.find_elements("#run-slice-range [role=slider]")
     return int(thumbs[-1].get_attribute("aria-valuemax")) if thumbs else None
 
 

@@ -1,0 +1,39 @@
+"""An emulated EMC run stored as a receiver would store it, for the browser tests and benchmarks: the
+emulator says exactly what it filled, so what a page plots can be checked against the truth."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline.emulator.runs import EmulatorConfig, SyntheticRuns
+from pipeline.store import SnapshotMeta, SnapshotStore
+from tests.clocks import ManualClock
+
+RUN = 5000
+FASTOR_L0 = "EMCTRQA_histFastORL0"
+
+
+class EmulatedRun:
+    """An EMC run from the emulator, stored as a receiver would: one cumulative snapshot a minute."""
+
+    def __init__(self, data_dir: Path, start_utc: float, merger_reset: bool = False) -> None:
+        self.merger_reset = merger_reset
+        self.clock = ManualClock(start_utc)
+        config = EmulatorConfig(step_s=20.0, run_length_s=600.0, first_run=RUN, start_time_utc=start_utc)
+        self.runs = SyntheticRuns(("EMC",), config, now=self.clock)
+        self.store = SnapshotStore(data_dir)
+        self.start_utc = start_utc
+        self.n_snapshots = 0
+
+    def store_snapshot(self) -> None:
+        # The first snapshot 50 s into the run, then one a minute: minutes 0, 1, 2, ... of the run.
+        self.clock.time_utc = self.start_utc + 50.0 + 60.0 * self.n_snapshots
+        self.runs.advance(self.clock.time_utc)
+        held = self.runs.snapshot()
+        when = datetime.fromtimestamp(self.clock.time_utc, UTC)
+        meta = SnapshotMeta(RUN, "EMC", when, "B", "pp", merger_reset=self.merger_reset)
+        self.store.write_snapshot(meta, list(held.values()))
+        self.n_snapshots += 1
+        if self.merger_reset:
+            self.runs.erase(list(held))  # as -ResetOnRequest does: the next snapshot is an increment

@@ -1,0 +1,166 @@
+"""The app shell without a browser: which paths serve the app (and which answer 404), the URL query
+as the page's state, the run list's rules, and the downloads of what a page shows."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import uproot
+
+from dashboard.app import create_app
+from dashboard.components.histogram_view import safe_file_name
+from dashboard.layout import RunSummary, readable_name
+from dashboard.pages import resolve, routes
+from dashboard.pages import run as run_page
+from dashboard.pages.runs import RUNS_PER_PAGE, jump_target, page_count, runs_on_page
+from dashboard.url_state import ViewQuery, parse_query, query_dict
+from pipeline.processing.options import ProcessingOptions
+from pipeline.processing.service import ProcessingService
+from pipeline.processing.timeslice import Window
+from pipeline.settings import Settings
+from tests.dashboard.emulated_run import FASTOR_L0, RUN, EmulatedRun
+
+
+@pytest.fixture(scope="module")
+def emc_store(tmp_path_factory):
+    run = EmulatedRun(tmp_path_factory.mktemp("data"), time.time() - 400.0)
+    for _ in range(6):
+        run.store_snapshot()
+    return run.store
+
+
+@pytest.fixture(scope="module")
+def client(emc_store, tmp_path_factory):
+    settings = Settings(data_dir=emc_store.data_dir, cache_dir=tmp_path_factory.mktemp("cache"))
+    return create_app(settings).server.test_client()
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/runs", f"/run/{RUN}/EMC", f"/run/{RUN}/EMC?group=FastOR&min=1&max=3"]
+)
+def test_page_paths_serve_the_app(client, path):
+    answer = client.get(path)
+    assert answer.status_code == 200
+    assert b"dash-renderer" in answer.data
+
+
+@pytest.mark.parametrize(
+    "path", ["/nope", "/login", "/run/abc/EMC", "/run/5000", "/runs/extra/x", "/api/nothing"]
+)
+def test_unknown_paths_answer_404_with_a_page_saying_so(client, path):
+    answer = client.get(path)
+    assert answer.status_code == 404
+    assert b"Page not found" in answer.data and b"dash-renderer" not in answer.data
+
+
+def test_health_answers_ok_for_the_connection_banner(client):
+    answer = client.get("/health")
+    assert (answer.status_code, answer.data) == (200, b"OK")
+
+
+def test_routes_resolve_paths_to_pages_with_typed_parameters():
+    table = routes()
+    assert resolve("/run/300001/EMC", table) == (run_page, {"run": 300001, "subsystem": "EMC"})
+    assert resolve("/run/300001/EMC/", table)[1] == {"run": 300001, "subsystem": "EMC"}
+    assert resolve("/run/x/EMC", table) is None
+    assert resolve("/", table)[0].__name__ == "dashboard.pages.runs"
+
+
+def test_a_view_query_round_trips_through_the_url():
+    query = ViewQuery(
+        group="FastOR",
+        hist="TPCQA/h x",
+        min="2",
+        max="4.5",
+        mode="reset",
+        scale=False,
+        threshold="0.001",
+        logx=True,
+        logz=False,
+        plugin_options=(("outlier_n_sigma", "3"),),
+    )
+    search = query.to_search()
+    assert search.startswith("?group=FastOR&hist=TPCQA%2Fh+x&min=2&max=4.5&mode=reset&scale=0")
+    assert parse_query(query_dict(search)) == query
+    assert ViewQuery().to_search() == ""
+    assert parse_query({"nonsense": "1"}) == ViewQuery()
+    # Another histogram forgets the log choices (the experts' defaults apply again), keeps the rest.
+    other = query.with_histogram("Other EMC", "EMCTRQA_histEvents")
+    assert (other.logs, other.threshold, other.min) == ((None, None, None), "0.001", "2")
+    assert query.option_values() == {
+        "scale_by_events": False,
+        "hot_channel_threshold": "0.001",
+        "outlier_n_sigma": "3",
+    }
+    assert ProcessingOptions.from_mapping(query.option_values()).hot_channel_threshold == 0.001
+
+
+def test_runs_are_paged_fifty_at_a_time_and_the_jump_box_finds_a_run():
+    summaries = [RunSummary(run, "B", "pp", ("TPC", "EMC"), 0.0, False) for run in range(1120, 1000, -1)]
+    assert RUNS_PER_PAGE == 50 and page_count(120) == 3 and page_count(0) == 1
+    assert [s.run for s in runs_on_page(summaries, 2)][:2] == [1070, 1069]
+    assert len(runs_on_page(summaries, 3)) == 20
+    assert runs_on_page(summaries, 99) == runs_on_page(summaries, 3)  # clamped
+    assert jump_target(" 1010 ", summaries, ("EMC", "TPC", "HLT")) == "/run/1010/EMC"  # settings order
+    with pytest.raises(ValueError, match="Run 999 has no data \\(newest: 1120\\)"):
+        jump_target("999", summaries, ("EMC",))
+    with pytest.raises(ValueError, match="not a run number"):
+        jump_target("abc", summaries, ("EMC",))
+
+
+@pytest.mark.parametrize(
+    ("name", "readable"),
+    [
+        ("FEEvsTRU_SM18", "FEE vs TRU · SM 18"),
+        ("TPCQA/h_tpc_event_recvertex_0", "tpc event recvertex 0"),
+        ("fHistClusterChargeMax", "ClusterChargeMax"),
+        ("TPCQA/fHistDCAr_vs_Phi", "DCAr vs Phi"),
+    ],
+)
+def test_raw_names_get_a_readable_fallback(name, readable):
+    assert readable_name(name) == readable
+    assert readable_name(name, lambda raw: "Pretty") == "Pretty"
+
+
+def test_file_names_are_safe_whatever_the_histogram_name():
+    assert (
+        safe_file_name("run5000", "TPC", "TPCQA/h dca vs phi", "min1-2.5")
+        == "run5000_TPC_TPCQA-h-dca-vs-phi_min1-2.5"
+    )
+    assert safe_file_name("///") == "overwatch"
+
+
+def test_download_root_and_parquet_hold_the_histograms_on_screen(client, emc_store, tmp_path):
+    query = f"?group=FastOR&hist={FASTOR_L0}&min=2&max=4&threshold=0.2"
+    reference = ProcessingService(emc_store, tmp_path / "reference", ("EMC",))
+    expected = reference.view(RUN, "EMC", Window(2, 4), ProcessingOptions(hot_channel_threshold=0.2))
+    expected_values = expected.histogram(FASTOR_L0).histogram.values()  # per event, as plotted
+
+    root = client.get(f"/download/{RUN}/EMC.root{query}")
+    assert root.status_code == 200
+    disposition = root.headers["Content-Disposition"]
+    assert disposition == f'attachment; filename="run{RUN}_EMC_EMCTRQA_histFastORL0_min2-4.root"'
+    path = tmp_path / "view.root"
+    path.write_bytes(root.data)
+    with uproot.open(path) as root_file:
+        np.testing.assert_allclose(root_file[FASTOR_L0].values(), expected_values, rtol=1e-12)
+
+    parquet = client.get(f"/download/{RUN}/EMC.parquet{query}")
+    assert parquet.status_code == 200 and parquet.headers["Content-Disposition"].endswith('min2-4.parquet"')
+    table = pd.read_parquet(io.BytesIO(parquet.data))
+    row = table.set_index("name").loc[FASTOR_L0]
+    values = np.asarray(row["values"]).reshape(np.asarray(row["nbins"]) + 2)[1:-1]
+    np.testing.assert_allclose(values, expected_values, rtol=1e-12)
+    assert (int(row["run"]), row["subsystem"]) == (RUN, "EMC")
+
+
+def test_bad_downloads_are_named_never_served(client):
+    bad = client.get(f"/download/{RUN}/EMC.root?threshold=-1")
+    assert bad.status_code == 400 and b"hot_channel_threshold" in bad.data
+    assert client.get(f"/download/{RUN}/XYZ.root").status_code == 404
+    assert client.get("/download/1/EMC.parquet").status_code == 404
+    assert client.get(f"/download/{RUN}/EMC.csv").status_code == 404
