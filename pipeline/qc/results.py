@@ -1,6 +1,6 @@
 """Writing and reading the per-snapshot QC files: atomic replace on write, plain Parquet on read.
 
-A file is written to a dot-prefixed temp name in its folder, fsynced and renamed over its final name, so
+A file is written to a dot-prefixed temp name in its folder and renamed over its final name, so
 a reader (or a restarted QC service) sees either the old complete file or the new one, never half of
 one, and processing a snapshot again replaces its rows instead of adding to them.
 """
@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.qc.paths import SUFFIX, run_dir, snapshot_result_path, table_dir
+from pipeline.qc.paths import SUFFIX, qc_dir, run_dir, snapshot_result_path, table_dir
 
 TEMP_SUFFIX = ".tmp"
 
@@ -29,13 +29,27 @@ def write_snapshot_rows(
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.{time.time_ns()}{TEMP_SUFFIX}")
     try:
+        # No fsync: a rename is atomic against a killed writer, which is what restarts need; after a
+        # power cut a file lost can be recomputed (`rebuild`), and two fsyncs would double the cost.
         pq.write_table(table, temp, compression="zstd")
-        _fsync(temp)
         os.replace(temp, path)
-        _fsync(path.parent)
     finally:
         temp.unlink(missing_ok=True)
     return path
+
+
+def remove_stale_temp_files(data_dir: Path, max_age_s: float = 3600.0) -> int:
+    """Delete temp files that writers killed mid-write left more than `max_age_s` ago; how many."""
+    removed = 0
+    oldest_allowed = time.time() - max_age_s
+    for path in qc_dir(data_dir).glob(f"*/subsystem=*/run=*/.*{TEMP_SUFFIX}"):
+        try:
+            if path.stat().st_mtime < oldest_allowed:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def done_snapshot_ids(data_dir: Path, table_name: str, subsystem: str, run: int) -> set[str]:
@@ -75,14 +89,6 @@ def read_results(
     ]
     table = pa.concat_tables(tables) if tables else schema.empty_table()
     return table.to_pandas()
-
-
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def write_json_atomically(path: Path, value: object) -> None:

@@ -18,7 +18,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,7 +34,7 @@ from pipeline.qc.evaluate import Evaluation, SnapshotInput, WithDerived, evaluat
 from pipeline.qc.paths import CHECKS_TABLE, QUALITY_TABLE, status_path
 from pipeline.qc.progress import ProgressBar
 from pipeline.qc.references import get_reference
-from pipeline.qc.results import done_snapshot_ids, write_snapshot_rows
+from pipeline.qc.results import done_snapshot_ids, remove_stale_temp_files, write_snapshot_rows
 from pipeline.qc.schema import CHECKS_SCHEMA, QUALITY_SCHEMA, rows_to_table
 from pipeline.store import SnapshotStore
 from pipeline.store_schema import SnapshotKey
@@ -47,6 +48,9 @@ class QCCounters:
 
     snapshots_checked: int = 0
     check_rows: int = 0
+    # Snapshots stored but not yet checked at the last look, and how old the oldest of them is.
+    pending: int = 0
+    lag_s: float = 0.0
     failed_snapshots: int = 0
     consumer_errors: int = 0
     last_snapshot_id: str = ""
@@ -70,6 +74,22 @@ class LazySnapshot(Mapping[str, Histogram]):
             self._read[name] = self.store.read_histogram(self.snapshot_id, name)
         return self._read[name]
 
+    @property
+    def read_names(self) -> list[str]:
+        """The names read so far (what a check asked for)."""
+        return list(self._read)
+
+    def seed(self, histograms: Mapping[str, Histogram]) -> None:
+        """Histograms of this snapshot already in memory: never read again."""
+        self._read.update((name, h) for name, h in histograms.items() if name in self._known)
+
+    def prefetch(self, names: Iterable[str]) -> None:
+        """Read these histograms in one pass over the file (one read per name would decode a row
+        group each time)."""
+        wanted = [name for name in names if name in self._known and name not in self._read]
+        if wanted:
+            self._read.update(self.store.read_snapshot(self.snapshot_id, wanted)[1])
+
     def __contains__(self, name: object) -> bool:
         return name in self._known
 
@@ -78,6 +98,43 @@ class LazySnapshot(Mapping[str, Histogram]):
 
     def __len__(self) -> int:
         return len(self._names)
+
+
+class RecentContent:
+    """What interval checks of later snapshots will subtract, kept from the snapshots just checked.
+
+    The baseline of an interval check is a snapshot checked a minute earlier, so its histograms were
+    in memory then. Which ones an interval check reads is learnt per subsystem from the last
+    evaluation (the baseline's `read_names`: the per-supermodule maps of EMC, the TPC η-φ TH3s...);
+    copies of just those are kept for the newest `max_snapshots` snapshots, so a baseline is seldom
+    read from disk again. A miss only costs a read.
+    """
+
+    def __init__(self, max_snapshots: int = 64) -> None:
+        self.max_snapshots = max_snapshots
+        self._needed: dict[str, frozenset[str]] = {}
+        self._kept: OrderedDict[str, dict[str, Histogram]] = OrderedDict()
+
+    def learn(self, subsystem: str, baseline: LazySnapshot | None) -> None:
+        if baseline is not None and baseline.read_names:
+            self._needed[subsystem] = frozenset(baseline.read_names)
+
+    def remember(self, subsystem: str, snapshot_id: str, stored: Mapping[str, Histogram]) -> None:
+        needed = self._needed.get(subsystem)
+        if not needed:
+            return
+        # Copies: a view would keep its whole Parquet row group (MBs) alive.
+        self._kept[snapshot_id] = {name: stored[name].scaled(1.0) for name in needed if name in stored}
+        self._kept.move_to_end(snapshot_id)
+        while len(self._kept) > self.max_snapshots:
+            self._kept.popitem(last=False)
+
+    def baseline(self, store: SnapshotStore, snapshot_id: str) -> LazySnapshot:
+        lazy = LazySnapshot(store, snapshot_id)
+        kept = self._kept.get(snapshot_id)
+        if kept:
+            lazy.seed(kept)
+        return lazy
 
 
 class QCService:
@@ -99,6 +156,7 @@ class QCService:
         self.counters = QCCounters()
         self._done: dict[tuple[str, int], set[str]] = {}
         self._references: dict[str, LazySnapshot] = {}
+        self.recent = RecentContent()
         self._status_written = 0.0
 
     # ---- what to do ------------------------------------------------------------------------------
@@ -143,6 +201,7 @@ class QCService:
             latest_allowed = key.snapshot_time_utc - timedelta(seconds=plugin.interval_s)
             old_enough = [other for other in earlier if other.snapshot_time_utc <= latest_allowed]
             baseline_key = old_enough[-1] if old_enough else None
+        baseline = self.recent.baseline(self.store, baseline_key.snapshot_id) if baseline_key else None
         snapshot = SnapshotInput(
             run=key.run,
             subsystem=key.subsystem,
@@ -151,11 +210,13 @@ class QCService:
             histograms=stored,
             beam_type=meta.beam_type,
             merger_reset=meta.merger_reset,
-            baseline=self._lazy(baseline_key),
+            baseline=baseline,
             baseline_time_utc=baseline_key.snapshot_time_utc if baseline_key else None,
             reference=self._reference(key.subsystem, meta.beam_type),
         )
         evaluation = evaluate_snapshot(plugin, snapshot, self.options)
+        self.recent.learn(key.subsystem, baseline)
+        self.recent.remember(key.subsystem, key.snapshot_id, stored)
         context = SnapshotContext(
             snapshot=snapshot,
             plugin=plugin,
@@ -208,7 +269,14 @@ class QCService:
 
     def check_pending(self, stop: threading.Event | None = None, progress: ProgressBar | None = None) -> int:
         """Check every snapshot not yet done, oldest first; returns how many were checked."""
-        return self._check_all(self.snapshots_to_check(), stop, progress)
+        keys = self.snapshots_to_check()
+        self._note_backlog(keys)
+        return self._check_all(keys, stop, progress)
+
+    def _note_backlog(self, keys: Sequence[SnapshotKey]) -> None:
+        self.counters.pending = len(keys)
+        oldest = keys[0].snapshot_time_utc if keys else None
+        self.counters.lag_s = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
 
     def _check_all(
         self, keys: Sequence[SnapshotKey], stop: threading.Event | None, progress: ProgressBar | None
@@ -227,6 +295,7 @@ class QCService:
                 self.counters.last_error = f"{key.snapshot_id}: {type(error).__name__}: {error}"
                 log.exception("cannot check %s", key.snapshot_id)
                 self._publish_failure(key, error)
+            self.counters.pending = max(self.counters.pending - 1, 0)
             if progress is not None:
                 progress.advance()
             self.write_status()
@@ -268,6 +337,8 @@ class QCService:
 
     def run_forever(self, stop: threading.Event, poll_s: float = 1.0) -> None:
         """Follow the store until `stop` is set: check what is new, then wait `poll_s`."""
+        if removed := remove_stale_temp_files(self.data_dir):
+            log.info("removed %d temp files of QC writers that died", removed)
         while not stop.is_set():
             try:
                 self.check_pending(stop)
