@@ -55,7 +55,7 @@ def test_one_message_per_batch_then_limited_resends(tmp_path):
         mail = smtp.messages[0]
         assert mail["To"] == "shift@example.org"
         assert mail["Subject"] == f"[overwatch] EMC hot on {HISTS[0]} and 1 more"
-        text = mail.get_payload()
+        text = mail.get_content()
         assert text.count("[ERROR] EMC run 100 hot on") == 2 and "6 outside [0, 4]" in text
         assert "7 outside [0, 4]" in http.bodies[0]["text"]
         # Nothing new: nothing sent, even when woken again.
@@ -66,7 +66,7 @@ def test_one_message_per_batch_then_limited_resends(tmp_path):
         clock.now += timedelta(seconds=60)
         assert deliverer.deliver_due(include_resends=True) is None
         assert len(smtp.messages) == 2 and len(http.bodies) == 2
-        assert "reminder 1/1" in smtp.messages[1].get_payload()
+        assert "reminder 1/1" in smtp.messages[1].get_content()
     assert set(book.alarms()["notifications_sent"]) == {2}
 
 
@@ -84,7 +84,7 @@ def test_muted_alarms_send_nothing_and_acknowledged_stop_resends(tmp_path):
         clock.now += timedelta(minutes=5)
         assert deliverer.deliver_due() is None
         assert len(smtp.messages) == 1 and len(http.bodies) == 1
-        assert first not in smtp.messages[0].get_payload()
+        assert first not in smtp.messages[0].get_content()
 
 
 def test_a_failing_endpoint_is_retried_with_back_off_and_stops_nothing(tmp_path, caplog):
