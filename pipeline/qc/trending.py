@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,7 @@ class Quantity:
     compute: QuantityFunction
 
 
+@lru_cache(maxsize=4)  # mean and std dev of one histogram share them (histograms hash by identity)
 def _x_moments(histogram: Histogram) -> tuple[float, float, float] | None:
     """(sum of weights, mean, standard deviation) along x over the regular bins, from bin centres, as
     ROOT's GetMean(1)/GetStdDev(1) give them for a histogram without stored statistics, plus the
