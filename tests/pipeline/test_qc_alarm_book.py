@@ -135,3 +135,14 @@ def test_due_new_at_once_then_at_most_n_resends_not_after_acknowledge(tmp_path):
     assert [(a["histogram"], a["notifications_sent"]) for a in due] == [(HISTS[1], 0)]
     book.acknowledge(due[0]["alarm_id"], who="shifter")
     assert book.due(now + timedelta(minutes=9), 60, 2) == []
+
+
+def test_readme_documents_the_alarms_table():
+    from pathlib import Path
+
+    from pipeline.qc.alarm_book import ALARMS_SCHEMA
+    from pipeline.store_schema import schema_markdown
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert schema_markdown(ALARMS_SCHEMA) in readme
+
