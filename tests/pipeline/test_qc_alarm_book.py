@@ -145,4 +145,3 @@ def test_readme_documents_the_alarms_table():
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert schema_markdown(ALARMS_SCHEMA) in readme
-
