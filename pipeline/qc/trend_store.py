@@ -61,6 +61,7 @@ def trends_schema_markdown() -> str:
 # Runs whose rows a TrendStore keeps in memory (least recently used dropped): a trending page looks
 # at a few runs, each read once and then only its new or replaced files.
 CACHED_RUNS = 8
+FileStamp = tuple[int, int]  # (inode, mtime_ns)
 
 
 class TrendStore:
