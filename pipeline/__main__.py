@@ -45,6 +45,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     emulator.add_argument("--bind", default=settings.emulator_endpoint)
     emulator.add_argument("--subsystems", default=",".join(settings.subsystems))
     emulator.add_argument("--replay", type=Path, default=None, help="serve the objects of this ROOT file")
+    emulator.add_argument(
+        "--faults",
+        default=settings.emulator_faults,
+        help="'demo' (one fault per run), 'none', or e.g. 'hot_fastor:id=1000:at=2;low_rate:factor=0.2:at=5'",
+    )
 
     export = commands.add_parser("export", help="write the newest snapshot of a run as a ROOT file")
     export.add_argument("--data-dir", type=Path, default=settings.data_dir)
@@ -102,7 +107,9 @@ def run_emulator(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.emulator.merger import run_emulator_cli
 
     subsystems = [s.strip() for s in args.subsystems.split(",") if s.strip()]
-    return run_emulator_cli(args.bind, subsystems, args.replay, settings)
+    return run_emulator_cli(
+        args.bind, subsystems, args.replay, settings.with_overrides(emulator_faults=args.faults)
+    )
 
 
 def run_export(args: argparse.Namespace) -> int:

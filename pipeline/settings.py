@@ -28,6 +28,8 @@ class Settings:
     emulator_seed: int = 7
     emulator_hlt_mode: str = "B"
     emulator_beam_type: str = "pp"
+    # Faults the emulator injects (`pipeline.emulator.faults`): "demo" = one per run, "none", or a spec.
+    emulator_faults: str = "demo"
     receiver_period_s: float = 5.0
     receiver_timeout_s: float = 10.0
     receiver_reset: bool = False

@@ -14,6 +14,8 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache, lru_cache
+from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -210,12 +212,14 @@ class CheckSpec:
     `names` is a regular expression searched in the histogram name; `dimensions` limits it to
     1D/2D/3D histograms. `parameters` are the defaults, `overrides` per-histogram values as
     (name regex, parameters) pairs, the first matching one winning (e.g. one threshold per
-    histogram). `function(histogram, CheckParameters)` is pure and returns a `CheckResult`, or None
-    when it has nothing to say about that histogram (e.g. switched off by an option).
+    histogram). `function(histogram, CheckParameters)` is pure and returns a new `CheckResult` (the
+    caller names it after the spec), or None when it has nothing to say about that histogram (e.g.
+    switched off by an option).
 
     The QC service runs every spec on every snapshot with the default options and stores the verdicts.
     `on_page` marks the cumulative checks a page also runs on what it shows, because their verdict
     depends on the page's processing options (a user's hot-channel threshold, per-event scaling).
+    `tracks_channels` marks checks whose flagged ids are channels with a history (`pipeline.qc.history`).
     """
 
     name: str
@@ -227,6 +231,8 @@ class CheckSpec:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     overrides: tuple[tuple[str, Mapping[str, Any]], ...] = ()
     on_page: bool = False
+    # Its flagged ids are channels whose history is kept (which runs and minutes flagged them).
+    tracks_channels: bool = False
 
     def __post_init__(self) -> None:
         if self.on_page and self.content != "cumulative":
@@ -236,15 +242,29 @@ class CheckSpec:
         re.compile(self.names)
 
     def applies_to(self, name: str, dimension: int) -> bool:
-        return dimension in self.dimensions and re.search(self.names, name) is not None
+        return dimension in self.dimensions and self.names_match(name)
 
-    def parameters_for(self, name: str) -> dict[str, Any]:
-        values = dict(self.parameters)
-        for pattern, override in self.overrides:
-            if re.search(pattern, name):
-                values.update(override)
-                break
-        return values
+    def names_match(self, name: str) -> bool:
+        return _compiled(self.names).search(name) is not None
+
+    def parameters_for(self, name: str) -> Mapping[str, Any]:
+        """The parameters for one histogram: the defaults with its override applied (read-only)."""
+        return _parameters_for(self, name)
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+@lru_cache(maxsize=65536)
+def _parameters_for(spec: CheckSpec, name: str) -> Mapping[str, Any]:
+    values = dict(spec.parameters)
+    for pattern, override in spec.overrides:
+        if _compiled(pattern).search(name):
+            values.update(override)
+            break
+    return MappingProxyType(values)
 
 
 class QualityRule(NamedTuple):
@@ -293,9 +313,7 @@ def run_check_specs(
     """
     options = options or ProcessingOptions()
     results: list[CheckResult] = []
-    for spec in specs:
-        if spec.content != content or not spec.applies_to(histogram.name, histogram.dimension):
-            continue
+    for spec in applicable_specs(tuple(specs), content, histogram.name, histogram.dimension):
         parameters = CheckParameters(
             values=spec.parameters_for(histogram.name),
             options=options,
@@ -312,9 +330,22 @@ def run_check_specs(
         if result is None:
             continue
         if result.check != spec.name or not result.title:
-            result = replace(result, check=spec.name, title=result.title or spec.title)
+            # The spec names the verdict (a generic function serves several specs). The result was
+            # just made for this call, so it is named in place: `dataclasses.replace` would validate
+            # it all again, for every histogram of every snapshot.
+            object.__setattr__(result, "check", spec.name)
+            object.__setattr__(result, "title", result.title or spec.title)
         results.append(result)
     return results
+
+
+@lru_cache(maxsize=65536)
+def applicable_specs(
+    specs: tuple[CheckSpec, ...], content: CheckContent, name: str, dimension: int
+) -> tuple[CheckSpec, ...]:
+    """The specs of `content` that apply to a histogram, in declaration order. Cached: the same
+    names come back in every snapshot, and matching every spec's pattern each time adds up."""
+    return tuple(spec for spec in specs if spec.content == content and spec.applies_to(name, dimension))
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,7 @@ def empty_histogram(histogram: Histogram, parameters: CheckParameters) -> CheckR
     holds `min_events` events (if declared); Good otherwise."""
     if not _enough_events(parameters):
         return _not_enough_events("empty", parameters)
-    total = float(np.abs(histogram.values(flow=True)).sum())
-    if total > 0:
+    if histogram.values_flow.any():
         return CheckResult("empty", "Good", "filled")
     events = "" if parameters.n_events is None else f" in {parameters.n_events:g} events"
     return CheckResult("empty", parameters.get("quality", "Bad"), f"empty{events}")

@@ -408,7 +408,13 @@ def _signal_outliers(histogram: Histogram, parameters: CheckParameters) -> Check
 
 CHECK_SPECS: tuple[CheckSpec, ...] = (
     CheckSpec(
-        "hot_fastors", HOT_FASTORS_TITLE, _hot_fastors, FASTOR_SUMMARY_TH1, dimensions=(1,), on_page=True
+        "hot_fastors",
+        HOT_FASTORS_TITLE,
+        _hot_fastors,
+        FASTOR_SUMMARY_TH1,
+        dimensions=(1,),
+        on_page=True,
+        tracks_channels=True,
     ),
     CheckSpec(
         "signal_outliers", "Signal outliers", _signal_outliers, r"_SM\d+$", dimensions=(1, 2), on_page=True
@@ -421,6 +427,7 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         dimensions=(2,),
         # A 64-cell bin holding a cell that fires in 20 % of events is ~4-5 times the median bin.
         parameters={"factor": 3.0, "min_median": 20.0, "id_label": "first cell id of each 64-cell bin"},
+        tracks_channels=True,
     ),
     CheckSpec(
         "dead_fastors",
@@ -469,7 +476,11 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         content="reference",
         parameters={"min_p_value": 1e-3, "medium_below": 1e-2},
         # Hot FastORs come and go between runs: only a gross change is worth a verdict.
-        overrides=((FASTOR_HITS_TH1, {"min_p_value": 1e-6, "medium_below": 1e-4}),),
+        overrides=(
+            (FASTOR_HITS_TH1, {"min_p_value": 1e-6, "medium_below": 1e-4}),
+            # 700 bins, most with a handful of pairs: chi2's approximation is rough there.
+            ("InvariantMass", {"min_p_value": 1e-4, "medium_below": 1e-3}),
+        ),
     ),
     CheckSpec(
         "chi2_reference",
@@ -479,7 +490,11 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         dimensions=(1,),
         content="reference",
         parameters={"min_p_value": 1e-3, "medium_below": 1e-2},
-        overrides=((FASTOR_HITS_TH1, {"min_p_value": 1e-6, "medium_below": 1e-4}),),
+        overrides=(
+            (FASTOR_HITS_TH1, {"min_p_value": 1e-6, "medium_below": 1e-4}),
+            # 700 bins, most with a handful of pairs: chi2's approximation is rough there.
+            ("InvariantMass", {"min_p_value": 1e-4, "medium_below": 1e-3}),
+        ),
     ),
 )
 

@@ -58,6 +58,9 @@ from pipeline.qc.alarm_config import (
     set_threshold,
 )
 from pipeline.qc.alarms import limits_for
+from pipeline.qc.evaluate import WithDerived
+from pipeline.qc.history import channel_history
+from pipeline.qc.references import ReferenceRun, get_reference, set_reference
 from pipeline.qc.trend_store import TrendStore
 from pipeline.store import SnapshotStore
 
@@ -512,6 +515,46 @@ class ProcessingService:
 
     def _alarm_config(self) -> AlarmConfig:
         return load_alarm_config(self.alarms_config)
+
+    # ---- quality control results (written by the QC service, `pipeline.qc`) ----------------------
+
+    def hot_channel_history(self, subsystem: str, run: int | None = None) -> pd.DataFrame:
+        """Per channel and run, when the subsystem's channel checks flagged it, and whether it was new
+        (`pipeline.qc.history.channel_history`); `run` keeps that run's rows."""
+        return channel_history(self.store.data_dir, subsystem, run=run)
+
+    def reference_run(self, subsystem: str, beam_type: str) -> ReferenceRun | None:
+        """The run an expert set as the reference of this subsystem and beam type, or None."""
+        return get_reference(self.store.data_dir, subsystem, beam_type)
+
+    def set_reference_run(
+        self, subsystem: str, beam_type: str, run: int, set_by: str, note: str = ""
+    ) -> ReferenceRun:
+        """Mark `run` as the reference (recording who and when); LookupError if it has no data for
+        the subsystem, ValueError for bad input."""
+        if self.store.latest_snapshot_id(run, subsystem) is None:
+            raise LookupError(f"run {run} has no {subsystem} snapshots to be a reference")
+        return set_reference(self.store.data_dir, subsystem, beam_type, run, set_by, note)
+
+    def reference_histogram(
+        self, subsystem: str, beam_type: str, name: str
+    ) -> tuple[Histogram, float | None]:
+        """The reference run's histogram `name` (its newest snapshot, derived ones included) and its
+        number of events, for an overlay normalised with `pipeline.compare.normalised_to_events`
+        and a ratio with `pipeline.compare.ratio`. LookupError when there is no reference or no such
+        histogram."""
+        reference = self.reference_run(subsystem, beam_type)
+        if reference is None:
+            raise LookupError(f"no reference run set for {subsystem} ({beam_type or 'no beam type'})")
+        snapshot_id = self.store.latest_snapshot_id(reference.run, subsystem)
+        if snapshot_id is None:
+            raise LookupError(f"reference run {reference.run} has no {subsystem} snapshots")
+        plugin = plugin_for(subsystem)
+        _, stored = self.store.read_snapshot(snapshot_id)
+        content = WithDerived(plugin, stored)
+        if name not in content:
+            raise LookupError(f"reference run {reference.run} has no {name!r}")
+        return content[name], count_events(plugin, content)
 
     def flush(self) -> None:
         """Wait until every processed histogram is in the disk cache (they are written in the background)."""

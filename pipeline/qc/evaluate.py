@@ -10,6 +10,7 @@ are then combined per plug-in group and for the whole subsystem with the plug-in
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +20,7 @@ from pipeline.detectors.base import (
     CheckResult,
     CheckSpec,
     DetectorPlugin,
+    applicable_specs,
     count_events,
     group_histograms,
     run_check_specs,
@@ -108,38 +110,46 @@ def evaluate_snapshot(
     options = options or ProcessingOptions()
     histograms = WithDerived(plugin, snapshot.histograms)
     baseline = WithDerived(plugin, snapshot.baseline) if snapshot.baseline is not None else None
-    n_events = count_events(plugin, histograms)
-    interval = _Interval(plugin, snapshot, histograms, baseline, n_events)
+    # The events histogram is a stored one: looking among the derived names too would only cost.
+    n_events = count_events(plugin, snapshot.histograms)
+    interval = _Interval(plugin, snapshot, baseline, n_events)
     evaluation = Evaluation(n_events=n_events)
     specs = plugin.check_specs
-    for name in sorted(histograms):
-        histogram = histograms[name]
+    names = sorted(histograms)
+    plans = {name: _Plan(specs, name, histograms[name]) for name in names}
+    stored = snapshot.histograms
+    _prefetch(snapshot.baseline, [name for name, plan in plans.items() if plan.interval and name in stored])
+    reference = snapshot.reference
+    reference_n_events = None
+    if reference is not None:
+        _prefetch(reference, [name for name, plan in plans.items() if plan.reference and name in stored])
+        reference = WithDerived(plugin, reference)
+        reference_n_events = count_events(plugin, snapshot.reference)
+    for name, plan in plans.items():
+        histogram = plan.histogram
         results: list[tuple[str, CheckResult]] = []
-        results += [
-            ("cumulative", r)
-            for r in run_check_specs(specs, histogram, "cumulative", options=options, n_events=n_events)
-        ]
-        interval_specs = [
-            s for s in specs if s.content == "interval" and s.applies_to(name, histogram.dimension)
-        ]
-        if interval_specs:
-            results += [("interval", r) for r in interval.check(name, histogram, interval_specs, options)]
-        reference = snapshot.reference
-        if reference is not None and name in reference:
+        if plan.cumulative:
+            checked = run_check_specs(
+                plan.cumulative, histogram, "cumulative", options=options, n_events=n_events
+            )
+            results += [("cumulative", result) for result in checked]
+        if plan.interval:
+            results += [
+                ("interval", result) for result in interval.check(name, histogram, plan.interval, options)
+            ]
+        if plan.reference and reference is not None and name in reference:
             reference_histogram = reference[name]
             if reference_histogram.same_binning(histogram):
-                results += [
-                    ("reference", r)
-                    for r in run_check_specs(
-                        specs,
-                        histogram,
-                        "reference",
-                        options=options,
-                        n_events=n_events,
-                        reference=reference_histogram,
-                        reference_n_events=count_events(plugin, reference),
-                    )
-                ]
+                checked = run_check_specs(
+                    plan.reference,
+                    histogram,
+                    "reference",
+                    options=options,
+                    n_events=n_events,
+                    reference=reference_histogram,
+                    reference_n_events=reference_n_events,
+                )
+                results += [("reference", result) for result in checked]
         if results:
             evaluation.checked.append(CheckedHistogram(name, tuple(results)))
     evaluation.check_rows = [
@@ -151,6 +161,26 @@ def evaluate_snapshot(
     return evaluation
 
 
+class _Plan:
+    """Which specs apply to one histogram, per content."""
+
+    __slots__ = ("cumulative", "histogram", "interval", "reference")
+
+    def __init__(self, specs: tuple[CheckSpec, ...], name: str, histogram: Histogram) -> None:
+        self.histogram = histogram
+        dimension = histogram.dimension
+        self.cumulative = applicable_specs(specs, "cumulative", name, dimension)
+        self.interval = applicable_specs(specs, "interval", name, dimension)
+        self.reference = applicable_specs(specs, "reference", name, dimension)
+
+
+def _prefetch(mapping: Mapping[str, Histogram] | None, names: list[str]) -> None:
+    """Read what will be asked for in one go when the mapping can (e.g. a lazily read snapshot)."""
+    prefetch = getattr(mapping, "prefetch", None)
+    if prefetch is not None and names:
+        prefetch(names)
+
+
 class _Interval:
     """The content filled in the plug-in's interval before the snapshot, per histogram."""
 
@@ -158,7 +188,6 @@ class _Interval:
         self,
         plugin: DetectorPlugin,
         snapshot: SnapshotInput,
-        histograms: Mapping[str, Histogram],
         baseline: Mapping[str, Histogram] | None,
         n_events: float | None,
     ) -> None:
@@ -172,21 +201,20 @@ class _Interval:
             if snapshot.merger_reset:
                 self.n_events = n_events
             else:
-                before = count_events(plugin, baseline)
+                before = count_events(plugin, snapshot.baseline or {})
                 self.n_events = None if n_events is None or before is None else n_events - before
 
     def check(
-        self, name: str, histogram: Histogram, specs: list[CheckSpec], options: ProcessingOptions
+        self, name: str, histogram: Histogram, specs: tuple[CheckSpec, ...], options: ProcessingOptions
     ) -> list[CheckResult]:
         if self.duration_s is None or self.baseline is None:
             message = f"needs {self.plugin.interval_s:g} s of data before this snapshot"
             return [CheckResult(spec.name, "Null", message, title=spec.title) for spec in specs]
         content = histogram
         if not self.snapshot.merger_reset and name in self.baseline:
-            earlier = self.baseline[name]
-            # A histogram whose binning changed in the run cannot be subtracted: judge it as it is.
-            if earlier.same_binning(histogram):
-                content = histogram - earlier
+            # A histogram whose binning changed within the run cannot be subtracted: judged as it is.
+            with contextlib.suppress(ValueError):
+                content = histogram - self.baseline[name]
         return run_check_specs(
             specs,
             content,

@@ -1,6 +1,6 @@
 """Writing and reading the per-snapshot QC files: atomic replace on write, plain Parquet on read.
 
-A file is written to a dot-prefixed temp name in its folder, fsynced and renamed over its final name, so
+A file is written to a dot-prefixed temp name in its folder and renamed over its final name, so
 a reader (or a restarted QC service) sees either the old complete file or the new one, never half of
 one, and processing a snapshot again replaces its rows instead of adding to them.
 """
@@ -29,10 +29,10 @@ def write_snapshot_rows(
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.{time.time_ns()}{TEMP_SUFFIX}")
     try:
+        # No fsync: a rename is atomic against a killed writer, which is what restarts need; after a
+        # power cut a file lost can be recomputed (`rebuild`), and two fsyncs would double the cost.
         pq.write_table(table, temp, compression="zstd")
-        _fsync(temp)
         os.replace(temp, path)
-        _fsync(path.parent)
     finally:
         temp.unlink(missing_ok=True)
     return path
@@ -75,14 +75,6 @@ def read_results(
     ]
     table = pa.concat_tables(tables) if tables else schema.empty_table()
     return table.to_pandas()
-
-
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def write_json_atomically(path: Path, value: object) -> None:

@@ -67,9 +67,17 @@ QUALITY_SCHEMA = pa.schema(
 
 
 def rows_to_table(rows: Sequence[dict[str, Any]], schema: pa.Schema) -> pa.Table:
-    """A table of `schema` from row dicts (every column present in every row)."""
+    """A table of `schema` from row dicts. ValueError names a missing column or a null where the
+    schema allows none (pyarrow would write such a file, and readers would trip over it later)."""
+    missing = [field.name for field in schema if any(field.name not in row for row in rows)]
+    if missing:
+        raise ValueError(f"rows lack column(s) {missing}")
     columns = {field.name: [row[field.name] for row in rows] for field in schema}
-    return pa.Table.from_pydict(columns, schema=schema)
+    table = pa.Table.from_pydict(columns, schema=schema)
+    nulls = [field.name for field in schema if not field.nullable and table[field.name].null_count]
+    if nulls:
+        raise ValueError(f"null values in non-nullable column(s) {nulls}")
+    return table
 
 
 def schema_markdown(schema: pa.Schema) -> str:

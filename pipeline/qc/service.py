@@ -18,7 +18,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -70,6 +71,22 @@ class LazySnapshot(Mapping[str, Histogram]):
             self._read[name] = self.store.read_histogram(self.snapshot_id, name)
         return self._read[name]
 
+    @property
+    def read_names(self) -> list[str]:
+        """The names read so far (what a check asked for)."""
+        return list(self._read)
+
+    def seed(self, histograms: Mapping[str, Histogram]) -> None:
+        """Histograms of this snapshot already in memory: never read again."""
+        self._read.update((name, h) for name, h in histograms.items() if name in self._known)
+
+    def prefetch(self, names: Iterable[str]) -> None:
+        """Read these histograms in one pass over the file (one read per name would decode a row
+        group each time)."""
+        wanted = [name for name in names if name in self._known and name not in self._read]
+        if wanted:
+            self._read.update(self.store.read_snapshot(self.snapshot_id, wanted)[1])
+
     def __contains__(self, name: object) -> bool:
         return name in self._known
 
@@ -78,6 +95,43 @@ class LazySnapshot(Mapping[str, Histogram]):
 
     def __len__(self) -> int:
         return len(self._names)
+
+
+class RecentContent:
+    """What interval checks of later snapshots will subtract, kept from the snapshots just checked.
+
+    The baseline of an interval check is a snapshot checked a minute earlier, so its histograms were
+    in memory then. Which ones an interval check reads is learnt per subsystem from the last
+    evaluation (the baseline's `read_names`: the per-supermodule maps of EMC, the TPC η-φ TH3s...);
+    copies of just those are kept for the newest `max_snapshots` snapshots, so a baseline is seldom
+    read from disk again. A miss only costs a read.
+    """
+
+    def __init__(self, max_snapshots: int = 64) -> None:
+        self.max_snapshots = max_snapshots
+        self._needed: dict[str, frozenset[str]] = {}
+        self._kept: OrderedDict[str, dict[str, Histogram]] = OrderedDict()
+
+    def learn(self, subsystem: str, baseline: LazySnapshot | None) -> None:
+        if baseline is not None and baseline.read_names:
+            self._needed[subsystem] = frozenset(baseline.read_names)
+
+    def remember(self, subsystem: str, snapshot_id: str, stored: Mapping[str, Histogram]) -> None:
+        needed = self._needed.get(subsystem)
+        if not needed:
+            return
+        # Copies: a view would keep its whole Parquet row group (MBs) alive.
+        self._kept[snapshot_id] = {name: stored[name].scaled(1.0) for name in needed if name in stored}
+        self._kept.move_to_end(snapshot_id)
+        while len(self._kept) > self.max_snapshots:
+            self._kept.popitem(last=False)
+
+    def baseline(self, store: SnapshotStore, snapshot_id: str) -> LazySnapshot:
+        lazy = LazySnapshot(store, snapshot_id)
+        kept = self._kept.get(snapshot_id)
+        if kept:
+            lazy.seed(kept)
+        return lazy
 
 
 class QCService:
@@ -99,6 +153,7 @@ class QCService:
         self.counters = QCCounters()
         self._done: dict[tuple[str, int], set[str]] = {}
         self._references: dict[str, LazySnapshot] = {}
+        self.recent = RecentContent()
         self._status_written = 0.0
 
     # ---- what to do ------------------------------------------------------------------------------
@@ -143,6 +198,7 @@ class QCService:
             latest_allowed = key.snapshot_time_utc - timedelta(seconds=plugin.interval_s)
             old_enough = [other for other in earlier if other.snapshot_time_utc <= latest_allowed]
             baseline_key = old_enough[-1] if old_enough else None
+        baseline = self.recent.baseline(self.store, baseline_key.snapshot_id) if baseline_key else None
         snapshot = SnapshotInput(
             run=key.run,
             subsystem=key.subsystem,
@@ -151,11 +207,13 @@ class QCService:
             histograms=stored,
             beam_type=meta.beam_type,
             merger_reset=meta.merger_reset,
-            baseline=self._lazy(baseline_key),
+            baseline=baseline,
             baseline_time_utc=baseline_key.snapshot_time_utc if baseline_key else None,
             reference=self._reference(key.subsystem, meta.beam_type),
         )
         evaluation = evaluate_snapshot(plugin, snapshot, self.options)
+        self.recent.learn(key.subsystem, baseline)
+        self.recent.remember(key.subsystem, key.snapshot_id, stored)
         context = SnapshotContext(
             snapshot=snapshot,
             plugin=plugin,
