@@ -1,7 +1,7 @@
-"""End to end with real processes: emulator, EMC receiver and the QC service. The hot FastOR check turns
-Bad in `checks`, alarms fire, a local SMTP server and a local HTTP server receive each batch once, a
-muted alarm sends nothing more, and killing the QC service (SIGKILL) and starting it again leaves no
-gap and no duplicate in `trends` and no second alarm."""
+"""End to end with real processes: emulator with an injected hot FastOR, EMC receiver and the QC
+service. The hot FastOR check flags it (Bad) in `checks`, alarms fire, a local SMTP server and a local
+HTTP server receive each batch once, a muted alarm sends nothing more, and killing the QC service
+(SIGKILL) and starting it again leaves no gap and no duplicate in `trends` and no second alarm."""
 
 import os
 import signal
@@ -26,18 +26,20 @@ pytestmark = pytest.mark.network
 REPO = Path(__file__).resolve().parents[1]
 L0, L1 = "EMCTRQA_histFastORL0", "EMCTRQA_histFastORL1"
 
-# The emulator's FastOR maps always hold hot FastORs (~0.2 hits per event): with a limit of 0.1 per
-# event the alarm fires on the first snapshot, for L0 and L1 at once (one batch), without waiting for
-# an injected fault.
+# The emulator turns FastOR 1000 hot (20 % of events at L0, 17 % at L1) from 0.1 minutes on; besides
+# its 4 known hot FastORs, that is a fifth: the alarm (as shipped) fires for L0 and L1 once the hot
+# count means something (2,000 events), at the same snapshot, so in one batch.
+NEW_HOT_ID = 1000
+FAULTS = f"hot_fastor:id={NEW_HOT_ID}:at=0.1"
 ALARMS = """
 [[EMC]]
-name = "fastor_too_busy"
+name = "new_hot_fastor"
 histograms = '^EMCTRQA_histFastORL[01]$'
-quantity = "maximum"
+quantity = "hot_channels"
 content = "cumulative"
 type = "between"
 min = 0
-max = 0.1
+max = 4
 """
 
 
@@ -72,6 +74,7 @@ def test_fault_check_alarm_delivery_mute_and_restart(tmp_path):
         env = {
             **os.environ,
             "OVERWATCH_EMULATOR_STEP_S": "0.5",
+            "OVERWATCH_EMULATOR_FAULTS": FAULTS,
             "OVERWATCH_ALARMS_CONFIG": str(alarms_file),
             "OVERWATCH_ALARM_SMTP_HOST": "127.0.0.1",
             "OVERWATCH_ALARM_SMTP_PORT": str(smtp.port),
@@ -119,7 +122,9 @@ def test_fault_check_alarm_delivery_mute_and_restart(tmp_path):
 
             checks = read_results(data_dir, CHECKS_TABLE, CHECKS_SCHEMA, "EMC", run)
             hot = checks[(checks["check"] == "hot_fastors") & (checks["histogram"] == L0)]
-            assert len(hot) and set(hot["quality"]) == {"Bad"}
+            newest = hot.sort_values("snapshot_time_utc").iloc[-1]
+            assert newest["quality"] == "Bad" and NEW_HOT_ID in set(newest["flagged_ids"])
+            assert "5 outside [0, 4]" in alarms.loc[L0, "message"]
 
             # SIGKILL mid-stream, data keep coming, then a new QC service catches up.
             # Killed once a re-send is delivered and counted (a kill between sending and counting would
