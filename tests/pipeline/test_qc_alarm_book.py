@@ -34,6 +34,7 @@ def step(book, index, *values, run=100):
 
 def test_fire_stay_active_clear_and_fire_again(tmp_path):
     book = AlarmBook(tmp_path)
+    assert book.alarms().empty and book.due(datetime.now(UTC), 0, 3) == []
     assert step(book, 0, 4, 4) == []
     events = step(book, 1, 6, 4)
     assert [(e.kind, e.alarm["histogram"]) for e in events] == [("fired", HISTS[0])]
