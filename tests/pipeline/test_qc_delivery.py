@@ -1,6 +1,7 @@
 """Delivery to a local SMTP server (aiosmtpd) and a local HTTP server: one message per batch, muted
 alarms send nothing, acknowledged ones stop re-sends, a failing endpoint is retried and stops nothing."""
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -107,6 +108,8 @@ def test_a_failing_endpoint_is_retried_with_back_off_and_stops_nothing(tmp_path,
     assert "alarm delivery by email failed 3 times" in caplog.text
     assert elapsed >= 0.01 + 0.02  # back-off 0.01 s then 0.02 s, at least
     assert book.alarms().iloc[0]["notifications_sent"] == 1
+    status = json.loads((book.root / "delivery.json").read_text())
+    assert (status["batches"], status["failures"], status["retries"]) == (1, {"email": 1}, 4)
 
 
 def test_the_thread_sends_a_new_alarm_at_once_and_survives_a_broken_channel(tmp_path):
