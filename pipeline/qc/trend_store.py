@@ -111,8 +111,14 @@ class TrendStore:
     def rows(self, run: int, subsystem: str, snapshot_ids: list[str]) -> pd.DataFrame:
         """The rows of some snapshots of one run (those with a trends file)."""
         directory = self.run_dir(run, subsystem)
-        files = [directory / f"{i}{SUFFIX}" for i in snapshot_ids]
-        return self._query([str(path) for path in files if path.exists()], "true", [])
+        # A few files (what alarms look back at): pyarrow alone, without a DuckDB connection to set up.
+        tables = []
+        for snapshot_id in snapshot_ids:
+            try:
+                tables.append(pq.read_table(directory / f"{snapshot_id}{SUFFIX}", schema=TRENDS_SCHEMA))
+            except FileNotFoundError:
+                continue
+        return pa.concat_tables(tables).to_pandas() if tables else _empty()
 
     def table(self, run: int, subsystem: str) -> pd.DataFrame:
         """Every row of one run and subsystem, by time, histogram and quantity (a copy)."""
@@ -177,11 +183,12 @@ class TrendStore:
             # Newest first: the run's last snapshot normally has every quantity; look back a little
             # for one that lacked it (e.g. a mean of an empty histogram).
             for path in reversed(self._files(run, subsystem)[-5:]):
-                frame = self._query(
-                    [path],
-                    "histogram = ? and quantity = ? and content = ?",
-                    [histogram, quantity, CUMULATIVE],
-                )
+                wanted = [
+                    ("histogram", "=", histogram),
+                    ("quantity", "=", quantity),
+                    ("content", "=", CUMULATIVE),
+                ]
+                frame = pq.read_table(path, schema=TRENDS_SCHEMA, filters=wanted).to_pandas()
                 if len(frame):
                     rows.append(frame.iloc[-1][["run", "snapshot_time_utc", "value", "error"]])
                     break
