@@ -558,6 +558,43 @@ class ProcessingService:
         """What is trended in a run: (histogram, quantity) rows."""
         return self.trends.quantities(run, subsystem)
 
+    # ---- alarms (states written by the QC service; people acknowledge, mute and tune them here) ----
+
+    def alarms(self) -> pd.DataFrame:
+        """Every alarm, newest first: alarm_id, state (active, acknowledged, muted, cleared), links (run,
+        subsystem, histogram, quantity, content), message, severity, fired/cleared times, who
+        acknowledged, muted until (`pipeline.qc.alarm_book.ALARMS_SCHEMA`)."""
+        return AlarmBook(self.store.data_dir).alarms()
+
+    def acknowledge_alarm(self, alarm_id: str, who: str) -> None:
+        """Stop the alarm's re-sends; KeyError/ValueError naming `alarm_id` or `who`."""
+        AlarmBook(self.store.data_dir).acknowledge(alarm_id, who)
+
+    def mute_alarm(self, alarm_id: str, until_utc: datetime, who: str) -> None:
+        """Send nothing for this alarm (and its key's next firings) until `until_utc`."""
+        AlarmBook(self.store.data_dir).mute(alarm_id, until_utc, who)
+
+    def alarm_limits(
+        self, subsystem: str, histogram: str, quantity: str, content: str = "cumulative", beam_type: str = ""
+    ) -> list[dict[str, Any]]:
+        """The ranges alarms accept for one trend series (bands on its plot), thresholds as in force."""
+        definitions = self._alarm_config().definitions(
+            subsystem, beam_type, load_changes(self.store.data_dir)
+        )
+        return limits_for(definitions, histogram, quantity, content)
+
+    def set_alarm_threshold(
+        self, subsystem: str, alarm: str, parameter: str, value: float, who: str, beam_type: str = ""
+    ) -> ThresholdChange:
+        """Change one alarm parameter (recorded with who, when, old, new); AlarmConfigError naming the
+        field for a bad value. The QC service uses it from its next snapshot."""
+        return set_threshold(
+            self.store.data_dir, self._alarm_config(), subsystem, alarm, parameter, value, who, beam_type
+        )
+
+    def _alarm_config(self) -> AlarmConfig:
+        return load_alarm_config(self.alarms_config)
+
     # ---- quality control results (written by the QC service, `pipeline.qc`) ----------------------
 
     def hot_channel_history(self, subsystem: str, run: int | None = None) -> pd.DataFrame:
@@ -597,43 +634,6 @@ class ProcessingService:
         if name not in content:
             raise LookupError(f"reference run {reference.run} has no {name!r}")
         return content[name], count_events(plugin, content)
-
-    # ---- alarms (states written by the QC service; people acknowledge, mute and tune them here) ----
-
-    def alarms(self) -> pd.DataFrame:
-        """Every alarm, newest first: alarm_id, state (active, acknowledged, muted, cleared), links (run,
-        subsystem, histogram, quantity, content), message, severity, fired/cleared times, who
-        acknowledged, muted until (`pipeline.qc.alarm_book.ALARMS_SCHEMA`)."""
-        return AlarmBook(self.store.data_dir).alarms()
-
-    def acknowledge_alarm(self, alarm_id: str, who: str) -> None:
-        """Stop the alarm's re-sends; KeyError/ValueError naming `alarm_id` or `who`."""
-        AlarmBook(self.store.data_dir).acknowledge(alarm_id, who)
-
-    def mute_alarm(self, alarm_id: str, until_utc: datetime, who: str) -> None:
-        """Send nothing for this alarm (and its key's next firings) until `until_utc`."""
-        AlarmBook(self.store.data_dir).mute(alarm_id, until_utc, who)
-
-    def alarm_limits(
-        self, subsystem: str, histogram: str, quantity: str, content: str = "cumulative", beam_type: str = ""
-    ) -> list[dict[str, Any]]:
-        """The ranges alarms accept for one trend series (bands on its plot), thresholds as in force."""
-        definitions = self._alarm_config().definitions(
-            subsystem, beam_type, load_changes(self.store.data_dir)
-        )
-        return limits_for(definitions, histogram, quantity, content)
-
-    def set_alarm_threshold(
-        self, subsystem: str, alarm: str, parameter: str, value: float, who: str, beam_type: str = ""
-    ) -> ThresholdChange:
-        """Change one alarm parameter (recorded with who, when, old, new); AlarmConfigError naming the
-        field for a bad value. The QC service uses it from its next snapshot."""
-        return set_threshold(
-            self.store.data_dir, self._alarm_config(), subsystem, alarm, parameter, value, who, beam_type
-        )
-
-    def _alarm_config(self) -> AlarmConfig:
-        return load_alarm_config(self.alarms_config)
 
     # ---- QC reads for pages (quality now, alarm parameters and their change log) -----------------
 

@@ -97,6 +97,9 @@ class AlarmBook:
         self.mutes_path = self.root / "mutes.json"
         self.events_path = self.root / "events.jsonl"
         self.progress_path = self.root / "progress.json"
+        # The table as last read or written, with the file's (inode, mtime_ns): read again only when
+        # another process (the dashboard acknowledging) replaced it.
+        self._cached: tuple[tuple[int, int], pd.DataFrame] | None = None
 
     # ---- the QC service's side -------------------------------------------------------------------
 
@@ -147,7 +150,8 @@ class AlarmBook:
                     record["last_value"] = result.verdict.last_value
                     self._clear(record, snapshot_time_utc, "condition no longer holds", events)
             progress[subsystem] = {"run": run, "snapshot_id": snapshot_id}
-            self._write(records)
+            if events or open_by_key:  # else nothing of this subsystem changed: no rewrite
+                self._write(records)
             write_json_atomically(self.progress_path, progress)
             self._log_events(events)
             return events
@@ -291,11 +295,16 @@ class AlarmBook:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _read(self) -> pd.DataFrame:
+        """The alarms table (a copy callers may change)."""
         try:
-            table = pq.read_table(self.table_path, schema=ALARMS_SCHEMA)
+            stat = os.stat(self.table_path)
         except FileNotFoundError:
-            table = ALARMS_SCHEMA.empty_table()
-        return table.to_pandas()
+            return ALARMS_SCHEMA.empty_table().to_pandas()
+        signature = (stat.st_ino, stat.st_mtime_ns)
+        if self._cached is None or self._cached[0] != signature:
+            table = pq.read_table(self.table_path, schema=ALARMS_SCHEMA)
+            self._cached = (signature, table.to_pandas())
+        return self._cached[1].copy()
 
     def _write(self, records: list[dict[str, Any]]) -> None:
         mutes = self._mutes_in_force(_now())

@@ -69,31 +69,26 @@ class AlarmConfig:
         self, subsystem: str, beam_type: str = "", changes: Mapping | None = None
     ) -> list[AlarmDefinition]:
         """The subsystem's alarms for a beam type, with expert `changes` (see `load_changes`) applied."""
-        tables = copy.deepcopy(self.alarms.get(subsystem, []))
-        layers = [self.beam_overrides.get(beam_type, {}).get(subsystem, {})] if beam_type else []
-        if changes:
-            layers += [
-                changes.get(subsystem, {}).get(ALL_BEAMS, {}),
-                changes.get(subsystem, {}).get(beam_type, {}) if beam_type else {},
-            ]
-        for layer in layers:
-            for path, parameters in layer.items():
-                for parameter, value in parameters.items():
-                    _set_parameter(tables, subsystem, path, parameter, value)
+        tables = self._tables(subsystem, beam_type, changes or {})
         return [_definition(subsystem, table, f"{subsystem}[{i}]") for i, table in enumerate(tables)]
 
     def parameter(self, subsystem: str, path: str, parameter: str, beam_type: str, changes: Mapping) -> Any:
         """The value in force of one parameter (None if unset); AlarmConfigError for an unknown path."""
+        return _find_condition(self._tables(subsystem, beam_type, changes), subsystem, path).get(parameter)
+
+    def _tables(self, subsystem: str, beam_type: str, changes: Mapping) -> list[dict[str, Any]]:
+        """The alarm tables as written, then the file's beam override, the experts' changes for every
+        beam type, and theirs for this beam type, each over the one before."""
         tables = copy.deepcopy(self.alarms.get(subsystem, []))
-        for layer in (
-            self.beam_overrides.get(beam_type, {}).get(subsystem, {}) if beam_type else {},
-            changes.get(subsystem, {}).get(ALL_BEAMS, {}),
-            changes.get(subsystem, {}).get(beam_type, {}) if beam_type else {},
-        ):
-            for layer_path, parameters in layer.items():
-                for name, value in parameters.items():
-                    _set_parameter(tables, subsystem, layer_path, name, value)
-        return _find_condition(tables, subsystem, path).get(parameter)
+        layers = [changes.get(subsystem, {}).get(ALL_BEAMS, {})]
+        if beam_type:
+            layers.insert(0, self.beam_overrides.get(beam_type, {}).get(subsystem, {}))
+            layers.append(changes.get(subsystem, {}).get(beam_type, {}))
+        for layer in layers:
+            for path, parameters in layer.items():
+                for parameter, value in parameters.items():
+                    _set_parameter(tables, subsystem, path, parameter, value)
+        return tables
 
 
 def load_alarm_config(path: Path | str | None = None) -> AlarmConfig:

@@ -18,12 +18,13 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, Protocol
 
 from pipeline.qc.alarm_book import AlarmBook
+from pipeline.qc.results import write_json_atomically
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +236,14 @@ class Deliverer:
                 self.counters.last_error = f"{type(error).__name__}: {error}"
                 log.exception("alarm delivery round failed")
 
+    def write_status(self) -> None:
+        """The counters in `DIR/qc/alarms/delivery.json`, for the status panel (never raises)."""
+        status = {**asdict(self.counters), "written_utc": self.clock().isoformat()}
+        try:
+            write_json_atomically(self.book.root / "delivery.json", status)
+        except OSError:
+            log.warning("cannot write the delivery status", exc_info=True)
+
     def deliver_due(self, include_resends: bool = True) -> Batch | None:
         """Send what is due now as one batch per channel; returns the batch (None if nothing was due).
         Re-sends only with `include_resends` (the batch-interval tick), at most one per half interval."""
@@ -249,6 +258,7 @@ class Deliverer:
         self.book.mark_notified([alarm["alarm_id"] for alarm in due], now)
         self.counters.batches += 1
         self.counters.alarms_sent += len(due)
+        self.write_status()
         return batch
 
     def _send_with_retries(self, channel: Channel, batch: Batch) -> bool:

@@ -9,6 +9,9 @@ run, and one value per run (the run's last cumulative value) across runs.
 
 from __future__ import annotations
 
+import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import duckdb
@@ -55,12 +58,23 @@ def trends_schema_markdown() -> str:
     return schema_markdown(TRENDS_SCHEMA)
 
 
+# Runs whose rows a TrendStore keeps in memory (least recently used dropped): a trending page looks
+# at a few runs, each read once and then only its new or replaced files.
+CACHED_RUNS = 8
+FileStamp = tuple[int, int]  # (inode, mtime_ns)
+
+
 class TrendStore:
-    """Writes and reads the trends table of one data folder."""
+    """Reads the trends table of one data folder; safe to share between threads."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
         self.root = table_dir(data_dir, TRENDS_TABLE)
+        # (run, subsystem) -> ({file name: (inode, mtime_ns)} read, their rows)
+        self._cache: OrderedDict[tuple[int, str], tuple[dict[str, tuple[int, int]], pd.DataFrame]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
 
     def run_dir(self, run: int, subsystem: str) -> Path:
         return run_dir(self.data_dir, TRENDS_TABLE, subsystem, int(run))
@@ -97,12 +111,51 @@ class TrendStore:
     def rows(self, run: int, subsystem: str, snapshot_ids: list[str]) -> pd.DataFrame:
         """The rows of some snapshots of one run (those with a trends file)."""
         directory = self.run_dir(run, subsystem)
-        files = [directory / f"{i}{SUFFIX}" for i in snapshot_ids]
-        return self._query([str(path) for path in files if path.exists()], "true", [])
+        # A few files (what alarms look back at): pyarrow alone, without a DuckDB connection to set up.
+        tables = []
+        for snapshot_id in snapshot_ids:
+            try:
+                tables.append(pq.read_table(directory / f"{snapshot_id}{SUFFIX}", schema=TRENDS_SCHEMA))
+            except FileNotFoundError:
+                continue
+        return pa.concat_tables(tables).to_pandas() if tables else _empty()
 
     def table(self, run: int, subsystem: str) -> pd.DataFrame:
-        """Every row of one run and subsystem."""
-        return self._query(self._files(run, subsystem), "true", [])
+        """Every row of one run and subsystem, by time, histogram and quantity (a copy)."""
+        return self._run_rows(run, subsystem).copy()
+
+    def _run_rows(self, run: int, subsystem: str) -> pd.DataFrame:
+        """The run's rows, from memory plus the files that are new or replaced since the last call."""
+        key = (int(run), subsystem)
+        directory = self.run_dir(run, subsystem)
+        try:
+            with os.scandir(directory) as entries:
+                current = {
+                    # A replaced file is a new inode (written aside, then renamed over): mtimes alone
+                    # can tie within the file system's clock tick.
+                    entry.name: (entry.inode(), entry.stat().st_mtime_ns)
+                    for entry in entries
+                    if entry.name.endswith(SUFFIX) and not entry.name.startswith(".")
+                }
+        except FileNotFoundError:
+            current = {}
+        with self._lock:
+            read, frame = self._cache.get(key, ({}, _empty()))
+            changed = sorted(name for name, mtime in current.items() if read.get(name) != mtime)
+            stale = {n.removesuffix(SUFFIX) for n in changed} | {
+                n.removesuffix(SUFFIX) for n in read if n not in current
+            }
+            if stale:
+                kept = frame[~frame["snapshot_id"].isin(stale)]
+                new = self._query([str(directory / name) for name in changed], "true", [])
+                frame = pd.concat([kept, new], ignore_index=True) if len(kept) else new
+                frame = frame.sort_values(["snapshot_time_utc", "histogram", "quantity"], kind="stable")
+                frame = frame.reset_index(drop=True)
+            self._cache[key] = (current, frame)
+            self._cache.move_to_end(key)
+            while len(self._cache) > CACHED_RUNS:
+                self._cache.popitem(last=False)
+            return frame
 
     def series(
         self, run: int, subsystem: str, histogram: str, quantity: str, content: str = CUMULATIVE
@@ -110,12 +163,15 @@ class TrendStore:
         """One quantity against time within a run: columns snapshot_time_utc, interval_start_utc,
         value, error, oldest first. ValueError naming `content` if it is not a known one."""
         _check_content(content)
-        frame = self._query(
-            self._files(run, subsystem),
-            "histogram = ? and quantity = ? and content = ?",
-            [histogram, quantity, content],
+        frame = self._run_rows(run, subsystem)
+        selected = (
+            (frame["histogram"] == histogram)
+            & (frame["quantity"] == quantity)
+            & (frame["content"] == content)
         )
-        return frame[["snapshot_time_utc", "interval_start_utc", "value", "error"]].reset_index(drop=True)
+        return frame.loc[selected, ["snapshot_time_utc", "interval_start_utc", "value", "error"]].reset_index(
+            drop=True
+        )
 
     def per_run(
         self, subsystem: str, histogram: str, quantity: str, runs: list[int] | None = None
@@ -127,11 +183,12 @@ class TrendStore:
             # Newest first: the run's last snapshot normally has every quantity; look back a little
             # for one that lacked it (e.g. a mean of an empty histogram).
             for path in reversed(self._files(run, subsystem)[-5:]):
-                frame = self._query(
-                    [path],
-                    "histogram = ? and quantity = ? and content = ?",
-                    [histogram, quantity, CUMULATIVE],
-                )
+                wanted = [
+                    ("histogram", "=", histogram),
+                    ("quantity", "=", quantity),
+                    ("content", "=", CUMULATIVE),
+                ]
+                frame = pq.read_table(path, schema=TRENDS_SCHEMA, filters=wanted).to_pandas()
                 if len(frame):
                     rows.append(frame.iloc[-1][["run", "snapshot_time_utc", "value", "error"]])
                     break

@@ -36,6 +36,9 @@ class Trender:
         self.store = store
         # (run, subsystem) -> (id of the last snapshot summed, running total through it)
         self._running: dict[tuple[int, str], tuple[str, dict[str, Histogram]]] = {}
+        # (run, subsystem) -> (id, trended histograms as stored) of the last snapshot trended: the
+        # next one's predecessor, so following a live run reads no snapshot twice.
+        self._last_read: dict[tuple[int, str], tuple[str, dict[str, Histogram]]] = {}
 
     def process(self, snapshot_id: str) -> pd.DataFrame:
         """Trend one stored snapshot, store its rows in `DIR/qc/trends` (replacing any earlier ones)
@@ -56,11 +59,21 @@ class Trender:
         previous_id = ids[index - 1] if index > 0 else None
         mode = merger_mode_of(self.store.snapshot_meta(snapshot_id).merger_reset)
         current = current or SnapshotPart.stored(self.store, snapshot_id)
-        previous = SnapshotPart.stored(self.store, previous_id) if previous_id else None
+        previous = None
+        if previous_id is not None:
+            kept = self._last_read.get((key.run, key.subsystem))
+            if kept is not None and kept[0] == previous_id:
+                previous = SnapshotPart.in_memory(kept[1])
+            else:
+                previous = SnapshotPart.stored(self.store, previous_id)
         running = None
         if mode is MergerMode.RESET:
             running = self._running_total(key.run, key.subsystem, ids[:index])
         cumulative, interval = snapshot_contents(plugin, mode, current, previous, running)
+        stored = interval if mode is MergerMode.RESET else cumulative
+        self._last_read = {(key.run, key.subsystem): (snapshot_id, dict(stored))} | {
+            k: v for k, v in self._last_read.items() if k[1] != key.subsystem
+        }
         if mode is MergerMode.RESET:
             self._running[(key.run, key.subsystem)] = (snapshot_id, dict(cumulative))
         snapshot = SnapshotTrendInput(

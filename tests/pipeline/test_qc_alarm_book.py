@@ -34,6 +34,7 @@ def step(book, index, *values, run=100):
 
 def test_fire_stay_active_clear_and_fire_again(tmp_path):
     book = AlarmBook(tmp_path)
+    assert book.alarms().empty and book.due(datetime.now(UTC), 0, 3) == []
     assert step(book, 0, 4, 4) == []
     events = step(book, 1, 6, 4)
     assert [(e.kind, e.alarm["histogram"]) for e in events] == [("fired", HISTS[0])]
@@ -135,3 +136,13 @@ def test_due_new_at_once_then_at_most_n_resends_not_after_acknowledge(tmp_path):
     assert [(a["histogram"], a["notifications_sent"]) for a in due] == [(HISTS[1], 0)]
     book.acknowledge(due[0]["alarm_id"], who="shifter")
     assert book.due(now + timedelta(minutes=9), 60, 2) == []
+
+
+def test_readme_documents_the_alarms_table():
+    from pathlib import Path
+
+    from pipeline.qc.alarm_book import ALARMS_SCHEMA
+    from pipeline.store_schema import schema_markdown
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert schema_markdown(ALARMS_SCHEMA) in readme

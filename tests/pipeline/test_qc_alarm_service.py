@@ -101,12 +101,13 @@ def test_fault_to_check_to_alarm_to_delivery_and_a_clean_restart(tmp_path):
         assert len(fired) == 1
         alarm = fired.iloc[0]
         assert (alarm["state"], alarm["run"], alarm["snapshot_id"]) == ("active", RUN, ids[FAULT_FROM])
-        assert (alarm["quantity"], alarm["content"], alarm["occurrences"]) == ("hot_channels", "interval", 3)
-        assert alarm["message"] == f"interval hot_channels of {FASTOR}: 5 outside [0, 4]"
+        assert (alarm["quantity"], alarm["content"]) == ("hot_channels", "cumulative")
+        assert alarm["occurrences"] == N_SNAPSHOTS - FAULT_FROM
+        assert alarm["message"] == f"cumulative hot_channels of {FASTOR}: 5 outside [0, 4]"
         # Delivered once, in one batch per channel, although it held at three snapshots.
         assert len(smtp.messages) == 1 and len(http.bodies) == 1
         assert FASTOR in smtp.messages[0]["Subject"] and "5 outside [0, 4]" in http.bodies[0]["text"]
-        assert processing.alarm_limits("EMC", FASTOR, "hot_channels", "interval") == [
+        assert processing.alarm_limits("EMC", FASTOR, "hot_channels", "cumulative") == [
             {"alarm": "new_hot_fastor", "severity": "error", "rule": "BetweenValues", "min": 0.0, "max": 4.0}
         ]
 
@@ -144,7 +145,7 @@ def test_an_expert_threshold_change_takes_effect_and_is_recorded(tmp_path):
     service, _ = service_with_steps(data_dir, replace(Settings(), data_dir=data_dir))
     service.check_pending()
     assert processing.alarms().query("alarm == 'new_hot_fastor'").empty
-    assert processing.alarm_limits("EMC", FASTOR, "hot_channels", "interval")[0]["max"] == 5.0
+    assert processing.alarm_limits("EMC", FASTOR, "hot_channels", "cumulative")[0]["max"] == 5.0
 
 
 def test_a_bad_alarm_file_stops_the_qc_command_naming_the_field(tmp_path, caplog):

@@ -1,6 +1,7 @@
 """Delivery to a local SMTP server (aiosmtpd) and a local HTTP server: one message per batch, muted
 alarms send nothing, acknowledged ones stop re-sends, a failing endpoint is retried and stops nothing."""
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -55,7 +56,7 @@ def test_one_message_per_batch_then_limited_resends(tmp_path):
         mail = smtp.messages[0]
         assert mail["To"] == "shift@example.org"
         assert mail["Subject"] == f"[overwatch] EMC hot on {HISTS[0]} and 1 more"
-        text = mail.get_payload()
+        text = mail.get_content()
         assert text.count("[ERROR] EMC run 100 hot on") == 2 and "6 outside [0, 4]" in text
         assert "7 outside [0, 4]" in http.bodies[0]["text"]
         # Nothing new: nothing sent, even when woken again.
@@ -66,7 +67,7 @@ def test_one_message_per_batch_then_limited_resends(tmp_path):
         clock.now += timedelta(seconds=60)
         assert deliverer.deliver_due(include_resends=True) is None
         assert len(smtp.messages) == 2 and len(http.bodies) == 2
-        assert "reminder 1/1" in smtp.messages[1].get_payload()
+        assert "reminder 1/1" in smtp.messages[1].get_content()
     assert set(book.alarms()["notifications_sent"]) == {2}
 
 
@@ -84,7 +85,7 @@ def test_muted_alarms_send_nothing_and_acknowledged_stop_resends(tmp_path):
         clock.now += timedelta(minutes=5)
         assert deliverer.deliver_due() is None
         assert len(smtp.messages) == 1 and len(http.bodies) == 1
-        assert first not in smtp.messages[0].get_payload()
+        assert first not in smtp.messages[0].get_content()
 
 
 def test_a_failing_endpoint_is_retried_with_back_off_and_stops_nothing(tmp_path, caplog):
@@ -107,6 +108,8 @@ def test_a_failing_endpoint_is_retried_with_back_off_and_stops_nothing(tmp_path,
     assert "alarm delivery by email failed 3 times" in caplog.text
     assert elapsed >= 0.01 + 0.02  # back-off 0.01 s then 0.02 s, at least
     assert book.alarms().iloc[0]["notifications_sent"] == 1
+    status = json.loads((book.root / "delivery.json").read_text())
+    assert (status["batches"], status["failures"], status["retries"]) == (1, {"email": 1}, 4)
 
 
 def test_the_thread_sends_a_new_alarm_at_once_and_survives_a_broken_channel(tmp_path):

@@ -190,3 +190,36 @@ def test_readme_documents_the_trends_table_and_quantities():
     assert trends_schema_markdown() in text
     for name, quantity in QUANTITIES.items():
         assert f"| `{name}` | {quantity.description} |" in text, name
+
+
+def test_a_reader_sees_new_and_replaced_snapshot_files(cumulative_run, tmp_path):
+    import shutil
+
+    import pyarrow as pa
+
+    from pipeline.qc.paths import TRENDS_TABLE
+    from pipeline.qc.results import write_snapshot_rows
+    from pipeline.qc.trend_store import TRENDS_SCHEMA
+
+    _, _store, trends = cumulative_run
+    data_dir = tmp_path / "copy"
+    shutil.copytree(trends.root, data_dir / "qc" / "trends")
+    reader = TrendStore(data_dir)
+    ids = reader.snapshot_ids(RUN, "EMC")
+    last = ids[-1]
+    (reader.run_dir(RUN, "EMC") / f"{last}.parquet").unlink()
+    assert len(reader.series(RUN, "EMC", EDGE, "mean")) == len(ids) - 1
+    # The last snapshot arrives, then is processed again with other values: both are seen.
+    rows = trends.rows(RUN, "EMC", [last])
+    write_snapshot_rows(
+        data_dir, TRENDS_TABLE, "EMC", RUN, last, pa.Table.from_pandas(rows, schema=TRENDS_SCHEMA)
+    )
+    assert len(reader.series(RUN, "EMC", EDGE, "mean")) == len(ids)
+    rows["value"] = -1.0
+    write_snapshot_rows(
+        data_dir, TRENDS_TABLE, "EMC", RUN, last, pa.Table.from_pandas(rows, schema=TRENDS_SCHEMA)
+    )
+    series = reader.series(RUN, "EMC", EDGE, "mean")
+    assert (
+        len(series) == len(ids) and series["value"].iloc[-1] == -1.0 and (series["value"].iloc[:-1] > 0).all()
+    )
