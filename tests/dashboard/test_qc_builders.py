@@ -143,10 +143,10 @@ def test_threshold_inputs_are_checked_with_clear_messages():
 
 def test_trend_view_reads_the_qc_services_numbers(qc_data_dir, tmp_path):
     service = ProcessingService(SnapshotStore(qc_data_dir), tmp_path / "cache")
-    view = resolve_trend(service, "EMC", TrendQuery(None, FASTOR_L0, "hot_channels", "interval"))
+    view = resolve_trend(service, "EMC", TrendQuery(None, FASTOR_L0, "hot_channels", "cumulative"))
     assert view.query.run == FAULT_RUN  # newest trended run by default
     assert view.runs == [FAULT_RUN, FIRST_RUN]
-    # Four known hot FastORs, a fifth from minute 2.5: the intervals ending at minutes 3 and 4 have five.
+    # Four known hot FastORs, a fifth from minute 2.5: the snapshots at minutes 3 and 4 count five.
     assert view.series["value"].tolist() == [4.0, 4.0, 5.0, 5.0]
     assert view.limits == [
         {"alarm": "new_hot_fastor", "severity": "error", "rule": "BetweenValues", "min": 0.0, "max": 4.0}

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.browser
 
 FASTOR_L1 = "EMCTRQA_histFastORL1"
 TREND_PATH = (
-    f"/trending/EMC?run={FAULT_RUN}&hist={FASTOR_L0}&quantity=hot_channels&content=interval&axis=time"
+    f"/trending/EMC?run={FAULT_RUN}&hist={FASTOR_L0}&quantity=hot_channels&content=cumulative&axis=time"
 )
 
 
@@ -43,7 +43,7 @@ def _start(dash_duo, data_dir, tmp_path):
 def test_trending_page_shows_the_series_with_its_band_and_switches_to_runs(dash_duo, qc_data_dir, tmp_path):
     _start(dash_duo, qc_data_dir, tmp_path)
     open_page(dash_duo, TREND_PATH)
-    # The QC service's interval hot-channel counts: the four known hot FastORs, a fifth from minute 2.5.
+    # The QC service's hot-channel counts: the four known hot FastORs, a fifth from minute 2.5.
     until(lambda: plot(dash_duo, Trending.GRAPH, "Array.from(g._fullData[0].y)") == [4, 4, 5, 5], timeout=20)
     assert plot(dash_duo, Trending.GRAPH, "g._fullLayout.xaxis.type") == "date"
     bands = plot(
@@ -108,7 +108,7 @@ def test_alarms_page_lists_alarms_and_acknowledge_mute_and_threshold_change_are_
     assert link.get_attribute("href").endswith(f"/run/{FAULT_RUN}/EMC?group=FastOR&hist={FASTOR_L0}")
     trend = row.find_element("css selector", ".alarm-trend-link").get_attribute("href")
     assert trend.endswith(
-        f"/trending/EMC?run={FAULT_RUN}&hist={FASTOR_L0}&quantity=hot_channels&content=interval&axis=time"
+        f"/trending/EMC?run={FAULT_RUN}&hist={FASTOR_L0}&quantity=hot_channels&content=cumulative&axis=time"
     )
     assert visibility(dash_duo, f"#alarm-row-{l0_id} button") == "visible"
     screenshot(dash_duo, "qc_alarms_active_1600x1000.png")
