@@ -217,3 +217,21 @@ def test_reference_normalised_to_the_same_events_and_ratio(make_histogram):
     assert figure.layout.yaxis.type == "log"
     with pytest.raises(ValueError, match="reference_n_events"):
         reference_as_shown(raw, 100.0, reference, 0.0)
+
+
+def test_control_room_tile_takes_the_aggregated_quality_when_qc_checked_the_run(qc_data_dir, tmp_path):
+    from dashboard.pages.control_room import _aggregated, tile_for
+    from tests.dashboard.test_control_room import check, report
+
+    service = ProcessingService(SnapshotStore(qc_data_dir), tmp_path / "cache")
+    run = type("Run", (), {"run": FAULT_RUN})()
+    quality, message = _aggregated(service, run, "EMC")
+    assert quality == "Bad" and message.startswith("Bad: EMCTRQA_histFastORL0 hot_fastors")
+    tile = tile_for(report(), [check("Good")], (quality, message))
+    assert tile.colour == "bad"
+    assert tile.quality_line.startswith("QC · Bad: EMCTRQA_histFastORL0 hot_fastors (+")
+    assert tile_for(report(), [], ("Good", "")).quality_line == "QC · Good"
+    # Not checked by QC: the shown histograms' checks decide, as before; stale data stay grey.
+    assert _aggregated(service, type("Run", (), {"run": 1})(), "EMC") is None
+    assert tile_for(report(), [check("Medium", "off")], None).colour == "warning"
+    assert tile_for(report(last_run=0), [], (quality, message)).colour == "stale"
