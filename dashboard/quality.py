@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dashboard.checks import QUALITY_COLORS
 from pipeline.processing.service import ProcessingService
 
+QUALITY_LEGEND = "Subsystem quality now (QC): red Bad · yellow Medium · green Good · blue not checked yet"
+
 
 def subsystem_quality(
     service: ProcessingService, run: int, subsystems: Sequence[str] | None = None

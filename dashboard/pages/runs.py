@@ -20,7 +20,7 @@ from dashboard.context import PageContext
 from dashboard.ids import Runs, Shell
 from dashboard.layout import NO_RUNS_MESSAGE, RunSummary, summarize_runs
 from dashboard.pages.run import page_path
-from dashboard.quality import quality_button_class, quality_title, run_qualities
+from dashboard.quality import QUALITY_LEGEND, quality_button_class, quality_title, run_qualities
 from dashboard.status_panel import format_cern_local, format_minutes, format_utc
 
 PATHS = ("/runs", "/")
@@ -117,8 +117,11 @@ def runs_table(
                 id=f"{Runs.TABLE}-{summary.run}",
             )
         )
+    caption = (
+        [html.Caption(QUALITY_LEGEND, className="quality-legend")] if any((qualities or {}).values()) else []
+    )
     return dbc.Table(
-        [header, html.Tbody(rows)], className="runs-table", hover=True, size="sm", responsive=True
+        [*caption, header, html.Tbody(rows)], className="runs-table", hover=True, size="sm", responsive=True
     )
 
 

@@ -49,6 +49,17 @@ def test_run_page_shows_quality_alarms_reference_overlay_and_history(dash_duo, q
     set_reference(qc_data_dir, "EMC", "pp", FIRST_RUN, "expert")
     dash_duo.start_server(create_app(Settings(data_dir=qc_data_dir, cache_dir=tmp_path / "cache")))
     set_viewport(dash_duo, 1600, 1000)
+    # The runs page: each subsystem link in its aggregated quality's colour, saying so on hover.
+    open_page(dash_duo, "/runs")
+    link = f"#runs-table-{FAULT_RUN} .subsystem-links a"
+    # The table is redrawn once by its refresh callback: read it by selector, polling.
+    read = "const e = document.querySelector(arguments[0]); return e ? [e.className, e.title] : null;"
+    until(lambda: (dash_duo.driver.execute_script(read, link) or ["", ""])[1] == "EMC quality now: Bad", 20)
+    assert "btn-danger" in dash_duo.driver.execute_script(read, link)[0]
+    dash_duo.wait_for_contains_text(".quality-legend", "red Bad")
+    until(lambda: visibility(dash_duo, link) == "visible", timeout=5)
+    screenshot(dash_duo, "qc_runs_page_quality_1600x1000.png")
+
     open_page(dash_duo, run_page_url(FAULT_RUN, "EMC", FASTOR_L0))
 
     # Above the plot: EMC and the FastOR group are Bad, and the new-hot-FastOR alarm of this run is there.
