@@ -474,11 +474,11 @@ def _add_check_marks(fig: go.Figure, processed: ProcessedHistogram, log_y: bool)
     edges = np.asarray(h.edges[0], dtype=float)
     values = np.asarray(h.values(), dtype=float)
     for check in processed.checks:
-        threshold = check.details.get("threshold")
-        ids = check.details.get("hot_channel_ids")
-        if threshold is None or ids is None:
+        # Only checks that flag channels for being above a threshold have a line and rings.
+        threshold, ids = check.threshold, check.flagged_ids
+        if not check.flags_above or threshold is None:
             continue
-        if bool(check.details.get("per_event")) != processed.scaled_by_events:
+        if check.per_event != processed.scaled_by_events:
             continue
         if not (log_y and threshold <= 0):
             fig.add_trace(

@@ -28,6 +28,8 @@ class Settings:
     emulator_seed: int = 7
     emulator_hlt_mode: str = "B"
     emulator_beam_type: str = "pp"
+    # Faults the emulator injects (`pipeline.emulator.faults`): "demo" = one per run, "none", or a spec.
+    emulator_faults: str = "demo"
     receiver_period_s: float = 5.0
     receiver_timeout_s: float = 10.0
     receiver_reset: bool = False
@@ -56,6 +58,17 @@ class Settings:
     # the settings never prints it.
     push_token: str = field(default="", repr=False)
     push_max_bytes: int = 64 * 1024 * 1024
+    qc_poll_s: float = 1.0
+    # Alarms: the parameter file ("" = the shipped pipeline/qc/alarms.toml) and delivery (default: the log
+    # only; e-mail when alarm_smtp_host is set, a Slack-compatible webhook when alarm_webhook_url is).
+    alarms_config: str = ""
+    alarm_smtp_host: str = ""
+    alarm_smtp_port: int = 25
+    alarm_email_from: str = "overwatch@localhost"
+    alarm_email_to: tuple[str, ...] = ()
+    alarm_webhook_url: str = ""
+    alarm_batch_interval_s: float = 300.0
+    alarm_max_resends: int = 3
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

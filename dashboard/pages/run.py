@@ -26,6 +26,7 @@ from dash.exceptions import PreventUpdate
 from dashboard import slices
 from dashboard.checks import check_results_panel, threshold_placeholder
 from dashboard.components import histogram_view as hv
+from dashboard.components import qc_panel
 from dashboard.components.controls import button_group, list_selector
 from dashboard.context import PageContext
 from dashboard.figures import message_figure
@@ -112,7 +113,14 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
     return html.Div(
         [
             _header(service, info),
-            dbc.Row([dbc.Col(controls, md=4, xxl=3), dbc.Col(graph_card, md=8, xxl=9)], className="g-3"),
+            dbc.Row(
+                [
+                    dbc.Col(controls, md=4, xxl=3),
+                    # Quality control: the strip above the plot, reference and history below it.
+                    dbc.Col([qc_panel.strip(), graph_card, qc_panel.card()], md=8, xxl=9),
+                ],
+                className="g-3",
+            ),
             # The page's own URL: the query is its state (a shell-level one would be an Input of
             # callbacks on pages that are not shown).
             dcc.Location(id=Run.LOCATION, refresh=False),
@@ -316,6 +324,7 @@ _NAVIGATE_OUTPUTS = (
 
 def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     service = context.service
+    qc_panel.register_callbacks(app, context)
 
     app.clientside_callback(
         "function(n, live) { return window.overwatchLive.tick(n, live); }",

@@ -428,6 +428,7 @@ def run_emulator_cli(
                 config.run_gap_s,
                 config.step_s,
             )
+            log.info("injected faults: %s", config.faults)
         emulator.serve_forever()
     except OSError as error:
         log.error("%s", error)
