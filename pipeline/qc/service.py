@@ -229,10 +229,10 @@ class QCService:
         for consumer in self.consumers:
             self._run_consumer(consumer, context)
         self._publish(key, QUALITY_TABLE, rows_to_table(evaluation.quality_rows, QUALITY_SCHEMA))
-        self._publish(key, CHECKS_TABLE, rows_to_table(evaluation.check_rows, CHECKS_SCHEMA))
+        self._publish(key, CHECKS_TABLE, evaluation.checks_table())
         self._done_ids(key.subsystem, key.run).add(key.snapshot_id)
         self.counters.snapshots_checked += 1
-        self.counters.check_rows += len(evaluation.check_rows)
+        self.counters.check_rows += evaluation.n_checks
         self.counters.last_snapshot_id = key.snapshot_id
         return evaluation
 
