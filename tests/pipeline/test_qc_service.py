@@ -165,6 +165,9 @@ def test_hot_channel_history_says_when_a_channel_was_flagged_and_whether_it_is_n
     first_flagged = first_flagged[first_flagged["flagged_ids"].apply(lambda x: INJECTED_FASTOR in x)]
     run_start = checks[checks["run"] == FAULTY_RUN]["minute"].min()
     assert injected["first_minute"].iloc[0] == pytest.approx(first_flagged["minute"].min() - run_start)
+    expected_minutes = sorted(round(m - run_start, 2) for m in first_flagged["minute"].unique())
+    assert list(injected["minutes"].iloc[0]) == pytest.approx(expected_minutes)
+    assert injected["n_snapshots"].iloc[0] == len(expected_minutes)
     # The built-in hot FastORs were flagged in both runs: new in the first, not in the second.
     for fastor in HOT_FASTOR_IDS:
         rows = history[history["channel_id"] == fastor].set_index("run")
