@@ -18,6 +18,7 @@ from pipeline.detectors.checks import (
     dead_channels,
     empty_histogram,
     event_rate,
+    grade_flagged,
     hot_channels_along_y,
     mean_in_range,
     sector_efficiency,
@@ -146,3 +147,11 @@ def test_mean_in_range() -> None:
     outside = mean_in_range(histogram(values), params)
     assert outside.quality == "Bad" and outside.details["mean"] == pytest.approx(7.5)
     assert mean_in_range(histogram(np.zeros(10)), params).quality == "Null"
+
+
+def test_known_channels_are_reported_but_only_new_ones_are_bad() -> None:
+    params = CheckParameters(values={"known_ids": (7, 9)})
+    assert grade_flagged([], params) == ("Good", "")
+    assert grade_flagged([7, 9], params) == ("Medium", " (2 known)")
+    assert grade_flagged([7, 11], params) == ("Bad", " (1 known)")
+    assert grade_flagged([11], CheckParameters(values={"quality": "Medium"})) == ("Medium", "")

@@ -84,9 +84,24 @@ def test_a_fastor_turning_hot_is_flagged_with_its_id_only_after_it_turned(qc_dat
     rows = rows_of(checks, FAULTY_RUN, "EMCTRQA_histFastORL0", "hot_fastors")
     for _, row in rows[rows["minute"] < FAULT_MINUTE].iterrows():
         assert ids(row) == sorted(HOT_FASTOR_IDS)  # the emulator's built-in hot FastORs, nothing else
+        assert row["quality"] == "Medium" and "(4 known)" in row["message"]  # known: reported, not news
     for _, row in rows[rows["minute"] >= FAULT_MINUTE + 0.5].iterrows():
         assert ids(row) == sorted({*HOT_FASTOR_IDS, INJECTED_FASTOR})
         assert row["quality"] == "Bad" and row["threshold"] == pytest.approx(1e-2)
+
+
+def test_the_subsystem_turns_from_known_problems_to_bad_when_the_fault_starts(qc_data) -> None:
+    data_dir, runs, _ = qc_data
+    quality = read_results(data_dir, QUALITY_TABLE, QUALITY_SCHEMA, run=FAULTY_RUN)
+    rows = quality[quality["level"] == "subsystem"]
+    minutes = [minute_of(runs, FAULTY_RUN, t) for t in rows["snapshot_time_utc"]]
+    verdicts = {
+        (s, round(m, 1)): q for s, m, q in zip(rows["subsystem"], minutes, rows["quality"], strict=True)
+    }
+    for subsystem in ("EMC", "TPC"):
+        before = {q for (s, m), q in verdicts.items() if s == subsystem and m < FAULT_MINUTE}
+        after = {q for (s, m), q in verdicts.items() if s == subsystem and m >= FAULT_MINUTE + 1}
+        assert "Bad" not in before and after == {"Bad"}, (subsystem, before, after)
 
 
 def test_a_dead_supermodule_is_bad_in_the_checks_table_and_its_group(qc_data) -> None:
@@ -113,6 +128,7 @@ def test_a_tpc_sector_losing_efficiency_is_flagged_beside_the_known_weak_one(qc_
             rows_of(checks, FAULTY_RUN, f"Eta_vs_Phi_{charge}tracks", "sector_efficiency")
         )
         assert [ids(row) for _, row in before.iterrows()] == [[LOW_EFFICIENCY_SECTOR]] * len(before)
+        assert set(before["quality"]) == {"Medium"} and set(after["quality"]) == {"Bad"}  # 7 is known
         assert [ids(row) for _, row in after.iterrows()] == [[LOW_EFFICIENCY_SECTOR, LOST_SECTOR]] * len(
             after
         )
