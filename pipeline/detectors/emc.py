@@ -285,6 +285,15 @@ def hot_fastor_check(
             message="no usable event count: cannot compare with a per-event threshold",
             **typed,
         )
+    min_events = (parameters or CheckParameters()).get("min_events")
+    if per_event and min_events is not None and n_events is not None and n_events < min_events:
+        # A few hundred events into a run, a normal FastOR with a handful of hits is "above 0.01".
+        return CheckResult(
+            check="hot_fastors",
+            quality="Null",
+            message=f"too few events to judge ({n_events:g} < {min_events:g})",
+            **typed,
+        )
     hot_channel_ids = tuple(int(i) for i in np.flatnonzero(compared.values() > threshold))
     count = len(hot_channel_ids)
     quality, note = generic.grade_flagged(hot_channel_ids, parameters or CheckParameters())
@@ -415,10 +424,10 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         _hot_fastors,
         FASTOR_SUMMARY_TH1,
         dimensions=(1,),
-        parameters={"known_ids": KNOWN_HOT_FASTORS},
+        parameters={"known_ids": KNOWN_HOT_FASTORS, "min_events": 1000.0},
         # The large-amplitude default (1e-7 per event) flags any FastOR with one large hit: the
         # original's proof of concept, so a warning only.
-        overrides=(("LargeAmp", {"known_ids": KNOWN_HOT_FASTORS, "quality": "Medium"}),),
+        overrides=(("LargeAmp", {"quality": "Medium"}),),
         on_page=True,
         tracks_channels=True,
     ),
