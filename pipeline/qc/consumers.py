@@ -10,14 +10,17 @@ done again from scratch (consumer files overwritten, no duplicate rows). A consu
 outside its per-snapshot files (e.g. alarm states) must therefore accept seeing the same snapshot
 twice (key its state by `snapshot_id`).
 
-A consumer that raises is logged and counted (`consumer_errors` in the status file); it does not stop
-the service, and the snapshot is still marked done.
+`default_consumers(data_dir)` is the list `python -m pipeline qc` runs. A consumer that raises is
+logged and counted (`consumer_errors` in the status file); it does not stop the service, and the
+snapshot is still marked done.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -44,7 +47,7 @@ class SnapshotContext:
     evaluation: Evaluation
     previous_snapshot_id: str | None
     previous: Mapping[str, Histogram] | None
-    previous_time_utc: Any = None
+    previous_time_utc: datetime | None = None
 
 
 class SnapshotConsumer(Protocol):
@@ -54,3 +57,9 @@ class SnapshotConsumer(Protocol):
     schema: pa.Schema
 
     def consume(self, context: SnapshotContext) -> list[dict[str, Any]] | pa.Table | None: ...
+
+
+def default_consumers(data_dir: Path) -> list[SnapshotConsumer]:
+    """The consumers `python -m pipeline qc` runs, in order: where trending and alarms are added
+    (e.g. `[TrendConsumer(data_dir), AlarmConsumer(data_dir)]`). None yet."""
+    return []
