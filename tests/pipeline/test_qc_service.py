@@ -24,7 +24,7 @@ from pipeline.emulator.detectors_emc import CELLS_PER_ID_BIN, DEAD_FASTOR_IDS, N
 from pipeline.emulator.detectors_tpc import LOW_EFFICIENCY_SECTOR
 from pipeline.qc.history import channel_history, new_channels
 from pipeline.qc.paths import CHECKS_TABLE, QUALITY_TABLE
-from pipeline.qc.results import read_results, result_files
+from pipeline.qc.results import latest_quality, read_results, result_files
 from pipeline.qc.schema import CHECKS_SCHEMA, QUALITY_SCHEMA
 from pipeline.qc.service import QCService, read_status
 from pipeline.store import SnapshotStore
@@ -158,6 +158,17 @@ def test_known_dead_fastors_and_noisy_cells_are_found(qc_data) -> None:
     assert [ids(row) for _, row in high_gain.iterrows()] == [noisy_bins] * len(high_gain)
     low_gain = rows_of(checks, FAULTY_RUN, "hIDvsAmpLG", "hot_cells")
     assert set(low_gain["quality"]) == {"Good"}  # noisy cells fire at low amplitude: high gain only
+
+
+def test_latest_quality_is_what_a_tile_shows_at_the_end_of_the_run(qc_data) -> None:
+    data_dir, _, checks = qc_data
+    tiles = latest_quality(data_dir, FAULTY_RUN)
+    subsystems = tiles[tiles["level"] == "subsystem"].set_index("subsystem")
+    assert sorted(subsystems.index) == ["EMC", "HLT", "TPC"]
+    last = checks[checks["run"] == FAULTY_RUN]["snapshot_time_utc"].max()
+    assert (subsystems["snapshot_time_utc"] == last).all()
+    assert subsystems.loc["EMC", "quality"] == "Bad" and subsystems.loc["TPC", "quality"] == "Bad"
+    assert not tiles.duplicated(["subsystem", "level", "name"]).any()
 
 
 def test_subsystem_quality_is_the_worst_of_its_checks(qc_data) -> None:
