@@ -126,11 +126,10 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_qc(args: argparse.Namespace) -> int:
-    from pipeline.qc.consumers import default_consumers
     from pipeline.qc.service import QCService
 
     subsystems = [s.strip() for s in args.subsystems.split(",") if s.strip()] or None
-    service = QCService(args.data_dir, subsystems=subsystems, consumers=default_consumers(args.data_dir))
+    service = QCService(args.data_dir, subsystems=subsystems)
     if args.rebuild:
         checked = service.rebuild(run=args.run, show_progress=not args.no_progress)
         log.info("rebuilt QC results of %d snapshots (%d failed)", checked, service.counters.failed_snapshots)

@@ -10,9 +10,8 @@ done again from scratch (consumer files overwritten, no duplicate rows). A consu
 outside its per-snapshot files (e.g. alarm states) must therefore accept seeing the same snapshot
 twice (key its state by `snapshot_id`).
 
-`default_consumers(data_dir)` is the list `python -m pipeline qc` runs. A consumer that raises is
-logged and counted (`consumer_errors` in the status file); it does not stop the service, and the
-snapshot is still marked done.
+A consumer that raises is logged and counted (`consumer_errors` in the status file); it does not stop
+the service, and the snapshot is still marked done.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -57,9 +55,3 @@ class SnapshotConsumer(Protocol):
     schema: pa.Schema
 
     def consume(self, context: SnapshotContext) -> list[dict[str, Any]] | pa.Table | None: ...
-
-
-def default_consumers(data_dir: Path) -> list[SnapshotConsumer]:
-    """The consumers `python -m pipeline qc` runs, in order: where trending and alarms are added
-    (e.g. `[TrendConsumer(data_dir), AlarmConsumer(data_dir)]`). None yet."""
-    return []
