@@ -156,6 +156,8 @@ class CheckResult:
     def __post_init__(self) -> None:
         if self.quality not in QUALITIES:
             raise ValueError(f"{self.check}: quality must be one of {QUALITIES}, got {self.quality!r}")
+        if not (self.details or self.flagged_ids or self.flags_above):
+            return  # most verdicts: nothing to convert (this runs for every histogram of every snapshot)
         details = dict(self.details)
         if "hot_channel_ids" in details and not self.flagged_ids:
             # Built the old way: the typed fields come from the details.

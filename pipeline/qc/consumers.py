@@ -34,7 +34,8 @@ class SnapshotContext:
     `histograms` holds the stored and derived histograms (read lazily); `previous` the snapshot just
     before it in the same run and subsystem (None for the first), with `previous_time_utc`, for values
     "since the previous snapshot"; `evaluation` the check results and rows (`evaluation.checked`,
-    `evaluation.check_rows`, `evaluation.quality_rows`, `evaluation.n_events`).
+    `evaluation.check_rows` or `evaluation.checks_table()`, `evaluation.quality_rows`,
+    `evaluation.n_events`).
     """
 
     snapshot: SnapshotInput

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.qc.paths import SUFFIX, run_dir, snapshot_result_path, table_dir
+from pipeline.qc.paths import SUFFIX, qc_dir, run_dir, snapshot_result_path, table_dir
 
 TEMP_SUFFIX = ".tmp"
 
@@ -36,6 +36,20 @@ def write_snapshot_rows(
     finally:
         temp.unlink(missing_ok=True)
     return path
+
+
+def remove_stale_temp_files(data_dir: Path, max_age_s: float = 3600.0) -> int:
+    """Delete temp files that writers killed mid-write left more than `max_age_s` ago; how many."""
+    removed = 0
+    oldest_allowed = time.time() - max_age_s
+    for path in qc_dir(data_dir).glob(f"*/subsystem=*/run=*/.*{TEMP_SUFFIX}"):
+        try:
+            if path.stat().st_mtime < oldest_allowed:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def done_snapshot_ids(data_dir: Path, table_name: str, subsystem: str, run: int) -> set[str]:

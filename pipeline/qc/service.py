@@ -34,7 +34,7 @@ from pipeline.qc.evaluate import Evaluation, SnapshotInput, WithDerived, evaluat
 from pipeline.qc.paths import CHECKS_TABLE, QUALITY_TABLE, status_path
 from pipeline.qc.progress import ProgressBar
 from pipeline.qc.references import get_reference
-from pipeline.qc.results import done_snapshot_ids, write_snapshot_rows
+from pipeline.qc.results import done_snapshot_ids, remove_stale_temp_files, write_snapshot_rows
 from pipeline.qc.schema import CHECKS_SCHEMA, QUALITY_SCHEMA, rows_to_table
 from pipeline.store import SnapshotStore
 from pipeline.store_schema import SnapshotKey
@@ -48,6 +48,9 @@ class QCCounters:
 
     snapshots_checked: int = 0
     check_rows: int = 0
+    # Snapshots stored but not yet checked at the last look, and how old the oldest of them is.
+    pending: int = 0
+    lag_s: float = 0.0
     failed_snapshots: int = 0
     consumer_errors: int = 0
     last_snapshot_id: str = ""
@@ -226,10 +229,10 @@ class QCService:
         for consumer in self.consumers:
             self._run_consumer(consumer, context)
         self._publish(key, QUALITY_TABLE, rows_to_table(evaluation.quality_rows, QUALITY_SCHEMA))
-        self._publish(key, CHECKS_TABLE, rows_to_table(evaluation.check_rows, CHECKS_SCHEMA))
+        self._publish(key, CHECKS_TABLE, evaluation.checks_table())
         self._done_ids(key.subsystem, key.run).add(key.snapshot_id)
         self.counters.snapshots_checked += 1
-        self.counters.check_rows += len(evaluation.check_rows)
+        self.counters.check_rows += evaluation.n_checks
         self.counters.last_snapshot_id = key.snapshot_id
         return evaluation
 
@@ -266,7 +269,14 @@ class QCService:
 
     def check_pending(self, stop: threading.Event | None = None, progress: ProgressBar | None = None) -> int:
         """Check every snapshot not yet done, oldest first; returns how many were checked."""
-        return self._check_all(self.snapshots_to_check(), stop, progress)
+        keys = self.snapshots_to_check()
+        self._note_backlog(keys)
+        return self._check_all(keys, stop, progress)
+
+    def _note_backlog(self, keys: Sequence[SnapshotKey]) -> None:
+        self.counters.pending = len(keys)
+        oldest = keys[0].snapshot_time_utc if keys else None
+        self.counters.lag_s = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
 
     def _check_all(
         self, keys: Sequence[SnapshotKey], stop: threading.Event | None, progress: ProgressBar | None
@@ -285,6 +295,7 @@ class QCService:
                 self.counters.last_error = f"{key.snapshot_id}: {type(error).__name__}: {error}"
                 log.exception("cannot check %s", key.snapshot_id)
                 self._publish_failure(key, error)
+            self.counters.pending = max(self.counters.pending - 1, 0)
             if progress is not None:
                 progress.advance()
             self.write_status()
@@ -326,6 +337,8 @@ class QCService:
 
     def run_forever(self, stop: threading.Event, poll_s: float = 1.0) -> None:
         """Follow the store until `stop` is set: check what is new, then wait `poll_s`."""
+        if removed := remove_stale_temp_files(self.data_dir):
+            log.info("removed %d temp files of QC writers that died", removed)
         while not stop.is_set():
             try:
                 self.check_pending(stop)

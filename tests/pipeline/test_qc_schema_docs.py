@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 from pipeline.qc.paths import ALARMS_TABLE, CHECKS_TABLE, QUALITY_TABLE, TRENDS_TABLE, table_dir
-from pipeline.qc.results import write_snapshot_rows
+from pipeline.qc.results import remove_stale_temp_files, write_snapshot_rows
 from pipeline.qc.schema import CHECKS_SCHEMA, QUALITY_SCHEMA, rows_to_table, schema_markdown
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -49,3 +51,14 @@ def test_every_qc_table_lives_under_qc_and_a_rewrite_replaces_the_file(tmp_path)
     )
     assert first == second and pq.read_table(second).num_rows == 2  # replaced, not added to
     assert [p.name for p in second.parent.iterdir()] == ["EMC_1_x.parquet"]  # no temp file left
+
+
+def test_temp_files_of_killed_writers_are_removed_once_old(tmp_path) -> None:
+    folder = tmp_path / "qc" / CHECKS_TABLE / "subsystem=EMC" / "run=1"
+    folder.mkdir(parents=True)
+    old, fresh = folder / ".EMC_1_a.parquet.1.2.tmp", folder / ".EMC_1_b.parquet.1.3.tmp"
+    for path in (old, fresh):
+        path.write_bytes(b"half a file")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    assert remove_stale_temp_files(tmp_path) == 1
+    assert not old.exists() and fresh.exists()  # a writer may still be busy with the fresh one
