@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -44,7 +45,7 @@ class SnapshotContext:
     evaluation: Evaluation
     previous_snapshot_id: str | None
     previous: Mapping[str, Histogram] | None
-    previous_time_utc: Any = None
+    previous_time_utc: datetime | None = None
 
 
 class SnapshotConsumer(Protocol):
