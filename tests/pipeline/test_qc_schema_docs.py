@@ -11,7 +11,8 @@ import pytest
 
 from pipeline.qc.paths import ALARMS_TABLE, CHECKS_TABLE, QUALITY_TABLE, TRENDS_TABLE, table_dir
 from pipeline.qc.results import remove_stale_temp_files, write_snapshot_rows
-from pipeline.qc.schema import CHECKS_SCHEMA, QUALITY_SCHEMA, rows_to_table, schema_markdown
+from pipeline.qc.schema import CHECKS_SCHEMA, QUALITY_SCHEMA, rows_to_table
+from pipeline.store_schema import schema_markdown
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
