@@ -93,18 +93,23 @@ class Shown:
     members: list[ProcessedHistogram]
 
 
-def shown_histograms(view: ProcessedView, subsystem: str, name: str) -> Shown:
-    """The processed histograms behind a histogram-list value; KeyError when the view lacks them."""
+def shown_names(view: ProcessedView, subsystem: str, name: str) -> tuple[str | None, Stack | None, list[str]]:
+    """(grid title, stack, histogram names) behind a histogram-list value, nothing processed yet."""
     grid_title = grid_group_of(name)
-    stack = next((s for s in view.stacks if s.name == name), None)
     if grid_title is not None:
         in_group = next((names for group, names in view.groups if group.title == grid_title), [])
-        members = [view.histogram(member) for member in plugin_for(subsystem).order_grid(in_group)]
-        stack = None
-    elif stack is not None:
-        members = [view.histogram(member) for member in stack.members if member in view.names]
-    else:
-        members = [view.histogram(name)]
+        return grid_title, None, plugin_for(subsystem).order_grid(in_group)
+    stack = next((s for s in view.stacks if s.name == name), None)
+    if stack is not None:
+        present = set(view.names)
+        return None, stack, [member for member in stack.members if member in present]
+    return None, None, [name]
+
+
+def shown_histograms(view: ProcessedView, subsystem: str, name: str) -> Shown:
+    """The processed histograms behind a histogram-list value; KeyError when the view lacks them."""
+    grid_title, stack, names = shown_names(view, subsystem, name)
+    members = [view.histogram(member) for member in names]
     if not members:
         raise KeyError(grid_title or name)
     return Shown(grid_title, stack, members)

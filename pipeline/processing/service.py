@@ -277,6 +277,16 @@ class ProcessedView:
                 self._content = self._load_content()
             return self._content
 
+    def is_processed(self, name: str) -> bool:
+        """Whether `histogram(name)` is ready (in memory or the disk cache) rather than to be computed."""
+        if name in self._processed:
+            return True
+        return (
+            self._disk is not None
+            and self._disk_may_hold
+            and self._disk.get((*self._disk_key, name)) is not None
+        )
+
     def histogram(self, name: str) -> ProcessedHistogram:
         """One histogram of the window, scaled and checked with this view's options; KeyError if absent."""
         processed = self._processed.get(name)
@@ -409,15 +419,7 @@ class ProcessingService:
         elif not isinstance(options, ProcessingOptions):
             options = ProcessingOptions.from_mapping(options)
         info, plan = self.plan(run, subsystem, window, mode)
-        key = (
-            CACHE_FORMAT,
-            run,
-            subsystem,
-            info.source_subsystem,
-            plan.mode.value,
-            plan.used_snapshot_ids,
-            options.cache_key(),
-        )
+        key = self._view_key(info, plan, options)
         with self._lock:
             cached = self._memory.get(key)
             if cached is not None:
@@ -431,6 +433,35 @@ class ProcessingService:
             self._disk.set((*key, VIEW_ENTRY), view.skeleton)
         self._remember(key, view)
         return view
+
+    def is_cached(
+        self,
+        run: int,
+        subsystem: str,
+        window: Window | None = None,
+        options: ProcessingOptions | None = None,
+        mode: MergerMode | None = None,
+    ) -> bool:
+        """Whether `view` with these arguments would be served from a cache (memory or disk) rather than
+        built from snapshots: a page uses it to hand slow builds to a background job."""
+        info, plan = self.plan(run, subsystem, window, mode)
+        key = self._view_key(info, plan, options or ProcessingOptions())
+        with self._lock:
+            if key in self._memory:
+                return True
+        return (*key, VIEW_ENTRY) in self.cache
+
+    @staticmethod
+    def _view_key(info: RunInfo, plan: SlicePlan, options: ProcessingOptions) -> tuple:
+        return (
+            CACHE_FORMAT,
+            info.run,
+            info.subsystem,
+            info.source_subsystem,
+            plan.mode.value,
+            plan.used_snapshot_ids,
+            options.cache_key(),
+        )
 
     def _content_loader(self, info: RunInfo, plan: SlicePlan) -> ContentLoader:
         def load() -> ViewContent:
