@@ -278,14 +278,16 @@ class ProcessedView:
             return self._content
 
     def is_processed(self, name: str) -> bool:
-        """Whether `histogram(name)` is ready (in memory or the disk cache) rather than to be computed."""
+        """Whether `histogram(name)` is ready (in memory or the disk cache) rather than to be computed.
+
+        Another process (a background job) may have processed it since this view was built: then this
+        view reads the disk cache from now on."""
         if name in self._processed:
             return True
-        return (
-            self._disk is not None
-            and self._disk_may_hold
-            and self._disk.get((*self._disk_key, name)) is not None
-        )
+        if self._disk is None or self._disk.get((*self._disk_key, name)) is None:
+            return False
+        self._disk_may_hold = True
+        return True
 
     def histogram(self, name: str) -> ProcessedHistogram:
         """One histogram of the window, scaled and checked with this view's options; KeyError if absent."""
