@@ -131,14 +131,14 @@ def default_logs(shown: Shown) -> tuple[bool, bool, bool]:
     return hints.log_x, hints.log_y, hints.log_z
 
 
-def content_patch(figure: go.Figure) -> Patch:
+def content_patch(figure: go.Figure | dict) -> Patch:
     """Only what new data or options change: traces, titles, notes and overlays, never the axes' ranges.
 
     Dash 4's dcc.Graph copies a user's zoom into its `figure` prop and replots, which makes plotly.js
     forget it was a UI change, so `uirevision` alone no longer keeps zoom across a full figure
     replacement. Patching the contents leaves the zoomed axes in the prop untouched.
     """
-    full = figure.to_plotly_json()
+    full = figure if isinstance(figure, dict) else figure.to_plotly_json()
     layout = full["layout"]
     patch = Patch()
     patch["data"] = full["data"]

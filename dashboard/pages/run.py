@@ -13,9 +13,12 @@ refresh with nothing new changes nothing, and new data only patch the traces (zo
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -339,6 +342,7 @@ _NAVIGATE_OUTPUTS = (
 def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     service = context.service
     min_snapshots = context.settings.dash_background_min_snapshots
+    drawn_views = DrawnViews()
 
     app.clientside_callback(
         "function(n, live) { return window.overwatchLive.tick(n, live); }",
@@ -600,7 +604,9 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         run, subsystem = params
         try:
             live = ctx.triggered_id == Run.NEWS
-            request = RenderRequest(run, subsystem, search or "", shown or {}, live, pending, min_snapshots)
+            request = RenderRequest(
+                run, subsystem, search or "", shown or {}, live, pending, min_snapshots, drawn_views
+            )
             return render_view(service, request)
         except PreventUpdate:
             raise
@@ -706,6 +712,7 @@ class RenderRequest:
     live_tick: bool
     pending: dict | None
     min_snapshots: int
+    drawn: DrawnViews | None = None
 
 
 def _only(**values: Any) -> tuple:
@@ -763,28 +770,80 @@ def render_view(service: ProcessingService, request: RenderRequest) -> tuple:
     }
     if key == {k: shown.get(k) for k in key}:
         raise PreventUpdate  # nothing new: leave hover and zoom alone
-    context = hv.slice_context(view) if window else ""
-    figure = hv.figure_for(shown_now, logs, context)
-    figure.update_layout(uirevision=uirevision)
     same_axes = shown.get("uirevision") == uirevision and shown.get("path") == key["path"]
-    checks = [check for member in shown_now.members for check in member.checks]
-    filename = hv.view_file_name(run, subsystem, name, window)
+    drawn = request.drawn.get(key) if request.drawn is not None else None
+    if drawn is None:
+        context = hv.slice_context(view) if window else ""
+        figure = hv.figure_for(shown_now, logs, context)
+        figure.update_layout(uirevision=uirevision)
+        checks = [check for member in shown_now.members for check in member.checks]
+        drawn = Drawn(
+            figure=figure.to_plotly_json(),
+            config=hv.graph_config(hv.view_file_name(run, subsystem, name, window)),
+            caption=hv.caption(view, window, options),
+            checks=check_results_panel(checks),
+            banner=hv.slice_banner(view, window),
+            warnings=hv.warnings_block(view),
+            placeholder=threshold_placeholder(checks) or DEFAULT_THRESHOLD_PLACEHOLDER,
+        )
+        if request.drawn is not None:
+            request.drawn.put(key, drawn)
     return (
-        hv.content_patch(figure) if same_axes else figure,
-        hv.graph_config(filename),
-        hv.caption(view, window, options),
-        check_results_panel(checks),
-        hv.slice_banner(view, window),
-        hv.warnings_block(view),
+        hv.content_patch(drawn.figure) if same_axes else drawn.figure,
+        drawn.config,
+        drawn.caption,
+        drawn.checks,
+        drawn.banner,
+        drawn.warnings,
         "",
         key,
-        threshold_placeholder(checks) or DEFAULT_THRESHOLD_PLACEHOLDER,
+        drawn.placeholder,
         *logs,
         f"/download/{run}/{subsystem}.root{search}",
         f"/download/{run}/{subsystem}.parquet{search}",
         run_state,
         no_update,
     )
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """What `render` made for one view (figure as plain JSON, panels), kept for the next ask."""
+
+    figure: dict
+    config: dict
+    caption: Any
+    checks: Any
+    banner: Any
+    warnings: Any
+    placeholder: str
+
+
+class DrawnViews:
+    """The last views drawn by this worker, by graph-key: many people (and every refresh after a
+    new snapshot) ask for the same view, and drawing a figure costs far more than serving it."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._entries: OrderedDict[str, Drawn] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(key: dict) -> str:
+        return json.dumps(key, sort_keys=True)
+
+    def get(self, key: dict) -> Drawn | None:
+        with self._lock:
+            drawn = self._entries.get(self._key(key))
+            if drawn is not None:
+                self._entries.move_to_end(self._key(key))
+            return drawn
+
+    def put(self, key: dict, drawn: Drawn) -> None:
+        with self._lock:
+            self._entries[self._key(key)] = drawn
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
 
 
 def news_signature(service: ProcessingService, run: int, subsystem: str, query: ViewQuery) -> str:
