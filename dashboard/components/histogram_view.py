@@ -14,7 +14,7 @@ from datetime import timedelta
 import plotly.graph_objects as go
 from dash import Patch, dcc, html
 
-from dashboard.figures import grid_figure, message_figure, processed_figure, stack_figure
+from dashboard.figures import grid_figure, message_figure, processed_figure, stack_figure, styled
 from dashboard.layout import grid_group_of
 from dashboard.slices import describe_full_run
 from dashboard.status_panel import format_utc
@@ -70,7 +70,7 @@ def graph(component_id: str, loading_id: str, filename: str = "overwatch") -> dc
     return dcc.Loading(
         dcc.Graph(
             id=component_id,
-            figure=message_figure("Loading…"),
+            figure=styled(message_figure("Loading…")),
             config=graph_config(filename),
             className="histogram-graph",
             # On the component itself: Plotly sizes the plot from this box, and a box without a height

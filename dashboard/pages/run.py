@@ -33,7 +33,7 @@ from dashboard.checks import check_results_panel, threshold_placeholder
 from dashboard.components import histogram_view as hv
 from dashboard.components.controls import button_group, list_selector
 from dashboard.context import PageContext
-from dashboard.figures import message_figure
+from dashboard.figures import message_figure, styled
 from dashboard.ids import Run
 from dashboard.layout import (
     grid_group_of,
@@ -661,7 +661,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         text = (
             f"Cancelled: summing {snapshots} snapshots was stopped. Pick a shorter window or cumulative mode."
         )
-        return message_figure(text), {"search": None, "cancelled": True}
+        return styled(message_figure(text)), {"search": None, "cancelled": True}
 
     @app.callback(
         Output(Run.LIVE_BADGE, "children"),
@@ -734,13 +734,14 @@ def render_view(service: ProcessingService, request: RenderRequest) -> tuple:
         # A URL with a bad value (typed by hand): named, and the last good plot stays.
         return _only(view_error=_error_alert(slices.error_text(error), "Not applied"))
     except LookupError as error:
-        return _only(figure=message_figure(f"Run {run}: {error}"), view_error="")
+        return _only(figure=styled(message_figure(f"Run {run}: {error}")), view_error="")
     view, window, options, name = resolved.view, resolved.window, resolved.options, resolved.name
     info = view.run
     run_state = run_state_line(run, info.end_utc.timestamp(), info.ongoing, time.time())
     if name is None:
         return _only(
-            figure=message_figure(f"Run {run}: no {subsystem} histograms stored yet"), run_state=run_state
+            figure=styled(message_figure(f"Run {run}: no {subsystem} histograms stored yet")),
+            run_state=run_state,
         )
     try:
         shown_now = hv.shown_histograms(view, subsystem, name)
@@ -748,7 +749,7 @@ def render_view(service: ProcessingService, request: RenderRequest) -> tuple:
         where = "this time slice" if window else f"the newest {subsystem} snapshot"
         text = f"{grid_group_of(name) or name} is not in {where}"
         return _only(
-            figure=message_figure(text), key={"search": search, "message": text}, run_state=run_state
+            figure=styled(message_figure(text)), key={"search": search, "message": text}, run_state=run_state
         )
     defaults = hv.default_logs(shown_now)
     logs = tuple(
@@ -778,7 +779,7 @@ def render_view(service: ProcessingService, request: RenderRequest) -> tuple:
         figure.update_layout(uirevision=uirevision)
         checks = [check for member in shown_now.members for check in member.checks]
         drawn = Drawn(
-            figure=figure.to_plotly_json(),
+            figure=styled(figure),
             config=hv.graph_config(hv.view_file_name(run, subsystem, name, window)),
             caption=hv.caption(view, window, options),
             checks=check_results_panel(checks),
@@ -862,7 +863,9 @@ def _hand_to_background(request: RenderRequest, slow: dict) -> tuple:
     if request.shown.get("search") == request.search and not request.shown.get("pending"):
         return _only(heavy=job)
     text = f"Summing {slow['snapshots']} snapshots in the background…"
-    return _only(figure=message_figure(text), key={"search": request.search, "pending": True}, heavy=job)
+    return _only(
+        figure=styled(message_figure(text)), key={"search": request.search, "pending": True}, heavy=job
+    )
 
 
 # ---- helpers ------------------------------------------------------------------------------------

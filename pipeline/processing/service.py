@@ -335,6 +335,7 @@ class ProcessingService:
             str(cache_dir), size_limit=cache_size_bytes, eviction_policy="least-recently-used"
         )
         self._memory: OrderedDict[tuple, ProcessedView] = OrderedDict()
+        self._contents: OrderedDict[tuple, ViewContent] = OrderedDict()  # slices, whatever the options
         self._lock = threading.Lock()
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="snapshot-read")
         self._disk = _WrittenWhenIdle(self.cache)
@@ -466,9 +467,29 @@ class ProcessingService:
         )
 
     def _content_loader(self, info: RunInfo, plan: SlicePlan) -> ContentLoader:
+        """The slice's histograms, shared by the views of one window that differ only in options: a
+        new threshold must not read the snapshots again."""
+        content_key = (
+            info.run,
+            info.subsystem,
+            info.source_subsystem,
+            plan.mode.value,
+            plan.used_snapshot_ids,
+        )
+
         def load() -> ViewContent:
+            with self._lock:
+                content = self._contents.get(content_key)
+                if content is not None:
+                    self._contents.move_to_end(content_key)
+                    return content
             histograms = load_slice(self.store, plan, executor=self._readers)
-            return ViewContent(plugin_for(info.subsystem), histograms, own_only=info.uses_hlt_files)
+            content = ViewContent(plugin_for(info.subsystem), histograms, own_only=info.uses_hlt_files)
+            with self._lock:
+                self._contents[content_key] = content
+                while len(self._contents) > MEMORY_ENTRIES:
+                    self._contents.popitem(last=False)
+            return content
 
         return load
 
@@ -488,4 +509,5 @@ class ProcessingService:
         self.flush()
         with self._lock:
             self._memory.clear()
+            self._contents.clear()
         self.cache.clear()
