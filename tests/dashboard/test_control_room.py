@@ -4,7 +4,6 @@ and as pure functions."""
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import UTC, datetime
 
@@ -19,7 +18,7 @@ from pipeline.emulator.runs import EmulatorConfig, SyntheticRuns
 from pipeline.liveness import receiver_liveness
 from pipeline.processing.service import ProcessingService
 from pipeline.settings import Settings
-from pipeline.status import ReceiverStatus, write_status
+from pipeline.status import ReceiverStatus
 from pipeline.store import SnapshotMeta, SnapshotStore
 from pipeline.system_status import ReceiverReport
 from tests.clocks import ManualClock
@@ -30,6 +29,7 @@ from tests.dashboard.browser import (
     set_viewport,
     visibility,
 )
+from tests.dashboard.live_receivers import LiveReceivers
 
 RUN = 300500
 SUBSYSTEMS = ("EMC", "TPC", "HLT")
@@ -70,43 +70,9 @@ def recorded(tmp_path_factory):
     return data_dir
 
 
-class LiveReceivers:
-    """Rewrites every receiver's status each 0.5 s, as running receivers do (a loaded machine may take
-    minutes over a browser test: statuses written once would turn stale on their own); `dead` ones stop
-    beating."""
-
-    def __init__(self, data_dir) -> None:
-        self.data_dir = data_dir
-        self.dead: set[str] = set()
-        self.died_at = time.time()
-        self._stop = threading.Event()
-        self.write()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def write(self) -> None:
-        now = time.time()
-        for subsystem in SUBSYSTEMS:
-            beat = {"heartbeat_utc": self.died_at - 600} if subsystem in self.dead else {}
-            write_status(self.data_dir, fresh_status(subsystem, now, **beat))
-
-    def kill(self, subsystem: str) -> None:
-        self.died_at = time.time()
-        self.dead.add(subsystem)
-        self.write()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            self.write()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-
 @pytest.fixture
 def receivers(recorded):
-    live = LiveReceivers(recorded)
+    live = LiveReceivers(recorded, SUBSYSTEMS, fresh_status)
     yield live
     live.stop()
 
@@ -185,7 +151,7 @@ def test_the_control_room_rotates_groups_and_greys_stale_data(dash_duo, settings
     screenshot(dash_duo, "control_room_1920x1080.png")
 
     # EMC's receiver stops beating: its data are stale, the tile turns grey whatever its checks said.
-    receivers.kill("EMC")
+    receivers.set("EMC", ages={"heartbeat_utc": 600})
     until(lambda: tile(dash_duo, "EMC")[0] == "stale", timeout=15)
     assert "receiver dead" in tile(dash_duo, "EMC")[1]
     assert tile(dash_duo, "TPC")[0] == "good"

@@ -18,10 +18,11 @@ from dashboard.pages.system import human_bytes, receivers_table, system_view
 from pipeline.histogram import Histogram
 from pipeline.processing.service import ProcessingService
 from pipeline.settings import Settings
-from pipeline.status import ReceiverStatus, write_status
+from pipeline.status import ReceiverStatus
 from pipeline.store import SnapshotMeta, SnapshotStore
 from pipeline.system_status import reports_for
 from tests.dashboard.browser import ARTIFACTS, open_page, screenshot, set_viewport, visibility
+from tests.dashboard.live_receivers import LiveReceivers
 
 RUN = 300777
 SUBSYSTEMS = ("EMC", "TPC", "HLT")
@@ -52,11 +53,6 @@ def receiver(subsystem: str, now: float, **fields) -> ReceiverStatus:
     return ReceiverStatus(**{**defaults, **fields})
 
 
-def write_receivers(data_dir, now: float, **overrides) -> None:
-    for subsystem in SUBSYSTEMS:
-        write_status(data_dir, receiver(subsystem, now, **overrides.get(subsystem, {})))
-
-
 @pytest.fixture
 def settings(tmp_path):
     data_dir = tmp_path / "data"
@@ -67,22 +63,32 @@ def settings(tmp_path):
         for subsystem in SUBSYSTEMS:
             h = Histogram("h", "TH1D", "h", (np.array([0.0, 1.0]),), values, values.copy())
             store.write_snapshot(SnapshotMeta(RUN, subsystem, when, "B", "PbPb"), [h])
-    write_receivers(data_dir, time.time())
     return Settings(
         data_dir=data_dir, cache_dir=tmp_path / "cache", subsystems=SUBSYSTEMS, status_refresh_ms=500
     )
 
 
+@pytest.fixture
+def receivers(settings):
+    live = LiveReceivers(settings.data_dir, SUBSYSTEMS, receiver)
+    yield live
+    live.stop()
+
+
 def cell_text(dash_duo, field: str, subsystem: str) -> str:
-    elements = dash_duo.find_elements(f"#{System.cell(field, subsystem)}")
-    return elements[0].text if elements else ""
+    """A receiver cell's text ('' while not drawn), read in one script: the table is redrawn at every
+    refresh, so an element found a moment ago may be gone."""
+    return dash_duo.driver.execute_script(
+        "const e = document.getElementById(arguments[0]); return e ? e.innerText : '';",
+        System.cell(field, subsystem),
+    )
 
 
 def state_is(dash_duo, subsystem: str, state: str) -> bool:
     return cell_text(dash_duo, "state", subsystem).splitlines()[:1] == [state.upper()]
 
 
-def test_system_page_follows_heartbeats_and_silent_mergers(dash_duo, settings):
+def test_system_page_follows_heartbeats_and_silent_mergers(dash_duo, settings, receivers):
     dash_duo.start_server(create_app(settings))
     set_viewport(dash_duo, 1600, 1000)
     open_page(dash_duo, "/system")
@@ -117,8 +123,7 @@ def test_system_page_follows_heartbeats_and_silent_mergers(dash_duo, settings):
     dash_duo.wait_for_contains_text(f"#{System.RUN}", "CERN")
 
     # EMC's heartbeat made old: dead, and the page says so by itself.
-    now = time.time()
-    write_receivers(settings.data_dir, now, EMC={"heartbeat_utc": now - 120})
+    receivers.set("EMC", ages={"heartbeat_utc": 120})
     until(lambda: state_is(dash_duo, "EMC", "receiver dead"), timeout=15)
     dash_duo.wait_for_contains_text(f"#{System.SUMMARY}", "EMC: receiver dead")
     for selector in (f"#{System.cell('state', 'EMC')} .badge", f"#{System.SUMMARY}"):
@@ -126,17 +131,12 @@ def test_system_page_follows_heartbeats_and_silent_mergers(dash_duo, settings):
     screenshot(dash_duo, "system_receiver_dead_1600x1000.png")
 
     # Fresh again: flowing. Then the HLT merger stops answering while its receiver lives on.
-    now = time.time()
-    write_receivers(
-        settings.data_dir,
-        now,
-        HLT={
-            "last_reply_utc": now - 45,
-            "last_snapshot_utc": now - 45,
-            "consecutive_timeouts": 3,
-            "last_error": "no reply within 10 s from tcp://127.0.0.1:60320",
-            "last_error_utc": now - 5,
-        },
+    receivers.reset("EMC")
+    receivers.set(
+        "HLT",
+        ages={"last_reply_utc": 45, "last_snapshot_utc": 45, "last_error_utc": 5},
+        consecutive_timeouts=3,
+        last_error="no reply within 10 s from tcp://127.0.0.1:60320",
     )
     until(lambda: state_is(dash_duo, "EMC", "flowing"), timeout=15)
     until(lambda: state_is(dash_duo, "HLT", "merger silent"), timeout=15)
@@ -150,7 +150,7 @@ def test_system_page_follows_heartbeats_and_silent_mergers(dash_duo, settings):
     assert dash_duo.get_logs() == [], "browser console errors"
 
 
-def test_the_page_body_is_built_from_the_status_model(settings):
+def test_the_page_body_is_built_from_the_status_model(settings, receivers):
     service = ProcessingService.from_settings(settings)
     text = repr(system_view(service.system_status()))
     assert "All receivers alive" in text and f"Run {RUN} ongoing" in text
