@@ -34,6 +34,22 @@ def _not_enough_events(check: str, parameters: CheckParameters) -> CheckResult:
     return CheckResult(check, "Null", f"too few events to judge ({count} < {parameters['min_events']:g})")
 
 
+def grade_flagged(
+    flagged: Sequence[int], parameters: CheckParameters, default: Quality = "Bad"
+) -> tuple[Quality, str]:
+    """The quality of a check that flagged these channels, and a note for its message.
+
+    Channels in `known_ids` (the detector's known bad-channel map) make it Medium: still reported, but
+    not news. Any other flagged channel makes it `quality` (default Bad). None flagged: Good.
+    """
+    if not flagged:
+        return "Good", ""
+    known = set(parameters.get("known_ids", ()))
+    n_known = sum(1 for channel in flagged if channel in known)
+    note = f" ({n_known} known)" if n_known else ""
+    return ("Medium" if n_known == len(flagged) else parameters.get("quality", default)), note
+
+
 def empty_histogram(histogram: Histogram, parameters: CheckParameters) -> CheckResult:
     """`quality` (default Bad) when nothing at all was filled, flow bins included, once the content
     holds `min_events` events (if declared); Good otherwise."""
@@ -47,7 +63,8 @@ def empty_histogram(histogram: Histogram, parameters: CheckParameters) -> CheckR
 
 def hot_channels_along_y(histogram: Histogram, parameters: CheckParameters) -> CheckResult:
     """Noisy channels of a `channel id (y) vs amplitude (x)` map: y bins whose content summed over x is
-    above `factor` x the median over all y bins (that median must be at least `min_median` counts).
+    above `factor` x the median over all y bins (that median must be at least `min_median` counts);
+    graded by `grade_flagged` (`known_ids`).
 
     Flagged ids are the channel ids where each flagged y bin starts (the bin's low edge), so with one
     channel per bin they are the channel ids. `per_event`: the threshold is given per event too.
@@ -64,10 +81,12 @@ def hot_channels_along_y(histogram: Histogram, parameters: CheckParameters) -> C
     per_event = n_events is not None and n_events > 0
     shown = threshold / n_events if per_event else threshold
     label = parameters.get("id_label", "channel ids")
+    quality, note = grade_flagged(ids, parameters)
     return CheckResult(
         "hot_channels",
-        parameters.get("quality", "Bad") if ids else "Good",
-        f"{_plural(len(ids), 'noisy channel bin')} above {parameters['factor']:g} x median ({shown:.3g})",
+        quality,
+        f"{_plural(len(ids), 'noisy channel bin')}{note} above {parameters['factor']:g} x median "
+        f"({shown:.3g})",
         threshold=shown,
         threshold_source="default",
         per_event=per_event,
@@ -162,10 +181,11 @@ def sector_efficiency(histogram: Histogram, parameters: CheckParameters) -> Chec
             )
         low_sectors += [first + int(i) for i in np.flatnonzero(per_sector < minimum * median)]
     count = len(low_sectors)
+    quality, note = grade_flagged(low_sectors, parameters)
     return CheckResult(
         "sector_efficiency",
-        parameters.get("quality", "Bad") if count else "Good",
-        f"{_plural(count, 'sector')} below {minimum:g} x the median sector",
+        quality,
+        f"{_plural(count, 'sector')}{note} below {minimum:g} x the median sector",
         threshold=minimum,
         threshold_source="default",
         flagged_ids=tuple(low_sectors),

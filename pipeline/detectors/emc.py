@@ -259,12 +259,18 @@ def default_hot_fastor_threshold(name: str) -> float:
     return HITS_THRESHOLD
 
 
-def hot_fastor_check(histogram: Histogram, options: ProcessingOptions, n_events: float | None) -> CheckResult:
+def hot_fastor_check(
+    histogram: Histogram,
+    options: ProcessingOptions,
+    n_events: float | None,
+    parameters: CheckParameters | None = None,
+) -> CheckResult:
     """FastORs whose (per-event, if scaling is on) content is above the threshold.
 
     A user threshold (`options.hot_channel_threshold`) replaces the per-histogram default and is used
     as given, in the same units as the compared contents. FastOR id = ROOT bin number - 1, i.e. the
-    index of the regular bin.
+    index of the regular bin. Graded by `checks.grade_flagged` with the spec's parameters (known hot
+    FastORs make it Medium; Bad otherwise).
     """
     threshold_source = "default" if options.hot_channel_threshold is None else "user"
     threshold = (
@@ -289,13 +295,23 @@ def hot_fastor_check(histogram: Histogram, options: ProcessingOptions, n_events:
             message="no usable event count: cannot compare with a per-event threshold",
             **typed,
         )
-    hot_channel_ids = np.flatnonzero(compared.values() > threshold)
-    count = int(hot_channel_ids.size)
+    min_events = (parameters or CheckParameters()).get("min_events")
+    if per_event and min_events is not None and n_events is not None and n_events < min_events:
+        # A few hundred events into a run, a normal FastOR with a handful of hits is "above 0.01".
+        return CheckResult(
+            check="hot_fastors",
+            quality="Null",
+            message=f"too few events to judge ({n_events:g} < {min_events:g})",
+            **typed,
+        )
+    hot_channel_ids = tuple(int(i) for i in np.flatnonzero(compared.values() > threshold))
+    count = len(hot_channel_ids)
+    quality, note = generic.grade_flagged(hot_channel_ids, parameters or CheckParameters())
     return CheckResult(
         check="hot_fastors",
-        quality="Bad" if count else "Good",
-        message=f"{count} hot FastOR{'' if count == 1 else 's'} above {threshold:g}",
-        flagged_ids=tuple(int(i) for i in hot_channel_ids),
+        quality=quality,
+        message=f"{count} hot FastOR{'' if count == 1 else 's'}{note} above {threshold:g}",
+        flagged_ids=hot_channel_ids,
         **typed,
     )
 
@@ -382,6 +398,11 @@ class EMCPlugin(DetectorPlugin):
 # ---- declared checks --------------------------------------------------------------------------
 
 HOT_FASTORS_TITLE = "Hot FastORs"
+# The known bad-channel map: channels experts already know about. A check that flags only these is
+# Medium (reported, not news); any other channel makes it Bad. These are the demo detector's (the
+# emulator's built-in hot FastORs and noisy cells); a deployment declares its own detector's.
+KNOWN_HOT_FASTORS: tuple[int, ...] = (187, 1342, 2921, 3802)
+KNOWN_NOISY_CELL_BINS: tuple[int, ...] = (1536, 9280, 14784)  # first cell id of each 64-cell bin
 # FastOR ids that are no FastOR: the PHOS hole in the DCal (columns 16-31, rows 64-99 of the 48 x 104
 # map, where the TRU grid has no TRUs) and the ids past the map in the 5000-bin per-id histograms.
 N_FASTOR_COLS, N_FASTOR_ROWS, N_FASTOR_ID_BINS = 48, 104, 5000
@@ -396,7 +417,7 @@ REFERENCE_COMPARED = r"^(hCluster(Cells|EneEMCAL|InvariantMass|M02|M20)|EMCTRQA_
 
 
 def _hot_fastors(histogram: Histogram, parameters: CheckParameters) -> CheckResult:
-    return hot_fastor_check(histogram, parameters.options, parameters.n_events)
+    return hot_fastor_check(histogram, parameters.options, parameters.n_events, parameters)
 
 
 def _signal_outliers(histogram: Histogram, parameters: CheckParameters) -> CheckResult | None:
@@ -413,6 +434,10 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         _hot_fastors,
         FASTOR_SUMMARY_TH1,
         dimensions=(1,),
+        parameters={"known_ids": KNOWN_HOT_FASTORS, "min_events": 1000.0},
+        # The large-amplitude default (1e-7 per event) flags any FastOR with one large hit: the
+        # original's proof of concept, so a warning only.
+        overrides=(("LargeAmp", {"quality": "Medium"}),),
         on_page=True,
         tracks_channels=True,
     ),
@@ -426,7 +451,12 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         CELL_AMPLITUDE_MAPS,
         dimensions=(2,),
         # A 64-cell bin holding a cell that fires in 20 % of events is ~4-5 times the median bin.
-        parameters={"factor": 3.0, "min_median": 20.0, "id_label": "first cell id of each 64-cell bin"},
+        parameters={
+            "factor": 3.0,
+            "min_median": 20.0,
+            "id_label": "first cell id of each 64-cell bin",
+            "known_ids": KNOWN_NOISY_CELL_BINS,
+        },
         tracks_channels=True,
     ),
     CheckSpec(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -34,7 +35,8 @@ class SnapshotContext:
     `histograms` holds the stored and derived histograms (read lazily); `previous` the snapshot just
     before it in the same run and subsystem (None for the first), with `previous_time_utc`, for values
     "since the previous snapshot"; `evaluation` the check results and rows (`evaluation.checked`,
-    `evaluation.check_rows`, `evaluation.quality_rows`, `evaluation.n_events`).
+    `evaluation.check_rows` or `evaluation.checks_table()`, `evaluation.quality_rows`,
+    `evaluation.n_events`).
     """
 
     snapshot: SnapshotInput
@@ -43,7 +45,7 @@ class SnapshotContext:
     evaluation: Evaluation
     previous_snapshot_id: str | None
     previous: Mapping[str, Histogram] | None
-    previous_time_utc: Any = None
+    previous_time_utc: datetime | None = None
 
 
 class SnapshotConsumer(Protocol):

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import pyarrow as pa
+
 from pipeline.detectors.base import (
     CheckResult,
     CheckSpec,
@@ -27,6 +29,7 @@ from pipeline.detectors.base import (
 )
 from pipeline.histogram import Histogram
 from pipeline.processing.options import ProcessingOptions
+from pipeline.qc.schema import CHECKS_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -61,12 +64,56 @@ class CheckedHistogram:
 
 @dataclass
 class Evaluation:
-    """Everything QC made of one snapshot: per-histogram verdicts and the table rows."""
+    """Everything QC made of one snapshot: per-histogram verdicts and the table rows.
 
+    `check_rows` (dicts, one per verdict) are made when first asked for; the service writes
+    `checks_table()`, built column by column from the verdicts (several times faster for ~800 rows).
+    """
+
+    snapshot: SnapshotInput
     checked: list[CheckedHistogram] = field(default_factory=list)
-    check_rows: list[dict[str, Any]] = field(default_factory=list)
     quality_rows: list[dict[str, Any]] = field(default_factory=list)
     n_events: float | None = None
+
+    @property
+    def n_checks(self) -> int:
+        return sum(len(item.results) for item in self.checked)
+
+    @property
+    def check_rows(self) -> list[dict[str, Any]]:
+        return [
+            _check_row(self.snapshot, item.histogram, content, result)
+            for item in self.checked
+            for content, result in item.results
+        ]
+
+    def checks_table(self) -> pa.Table:
+        """The `checks` rows of this snapshot as a table of `CHECKS_SCHEMA`."""
+        verdicts = [(item.histogram, content, r) for item in self.checked for content, r in item.results]
+        count = len(verdicts)
+        snapshot = self.snapshot
+
+        def repeated(value: Any, arrow_type: pa.DataType) -> pa.Array:
+            return pa.array([value] * count, arrow_type)
+
+        def strings(values: list[str]) -> pa.Array:
+            return pa.array(values, pa.string())
+
+        columns = {
+            "run": repeated(snapshot.run, pa.int64()),
+            "subsystem": repeated(snapshot.subsystem, pa.string()),
+            "snapshot_id": repeated(snapshot.snapshot_id, pa.string()),
+            "snapshot_time_utc": repeated(snapshot.snapshot_time_utc, pa.timestamp("us", tz="UTC")),
+            "histogram": strings([histogram for histogram, _, _ in verdicts]),
+            "check": strings([r.check for _, _, r in verdicts]),
+            "title": strings([r.title for _, _, r in verdicts]),
+            "content": strings([content for _, content, _ in verdicts]),
+            "quality": strings([r.quality for _, _, r in verdicts]),
+            "message": strings([r.message for _, _, r in verdicts]),
+            "threshold": pa.array([r.threshold for _, _, r in verdicts], pa.float64()),
+            "flagged_ids": pa.array([list(r.flagged_ids) for _, _, r in verdicts], pa.list_(pa.int64())),
+        }
+        return pa.Table.from_arrays(list(columns.values()), schema=CHECKS_SCHEMA)
 
     @property
     def subsystem_quality(self) -> str:
@@ -113,7 +160,7 @@ def evaluate_snapshot(
     # The events histogram is a stored one: looking among the derived names too would only cost.
     n_events = count_events(plugin, snapshot.histograms)
     interval = _Interval(plugin, snapshot, baseline, n_events)
-    evaluation = Evaluation(n_events=n_events)
+    evaluation = Evaluation(snapshot, n_events=n_events)
     specs = plugin.check_specs
     names = sorted(histograms)
     plans = {name: _Plan(specs, name, histograms[name]) for name in names}
@@ -152,11 +199,6 @@ def evaluate_snapshot(
                 results += [("reference", result) for result in checked]
         if results:
             evaluation.checked.append(CheckedHistogram(name, tuple(results)))
-    evaluation.check_rows = [
-        _check_row(snapshot, item.histogram, content, result)
-        for item in evaluation.checked
-        for content, result in item.results
-    ]
     evaluation.quality_rows = _quality_rows(plugin, snapshot, evaluation.checked)
     return evaluation
 

@@ -26,6 +26,7 @@ HISTORY_COLUMNS = {
     "first_minute": "float64",
     "last_minute": "float64",
     "n_snapshots": "int64",
+    "minutes": "object",
     "first_flagged_utc": "datetime64[us, UTC]",
     "last_flagged_utc": "datetime64[us, UTC]",
     "new": "bool",
@@ -46,7 +47,8 @@ def channel_history(
     """One row per (check, channel, run) in which that check flagged that channel, oldest run first.
 
     Columns: subsystem, check, channel_id, run, first_minute, last_minute (minutes since the start of
-    the run), n_snapshots (snapshots that flagged it), first_flagged_utc, last_flagged_utc, and `new`
+    the run), n_snapshots (snapshots that flagged it), minutes (the minute of each of those snapshots,
+    to 0.01), first_flagged_utc, last_flagged_utc, and `new`
     (no earlier run flagged it). `run` keeps only that run's rows (`new` still compares with every
     earlier run); `checks` defaults to `tracked_checks(subsystem)`.
     """
@@ -65,14 +67,19 @@ def channel_history(
             from rows
             where subsystem = $subsystem and list_contains($checks, "check") and len(flagged_ids) > 0
         ),
-        per_run as (
-            select f.subsystem, f."check", f.channel_id, f.run,
-                   min(epoch(f.snapshot_time_utc) - epoch(s.start_utc)) / 60.0 as first_minute,
-                   max(epoch(f.snapshot_time_utc) - epoch(s.start_utc)) / 60.0 as last_minute,
-                   count(distinct f.snapshot_time_utc) as n_snapshots,
-                   min(f.snapshot_time_utc) as first_flagged_utc,
-                   max(f.snapshot_time_utc) as last_flagged_utc
+        timed as (
+            select f.*, (epoch(f.snapshot_time_utc) - epoch(s.start_utc)) / 60.0 as minute
             from flags f join starts s using (run)
+        ),
+        per_run as (
+            select subsystem, "check", channel_id, run,
+                   min(minute) as first_minute,
+                   max(minute) as last_minute,
+                   count(distinct snapshot_time_utc) as n_snapshots,
+                   list_sort(list(distinct round(minute, 2))) as minutes,
+                   min(snapshot_time_utc) as first_flagged_utc,
+                   max(snapshot_time_utc) as last_flagged_utc
+            from timed
             group by all
         )
         select *, run = min(run) over (partition by subsystem, "check", channel_id) as new

@@ -16,7 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.qc.paths import SUFFIX, qc_dir, run_dir, snapshot_result_path, table_dir
+from pipeline.qc.paths import QUALITY_TABLE, SUFFIX, qc_dir, run_dir, snapshot_result_path, table_dir
+from pipeline.qc.schema import QUALITY_SCHEMA
 
 TEMP_SUFFIX = ".tmp"
 
@@ -100,3 +101,13 @@ def write_json_atomically(path: Path, value: object) -> None:
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def latest_quality(data_dir: Path, run: int) -> pd.DataFrame:
+    """The newest `quality` row of each group and subsystem in one run (what a control-room tile
+    shows): the columns of `QUALITY_SCHEMA`, one row per (subsystem, level, name)."""
+    rows = read_results(data_dir, QUALITY_TABLE, QUALITY_SCHEMA, run=run)
+    if rows.empty:
+        return rows
+    newest = rows.groupby(["subsystem", "level", "name"], sort=True)["snapshot_time_utc"].idxmax()
+    return rows.loc[newest.to_numpy()].reset_index(drop=True)

@@ -217,22 +217,23 @@ class QCService:
         evaluation = evaluate_snapshot(plugin, snapshot, self.options)
         self.recent.learn(key.subsystem, baseline)
         self.recent.remember(key.subsystem, key.snapshot_id, stored)
-        context = SnapshotContext(
-            snapshot=snapshot,
-            plugin=plugin,
-            histograms=WithDerived(plugin, stored),
-            evaluation=evaluation,
-            previous_snapshot_id=previous.snapshot_id if previous else None,
-            previous=self._lazy(previous),
-            previous_time_utc=previous.snapshot_time_utc if previous else None,
-        )
-        for consumer in self.consumers:
-            self._run_consumer(consumer, context)
+        if self.consumers:  # opening the previous snapshot costs a read: only for someone to use it
+            context = SnapshotContext(
+                snapshot=snapshot,
+                plugin=plugin,
+                histograms=WithDerived(plugin, stored),
+                evaluation=evaluation,
+                previous_snapshot_id=previous.snapshot_id if previous else None,
+                previous=self._lazy(previous),
+                previous_time_utc=previous.snapshot_time_utc if previous else None,
+            )
+            for consumer in self.consumers:
+                self._run_consumer(consumer, context)
         self._publish(key, QUALITY_TABLE, rows_to_table(evaluation.quality_rows, QUALITY_SCHEMA))
-        self._publish(key, CHECKS_TABLE, rows_to_table(evaluation.check_rows, CHECKS_SCHEMA))
+        self._publish(key, CHECKS_TABLE, evaluation.checks_table())
         self._done_ids(key.subsystem, key.run).add(key.snapshot_id)
         self.counters.snapshots_checked += 1
-        self.counters.check_rows += len(evaluation.check_rows)
+        self.counters.check_rows += evaluation.n_checks
         self.counters.last_snapshot_id = key.snapshot_id
         return evaluation
 

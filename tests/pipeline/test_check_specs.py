@@ -18,6 +18,7 @@ from pipeline.detectors.checks import (
     dead_channels,
     empty_histogram,
     event_rate,
+    grade_flagged,
     hot_channels_along_y,
     mean_in_range,
     sector_efficiency,
@@ -146,3 +147,27 @@ def test_mean_in_range() -> None:
     outside = mean_in_range(histogram(values), params)
     assert outside.quality == "Bad" and outside.details["mean"] == pytest.approx(7.5)
     assert mean_in_range(histogram(np.zeros(10)), params).quality == "Null"
+
+
+def test_known_channels_are_reported_but_only_new_ones_are_bad() -> None:
+    params = CheckParameters(values={"known_ids": (7, 9)})
+    assert grade_flagged([], params) == ("Good", "")
+    assert grade_flagged([7, 9], params) == ("Medium", " (2 known)")
+    assert grade_flagged([7, 11], params) == ("Bad", " (1 known)")
+    assert grade_flagged([11], CheckParameters(values={"quality": "Medium"})) == ("Medium", "")
+
+
+def test_hot_fastors_wait_for_enough_events_and_grade_known_ones() -> None:
+    from pipeline.detectors.emc import KNOWN_HOT_FASTORS, PLUGIN
+    from pipeline.processing.options import ProcessingOptions
+
+    counts = np.full(5000, 1.0)
+    counts[list(KNOWN_HOT_FASTORS)] = 400.0
+    fastors = histogram(counts, name="EMCTRQA_histFastORL0")
+    [early] = PLUGIN.checks(fastors, ProcessingOptions(), 500.0)
+    assert early.quality == "Null" and "too few events" in early.message
+    [known] = PLUGIN.checks(fastors, ProcessingOptions(), 5000.0)
+    assert (known.quality, known.flagged_ids) == ("Medium", KNOWN_HOT_FASTORS)
+    counts[1000] = 400.0
+    [new] = PLUGIN.checks(histogram(counts, name="EMCTRQA_histFastORL0"), ProcessingOptions(), 5000.0)
+    assert new.quality == "Bad" and new.message == "5 hot FastORs (4 known) above 0.01"

@@ -24,7 +24,7 @@ from pipeline.emulator.detectors_emc import CELLS_PER_ID_BIN, DEAD_FASTOR_IDS, N
 from pipeline.emulator.detectors_tpc import LOW_EFFICIENCY_SECTOR
 from pipeline.qc.history import channel_history, new_channels
 from pipeline.qc.paths import CHECKS_TABLE, QUALITY_TABLE
-from pipeline.qc.results import read_results, result_files
+from pipeline.qc.results import latest_quality, read_results, result_files
 from pipeline.qc.schema import CHECKS_SCHEMA, QUALITY_SCHEMA
 from pipeline.qc.service import QCService, read_status
 from pipeline.store import SnapshotStore
@@ -84,9 +84,24 @@ def test_a_fastor_turning_hot_is_flagged_with_its_id_only_after_it_turned(qc_dat
     rows = rows_of(checks, FAULTY_RUN, "EMCTRQA_histFastORL0", "hot_fastors")
     for _, row in rows[rows["minute"] < FAULT_MINUTE].iterrows():
         assert ids(row) == sorted(HOT_FASTOR_IDS)  # the emulator's built-in hot FastORs, nothing else
+        assert row["quality"] == "Medium" and "(4 known)" in row["message"]  # known: reported, not news
     for _, row in rows[rows["minute"] >= FAULT_MINUTE + 0.5].iterrows():
         assert ids(row) == sorted({*HOT_FASTOR_IDS, INJECTED_FASTOR})
         assert row["quality"] == "Bad" and row["threshold"] == pytest.approx(1e-2)
+
+
+def test_the_subsystem_turns_from_known_problems_to_bad_when_the_fault_starts(qc_data) -> None:
+    data_dir, runs, _ = qc_data
+    quality = read_results(data_dir, QUALITY_TABLE, QUALITY_SCHEMA, run=FAULTY_RUN)
+    rows = quality[quality["level"] == "subsystem"]
+    minutes = [minute_of(runs, FAULTY_RUN, t) for t in rows["snapshot_time_utc"]]
+    verdicts = {
+        (s, round(m, 1)): q for s, m, q in zip(rows["subsystem"], minutes, rows["quality"], strict=True)
+    }
+    for subsystem in ("EMC", "TPC"):
+        before = {q for (s, m), q in verdicts.items() if s == subsystem and m < FAULT_MINUTE}
+        after = {q for (s, m), q in verdicts.items() if s == subsystem and m >= FAULT_MINUTE + 1}
+        assert "Bad" not in before and after == {"Bad"}, (subsystem, before, after)
 
 
 def test_a_dead_supermodule_is_bad_in_the_checks_table_and_its_group(qc_data) -> None:
@@ -113,6 +128,7 @@ def test_a_tpc_sector_losing_efficiency_is_flagged_beside_the_known_weak_one(qc_
             rows_of(checks, FAULTY_RUN, f"Eta_vs_Phi_{charge}tracks", "sector_efficiency")
         )
         assert [ids(row) for _, row in before.iterrows()] == [[LOW_EFFICIENCY_SECTOR]] * len(before)
+        assert set(before["quality"]) == {"Medium"} and set(after["quality"]) == {"Bad"}  # 7 is known
         assert [ids(row) for _, row in after.iterrows()] == [[LOW_EFFICIENCY_SECTOR, LOST_SECTOR]] * len(
             after
         )
@@ -144,6 +160,17 @@ def test_known_dead_fastors_and_noisy_cells_are_found(qc_data) -> None:
     assert set(low_gain["quality"]) == {"Good"}  # noisy cells fire at low amplitude: high gain only
 
 
+def test_latest_quality_is_what_a_tile_shows_at_the_end_of_the_run(qc_data) -> None:
+    data_dir, _, checks = qc_data
+    tiles = latest_quality(data_dir, FAULTY_RUN)
+    subsystems = tiles[tiles["level"] == "subsystem"].set_index("subsystem")
+    assert sorted(subsystems.index) == ["EMC", "HLT", "TPC"]
+    last = checks[checks["run"] == FAULTY_RUN]["snapshot_time_utc"].max()
+    assert (subsystems["snapshot_time_utc"] == last).all()
+    assert subsystems.loc["EMC", "quality"] == "Bad" and subsystems.loc["TPC", "quality"] == "Bad"
+    assert not tiles.duplicated(["subsystem", "level", "name"]).any()
+
+
 def test_subsystem_quality_is_the_worst_of_its_checks(qc_data) -> None:
     data_dir, _, checks = qc_data
     quality = read_results(data_dir, QUALITY_TABLE, QUALITY_SCHEMA)
@@ -165,6 +192,9 @@ def test_hot_channel_history_says_when_a_channel_was_flagged_and_whether_it_is_n
     first_flagged = first_flagged[first_flagged["flagged_ids"].apply(lambda x: INJECTED_FASTOR in x)]
     run_start = checks[checks["run"] == FAULTY_RUN]["minute"].min()
     assert injected["first_minute"].iloc[0] == pytest.approx(first_flagged["minute"].min() - run_start)
+    expected_minutes = sorted(round(m - run_start, 2) for m in first_flagged["minute"].unique())
+    assert list(injected["minutes"].iloc[0]) == pytest.approx(expected_minutes)
+    assert injected["n_snapshots"].iloc[0] == len(expected_minutes)
     # The built-in hot FastORs were flagged in both runs: new in the first, not in the second.
     for fastor in HOT_FASTOR_IDS:
         rows = history[history["channel_id"] == fastor].set_index("run")
