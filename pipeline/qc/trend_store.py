@@ -34,8 +34,8 @@ TRENDS_SCHEMA = pa.schema(
         described_field(
             "interval_start_utc",
             pa.timestamp("us", tz="UTC"),
-            "start of what the value covers: the start of run (`cumulative`) or the previous "
-            "snapshot's time (`interval`; the start of run for the run's first snapshot)",
+            "start of what the value covers: the subsystem's first snapshot of the run (`cumulative`) "
+            "or the previous snapshot's time (`interval`; for the first snapshot, its own time)",
         ),
         described_field(
             "content",

@@ -159,3 +159,13 @@ def test_a_bad_alarm_file_stops_the_qc_command_naming_the_field(tmp_path, caplog
         patch.setenv("OVERWATCH_ALARMS_CONFIG", str(bad))
         assert main(["qc", "--data-dir", str(tmp_path / "data")]) == 2
     assert "EMC.x.min: must be <= max (2 > 1)" in caplog.text
+
+
+def test_a_bad_delivery_setting_stops_the_qc_command_naming_the_field(tmp_path, caplog):
+    from pipeline.__main__ import main
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OVERWATCH_ALARM_WEBHOOK_URL", "slack.example.org/hook")
+        assert main(["qc", "--data-dir", str(tmp_path / "data")]) == 2
+    assert "alarm_webhook_url: must be an http(s) URL, got 'slack.example.org/hook'" in caplog.text
+
