@@ -94,7 +94,7 @@ HITS_THRESHOLD = 1e-2
 # What the QC service trends for EMC (the original's 30 trended histograms x {max, mean, stdDev}),
 # plus the number of hot FastORs and the event rate.
 TRENDS: tuple[TrendSpec, ...] = (
-    TrendSpec(r"^EMCTRQA_hist(AmpEdgePos|MaxEdgePos)"),
+    TrendSpec(r"^EMCTRQA_hist(AmpEdgePos|MaxEdgePos)", ("mean", "std_dev", "maximum", "entries")),
     TrendSpec(r"^EMCTRQA_histFastOR(L0|L0Amp|L0LargeAmp|L0Time|L1|L1Amp|L1LargeAmp)$"),
     TrendSpec(r"^EMCTRQA_histFastOR(L0|L1)(Amp|LargeAmp)?$", ("hot_channels",)),
     TrendSpec(f"^{EVENTS_HISTOGRAM}$", ("entries", "events_per_minute")),

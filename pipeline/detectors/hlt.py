@@ -104,6 +104,7 @@ PLUGIN = HLTPlugin(
     groups_without_own_receiver=(ALL_HISTOGRAMS,),
     own_names="",
     check_specs=CHECK_SPECS,
-    # The original trended max, mean and stdDev of every HLT histogram.
-    trends=(TrendSpec(r"^fHist"),),
+    # The original trended max, mean and stdDev of every HLT histogram; entries say how much a mean
+    # of the interval can be trusted.
+    trends=(TrendSpec(r"^fHist", ("mean", "std_dev", "maximum", "entries")),),
 )
