@@ -40,6 +40,9 @@ class Settings:
     dash_workers: int = 2
     dash_threads: int = 4
     dash_timeout_s: int = 120
+    # A reset-mode view summing at least this many snapshots, not yet cached, is built by a background
+    # job (with progress and cancel) instead of inside the page's request.
+    dash_background_min_snapshots: int = 20
     status_refresh_ms: int = 2000
     # A receiver rewrites its heartbeat every 2 s (pipeline.status.HEARTBEAT_EVERY_S), also while it
     # waits for a silent merger: 30 s without one means the process is gone (the original waited 5 min).

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import lru_cache
 
 import dash
 import dash_bootstrap_components as dbc
@@ -165,7 +166,9 @@ def _overlay(service, run: int, subsystem: str, shown: dict, beam: str, referenc
     n_events = resolved.view.n_events
     if not n_events:
         raise ValueError("this view has no event count to normalise with")
-    reference, reference_events = service.reference_histogram(subsystem, beam, current.histogram.name)
+    reference, reference_events = _reference_content(
+        service, subsystem, beam, reference_run, current.histogram.name
+    )
     if not reference_events:
         raise ValueError(f"reference run {reference_run} has no event count")
     reference_shown, shown_over_reference = reference_as_shown(current, n_events, reference, reference_events)
@@ -179,6 +182,13 @@ def _overlay(service, run: int, subsystem: str, shown: dict, beam: str, referenc
         y_title=y_title,
         log_y=bool(logs[1]),
     )
+
+
+@lru_cache(maxsize=32)
+def _reference_content(service, subsystem: str, beam: str, reference_run: int, name: str):
+    """The reference histogram and its events, kept: a live page redraws every few seconds, and the
+    reference run (`reference_run` is part of the key, so a new reference is read anew) does not change."""
+    return service.reference_histogram(subsystem, beam, name)
 
 
 def _run_of(pathname: str | None) -> tuple[int, str]:

@@ -337,6 +337,18 @@ class ProcessedView:
                 self._content = self._load_content()
             return self._content
 
+    def is_processed(self, name: str) -> bool:
+        """Whether `histogram(name)` is ready (in memory or the disk cache) rather than to be computed.
+
+        Another process (a background job) may have processed it since this view was built: then this
+        view reads the disk cache from now on."""
+        if name in self._processed:
+            return True
+        if self._disk is None or self._disk.get((*self._disk_key, name)) is None:
+            return False
+        self._disk_may_hold = True
+        return True
+
     def histogram(self, name: str) -> ProcessedHistogram:
         """One histogram of the window, scaled and checked with this view's options; KeyError if absent."""
         processed = self._processed.get(name)
@@ -387,6 +399,7 @@ class ProcessingService:
             str(cache_dir), size_limit=cache_size_bytes, eviction_policy="least-recently-used"
         )
         self._memory: OrderedDict[tuple, ProcessedView] = OrderedDict()
+        self._contents: OrderedDict[tuple, ViewContent] = OrderedDict()  # slices, whatever the options
         self._lock = threading.Lock()
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="snapshot-read")
         self._disk = _WrittenWhenIdle(self.cache)
@@ -533,15 +546,7 @@ class ProcessingService:
         elif not isinstance(options, ProcessingOptions):
             options = ProcessingOptions.from_mapping(options)
         info, plan = self.plan(run, subsystem, window, mode)
-        key = (
-            CACHE_FORMAT,
-            run,
-            subsystem,
-            info.source_subsystem,
-            plan.mode.value,
-            plan.used_snapshot_ids,
-            options.cache_key(),
-        )
+        key = self._view_key(info, plan, options)
         with self._lock:
             cached = self._memory.get(key)
             if cached is not None:
@@ -556,10 +561,59 @@ class ProcessingService:
         self._remember(key, view)
         return view
 
+    def is_cached(
+        self,
+        run: int,
+        subsystem: str,
+        window: Window | None = None,
+        options: ProcessingOptions | None = None,
+        mode: MergerMode | None = None,
+    ) -> bool:
+        """Whether `view` with these arguments would be served from a cache (memory or disk) rather than
+        built from snapshots: a page uses it to hand slow builds to a background job."""
+        info, plan = self.plan(run, subsystem, window, mode)
+        key = self._view_key(info, plan, options or ProcessingOptions())
+        with self._lock:
+            if key in self._memory:
+                return True
+        return (*key, VIEW_ENTRY) in self.cache
+
+    @staticmethod
+    def _view_key(info: RunInfo, plan: SlicePlan, options: ProcessingOptions) -> tuple:
+        return (
+            CACHE_FORMAT,
+            info.run,
+            info.subsystem,
+            info.source_subsystem,
+            plan.mode.value,
+            plan.used_snapshot_ids,
+            options.cache_key(),
+        )
+
     def _content_loader(self, info: RunInfo, plan: SlicePlan) -> ContentLoader:
+        """The slice's histograms, shared by the views of one window that differ only in options: a
+        new threshold must not read the snapshots again."""
+        content_key = (
+            info.run,
+            info.subsystem,
+            info.source_subsystem,
+            plan.mode.value,
+            plan.used_snapshot_ids,
+        )
+
         def load() -> ViewContent:
+            with self._lock:
+                content = self._contents.get(content_key)
+                if content is not None:
+                    self._contents.move_to_end(content_key)
+                    return content
             histograms = load_slice(self.store, plan, executor=self._readers)
-            return ViewContent(plugin_for(info.subsystem), histograms, own_only=info.uses_hlt_files)
+            content = ViewContent(plugin_for(info.subsystem), histograms, own_only=info.uses_hlt_files)
+            with self._lock:
+                self._contents[content_key] = content
+                while len(self._contents) > MEMORY_ENTRIES:
+                    self._contents.popitem(last=False)
+            return content
 
         return load
 
@@ -693,4 +747,5 @@ class ProcessingService:
         self.flush()
         with self._lock:
             self._memory.clear()
+            self._contents.clear()
         self.cache.clear()
