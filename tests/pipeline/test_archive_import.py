@@ -226,9 +226,21 @@ def test_the_command_line_prints_the_summary_and_says_a_file_failed(archive: Pat
 
 
 def test_two_dask_workers_store_the_same_as_one(archive: Path, tmp_path: Path):
+    from distributed import LocalCluster
+
     one, two = tmp_path / "one", tmp_path / "two"
-    summary_one = import_archive(archive, one, workers=1, progress=None)
-    summary_two = import_archive(archive, two, workers=2, progress=None)
+    summary_one = import_archive(archive, one, workers=1, progress=None)  # a local cluster of its own
+    # Two workers of a cluster that already runs, as `--scheduler tcp://HOST:PORT` uses one.
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        host="127.0.0.1",
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+        local_directory=tmp_path / "scratch",
+    ) as cluster:
+        summary_two = import_archive(archive, two, scheduler=cluster.scheduler_address, progress=None)
+        assert len(cluster.workers) == 2
 
     assert summary_one.snapshots == summary_two.snapshots == 10
     assert sorted(summary_one.failed) == sorted(summary_two.failed)
