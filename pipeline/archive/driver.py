@@ -42,9 +42,9 @@ class ImportSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, outcome: FileOutcome) -> None:
-        self.rejected_objects += outcome.rejected_objects
         self.cpu_s += outcome.cpu_s
         if outcome.status == STORED:
+            self.rejected_objects += outcome.rejected_objects
             self.snapshots += 1
             self.histograms += outcome.n_histograms
         elif outcome.status == ALREADY_STORED:

@@ -87,7 +87,8 @@ def _import(entry: ArchiveFile, data_dir: Path) -> FileOutcome:
     rejected = contents.unreadable + reply.rejected + [f"repeated name {n!r}" for n in planned.repeated_names]
     if planned.meta is None:
         details = "; ".join(rejected[:_REASONS_SHOWN]) or "the file holds no objects"
-        return FileOutcome(path, FAILED, rejected_objects=len(rejected), reason=f"no histogram: {details}")
+        reason = f"{planned.skip_reason}: {details}"
+        return FileOutcome(path, FAILED, rejected_objects=len(rejected), reason=reason)
     th1_version = contents.class_versions.get("TH1")
     if th1_version == RUN2_TH1_VERSION:
         _keep_schema(data_dir, contents)

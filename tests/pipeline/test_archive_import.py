@@ -103,13 +103,21 @@ def make_archive(root: Path, fixtures_dir: Path) -> Path:
     write_receiver_file(archive / "data" / flat_name("EMC", 300005, "E", SUMMER[0]), small_histograms(50))
     write_receiver_file(archive / moved_path("EMC", 300006, SUMMER[1], replay=True), small_histograms(60))
     # Moved, without runInfo.yaml: mode unknown.
-    write_receiver_file(archive / moved_path("HLT", 300007, SUMMER[2]), small_histograms(70, "fHistHLT"))
+    hlt_file = write_receiver_file(
+        archive / moved_path("HLT", 300007, SUMMER[2]), small_histograms(70, "fHistHLT")
+    )
+    with uproot.update(hlt_file) as root_file:  # an object the store does not hold, beside the histograms
+        root_file["fHistNote"] = "not a histogram"
+    # No histogram in it: a receiver file holding a TObjString only.
+    with uproot.recreate(archive / "data" / NO_HISTOGRAM) as root_file:
+        root_file["note"] = "not a histogram"
     # Unreadable: a receiver name over bytes that are no ROOT file.
     (archive / "data" / flat_name("EMC", 300001, "B", utc(2018, 7, 1, 10, 5, 0))).write_bytes(b"root" * 100)
     return archive
 
 
 UNREADABLE = "EMChistos_300001_B_2018_7_1_12_5_0.root"
+NO_HISTOGRAM = "EMChistos_300001_B_2018_7_1_12_6_0.root"
 RUN2_FILE = "HLThistos_300003_B_2018_10_28_2_30_0.root"
 
 
@@ -151,10 +159,13 @@ def test_archive_imports_into_exactly_the_expected_snapshots(
 ):
     summary = import_archive(archive, tmp_path, workers=0, progress=None)
 
-    assert summary.files == 14  # every .root file: 10 to import, 1 moved copy, 2 derived, 1 unreadable
+    assert summary.files == 15  # every .root file: 10 to import, 1 moved copy, 2 derived, 2 failing
     assert summary.snapshots == 10 and summary.histograms == 31  # 7 files of 4, 2 TPC files of 1, Run-2 1
-    assert [Path(path).name for path, _ in summary.failed] == [UNREADABLE]
-    assert "unreadable ROOT file" in summary.failed[0][1]
+    failed = {Path(path).name: reason for path, reason in summary.failed}
+    assert failed.keys() == {UNREADABLE, NO_HISTOGRAM}
+    assert failed[UNREADABLE].startswith("unreadable ROOT file: ")
+    assert failed[NO_HISTOGRAM].startswith("nothing to store (run 300001, 0 objects): ")
+    assert "unsupported histogram class 'TObjString'" in failed[NO_HISTOGRAM]
     skipped = {Path(path).name: reason for path, reason in summary.skipped}
     assert skipped.keys() == {
         "EMChistos_300001_B_2018_7_1_12_0_0.root",  # the moved copy (first in path order) was imported
@@ -198,23 +209,38 @@ def test_a_second_import_adds_nothing(archive: Path, tmp_path: Path):
     assert again.snapshots == 0 and again.histograms == 0
     already = [path for path, reason in again.skipped if reason.startswith("already stored as ")]
     assert len(already) == 10
-    assert len(again.failed) == 1  # the unreadable file is reported again
+    assert len(again.failed) == 2  # the files that failed are reported again
 
 
 def test_the_command_line_prints_the_summary_and_says_a_file_failed(archive: Path, tmp_path: Path, capsys):
     code = main(["import-archive", str(archive), "--data-dir", str(tmp_path), "--workers", "0"])
     out, err = capsys.readouterr()
     assert code == 1  # a file failed; the others were imported
-    assert out.splitlines()[0] == "14 files: 10 snapshots stored (31 histograms), 3 skipped, 1 failed"
+    assert out.splitlines()[0] == (
+        "15 files: 10 snapshots stored (31 histograms), 3 skipped, 2 failed; "
+        "1 objects rejected inside stored files"
+    )
     assert f"failed: {archive / 'data' / UNREADABLE}: unreadable ROOT file" in out
     assert "  skipped: 1 x combined file" in out
-    assert err.splitlines()[-1].endswith("] 11/11 files, 31 histograms, 1 failed")  # the progress bar
+    assert err.splitlines()[-1].endswith("] 12/12 files, 31 histograms, 2 failed")  # the progress bar
 
 
 def test_two_dask_workers_store_the_same_as_one(archive: Path, tmp_path: Path):
+    from distributed import LocalCluster
+
     one, two = tmp_path / "one", tmp_path / "two"
-    summary_one = import_archive(archive, one, workers=1, progress=None)
-    summary_two = import_archive(archive, two, workers=2, progress=None)
+    summary_one = import_archive(archive, one, workers=1, progress=None)  # a local cluster of its own
+    # Two workers of a cluster that already runs, as `--scheduler tcp://HOST:PORT` uses one.
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        host="127.0.0.1",
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+        local_directory=tmp_path / "scratch",
+    ) as cluster:
+        summary_two = import_archive(archive, two, scheduler=cluster.scheduler_address, progress=None)
+        assert len(cluster.workers) == 2
 
     assert summary_one.snapshots == summary_two.snapshots == 10
     assert sorted(summary_one.failed) == sorted(summary_two.failed)
