@@ -450,10 +450,19 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         elif trigger in (Run.LOG_X, Run.LOG_Y, Run.LOG_Z):
             shown_logs = (shown or {}).get("logs")
             if shown_logs == [bool(log_x), bool(log_y), bool(log_z)]:
-                raise PreventUpdate  # the page setting the experts' defaults, not the user
-            new_query = ViewQuery(
-                **{**query.__dict__, "logx": bool(log_x), "logy": bool(log_y), "logz": bool(log_z)}
-            )
+                # The page setting the experts' defaults, not the user. This request may have replaced
+                # a pending one of the user's (Dash keeps only the newest answer): keep their histogram.
+                if (
+                    hist is None
+                    or (group, hist) == (query.group, query.hist)
+                    or hist == (shown or {}).get("name")
+                ):
+                    raise PreventUpdate
+                new_query = query.with_histogram(group, hist)
+            else:
+                new_query = ViewQuery(
+                    **{**query.__dict__, "logx": bool(log_x), "logy": bool(log_y), "logz": bool(log_z)}
+                )
         elif trigger == Run.MODE:
             new_query = ViewQuery(
                 **{
