@@ -64,6 +64,7 @@ _INFOS = (
     f"run={2**64 + 3}",
     "run=12;HLT_MODE=B\n;BEAM_TYPE=\xff",
     "run=abc",
+    "run=" + "9" * 5000,  # more digits than Python converts to an int
     "",
 )
 _CLASS_NAMES = (b"TH1F", b"TH2D", b"TH3I", b"TProfile", b"TGraph", b"TCanvas", b"TObjArray", b"TList", b"Zz")

@@ -73,6 +73,13 @@ def test_a_run_beyond_int64_is_skipped_and_the_next_reply_stored(tmp_path):
     assert (status.skipped_replies, status.snapshots_stored) == (1, 1)
 
 
+def test_a_run_of_thousands_of_digits_is_out_of_range_not_an_exception():
+    reply = reply_of(*objects("a"), info="run=" + "9" * 5000 + ";HLT_MODE=B")
+    assert reply.run == 10**30 and [h.name for h in reply.histograms] == ["a"]
+    assert reply_of(info="run=-" + "0" * 4990 + "42").run == -42
+    assert reply_of(info="run= +17abc").run == 17
+
+
 @pytest.mark.parametrize("run", [2**63, 2**64 + 5])
 def test_the_store_refuses_runs_its_int64_column_cannot_hold(tmp_path, run):
     with pytest.raises(ValueError, match="positive integer up to 9223372036854775807"):
