@@ -176,6 +176,7 @@ class StoreReader(threading.Thread):
 @dataclass
 class CrashReport:
     kills: int = 0
+    mid_write: int = 0  # kills that left a temp file: they landed while a snapshot was being written
     snapshots: int = 0
     reader_reads: int = 0
     problems: list[str] = field(default_factory=list)
@@ -245,6 +246,7 @@ def crash_soak(kills: int, data_dir: Path, seed: int = 1, log: Callable[[str], N
             receiver.send_signal(signal.SIGKILL)
             receiver.wait(timeout=10)
             report.kills += 1
+            report.mid_write += bool(dead_writer_temp_files(data_dir))
             report.problems += [f"kill {kill}: {problem}" for problem in check_intact(data_dir, known)]
             if (kill + 1) % 10 == 0:
                 log(f"  {kill + 1} kills, {len(known)} snapshots, {len(report.problems)} problems")
@@ -360,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
             report = crash_soak(args.kills, data_dir, args.seed)
             recovery = report.restart_to_snapshot_s
             print(
-                f"kills {report.kills}, committed snapshots {report.snapshots} all intact: "
+                f"kills {report.kills} ({report.mid_write} during a write), "
+                f"committed snapshots {report.snapshots} all intact: "
                 f"{not report.problems}, reader passes {report.reader_reads}\n"
                 f"restart to next snapshot: median {statistics.median(recovery):.2f} s, "
                 f"max {max(recovery):.2f} s\n"
