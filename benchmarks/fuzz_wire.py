@@ -414,13 +414,31 @@ def run(cases: int, seed: int, hang_s: float, store_every: int, report_every: in
     return summary
 
 
+class ByteStreamRandom(random.Random):
+    """Random choices read from a fuzzer's input bytes, so that a small mutation of the input is a small
+    change of the case (hashing the input into a seed would make every mutation an unrelated case)."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(0)
+        self._data = data
+        self._position = 0
+
+    def getrandbits(self, k: int) -> int:
+        size = (k + 7) // 8
+        chunk = self._data[self._position : self._position + size].ljust(size, b"\0")  # zeros once used up
+        self._position += size
+        return int.from_bytes(chunk, "little") & ((1 << k) - 1)
+
+    def random(self) -> float:
+        return self.getrandbits(53) / (1 << 53)
+
+
 def _atheris_main() -> None:
-    """Coverage-guided: atheris turns its input into the random choices of one case."""
+    """Coverage-guided: atheris's input bytes are the random choices of one case."""
     import atheris  # optional: pip install atheris
 
     def one_input(data: bytes) -> None:
-        rng = random.Random(data)
-        check_case(make_case(rng))
+        check_case(make_case(ByteStreamRandom(data)))
 
     atheris.instrument_all()
     atheris.Setup([arg for arg in sys.argv if arg != "--atheris"], one_input)
