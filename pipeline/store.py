@@ -5,15 +5,14 @@ Layout (hive partitioned, readable by plain DuckDB/pandas; schema: `store_schema
     <data_dir>/snapshots/subsystem=<SYS>/run=<N>/<snapshot_id>.parquet
     <data_dir>/replay/subsystem=<SYS>/run=<N>/<snapshot_id>.parquet      (HLT mode "E")
 
-A snapshot becomes visible all at once: it is written to a dot-prefixed `.tmp` name in
-`<data_dir>/tmp/`, fsynced, then hard-linked to its final name (atomic, and unlike a rename it never
-replaces an existing file). Nothing under an area is ever a partial file, so a writer killed mid-way
-leaves at most a stray temp file outside every reader's glob; receivers remove those at start.
+A snapshot becomes visible all at once: it is written to a dot-prefixed `.tmp` name in the same
+directory, fsynced, then hard-linked to its final name (atomic, and unlike a rename it never
+replaces an existing file). Readers only look at `*.parquet` names, so a writer killed mid-way
+leaves at most a stray temp file that nothing lists; receivers remove those at start.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import re
@@ -59,9 +58,6 @@ REPLAY_AREA = "replay"
 SUFFIX = ".parquet"
 TEMP_SUFFIX = ".tmp"
 AREAS = (SNAPSHOTS_AREA, REPLAY_AREA)
-# Snapshots are written here, then linked into their area: a reader's `snapshots/**/*` glob (DuckDB
-# lists hidden files too) never meets a file being written, or one a killed writer left.
-TEMP_DIR = "tmp"
 # 32 rows of 48x104 TH2 per row group (42 kB each; 85 kB when their variances are stored too): reading
 # one histogram decodes ~1.4-2.7 MB instead of the whole ~11-21 MB snapshot, and reading everything
 # stays one fast scan. Each row group costs ~0.4 ms to write however little it holds (a chunk per
@@ -201,7 +197,7 @@ class SnapshotStore:
             if self._find_path(snapshot_id) is not None:
                 continue
             table = histograms_to_table(snapshot_id, meta, histograms)
-            if _publish(table, directory / f"{snapshot_id}{SUFFIX}", self.data_dir / TEMP_DIR):
+            if _publish(table, directory / f"{snapshot_id}{SUFFIX}"):
                 log.debug("stored %s (%d histograms)", snapshot_id, len(histograms))
                 return snapshot_id
 
@@ -244,11 +240,8 @@ class SnapshotStore:
         """
         removed = 0
         oldest_allowed = time.time() - max_age_s
-        # Beside the final names: where temp files were written before TEMP_DIR (and still are when
-        # an area is a mount of its own).
-        beside = [(self.data_dir / area).glob(f"subsystem=*/run=*/.*{TEMP_SUFFIX}") for area in AREAS]
-        for paths in (*beside, (self.data_dir / TEMP_DIR).glob(f".*{TEMP_SUFFIX}")):
-            for path in paths:
+        for area in AREAS:
+            for path in (self.data_dir / area).glob(f"subsystem=*/run=*/.*{TEMP_SUFFIX}"):
                 try:
                     if not _writer_alive(path) or path.stat().st_mtime < oldest_allowed:
                         path.unlink()
@@ -487,12 +480,10 @@ def _validate(meta: SnapshotMeta, histograms: list[Histogram]) -> None:
         raise ValueError(f"histograms must have 1 to {MAX_DIMENSION} axes: {bad}")
 
 
-def _publish(table: pa.Table, final_path: Path, temp_dir: Path) -> bool:
-    """Write `table` to a temp file in `temp_dir`, fsync, link it to `final_path`; False if that name
-    is taken."""
+def _publish(table: pa.Table, final_path: Path) -> bool:
+    """Write `table` to a temp file, fsync, link it to `final_path`; False if that name is taken."""
     temp_name = f".{final_path.name}.{os.getpid()}.{time.time_ns()}{TEMP_SUFFIX}"
-    temp_dir.mkdir(parents=True, exist_ok=True)
-    temp_path = temp_dir / temp_name
+    temp_path = final_path.with_name(temp_name)
     try:
         with pq.ParquetWriter(str(temp_path), table.schema, **PARQUET_OPTIONS) as writer:
             writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
@@ -501,11 +492,6 @@ def _publish(table: pa.Table, final_path: Path, temp_dir: Path) -> bool:
             os.link(temp_path, final_path)
         except FileExistsError:
             return False
-        except OSError as error:
-            if error.errno != errno.EXDEV or temp_dir == final_path.parent:
-                raise
-            # The area is a mount of its own: a link cannot cross it, so write beside the final name.
-            return _publish(table, final_path, final_path.parent)
         _fsync_path(final_path.parent)
         return True
     finally:

@@ -142,10 +142,21 @@ def parse_info(text: str) -> dict[str, str]:
     return info
 
 
+# More digits than any run number has: such a "run" is only ever refused (beyond int64), and Python
+# refuses to convert more than 4,300 digits at all, which made a long digit string an exception.
+_MAX_RUN_DIGITS = 30
+
+
 def run_number(info: dict[str, str]) -> int:
-    """`atoi(map["run"])`: leading digits, 0 when absent or not a number."""
-    match = re.match(r"\s*([+-]?\d+)", info.get("run", ""))
-    return int(match.group(1)) if match else 0
+    """`atoi(map["run"])`: leading digits, 0 when absent or not a number; a number of more than 30
+    digits reads as +-10**30 (out of every valid range, as it is)."""
+    match = re.match(r"\s*([+-]?)(\d+)", info.get("run", ""))
+    if not match:
+        return 0
+    sign, digits = match.groups()
+    digits = digits.lstrip("0") or "0"
+    value = int(digits) if len(digits) <= _MAX_RUN_DIGITS else 10**_MAX_RUN_DIGITS
+    return -value if sign == "-" else value
 
 
 def format_info(run: int, hlt_mode: str, beam_type: str) -> str:

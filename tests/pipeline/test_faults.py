@@ -172,7 +172,7 @@ def test_a_full_or_read_only_data_folder_is_reported_and_ingest_resumes(small_da
                 "store failed"
             )
             assert any("No space left on device" in record.getMessage() for record in caplog.records)
-            assert not list((small_data_folder / "tmp").glob(".*.tmp"))  # the failed write cleaned up
+            assert not list(small_data_folder.rglob(".*.parquet.*.tmp"))  # the failed write cleaned up
 
             # Read-only (e.g. remounted after errors): the same, and the status write fails quietly.
             subprocess.run(["mount", "-o", "remount,ro", str(small_data_folder)], check=True)

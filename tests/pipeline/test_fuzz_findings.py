@@ -73,6 +73,13 @@ def test_a_run_beyond_int64_is_skipped_and_the_next_reply_stored(tmp_path):
     assert (status.skipped_replies, status.snapshots_stored) == (1, 1)
 
 
+def test_a_run_of_thousands_of_digits_is_out_of_range_not_an_exception():
+    reply = reply_of(*objects("a"), info="run=" + "9" * 5000 + ";HLT_MODE=B")
+    assert reply.run == 10**30 and [h.name for h in reply.histograms] == ["a"]
+    assert reply_of(info="run=-" + "0" * 4990 + "42").run == -42
+    assert reply_of(info="run= +17abc").run == 17
+
+
 @pytest.mark.parametrize("run", [2**63, 2**64 + 5])
 def test_the_store_refuses_runs_its_int64_column_cannot_hold(tmp_path, run):
     with pytest.raises(ValueError, match="positive integer up to 9223372036854775807"):
@@ -169,12 +176,11 @@ def dead_pid() -> int:
 def test_receiver_start_removes_temp_files_of_dead_writers_only(tmp_path):
     store = SnapshotStore(tmp_path)
     store.write_snapshot(SnapshotMeta(500, "EMC", datetime(2025, 1, 1, tzinfo=UTC)), [histogram("a")])
-    temp_dir = tmp_path / "tmp"
-    dead = temp_dir / f".EMC_500_x.parquet.{dead_pid()}.123.tmp"
-    live = temp_dir / f".EMC_500_y.parquet.{os.getppid()}.456.tmp"  # pytest's parent: alive
-    legacy = tmp_path / "snapshots/subsystem=EMC/run=500" / f".EMC_500_z.parquet.{dead_pid()}.789.tmp"
-    for path in (dead, live, legacy):
+    run_dir = tmp_path / "snapshots/subsystem=EMC/run=500"
+    dead = run_dir / f".EMC_500_x.parquet.{dead_pid()}.123.tmp"
+    live = run_dir / f".EMC_500_y.parquet.{os.getppid()}.456.tmp"  # pytest's parent: alive
+    for path in (dead, live):
         path.write_bytes(b"PAR1 half a file")
     Receiver("tcp://127.0.0.1:9", "EMC", tmp_path)
-    assert (dead.exists(), live.exists(), legacy.exists()) == (False, True, False)
+    assert (dead.exists(), live.exists()) == (False, True)
     assert SnapshotStore(tmp_path).count_snapshots() == 1
