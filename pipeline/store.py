@@ -213,11 +213,7 @@ class SnapshotStore:
         if self.has_snapshot(snapshot_id):
             return None
         table = histograms_to_table(snapshot_id, meta, histograms)
-        return (
-            snapshot_id
-            if _publish(table, directory / f"{snapshot_id}{SUFFIX}", self.data_dir / TEMP_DIR)
-            else None
-        )
+        return snapshot_id if _publish(table, directory / f"{snapshot_id}{SUFFIX}") else None
 
     def _prepare(
         self, meta: SnapshotMeta, histograms: Sequence[Histogram]

@@ -164,7 +164,7 @@ def test_archive_imports_into_exactly_the_expected_snapshots(
     failed = {Path(path).name: reason for path, reason in summary.failed}
     assert failed.keys() == {UNREADABLE, NO_HISTOGRAM}
     assert failed[UNREADABLE].startswith("unreadable ROOT file: ")
-    assert failed[NO_HISTOGRAM].startswith("nothing to store (run 300001, 0 objects): ")
+    assert failed[NO_HISTOGRAM].startswith("no histogram left to store: ")
     assert "unsupported histogram class 'TObjString'" in failed[NO_HISTOGRAM]
     skipped = {Path(path).name: reason for path, reason in summary.skipped}
     assert skipped.keys() == {
