@@ -218,6 +218,13 @@ class SnapshotStore:
         Columns: run, subsystem, hlt_mode, beam_type, first_snapshot_utc, last_snapshot_utc,
         n_snapshots, merger_reset. HLT mode, beam type and merger_reset are those of the newest snapshot.
         """
+        return _frame(self.run_rows(subsystem, include_replay, run), RUNS_COLUMNS)
+
+    def run_rows(
+        self, subsystem: str | None = None, include_replay: bool = False, run: int | None = None
+    ) -> list[dict[str, object]]:
+        """The rows of `runs()` as plain dicts (times as datetimes): for callers that list every few
+        seconds, to whom building a DataFrame of thousands of rows costs more than the listing."""
         # Per folder, not per file: each folder's listing is kept sorted (and reused while the folder is
         # unchanged), so a store of 100,000 files lists in one stat per run folder.
         groups: dict[tuple[int, str], list[list[tuple[SnapshotKey, Path]]]] = {}
@@ -243,7 +250,7 @@ class SnapshotStore:
                 }
             )
         rows.sort(key=lambda row: (-row["run"], row["subsystem"]))
-        return _frame(rows, RUNS_COLUMNS)
+        return rows
 
     def snapshots(self, run: int, subsystem: str, include_replay: bool = False) -> pd.DataFrame:
         """snapshot_id, snapshot_time_utc, n_histograms of one run and subsystem, oldest first."""
@@ -414,13 +421,14 @@ class SnapshotStore:
         self, area: str, subsystem: str | None, run: int | None
     ) -> Iterator[tuple[str, list[tuple[SnapshotKey, Path]]]]:
         """(subsystem, its snapshots oldest first) of every run folder of an area with snapshots in it."""
-        area_dir = self.data_dir / area
+        # Plain strings, not Paths: a listing of 1,000 runs walks 3,000 folders every few seconds.
+        area_dir = os.path.join(self.data_dir, area)
         systems = [subsystem] if subsystem else _partition_values(area_dir, "subsystem")
         for system in systems:
-            system_dir = area_dir / f"subsystem={system}"
+            system_dir = os.path.join(area_dir, f"subsystem={system}")
             runs = [str(run)] if run is not None else _partition_values(system_dir, "run")
             for run_text in runs:
-                listing = _snapshot_files(system_dir / f"run={run_text}", system, run_text)
+                listing = _snapshot_files(os.path.join(system_dir, f"run={run_text}"), system, run_text)
                 if listing:
                     yield system, listing
 
@@ -532,7 +540,7 @@ def _may_hold(statistics: pq.Statistics | None, names: list[str]) -> bool:
     return any(statistics.min <= name <= statistics.max for name in names)
 
 
-def _partition_values(directory: Path, key: str) -> list[str]:
+def _partition_values(directory: Path | str, key: str) -> list[str]:
     """Values `v` of the `key=v` subdirectories of `directory` (hive partitions)."""
     prefix = f"{key}="
     try:
@@ -548,16 +556,16 @@ def _partition_values(directory: Path, key: str) -> list[str]:
 # Directory mtimes come from a coarse clock, so a change made in the same tick as a listing can leave
 # the mtime as it was. As git does with "racy" index entries, a listing taken less than a second after
 # the folder's last change is never reused: it is read again until one is taken later than that.
-_FOLDER_LISTINGS: dict[Path, tuple[int, list[tuple[SnapshotKey, Path]]]] = {}
+_FOLDER_LISTINGS: dict[str, tuple[int, list[tuple[SnapshotKey, Path]]]] = {}
 _RACY_NS = 1_000_000_000
 
 
-def _snapshot_files(directory: Path, subsystem: str, run_text: str) -> list[tuple[SnapshotKey, Path]]:
+def _snapshot_files(directory: str, subsystem: str, run_text: str) -> list[tuple[SnapshotKey, Path]]:
     """The snapshots of one run folder (of `subsystem` and run `run_text`), oldest first."""
     listed_at_ns = time.time_ns()
     try:
-        mtime_ns = directory.stat().st_mtime_ns
-    except FileNotFoundError:
+        mtime_ns = os.stat(directory).st_mtime_ns
+    except (FileNotFoundError, NotADirectoryError):
         return []
     cached = _FOLDER_LISTINGS.get(directory)
     if cached is not None and cached[0] == mtime_ns:
