@@ -256,27 +256,39 @@ class SnapshotStore:
         Columns: run, subsystem, hlt_mode, beam_type, first_snapshot_utc, last_snapshot_utc,
         n_snapshots, merger_reset. HLT mode, beam type and merger_reset are those of the newest snapshot.
         """
-        groups: dict[tuple[int, str], list[tuple[SnapshotKey, Path]]] = {}
-        for key, path in self._scan(subsystem, run, include_replay=include_replay):
-            groups.setdefault((key.run, key.subsystem), []).append((key, path))
+        return _frame(self.run_rows(subsystem, include_replay, run), RUNS_COLUMNS)
+
+    def run_rows(
+        self, subsystem: str | None = None, include_replay: bool = False, run: int | None = None
+    ) -> list[dict[str, object]]:
+        """The rows of `runs()` as plain dicts (times as datetimes): for callers that list every few
+        seconds, to whom building a DataFrame of thousands of rows costs more than the listing."""
+        # Per folder, not per file: each folder's listing is kept sorted (and reused while the folder is
+        # unchanged), so a store of 100,000 files lists in one stat per run folder.
+        groups: dict[tuple[int, str], list[list[tuple[SnapshotKey, Path]]]] = {}
+        for system, listing in self._folders(subsystem, run, include_replay):
+            groups.setdefault((listing[0][0].run, system), []).append(listing)
         rows = []
-        for (run, system), entries in groups.items():
-            entries.sort(key=lambda entry: entry[0].order)
-            newest = self._footer(entries[-1][1]).meta
+        for (run, system), listings in groups.items():
+            first, newest = listings[0][0], listings[0][-1]
+            for listing in listings[1:]:  # a run with replays too: the other area's folder
+                first = listing[0] if listing[0][0].order < first[0].order else first
+                newest = listing[-1] if listing[-1][0].order >= newest[0].order else newest
+            newest_meta = self._footer(newest[1]).meta
             rows.append(
                 {
                     "run": run,
                     "subsystem": system,
-                    "hlt_mode": newest.hlt_mode,
-                    "beam_type": newest.beam_type,
-                    "first_snapshot_utc": entries[0][0].snapshot_time_utc,
-                    "last_snapshot_utc": entries[-1][0].snapshot_time_utc,
-                    "n_snapshots": len(entries),
-                    "merger_reset": newest.merger_reset,
+                    "hlt_mode": newest_meta.hlt_mode,
+                    "beam_type": newest_meta.beam_type,
+                    "first_snapshot_utc": first[0].snapshot_time_utc,
+                    "last_snapshot_utc": newest[0].snapshot_time_utc,
+                    "n_snapshots": sum(len(listing) for listing in listings),
+                    "merger_reset": newest_meta.merger_reset,
                 }
             )
         rows.sort(key=lambda row: (-row["run"], row["subsystem"]))
-        return _frame(rows, RUNS_COLUMNS)
+        return rows
 
     def snapshots(self, run: int, subsystem: str, include_replay: bool = False) -> pd.DataFrame:
         """snapshot_id, snapshot_time_utc, n_histograms of one run and subsystem, oldest first."""
@@ -433,18 +445,31 @@ class SnapshotStore:
     def _scan_area(
         self, area: str, subsystem: str | None, run: int | None
     ) -> Iterator[tuple[SnapshotKey, Path]]:
-        """Visible snapshot files, described by their names alone (no file is opened)."""
-        area_dir = self.data_dir / area
+        """Visible snapshot files, described by their names alone (no file is opened), oldest first
+        within each run folder."""
+        for _, listing in self._folders_of_area(area, subsystem, run):
+            yield from listing
+
+    def _folders(
+        self, subsystem: str | None, run: int | None, include_replay: bool
+    ) -> Iterator[tuple[str, list[tuple[SnapshotKey, Path]]]]:
+        for area in self._areas(include_replay):
+            yield from self._folders_of_area(area, subsystem, run)
+
+    def _folders_of_area(
+        self, area: str, subsystem: str | None, run: int | None
+    ) -> Iterator[tuple[str, list[tuple[SnapshotKey, Path]]]]:
+        """(subsystem, its snapshots oldest first) of every run folder of an area with snapshots in it."""
+        # Plain strings, not Paths: a listing of 1,000 runs walks 3,000 folders every few seconds.
+        area_dir = os.path.join(self.data_dir, area)
         systems = [subsystem] if subsystem else _partition_values(area_dir, "subsystem")
         for system in systems:
-            system_dir = area_dir / f"subsystem={system}"
+            system_dir = os.path.join(area_dir, f"subsystem={system}")
             runs = [str(run)] if run is not None else _partition_values(system_dir, "run")
             for run_text in runs:
-                for key, path in _snapshot_files(system_dir / f"run={run_text}"):
-                    # The name must agree with its partition, or readers of the hive columns and
-                    # readers of our ids would disagree about which run a file belongs to.
-                    if key.subsystem == system and str(key.run) == run_text:
-                        yield key, path
+                listing = _snapshot_files(os.path.join(system_dir, f"run={run_text}"), system, run_text)
+                if listing:
+                    yield system, listing
 
 
 def _validate(meta: SnapshotMeta, histograms: list[Histogram]) -> None:
@@ -547,7 +572,7 @@ def _may_hold(statistics: pq.Statistics | None, names: list[str]) -> bool:
     return any(statistics.min <= name <= statistics.max for name in names)
 
 
-def _partition_values(directory: Path, key: str) -> list[str]:
+def _partition_values(directory: Path | str, key: str) -> list[str]:
     """Values `v` of the `key=v` subdirectories of `directory` (hive partitions)."""
     prefix = f"{key}="
     try:
@@ -563,15 +588,16 @@ def _partition_values(directory: Path, key: str) -> list[str]:
 # Directory mtimes come from a coarse clock, so a change made in the same tick as a listing can leave
 # the mtime as it was. As git does with "racy" index entries, a listing taken less than a second after
 # the folder's last change is never reused: it is read again until one is taken later than that.
-_FOLDER_LISTINGS: BoundedCache[Path, tuple[int, list[tuple[SnapshotKey, Path]]]] = BoundedCache(1024)
+_FOLDER_LISTINGS: BoundedCache[str, tuple[int, list[tuple[SnapshotKey, Path]]]] = BoundedCache(4096)
 _RACY_NS = 1_000_000_000
 
 
-def _snapshot_files(directory: Path) -> list[tuple[SnapshotKey, Path]]:
+def _snapshot_files(directory: str, subsystem: str, run_text: str) -> list[tuple[SnapshotKey, Path]]:
+    """The snapshots of one run folder (of `subsystem` and run `run_text`), oldest first."""
     listed_at_ns = time.time_ns()
     try:
-        mtime_ns = directory.stat().st_mtime_ns
-    except FileNotFoundError:
+        mtime_ns = os.stat(directory).st_mtime_ns
+    except (FileNotFoundError, NotADirectoryError):
         return []
     cached = _FOLDER_LISTINGS.get(directory)
     if cached is not None and cached[0] == mtime_ns:
@@ -582,8 +608,12 @@ def _snapshot_files(directory: Path) -> list[tuple[SnapshotKey, Path]]:
         if entry.name.startswith(".") or not entry.name.endswith(SUFFIX):
             continue
         key = parse_snapshot_id(entry.name[: -len(SUFFIX)])
-        if key is not None:
+        # The name must agree with its partition, or readers of the hive columns and readers of our
+        # ids would disagree about which run a file belongs to.
+        if key is not None and key.subsystem == subsystem and str(key.run) == run_text:
             listing.append((key, Path(entry.path)))
+    # Sorted once here rather than by every reader of the (reused) listing.
+    listing.sort(key=lambda entry: entry[0].order)
     if listed_at_ns - mtime_ns > _RACY_NS:
         _FOLDER_LISTINGS[directory] = (mtime_ns, listing)
     else:

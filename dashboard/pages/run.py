@@ -146,7 +146,7 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
 
 
 def _header(service: ProcessingService, info: RunInfo) -> html.Div:
-    others = sorted({i.subsystem for i in service.runs() if i.run == info.run})
+    others = sorted(service.run_subsystems(info.run))
     links = [
         dcc.Link(
             subsystem,

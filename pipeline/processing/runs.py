@@ -268,19 +268,20 @@ def list_runs(
     stored apart by the store and never listed here.
     """
     now = time.time() if now is None else now
-    table = store.runs(run=run)
-    if table.empty:
+    stored = store.run_rows(run=run)  # plain rows: a DataFrame of every run costs more than the listing
+    if not stored:
         return []
     reports = merger_reports(store.data_dir, now)
-    by_key = {(int(row.run), row.subsystem): row for row in table.itertuples(index=False)}
+    by_key = {(row["run"], row["subsystem"]): row for row in stored}
     rows_of_run: dict[int, list] = {}
     for (run_number, _), row in by_key.items():
         rows_of_run.setdefault(run_number, []).append(row)
     infos = []
     for run_number in sorted(rows_of_run, reverse=True):
         rows = rows_of_run[run_number]
-        start = min(row.first_snapshot_utc for row in rows).to_pydatetime()
-        end = max(row.last_snapshot_utc for row in rows).to_pydatetime()
+        start = min(row["first_snapshot_utc"] for row in rows)
+        end = max(row["last_snapshot_utc"] for row in rows)
+        ongoing = is_ongoing(run_number, [r["subsystem"] for r in rows], end.timestamp(), now, reports)
         for subsystem in subsystems:
             row = by_key.get((run_number, subsystem))
             source = subsystem
@@ -294,12 +295,12 @@ def list_runs(
                     subsystem,
                     source,
                     (start, end),
-                    is_ongoing(run_number, [r.subsystem for r in rows], end.timestamp(), now, reports),
-                    hlt_mode=row.hlt_mode,
-                    beam_type=row.beam_type,
-                    n_snapshots=int(row.n_snapshots),
-                    source_start_utc=row.first_snapshot_utc.to_pydatetime(),
-                    merger_mode=merger_mode_of(bool(row.merger_reset)),
+                    ongoing,
+                    hlt_mode=row["hlt_mode"],
+                    beam_type=row["beam_type"],
+                    n_snapshots=row["n_snapshots"],
+                    source_start_utc=row["first_snapshot_utc"],
+                    merger_mode=merger_mode_of(row["merger_reset"]),
                 )
             )
     return infos

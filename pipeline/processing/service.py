@@ -452,6 +452,12 @@ class ProcessingService:
         ongoing, subsystems with data)."""
         return summarize_runs(self.runs())
 
+    def run_subsystems(self, run: int) -> list[str]:
+        """The configured subsystems `runs()` lists for one run (their own snapshots or the HLT's), from
+        the run's cached timeline: a run page needs them without listing the whole store."""
+        timeline = self._timelines.timeline(run)
+        return [subsystem for subsystem in self.subsystems if timeline.source_for(subsystem) is not None]
+
     def run_info(self, run: int, subsystem: str) -> RunInfo:
         """One run and subsystem as `runs()` describes it (length, ongoing, source), from the run's
         folders alone and reused while they are unchanged: cheap enough for every refresh.

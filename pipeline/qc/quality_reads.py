@@ -45,6 +45,11 @@ def latest_checks(data_dir: Path, subsystem: str, run: int) -> pd.DataFrame:
 
 def subsystem_quality(data_dir: Path, subsystem: str, run: int) -> str | None:
     """The aggregated quality of a subsystem in a run now (Good/Medium/Bad/Null), None if unchecked."""
-    frame = latest_quality(data_dir, subsystem, run)
-    rows = frame[frame["level"] == SUBSYSTEM_LEVEL]
-    return None if rows.empty else str(rows["quality"].iloc[0])
+    # Two columns with pyarrow, no DataFrame: a run list asks this for 50 runs x each subsystem.
+    files = result_files(data_dir, QUALITY_TABLE, subsystem, run)
+    if not files:
+        return None
+    table = pq.read_table(files[-1], columns=["level", "quality"], schema=QUALITY_SCHEMA)
+    levels, qualities = table["level"].to_pylist(), table["quality"].to_pylist()
+    subsystem_rows = (str(q) for level, q in zip(levels, qualities, strict=True) if level == SUBSYSTEM_LEVEL)
+    return next(subsystem_rows, None)

@@ -393,6 +393,15 @@ def test_tpc_projections_come_with_the_view(tmp_path):
     assert view.histograms["pT_postracks"].hints.log_y
 
 
+def test_run_subsystems_are_those_the_run_list_shows(tmp_path):
+    # TPC shown from the HLT's files, EMC and HLT from their own; asked without listing the store.
+    _, store = record_run(tmp_path, subsystems=("EMC", "HLT"))
+    service = ProcessingService(store, tmp_path / "cache", ("EMC", "TPC", "HLT"))
+    listed = [info.subsystem for info in service.runs() if info.run == RUN]
+    assert service.run_subsystems(RUN) == listed == ["EMC", "TPC", "HLT"]
+    assert service.run_subsystems(RUN + 1) == []
+
+
 @pytest.fixture(scope="module")
 def hlt_only(tmp_path_factory):
     """Scenario 1: only the HLT receiver ran; its snapshots hold every detector's histograms."""
