@@ -29,6 +29,7 @@ from dashboard.url_state import query_dict
 from pipeline.processing.service import ProcessingService
 from pipeline.settings import Settings
 from pipeline.store import SnapshotStore
+from pipeline.web import register_api_routes
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ def create_app(
         page.register_callbacks(app, context)
     _answer_404_for_unknown_paths(app.server, table)
     downloads.register_routes(app.server, context)
+    register_api_routes(app.server, service, settings)  # /api/...: data API and HTTP push
     return app
 
 

@@ -16,14 +16,20 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from pipeline.settings import Settings
-from pipeline.status import ReceiverStatus
+from pipeline.status import PUSH, ReceiverStatus
 
 # A run whose newest snapshot is younger than this is shown as ongoing ("● live").
 # A receiver that missed this many request periods is "stale" long before it is "dead".
 STALE_AFTER_PERIODS = 3
 
 CERN_TZ = ZoneInfo("Europe/Zurich")
-STATE_COLORS = {"alive": "success", "stale": "warning", "dead": "danger", "no status": "secondary"}
+STATE_COLORS = {
+    "alive": "success",
+    "idle": "secondary",
+    "stale": "warning",
+    "dead": "danger",
+    "no status": "secondary",
+}
 
 
 @dataclass(frozen=True)
@@ -38,16 +44,22 @@ class ReceiverHealth:
 
 
 def receiver_health(status: ReceiverStatus, settings: Settings, now: float) -> ReceiverHealth:
-    """alive / stale (> 3 request periods without heartbeat) / dead (> receiver_dead_after_s)."""
+    """alive / stale (> 3 request periods without heartbeat) / dead (> receiver_dead_after_s).
+
+    A push receiver's heartbeat is its last push: it is alive within receiver_dead_after_s of one and
+    idle after that, since only its clients decide when data come.
+    """
     age = status.heartbeat_age_s(now) if status.heartbeat_utc > 0 else None
-    if age is None or age > settings.receiver_dead_after_s:
+    if status.kind == PUSH:
+        state = "alive" if age is not None and age <= settings.receiver_dead_after_s else "idle"
+    elif age is None or age > settings.receiver_dead_after_s:
         state = "dead"
     elif age > STALE_AFTER_PERIODS * settings.receiver_period_s:
         state = "stale"
     else:
         state = "alive"
     snapshots_per_min, histograms_per_s = ingest_rates(status, now)
-    return ReceiverHealth(status.subsystem, state, age, snapshots_per_min, histograms_per_s)
+    return ReceiverHealth(status.key, state, age, snapshots_per_min, histograms_per_s)
 
 
 def ingest_rates(status: ReceiverStatus, now: float) -> tuple[float | None, float | None]:
@@ -99,7 +111,8 @@ def status_panel(
 ) -> dbc.Table:
     """One table row per receiver (configured subsystems without a status file included)."""
     now = time.time() if now is None else now
-    by_subsystem = {status.subsystem: status for status in statuses}
+    # Keyed by `key`: a subsystem's push receiver gets its own row ("EMC-push") beside its ZMQ one.
+    by_subsystem = {status.key: status for status in statuses}
     # Configured subsystems first, in settings order; unexpected extra receivers after them.
     order = list(settings.subsystems) + sorted(set(by_subsystem) - set(settings.subsystems))
     rows = [
@@ -151,7 +164,7 @@ def run_state_line(run: int | None, last_snapshot_utc: float | None, ongoing: bo
 
 def _receiver_row(status: ReceiverStatus, settings: Settings, now: float) -> html.Tr:
     health = receiver_health(status, settings, now)
-    sub = status.subsystem
+    sub = status.key
     last_snapshot_age = None if status.last_snapshot_utc is None else now - status.last_snapshot_utc
     return html.Tr(
         [

@@ -10,7 +10,6 @@ objects are counted and logged, and every reply, stored or not, updates `last_ru
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import time
@@ -19,23 +18,17 @@ from pathlib import Path
 
 import zmq
 
-from pipeline.histogram import Histogram
+from pipeline.ingest import Outcome, store_reply
 from pipeline.status import ReceiverStatus, write_status
-from pipeline.store import SnapshotMeta, SnapshotStore
-from pipeline.store_schema import HLT_MODE_PATTERN
+from pipeline.store import SnapshotStore
 from pipeline.wire.messages import Reply, build_request, decode_reply
 from pipeline.wire.tmessage import StreamerContext
+
+__all__ = ["Outcome", "Receiver"]
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 60.0
-
-
-class Outcome(enum.Enum):
-    STORED = "stored"
-    TIMEOUT = "timeout"
-    SKIPPED = "skipped"  # run <= 0 or no objects: nothing to store, as in the original
-    FAILED = "failed"  # the store refused the snapshot
 
 
 class Receiver:
@@ -128,38 +121,10 @@ class Receiver:
     def _handle_reply(self, reply: Reply, schema_requested: bool) -> Outcome:
         if reply.streamer_blocks:
             self._save_streamers()
-        self._count_rejected(reply)
         # Ask for the schema again after any decode failure; a schema reply that decoded cleanly ends it.
         self._need_schema = reply.needs_schema or (schema_requested and not reply.has_info)
-        # Every reply says which run the merger is on, run 0 included: the processing takes "a live
-        # receiver still reports this run" as "the run is ongoing", so a stale value would keep a
-        # finished run ongoing for as long as its receiver lives.
-        self.status.last_run = reply.run
-        histograms = self._first_of_each_name(reply)
-        if reply.run <= 0 or not histograms:
-            if reply.run < 0:
-                log.warning("%s: negative run number %d in INFO, reply skipped", self.subsystem, reply.run)
-            self.status.skipped_replies += 1
-            log.info("%s: nothing to store (run %d, %d objects)", self.subsystem, reply.run, len(histograms))
-            return Outcome.SKIPPED
-        meta = SnapshotMeta(
-            run=reply.run,
-            subsystem=self.subsystem,
-            snapshot_time_utc=datetime.now(UTC),
-            hlt_mode=self._hlt_mode(reply),
-            beam_type=reply.beam_type,
-            merger_reset=self.reset,
-        )
-        try:
-            self.store.write_snapshot(meta, histograms)
-        except (OSError, ValueError) as error:
-            self.status.last_error = f"store failed: {error}"
-            log.error("%s: %s", self.subsystem, self.status.last_error)
-            return Outcome.FAILED
-        self.status.snapshots_stored += 1
-        self.status.histograms_stored += len(histograms)
-        self.status.last_snapshot_utc = meta.snapshot_time_utc.timestamp()
-        return Outcome.STORED
+        # What is stored and what is counted is decided where every source decides it.
+        return store_reply(self.store, self.status, reply, datetime.now(UTC), merger_reset=self.reset).outcome
 
     def _save_streamers(self) -> None:
         try:
@@ -167,39 +132,6 @@ class Receiver:
         except OSError as error:  # the streamers stay in memory; the next schema reply tries again
             self.status.last_error = f"cannot save streamers in {self.streamer_dir}: {error}"
             log.error("%s: %s", self.subsystem, self.status.last_error)
-
-    def _count_rejected(self, reply: Reply) -> None:
-        rejected = reply.rejected
-        for reason in rejected:
-            log.warning("%s: rejected: %s", self.subsystem, reason)
-        self.status.rejected_objects += len(rejected)
-        self.status.unsupported_objects += len(reply.unsupported)
-        if rejected:
-            self.status.last_error = rejected[-1]
-
-    def _first_of_each_name(self, reply: Reply) -> list[Histogram]:
-        """The reply's histograms without repeated names (the first is kept, the others rejected).
-
-        One snapshot holds one histogram per name; storing none because of one repeat would lose
-        the whole reply.
-        """
-        kept: dict[str, Histogram] = {}
-        for histogram in reply.histograms:
-            if histogram.name not in kept:
-                kept[histogram.name] = histogram
-                continue
-            self.status.rejected_objects += 1
-            self.status.last_error = f"duplicate object name {histogram.name!r} in one reply, kept the first"
-            log.warning("%s: rejected: %s", self.subsystem, self.status.last_error)
-        return list(kept.values())
-
-    def _hlt_mode(self, reply: Reply) -> str:
-        """The reply's HLT mode, or "U" (unknown) for one the store cannot name a file after."""
-        mode = reply.hlt_mode
-        if HLT_MODE_PATTERN.fullmatch(mode):  # fullmatch: "$" alone would let "B\n" through
-            return mode
-        log.warning("%s: HLT_MODE %r in INFO is not alphanumeric, storing as U", self.subsystem, mode)
-        return "U"
 
     def run(self, stop: threading.Event, max_requests: int | None = None) -> None:
         """Request every `period_s` (or after the back-off) until `stop` is set."""

@@ -7,7 +7,7 @@ tests change behaviour without touching code; command-line flags override both.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,10 @@ class Settings:
     dash_timeout_s: int = 120
     status_refresh_ms: int = 2000
     receiver_dead_after_s: float = 300.0
+    # HTTP push (POST /api/push/<SYS>): off while the token is empty. Kept out of repr so that logging
+    # the settings never prints it.
+    push_token: str = field(default="", repr=False)
+    push_max_bytes: int = 64 * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

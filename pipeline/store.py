@@ -246,6 +246,12 @@ class SnapshotStore:
             self._names[path] = pq.read_table(path, columns=["name"])["name"].to_pylist()
         return list(self._names[path])
 
+    def histogram_classes(self, snapshot_id: str) -> dict[str, str]:
+        """ROOT class of each histogram of one snapshot, by name (two small columns read); KeyError if
+        the snapshot is unknown."""
+        table = pq.read_table(self._path(snapshot_id), columns=["name", "class_name"])
+        return dict(zip(table["name"].to_pylist(), table["class_name"].to_pylist(), strict=True))
+
     def read_snapshot(
         self, snapshot_id: str, names: Iterable[str] | None = None
     ) -> tuple[SnapshotMeta, dict[str, Histogram]]:

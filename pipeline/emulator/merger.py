@@ -23,24 +23,18 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Protocol
 
-import uproot
 import zmq
 
 from pipeline.emulator.runs import Clock, EmulatorConfig, SyntheticRuns
 from pipeline.wire.messages import ProtocolError, RequestOptions, build_reply, format_info, parse_request
-from pipeline.wire.tmessage import (
-    encode_streamer_block,
-    encode_tmessage,
-    streamer_block_for_encoded_histograms,
-    tmessage_from_root_key,
-)
+from pipeline.wire.rootfile import read_file_objects
+from pipeline.wire.tmessage import encode_tmessage, streamer_block_for_encoded_histograms
 
 log = logging.getLogger(__name__)
 
 # alizmq_socket_init's high-water marks; linger 0 so stop() never waits on an unsent reply.
 _HIGH_WATER_MARK = 10
 _START_TIMEOUT_S = 5.0
-_NOT_REPLAYED_CLASSES = ("TStreamerInfo", "TDirectory", "TDirectoryFile", "TKey")
 
 
 class ObjectSource(Protocol):
@@ -121,23 +115,12 @@ class ReplaySource:
         self.path = Path(path)
         self.lock = threading.RLock()
         self._info = format_info(run_number, hlt_mode, beam_type)
-        self._objects: dict[str, bytes] = {}
-        self.class_names: dict[str, str] = {}
-        with uproot.open(self.path) as root_file:
-            for path in root_file.keys(recursive=True, cycle=False):
-                stored = root_file.key(path)
-                if stored.fClassName in _NOT_REPLAYED_CLASSES:
-                    continue  # folders themselves: their objects are listed by the recursive keys
-                try:
-                    self._objects[path] = tmessage_from_root_key(stored, name=path)
-                except ValueError as error:
-                    log.warning("not replaying %s: %s", path, error)
-                    continue
-                self.class_names[path] = stored.fClassName
-            infos = [info for versions in root_file.file.streamers.values() for info in versions.values()]
+        found = read_file_objects(self.path, with_streamers=schema_from_file)
+        self._objects: dict[str, bytes] = found.objects
+        self.class_names: dict[str, str] = found.class_names
         # The file's own streamers describe the stored class versions (e.g. Run-2 TH1 v7); without
         # them a receiver cannot decode the replayed objects, which is what the schema path tests.
-        self._streamer_block = encode_streamer_block(infos) if schema_from_file else encode_streamer_block([])
+        self._streamer_block = found.streamer_block
         log.info("replaying %d objects from %s", len(self._objects), self.path)
 
     def refresh(self) -> None:

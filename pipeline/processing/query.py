@@ -1,0 +1,124 @@
+"""A view request as text parameters: the names a run page's URL, the data API and notebooks share.
+
+`min` and `max` are minutes since the start of run, `mode` is cumulative or reset, `scale` switches
+scaling by the number of events, `threshold` is the hot-channel threshold (empty: each histogram's
+default), and every plug-in option goes by its own name (e.g. `outlier_n_sigma`). Values are checked by
+`ProcessingOptions` and `Window`, and a bad one raises `OptionsError` naming the parameter as written.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.processing.options import OptionsError, ProcessingOptions, known_option_specs
+from pipeline.processing.timeslice import MergerMode, Window
+
+# The run page's URL keys that choose what is drawn, not the numbers: accepted and ignored wherever a
+# view's parameters are read, so a page's query string also works on the data API.
+DISPLAY_PARAMETERS = ("group", "hist", "logx", "logy", "logz")
+# Parameter name -> the field name the processing uses (and names in its errors).
+PARAMETER_FIELDS = {
+    "min": "min_minutes",
+    "max": "max_minutes",
+    "mode": "merger_mode",
+    "scale": "scale_by_events",
+    "threshold": "hot_channel_threshold",
+}
+FIELD_PARAMETERS = {field: parameter for parameter, field in PARAMETER_FIELDS.items()}
+
+
+@dataclass(frozen=True)
+class ViewQuery:
+    """Window, merger mode and options of one view; None means "as recorded" / "the whole run"."""
+
+    min_minutes: float | None = None
+    max_minutes: float | None = None
+    mode: MergerMode | None = None
+    options: ProcessingOptions = field(default_factory=ProcessingOptions)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], ignore: Iterable[str] = ()) -> ViewQuery:
+        """Parse text parameters (a query string, keyword arguments); names in `ignore` and the page's
+        display keys (`DISPLAY_PARAMETERS`) are skipped.
+
+        An empty value means "not given". Raises OptionsError naming the parameter (`min`, `scale`...).
+        """
+        skipped = {*ignore, *DISPLAY_PARAMETERS}
+        given = {name: value for name, value in params.items() if name not in skipped and value != ""}
+        minimum = _minutes("min", given.pop("min", None))
+        maximum = _minutes("max", given.pop("max", None))
+        if minimum is not None and maximum is not None and minimum > maximum:
+            raise OptionsError("min", f"must be <= max ({minimum:g} > {maximum:g})")
+        mode = _mode(given.pop("mode", None))
+        option_values = {PARAMETER_FIELDS.get(name, name): value for name, value in given.items()}
+        unknown = sorted(set(option_values) - set(known_option_specs()) - set(FIELD_PARAMETERS))
+        if unknown:
+            raise OptionsError(unknown[0], f"unknown parameter (known: {', '.join(known_parameters())})")
+        try:
+            options = ProcessingOptions.from_mapping(option_values)
+        except OptionsError as error:
+            raise renamed(error) from None
+        return cls(minimum, maximum, mode, options)
+
+    def window(self, run_length_minutes: float) -> Window | None:
+        """The window to ask the service for: None for the whole run; a missing end is the run's end."""
+        if self.min_minutes is None and self.max_minutes is None:
+            return None
+        low = 0.0 if self.min_minutes is None else self.min_minutes
+        high = run_length_minutes if self.max_minutes is None else self.max_minutes
+        return Window(low, max(low, high))
+
+    def to_params(self) -> dict[str, str]:
+        """The parameters that give this query back through `from_params` (defaults left out)."""
+        params: dict[str, str] = {}
+        if self.min_minutes is not None:
+            params["min"] = f"{self.min_minutes:g}"
+        if self.max_minutes is not None:
+            params["max"] = f"{self.max_minutes:g}"
+        if self.mode is not None:
+            params["mode"] = self.mode.value
+        if not self.options.scale_by_events:
+            params["scale"] = "0"  # booleans as 1/0, as the run page's URL writes them
+        if self.options.hot_channel_threshold is not None:
+            params["threshold"] = repr(self.options.hot_channel_threshold)
+        for name, value in self.options.extra:
+            params[name] = ("1" if value else "0") if isinstance(value, bool) else str(value)
+        return params
+
+
+def known_parameters() -> list[str]:
+    """Every parameter a view accepts: the common ones, then each plug-in option, sorted."""
+    return [*PARAMETER_FIELDS, *sorted(known_option_specs())]
+
+
+def renamed(error: OptionsError) -> OptionsError:
+    """The same error, naming the parameter as a URL writes it (`min`, not `min_minutes`)."""
+    parameter = FIELD_PARAMETERS.get(error.field)
+    if parameter is None:
+        return error
+    message = str(error).split(": ", 1)[-1]
+    return OptionsError(parameter, message.replace("max_minutes", "max").replace("min_minutes", "min"))
+
+
+def _minutes(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        minutes = float(value)
+    except (TypeError, ValueError):
+        raise OptionsError(name, f"must be a number of minutes, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(minutes) or minutes < 0:
+        raise OptionsError(name, f"must be a number of minutes >= 0, got {value!r}")
+    return minutes
+
+
+def _mode(value: Any) -> MergerMode | None:
+    if value is None:
+        return None
+    try:
+        return MergerMode(str(value).strip().lower())
+    except ValueError:
+        raise OptionsError("mode", f"must be cumulative or reset, got {value!r}") from None
