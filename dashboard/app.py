@@ -25,6 +25,7 @@ from dashboard.components.shell import banners, navbar, not_found, not_found_htm
 from dashboard.context import PageContext
 from dashboard.ids import Shell
 from dashboard.pages import PAGE_MODULES, Route, resolve, routes
+from dashboard.routes.status import register_status_routes
 from dashboard.url_state import query_dict
 from pipeline.processing.service import ProcessingService
 from pipeline.settings import Settings
@@ -45,8 +46,7 @@ def create_app(
     """A Dash app reading `store` (default: the store in `settings.data_dir`) through a
     ProcessingService (default: one caching in `settings.cache_dir`)."""
     if service is None:
-        store = store if store is not None else SnapshotStore(settings.data_dir)
-        service = ProcessingService(store, settings.cache_dir, settings.subsystems)
+        service = ProcessingService.from_settings(settings, store)
     background = background_manager(settings)
     context = PageContext(settings=settings, service=service, background=background)
     app = dash.Dash(
@@ -70,6 +70,7 @@ def create_app(
     _answer_404_for_unknown_paths(app.server, table)
     downloads.register_routes(app.server, context)
     register_api_routes(app.server, service, settings)  # /api/...: data API and HTTP push
+    register_status_routes(app.server, service, settings)
     return app
 
 

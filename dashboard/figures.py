@@ -185,11 +185,13 @@ def grid_figure(
     log_y: bool = False,
     log_z: bool = False,
     context: str = "",
+    shared_scale: bool = True,
 ) -> go.Figure:
     """A group's histograms side by side (the original's per-supermodule grids), in the given order.
 
     Maps share one colour scale, so the one supermodule that differs stands out; each panel is titled
     with its histogram's headline ("SM 3"). The first member's axis ranges apply to every panel.
+    `shared_scale=False` (a group of unrelated maps) gives each map its own scale, without colour bars.
     """
     if not members:
         return message_figure(f"{title}: no histogram in this view")
@@ -214,7 +216,11 @@ def grid_figure(
                 x=np.asarray(h.edges[0], dtype=float),
                 y=np.asarray(h.edges[1], dtype=float),
                 z=z_of[id(h)],
-                coloraxis="coloraxis",
+                **(
+                    {"coloraxis": "coloraxis"}
+                    if shared_scale
+                    else {"colorscale": COLORSCALE, "showscale": False}
+                ),
                 hoverongaps=False,
                 name=h.name,
                 hovertemplate=f"{html.escape(h.name)}<br>x %{{x:.4g}}<br>y %{{y:.4g}}<extra></extra>",

@@ -75,3 +75,40 @@ class Run:
     HEAVY_PROGRESS = "run-heavy-progress"
     HEAVY_CANCEL = "run-heavy-cancel"
     HEAVY_DONE = "run-heavy-done"
+
+
+class System:
+    """`/system`: the run coordinator's status page. Per-receiver cells: `f"{CELL}-{field}-{SYS}"`."""
+
+    REFRESH = "system-refresh"
+    CONTENT = "system-content"
+    SUMMARY = "system-summary"
+    RECEIVERS = "system-receivers"
+    CELL = "system-cell"
+    RUN = "system-run"
+    FOLDER = "system-folder"
+    SITES = "system-sites"
+
+    @staticmethod
+    def cell(field: str, subsystem: str) -> str:
+        return f"{System.CELL}-{field}-{subsystem}"
+
+
+class ControlRoom:
+    """`/control-room`: the big screen. Tiles: `f"{TILE}-{SYS}"`."""
+
+    PAGE = "control-room-page"
+    RUN = "control-room-run"
+    CLOCK = "control-room-clock"
+    TILES = "control-room-tiles"
+    TILE = "control-room-tile"
+    TILE_REFRESH = "control-room-tile-refresh"
+    ROTATE = "control-room-rotate"
+    POSITION = "control-room-position"  # dcc.Store: index of the group on screen
+    PLOT_TITLE = "control-room-plot-title"
+    GRAPH = "control-room-graph"
+    NOTE = "control-room-note"
+
+    @staticmethod
+    def tile(subsystem: str) -> str:
+        return f"{ControlRoom.TILE}-{subsystem}"

@@ -80,13 +80,12 @@ def store_reply(
     try:
         result.snapshot_id = store.write_snapshot(meta, histograms)
     except (OSError, ValueError) as error:
-        status.last_error = f"store failed: {error}"
+        status.record_error(f"store failed: {error}")
         log.error("%s: %s", subsystem, status.last_error)
         result.outcome, result.reason = Outcome.FAILED, status.last_error
         return result
-    status.snapshots_stored += 1
+    status.record_snapshot(meta.snapshot_time_utc.timestamp())
     status.histograms_stored += len(histograms)
-    status.last_snapshot_utc = meta.snapshot_time_utc.timestamp()
     result.outcome = Outcome.STORED
     result.stored_names = sorted(histogram.name for histogram in histograms)
     return result
@@ -99,7 +98,7 @@ def _count_rejected(status: ReceiverStatus, reply: Reply) -> list[str]:
     status.rejected_objects += len(rejected)
     status.unsupported_objects += len(reply.unsupported)
     if rejected:
-        status.last_error = rejected[-1]
+        status.record_error(rejected[-1])
     return list(rejected)
 
 
@@ -115,7 +114,7 @@ def _first_of_each_name(status: ReceiverStatus, reply: Reply, rejected: list[str
             kept[histogram.name] = histogram
             continue
         status.rejected_objects += 1
-        status.last_error = f"duplicate object name {histogram.name!r} in one reply, kept the first"
+        status.record_error(f"duplicate object name {histogram.name!r} in one reply, kept the first")
         rejected.append(status.last_error)
         log.warning("%s: rejected: %s", status.subsystem, status.last_error)
     return list(kept.values())

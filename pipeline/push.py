@@ -175,7 +175,7 @@ class PushReceiver:
         except PushRefused as refused:
             with self._status(subsystem) as status:
                 status.requests += 1
-                status.last_error = f"push refused: {refused.message}"
+                status.record_error(f"push refused: {refused.message}")
             log.warning("%s: push refused: %s", subsystem, refused.message)
             raise
         with self._status(subsystem) as status:

@@ -6,6 +6,10 @@ growing back-off so a dead merger is not hammered. The schema (ROOTSTRI) is aske
 request and again after any decode failure (not after unsupported classes, which a schema cannot cure);
 the streamers it brings are kept on disk. Nothing a merger sends can stop the loop: bad blocks and
 objects are counted and logged, and every reply, stored or not, updates `last_run`.
+
+The status file is rewritten at least every HEARTBEAT_EVERY_S while the process lives (waits for a
+reply and pauses between requests are cut into slices), so its heartbeat means "process alive" and
+nothing more; `pipeline.liveness` reads the merger's and the data's state from the other fields.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pathlib import Path
 import zmq
 
 from pipeline.ingest import Outcome, store_reply
-from pipeline.status import ReceiverStatus, write_status
+from pipeline.status import HEARTBEAT_EVERY_S, ReceiverStatus, write_status
 from pipeline.store import SnapshotStore
 from pipeline.wire.messages import Reply, build_request, decode_reply
 from pipeline.wire.tmessage import StreamerContext
@@ -55,9 +59,10 @@ class Receiver:
         self.store = SnapshotStore(self.data_dir)
         self.streamer_dir = self.data_dir / "streamers"
         self.streamers = StreamerContext.load(self.streamer_dir)
-        self.status = ReceiverStatus(subsystem=subsystem, endpoint=endpoint)
+        self.status = ReceiverStatus(
+            subsystem=subsystem, endpoint=endpoint, period_s=period_s, timeout_s=timeout_s
+        )
         self._need_schema = True
-        self._consecutive_timeouts = 0
         self._zmq = zmq_context or zmq.Context.instance()
         self._socket: zmq.Socket | None = None
         build_request(select)  # refuse a bad selection at start-up, not at the first request
@@ -86,33 +91,60 @@ class Receiver:
     @property
     def backoff_s(self) -> float:
         """Pause after consecutive timeouts: 0 after the first, then doubling up to a minute."""
-        if self._consecutive_timeouts <= 1:
+        if self.status.consecutive_timeouts <= 1:
             return 0.0
-        return min(MAX_BACKOFF_S, self.timeout_s * 2 ** (self._consecutive_timeouts - 2))
+        return min(MAX_BACKOFF_S, self.timeout_s * 2 ** (self.status.consecutive_timeouts - 2))
+
+    def beat(self) -> None:
+        """Write the heartbeat (and the counters with it): the process is alive."""
+        self.status.heartbeat_utc = time.time()
+        self.status.period_s, self.status.timeout_s = self.period_s, self.timeout_s
+        self._save_status()
 
     def request_once(self) -> Outcome:
-        self.status.heartbeat_utc = time.time()
-        self._save_status()
+        self.beat()
         socket = self._connect()
         schema = self._need_schema
         socket.send_multipart(build_request(self.select, self.reset, schema))
         self.status.requests += 1
-        if not socket.poll(int(self.timeout_s * 1000), zmq.POLLIN):
+        if not self._wait_for_reply(socket):
             return self._on_timeout()
         frames = socket.recv_multipart()
-        self._consecutive_timeouts = 0
+        self.status.consecutive_timeouts = 0
         self.status.replies += 1
-        self.status.last_reply_utc = time.time()
+        self.status.last_reply_utc = self.status.heartbeat_utc = time.time()
+        error_before = self.status.last_error_utc
         reply = decode_reply(frames, self.streamers)
         outcome = self._handle_reply(reply, schema_requested=schema)
+        if self.status.last_error and self.status.last_error_utc == error_before:
+            # A whole cycle without a new error: the last one is history (shown as such), not news.
+            self.status.last_error_cleared_utc = self.status.last_error_cleared_utc or time.time()
         self._save_status()
         return outcome
+
+    def _wait_for_reply(self, socket: zmq.Socket) -> bool:
+        """Poll up to the timeout, beating the heart between slices: waiting is being alive."""
+        deadline = time.monotonic() + self.timeout_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            if socket.poll(max(1, int(min(remaining, HEARTBEAT_EVERY_S) * 1000)), zmq.POLLIN):
+                return True
+            self.beat()
+        return bool(socket.poll(0, zmq.POLLIN))
+
+    def wait(self, stop: threading.Event, seconds: float) -> None:
+        """Pause between requests (until `stop`), beating the heart between slices."""
+        deadline = time.monotonic() + seconds
+        while not stop.is_set() and (remaining := deadline - time.monotonic()) > 0:
+            if stop.wait(min(remaining, HEARTBEAT_EVERY_S)):
+                return
+            self.beat()
 
     def _on_timeout(self) -> Outcome:
         self.status.timeouts += 1
         self.status.socket_recreations += 1
-        self._consecutive_timeouts += 1
-        self.status.last_error = f"no reply within {self.timeout_s:g} s from {self.endpoint}"
+        self.status.consecutive_timeouts += 1
+        self.status.heartbeat_utc = time.time()
+        self.status.record_error(f"no reply within {self.timeout_s:g} s from {self.endpoint}")
         log.warning("%s: %s; re-creating the socket", self.subsystem, self.status.last_error)
         self.close()  # a REQ socket that lost its reply can never send again
         self._save_status()
@@ -130,7 +162,7 @@ class Receiver:
         try:
             self.streamers.save(self.streamer_dir)
         except OSError as error:  # the streamers stay in memory; the next schema reply tries again
-            self.status.last_error = f"cannot save streamers in {self.streamer_dir}: {error}"
+            self.status.record_error(f"cannot save streamers in {self.streamer_dir}: {error}")
             log.error("%s: %s", self.subsystem, self.status.last_error)
 
     def run(self, stop: threading.Event, max_requests: int | None = None) -> None:
@@ -142,8 +174,8 @@ class Receiver:
                 outcome = self.request_once()
                 count += 1
                 if outcome is Outcome.TIMEOUT:
-                    stop.wait(self.backoff_s)  # the poll itself already waited timeout_s
+                    self.wait(stop, self.backoff_s)  # the poll itself already waited timeout_s
                 else:
-                    stop.wait(max(0.0, self.period_s - (time.monotonic() - started)))
+                    self.wait(stop, max(0.0, self.period_s - (time.monotonic() - started)))
         finally:
             self.close()

@@ -39,7 +39,19 @@ class Settings:
     dash_threads: int = 4
     dash_timeout_s: int = 120
     status_refresh_ms: int = 2000
-    receiver_dead_after_s: float = 300.0
+    # A receiver rewrites its heartbeat every 2 s (pipeline.status.HEARTBEAT_EVERY_S), also while it
+    # waits for a silent merger: 30 s without one means the process is gone (the original waited 5 min).
+    receiver_dead_after_s: float = 30.0
+    # Other sites' status URLs shown on /system (e.g. "http://host:8050/status"), comma-separated in
+    # OVERWATCH_STATUS_SITES; each fetched in the background every status_site_poll_s.
+    status_sites: tuple[str, ...] = ()
+    status_site_timeout_s: float = 0.5
+    status_site_poll_s: float = 30.0
+    # /control-room: the groups its plot rotates through, as "SYS:Group title" (comma-separated in
+    # OVERWATCH_CONTROL_ROOM_GROUPS; empty: the first group of each subsystem), and how many seconds each
+    # stays (a page's `?rotate=20` overrides it).
+    control_room_groups: tuple[str, ...] = ()
+    control_room_rotate_s: float = 20.0
     # HTTP push (POST /api/push/<SYS>): off while the token is empty. Kept out of repr so that logging
     # the settings never prints it.
     push_token: str = field(default="", repr=False)

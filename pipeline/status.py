@@ -1,7 +1,10 @@
-"""Receiver liveness and counters, shared with the status panel through small JSON files.
+"""Receiver liveness and counters, shared with the processing through small JSON files.
 
-A receiver rewrites `status/<SYS>.json` atomically before every request (the heartbeat) and after every
-reply, and also touches `heartbeat.<SYS>Receiver` with a unix epoch, as the original receiver did.
+A receiver rewrites `status/<SYS>.json` atomically at least every HEARTBEAT_EVERY_S while its process
+lives (also while it waits for a silent merger), after every reply and after every timeout, and touches
+`heartbeat.<SYS>Receiver` with a unix epoch, as the original receiver did. The heartbeat therefore says
+only "the process is alive"; whether the merger answers and whether data are stored are told by
+`last_reply_utc`, `consecutive_timeouts` and `last_snapshot_utc` (see `pipeline.liveness`).
 The HTTP push receiver (`kind` "push") keeps the same counters in `status/<SYS>-push.json`, updated
 on each push.
 """
@@ -11,11 +14,16 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 ZMQ = "zmq"  # pulls from a merger on a period: a silent one is dead
 PUSH = "push"  # waits for HTTP clients: a silent one is only idle
+# A live receiver rewrites its status at least this often, whatever it is waiting for.
+HEARTBEAT_EVERY_S = 2.0
+# Snapshot times a receiver keeps for its recent rate (the last RATE_WINDOW_S, at most this many).
+RECENT_SNAPSHOTS_KEPT = 400
+RATE_WINDOW_S = 300.0
 
 
 @dataclass
@@ -25,9 +33,13 @@ class ReceiverStatus:
     pid: int = field(default_factory=os.getpid)
     started_utc: float = field(default_factory=time.time)
     heartbeat_utc: float = 0.0
+    # The receiver's own cadence, so liveness can tell "late" from "not asked yet".
+    period_s: float = 60.0
+    timeout_s: float = 10.0
     requests: int = 0
     replies: int = 0
     timeouts: int = 0
+    consecutive_timeouts: int = 0  # requests without reply since the last reply
     socket_recreations: int = 0
     rejected_objects: int = 0  # every object or block refused, whatever the reason
     unsupported_objects: int = 0  # of those, objects of classes not stored (TProfile, TGraph, ...)
@@ -36,8 +48,13 @@ class ReceiverStatus:
     histograms_stored: int = 0
     last_reply_utc: float | None = None
     last_snapshot_utc: float | None = None
+    # Times of the snapshots stored in the last RATE_WINDOW_S, oldest first.
+    recent_snapshots_utc: list[float] = field(default_factory=list)
     last_run: int | None = None  # run named by the last reply, stored or not (0 between runs)
     last_error: str | None = None
+    last_error_utc: float | None = None
+    # When a request/reply cycle next completed without error: the error is then history, not news.
+    last_error_cleared_utc: float | None = None
     kind: str = ZMQ  # ZMQ or PUSH; files written before it existed are ZMQ receivers'
 
     @property
@@ -48,6 +65,21 @@ class ReceiverStatus:
 
     def heartbeat_age_s(self, now: float | None = None) -> float:
         return (time.time() if now is None else now) - self.heartbeat_utc
+
+    def record_error(self, message: str, now: float | None = None) -> None:
+        self.last_error = message
+        self.last_error_utc = time.time() if now is None else now
+        self.last_error_cleared_utc = None
+
+    def record_snapshot(self, when_utc: float) -> None:
+        self.snapshots_stored += 1
+        self.last_snapshot_utc = when_utc
+        recent = [t for t in self.recent_snapshots_utc if when_utc - t < RATE_WINDOW_S]
+        recent.append(when_utc)
+        self.recent_snapshots_utc = recent[-RECENT_SNAPSHOTS_KEPT:]
+
+
+_FIELDS = frozenset(spec.name for spec in fields(ReceiverStatus))
 
 
 def status_dir(data_dir: Path) -> Path:
@@ -65,13 +97,16 @@ def write_status(data_dir: Path, status: ReceiverStatus) -> None:
 def read_status(data_dir: Path, key: str) -> ReceiverStatus | None:
     """One receiver's last status by its key (`<SYS>` or `<SYS>-push`); None if absent or unreadable."""
     try:
-        return ReceiverStatus(**json.loads((status_dir(data_dir) / f"{key}.json").read_text()))
-    except (OSError, ValueError, TypeError):
+        raw = json.loads((status_dir(data_dir) / f"{key}.json").read_text())
+        # Fields this version does not know (a newer receiver's) are ignored.
+        return ReceiverStatus(**{k: v for k, v in raw.items() if k in _FIELDS})
+    except (OSError, ValueError, TypeError, AttributeError):
         return None
 
 
 def read_all_status(data_dir: Path) -> list[ReceiverStatus]:
-    """Every receiver's last status, sorted by subsystem; unreadable files are skipped."""
+    """Every receiver's last status, sorted by subsystem; unreadable files are skipped, and fields
+    this version does not know (a newer receiver's) are ignored."""
     statuses = []
     directory = status_dir(data_dir)
     if not directory.is_dir():

@@ -1,10 +1,16 @@
 """Runs as people see them: start, end, length, HLT mode, beam type, merger mode, ongoing or not, and
-data source.
+data source. This module is the one builder of run information (`RunInfo` per run and subsystem,
+`RunSummary` per run); pages get both through the processing service.
 
 A run starts at its earliest snapshot of any subsystem and ends at its latest; every subsystem counts its
 minutes from that start, so "minute 3" is the same moment on every page. Everything here is derived
 from the stored snapshots (and the receivers' status files), so deleting derived data and asking again
 gives the same answer.
+
+Ongoing (`is_ongoing`): a run is ongoing while a receiver's merger names it in a recent reply; it has
+ended as soon as one of its own receivers (a subsystem with snapshots in it) answers, after the run's
+newest snapshot, with another run or run 0. With no such report (receivers stopped, status files
+gone) it is ongoing while its newest snapshot is younger than ONGOING_WITHIN_S.
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -35,6 +43,13 @@ RACY_NS = 1_000_000_000
 # Receivers' status files are read at most this often for the "ongoing" flag.
 STATUS_TTL_S = 2.0
 TIMELINES_KEPT = 64  # runs whose timeline is kept (least recently asked for dropped)
+CERN_TIME_ZONE = ZoneInfo("Europe/Zurich")
+# A receiver's report (the run its merger named) older than a snapshot by less than this still counts
+# as after it: the status file is written right after the snapshot of the same reply.
+REPORT_SLACK_S = 1.0
+
+# subsystem -> (run named by the merger's last reply, 0 between runs; time of that reply, unix s)
+Reports = dict[str, tuple[int, float]]
 
 
 @dataclass(frozen=True)
@@ -62,12 +77,64 @@ class RunInfo:
         return (self.end_utc - self.start_utc).total_seconds() / 60.0
 
     @property
+    def start_cern(self) -> datetime:
+        """The start in CERN local time (Europe/Zurich), as the original showed it."""
+        return self.start_utc.astimezone(CERN_TIME_ZONE)
+
+    @property
     def uses_hlt_files(self) -> bool:
         return self.source_subsystem != self.subsystem
 
     def minute_of(self, moment: datetime) -> float:
         """Minutes since the start of run."""
         return (moment - self.start_utc).total_seconds() / 60.0
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run as a run list shows it: when, how long, how, whether it goes on, who has data."""
+
+    run: int
+    start_utc: datetime
+    end_utc: datetime
+    hlt_mode: str
+    beam_type: str
+    ongoing: bool
+    subsystems: tuple[str, ...]  # that can show data (their own snapshots or the HLT's), settings order
+    own_subsystems: tuple[str, ...]  # that have snapshots of their own
+
+    @property
+    def length_minutes(self) -> float:
+        return (self.end_utc - self.start_utc).total_seconds() / 60.0
+
+    @property
+    def start_cern(self) -> datetime:
+        return self.start_utc.astimezone(CERN_TIME_ZONE)
+
+
+def summarize_runs(infos: Iterable[RunInfo]) -> list[RunSummary]:
+    """`list_runs` per run (its order kept): HLT mode and beam type from the first subsystem with its
+    own snapshots (they name the same run, so they agree unless a receiver did not know)."""
+    by_run: dict[int, list[RunInfo]] = {}
+    for info in infos:
+        by_run.setdefault(info.run, []).append(info)
+    summaries = []
+    for run, run_infos in by_run.items():
+        own = [info for info in run_infos if not info.uses_hlt_files]
+        described = (own or run_infos)[0]
+        summaries.append(
+            RunSummary(
+                run=run,
+                start_utc=described.start_utc,
+                end_utc=described.end_utc,
+                hlt_mode=described.hlt_mode,
+                beam_type=described.beam_type,
+                ongoing=described.ongoing,
+                subsystems=tuple(info.subsystem for info in run_infos),
+                own_subsystems=tuple(info.subsystem for info in own),
+            )
+        )
+    return summaries
 
 
 @dataclass(frozen=True)
@@ -106,39 +173,86 @@ class RunTimeline:
             return subsystem
         return HLT if HLT in self.subsystems else None
 
-    def ongoing(self, now: float, live_runs: set[int]) -> bool:
-        """A snapshot in the last ONGOING_WITHIN_S, or a live receiver still reporting the run."""
-        return (now - self.end_utc.timestamp() < ONGOING_WITHIN_S) or self.run in live_runs
+    def ongoing(self, now: float, reports: Reports) -> bool:
+        return is_ongoing(self.run, self.subsystems, self.end_utc.timestamp(), now, reports)
 
     def info(self, subsystem: str, source: str, ongoing: bool) -> RunInfo:
         own = self.subsystems[source]
-        return RunInfo(
-            run=self.run,
-            subsystem=subsystem,
-            source_subsystem=source,
-            hlt_mode=own.hlt_mode or "U",
-            beam_type=own.beam_type or "",
-            start_utc=self.start_utc,
-            end_utc=self.end_utc,
+        return run_info(
+            self.run,
+            subsystem,
+            source,
+            (self.start_utc, self.end_utc),
+            ongoing,
+            hlt_mode=own.hlt_mode,
+            beam_type=own.beam_type,
             n_snapshots=len(own.snapshot_ids),
-            ongoing=ongoing,
             source_start_utc=own.first_utc,
             merger_mode=own.merger_mode,
             warnings=own.warnings,
         )
 
 
-def receivers_on_run(
-    data_dir: Path, now: float | None = None, dead_after_s: float = ONGOING_WITHIN_S
-) -> set[int]:
-    """Runs that a live receiver still reports (its last reply is recent and named that run)."""
+def run_info(
+    run: int,
+    subsystem: str,
+    source: str,
+    span_utc: tuple[datetime, datetime],
+    ongoing: bool,
+    hlt_mode: str | None,
+    beam_type: str | None,
+    n_snapshots: int,
+    source_start_utc: datetime | None,
+    merger_mode: MergerMode,
+    warnings: tuple[str, ...] = (),
+) -> RunInfo:
+    """The one place a RunInfo is made (defaults for what a receiver did not know included)."""
+    return RunInfo(
+        run=run,
+        subsystem=subsystem,
+        source_subsystem=source,
+        hlt_mode=hlt_mode or "U",
+        beam_type=beam_type or "",
+        start_utc=span_utc[0],
+        end_utc=span_utc[1],
+        n_snapshots=n_snapshots,
+        ongoing=ongoing,
+        source_start_utc=source_start_utc,
+        merger_mode=merger_mode,
+        warnings=warnings,
+    )
+
+
+def is_ongoing(
+    run: int, run_subsystems: Iterable[str], end_epoch: float, now: float, reports: Reports
+) -> bool:
+    """The rule of the module docstring: reported -> ongoing; its own receivers moved on -> ended;
+    no word from them -> by the age of its newest snapshot."""
+    if any(reported == run for reported, _ in reports.values()):
+        return True
+    if any(
+        reports[subsystem][1] >= end_epoch - REPORT_SLACK_S
+        for subsystem in run_subsystems
+        if subsystem in reports
+    ):
+        return False
+    return now - end_epoch < ONGOING_WITHIN_S
+
+
+def merger_reports(data_dir: Path, now: float | None = None, within_s: float = ONGOING_WITHIN_S) -> Reports:
+    """What each receiver's merger said in its last reply, if that reply is younger than `within_s`:
+    the run it named (a negative number counts as 0: it never names a run) and when."""
     now = time.time() if now is None else now
     return {
-        status.last_run
+        status.subsystem: (max(status.last_run or 0, 0), status.last_reply_utc)
         for status in read_all_status(data_dir)
-        # A run number > 0: run 0 is "between runs", and a negative one never names a run.
-        if (status.last_run or 0) > 0 and status.last_reply_utc and now - status.last_reply_utc < dead_after_s
+        if status.last_run is not None and status.last_reply_utc and now - status.last_reply_utc < within_s
     }
+
+
+def reported_runs(reports: Reports) -> set[int]:
+    """Runs (> 0) some receiver's merger still names."""
+    return {run for run, _ in reports.values() if run > 0}
 
 
 def list_runs(
@@ -157,7 +271,7 @@ def list_runs(
     table = store.runs(run=run)
     if table.empty:
         return []
-    live_runs = receivers_on_run(store.data_dir, now)
+    reports = merger_reports(store.data_dir, now)
     by_key = {(int(row.run), row.subsystem): row for row in table.itertuples(index=False)}
     rows_of_run: dict[int, list] = {}
     for (run_number, _), row in by_key.items():
@@ -175,16 +289,15 @@ def list_runs(
             if row is None:
                 continue
             infos.append(
-                RunInfo(
-                    run=run_number,
-                    subsystem=subsystem,
-                    source_subsystem=source,
-                    hlt_mode=row.hlt_mode or "U",
-                    beam_type=row.beam_type or "",
-                    start_utc=start,
-                    end_utc=end,
+                run_info(
+                    run_number,
+                    subsystem,
+                    source,
+                    (start, end),
+                    is_ongoing(run_number, [r.subsystem for r in rows], end.timestamp(), now, reports),
+                    hlt_mode=row.hlt_mode,
+                    beam_type=row.beam_type,
                     n_snapshots=int(row.n_snapshots),
-                    ongoing=(now - end.timestamp() < ONGOING_WITHIN_S) or run_number in live_runs,
                     source_start_utc=row.first_snapshot_utc.to_pydatetime(),
                     merger_mode=merger_mode_of(bool(row.merger_reset)),
                 )
@@ -256,7 +369,7 @@ def find_run(store: SnapshotStore, run: int, subsystem: str) -> RunInfo:
     if source is None:
         raise LookupError(f"no data for run {run}, subsystem {subsystem}")
     now = time.time()
-    return timeline.info(subsystem, source, timeline.ongoing(now, receivers_on_run(store.data_dir, now)))
+    return timeline.info(subsystem, source, timeline.ongoing(now, merger_reports(store.data_dir, now)))
 
 
 class RunTimelines:
@@ -271,7 +384,7 @@ class RunTimelines:
     def __init__(self, store: SnapshotStore) -> None:
         self.store = store
         self._timelines: OrderedDict[int, tuple[tuple, RunTimeline]] = OrderedDict()
-        self._live: tuple[float, set[int]] = (-float("inf"), set())
+        self._reports: tuple[float, Reports] = (-float("inf"), {})
         self._lock = threading.Lock()
 
     def timeline(self, run: int) -> RunTimeline:
@@ -294,12 +407,32 @@ class RunTimelines:
                 self._timelines.pop(run, None)
         return timeline
 
-    def live_runs(self, now: float) -> set[int]:
-        read_at, runs = self._live
+    def reports(self, now: float) -> Reports:
+        """`merger_reports`, read at most every STATUS_TTL_S."""
+        read_at, reports = self._reports
         if not 0 <= now - read_at < STATUS_TTL_S:
-            runs = receivers_on_run(self.store.data_dir, now)
-            self._live = (now, runs)
-        return runs
+            reports = merger_reports(self.store.data_dir, now)
+            self._reports = (now, reports)
+        return reports
+
+    def current(self, subsystems: Sequence[str]) -> RunSummary | None:
+        """The run a control room shows: the newest run a receiver's merger names, else the newest run
+        stored; from cached timelines, so cheap enough for every refresh. None without any run."""
+        now = time.time()
+        run = max(reported_runs(self.reports(now)), default=None) or newest_run_number(self.store)
+        if run is None:
+            return None
+        timeline = self.timeline(run)
+        if not timeline.subsystems:
+            return None
+        ongoing = timeline.ongoing(now, self.reports(now))
+        infos = [
+            timeline.info(subsystem, source, ongoing)
+            for subsystem in subsystems
+            if (source := timeline.source_for(subsystem)) is not None
+        ]
+        summaries = summarize_runs(infos)
+        return summaries[0] if summaries else None
 
     def find(self, run: int, subsystem: str) -> tuple[RunInfo, RunTimeline]:
         """The RunInfo of one run and subsystem and the run's timeline; LookupError if no data."""
@@ -308,7 +441,30 @@ class RunTimelines:
         if source is None:
             raise LookupError(f"no data for run {run}, subsystem {subsystem}")
         now = time.time()
-        return timeline.info(subsystem, source, timeline.ongoing(now, self.live_runs(now))), timeline
+        return timeline.info(subsystem, source, timeline.ongoing(now, self.reports(now))), timeline
+
+
+def newest_run_number(store: SnapshotStore) -> int | None:
+    """The highest run number with a folder in the store's layout `snapshots/subsystem=<SYS>/run=<N>/`
+    (one directory listing per subsystem: no snapshot is opened)."""
+    area = store.data_dir / SNAPSHOTS_AREA
+    newest = None
+    try:
+        subsystems = [entry.path for entry in os.scandir(area) if entry.name.startswith("subsystem=")]
+    except FileNotFoundError:
+        return None
+    for folder in subsystems:
+        try:
+            names = [entry.name for entry in os.scandir(folder) if entry.name.startswith("run=")]
+        except OSError:
+            continue
+        for name in names:
+            try:
+                number = int(name.removeprefix("run="))
+            except ValueError:
+                continue
+            newest = number if newest is None else max(newest, number)
+    return newest
 
 
 def _run_folders(store: SnapshotStore, run: int) -> list[tuple[str, int]]:

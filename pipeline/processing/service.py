@@ -38,7 +38,15 @@ from pipeline.detectors.base import (
 )
 from pipeline.histogram import Histogram
 from pipeline.processing.options import ProcessingOptions
-from pipeline.processing.runs import HLT, RunInfo, RunTimeline, RunTimelines, list_runs
+from pipeline.processing.runs import (
+    HLT,
+    RunInfo,
+    RunSummary,
+    RunTimeline,
+    RunTimelines,
+    list_runs,
+    summarize_runs,
+)
 from pipeline.processing.timeslice import (
     MergerMode,
     SliceHistograms,
@@ -47,7 +55,9 @@ from pipeline.processing.timeslice import (
     load_slice,
     plan_window,
 )
+from pipeline.settings import Settings
 from pipeline.store import SnapshotStore
+from pipeline.system_status import ReceiverReport, SystemMonitor, SystemStatus
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +212,23 @@ class _WrittenWhenIdle:
             )
 
 
+def mode_mismatch_warning(run: RunInfo, mode: MergerMode) -> str | None:
+    """The warning for combining `run`'s snapshots in `mode` when they were recorded in another one."""
+    if mode is run.merger_mode:
+        return None
+    if mode is MergerMode.RESET:
+        return (
+            f"Not recorded this way: run {run.run} {run.source_subsystem} was recorded in cumulative mode "
+            "(each snapshot holds everything since the start of run); summing its snapshots counts the "
+            "same data many times, so these numbers are far too high."
+        )
+    return (
+        f"Not recorded this way: run {run.run} {run.source_subsystem} was recorded in reset mode (each "
+        "snapshot holds only what arrived since the previous one); subtracting its snapshots gives "
+        "meaningless numbers."
+    )
+
+
 class ProcessedView:
     """Everything a page needs to show one run/subsystem over one window with one set of options.
 
@@ -266,10 +293,18 @@ class ProcessedView:
         return [name for _, names in self.groups for name in names]
 
     @property
+    def mode_mismatch(self) -> str | None:
+        """Said prominently when the view combines the snapshots in a mode they were not recorded in
+        (e.g. cumulative snapshots summed as if the merger reset on each request), else None."""
+        return mode_mismatch_warning(self.run, self.plan.mode)
+
+    @property
     def warnings(self) -> list[str]:
-        """The run's (e.g. mixed merger modes) and, once histograms were read, the slice's."""
+        """The mode mismatch first, then the run's (e.g. mixed merger modes) and, once histograms were
+        read, the slice's."""
         content = self._content.warnings if self._content is not None else []
-        return [*self.run.warnings, *content]
+        mismatch = [self.mode_mismatch] if self.mode_mismatch else []
+        return [*mismatch, *self.run.warnings, *content]
 
     def _loaded(self) -> ViewContent:
         with self._lock:
@@ -316,9 +351,11 @@ class ProcessingService:
         cache_dir: Path,
         subsystems: tuple[str, ...] = ("EMC", "TPC", "HLT"),
         cache_size_bytes: int = DEFAULT_CACHE_BYTES,
+        monitor: SystemMonitor | None = None,
     ) -> None:
         self.store = store
         self.subsystems = subsystems
+        self.monitor = monitor or SystemMonitor(store.data_dir, subsystems)
         self.cache = diskcache.Cache(
             str(cache_dir), size_limit=cache_size_bytes, eviction_policy="least-recently-used"
         )
@@ -329,8 +366,43 @@ class ProcessingService:
         self._timelines = RunTimelines(store)
         self.computed = 0  # views built from snapshots (not served from a cache), for tests and stats
 
+    @classmethod
+    def from_settings(cls, settings: Settings, store: SnapshotStore | None = None) -> ProcessingService:
+        """The service every process builds from the settings (store, cache, subsystems, liveness and
+        other sites' status)."""
+        store = store if store is not None else SnapshotStore(settings.data_dir)
+        monitor = SystemMonitor(
+            store.data_dir,
+            settings.subsystems,
+            dead_after_s=settings.receiver_dead_after_s,
+            sites=settings.status_sites,
+            site_timeout_s=settings.status_site_timeout_s,
+            poll_s=settings.status_site_poll_s,
+        )
+        return cls(store, settings.cache_dir, settings.subsystems, monitor=monitor)
+
+    def system_status(self) -> SystemStatus:
+        """Receivers (state by the one liveness rule, ages, counters), the ongoing run, the data folder
+        and other sites: what /system, GET /status and GET /api/status show."""
+        return self.monitor.status(self.current_run())
+
+    def current_run(self) -> RunSummary | None:
+        """The newest run a receiver's merger names (ongoing), else the newest run stored; read from
+        cached run timelines (no scan of the whole store), for pages that refresh every few seconds."""
+        return self._timelines.current(self.subsystems)
+
+    def receivers(self) -> list[ReceiverReport]:
+        """Each configured receiver's state and counters alone (no run list, no disk): cheap enough
+        for a health probe polled every few seconds."""
+        return self.monitor.receivers()
+
     def runs(self) -> list[RunInfo]:
         return list_runs(self.store, self.subsystems)
+
+    def run_summaries(self) -> list[RunSummary]:
+        """One entry per run, newest first (start in UTC and CERN time, length, HLT mode, beam type,
+        ongoing, subsystems with data)."""
+        return summarize_runs(self.runs())
 
     def run_info(self, run: int, subsystem: str) -> RunInfo:
         """One run and subsystem as `runs()` describes it (length, ongoing, source), from the run's
@@ -349,10 +421,10 @@ class ProcessingService:
         subsystem's own snapshots when it has any; `mode=None` is the merger mode the snapshots were
         recorded in (`RunInfo.merger_mode`). Raises OptionsError (bad window), LookupError.
 
-        Minutes count from the start of the run. A subsystem whose own snapshots began after the start
-        of the window (its receiver started mid-run, scenario 1a) would answer with data counted from
-        the start of run; when the HLT's snapshots hold its histograms and answer closer to what was
-        asked, they are used instead, and the description says so.
+        Minutes count from the start of the run, and edges go to the nearest snapshots (the rule is
+        in `pipeline.processing.timeslice`). For minutes before a subsystem's own snapshots began (its
+        receiver started mid-run, scenario 1a), the HLT's snapshots stand in when they hold its
+        histograms and answer closer to what was asked; the description says so.
         """
         info, timeline = self._timelines.find(run, subsystem)
         requested = window or Window(0.0, info.length_minutes)
@@ -360,15 +432,13 @@ class ProcessingService:
         if window is None or info.uses_hlt_files or subsystem == HLT or HLT not in timeline.subsystems:
             return info, plan
         own_start = info.minute_of(info.source_start_utc) if info.source_start_utc else 0.0
-        if plan.is_empty or (not plan.after_snapshot and requested.min_minutes > 0):
+        if own_start > requested.min_minutes:
             hlt_plan = self._plan_from(timeline, info, HLT, requested, mode)
-            closer = not hlt_plan.is_empty and (
-                plan.is_empty or hlt_plan.returned.min_minutes > plan.returned.min_minutes
-            )
+            closer = hlt_plan.edge_error_minutes < plan.edge_error_minutes
             if closer and self._hlt_holds(subsystem, hlt_plan):
                 note = f"from HLT snapshots: {subsystem}'s own begin at minute {own_start:.1f}"
                 return timeline.info(subsystem, HLT, info.ongoing), hlt_plan.with_note(note)
-        if plan.is_empty and own_start > requested.max_minutes:
+        if own_start > requested.max_minutes:
             plan = plan.with_note(f"{subsystem}'s own snapshots begin at minute {own_start:.1f}")
         return info, plan
 

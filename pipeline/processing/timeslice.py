@@ -1,14 +1,22 @@
 """Time slices: the histograms of any minute range inside a run, built from stored snapshots.
 
-Cumulative mode (mergers accumulate; the default): the content of [min, max] is
-`snapshot(last at or before max) - snapshot(last strictly before min)`, or the later snapshot alone when
-none precedes min. The original subtracted the first snapshot *inside* the window and so lost what was
-recorded between the previous snapshot and that one; here the window's content is exact.
-Reset mode (mergers reset on request): the window is the sum of the snapshots inside it.
+The edge rule: a window [min, max] is cut at the stored moments nearest to its edges. The upper edge
+is the snapshot nearest to `max`; the lower edge is the moment nearest to `min` among the start of
+run and the snapshots before the upper one. If both edges would fall on the same snapshot (a window
+shorter than the spacing of the snapshots), the edge whose move costs less is moved to the neighbouring
+snapshot, so a window always holds at least one snapshot's worth of data. A request that the
+nearest moments do not even overlap (a window after a subsystem's last snapshot) gets nothing.
+Then:
+- cumulative mode (mergers accumulate; the default): `snapshot(upper) - snapshot(lower)`, or the upper
+  snapshot alone when the lower edge is the start of run. What was recorded between the two snapshots
+  is counted exactly once (the original subtracted the first snapshot *inside* the window, losing what
+  was recorded before it);
+- reset mode (mergers reset on request): the sum of the snapshots after the lower edge up to and
+  including the upper one (each holds what arrived since the previous one).
+The answer says what it returned ("requested 1-2 min, returned 1.0-2.1 min due to data").
 
 Minutes count from the start of the run (its earliest snapshot of any subsystem), so "minute 3" is the
-same moment for every subsystem. Snapshot times are matched to the minute (rounded), which absorbs
-receiver jitter, and the result says what it really used ("requested 3-10 min, returned 2.9-10.1 min").
+same moment for every subsystem.
 
 Histograms are combined only when asked for, one row group's worth of names at a time (what the store
 decodes anyway to read one histogram), so a page that shows a few histograms of a 500-histogram
@@ -122,6 +130,15 @@ class SlicePlan:
         ) and math.isclose(self.returned.max_minutes, self.requested.max_minutes, abs_tol=0.05)
         return f"{requested}, {returned}" + ("" if exact else " due to data") + note
 
+    @property
+    def edge_error_minutes(self) -> float:
+        """How far the returned edges are from the requested ones, together (inf: nothing returned)."""
+        if self.returned is None:
+            return math.inf
+        return abs(self.returned.min_minutes - self.requested.min_minutes) + abs(
+            self.returned.max_minutes - self.requested.max_minutes
+        )
+
     def with_note(self, note: str) -> SlicePlan:
         return replace(self, note=note)
 
@@ -147,8 +164,8 @@ def plan_slice(
 # How many snapshots before a window's start a histogram missing there is looked for: a receiver
 # rejects an object for a reply or two (a corrupt payload), not for many in a row.
 GAP_LOOKBACK = 5
-# A microsecond, the resolution of snapshot times, in minutes: closer than this is the same time.
-_SAME_TIME_MINUTES = 1e-6 / 60.0
+# Index standing for "the start of run" among the lower-edge candidates.
+_RUN_START = -1
 
 
 def plan_window(
@@ -176,45 +193,53 @@ def plan_window(
     window.validate(run_length_minutes=run_length_minutes)
     if not ids:
         return plan
-    # Matched to the minute: a snapshot counts at its own time and at its minute (half up), whichever
-    # is more generous, so receiver jitter around a minute boundary does not move it out of a window.
-    minute = np.floor(minutes + 0.5)
-    # Window ends come from datetimes (e.g. the run length) and snapshot minutes from float epochs:
-    # they may differ in the last bits, which must not drop the newest snapshot from the full run.
-    max_minutes = window.max_minutes + _SAME_TIME_MINUTES
-    min_minutes = window.min_minutes - _SAME_TIME_MINUTES
-    at_or_before_max = (minutes <= max_minutes) | (minute <= window.max_minutes)
-    before_min = (minutes < min_minutes) & (minute < window.min_minutes)
+    lower, upper = _nearest_edges(minutes, window)
+    start = float(minutes[lower]) if lower != _RUN_START else 0.0
+    returned = Window(start, float(minutes[upper]))
+    if returned.max_minutes < window.min_minutes or returned.min_minutes > window.max_minutes:
+        return plan  # the nearest data do not even overlap the request
+    after_snapshot = lower != _RUN_START
     if mode is MergerMode.RESET:
-        inside = np.flatnonzero(at_or_before_max & ~before_min)
-        if inside.size == 0:
-            return plan
-        first, last = int(inside[0]), int(inside[-1])
-        # A reset snapshot holds what arrived since the previous one: its data start there.
-        start = float(minutes[first - 1]) if first > 0 else 0.0
         return replace(
             plan,
-            summed_snapshot_ids=tuple(ids[i] for i in inside),
-            returned=Window(start, float(minutes[last])),
-            after_snapshot=first > 0,
+            summed_snapshot_ids=tuple(ids[lower + 1 : upper + 1]),
+            returned=returned,
+            after_snapshot=after_snapshot,
         )
-    candidates = np.flatnonzero(at_or_before_max)
-    if candidates.size == 0:
-        return plan
-    later = int(candidates[-1])
-    preceding = np.flatnonzero(before_min)
-    earlier = int(preceding[-1]) if preceding.size else None
-    if earlier is not None and earlier >= later:
-        return plan  # the window holds no snapshot of its own
-    start = float(minutes[earlier]) if earlier is not None else 0.0
     return replace(
         plan,
-        later_snapshot_id=ids[later],
-        earlier_snapshot_id=ids[earlier] if earlier is not None else None,
-        returned=Window(start, float(minutes[later])),
-        after_snapshot=earlier is not None,
-        preceding_snapshot_ids=tuple(ids[max(0, earlier - GAP_LOOKBACK) : earlier][::-1]) if earlier else (),
+        later_snapshot_id=ids[upper],
+        earlier_snapshot_id=ids[lower] if after_snapshot else None,
+        returned=returned,
+        after_snapshot=after_snapshot,
+        preceding_snapshot_ids=tuple(ids[max(0, lower - GAP_LOOKBACK) : lower][::-1])
+        if after_snapshot
+        else (),
     )
+
+
+def _nearest_edges(minutes: np.ndarray, window: Window) -> tuple[int, int]:
+    """(lower, upper): indices of the snapshots nearest to the window's edges (lower may be
+    _RUN_START), lower < upper; see the module docstring."""
+    # Lower-edge candidates: the start of run (minute 0), then every snapshot.
+    moments = np.concatenate(([0.0], minutes))
+
+    def nearest(values: np.ndarray, target: float) -> int:
+        # Ties go to the earlier moment: the start of run over a first snapshot taken at that moment.
+        return int(np.argmin(np.abs(values - target)))
+
+    def error(lower: int, upper: int) -> float:
+        return abs(moments[lower + 1] - window.min_minutes) + abs(minutes[upper] - window.max_minutes)
+
+    upper = nearest(minutes, window.max_minutes)
+    lower = nearest(moments, window.min_minutes) - 1
+    if lower < upper:
+        return lower, upper
+    # Both edges on one snapshot: move the lower edge back, or the upper one forward, whichever is closer.
+    options = [(nearest(moments[: upper + 1], window.min_minutes) - 1, upper)]
+    if lower + 1 < len(minutes):
+        options.append((lower, lower + 1 + nearest(minutes[lower + 1 :], window.max_minutes)))
+    return min(options, key=lambda edges: error(*edges))
 
 
 class SnapshotPart:

@@ -88,12 +88,13 @@ def data_dir(tmp_path, histograms):
 
 
 def _statuses(now: float, emc_snapshots: int = 3) -> list[ReceiverStatus]:
-    common = {"started_utc": now - 600, "last_run": LIVE_RUN}
+    common = {"started_utc": now - 600, "last_run": LIVE_RUN, "period_s": 5.0, "timeout_s": 10.0}
     return [
         ReceiverStatus(
             "EMC",
             endpoint="tcp://127.0.0.1:60320",
             heartbeat_utc=now - 1,
+            last_reply_utc=now - 1,
             requests=120,
             replies=118,
             timeouts=2,
@@ -105,7 +106,8 @@ def _statuses(now: float, emc_snapshots: int = 3) -> list[ReceiverStatus]:
         ReceiverStatus(
             "TPC",
             endpoint="tcp://127.0.0.1:60320",
-            heartbeat_utc=now - 40,
+            heartbeat_utc=now - 1,  # the receiver lives, its merger stopped answering 40 s ago
+            last_reply_utc=now - 40,
             snapshots_stored=2,
             histograms_stored=2,
             last_snapshot_utc=now - 45,

@@ -30,14 +30,9 @@ from dashboard.layout import (
 )
 from dashboard.status_panel import (
     format_age,
-    ingest_rates,
-    receiver_health,
     run_state_line,
-    status_panel,
 )
 from pipeline.processing.runs import RunInfo
-from pipeline.settings import Settings
-from pipeline.status import ReceiverStatus
 
 NOW = 1_750_000_000.0
 
@@ -218,33 +213,6 @@ def test_options_equal_compares_labels_and_values():
 # ---- status panel ----------------------------------------------------------------------------
 
 
-def _status(**fields) -> ReceiverStatus:
-    defaults = {"subsystem": "EMC", "pid": 1, "started_utc": NOW - 600, "heartbeat_utc": NOW - 2}
-    return ReceiverStatus(**{**defaults, **fields})
-
-
-@pytest.mark.parametrize(
-    ("heartbeat_age_s", "state"),
-    [(2.0, "alive"), (15.0, "alive"), (16.0, "stale"), (299.0, "stale"), (301.0, "dead")],
-)
-def test_receiver_state_from_heartbeat_age(heartbeat_age_s, state):
-    settings = Settings(receiver_period_s=5.0, receiver_dead_after_s=300.0)
-    health = receiver_health(_status(heartbeat_utc=NOW - heartbeat_age_s), settings, NOW)
-    assert health.state == state
-    assert health.heartbeat_age_s == pytest.approx(heartbeat_age_s)
-
-
-def test_receiver_without_heartbeat_is_dead():
-    assert receiver_health(_status(heartbeat_utc=0.0), Settings(), NOW).state == "dead"
-
-
-def test_ingest_rates_over_lifetime():
-    per_min, per_s = ingest_rates(_status(snapshots_stored=120, histograms_stored=6000), NOW)
-    assert per_min == pytest.approx(12.0)  # 120 snapshots in 10 minutes
-    assert per_s == pytest.approx(10.0)  # 6000 histograms in 600 s
-    assert ingest_rates(_status(started_utc=NOW), NOW) == (None, None)
-
-
 def test_run_state_line_follows_the_processings_verdict():
     # A snapshot 10 minutes old, but a live receiver still on the run: ongoing, as the run list says.
     ongoing = repr(run_state_line(300001, NOW - 600, True, NOW))
@@ -264,17 +232,6 @@ def test_format_age():
     ]
 
 
-def test_status_panel_has_a_row_per_configured_receiver():
-    statuses = [_status(subsystem="TPC", snapshots_stored=42, last_error="timeout after 10 s")]
-    table = status_panel(statuses, Settings(subsystems=("EMC", "TPC", "HLT")), NOW)
-    rows = table.children[1].children
-    assert len(rows) == 3
-    text = repr(table)
-    assert "42" in text
-    assert "timeout after 10 s" in text
-    assert "no status" in text  # EMC and HLT have not reported
-
-
 def test_a_grid_group_offers_all_its_histograms_as_one_grid_first():
     names = ["EMCTRQA_histFEEvsTRU_SM0", "EMCTRQA_histFEEvsTRU_SM1"]
     entries = histogram_entries(names, [], lambda name: name.removeprefix("EMCTRQA_hist"), "FEE vs TRU")
@@ -285,11 +242,3 @@ def test_a_grid_group_offers_all_its_histograms_as_one_grid_first():
     # One histogram is no grid; a group that is not a grid group offers none.
     assert len(histogram_entries(names[:1], [], str, "FEE vs TRU")) == 1
     assert len(histogram_entries(names, [], str, None)) == 2
-
-
-def test_rejections_say_how_many_were_unsupported_classes():
-    statuses = [_status(rejected_objects=15, unsupported_objects=12), _status(subsystem="TPC")]
-    table = status_panel(statuses, Settings(subsystems=("EMC", "TPC")), NOW)
-    text = repr(table)
-    assert "'15'" in text and "12 unsupported" in text
-    assert text.count("unsupported") == 1  # nothing said where nothing was unsupported

@@ -119,8 +119,8 @@ def test_groups_slices_options_and_checks(dash_duo, tmp_path, emc_run):
     dash_duo.find_element("#run-slice-apply").click()
     sliced = reference.view(RUN, "EMC", Window(2, 4))
     dash_duo.wait_for_contains_text("#run-slice-description", sliced.description)
-    assert sliced.description == "requested 2-4 min, returned 1.0-4.0 min due to data"
-    until(lambda: "time slice 1.0–4.0 min" in (graph(dash_duo, "layout.title.subtitle.text") or ""), 10)
+    assert sliced.description == "requested 2-4 min, returned 2.0-4.0 min"  # snapshots at minutes 2 and 4
+    until(lambda: "time slice 2.0–4.0 min" in (graph(dash_duo, "layout.title.subtitle.text") or ""), 10)
     np.testing.assert_allclose(
         trace_y(dash_duo, "content"), sliced.histogram(FASTOR_L0).histogram.values(), rtol=1e-12
     )
@@ -235,12 +235,12 @@ def test_the_merger_mode_follows_how_each_run_was_recorded(dash_duo, tmp_path, r
     # The full run is every increment added up, not the newest one alone.
     until(lambda: _close(trace_y(dash_duo, "content"), summed), timeout=10)
     dash_duo.wait_for_contains_text("#run-snapshot-caption", "reset mode")
-    # A window sums the increments inside it: minutes 2-4 are snapshots 2, 3 and 4.
+    # A window sums the increments after its lower edge up to its upper one: 2-4 min is snapshots 3, 4.
     type_into(dash_duo, "#run-slice-min", "2")
     type_into(dash_duo, "#run-slice-max", "4")
     dash_duo.find_element("#run-slice-apply").click()
-    dash_duo.wait_for_contains_text("#run-slice-description", "requested 2-4 min, returned 1.0-4.0 min")
-    until(lambda: _close(trace_y(dash_duo, "content"), _per_event(store, ids[2:5])), timeout=10)
+    dash_duo.wait_for_contains_text("#run-slice-description", "requested 2-4 min, returned 2.0-4.0 min")
+    until(lambda: _close(trace_y(dash_duo, "content"), _per_event(store, ids[3:5])), timeout=10)
     screenshot(dash_duo, "slices_reset_mode_window.png")
     dash_duo.find_element("#run-slice-reset").click()
     until(lambda: _close(trace_y(dash_duo, "content"), summed), timeout=10)

@@ -1,10 +1,10 @@
-"""The status page shows the HTTP push receiver in its own row, beside the subsystem's ZMQ receiver."""
+"""The status model shows the HTTP push receiver in its own row, beside the subsystem's ZMQ receiver."""
 
 import pytest
 
-from dashboard.status_panel import receiver_health, status_panel
-from pipeline.settings import Settings
+from pipeline.liveness import ReceiverState, receiver_liveness
 from pipeline.status import PUSH, ReceiverStatus, read_all_status, write_status
+from pipeline.system_status import reports_for
 
 NOW = 1_700_000_000.0
 
@@ -14,12 +14,14 @@ def _push_status(**fields) -> ReceiverStatus:
     return ReceiverStatus(**{**defaults, **fields})
 
 
-@pytest.mark.parametrize(("age_s", "state"), [(2.0, "alive"), (299.0, "alive"), (301.0, "idle")])
+@pytest.mark.parametrize(
+    ("age_s", "state"), [(2.0, ReceiverState.FLOWING), (299.0, ReceiverState.FLOWING), (301.0, ReceiverState.IDLE)]
+)
 def test_a_silent_push_receiver_is_idle_not_dead(age_s, state):
-    settings = Settings(receiver_period_s=5.0, receiver_dead_after_s=300.0)
-    health = receiver_health(_push_status(heartbeat_utc=NOW - age_s), settings, NOW)
-    assert (health.subsystem, health.state) == ("EMC-push", state)
-    assert receiver_health(_push_status(heartbeat_utc=0.0), settings, NOW).state == "idle"
+    liveness = receiver_liveness(_push_status(heartbeat_utc=NOW - age_s), NOW, dead_after_s=300.0)
+    assert (liveness.subsystem, liveness.state) == ("EMC-push", state)
+    assert liveness.state.healthy
+    assert receiver_liveness(_push_status(heartbeat_utc=0.0), NOW, 300.0).state is ReceiverState.IDLE
 
 
 def test_push_and_zmq_receivers_of_one_subsystem_have_their_own_files_and_rows(tmp_path):
@@ -29,9 +31,7 @@ def test_push_and_zmq_receivers_of_one_subsystem_have_their_own_files_and_rows(t
     assert (tmp_path / "heartbeat.EMC-pushReceiver").read_text() == f"{int(NOW - 10)}\n"
     statuses = read_all_status(tmp_path)
     assert sorted((s.key, s.snapshots_stored) for s in statuses) == [("EMC", 7), ("EMC-push", 3)]
-    table = status_panel(statuses, Settings(subsystems=("EMC",)), NOW)
-    rows = table.children[1].children
-    assert len(rows) == 2
-    push_row = repr(rows[1])
-    assert "'EMC-push'" in push_row and "http push" in push_row and "state-EMC-push" in push_row
-    assert "'3'" in push_row and "'2'" in push_row
+    reports = reports_for(statuses, ("EMC",), NOW, dead_after_s=30.0)
+    assert [report.subsystem for report in reports] == ["EMC", "EMC-push"]
+    assert reports[1].state is ReceiverState.FLOWING
+    assert (reports[1].status.snapshots_stored, reports[1].status.rejected_objects) == (3, 2)

@@ -96,15 +96,16 @@ def assert_equals_truth(view, runs, start, end, names=CHECKED):
         np.testing.assert_allclose(got.variances_flow, truth.variances_flow, err_msg=name)
 
 
-# Expected snapshots, worked out by hand from the minutes above: the subtracted one is the last whose
-# minute is before the window, the later one the last whose minute is not after it (None: run start).
+# Expected snapshots, worked out by hand from the minutes above: each edge goes to the nearest snapshot
+# (the lower one may be the run start: None); a window on one snapshot widens on its cheaper side.
 @pytest.mark.parametrize(
     "window,earlier,later",
     [
         (Window(0, 1), None, 1),
-        (Window(8, 9), 7, 9),
+        (Window(8, 9), 8, 9),
         (Window(0, 9.1), None, 9),
-        (Window(3, 6), 2, 6),  # the original subtracted snapshot 3, losing minute 2-3
+        (Window(3, 6), 3, 6),
+        (Window(2.7, 6.3), 3, 6),
         (Window(5, 5), 4, 5),
         (Window(4.5, 7.5), 4, 7),
     ],
@@ -122,8 +123,9 @@ def test_cumulative_slice_equals_what_was_filled_in_it(cumulative, window, earli
 def test_slice_reports_requested_and_returned_minutes(cumulative):
     _, service = cumulative
     view = service.view(RUN, "EMC", Window(3, 6), RAW)
-    # The snapshot at 3.0 is not strictly before minute 3, so the slice subtracts the one at 2.0.
-    assert view.description == "requested 3-6 min, returned 2.0-6.0 min due to data"
+    assert view.description == "requested 3-6 min, returned 3.0-6.0 min"
+    off = service.view(RUN, "EMC", Window(1, 4), RAW)
+    assert off.description == "requested 1-4 min, returned 1.1-4.1 min due to data"
 
 
 def test_a_view_served_from_memory_answers_its_own_request(cumulative):
@@ -135,8 +137,8 @@ def test_a_view_served_from_memory_answers_its_own_request(cumulative):
     assert service.computed == built
     assert second.plan.used_snapshot_ids == first.plan.used_snapshot_ids
     assert second.plan.requested == Window(2.7, 6.3)
-    assert second.description == "requested 2.7-6.3 min, returned 2.0-6.0 min due to data"
-    assert first.description == "requested 3-6 min, returned 2.0-6.0 min due to data"
+    assert second.description == "requested 2.7-6.3 min, returned 3.0-6.0 min due to data"
+    assert first.description == "requested 3-6 min, returned 3.0-6.0 min"
 
 
 @pytest.fixture(scope="module")
@@ -144,14 +146,15 @@ def recorded_reset(tmp_path_factory):
     return record_run(tmp_path_factory.mktemp("reset"), reset=True)
 
 
-# Reset mode: snapshot i holds what was filled since snapshot i-1; a window sums the ones inside it.
+# Reset mode: snapshot i holds what was filled since snapshot i-1; a window sums those after its lower
+# edge up to its upper one.
 @pytest.mark.parametrize(
     "window,first,last",
     [
         (Window(0, 1), 0, 1),  # first minute
         (Window(9, 9), 9, 9),  # last minute
         (None, 0, 9),  # whole run
-        (Window(2, 5), 2, 5),
+        (Window(2, 5), 3, 5),
     ],
 )
 def test_reset_mode_slice_is_the_sum_of_the_snapshots(recorded_reset, tmp_path, window, first, last):
@@ -170,7 +173,7 @@ def test_reset_mode_slice_is_the_sum_of_the_snapshots(recorded_reset, tmp_path, 
     "window,first,last",
     [
         (None, 0, 9),  # the full run is every increment, not the newest one
-        (Window(2, 5), 2, 5),
+        (Window(2, 5), 3, 5),
         (Window(9, 9), 9, 9),
     ],
 )
@@ -233,13 +236,13 @@ def test_building_a_view_reads_only_the_events_histogram(cumulative, tmp_path):
     store.reads.clear()
     view = service.view(RUN, "EMC", Window(4, 8), ProcessingOptions(hot_channel_threshold=0.123))
     ids = snapshot_ids(store)
-    assert sorted(snapshot for snapshot, _ in store.reads) == sorted([ids[3], ids[8]])
+    assert sorted(snapshot for snapshot, _ in store.reads) == sorted([ids[4], ids[8]])
     assert all(EVENTS in names and len(names) <= READ_CHUNK for _, names in store.reads)
     assert len(view.names) > READ_CHUNK  # far more than was read
     store.reads.clear()
     view.histogram("hClusterCells")
     assert len(store.reads) == 2 and all("hClusterCells" in names for _, names in store.reads)
-    assert_equals_truth(view, runs, SNAPSHOT_TIMES[3], SNAPSHOT_TIMES[8], ["hClusterCells"])
+    assert_equals_truth(view, runs, SNAPSHOT_TIMES[4], SNAPSHOT_TIMES[8], ["hClusterCells"])
 
 
 def test_scaling_divides_by_the_slices_own_event_count(cumulative):
@@ -247,8 +250,8 @@ def test_scaling_divides_by_the_slices_own_event_count(cumulative):
     window = Window(4, 7)
     raw = service.view(RUN, "EMC", window, RAW)
     scaled = service.view(RUN, "EMC", window, ProcessingOptions(scale_by_events=True))
-    # Minute 4 is snapshot 4 (4.12 rounds to 4), so the slice follows snapshot 3 and ends on 7 (7.12).
-    events_in_window = runs.filled_between(EVENTS, SNAPSHOT_TIMES[3], SNAPSHOT_TIMES[7]).values()[0]
+    # The nearest snapshots to minutes 4 and 7 are snapshot 4 (4.12) and 7 (7.12).
+    events_in_window = runs.filled_between(EVENTS, SNAPSHOT_TIMES[4], SNAPSHOT_TIMES[7]).values()[0]
     assert scaled.n_events == events_in_window > 0
     whole_run = service.view(RUN, "EMC", None, RAW).n_events
     assert whole_run > events_in_window  # not the run's count (the original's stale nEvents)
@@ -482,7 +485,7 @@ def test_the_description_says_when_hlt_snapshots_stand_in(emc_switches, tmp_path
         " (from HLT snapshots: EMC's own begin at minute 6.0)"
     )
     late = service.view(RUN, "EMC", Window(7, 9), RAW)
-    assert late.description == "requested 7-9 min, returned 6.0-9.0 min due to data"
+    assert late.description == "requested 7-9 min, returned 7.1-9.0 min due to data"
     assert service.view(RUN, "EMC").run.source_subsystem == "EMC"  # the whole run: its own data
 
 
@@ -495,9 +498,11 @@ def test_minutes_before_a_subsystems_own_data_without_hlt_copies_say_so(tmp_path
     store.write_snapshot(meta, list(runs.snapshot().values()))
     service = ProcessingService(store, tmp_path / "cache")
     view = service.view(RUN, "EMC", Window(0, 1), RAW)
-    assert view.plan.is_empty and view.names == [] and view.n_events is None
+    # The nearest data: from the start of run to EMC's first snapshot, and the answer says so.
+    assert view.plan.used_snapshot_ids == tuple(snapshot_ids(store))
+    assert view.n_events == runs.filled_between(EVENTS, T0, SNAPSHOT_TIMES[6]).values()[0]
     assert view.description == (
-        "requested 0-1 min: no snapshot in that range (EMC's own snapshots begin at minute 6.0)"
+        "requested 0-1 min, returned 0.0-6.0 min due to data (EMC's own snapshots begin at minute 6.0)"
     )
 
 
@@ -514,3 +519,20 @@ def test_processed_histograms_reach_the_disk_once_requests_pause(cumulative, tmp
     service.store.reads.clear()
     other.view(RUN, "EMC", Window(2, 7)).histogram("hClusterCells")
     assert other.computed == 0 and service.store.reads == []
+
+
+def test_a_mode_the_run_was_not_recorded_in_is_said_prominently(recorded_emc, recorded_reset, tmp_path):
+    # The case: a cumulative run summed in reset mode (events jumped from 13,599 to 248,138).
+    _, store = recorded_emc
+    service = ProcessingService(store, tmp_path / "cache")
+    recorded = service.view(RUN, "EMC", None, RAW)
+    summed = service.view(RUN, "EMC", None, RAW, MergerMode.RESET)
+    assert recorded.mode_mismatch is None and not recorded.warnings
+    assert summed.n_events > 3 * recorded.n_events  # the inflated numbers the warning is about
+    assert summed.mode_mismatch.startswith("Not recorded this way: run 5000 EMC was recorded in cumulative")
+    assert summed.warnings[0] == summed.mode_mismatch
+    _, reset_store = recorded_reset
+    other = ProcessingService(reset_store, tmp_path / "other-cache")
+    assert other.view(RUN, "EMC", None, RAW).mode_mismatch is None
+    subtracted = other.view(RUN, "EMC", Window(2, 5), RAW, MergerMode.CUMULATIVE)
+    assert "recorded in reset mode" in subtracted.mode_mismatch

@@ -3,6 +3,8 @@
 import socket
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -10,7 +12,8 @@ import uproot
 
 from pipeline.emulator.merger import MergerEmulator
 from pipeline.emulator.runs import EmulatorConfig
-from pipeline.processing.runs import receivers_on_run
+from pipeline.liveness import ReceiverState, receiver_liveness
+from pipeline.processing.runs import merger_reports, reported_runs
 from pipeline.receiver import Outcome, Receiver
 from pipeline.status import read_all_status
 from pipeline.store import SnapshotStore
@@ -213,13 +216,13 @@ def test_last_run_follows_every_reply_so_a_finished_run_is_not_ongoing(emulator,
     receiver = make_receiver(emulator.endpoint, tmp_path)
     assert receiver.request_once() is Outcome.STORED
     assert read_all_status(tmp_path)[0].last_run == 1000
-    assert receivers_on_run(tmp_path) == {1000}
+    assert reported_runs(merger_reports(tmp_path)) == {1000}
     clock.t = T0 + 12.0  # run 1000 ended: the merger answers run=0
     assert receiver.request_once() is Outcome.SKIPPED
     receiver.close()
     [status] = read_all_status(tmp_path)
     assert status.last_run == 0 and status.snapshots_stored == 1
-    assert receivers_on_run(tmp_path) == set()
+    assert reported_runs(merger_reports(tmp_path)) == set()
 
 
 def test_a_run_without_matching_objects_is_skipped_not_stored(emulator, tmp_path):
@@ -239,3 +242,68 @@ def test_a_streamer_folder_that_cannot_be_written_does_not_stop_the_receiver(emu
     assert receiver.request_once() is Outcome.STORED
     receiver.close()
     assert SnapshotStore(tmp_path).count_snapshots("EMC") == 2
+
+
+def wait_until(condition, what: str, timeout_s: float = 30.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout_s} s: {what}")
+
+
+def liveness_now(data_dir):
+    statuses = read_all_status(data_dir)
+    return receiver_liveness(statuses[0] if statuses else None, time.time(), dead_after_s=30.0)
+
+
+def test_a_merger_that_stops_answering_is_silent_not_alive_and_recovers(clock, tmp_path):
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    receiver = Receiver(endpoint, "EMC", tmp_path, select="^EMC", period_s=0.05, timeout_s=1.0)
+    stop = threading.Event()
+    loop = threading.Thread(target=receiver.run, args=(stop,), daemon=True)
+    try:
+        with MergerEmulator(endpoint, ("EMC",), CONFIG, now=clock):
+            loop.start()
+            wait_until(lambda: liveness_now(tmp_path).state is ReceiverState.FLOWING, "flowing")
+        # The merger is gone; the receiver process is not: its heartbeat stays fresh, the state says so.
+        silent = wait_until(
+            lambda: (live := liveness_now(tmp_path)).state is ReceiverState.MERGER_SILENT and live, "silent"
+        )
+        assert silent.heartbeat_age_s < 30.0 and endpoint in silent.reason
+        [status] = read_all_status(tmp_path)
+        assert status.last_error.startswith("no reply within 1 s") and status.last_error_cleared_utc is None
+        stored_before = status.snapshots_stored
+        with MergerEmulator(endpoint, ("EMC",), CONFIG, now=clock):
+            wait_until(
+                lambda: (
+                    liveness_now(tmp_path).state is ReceiverState.FLOWING
+                    and read_all_status(tmp_path)[0].snapshots_stored > stored_before
+                ),
+                "flowing again",
+            )
+            [status] = read_all_status(tmp_path)
+        # The timeout is still told, as history: when it happened, and that replies flow since.
+        assert (
+            status.last_error.startswith("no reply")
+            and status.last_error_cleared_utc >= status.last_error_utc
+        )
+        assert status.consecutive_timeouts == 0 and status.timeouts >= 1
+    finally:
+        stop.set()
+        loop.join(timeout=10)
+
+
+def test_the_heartbeat_is_written_while_waiting_for_a_reply(monkeypatch, tmp_path):
+    monkeypatch.setattr("pipeline.receiver.HEARTBEAT_EVERY_S", 0.1)
+    receiver = Receiver(f"tcp://127.0.0.1:{free_port()}", "EMC", tmp_path, timeout_s=1.0)
+    beats = []
+    real_beat = receiver.beat
+    monkeypatch.setattr(receiver, "beat", lambda: (beats.append(time.time()), real_beat()))
+    assert receiver.request_once() is Outcome.TIMEOUT
+    receiver.close()
+    assert len(beats) >= 2  # the one before the request, and at least one during the wait
+    [status] = read_all_status(tmp_path)
+    assert status.heartbeat_utc >= beats[-1] - 1e-3 and status.consecutive_timeouts == 1

@@ -15,7 +15,8 @@ from pipeline.processing.runs import (
     find_run,
     list_runs,
     load_run_timeline,
-    receivers_on_run,
+    merger_reports,
+    reported_runs,
 )
 from pipeline.processing.service import ProcessingService
 from pipeline.processing.timeslice import MergerMode
@@ -66,7 +67,7 @@ def test_run_start_and_length_span_every_subsystem(store):
         assert (emc.n_snapshots, tpc.n_snapshots) == (3, 3)
 
 
-def test_ongoing_by_the_age_of_the_newest_snapshot_of_any_subsystem(store):
+def test_ongoing_by_the_age_of_the_newest_snapshot_when_no_receiver_reports(store):
     store_at(store, "HLT", [0, 10])
     store_at(store, "EMC", [5, 12])
     last = (START + timedelta(minutes=12)).timestamp()
@@ -89,11 +90,52 @@ def test_ongoing_while_a_live_receiver_reports_the_run(store):
     assert not find_run(store, RUN, "HLT").ongoing
 
 
+@pytest.mark.parametrize("next_run", [RUN + 1, 0])
+def test_a_run_ends_when_its_receivers_report_another_run_or_run_zero(tmp_path, next_run):
+    # The case: the next run started a minute ago, and the finished one still said "live".
+    store = SnapshotStore(tmp_path / "data")
+    now = time.time()
+    for minutes_ago in (3, 2):
+        when = datetime.fromtimestamp(now - 60 * minutes_ago, UTC)
+        for subsystem in ("EMC", "HLT"):
+            store.write_snapshot(SnapshotMeta(RUN, subsystem, when, "B", "pp"), [histogram()])
+    assert find_run(store, RUN, "EMC").ongoing  # a recent snapshot, and nobody has said otherwise
+    write_status(store.data_dir, ReceiverStatus("EMC", last_reply_utc=now - 2, last_run=next_run))
+    for info in (find_run(store, RUN, "EMC"), RunTimelines(store).find(RUN, "HLT")[0]):
+        assert not info.ongoing
+    assert not any(info.ongoing for info in infos_by_subsystem(store, now).values())
+    # A receiver of another subsystem (no data in this run) says nothing about it...
+    write_status(store.data_dir, ReceiverStatus("EMC", last_reply_utc=now - 2 - 600, last_run=next_run))
+    write_status(store.data_dir, ReceiverStatus("TPC", last_reply_utc=now - 2, last_run=next_run))
+    assert find_run(store, RUN, "EMC").ongoing
+    # ...and one still reporting this run keeps it ongoing whatever the others say.
+    write_status(store.data_dir, ReceiverStatus("EMC", last_reply_utc=now - 2, last_run=next_run))
+    write_status(store.data_dir, ReceiverStatus("HLT", last_reply_utc=now - 1, last_run=RUN))
+    assert find_run(store, RUN, "EMC").ongoing
+
+
 def test_only_a_real_run_number_counts_as_reported(tmp_path):
     now = time.time()
     for subsystem, last_run in (("EMC", 0), ("TPC", -3), ("HLT", RUN)):
         write_status(tmp_path, ReceiverStatus(subsystem, last_reply_utc=now - 5, last_run=last_run))
-    assert receivers_on_run(tmp_path, now) == {RUN}
+    reports = merger_reports(tmp_path, now)
+    assert reported_runs(reports) == {RUN}
+    assert {subsystem: run for subsystem, (run, _) in reports.items()} == {"EMC": 0, "TPC": 0, "HLT": RUN}
+
+
+def test_run_summaries_say_when_in_cern_and_utc_time_and_who_has_data(store, tmp_path):
+    store_at(store, "HLT", [0, 10], hlt_mode="C", beam_type="PbPb")
+    store_at(store, "EMC", [6, 12], hlt_mode="C", beam_type="PbPb")
+    store_at(store, "HLT", [0, 3], run=RUN - 1)
+    service = ProcessingService(store, tmp_path / "cache", SUBSYSTEMS)
+    newest, older = service.run_summaries()
+    assert (newest.run, older.run) == (RUN, RUN - 1)
+    assert newest.start_utc == START and newest.length_minutes == 12.0
+    # 12:00 UTC on 24 November is 13:00 in Geneva (CET, UTC+1).
+    assert newest.start_cern.strftime("%Y-%m-%d %H:%M %Z") == "2026-11-24 13:00 CET"
+    assert (newest.hlt_mode, newest.beam_type, newest.ongoing) == ("C", "PbPb", False)
+    assert newest.subsystems == SUBSYSTEMS and newest.own_subsystems == ("EMC", "HLT")
+    assert older.own_subsystems == ("HLT",) and older.length_minutes == 3.0
 
 
 def test_replays_in_hlt_mode_e_are_never_listed(store):
@@ -196,3 +238,19 @@ def test_a_run_that_mixes_merger_modes_says_so_and_uses_the_newest(store, tmp_pa
     assert ProcessingService(store, tmp_path / "cache", SUBSYSTEMS).view(RUN, "EMC").warnings == list(
         info.warnings
     )
+
+
+def test_the_current_run_is_the_one_a_merger_names_else_the_newest(store, tmp_path):
+    store_at(store, "HLT", [0, 3], run=RUN)
+    store_at(store, "HLT", [10, 12], run=RUN + 1)
+    store_at(store, "EMC", [11], run=RUN + 1)
+    service = ProcessingService(store, tmp_path / "cache", SUBSYSTEMS)
+    newest = service.current_run()
+    assert (newest.run, newest.ongoing, newest.own_subsystems) == (RUN + 1, False, ("EMC", "HLT"))
+    assert newest == next(s for s in service.run_summaries() if s.run == RUN + 1)  # one builder
+    # A merger still naming the older run (a receiver replaying it, say) makes it the current, ongoing one.
+    write_status(store.data_dir, ReceiverStatus("HLT", last_reply_utc=time.time() - 1, last_run=RUN))
+    service = ProcessingService(store, tmp_path / "cache", SUBSYSTEMS)
+    current = service.current_run()
+    assert (current.run, current.ongoing, current.length_minutes) == (RUN, True, 3.0)
+    assert ProcessingService(SnapshotStore(tmp_path / "empty"), tmp_path / "c2").current_run() is None

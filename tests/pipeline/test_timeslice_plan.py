@@ -38,12 +38,25 @@ def snapshot_list(minutes: list[float]) -> pd.DataFrame:
 JITTERY = snapshot_list([0.0, 1.1, 2.0, 2.9, 4.05, 5.0, 6.1, 7.0, 7.95, 9.0, 10.1])
 
 
-def test_cumulative_subtracts_the_last_snapshot_strictly_before_the_window():
+def test_edges_go_to_the_nearest_snapshots():
     plan = plan_slice(JITTERY, 1, "EMC", Window(3, 7))
-    # min 3: last snapshot whose minute is < 3 is s2 (2.0); s3 (2.9) rounds to 3, so it is inside.
-    assert (plan.earlier_snapshot_id, plan.later_snapshot_id) == ("s2", "s7")
-    assert plan.returned == Window(2.0, 7.0)
-    assert plan.describe() == "requested 3-7 min, returned 2.0-7.0 min due to data"
+    # min 3: s3 (2.9) is nearer than s4 (4.05); max 7: s7 (7.0).
+    assert (plan.earlier_snapshot_id, plan.later_snapshot_id) == ("s3", "s7")
+    assert plan.returned == Window(2.9, 7.0)
+    assert plan.describe() == "requested 3-7 min, returned 2.9-7.0 min due to data"
+
+
+def test_a_snapshot_every_5_s_answers_within_2_5_s_of_each_edge():
+    # The case: 1-2 min returned 0.4-2.4 min and 3-3.5 min returned 2.4-3.4 min.
+    every_5_s = snapshot_list([i * 5 / 60 for i in range(1, 61)])
+    for requested in (Window(1, 2), Window(3, 3.5), Window(0.3, 4.7)):
+        plan = plan_slice(every_5_s, 1, "EMC", requested)
+        assert plan.returned.min_minutes == pytest.approx(requested.min_minutes, abs=2.5 / 60 + 1e-9)
+        assert plan.returned.max_minutes == pytest.approx(requested.max_minutes, abs=2.5 / 60 + 1e-9)
+        assert plan.describe().startswith(
+            f"requested {requested.min_minutes:g}-{requested.max_minutes:g} min, returned"
+            f" {requested.min_minutes:.1f}-{requested.max_minutes:.1f} min"
+        )
 
 
 def test_window_from_start_uses_the_later_snapshot_alone():
@@ -58,6 +71,16 @@ def test_whole_run_and_last_minute():
     last = plan_slice(JITTERY, 1, "EMC", Window(10, 10))
     assert (last.earlier_snapshot_id, last.later_snapshot_id) == ("s9", "s10")
     assert last.returned.max_minutes == pytest.approx(10.1)
+
+
+def test_a_window_narrower_than_the_snapshot_spacing_moves_the_cheaper_edge():
+    # 4.1-4.2: both edges nearest to s4 (4.05); moving the upper one to s5 costs 0.8 min, moving the
+    # lower one back to s3 (2.9) costs 1.2 min.
+    narrow = plan_slice(JITTERY, 1, "EMC", Window(4.1, 4.2))
+    assert (narrow.earlier_snapshot_id, narrow.later_snapshot_id) == ("s4", "s5")
+    # 3.9-4.0: moving the lower edge back to s3 costs 1.05 min, the upper one forward to s5 1.15 min.
+    early = plan_slice(JITTERY, 1, "EMC", Window(3.9, 4.0))
+    assert (early.earlier_snapshot_id, early.later_snapshot_id) == ("s3", "s4")
 
 
 def test_the_whole_run_ends_at_its_newest_snapshot_whatever_the_float_rounding():
@@ -75,16 +98,19 @@ def test_the_whole_run_ends_at_its_newest_snapshot_whatever_the_float_rounding()
     assert (from_c.earlier_snapshot_id, from_c.later_snapshot_id) == ("b", "c")
 
 
-def test_window_without_its_own_snapshot_is_empty():
+def test_a_window_between_sparse_snapshots_is_cut_at_the_nearest_ones():
     sparse = snapshot_list([0, 5, 10])
     plan = plan_slice(sparse, 1, "EMC", Window(6, 9))
-    assert plan.is_empty and "no snapshot" in plan.describe()
+    assert (plan.earlier_snapshot_id, plan.later_snapshot_id) == ("s1", "s2")
+    assert plan.describe() == "requested 6-9 min, returned 5.0-10.0 min due to data"
 
 
-def test_reset_mode_sums_the_snapshots_inside():
+def test_reset_mode_sums_the_snapshots_after_the_lower_edge_up_to_the_upper_one():
     plan = plan_slice(JITTERY, 1, "EMC", Window(3, 5), MergerMode.RESET)
-    assert plan.summed_snapshot_ids == ("s3", "s4", "s5")
-    assert plan.returned == Window(2.0, 5.0)
+    assert plan.summed_snapshot_ids == ("s4", "s5")
+    assert plan.returned == Window(2.9, 5.0)
+    from_start = plan_slice(JITTERY, 1, "EMC", Window(0, 1), MergerMode.RESET)
+    assert from_start.summed_snapshot_ids == ("s0", "s1") and from_start.returned == Window(0.0, 1.1)
 
 
 @pytest.mark.parametrize(
@@ -145,12 +171,14 @@ def test_minutes_count_from_the_start_of_run_not_the_subsystems_first_snapshot()
     plan = plan_window(
         ids, epochs_of(own), 1, "EMC", Window(7, 8), run_start_epoch=run_start, run_length_minutes=20
     )
-    assert (plan.earlier_snapshot_id, plan.later_snapshot_id) == ("s0", "s2")
-    assert plan.returned == Window(6.0, 8.0) and plan.after_snapshot
+    assert (plan.earlier_snapshot_id, plan.later_snapshot_id) == ("s1", "s2")
+    assert plan.returned == Window(7.0, 8.0) and plan.after_snapshot
+    # Before its own data: counted from the start of run up to its first snapshot.
     early = plan_window(
         ids, epochs_of(own), 1, "EMC", Window(0, 1), run_start_epoch=run_start, run_length_minutes=20
     )
-    assert early.is_empty
+    assert early.used_snapshot_ids == ("s0",) and early.returned == Window(0.0, 6.0)
+    assert not early.after_snapshot
     # The window may reach the end of the run, past this subsystem's last snapshot.
     late = plan_window(
         ids, epochs_of(own), 1, "EMC", Window(12, 20), run_start_epoch=run_start, run_length_minutes=20

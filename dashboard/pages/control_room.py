@@ -1,0 +1,289 @@
+"""`/control-room`: the big screen. Dark, large type, nothing to click.
+
+A tile per subsystem says at a glance whether its data are good: grey when its data are stale (its
+receiver is not flowing: dead, merger silent, not storing, between runs), else red / yellow / green from
+the worst plug-in check of the histograms the screen shows for it (until the quality-control issue
+brings aggregated qualities). The ongoing run and how long it has been running sit on top, and a large
+plot rotates through the configured groups (`settings.control_room_groups`, "SYS:Group title"; by
+default the first group of each subsystem) every `settings.control_room_rotate_s` seconds, or every
+`?rotate=N` seconds.
+
+It must run for days: the plot is static (no hover state to build up), each update replaces the figure
+whole, and nothing accumulates in the page or in the callbacks.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dash
+import plotly.graph_objects as go
+from dash import Input, Output, State, dcc, html
+
+from dashboard.context import PageContext
+from dashboard.figures import grid_figure, message_figure
+from dashboard.ids import ControlRoom, Shell
+from dashboard.status_panel import format_age, format_minutes
+from dashboard.url_state import query_dict
+from pipeline.detectors.base import CheckResult, Group
+from pipeline.liveness import ReceiverState
+from pipeline.processing.runs import RunSummary
+from pipeline.processing.service import ProcessingService
+from pipeline.system_status import ReceiverReport
+
+PATHS = ("/control-room",)
+MIN_ROTATE_S, MAX_ROTATE_S = 1.0, 3600.0
+MEMBERS_SHOWN = 20  # histograms of one group on the big plot (a grid of supermodules fits)
+CHECKED_PER_SUBSYSTEM = 60  # histograms whose checks colour one tile
+QUALITY_RANK = {"Bad": 3, "Medium": 2, "Good": 1, "Null": 0}
+TILE_REFRESH_MS_MIN = 2000
+DARK = "#0b1220"
+
+
+@dataclass(frozen=True)
+class Tile:
+    subsystem: str
+    colour: str  # "good" (green), "warning" (yellow), "bad" (red), "stale" (grey)
+    state_line: str
+    quality_line: str
+
+
+@dataclass(frozen=True)
+class RotationEntry:
+    subsystem: str
+    group: str
+
+
+def rotate_seconds(query: dict, default_s: float) -> tuple[float, str]:
+    """Seconds per group from `?rotate=N` (else the setting), and a note when the value was refused."""
+    raw = query.get("rotate")
+    if raw in (None, ""):
+        return default_s, ""
+    try:
+        seconds = float(raw)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not math.isfinite(seconds) or not MIN_ROTATE_S <= seconds <= MAX_ROTATE_S:
+        return default_s, (
+            f"rotate={raw} is not a number of seconds between {MIN_ROTATE_S:g} and {MAX_ROTATE_S:g}:"
+            f" rotating every {default_s:g} s"
+        )
+    return seconds, ""
+
+
+def tile_for(report: ReceiverReport, checks: Sequence[CheckResult]) -> Tile:
+    """The tile rule: stale data are grey whatever the checks said; fresh data take the colour of the
+    worst check of the histograms shown (Bad red, Medium yellow, else green)."""
+    live = report.liveness
+    if report.state is not ReceiverState.FLOWING:
+        age = "" if live.snapshot_age_s is None else f" · data {format_age(live.snapshot_age_s)} old"
+        return Tile(report.subsystem, "stale", f"{report.state.value}{age}", "")
+    state_line = f"flowing · data {format_age(live.snapshot_age_s)} old"
+    worst = max(checks, key=lambda check: QUALITY_RANK.get(check.quality, 0), default=None)
+    if worst is None:
+        return Tile(report.subsystem, "good", state_line, "no checks on the histograms shown")
+    colour = {"Bad": "bad", "Medium": "warning"}.get(worst.quality, "good")
+    flagged = sum(1 for check in checks if check.quality == worst.quality)
+    if colour == "good":
+        return Tile(report.subsystem, colour, state_line, f"{len(checks)} checks passed")
+    more = f" (+{flagged - 1} more)" if flagged > 1 else ""
+    return Tile(report.subsystem, colour, state_line, f"{worst.quality}: {worst.message}{more}")
+
+
+def rotation(
+    service: ProcessingService, run: RunSummary | None, configured: Sequence[str], subsystems: Sequence[str]
+) -> tuple[list[RotationEntry], list[str]]:
+    """The groups the plot rotates through for `run` (those with histograms in it), and notes about
+    configured entries that cannot be shown."""
+    if run is None:
+        return [], []
+    notes: list[str] = []
+    wanted: list[RotationEntry] = []
+    for entry in configured:
+        subsystem, _, group = entry.partition(":")
+        if not group:
+            notes.append(f"{entry!r} is not SYS:Group title")
+            continue
+        wanted.append(RotationEntry(subsystem.strip(), group.strip()))
+    entries = []
+    for subsystem in [s for s in subsystems if s in run.subsystems]:
+        groups = _groups(service, run.run, subsystem)
+        if not configured:
+            entries.extend(RotationEntry(subsystem, title) for title in list(groups)[:1])
+            continue
+        entries.extend(entry for entry in wanted if entry.subsystem == subsystem and entry.group in groups)
+    known = set(entries)
+    for entry in wanted:
+        if entry not in known:
+            notes.append(f"{entry.subsystem}:{entry.group} has no histograms in run {run.run}")
+    return entries, notes
+
+
+def _groups(service: ProcessingService, run: int, subsystem: str) -> dict[str, tuple[Group, list[str]]]:
+    try:
+        view = service.view(run, subsystem)
+    except LookupError:
+        return {}
+    return {group.title: (group, names) for group, names in view.groups if names}
+
+
+def group_figure(service: ProcessingService, run: int, entry: RotationEntry) -> go.Figure:
+    group, names = _groups(service, run, entry.subsystem).get(entry.group, (None, []))
+    view = service.view(run, entry.subsystem)
+    members = [view.histogram(name) for name in names[:MEMBERS_SHOWN]]
+    more = f" · first {MEMBERS_SHOWN} of {len(names)}" if len(names) > MEMBERS_SHOWN else ""
+    figure = grid_figure(
+        f"{entry.subsystem} · {entry.group}",
+        members,
+        context=f"run {run}{more}",
+        # Supermodules share a scale (the odd one stands out); unrelated maps each get their own.
+        shared_scale=bool(group and group.grid),
+    )
+    return dark(figure)
+
+
+def dark(figure: go.Figure) -> go.Figure:
+    """The big screen's look: dark background, large type."""
+    figure.update_layout(
+        template="plotly_dark",
+        paper_bgcolor=DARK,
+        plot_bgcolor=DARK,
+        font={"size": 18},
+        autosize=True,
+        # Room for the title, its subtitle and the first row's panel titles.
+        margin={"l": 60, "r": 30, "t": 130, "b": 50},
+    )
+    figure.update_annotations(font={"size": 16})
+    return figure
+
+
+def tiles(
+    service: ProcessingService, reports: Sequence[ReceiverReport], run: RunSummary | None, configured
+) -> list:
+    shown, _ = rotation(service, run, configured, [r.subsystem for r in reports])
+    components = []
+    for report in reports:
+        checks: list[CheckResult] = []
+        if run is not None and report.state is ReceiverState.FLOWING:
+            groups = _groups(service, run.run, report.subsystem)
+            names = [
+                name
+                for entry in shown
+                if entry.subsystem == report.subsystem
+                for name in groups.get(entry.group, (None, []))[1]
+            ]
+            view = service.view(run.run, report.subsystem) if names else None
+            for name in names[:CHECKED_PER_SUBSYSTEM]:
+                checks.extend(view.histogram(name).checks)
+        tile = tile_for(report, checks)
+        components.append(
+            html.Div(
+                [
+                    html.Div(tile.subsystem, className="tile-name"),
+                    html.Div(tile.state_line, className="tile-state"),
+                    html.Div(tile.quality_line, className="tile-quality"),
+                ],
+                id=ControlRoom.tile(tile.subsystem),
+                className=f"cr-tile tile-{tile.colour}",
+                **{"data-colour": tile.colour},
+            )
+        )
+    return components
+
+
+def run_line(run: RunSummary | None, now: float) -> list:
+    if run is None:
+        return [html.Span("No run yet", className="cr-run-number")]
+    if not run.ongoing:
+        return [html.Span("No run ongoing", className="cr-run-number"), html.Span(f"last: run {run.run}")]
+    running_for = (now - run.start_utc.timestamp()) / 60.0
+    return [
+        html.Span(f"Run {run.run}", className="cr-run-number"),
+        html.Span(f"running {format_minutes(running_for)}", className="cr-run-length"),
+        html.Span(f"{run.hlt_mode} · {run.beam_type or '—'}", className="cr-run-mode"),
+    ]
+
+
+def layout(context: PageContext, params: dict, query: dict) -> html.Div:
+    seconds, note = rotate_seconds(query, context.settings.control_room_rotate_s)
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Div("OVERWATCH · control room", className="cr-title"),
+                    html.Div(id=ControlRoom.RUN, className="cr-run"),
+                    html.Div(id=ControlRoom.CLOCK, className="cr-clock"),
+                ],
+                className="cr-header",
+            ),
+            html.Div(id=ControlRoom.TILES, className="cr-tiles"),
+            html.Div(note, id=ControlRoom.NOTE, className="cr-note", hidden=not note),
+            html.Div(
+                dcc.Graph(
+                    id=ControlRoom.GRAPH,
+                    figure=dark(message_figure("Loading…")),
+                    config={"staticPlot": True, "displayModeBar": False, "responsive": True},
+                    className="cr-graph",
+                    # The plot takes what the header and the tiles leave of the screen (.cr-plot).
+                    style={"height": "100%"},
+                ),
+                className="cr-plot",
+            ),
+            dcc.Interval(id=ControlRoom.ROTATE, interval=int(seconds * 1000)),
+            dcc.Store(id=ControlRoom.POSITION),
+            dcc.Interval(
+                id=ControlRoom.TILE_REFRESH,
+                interval=max(context.settings.status_refresh_ms, TILE_REFRESH_MS_MIN),
+            ),
+        ],
+        id=ControlRoom.PAGE,
+        className="control-room",
+    )
+
+
+def register_callbacks(app: dash.Dash, context: PageContext) -> None:
+    service, settings = context.service, context.settings
+
+    @app.callback(
+        Output(ControlRoom.TILES, "children"),
+        Output(ControlRoom.RUN, "children"),
+        Output(ControlRoom.CLOCK, "children"),
+        Input(ControlRoom.TILE_REFRESH, "n_intervals"),
+    )
+    def refresh_tiles(_n):
+        now = time.time()
+        run = service.current_run()
+        reports = [r for r in service.receivers() if r.subsystem in settings.subsystems]
+        clock = time.strftime("%H:%M:%S UTC", time.gmtime(now))
+        return tiles(service, reports, run, settings.control_room_groups), run_line(run, now), clock
+
+    @app.callback(
+        Output(ControlRoom.GRAPH, "figure"),
+        Output(ControlRoom.POSITION, "data"),
+        Output(ControlRoom.NOTE, "children"),
+        Output(ControlRoom.NOTE, "hidden"),
+        Input(ControlRoom.ROTATE, "n_intervals"),
+        State(ControlRoom.POSITION, "data"),
+        State(Shell.LOCATION, "search"),
+    )
+    def rotate(_n, shown_position, search):
+        # The next group after the one on screen (not n_intervals modulo): an update the browser dropped
+        # because the next tick came first (a slow server) is retried, never skipped.
+        run = service.current_run()
+        entries, notes = rotation(service, run, settings.control_room_groups, settings.subsystems)
+        _, rotate_note = rotate_seconds(query_dict(search), settings.control_room_rotate_s)
+        position = None
+        if not entries:
+            message = "No data to show yet" if run is None else f"Run {run.run}: no group to show"
+            figure = dark(message_figure(message))
+        else:
+            position = 0 if shown_position is None else (int(shown_position) + 1) % len(entries)
+            entry = entries[position]
+            figure = group_figure(service, run.run, entry)
+            # Said in the figure, so a test (or a person with devtools) can tell what is shown.
+            figure.update_layout(meta={"group": f"{entry.subsystem}:{entry.group}", "position": position})
+        text = " · ".join(note for note in (rotate_note, *notes) if note)
+        return figure, position, text, not text

@@ -1,0 +1,1 @@
+"""Plain Flask routes served beside the Dash pages (for machines: health probe, JSON status)."""

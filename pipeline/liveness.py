@@ -1,0 +1,131 @@
+"""The one rule that says what state a receiver is in, from its status file and the clock.
+
+Three separate signals, each with its age:
+- the heartbeat: the receiver process is alive (it rewrites its status every few seconds, also while
+  it waits for a silent merger);
+- the last reply: the merger answers;
+- the last snapshot stored: data flow.
+
+State, first match wins:
+  no status      the receiver never reported;
+  receiver dead  no heartbeat for `dead_after_s`;
+  starting       alive, has not had its first reply yet, and has not waited a full timeout for it;
+  merger silent  its last request(s) got no reply, or no reply for longer than a request period plus
+                 a timeout (plus GRACE_S for a loaded machine);
+  between runs   the merger answers with run 0 (nothing to store; a run has ended);
+  flowing        the merger answers with a run and a snapshot was stored within that same delay;
+  not storing    the merger answers with a run but nothing was stored (every object rejected, or the
+                 store failed: see last error).
+Every page, `GET /status` and the run list use this function; nothing else decides it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from pipeline.status import PUSH, RATE_WINDOW_S, ReceiverStatus
+
+# Slack on top of a receiver's own period + timeout before its merger counts as silent.
+GRACE_S = 5.0
+
+
+class ReceiverState(enum.StrEnum):
+    NO_STATUS = "no status"
+    RECEIVER_DEAD = "receiver dead"
+    STARTING = "starting"
+    MERGER_SILENT = "merger silent"
+    BETWEEN_RUNS = "between runs"
+    FLOWING = "flowing"
+    NOT_STORING = "not storing"
+    IDLE = "idle"  # a push receiver nobody pushed to lately
+
+    @property
+    def healthy(self) -> bool:
+        """What `GET /status` accepts: the receiver lives and its merger answers."""
+        return self in (ReceiverState.FLOWING, ReceiverState.BETWEEN_RUNS, ReceiverState.IDLE)
+
+
+@dataclass(frozen=True)
+class Liveness:
+    subsystem: str
+    state: ReceiverState
+    reason: str  # one sentence a person can act on
+    heartbeat_age_s: float | None
+    reply_age_s: float | None
+    snapshot_age_s: float | None
+    snapshots_per_min: float | None  # over the last RATE_WINDOW_S (or the receiver's life, if shorter)
+
+
+def _age(now: float, epoch: float | None) -> float | None:
+    return None if not epoch else max(0.0, now - epoch)
+
+
+def reply_deadline_s(status: ReceiverStatus) -> float:
+    """How long a live merger can take between two replies: a period, a timeout, and some slack."""
+    return status.period_s + status.timeout_s + GRACE_S
+
+
+def snapshots_per_min(status: ReceiverStatus, now: float) -> float | None:
+    """Snapshots stored per minute over the last RATE_WINDOW_S (the receiver's lifetime if shorter)."""
+    window_s = min(RATE_WINDOW_S, now - status.started_utc)
+    if window_s <= 0:
+        return None
+    recent = sum(1 for t in status.recent_snapshots_utc if 0 <= now - t <= RATE_WINDOW_S)
+    return recent * 60.0 / window_s
+
+
+def receiver_liveness(
+    status: ReceiverStatus | None, now: float, dead_after_s: float, subsystem: str = ""
+) -> Liveness:
+    """The state of one receiver at `now` (see the module docstring for the rule)."""
+    if status is None:
+        return Liveness(
+            subsystem, ReceiverState.NO_STATUS, "the receiver has never reported", None, None, None, None
+        )
+    heartbeat_age = _age(now, status.heartbeat_utc)
+    reply_age = _age(now, status.last_reply_utc)
+    snapshot_age = _age(now, status.last_snapshot_utc)
+    deadline = reply_deadline_s(status)
+
+    def verdict(state: ReceiverState, reason: str) -> Liveness:
+        return Liveness(
+            status.key,
+            state,
+            reason,
+            heartbeat_age,
+            reply_age,
+            snapshot_age,
+            snapshots_per_min(status, now),
+        )
+
+    if status.kind == PUSH:
+        if heartbeat_age is not None and heartbeat_age <= dead_after_s:
+            return verdict(ReceiverState.FLOWING, f"last push {heartbeat_age:.0f} s ago")
+        return verdict(ReceiverState.IDLE, "no push lately: only its clients decide when data come")
+    if heartbeat_age is None or heartbeat_age > dead_after_s:
+        when = "never" if heartbeat_age is None else f"{heartbeat_age:.0f} s ago"
+        return verdict(ReceiverState.RECEIVER_DEAD, f"no heartbeat for {dead_after_s:g} s (last: {when})")
+    if reply_age is None:
+        waited = now - status.started_utc
+        if status.consecutive_timeouts == 0 and waited <= status.timeout_s + GRACE_S:
+            return verdict(ReceiverState.STARTING, "waiting for the merger's first reply")
+        return verdict(
+            ReceiverState.MERGER_SILENT,
+            f"no reply from {status.endpoint or 'the merger'} since the receiver started {waited:.0f} s ago",
+        )
+    if status.consecutive_timeouts > 0 or reply_age > deadline:
+        return verdict(
+            ReceiverState.MERGER_SILENT,
+            f"no reply from {status.endpoint or 'the merger'} for {reply_age:.0f} s"
+            f" ({status.consecutive_timeouts} requests unanswered)",
+        )
+    if (status.last_run or 0) <= 0:
+        return verdict(ReceiverState.BETWEEN_RUNS, "the merger answers with run 0 (between runs)")
+    if snapshot_age is not None and snapshot_age <= deadline:
+        return verdict(ReceiverState.FLOWING, f"run {status.last_run}: data stored {snapshot_age:.0f} s ago")
+    stored = "never" if snapshot_age is None else f"{snapshot_age:.0f} s ago"
+    return verdict(
+        ReceiverState.NOT_STORING,
+        f"the merger answers for run {status.last_run} but nothing is stored (last snapshot: {stored})",
+    )

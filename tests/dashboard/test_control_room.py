@@ -1,0 +1,223 @@
+"""`/control-room`: tiles coloured by data freshness and the checks of the histograms shown, the run on
+top, and a plot rotating through the configured groups (`?rotate=N`); checked in the browser at 1920x1080
+and as pure functions."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+from dash.testing.wait import until
+
+from dashboard.app import create_app
+from dashboard.ids import ControlRoom
+from dashboard.pages.control_room import RotationEntry, group_figure, rotate_seconds, rotation, tile_for
+from pipeline.detectors.base import CheckResult
+from pipeline.emulator.runs import EmulatorConfig, SyntheticRuns
+from pipeline.liveness import receiver_liveness
+from pipeline.processing.service import ProcessingService
+from pipeline.settings import Settings
+from pipeline.status import ReceiverStatus
+from pipeline.store import SnapshotMeta, SnapshotStore
+from pipeline.system_status import ReceiverReport
+from tests.clocks import ManualClock
+from tests.dashboard.browser import (
+    in_viewport_without_scrolling,
+    open_page,
+    screenshot,
+    set_viewport,
+    visibility,
+)
+from tests.dashboard.live_receivers import LiveReceivers
+
+RUN = 300500
+SUBSYSTEMS = ("EMC", "TPC", "HLT")
+GROUPS = ("EMC:FastOR", "TPC:DCAr vs Phi", "HLT:HLT Histograms")
+
+
+def fresh_status(subsystem: str, now: float, **fields) -> ReceiverStatus:
+    defaults = dict(
+        subsystem=subsystem,
+        started_utc=now - 900,
+        heartbeat_utc=now - 1,
+        period_s=5.0,
+        timeout_s=10.0,
+        last_reply_utc=now - 1,
+        last_snapshot_utc=now - 1,
+        last_run=RUN,
+    )
+    return ReceiverStatus(**{**defaults, **fields})
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """Three emulated snapshots of every subsystem over the last 5 minutes of an ongoing run."""
+    data_dir = tmp_path_factory.mktemp("control-room") / "data"
+    start = time.time() - 300
+    clock = ManualClock(start)
+    config = EmulatorConfig(step_s=20.0, run_length_s=3600.0, first_run=RUN, start_time_utc=start)
+    runs = SyntheticRuns(SUBSYSTEMS, config, now=clock)
+    store = SnapshotStore(data_dir)
+    for index in range(3):
+        clock.time_utc = start + 60 + 100 * index
+        runs.advance(clock.time_utc)
+        held = runs.snapshot()
+        when = datetime.fromtimestamp(clock.time_utc, UTC)
+        for subsystem in SUBSYSTEMS:
+            names = [name for name in held if runs.subsystem_of(name) == subsystem]
+            store.write_snapshot(SnapshotMeta(RUN, subsystem, when, "B", "pp"), [held[n] for n in names])
+    return data_dir
+
+
+@pytest.fixture
+def receivers(recorded):
+    live = LiveReceivers(recorded, SUBSYSTEMS, fresh_status)
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def settings(recorded, receivers, tmp_path):
+    return Settings(
+        data_dir=recorded,
+        cache_dir=tmp_path / "cache",
+        subsystems=SUBSYSTEMS,
+        control_room_groups=GROUPS,
+        status_refresh_ms=500,
+    )
+
+
+def tile(dash_duo, subsystem: str) -> tuple[str, str]:
+    """(colour, text) of a subsystem's tile, ('', '') while it is not drawn (read in one script: the
+    tiles are redrawn at every refresh)."""
+    found = dash_duo.driver.execute_script(
+        "const e = document.getElementById(arguments[0]);"
+        " return e ? [e.getAttribute('data-colour') || '', e.innerText] : ['', ''];",
+        ControlRoom.tile(subsystem),
+    )
+    return found[0], found[1]
+
+
+def shown_group(dash_duo) -> str | None:
+    return dash_duo.driver.execute_script(
+        f"try {{ return document.querySelector('#{ControlRoom.GRAPH} .js-plotly-plot').layout.meta.group; }}"
+        " catch (error) { return null; }"
+    )
+
+
+def test_the_control_room_rotates_groups_and_greys_stale_data(dash_duo, settings, receivers):
+    dash_duo.start_server(create_app(settings))
+    set_viewport(dash_duo, 1920, 1080)
+    open_page(dash_duo, "/control-room?rotate=2")
+    # EMC's FastOR group holds the hot FastORs the emulator fills: its checks say Bad, so the tile is red.
+    until(lambda: tile(dash_duo, "EMC")[0] == "bad", timeout=20)
+    assert "hot FastOR" in tile(dash_duo, "EMC")[1]
+    until(lambda: tile(dash_duo, "TPC")[0] == "good" and tile(dash_duo, "HLT")[0] == "good", timeout=20)
+    dash_duo.wait_for_contains_text(f"#{ControlRoom.RUN}", f"Run {RUN}")
+    dash_duo.wait_for_contains_text(f"#{ControlRoom.RUN}", "running")
+
+    # The plot goes through every configured group, in order, by itself.
+    seen: list[str] = []
+
+    def rotated() -> bool:
+        group = shown_group(dash_duo)
+        if group and (not seen or seen[-1] != group):
+            seen.append(group)
+        return len(seen) >= 4
+
+    until(rotated, timeout=60)
+    start = GROUPS.index(seen[0])
+    assert seen[:4] == [GROUPS[(start + i) % 3] for i in range(4)]
+    for selector in [f"#{ControlRoom.tile(s)}" for s in SUBSYSTEMS] + [
+        f"#{ControlRoom.RUN}",
+        f"#{ControlRoom.GRAPH}",
+    ]:
+        assert in_viewport_without_scrolling(dash_duo, selector), selector  # a big screen is never scrolled
+        assert visibility(dash_duo, selector) == "visible", selector
+        assert dash_duo.driver.execute_script(
+            "const box = document.querySelector(arguments[0]).getBoundingClientRect();"
+            " return box.bottom <= window.innerHeight && box.right <= window.innerWidth;",
+            selector,
+        ), f"{selector} reaches out of the screen"
+    assert dash_duo.driver.execute_script(
+        "return window.scrollY === 0 && document.body.scrollHeight <= window.innerHeight + 1"
+    )
+    assert dash_duo.driver.execute_script(
+        "return document.querySelector('.page-header') === null || "
+        "getComputedStyle(document.querySelector('.page-header')).display === 'none'"
+    )
+    until(lambda: shown_group(dash_duo) == "EMC:FastOR", timeout=15)
+    screenshot(dash_duo, "control_room_1920x1080.png")
+
+    # EMC's receiver stops beating: its data are stale, the tile turns grey whatever its checks said.
+    receivers.set("EMC", ages={"heartbeat_utc": 600})
+    until(lambda: tile(dash_duo, "EMC")[0] == "stale", timeout=15)
+    assert "receiver dead" in tile(dash_duo, "EMC")[1]
+    assert tile(dash_duo, "TPC")[0] == "good"
+    screenshot(dash_duo, "control_room_stale_emc_1920x1080.png")
+    assert dash_duo.get_logs() == [], "browser console errors"
+
+
+def test_a_bad_rotate_value_is_said_and_the_setting_used(dash_duo, settings):
+    dash_duo.start_server(create_app(settings))
+    open_page(dash_duo, "/control-room?rotate=fast")
+    dash_duo.wait_for_contains_text(f"#{ControlRoom.NOTE}", "rotate=fast is not a number of seconds")
+    assert dash_duo.get_logs() == []
+
+
+def report(**fields) -> ReceiverReport:
+    status = fresh_status("EMC", 1_900_000_000.0, **fields)
+    return ReceiverReport(receiver_liveness(status, 1_900_000_000.0, 30.0), status)
+
+
+def check(quality: str, message: str = "") -> CheckResult:
+    return CheckResult("check", quality, message)
+
+
+def test_the_tile_rule():
+    assert tile_for(report(), []).colour == "good"
+    assert tile_for(report(), [check("Good"), check("Null")]).colour == "good"
+    medium = tile_for(report(), [check("Good"), check("Medium", "a bit off")])
+    assert (medium.colour, medium.quality_line) == ("warning", "Medium: a bit off")
+    bad = tile_for(report(), [check("Medium"), check("Bad", "4 hot"), check("Bad", "2 hot")])
+    assert (bad.colour, bad.quality_line) == ("bad", "Bad: 4 hot (+1 more)")
+    # Stale data win over any check: dead, silent, between runs.
+    for fields in ({"heartbeat_utc": 1}, {"consecutive_timeouts": 2}, {"last_run": 0}):
+        assert tile_for(report(**fields), [check("Bad")]).colour == "stale", fields
+
+
+def test_rotate_seconds_from_the_url():
+    assert rotate_seconds({}, 20.0) == (20.0, "")
+    assert rotate_seconds({"rotate": "5"}, 20.0) == (5.0, "")
+    for bad in ("0", "-3", "nan", "1e9", "soon"):
+        seconds, note = rotate_seconds({"rotate": bad}, 20.0)
+        assert seconds == 20.0 and note.startswith(f"rotate={bad} is not"), bad
+
+
+def test_rotation_defaults_to_the_first_group_of_each_subsystem_and_names_unknown_ones(settings):
+    service = ProcessingService.from_settings(settings)
+    run = service.current_run()
+    assert run.run == RUN and run.ongoing
+    default, notes = rotation(service, run, (), SUBSYSTEMS)
+    assert [(e.subsystem, e.group) for e in default] == [
+        ("EMC", "FEE vs TRU"),
+        ("TPC", "DCAr vs Phi"),
+        ("HLT", "HLT Histograms"),
+    ]
+    assert notes == []
+    chosen, notes = rotation(service, run, ("EMC:FastOR", "EMC:No such group", "nonsense"), SUBSYSTEMS)
+    assert [(e.subsystem, e.group) for e in chosen] == [("EMC", "FastOR")]
+    assert notes == ["'nonsense' is not SYS:Group title", f"EMC:No such group has no histograms in run {RUN}"]
+
+
+def test_unrelated_maps_get_their_own_colour_scale_supermodules_share_one(settings):
+    service = ProcessingService.from_settings(settings)
+    run = service.current_run().run
+    hlt = group_figure(service, run, RotationEntry("HLT", "HLT Histograms"))
+    maps = [trace for trace in hlt.data if trace.type == "heatmap"]
+    assert maps and all(trace.coloraxis is None and trace.showscale is False for trace in maps)
+    assert hlt.layout.paper_bgcolor == "#0b1220" and hlt.layout.meta is None
+    supermodules = group_figure(service, run, RotationEntry("EMC", "FEE vs TRU"))
+    grid_maps = [trace for trace in supermodules.data if trace.type == "heatmap"]
+    assert len(grid_maps) == 20 and {trace.coloraxis for trace in grid_maps} == {"coloraxis"}
