@@ -1,6 +1,7 @@
 """A small store with known contents for the HTTP API and push tests: one EMC run, four snapshots.
 
-Snapshots are one minute apart from T0, so a window [1, 3] is exactly snapshot 3 minus snapshot 0.
+Snapshots are one minute apart from T0, so a window [1, 3] is exactly snapshot 3 minus snapshot 1 (the
+snapshots nearest to its edges).
 """
 
 from __future__ import annotations

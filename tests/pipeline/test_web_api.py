@@ -113,36 +113,36 @@ def test_whole_run_histogram_with_a_slash_and_a_space_has_exact_numbers(client):
 
 
 def test_a_slice_with_options_subtracts_snapshots_and_runs_the_checks(client):
-    record = get_json(client, f"{HISTOGRAMS}/{FASTOR}?min=1&max=3&scale=false&threshold=100")
-    difference = fastor_flow(3) - fastor_flow(0)  # last at or before 3 minus last strictly before 1
-    assert record["values"] == difference.tolist() == [0.0, 3.0, 6.0, 9.0, 150.0, 0.0]
-    assert record["scaled_by_events"] is False and record["n_events"] == 30.0
+    record = get_json(client, f"{HISTOGRAMS}/{FASTOR}?min=1&max=3&scale=false&threshold=50")
+    difference = fastor_flow(3) - fastor_flow(1)  # the snapshots nearest to the window's edges
+    assert record["values"] == difference.tolist() == [0.0, 2.0, 4.0, 6.0, 100.0, 0.0]
+    assert record["scaled_by_events"] is False and record["n_events"] == 20.0
     window = record["window"]
-    assert window["requested"] == {"min": 1.0, "max": 3.0} and window["returned"] == {"min": 0.0, "max": 3.0}
-    assert window["snapshots"] == ["EMC_7001_20231114T221320.000000", "EMC_7001_20231114T221620.000000"]
-    assert window["description"] == "requested 1-3 min, returned 0.0-3.0 min due to data"
+    assert window["requested"] == {"min": 1.0, "max": 3.0} and window["returned"] == {"min": 1.0, "max": 3.0}
+    assert window["snapshots"] == ["EMC_7001_20231114T221420.000000", "EMC_7001_20231114T221620.000000"]
+    assert window["description"] == "requested 1-3 min, returned 1.0-3.0 min"
     (check,) = record["checks"]
     assert (check["check"], check["quality"], check["message"]) == (
         "hot_fastors",
         "Bad",
-        "1 hot FastOR above 100",
+        "1 hot FastOR above 50",
     )
     assert check["details"]["hot_channel_ids"] == [3] and check["details"]["threshold_source"] == "user"
-    assert record["parameters"] == {"min": "1", "max": "3", "scale": "0", "threshold": "100.0"}
+    assert record["parameters"] == {"min": "1", "max": "3", "scale": "0", "threshold": "50.0"}
 
 
 def test_scaling_by_events_is_the_default_as_on_the_run_page(client):
     record = get_json(client, f"{HISTOGRAMS}/{FASTOR}?min=1&max=3")
-    expected = (fastor_flow(3) - fastor_flow(0)) / 30.0  # nEvents of the slice: 40 - 10
-    np.testing.assert_allclose(record["values"], expected, rtol=0, atol=0)
-    np.testing.assert_allclose(record["variances"], expected / 30.0, rtol=1e-15)
+    expected = (fastor_flow(3) - fastor_flow(1)) / 20.0  # nEvents of the slice: 40 - 20
+    np.testing.assert_allclose(record["values"], expected, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(record["variances"], expected / 20.0, rtol=1e-15)
     assert record["scaled_by_events"] is True
     assert record["checks"][0]["details"]["threshold_source"] == "default"
 
 
 def test_reset_mode_sums_the_snapshots_in_the_window(client):
     record = get_json(client, f"{HISTOGRAMS}/{EVENTS}?min=1&max=2&mode=reset")
-    assert record["values"] == [0.0, 20.0 + 30.0, 0.0]
+    assert record["values"] == [0.0, 30.0, 0.0]  # the snapshot after the one nearest to min
     assert record["window"]["mode"] == "reset"
 
 
@@ -153,7 +153,7 @@ def test_parquet_is_the_store_schema_read_back_with_pandas(client):
     frame = pd.read_parquet(io.BytesIO(response.data))
     assert len(frame) == 1
     row = frame.iloc[0]
-    values, variances = (a - b for a, b in zip(odd_flow(3), odd_flow(0), strict=True))
+    values, variances = (a - b for a, b in zip(odd_flow(3), odd_flow(1), strict=True))
     assert (row["name"], row["class_name"], row["run"], row["subsystem"]) == (ODD_NAME, "TH1F", RUN, "EMC")
     assert list(row["values"]) == values.tolist() and list(row["variances"]) == variances.tolist()
     assert list(row["edges_x"]) == ODD_EDGES.tolist() and list(row["nbins"]) == [3]
@@ -189,12 +189,12 @@ def test_errors_are_json_with_the_right_status_and_field(client, url, status, fi
 
 
 def test_the_api_path_of_a_view_is_what_the_routes_answer(client):
-    query = ViewQuery.from_params({"min": "1", "max": "3", "scale": "false", "threshold": "100"})
+    query = ViewQuery.from_params({"min": "1", "max": "3", "scale": "false", "threshold": "50"})
     path = histogram_api_path(RUN, "EMC", FASTOR, query)
-    assert path == f"{HISTOGRAMS}/{FASTOR}?min=1&max=3&scale=0&threshold=100.0"
+    assert path == f"{HISTOGRAMS}/{FASTOR}?min=1&max=3&scale=0&threshold=50.0"
     assert get_json(client, path)["checks"][0]["details"]["hot_channel_ids"] == [3]
     assert histogram_api_path(RUN, "EMC", ODD_NAME) == ODD_URL
-    listing = get_json(client, f"{HISTOGRAMS}?min=1&max=3&scale=false&threshold=100")
+    listing = get_json(client, f"{HISTOGRAMS}?min=1&max=3&scale=false&threshold=50")
     assert path in [entry["url"] for entry in listing["histograms"]]
 
 
