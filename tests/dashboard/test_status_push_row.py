@@ -15,7 +15,8 @@ def _push_status(**fields) -> ReceiverStatus:
 
 
 @pytest.mark.parametrize(
-    ("age_s", "state"), [(2.0, ReceiverState.FLOWING), (299.0, ReceiverState.FLOWING), (301.0, ReceiverState.IDLE)]
+    ("age_s", "state"),
+    [(2.0, ReceiverState.FLOWING), (299.0, ReceiverState.FLOWING), (301.0, ReceiverState.IDLE)],
 )
 def test_a_silent_push_receiver_is_idle_not_dead(age_s, state):
     liveness = receiver_liveness(_push_status(heartbeat_utc=NOW - age_s), NOW, dead_after_s=300.0)

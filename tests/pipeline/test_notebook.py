@@ -33,7 +33,9 @@ def test_runs_names_and_histograms_of_a_run_and_a_slice(data_dir):
         np.testing.assert_array_equal(sliced[FASTOR].values_flow, fastor_flow(3) - fastor_flow(1))
         assert sliced[EVENTS].values()[0] == 20.0
         scaled = store.histogram(RUN, "EMC", FASTOR, min=1, max=3)
-        np.testing.assert_allclose(scaled.values_flow, (fastor_flow(3) - fastor_flow(1)) / 20.0, rtol=1e-15, atol=0)
+        np.testing.assert_allclose(
+            scaled.values_flow, (fastor_flow(3) - fastor_flow(1)) / 20.0, rtol=1e-15, atol=0
+        )
         converted = whole.to_hist()
         np.testing.assert_array_equal(converted.variances(flow=True), odd_flow(3)[1])
         cache_dir = store.cache_dir
