@@ -12,6 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
+from pipeline.auth import cli as users_cli
 from pipeline.settings import Settings
 
 log = logging.getLogger("pipeline")
@@ -51,6 +52,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     export.add_argument("--run", type=int, required=True)
     export.add_argument("--subsystem", required=True)
     export.add_argument("--out", type=Path, default=None, help="default: the original receiver's file name")
+    users_cli.add_parser(commands)
     return parser
 
 
@@ -119,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_receiver(args)
     if args.command == "emulator":
         return run_emulator(args, settings)
+    if args.command == "users":
+        return users_cli.run(args, settings.users_file)
     return run_export(args)
 
 

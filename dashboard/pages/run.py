@@ -24,6 +24,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from dashboard import slices
+from dashboard.access import Role, callback_role
 from dashboard.checks import check_results_panel, threshold_placeholder
 from dashboard.components import histogram_view as hv
 from dashboard.components.controls import button_group, list_selector
@@ -45,6 +46,8 @@ from pipeline.processing.timeslice import MergerMode
 logger = logging.getLogger(__name__)
 
 PATHS = ("/run/<int:run>/<subsystem>",)
+# Shifters view every run; time slices and options need an expert (see EXPERT_INPUTS).
+ROLE = Role.SHIFTER
 DEFAULT_THRESHOLD_PLACEHOLDER = "per-histogram default"
 
 
@@ -314,6 +317,25 @@ _NAVIGATE_OUTPUTS = (
 )
 
 
+# Inputs of the navigation callback that change what is computed (time slice, merger mode, options):
+# an expert's. A shifter still opens a link that carries them (viewing), but the server refuses a
+# shifter's request triggered by one of these.
+EXPERT_INPUTS = {
+    component: Role.EXPERT
+    for component in (
+        Run.THRESHOLD,
+        Run.SCALE,
+        Run.MODE,
+        Run.PLUGIN_OPTION,
+        Run.SLIDER,
+        Run.SLICE_MIN,
+        Run.SLICE_MAX,
+        Run.APPLY,
+        Run.FULL_RUN,
+    )
+}
+
+
 def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     service = context.service
 
@@ -333,6 +355,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         prevent_initial_call=True,
     )
 
+    @callback_role(app, Role.SHIFTER, escalate=EXPERT_INPUTS)
     @app.callback(
         Output(Run.LOCATION, "search"),
         *(Output(component, prop) for component, prop in _NAVIGATE_OUTPUTS),
@@ -480,6 +503,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
 
     # Its own callback, not a branch of navigate: a newer request of a callback makes Dash drop the
     # answer of the pending one, and a refresh must never swallow a user's choice.
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(Run.GROUP, "options", allow_duplicate=True),
         Output(Run.HISTOGRAM, "options", allow_duplicate=True),
@@ -521,6 +545,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
             no_update if grown is None else _plain(grown[1]),
         )
 
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(Run.GRAPH, "figure"),
         Output(Run.GRAPH, "config"),
@@ -557,6 +582,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
             logger.exception("view of run %s %s failed", run, subsystem)
             return _only(view_error=_error_alert(f"{type(error).__name__}: {error}", "Server error"))
 
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(Run.LIVE_BADGE, "children"),
         Output(Run.LIVE_BADGE, "className"),
