@@ -80,6 +80,7 @@ class Run:
     HEAVY_PROGRESS = "run-heavy-progress"
     HEAVY_CANCEL = "run-heavy-cancel"
     HEAVY_DONE = "run-heavy-done"
+    EXPERT_NOTE = "run-expert-note"
 
 
 class System:

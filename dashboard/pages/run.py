@@ -24,7 +24,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from dashboard import slices
-from dashboard.access import Role, callback_role
+from dashboard.access import Role, callback_role, current_identity, current_role
 from dashboard.checks import check_results_panel, threshold_placeholder
 from dashboard.components import histogram_view as hv
 from dashboard.components.controls import button_group, list_selector
@@ -94,8 +94,10 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
     controls = html.Div(
         [
             _navigation_card(groups, group, entries, hist, view_query),
-            _slice_card(max_minutes, slider_value, low, high, mode),
-            _options_card(view_query),
+            *_expert_controls(
+                _slice_card(max_minutes, slider_value, low, high, mode, locked=not may_tune()),
+                _options_card(view_query),
+            ),
         ],
         className="control-column",
     )
@@ -176,7 +178,27 @@ def _navigation_card(groups, group, entries, hist, query: ViewQuery) -> dbc.Card
     )
 
 
-def _slice_card(max_minutes: int, slider_value: list, low: Any, high: Any, mode: str) -> dbc.Card:
+def may_tune() -> bool:
+    """Whether the person asking may change slices and options (the server refuses it otherwise)."""
+    return current_role() >= Role.EXPERT
+
+
+def _expert_controls(*cards: dbc.Card) -> list:
+    """The slice and options cards, disabled with a note for a role below expert: the page only shows
+    what the server enforces (`EXPERT_INPUTS`)."""
+    if may_tune():
+        return list(cards)
+    who = current_identity()
+    note = f"Time slices and processing options are for experts; you are {who.name} ({who.role.label})."
+    return [
+        html.Div(note, id=Run.EXPERT_NOTE, className="expert-note alert alert-secondary mt-3 mb-0 small"),
+        html.Fieldset(list(cards), disabled=True, title=note, className="expert-controls"),
+    ]
+
+
+def _slice_card(
+    max_minutes: int, slider_value: list, low: Any, high: Any, mode: str, locked: bool = False
+) -> dbc.Card:
     return dbc.Card(
         dbc.CardBody(
             [
@@ -192,6 +214,7 @@ def _slice_card(max_minutes: int, slider_value: list, low: Any, high: Any, mode:
                     # The two number boxes below are the direct input; the slider's own would repeat them.
                     allow_direct_input=False,
                     updatemode="mouseup",
+                    disabled=locked,
                     className="slice-slider",
                 ),
                 dbc.InputGroup(
