@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 import dash
 import flask
 import flask_login
+from dash.exceptions import DependencyException
 from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
@@ -209,6 +210,13 @@ def install(app: dash.Dash, settings: Settings, page_role: Callable[[str], Role]
     @manager.request_loader
     def local_admin(_request: Any) -> Identity | None:
         return LOCAL_ADMIN if control.is_local() else None
+
+    @server.errorhandler(DependencyException)
+    def not_a_served_file(_error: DependencyException) -> Response:
+        # Dash serves only the files its components registered; a crafted path is a 404, not a 500.
+        control.ledger.count("bad_path")
+        log.warning("refused %s from %s: not a served file", request.path[:200], request.remote_addr)
+        return error_response(404, "no such file")
 
     server.before_request_funcs.setdefault(None, []).insert(0, control.check)
     server.after_request(control.set_csrf_cookie)
