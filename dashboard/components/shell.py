@@ -110,7 +110,7 @@ def identity_bar(identity: Identity, local: bool) -> html.Div:
             dbc.Badge(identity.role.label, color="info", className="me-2", id=Shell.USER_ROLE),
             html.Form(
                 [
-                    html.Input(type="hidden", name="csrf_token", value=generate_csrf()),
+                    dcc.Input(type="hidden", name="csrf_token", value=generate_csrf(), id="shell-logout-token"),
                     html.Button("Log out", type="submit", className="btn btn-sm btn-outline-light"),
                 ],
                 action="/logout",

@@ -310,3 +310,48 @@ def test_a_download_names_no_file_only_a_view(app, base):
     # A path in the query is a histogram name like any other: still a data product, never the file.
     answer = client.get(f"/download/{RUN}/EMC.root?hist=../../secret_key")
     assert answer.data[:4] == b"root" and (base / "data" / "secret_key").read_bytes() not in answer.data
+
+
+def test_local_mode_everyone_is_admin_and_every_page_says_so(tmp_path):
+    settings = access_settings(tmp_path, users_file=tmp_path / "absent.toml")
+    client = create_app(settings).server.test_client()
+    assert client.get("/runs").status_code == 200
+    layout = client.get("/_dash-layout").get_data(as_text=True)
+    assert "LOCAL MODE" in layout and "everyone is admin" in layout
+    assert client.get("/admin/users").status_code == 200
+
+
+def test_serving_beyond_loopback_needs_a_users_file(tmp_path):
+    from dashboard.access.policy import StartRefused
+
+    settings = access_settings(tmp_path, users_file=tmp_path / "absent.toml", dash_host="0.0.0.0")
+    with pytest.raises(StartRefused, match="without a users file"):
+        create_app(settings)
+    # With users it starts, and nobody is admin without logging in.
+    client = create_app(access_settings(tmp_path, dash_host="0.0.0.0")).server.test_client()
+    assert client.get("/runs").status_code == 302
+
+
+def test_the_main_job_refuses_to_start_on_all_addresses_without_users(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "OVERWATCH_DASH_HOST": "0.0.0.0",
+        "OVERWATCH_USERS_FILE": str(tmp_path / "absent.toml"),
+        "OVERWATCH_DATA_DIR": str(tmp_path / "data"),
+    }
+    done = subprocess.run(
+        [sys.executable, str(repo / "app.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert "refusing to serve on 0.0.0.0" in done.stderr and "users add NAME --role admin" in done.stderr
+    assert not (tmp_path / "data" / "status").exists()  # no receiver was started
