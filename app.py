@@ -24,7 +24,7 @@ log = logging.getLogger("overwatch")
 
 
 def child_commands(settings: Settings) -> list[list[str]]:
-    """The emulator and receiver command lines the main job runs, in start order."""
+    """The emulator, receiver and QC service command lines the main job runs, in start order."""
     python = [sys.executable, "-m", "pipeline"]
     commands = [
         [
@@ -56,6 +56,8 @@ def child_commands(settings: Settings) -> list[list[str]]:
         if settings.receiver_reset:
             command.append("--reset")
         commands.append(command)
+    # QC follows the store the receivers write, like them a supervised child.
+    commands.append([*python, "qc", "--data-dir", str(settings.data_dir), "--poll", str(settings.qc_poll_s)])
     return commands
 
 

@@ -19,9 +19,16 @@ QUALITY_COLORS = {"Good": "success", "Medium": "warning", "Bad": "danger", "Null
 # Up to this many channel ids are shown inline; more go behind a "show all" toggle.
 INLINE_IDS = 24
 PREVIEW_CHARS = 80  # of the folded id ranges shown before "show all"
-CHECK_TITLES = {"hot_fastors": "Hot FastORs", "signal_outliers": "Signal outliers"}
-# Details every check reports about its own settings, not worth a line of their own.
-_SHOWN_ELSEWHERE = {"threshold", "threshold_source", "per_event", "hot_channel_ids", "outlier_bins"}
+# Typed fields shown on their own lines; also written into `details` for older readers.
+_SHOWN_ELSEWHERE = {
+    "threshold",
+    "threshold_source",
+    "per_event",
+    "hot_channel_ids",
+    "flagged_ids",
+    "outlier_bins",
+}
+_SOURCES = {"default": "per-histogram default", "user": "your value"}
 
 
 def check_results_panel(checks: Sequence[CheckResult]) -> html.Div:
@@ -34,21 +41,24 @@ def check_results_panel(checks: Sequence[CheckResult]) -> html.Div:
 def threshold_placeholder(checks: Sequence[CheckResult]) -> str | None:
     """'default 0.01' when a check of this histogram used its built-in threshold, else None."""
     for check in checks:
-        if check.details.get("threshold_source") == "default" and "threshold" in check.details:
-            unit = " per event" if check.details.get("per_event") else ""
-            return f"default {check.details['threshold']:g}{unit}"
+        if check.threshold_source == "default" and check.threshold is not None:
+            unit = " per event" if check.per_event else ""
+            return f"default {check.threshold:g}{unit}"
     return None
 
 
-def threshold_line(details: dict[str, Any]) -> str | None:
+def threshold_line(check: CheckResult) -> str | None:
     """'threshold 0.01 entries/event · per-histogram default' (None if the check has no threshold)."""
-    if "threshold" not in details:
+    if check.threshold is None:
         return None
-    unit = "entries/event" if details.get("per_event") else "entries"
-    source = {"default": "per-histogram default", "user": "your value"}.get(
-        details.get("threshold_source", ""), details.get("threshold_source", "")
-    )
-    return " · ".join(part for part in (f"threshold {details['threshold']:g} {unit}", source) if part)
+    unit = "entries/event" if check.per_event else "entries"
+    source = _SOURCES.get(check.threshold_source, check.threshold_source)
+    return " · ".join(part for part in (f"threshold {check.threshold:g} {unit}", source) if part)
+
+
+def check_title(check: CheckResult) -> str:
+    """What the page calls the check: the plug-in's title, its name when it declared none."""
+    return check.title or check.check
 
 
 def _check_block(check: CheckResult) -> html.Div:
@@ -56,20 +66,19 @@ def _check_block(check: CheckResult) -> html.Div:
     header = html.Div(
         [
             dbc.Badge(check.quality, color=color, className="quality-badge me-2"),
-            html.Span(CHECK_TITLES.get(check.check, check.check), className="check-name me-2"),
+            html.Span(check_title(check), className="check-name me-2"),
             html.Span(check.message, className=f"check-message text-{color}-emphasis"),
         ],
         className="check-header",
     )
     lines: list[Any] = [header]
-    if (threshold := threshold_line(check.details)) is not None:
+    if (threshold := threshold_line(check)) is not None:
         lines.append(html.Div(threshold, className="check-threshold"))
     other = _other_details(check.details)
     if other:
         lines.append(html.Div(other, className="check-details small text-muted"))
-    ids = check.details.get("hot_channel_ids")
-    if ids:
-        lines.append(_id_list(ids, "FastOR ids" if check.check == "hot_fastors" else "channel ids"))
+    if check.flagged_ids:
+        lines.append(_id_list(check.flagged_ids, check.id_label or "channel ids"))
     return html.Div(lines, className=f"check-block check-{check.check} border-start border-4 border-{color}")
 
 

@@ -48,6 +48,7 @@ class Run:
     LIVE_STATE = "run-live-state"
     REFRESH = "run-refresh"
     LIVE_TICK = "run-live-tick"
+    NEWS = "run-news"
     GROUP = "run-group"
     HISTOGRAM = "run-histogram"
     LOG_X = "run-log-x"
@@ -76,11 +77,68 @@ class Run:
     DOWNLOAD_ROOT = "run-download-root"
     DOWNLOAD_PARQUET = "run-download-parquet"
     DOWNLOAD_DONE = "run-download-done"
+    HEAVY_BOX = "run-heavy-box"
+    HEAVY_LABEL = "run-heavy-label"
     HEAVY_REQUEST = "run-heavy-request"
     HEAVY_PROGRESS = "run-heavy-progress"
     HEAVY_CANCEL = "run-heavy-cancel"
     HEAVY_DONE = "run-heavy-done"
     EXPERT_NOTE = "run-expert-note"
+
+
+class Trending:
+    """`/trending/<SYS>`: one trended quantity against time or run number."""
+
+    LOCATION = "trend-url"
+    REFRESH = "trend-refresh"
+    RUN = "trend-run"
+    HISTOGRAM = "trend-histogram"
+    QUANTITY = "trend-quantity"
+    CONTENT = "trend-content"
+    AXIS = "trend-axis"
+    GRAPH = "trend-graph"
+    SUMMARY = "trend-summary"
+    LIMITS = "trend-limits"
+    RUN_PAGE_LINK = "trend-run-page-link"
+    DOWNLOAD_CSV = "trend-download-csv"
+    DOWNLOAD_PARQUET = "trend-download-parquet"
+    DOWNLOAD_PNG = "trend-download-png"
+    DOWNLOAD_SVG = "trend-download-svg"
+    DOWNLOAD_DONE = "trend-download-done"
+    KEY = "trend-shown-key"
+
+
+class Alarms:
+    """`/alarms`: active, acknowledged, muted and recent alarms; acknowledge, mute, thresholds."""
+
+    WHO = "alarms-who"
+    MESSAGE = "alarms-message"
+    SECTIONS = "alarms-sections"
+    REFRESH = "alarms-refresh"
+    KEY = "alarms-shown-key"
+    CHANGED = "alarms-changed"
+    ACKNOWLEDGE = "alarms-ack"  # pattern-matching: {"type": ACKNOWLEDGE, "alarm": <alarm_id>}
+    MUTE = "alarms-mute"  # pattern-matching: {"type": MUTE, "alarm": <alarm_id>}
+    MUTE_FOR = "alarms-mute-for"  # pattern-matching: {"type": MUTE_FOR, "alarm": <alarm_id>}
+    PARAMETER = "alarms-threshold-parameter"
+    BEAM = "alarms-threshold-beam"
+    VALUE = "alarms-threshold-value"
+    CHANGE = "alarms-threshold-change"
+    PARAMETERS_TABLE = "alarms-threshold-table"
+    CHANGE_LOG = "alarms-threshold-log"
+
+
+class RunQC:
+    """The QC pieces of the run page (`dashboard.components.qc_panel`)."""
+
+    STRIP = "runqc-strip"
+    REFERENCE = "runqc-reference"
+    REFERENCE_GRAPH = "runqc-reference-graph"
+    REFERENCE_INFO = "runqc-reference-info"
+    REFERENCE_WHO = "runqc-reference-who"
+    SET_REFERENCE = "runqc-set-reference"
+    REFERENCE_MESSAGE = "runqc-reference-message"
+    HISTORY = "runqc-history"
 
 
 class System:

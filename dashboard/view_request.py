@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dashboard import slices
+from dashboard.components.histogram_view import shown_names
 from dashboard.layout import choose_group, choose_histogram, group_options, histogram_entries, readable_name
 from dashboard.url_state import ViewQuery
 from pipeline.detectors import plugin_for
@@ -64,3 +65,27 @@ def resolve_view(service: ProcessingService, run: int, subsystem: str, query: Vi
     view = service.view(run, subsystem, window, options, mode_of(query))
     _, group, _, name = navigation(service, run, subsystem, query)
     return ResolvedView(view, window, options, group, name)
+
+
+def slow_build(
+    service: ProcessingService, run: int, subsystem: str, query: ViewQuery, min_snapshots: int
+) -> dict | None:
+    """What a background job must build before the page can show `query` quickly: a reset-mode window
+    of at least `min_snapshots` snapshots whose shown histograms are not cached yet, as
+    {"snapshots": count, "newest": newest snapshot id}. None when the page can build it at once.
+    OptionsError and LookupError as `resolve_view`."""
+    options = ProcessingOptions.from_mapping(query.option_values())
+    window = window_of(service, run, subsystem, query)
+    mode = mode_of(query)
+    _, plan = service.plan(run, subsystem, window, mode)
+    n_snapshots = len(plan.used_snapshot_ids)
+    if plan.mode is not MergerMode.RESET or n_snapshots < min_snapshots:
+        return None
+    pending = {"snapshots": n_snapshots, "newest": plan.used_snapshot_ids[-1]}
+    if not service.is_cached(run, subsystem, window, options, mode):
+        return pending
+    resolved = resolve_view(service, run, subsystem, query)
+    if resolved.name is None:
+        return None
+    _, _, names = shown_names(resolved.view, subsystem, resolved.name)
+    return None if all(resolved.view.is_processed(name) for name in names) else pending

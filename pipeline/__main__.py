@@ -1,4 +1,4 @@
-"""Operator command line: `python -m pipeline {receiver,emulator,export} ...`.
+"""Operator command line: `python -m pipeline {receiver,emulator,export,qc} ...`.
 
 In production one receiver runs per subsystem, on hosts near the HLT; each form here is one process.
 """
@@ -46,6 +46,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     emulator.add_argument("--bind", default=settings.emulator_endpoint)
     emulator.add_argument("--subsystems", default=",".join(settings.subsystems))
     emulator.add_argument("--replay", type=Path, default=None, help="serve the objects of this ROOT file")
+    emulator.add_argument(
+        "--faults",
+        default=settings.emulator_faults,
+        help="'demo' (one fault per run), 'none', or e.g. 'hot_fastor:id=1000:at=2;low_rate:factor=0.2:at=5'",
+    )
 
     export = commands.add_parser("export", help="write the newest snapshot of a run as a ROOT file")
     export.add_argument("--data-dir", type=Path, default=settings.data_dir)
@@ -53,6 +58,13 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     export.add_argument("--subsystem", required=True)
     export.add_argument("--out", type=Path, default=None, help="default: the original receiver's file name")
     users_cli.add_parser(commands)
+    qc = commands.add_parser("qc", help="check every stored snapshot as it lands (or rebuild the results)")
+    qc.add_argument("--data-dir", type=Path, default=settings.data_dir)
+    qc.add_argument("--subsystems", default="", help="comma-separated; default: every subsystem stored")
+    qc.add_argument("--poll", type=_positive, default=settings.qc_poll_s, help="seconds between looks")
+    qc.add_argument("--rebuild", action="store_true", help="recompute stored results, then exit")
+    qc.add_argument("--run", type=int, default=None, help="with --rebuild: only this run")
+    qc.add_argument("--no-progress", action="store_true", help="with --rebuild: no progress bar")
     return parser
 
 
@@ -97,7 +109,9 @@ def run_emulator(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.emulator.merger import run_emulator_cli
 
     subsystems = [s.strip() for s in args.subsystems.split(",") if s.strip()]
-    return run_emulator_cli(args.bind, subsystems, args.replay, settings)
+    return run_emulator_cli(
+        args.bind, subsystems, args.replay, settings.with_overrides(emulator_faults=args.faults)
+    )
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -113,6 +127,37 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_qc(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.qc.alarms import AlarmConfigError
+    from pipeline.qc.delivery import DeliveryConfigError
+    from pipeline.qc.service import QCService
+    from pipeline.qc.steps import trend_and_alarm_steps
+
+    subsystems = [s.strip() for s in args.subsystems.split(",") if s.strip()] or None
+    try:
+        consumers, deliverer = trend_and_alarm_steps(args.data_dir, settings, deliver=not args.rebuild)
+    except (AlarmConfigError, DeliveryConfigError) as error:
+        log.error("%s", error)
+        return 2
+    service = QCService(args.data_dir, subsystems=subsystems, consumers=consumers)
+    if args.rebuild:
+        checked = service.rebuild(run=args.run, show_progress=not args.no_progress)
+        log.info("rebuilt QC results of %d snapshots (%d failed)", checked, service.counters.failed_snapshots)
+        return 0 if service.counters.failed_snapshots == 0 else 1
+    if args.run is not None:
+        log.error("--run needs --rebuild")
+        return 2
+    log.info("QC service on %s (every %g s)", args.data_dir, args.poll)
+    if deliverer is not None:
+        deliverer.start()
+    try:
+        service.run_forever(_stop_on_signals(), poll_s=args.poll)
+    finally:
+        if deliverer is not None:
+            deliverer.stop()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     args = build_parser(settings).parse_args(argv)
@@ -123,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_emulator(args, settings)
     if args.command == "users":
         return users_cli.run(args, settings.users_file)
+    if args.command == "qc":
+        return run_qc(args, settings)
     return run_export(args)
 
 

@@ -10,7 +10,6 @@ It speaks the UHI `PlottableHistogram` protocol (`kind`, `values`, `variances`, 
 
 from __future__ import annotations
 
-import copy
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -177,8 +176,10 @@ class Histogram:
         return np.sqrt(np.clip(self.variances(flow), 0.0, None))
 
     def same_binning(self, other: Histogram) -> bool:
+        # `(a == b).all()` rather than np.array_equal: the same answer at a fifth of the cost, which
+        # counts when every histogram of every snapshot is subtracted from an earlier one.
         return len(self.edges) == len(other.edges) and all(
-            a is b or (a.shape == b.shape and np.array_equal(a, b))
+            a is b or (a.shape == b.shape and bool((a == b).all()))
             for a, b in zip(self.edges, other.edges, strict=True)
         )
 
@@ -210,7 +211,9 @@ class Histogram:
     ) -> Histogram:
         """Same binning and titles, new contents. Arithmetic keeps shapes, so no re-validation: a time
         slice does this for hundreds of histograms per request."""
-        result = copy.copy(self)
+        # Not copy.copy: its generic __reduce_ex__ path costs several times this plain field copy.
+        result = object.__new__(type(self))
+        result.__dict__.update(self.__dict__)
         object.__setattr__(result, "values_flow", values_flow)
         object.__setattr__(result, "variances_flow", variances_flow)
         object.__setattr__(result, "entries", entries)

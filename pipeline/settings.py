@@ -28,6 +28,8 @@ class Settings:
     emulator_seed: int = 7
     emulator_hlt_mode: str = "B"
     emulator_beam_type: str = "pp"
+    # Faults the emulator injects (`pipeline.emulator.faults`): "demo" = one per run, "none", or a spec.
+    emulator_faults: str = "demo"
     receiver_period_s: float = 5.0
     receiver_timeout_s: float = 10.0
     receiver_reset: bool = False
@@ -38,6 +40,9 @@ class Settings:
     dash_workers: int = 2
     dash_threads: int = 4
     dash_timeout_s: int = 120
+    # A reset-mode view summing at least this many snapshots, not yet cached, is built by a background
+    # job (with progress and cancel) instead of inside the page's request.
+    dash_background_min_snapshots: int = 20
     status_refresh_ms: int = 2000
     # A receiver rewrites its heartbeat every 2 s (pipeline.status.HEARTBEAT_EVERY_S), also while it
     # waits for a silent merger: 30 s without one means the process is gone (the original waited 5 min).
@@ -64,6 +69,17 @@ class Settings:
     session_hours: float = 12.0
     # The control-room screen's read-only login: /control-room?kiosk=<token> (empty: no kiosk).
     kiosk_token: str = field(default="", repr=False)
+    qc_poll_s: float = 1.0
+    # Alarms: the parameter file ("" = the shipped pipeline/qc/alarms.toml) and delivery (default: the log
+    # only; e-mail when alarm_smtp_host is set, a Slack-compatible webhook when alarm_webhook_url is).
+    alarms_config: str = ""
+    alarm_smtp_host: str = ""
+    alarm_smtp_port: int = 25
+    alarm_email_from: str = "overwatch@localhost"
+    alarm_email_to: tuple[str, ...] = ()
+    alarm_webhook_url: str = ""
+    alarm_batch_interval_s: float = 300.0
+    alarm_max_resends: int = 3
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

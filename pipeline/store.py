@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC
 from numbers import Integral
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import duckdb
 import pandas as pd
@@ -110,6 +113,51 @@ SNAPSHOTS_COLUMNS = {
 }
 
 
+# Per-file caches of a store: footers (a few hundred bytes each: every run's newest snapshot is asked
+# for by a run list) and name lists (a few KB each: the snapshots views were built from).
+FOOTERS_KEPT = 8192
+NAME_LISTS_KEPT = 512
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class BoundedCache(Generic[K, V]):
+    """A mapping that keeps its `max_entries` most recently used entries; safe to share between
+    threads (Dash serves callbacks from several)."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K, default: V | None = None) -> V | None:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is None:
+                return default
+            self._entries.move_to_end(key)
+            return value
+
+    def __setitem__(self, key: K, value: V) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def pop(self, key: K, default: V | None = None) -> V | None:
+        with self._lock:
+            return self._entries.pop(key, default)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def values(self) -> list[V]:
+        with self._lock:
+            return list(self._entries.values())
+
+
 @dataclass(frozen=True)
 class _FileFooter:
     """What the footer of one (immutable) snapshot file says; cached per path."""
@@ -123,9 +171,10 @@ class SnapshotStore:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
-        # Files never change once visible, so per-path caches need no invalidation.
-        self._footers: dict[Path, _FileFooter] = {}
-        self._names: dict[Path, list[str]] = {}
+        # Files never change once visible, so per-path caches need no invalidation; they are bounded
+        # (least recently used dropped), since a dashboard runs for days while snapshots keep arriving.
+        self._footers: BoundedCache[Path, _FileFooter] = BoundedCache(FOOTERS_KEPT)
+        self._names: BoundedCache[Path, list[str]] = BoundedCache(NAME_LISTS_KEPT)
 
     # ---- writing -------------------------------------------------------------------------------
 
@@ -241,10 +290,11 @@ class SnapshotStore:
     def histogram_names(self, snapshot_id: str) -> list[str]:
         """Sorted names of the histograms in one snapshot; KeyError if the snapshot is unknown."""
         path = self._path(snapshot_id)
-        if path not in self._names:
+        names = self._names.get(path)
+        if names is None:
             # Rows are written sorted by name, so the column is already in order.
-            self._names[path] = pq.read_table(path, columns=["name"])["name"].to_pylist()
-        return list(self._names[path])
+            names = self._names[path] = pq.read_table(path, columns=["name"])["name"].to_pylist()
+        return list(names)
 
     def histogram_classes(self, snapshot_id: str) -> dict[str, str]:
         """ROOT class of each histogram of one snapshot, by name (two small columns read); KeyError if
@@ -444,7 +494,7 @@ def _partition_values(directory: Path, key: str) -> list[str]:
 # Directory mtimes come from a coarse clock, so a change made in the same tick as a listing can leave
 # the mtime as it was. As git does with "racy" index entries, a listing taken less than a second after
 # the folder's last change is never reused: it is read again until one is taken later than that.
-_FOLDER_LISTINGS: dict[Path, tuple[int, list[tuple[SnapshotKey, Path]]]] = {}
+_FOLDER_LISTINGS: BoundedCache[Path, tuple[int, list[tuple[SnapshotKey, Path]]]] = BoundedCache(1024)
 _RACY_NS = 1_000_000_000
 
 

@@ -26,40 +26,40 @@ MAX_DIMENSION = 3
 AXIS_COLUMNS = ("edges_x", "edges_y", "edges_z")
 
 
-def _field(name: str, arrow_type: pa.DataType, description: str, nullable: bool = False) -> pa.Field:
+def described_field(name: str, arrow_type: pa.DataType, description: str, nullable: bool = False) -> pa.Field:
     return pa.field(name, arrow_type, nullable=nullable, metadata={"description": description})
 
 
 SNAPSHOT_SCHEMA = pa.schema(
     [
-        _field("snapshot_id", pa.string(), "`<SYS>_<run>_<UTC YYYYmmddTHHMMSS.ffffff>[_<n>]`"),
-        _field("run", pa.int64(), "run number (also the `run=` partition)"),
-        _field("subsystem", pa.string(), "EMC, TPC, HLT, ... (also the `subsystem=` partition)"),
-        _field("snapshot_time_utc", pa.timestamp("us", tz="UTC"), "when the reply was received"),
-        _field("hlt_mode", pa.string(), "HLT mode: A, B, C, E (replay), U (unknown)"),
-        _field("beam_type", pa.string(), "beam type reported by the merger, may be empty"),
-        _field("name", pa.string(), "histogram name as the merger sent it (may contain `/`)"),
-        _field("class_name", pa.string(), "ROOT class: TH1F, TH2D, TH3F, ..."),
-        _field("dimension", pa.int8(), "1, 2 or 3"),
-        _field("title", pa.string(), "histogram title"),
-        _field("axis_titles", pa.list_(pa.string()), "x, y, z axis titles as sent"),
-        _field("nbins", pa.list_(pa.int32()), "regular bins per axis (no flow bins)"),
-        _field("edges_x", pa.list_(pa.float64()), "x bin edges, nbins[0]+1 values"),
-        _field("edges_y", pa.list_(pa.float64()), "y bin edges, empty for 1D"),
-        _field("edges_z", pa.list_(pa.float64()), "z bin edges, empty for 1D and 2D"),
-        _field(
+        described_field("snapshot_id", pa.string(), "`<SYS>_<run>_<UTC YYYYmmddTHHMMSS.ffffff>[_<n>]`"),
+        described_field("run", pa.int64(), "run number (also the `run=` partition)"),
+        described_field("subsystem", pa.string(), "EMC, TPC, HLT, ... (also the `subsystem=` partition)"),
+        described_field("snapshot_time_utc", pa.timestamp("us", tz="UTC"), "when the reply was received"),
+        described_field("hlt_mode", pa.string(), "HLT mode: A, B, C, E (replay), U (unknown)"),
+        described_field("beam_type", pa.string(), "beam type reported by the merger, may be empty"),
+        described_field("name", pa.string(), "histogram name as the merger sent it (may contain `/`)"),
+        described_field("class_name", pa.string(), "ROOT class: TH1F, TH2D, TH3F, ..."),
+        described_field("dimension", pa.int8(), "1, 2 or 3"),
+        described_field("title", pa.string(), "histogram title"),
+        described_field("axis_titles", pa.list_(pa.string()), "x, y, z axis titles as sent"),
+        described_field("nbins", pa.list_(pa.int32()), "regular bins per axis (no flow bins)"),
+        described_field("edges_x", pa.list_(pa.float64()), "x bin edges, nbins[0]+1 values"),
+        described_field("edges_y", pa.list_(pa.float64()), "y bin edges, empty for 1D"),
+        described_field("edges_z", pa.list_(pa.float64()), "z bin edges, empty for 1D and 2D"),
+        described_field(
             "values",
             pa.list_(pa.float64()),
             "contents with under/overflow, C order over shape `nbins+2` per axis (x slowest)",
         ),
-        _field(
+        described_field(
             "variances",
             pa.list_(pa.float64()),
             "sum of squared weights, layout of values; null when equal to values "
             "(unweighted fills: read `coalesce(variances, values)`)",
             nullable=True,
         ),
-        _field("entries", pa.float64(), "ROOT fEntries"),
+        described_field("entries", pa.float64(), "ROOT fEntries"),
     ],
     metadata={b"overwatch_ng.schema_version": str(SCHEMA_VERSION).encode()},
 )
@@ -247,10 +247,11 @@ def _batch_histograms(batch: pa.RecordBatch) -> dict[str, Histogram]:
     return histograms
 
 
-def schema_markdown() -> str:
-    """The README table of the snapshot columns, generated from `SNAPSHOT_SCHEMA`."""
+def schema_markdown(schema: pa.Schema = SNAPSHOT_SCHEMA) -> str:
+    """The README table of a stored table's columns (default: the snapshots'), generated from the
+    schema's field descriptions."""
     lines = ["| column | Arrow type | meaning |", "| --- | --- | --- |"]
-    for field in SNAPSHOT_SCHEMA:
+    for field in schema:
         description = field.metadata[b"description"].decode()
         lines.append(f"| `{field.name}` | `{field.type}` | {description} |")
     return "\n".join(lines)

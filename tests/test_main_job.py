@@ -13,6 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from pipeline.qc.paths import CHECKS_TABLE
+from pipeline.qc.results import result_files
 from pipeline.status import read_all_status
 from pipeline.store import SnapshotStore
 
@@ -85,7 +87,9 @@ def test_main_job_serves_live_data_and_stops_cleanly_on_ctrl_c(tmp_path):
         assert not_found.value.code == 404
         assert {s.subsystem for s in read_all_status(tmp_path / "data")} == {"EMC", "TPC", "HLT"}
         children = pipeline_children(job.pid)
-        assert len(children) == 4  # emulator + three receivers (besides the supervisor and web workers)
+        assert len(children) == 5  # emulator + three receivers + the QC service (besides supervisor, web)
+        # The QC service checks what the receivers store.
+        wait_for(lambda: result_files(tmp_path / "data", CHECKS_TABLE, "EMC"), 30, "EMC snapshots checked")
         # A receiver that dies is started again by the main job, and stores again.
         receiver = next(c for c in children if "receiver" in c.cmdline() and "EMC" in c.cmdline())
         receiver.kill()
@@ -94,7 +98,7 @@ def test_main_job_serves_live_data_and_stops_cleanly_on_ctrl_c(tmp_path):
 
         def restarted():
             now = pipeline_children(job.pid)
-            return len(now) == 4 and receiver.pid not in {c.pid for c in now} and now
+            return len(now) == 5 and receiver.pid not in {c.pid for c in now} and now
 
         children = wait_for(restarted, 15, "the killed EMC receiver to be restarted")
         wait_for(lambda: store.count_snapshots("EMC") > stored_before, 15, "the restarted receiver to store")

@@ -14,7 +14,7 @@ from datetime import timedelta
 import plotly.graph_objects as go
 from dash import Patch, dcc, html
 
-from dashboard.figures import grid_figure, message_figure, processed_figure, stack_figure
+from dashboard.figures import grid_figure, message_figure, processed_figure, stack_figure, styled
 from dashboard.layout import grid_group_of
 from dashboard.slices import describe_full_run
 from dashboard.status_panel import format_utc
@@ -70,7 +70,7 @@ def graph(component_id: str, loading_id: str, filename: str = "overwatch") -> dc
     return dcc.Loading(
         dcc.Graph(
             id=component_id,
-            figure=message_figure("Loading…"),
+            figure=styled(message_figure("Loading…")),
             config=graph_config(filename),
             className="histogram-graph",
             # On the component itself: Plotly sizes the plot from this box, and a box without a height
@@ -93,18 +93,23 @@ class Shown:
     members: list[ProcessedHistogram]
 
 
-def shown_histograms(view: ProcessedView, subsystem: str, name: str) -> Shown:
-    """The processed histograms behind a histogram-list value; KeyError when the view lacks them."""
+def shown_names(view: ProcessedView, subsystem: str, name: str) -> tuple[str | None, Stack | None, list[str]]:
+    """(grid title, stack, histogram names) behind a histogram-list value, nothing processed yet."""
     grid_title = grid_group_of(name)
-    stack = next((s for s in view.stacks if s.name == name), None)
     if grid_title is not None:
         in_group = next((names for group, names in view.groups if group.title == grid_title), [])
-        members = [view.histogram(member) for member in plugin_for(subsystem).order_grid(in_group)]
-        stack = None
-    elif stack is not None:
-        members = [view.histogram(member) for member in stack.members if member in view.names]
-    else:
-        members = [view.histogram(name)]
+        return grid_title, None, plugin_for(subsystem).order_grid(in_group)
+    stack = next((s for s in view.stacks if s.name == name), None)
+    if stack is not None:
+        present = set(view.names)
+        return None, stack, [member for member in stack.members if member in present]
+    return None, None, [name]
+
+
+def shown_histograms(view: ProcessedView, subsystem: str, name: str) -> Shown:
+    """The processed histograms behind a histogram-list value; KeyError when the view lacks them."""
+    grid_title, stack, names = shown_names(view, subsystem, name)
+    members = [view.histogram(member) for member in names]
     if not members:
         raise KeyError(grid_title or name)
     return Shown(grid_title, stack, members)
@@ -126,14 +131,14 @@ def default_logs(shown: Shown) -> tuple[bool, bool, bool]:
     return hints.log_x, hints.log_y, hints.log_z
 
 
-def content_patch(figure: go.Figure) -> Patch:
+def content_patch(figure: go.Figure | dict) -> Patch:
     """Only what new data or options change: traces, titles, notes and overlays, never the axes' ranges.
 
     Dash 4's dcc.Graph copies a user's zoom into its `figure` prop and replots, which makes plotly.js
     forget it was a UI change, so `uirevision` alone no longer keeps zoom across a full figure
     replacement. Patching the contents leaves the zoomed axes in the prop untouched.
     """
-    full = figure.to_plotly_json()
+    full = figure if isinstance(figure, dict) else figure.to_plotly_json()
     layout = full["layout"]
     patch = Patch()
     patch["data"] = full["data"]

@@ -22,6 +22,8 @@ NAV_ITEMS: tuple[tuple[str, str], ...] = (
     ("Runs", "/runs"),
     ("System", "/system"),
     ("Control room", "/control-room"),
+    ("Trending", "/trending"),
+    ("Alarms", "/alarms"),
 )
 HEALTH_PATH = "/health"
 CONNECTION_LOST_TEXT = "Connection to the server lost — retrying…"

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from dashboard.pages import control_room, run, runs, system
+from dashboard.pages import alarms, control_room, run, runs, system, trending
 
-PAGE_MODULES: tuple[ModuleType, ...] = (runs, run, system, control_room)
+PAGE_MODULES: tuple[ModuleType, ...] = (runs, run, system, control_room, trending, alarms)
 
 _PARAMETER = re.compile(r"<(?:(int|str):)?([A-Za-z_][A-Za-z0-9_]*)>")
 

@@ -33,6 +33,7 @@ from pipeline.detectors.base import CheckResult, Group
 from pipeline.liveness import ReceiverState
 from pipeline.processing.runs import RunSummary
 from pipeline.processing.service import ProcessingService
+from pipeline.qc.quality_reads import SUBSYSTEM_LEVEL
 from pipeline.system_status import ReceiverReport
 
 PATHS = ("/control-room",)
@@ -77,14 +78,26 @@ def rotate_seconds(query: dict, default_s: float) -> tuple[float, str]:
     return seconds, ""
 
 
-def tile_for(report: ReceiverReport, checks: Sequence[CheckResult]) -> Tile:
+def tile_for(
+    report: ReceiverReport, checks: Sequence[CheckResult], qc: tuple[str, str] | None = None
+) -> Tile:
     """The tile rule: stale data are grey whatever the checks said; fresh data take the colour of the
-    worst check of the histograms shown (Bad red, Medium yellow, else green)."""
+    subsystem's aggregated quality from the QC service (`qc`: quality and message) when it has one, else
+    of the worst check of the histograms shown (Bad red, Medium yellow, else green)."""
     live = report.liveness
     if report.state is not ReceiverState.FLOWING:
         age = "" if live.snapshot_age_s is None else f" · data {format_age(live.snapshot_age_s)} old"
         return Tile(report.subsystem, "stale", f"{report.state.value}{age}", "")
     state_line = f"flowing · data {format_age(live.snapshot_age_s)} old"
+    if qc is not None and qc[0] != "Null":
+        quality, message = qc
+        colour = {"Bad": "bad", "Medium": "warning"}.get(quality, "good")
+        # The aggregation message lists the worst checks, "Bad: <histogram> <check>; ...": show the first.
+        worst = [part.strip() for part in message.split(";") if part.strip()]
+        more = f" (+{len(worst) - 1} more)" if len(worst) > 1 else ""
+        return Tile(
+            report.subsystem, colour, state_line, f"QC · {worst[0]}{more}" if worst else f"QC · {quality}"
+        )
     worst = max(checks, key=lambda check: QUALITY_RANK.get(check.quality, 0), default=None)
     if worst is None:
         return Tile(report.subsystem, "good", state_line, "no checks on the histograms shown")
@@ -170,7 +183,9 @@ def tiles(
     components = []
     for report in reports:
         checks: list[CheckResult] = []
-        if run is not None and report.state is ReceiverState.FLOWING:
+        # The QC service's aggregated quality when it has checked the run; else the shown histograms' checks.
+        qc = _aggregated(service, run, report.subsystem)
+        if qc is None and run is not None and report.state is ReceiverState.FLOWING:
             groups = _groups(service, run.run, report.subsystem)
             names = [
                 name
@@ -181,7 +196,7 @@ def tiles(
             view = service.view(run.run, report.subsystem) if names else None
             for name in names[:CHECKED_PER_SUBSYSTEM]:
                 checks.extend(view.histogram(name).checks)
-        tile = tile_for(report, checks)
+        tile = tile_for(report, checks, qc)
         components.append(
             html.Div(
                 [
@@ -195,6 +210,16 @@ def tiles(
             )
         )
     return components
+
+
+def _aggregated(service: ProcessingService, run: RunSummary | None, subsystem: str) -> tuple[str, str] | None:
+    """(quality, message) the QC service aggregated for the subsystem at the run's newest checked
+    snapshot; None when it has not checked the run."""
+    if run is None:
+        return None
+    rows = service.latest_quality(run.run, subsystem)
+    rows = rows[rows["level"] == SUBSYSTEM_LEVEL]
+    return None if rows.empty else (str(rows["quality"].iloc[0]), str(rows["message"].iloc[0]))
 
 
 def run_line(run: RunSummary | None, now: float) -> list:

@@ -13,9 +13,14 @@ refresh with nothing new changes nothing, and new data only patch the traces (zo
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import threading
 import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dash
@@ -27,9 +32,10 @@ from dashboard import slices
 from dashboard.access import Role, callback_role, current_identity, current_role
 from dashboard.checks import check_results_panel, threshold_placeholder
 from dashboard.components import histogram_view as hv
+from dashboard.components import qc_panel
 from dashboard.components.controls import button_group, list_selector
 from dashboard.context import PageContext
-from dashboard.figures import message_figure
+from dashboard.figures import message_figure, styled
 from dashboard.ids import Run
 from dashboard.layout import (
     grid_group_of,
@@ -37,7 +43,7 @@ from dashboard.layout import (
 )
 from dashboard.status_panel import run_state_line
 from dashboard.url_state import ViewQuery, parse_query, query_dict
-from dashboard.view_request import mode_of, navigation, resolve_view
+from dashboard.view_request import mode_of, navigation, resolve_view, slow_build, window_of
 from pipeline.processing.options import OptionsError, ProcessingOptions, known_option_specs
 from pipeline.processing.runs import RunInfo
 from pipeline.processing.service import ProcessingService
@@ -107,6 +113,7 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
                 html.Div(id=Run.SLICE_BANNER, className="slice-description"),
                 html.Div(id=Run.WARNINGS),
                 html.Div(id=Run.VIEW_ERROR, role="alert"),
+                _background_progress(),
                 hv.graph(Run.GRAPH, Run.GRAPH_LOADING),
                 html.Div(id=Run.CAPTION, className="snapshot-caption"),
                 _downloads(),
@@ -117,15 +124,27 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
     return html.Div(
         [
             _header(service, info),
-            dbc.Row([dbc.Col(controls, md=4, xxl=3), dbc.Col(graph_card, md=8, xxl=9)], className="g-3"),
+            dbc.Row(
+                [
+                    dbc.Col(controls, md=4, xxl=3),
+                    # Quality control: the strip above the plot, reference and history below it.
+                    dbc.Col([qc_panel.strip(), graph_card, qc_panel.card()], md=8, xxl=9),
+                ],
+                className="g-3",
+            ),
             # The page's own URL: the query is its state (a shell-level one would be an Input of
             # callbacks on pages that are not shown).
             dcc.Location(id=Run.LOCATION, refresh=False),
             dcc.Interval(id=Run.REFRESH, interval=context.settings.status_refresh_ms, n_intervals=0),
             dcc.Store(id=Run.LIVE_TICK, data=0),
+            # Set by look_for_news when a refresh found new data for the view shown (see there).
+            dcc.Store(id=Run.NEWS, data=None),
             dcc.Store(id=Run.LIVE_STATE, data={"paused": False}),
             # What the graph shows (URL, content, log axes), so a refresh with nothing new is a no-op.
             dcc.Store(id=Run.GRAPH_KEY, data=None),
+            # Slow work handed to a background job, and the job's answer (see build_in_background).
+            dcc.Store(id=Run.HEAVY_REQUEST, data=None),
+            dcc.Store(id=Run.HEAVY_DONE, data=None),
         ],
         className="run-page",
     )
@@ -306,6 +325,20 @@ def _options_card(query: ViewQuery) -> dbc.Card:
     )
 
 
+def _background_progress() -> html.Div:
+    """Shown while a background job sums snapshots: what it does, how far it is, and a way to stop it."""
+    return html.Div(
+        [
+            html.Span("Summing snapshots in the background…", id=Run.HEAVY_LABEL, className="me-3"),
+            dbc.Progress(id=Run.HEAVY_PROGRESS, value=0, max=1, className="flex-grow-1 me-3", striped=True),
+            dbc.Button("Cancel", id=Run.HEAVY_CANCEL, size="sm", color="secondary"),
+        ],
+        id=Run.HEAVY_BOX,
+        className="d-none",
+        role="status",
+    )
+
+
 def _downloads() -> html.Div:
     return html.Div(
         [
@@ -361,6 +394,9 @@ EXPERT_INPUTS = {
 
 def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     service = context.service
+    qc_panel.register_callbacks(app, context)
+    min_snapshots = context.settings.dash_background_min_snapshots
+    drawn_views = DrawnViews()
 
     app.clientside_callback(
         "function(n, live) { return window.overwatchLive.tick(n, live); }",
@@ -570,6 +606,32 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
 
     @callback_role(app, Role.SHIFTER)
     @app.callback(
+        Output(Run.NEWS, "data"),
+        Input(Run.LIVE_TICK, "data"),
+        State(Run.LOCATION, "pathname"),
+        State(Run.LOCATION, "search"),
+        State(Run.GRAPH_KEY, "data"),
+        prevent_initial_call=True,
+    )
+    def look_for_news(_tick, pathname, search, shown):
+        """A refresh asks only whether the view has new data (which snapshots it would use; cheap), and
+        wakes `render` when it has. A refresh tick that went to `render` itself would, while a slow
+        view is being drawn, make Dash drop that answer for the next tick's: it would never arrive."""
+        params = _run_params(pathname)
+        shown = shown or {}
+        if params is None or shown.get("search") != (search or ""):
+            raise PreventUpdate  # a render for the new query is on its way
+        if shown.get("pending"):
+            return time.time()  # is the background job done? (render answers at once either way)
+        try:
+            news = news_signature(service, *params, parse_query(query_dict(search)))
+        except (OptionsError, LookupError):
+            raise PreventUpdate from None
+        if news == shown.get("news"):
+            raise PreventUpdate
+        return news
+
+    @app.callback(
         Output(Run.GRAPH, "figure"),
         Output(Run.GRAPH, "config"),
         Output(Run.CAPTION, "children"),
@@ -585,20 +647,24 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         Output(Run.DOWNLOAD_ROOT, "href"),
         Output(Run.DOWNLOAD_PARQUET, "href"),
         Output(Run.RUN_STATE, "children"),
+        Output(Run.HEAVY_REQUEST, "data"),
         Input(Run.LOCATION, "search"),
-        Input(Run.LIVE_TICK, "data"),
+        Input(Run.NEWS, "data"),
         State(Run.LOCATION, "pathname"),
         State(Run.GRAPH_KEY, "data"),
+        State(Run.HEAVY_REQUEST, "data"),
     )
-    def render(search, _tick, pathname, shown):
+    def render(search, _news, pathname, shown, pending):
         params = _run_params(pathname)
         if params is None:
             raise PreventUpdate
         run, subsystem = params
         try:
-            return render_view(
-                service, run, subsystem, search or "", shown, ctx.triggered_id == Run.LIVE_TICK
+            live = ctx.triggered_id == Run.NEWS
+            request = RenderRequest(
+                run, subsystem, search or "", shown or {}, live, pending, min_snapshots, drawn_views
             )
+            return render_view(service, request)
         except PreventUpdate:
             raise
         except Exception as error:  # a visible message, never a silent hang; the log has the traceback
@@ -606,6 +672,55 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
             return _only(view_error=_error_alert(f"{type(error).__name__}: {error}", "Server error"))
 
     @callback_role(app, Role.SHIFTER)
+    @app.callback(
+        Output(Run.HEAVY_DONE, "data"),
+        Input(Run.HEAVY_REQUEST, "data"),
+        State(Run.LOCATION, "pathname"),
+        background=True,
+        manager=context.background,
+        progress=[
+            Output(Run.HEAVY_PROGRESS, "value"),
+            Output(Run.HEAVY_PROGRESS, "max"),
+            Output(Run.HEAVY_LABEL, "children"),
+        ],
+        running=[(Output(Run.HEAVY_BOX, "className"), "heavy-box alert alert-info", "d-none")],
+        cancel=[Input(Run.HEAVY_CANCEL, "n_clicks")],
+        prevent_initial_call=True,
+    )
+    def build_in_background(set_progress, request, pathname):
+        """Build a slow view in its own process and leave it in the shared disk cache; the next refresh
+        tick of `render` shows it at once (an Input from here would close a loop of callbacks, which
+        Dash does not run). A fresh service: a forked process must not use the parent's threads."""
+        params = _run_params(pathname)
+        if not request or params is None:
+            raise PreventUpdate
+        run, subsystem = params
+        worker = ProcessingService(service.store, Path(service.cache.directory), service.subsystems)
+        set_progress((0, 1, f"Summing {request['snapshots']} snapshots in the background…"))
+        resolved = resolve_view(worker, run, subsystem, parse_query(query_dict(request["search"])))
+        _, _, names = hv.shown_names(resolved.view, subsystem, resolved.name)
+        for done, name in enumerate(names, start=1):
+            resolved.view.histogram(name)
+            set_progress(
+                (done, len(names), f"Summed {request['snapshots']} snapshots: {done}/{len(names)} histograms")
+            )
+        worker.flush()
+        return request
+
+    @app.callback(
+        Output(Run.GRAPH, "figure", allow_duplicate=True),
+        Output(Run.GRAPH_KEY, "data", allow_duplicate=True),
+        Input(Run.HEAVY_CANCEL, "n_clicks"),
+        State(Run.HEAVY_REQUEST, "data"),
+        prevent_initial_call=True,
+    )
+    def cancelled(_clicks, request):
+        snapshots = (request or {}).get("snapshots", "the")
+        text = (
+            f"Cancelled: summing {snapshots} snapshots was stopped. Pick a shorter window or cumulative mode."
+        )
+        return styled(message_figure(text)), {"search": None, "cancelled": True}
+
     @app.callback(
         Output(Run.LIVE_BADGE, "children"),
         Output(Run.LIVE_BADGE, "className"),
@@ -639,35 +754,52 @@ def live_state_text(paused: bool, has_slice: bool, ongoing: bool) -> tuple[str, 
 
 _RENDER_FIELDS = (
     "figure", "config", "caption", "checks", "banner", "warnings", "view_error", "key", "placeholder",
-    "log_x", "log_y", "log_z", "root_href", "parquet_href", "run_state",
+    "log_x", "log_y", "log_z", "root_href", "parquet_href", "run_state", "heavy",
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """What `render` was called with: the page, its URL query, what it shows now (graph-key), whether
+    a live refresh asked, and the background job asked for last."""
+
+    run: int
+    subsystem: str
+    search: str
+    shown: dict
+    live_tick: bool
+    pending: dict | None
+    min_snapshots: int
+    drawn: DrawnViews | None = None
 
 
 def _only(**values: Any) -> tuple:
     return tuple(values.get(name, no_update) for name in _RENDER_FIELDS)
 
 
-def render_view(
-    service: ProcessingService, run: int, subsystem: str, search: str, shown: dict | None, live_tick: bool
-) -> tuple:
-    """Everything `render` shows for the URL `search`; `shown` is what the page shows now (graph-key)."""
+def render_view(service: ProcessingService, request: RenderRequest) -> tuple:
+    """Everything `render` shows for the URL query (see RenderRequest)."""
+    run, subsystem, search, shown = request.run, request.subsystem, request.search, request.shown
     query = parse_query(query_dict(search))
-    shown = shown or {}
-    if live_tick and query.has_slice and shown.get("search") == search:
+    if request.live_tick and query.has_slice and shown.get("search") == search and not shown.get("pending"):
         raise PreventUpdate  # a slice is a fixed window: live updates do not touch it
     try:
+        slow = slow_build(service, run, subsystem, query, request.min_snapshots)
+        if slow is not None:
+            return _hand_to_background(request, slow)
         resolved = resolve_view(service, run, subsystem, query)
     except OptionsError as error:
         # A URL with a bad value (typed by hand): named, and the last good plot stays.
         return _only(view_error=_error_alert(slices.error_text(error), "Not applied"))
     except LookupError as error:
-        return _only(figure=message_figure(f"Run {run}: {error}"), view_error="")
+        return _only(figure=styled(message_figure(f"Run {run}: {error}")), view_error="")
     view, window, options, name = resolved.view, resolved.window, resolved.options, resolved.name
     info = view.run
     run_state = run_state_line(run, info.end_utc.timestamp(), info.ongoing, time.time())
     if name is None:
         return _only(
-            figure=message_figure(f"Run {run}: no {subsystem} histograms stored yet"), run_state=run_state
+            figure=styled(message_figure(f"Run {run}: no {subsystem} histograms stored yet")),
+            run_state=run_state,
         )
     try:
         shown_now = hv.shown_histograms(view, subsystem, name)
@@ -675,7 +807,7 @@ def render_view(
         where = "this time slice" if window else f"the newest {subsystem} snapshot"
         text = f"{grid_group_of(name) or name} is not in {where}"
         return _only(
-            figure=message_figure(text), key={"search": search, "message": text}, run_state=run_state
+            figure=styled(message_figure(text)), key={"search": search, "message": text}, run_state=run_state
         )
     defaults = hv.default_logs(shown_now)
     logs = tuple(
@@ -691,31 +823,106 @@ def render_view(
         "name": name,
         "uirevision": uirevision,
         "content": content,
+        "news": news_signature(service, run, subsystem, query),
         "logs": list(logs),
         "ongoing": info.ongoing,
     }
     if key == {k: shown.get(k) for k in key}:
         raise PreventUpdate  # nothing new: leave hover and zoom alone
-    context = hv.slice_context(view) if window else ""
-    figure = hv.figure_for(shown_now, logs, context)
-    figure.update_layout(uirevision=uirevision)
     same_axes = shown.get("uirevision") == uirevision and shown.get("path") == key["path"]
-    checks = [check for member in shown_now.members for check in member.checks]
-    filename = hv.view_file_name(run, subsystem, name, window)
+    drawn = request.drawn.get(key) if request.drawn is not None else None
+    if drawn is None:
+        context = hv.slice_context(view) if window else ""
+        figure = hv.figure_for(shown_now, logs, context)
+        figure.update_layout(uirevision=uirevision)
+        checks = [check for member in shown_now.members for check in member.checks]
+        drawn = Drawn(
+            figure=styled(figure),
+            config=hv.graph_config(hv.view_file_name(run, subsystem, name, window)),
+            caption=hv.caption(view, window, options),
+            checks=check_results_panel(checks),
+            banner=hv.slice_banner(view, window),
+            warnings=hv.warnings_block(view),
+            placeholder=threshold_placeholder(checks) or DEFAULT_THRESHOLD_PLACEHOLDER,
+        )
+        if request.drawn is not None:
+            request.drawn.put(key, drawn)
     return (
-        hv.content_patch(figure) if same_axes else figure,
-        hv.graph_config(filename),
-        hv.caption(view, window, options),
-        check_results_panel(checks),
-        hv.slice_banner(view, window),
-        hv.warnings_block(view),
+        hv.content_patch(drawn.figure) if same_axes else drawn.figure,
+        drawn.config,
+        drawn.caption,
+        drawn.checks,
+        drawn.banner,
+        drawn.warnings,
         "",
         key,
-        threshold_placeholder(checks) or DEFAULT_THRESHOLD_PLACEHOLDER,
+        drawn.placeholder,
         *logs,
         f"/download/{run}/{subsystem}.root{search}",
         f"/download/{run}/{subsystem}.parquet{search}",
         run_state,
+        no_update,
+    )
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """What `render` made for one view (figure as plain JSON, panels), kept for the next ask."""
+
+    figure: dict
+    config: dict
+    caption: Any
+    checks: Any
+    banner: Any
+    warnings: Any
+    placeholder: str
+
+
+class DrawnViews:
+    """The last views drawn by this worker, by graph-key: many people (and every refresh after a
+    new snapshot) ask for the same view, and drawing a figure costs far more than serving it."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._entries: OrderedDict[str, Drawn] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(key: dict) -> str:
+        return json.dumps(key, sort_keys=True)
+
+    def get(self, key: dict) -> Drawn | None:
+        with self._lock:
+            drawn = self._entries.get(self._key(key))
+            if drawn is not None:
+                self._entries.move_to_end(self._key(key))
+            return drawn
+
+    def put(self, key: dict, drawn: Drawn) -> None:
+        with self._lock:
+            self._entries[self._key(key)] = drawn
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+def news_signature(service: ProcessingService, run: int, subsystem: str, query: ViewQuery) -> str:
+    """What a live refresh compares: the snapshots the view would use now, and whether the run is
+    still going (the banner says so)."""
+    info, plan = service.plan(run, subsystem, window_of(service, run, subsystem, query), mode_of(query))
+    return f"{plan.mode.value}|{len(plan.used_snapshot_ids)}|{plan.used_snapshot_ids[-1:]}|{info.ongoing}"
+
+
+def _hand_to_background(request: RenderRequest, slow: dict) -> tuple:
+    """Ask the background job for a slow view; until it is done, keep what is shown of this view (a
+    live refresh) or say what is being computed."""
+    job = {**slow, "search": request.search}
+    if job == request.pending:
+        raise PreventUpdate  # already asked for (or cancelled by the user)
+    if request.shown.get("search") == request.search and not request.shown.get("pending"):
+        return _only(heavy=job)
+    text = f"Summing {slow['snapshots']} snapshots in the background…"
+    return _only(
+        figure=styled(message_figure(text)), key={"search": request.search, "pending": True}, heavy=job
     )
 
 

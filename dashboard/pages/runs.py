@@ -9,7 +9,7 @@ keeps the page the user is on.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import dash
 import dash_bootstrap_components as dbc
@@ -21,6 +21,7 @@ from dashboard.context import PageContext
 from dashboard.ids import Runs, Shell
 from dashboard.layout import NO_RUNS_MESSAGE, RunSummary, summarize_runs
 from dashboard.pages.run import page_path
+from dashboard.quality import QUALITY_LEGEND, quality_button_class, quality_title, run_qualities
 from dashboard.status_panel import format_cern_local, format_minutes, format_utc
 
 PATHS = ("/runs", "/")
@@ -62,7 +63,11 @@ def table_row_key(summary: RunSummary) -> list:
     return [summary.run, summary.ongoing, round(summary.length_minutes, 1), list(summary.subsystems)]
 
 
-def runs_table(summaries: Sequence[RunSummary], configured: Sequence[str]) -> html.Table | html.P:
+def runs_table(
+    summaries: Sequence[RunSummary],
+    configured: Sequence[str],
+    qualities: Mapping[tuple[int, str], str | None] | None = None,
+) -> html.Table | html.P:
     if not summaries:
         return html.P(NO_RUNS_MESSAGE, className="text-muted no-runs")
     header = html.Thead(
@@ -85,8 +90,15 @@ def runs_table(summaries: Sequence[RunSummary], configured: Sequence[str]) -> ht
     rows = []
     for summary in summaries:
         subsystems = ordered_subsystems(summary.subsystems, configured)
+        quality = (qualities or {}).get
         links = [
-            dcc.Link(sub, href=page_path(summary.run, sub), className="btn btn-sm btn-outline-primary me-1")
+            dcc.Link(
+                sub,
+                href=page_path(summary.run, sub),
+                # The subsystem's aggregated quality now (QC), in its traffic-light colour.
+                className=f"btn btn-sm {quality_button_class(quality((summary.run, sub)))} me-1",
+                title=quality_title(sub, quality((summary.run, sub))),
+            )
             for sub in subsystems
         ]
         badge = dbc.Badge("ongoing", color="success", className="ongoing-badge") if summary.ongoing else ""
@@ -108,8 +120,11 @@ def runs_table(summaries: Sequence[RunSummary], configured: Sequence[str]) -> ht
                 id=f"{Runs.TABLE}-{summary.run}",
             )
         )
+    caption = (
+        [html.Caption(QUALITY_LEGEND, className="quality-legend")] if any((qualities or {}).values()) else []
+    )
     return dbc.Table(
-        [header, html.Tbody(rows)], className="runs-table", hover=True, size="sm", responsive=True
+        [*caption, header, html.Tbody(rows)], className="runs-table", hover=True, size="sm", responsive=True
     )
 
 
@@ -161,7 +176,7 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
                 className="runs-pagination",
             ),
             html.Div(
-                runs_table(runs_on_page(summaries, page), context.settings.subsystems),
+                _table(context, runs_on_page(summaries, page)),
                 id=Runs.TABLE,
             ),
             dcc.Interval(id=Runs.REFRESH, interval=max(context.settings.status_refresh_ms, 2000)),
@@ -170,6 +185,17 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
         ],
         className="runs-page",
     )
+
+
+def _table(
+    context: PageContext,
+    shown: Sequence[RunSummary],
+    qualities: Mapping[tuple[int, str], str | None] | None = None,
+) -> html.Table | html.P:
+    """The run table with each subsystem's quality now (read here unless the caller already has it)."""
+    if qualities is None:
+        qualities = run_qualities(context.service, ((s.run, s.subsystems) for s in shown))
+    return runs_table(shown, context.settings.subsystems, qualities)
 
 
 def _page_info(n_runs: int, page: int) -> str:
@@ -199,11 +225,17 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         pages = page_count(len(summaries))
         page = min(max(int(page or 1), 1), pages)
         on_page = runs_on_page(summaries, page)
-        signature = [page, len(summaries), *(table_row_key(summary) for summary in on_page)]
+        qualities = run_qualities(service, ((s.run, s.subsystems) for s in on_page))
+        signature = [
+            page,
+            len(summaries),
+            *(table_row_key(summary) for summary in on_page),
+            sorted(f"{run}/{system}={quality}" for (run, system), quality in qualities.items()),
+        ]
         if signature == shown:
             raise PreventUpdate
         return (
-            runs_table(on_page, configured),
+            _table(context, on_page, qualities),
             no_update if pages == old_pages else pages,
             _page_info(len(summaries), page),
             signature,

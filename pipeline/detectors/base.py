@@ -9,10 +9,13 @@ can call it from anywhere and a user's option change is just a new call.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache, lru_cache
+from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -20,7 +23,15 @@ import numpy as np
 from pipeline.histogram import Histogram
 from pipeline.processing.options import OptionSpec, ProcessingOptions
 
+log = logging.getLogger(__name__)
+
 Quality = Literal["Good", "Medium", "Bad", "Null"]
+QUALITIES: tuple[Quality, ...] = ("Good", "Medium", "Bad", "Null")
+# What a check runs on: the snapshot as received (cumulative since start of run in cumulative mode),
+# what was filled in the last `interval_s` seconds (`snapshot - snapshot interval_s earlier`), or the
+# snapshot against the subsystem's reference run (only where one is set).
+CheckContent = Literal["cumulative", "interval", "reference"]
+CHECK_CONTENTS: tuple[CheckContent, ...] = ("cumulative", "interval", "reference")
 
 # A straight line drawn over a histogram, in the histogram's own axis coordinates: ((x0, y0), (x1, y1)).
 LineSegment = tuple[tuple[float, float], tuple[float, float]]
@@ -106,13 +117,237 @@ class Stack:
 
 
 @dataclass(frozen=True)
+class TrendSpec:
+    """Quantities trended for every histogram whose name matches `pattern` (a regular expression,
+    searched): `pipeline.qc.trending.QUANTITIES` says what each quantity name computes."""
+
+    pattern: str
+    quantities: tuple[str, ...] = ("mean", "std_dev", "maximum")
+
+
+@dataclass(frozen=True)
 class CheckResult:
-    """One check's verdict on one histogram, in ALICE O2 QualityControl terms."""
+    """One check's verdict on one histogram, in ALICE O2 QualityControl terms, with typed details.
+
+    - `title`: what the check is called on a page ("Hot FastORs"); `CheckSpec.title` when empty.
+    - `threshold` / `threshold_source` ("default", "user", ...) / `per_event`: the limit the numbers
+      were compared with, where it came from, and whether it is per event.
+    - `flagged_ids`: the channels (FastOR ids, cell ids, sectors...) the check flagged; `id_label`
+      says what they are ("FastOR ids"); `flags_above` is True when they were flagged for being
+      *above* `threshold` (hot channels: the plot rings them and draws the threshold line).
+    - `details`: anything else the check wants to say (mean, n_sigma...). For checks that flag
+      channels above a threshold it also holds `threshold`, `threshold_source`, `per_event` and
+      `hot_channel_ids`, the view the dashboard read before results were typed; results built the old
+      way (those keys in `details` only) get the typed fields from them.
+    """
 
     check: str
     quality: Quality
     message: str
     details: dict[str, Any] = field(default_factory=dict)
+    title: str = ""
+    threshold: float | None = None
+    threshold_source: str = ""
+    per_event: bool = False
+    flagged_ids: tuple[int, ...] = ()
+    id_label: str = ""
+    flags_above: bool = False
+
+    def __post_init__(self) -> None:
+        if self.quality not in QUALITIES:
+            raise ValueError(f"{self.check}: quality must be one of {QUALITIES}, got {self.quality!r}")
+        if not (self.details or self.flagged_ids or self.flags_above):
+            return  # most verdicts: nothing to convert (this runs for every histogram of every snapshot)
+        details = dict(self.details)
+        if "hot_channel_ids" in details and not self.flagged_ids:
+            # Built the old way: the typed fields come from the details.
+            object.__setattr__(self, "flagged_ids", tuple(int(i) for i in details["hot_channel_ids"]))
+            object.__setattr__(self, "flags_above", True)
+            if self.threshold is None and details.get("threshold") is not None:
+                object.__setattr__(self, "threshold", float(details["threshold"]))
+            if not self.threshold_source:
+                object.__setattr__(self, "threshold_source", str(details.get("threshold_source", "")))
+            object.__setattr__(self, "per_event", bool(details.get("per_event", self.per_event)))
+        object.__setattr__(self, "flagged_ids", tuple(int(i) for i in self.flagged_ids))
+        if self.flags_above:
+            details.update(per_event=self.per_event, hot_channel_ids=list(self.flagged_ids))
+            if self.threshold is not None:
+                details["threshold"] = self.threshold
+            if self.threshold_source:
+                details["threshold_source"] = self.threshold_source
+        elif self.flagged_ids:
+            details.setdefault("flagged_ids", list(self.flagged_ids))
+        object.__setattr__(self, "details", details)
+
+
+@dataclass(frozen=True)
+class CheckParameters:
+    """What a check function gets besides the histogram: its declared parameters (with the
+    per-histogram override applied) and what the QC service knows about the snapshot.
+
+    `n_events`: events in the content checked (the snapshot's, or the interval's); `duration_s`: the
+    seconds an interval covers (None for cumulative content); `reference` and `reference_n_events`:
+    the reference run's histogram of the same name (reference checks only).
+    """
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+    options: ProcessingOptions = field(default_factory=ProcessingOptions)
+    n_events: float | None = None
+    duration_s: float | None = None
+    reference: Histogram | None = None
+    reference_n_events: float | None = None
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.values.get(name, default)
+
+
+CheckFunction = Callable[[Histogram, CheckParameters], "CheckResult | None"]
+
+
+@dataclass(frozen=True, eq=False)
+class CheckSpec:
+    """A declared check: which histograms it judges, on what content, with which parameters.
+
+    `names` is a regular expression searched in the histogram name; `dimensions` limits it to
+    1D/2D/3D histograms. `parameters` are the defaults, `overrides` per-histogram values as
+    (name regex, parameters) pairs, the first matching one winning (e.g. one threshold per
+    histogram). `function(histogram, CheckParameters)` is pure and returns a new `CheckResult` (the
+    caller names it after the spec), or None when it has nothing to say about that histogram (e.g.
+    switched off by an option).
+
+    The QC service runs every spec on every snapshot with the default options and stores the verdicts.
+    `on_page` marks the cumulative checks a page also runs on what it shows, because their verdict
+    depends on the page's processing options (a user's hot-channel threshold, per-event scaling).
+    `tracks_channels` marks checks whose flagged ids are channels with a history (`pipeline.qc.history`).
+    """
+
+    name: str
+    title: str
+    function: CheckFunction
+    names: str
+    dimensions: tuple[int, ...] = (1, 2, 3)
+    content: CheckContent = "cumulative"
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    overrides: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    on_page: bool = False
+    # Its flagged ids are channels whose history is kept (which runs and minutes flagged them).
+    tracks_channels: bool = False
+
+    def __post_init__(self) -> None:
+        if self.on_page and self.content != "cumulative":
+            raise ValueError(f"check {self.name}: only cumulative checks can run on a page")
+        if self.content not in CHECK_CONTENTS:
+            raise ValueError(f"check {self.name}: content must be one of {CHECK_CONTENTS}")
+        re.compile(self.names)
+
+    def applies_to(self, name: str, dimension: int) -> bool:
+        return dimension in self.dimensions and self.names_match(name)
+
+    def names_match(self, name: str) -> bool:
+        return _compiled(self.names).search(name) is not None
+
+    def parameters_for(self, name: str) -> Mapping[str, Any]:
+        """The parameters for one histogram: the defaults with its override applied (read-only)."""
+        return _parameters_for(self, name)
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+@lru_cache(maxsize=65536)
+def _parameters_for(spec: CheckSpec, name: str) -> Mapping[str, Any]:
+    values = dict(spec.parameters)
+    for pattern, override in spec.overrides:
+        if _compiled(pattern).search(name):
+            values.update(override)
+            break
+    return MappingProxyType(values)
+
+
+class QualityRule(NamedTuple):
+    """How qualities combine into one (per group, per subsystem): a name stored with the result, and
+    the function."""
+
+    name: str
+    combine: Callable[[Sequence[Quality]], Quality]
+
+
+_SEVERITY = {"Good": 1, "Medium": 2, "Bad": 3}
+
+
+def worst_of(qualities: Sequence[Quality]) -> Quality:
+    """The worst of Good < Medium < Bad; Null (no verdict) only when nothing else was said."""
+    judged = [quality for quality in qualities if quality != "Null"]
+    return max(judged, key=_SEVERITY.__getitem__) if judged else "Null"
+
+
+def strict_worst_of(qualities: Sequence[Quality]) -> Quality:
+    """O2 QualityControl's WorstOf: Null is worse than Bad (a missing verdict hides everything)."""
+    if not qualities or "Null" in qualities:
+        return "Null"
+    return worst_of(qualities)
+
+
+WORST = QualityRule("worst", worst_of)
+STRICT_WORST = QualityRule("strict_worst", strict_worst_of)
+
+
+def run_check_specs(
+    specs: Iterable[CheckSpec],
+    histogram: Histogram,
+    content: CheckContent,
+    *,
+    options: ProcessingOptions | None = None,
+    n_events: float | None = None,
+    duration_s: float | None = None,
+    reference: Histogram | None = None,
+    reference_n_events: float | None = None,
+) -> list[CheckResult]:
+    """Every spec for `content` that applies to the histogram, in declaration order.
+
+    A check that raises gives a Null result saying so (and a log line) instead of stopping the others:
+    one bad histogram must not hide the verdicts on the rest.
+    """
+    options = options or ProcessingOptions()
+    results: list[CheckResult] = []
+    for spec in applicable_specs(tuple(specs), content, histogram.name, histogram.dimension):
+        parameters = CheckParameters(
+            values=spec.parameters_for(histogram.name),
+            options=options,
+            n_events=n_events,
+            duration_s=duration_s,
+            reference=reference,
+            reference_n_events=reference_n_events,
+        )
+        try:
+            result = spec.function(histogram, parameters)
+        except Exception as error:
+            log.warning("check %s failed on %s", spec.name, histogram.name, exc_info=True)
+            result = CheckResult(spec.name, "Null", f"check failed: {type(error).__name__}: {error}")
+        if result is None:
+            continue
+        if result.check != spec.name or not result.title:
+            # The spec names the verdict (a generic function serves several specs). The result was
+            # just made for this call, so it is named in place: `dataclasses.replace` would validate
+            # it all again, for every histogram of every snapshot.
+            object.__setattr__(result, "check", spec.name)
+            object.__setattr__(result, "title", result.title or spec.title)
+        results.append(result)
+    return results
+
+
+@lru_cache(maxsize=65536)
+def applicable_specs(
+    specs: tuple[CheckSpec, ...], content: CheckContent, name: str, dimension: int
+) -> tuple[CheckSpec, ...]:
+    """The specs of `content` that apply to a histogram, in declaration order. Cached: the same
+    names come back in every snapshot, and matching every spec's pattern each time adds up."""
+    return tuple(spec for spec in specs if spec.content == content and spec.applies_to(name, dimension))
 
 
 @dataclass(frozen=True)
@@ -140,6 +375,10 @@ class DetectorPlugin:
     names containing the subsystem's name. Group selectors alone are too broad for that (EMC's
     "Cluster" would take the HLT's fHistClusterChargeMax).
     `option_specs` declares the plug-in's options; every subsystem accepts the union of them all.
+    `check_specs` declares the checks (`CheckSpec`); the QC service runs all of them on every snapshot,
+    a page runs the cumulative ones on what it shows. `quality_rule` combines the check qualities of a
+    group and of the whole subsystem (worst wins by default).
+    `trends` declares what the QC service trends for every snapshot (see `TrendSpec`).
     """
 
     subsystem: str
@@ -147,6 +386,11 @@ class DetectorPlugin:
     groups_without_own_receiver: tuple[Group, ...] | None = None
     option_specs: tuple[OptionSpec, ...] = ()
     own_names: str | None = None
+    check_specs: tuple[CheckSpec, ...] = ()
+    quality_rule: QualityRule = WORST
+    # Seconds an "interval" check looks back: snapshot minus the newest snapshot at least this old.
+    interval_s: float = 60.0
+    trends: tuple[TrendSpec, ...] = ()
 
     def groups_for(self, has_own_receiver: bool) -> tuple[Group, ...]:
         if has_own_receiver:
@@ -198,10 +442,15 @@ class DetectorPlugin:
     def checks(
         self, histogram: Histogram, options: ProcessingOptions, n_events: float | None
     ) -> list[CheckResult]:
-        """Judge the histogram as received (unscaled); a check that needs per-event values scales itself
-        with `scale_by_events_if_requested`, so calling it directly gives the same verdict as the
-        processing path."""
-        return []
+        """Judge the histogram as received (unscaled) with the declared checks a page runs (`on_page`);
+        a check that needs per-event values scales itself with `scale_by_events_if_requested`, so
+        calling it directly gives the same verdict as the processing path. The QC service runs all."""
+        on_page = [spec for spec in self.check_specs if spec.on_page]
+        return run_check_specs(on_page, histogram, "cumulative", options=options, n_events=n_events)
+
+    def check_spec(self, name: str) -> CheckSpec | None:
+        """The declared check called `name`, or None."""
+        return next((spec for spec in self.check_specs if spec.name == name), None)
 
     def events_histogram_name(self, names: Iterable[str]) -> str | None:
         # The original took the first key (keys sorted) whose lower-cased name contains "events".

@@ -14,8 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.detectors import checks as generic
 from pipeline.detectors.base import (
+    CheckParameters,
     CheckResult,
+    CheckSpec,
     DetectorPlugin,
     DrawHints,
     Group,
@@ -23,6 +26,7 @@ from pipeline.detectors.base import (
     MarkerStyle,
     SecondaryAxis,
     Stack,
+    TrendSpec,
     scale_by_events_if_requested,
 )
 from pipeline.histogram import Histogram
@@ -86,6 +90,15 @@ FASTOR_STYLE = MarkerStyle(color="#0000cc", symbol="circle", size=0.8)
 LARGE_AMP_THRESHOLD = 1e-7
 AMP_THRESHOLD = 1e4
 HITS_THRESHOLD = 1e-2
+
+# What the QC service trends for EMC (the original's 30 trended histograms x {max, mean, stdDev}),
+# plus the number of hot FastORs and the event rate.
+TRENDS: tuple[TrendSpec, ...] = (
+    TrendSpec(r"^EMCTRQA_hist(AmpEdgePos|MaxEdgePos)"),
+    TrendSpec(r"^EMCTRQA_histFastOR(L0|L0Amp|L0LargeAmp|L0Time|L1|L1Amp|L1LargeAmp)$"),
+    TrendSpec(r"^EMCTRQA_histFastOR(L0|L1)(Amp|LargeAmp)?$", ("hot_channels",)),
+    TrendSpec(f"^{EVENTS_HISTOGRAM}$", ("entries", "events_per_minute")),
+)
 
 OUTLIER_OPTION = OptionSpec(
     name="outlier_n_sigma",
@@ -246,12 +259,18 @@ def default_hot_fastor_threshold(name: str) -> float:
     return HITS_THRESHOLD
 
 
-def hot_fastor_check(histogram: Histogram, options: ProcessingOptions, n_events: float | None) -> CheckResult:
+def hot_fastor_check(
+    histogram: Histogram,
+    options: ProcessingOptions,
+    n_events: float | None,
+    parameters: CheckParameters | None = None,
+) -> CheckResult:
     """FastORs whose (per-event, if scaling is on) content is above the threshold.
 
     A user threshold (`options.hot_channel_threshold`) replaces the per-histogram default and is used
     as given, in the same units as the compared contents. FastOR id = ROOT bin number - 1, i.e. the
-    index of the regular bin.
+    index of the regular bin. Graded by `checks.grade_flagged` with the spec's parameters (known hot
+    FastORs make it Medium; Bad otherwise).
     """
     threshold_source = "default" if options.hot_channel_threshold is None else "user"
     threshold = (
@@ -260,10 +279,13 @@ def hot_fastor_check(histogram: Histogram, options: ProcessingOptions, n_events:
         else options.hot_channel_threshold
     )
     compared, per_event = scale_by_events_if_requested(histogram, options, n_events)
-    details: dict[str, Any] = {
+    typed: dict[str, Any] = {
+        "title": HOT_FASTORS_TITLE,
         "threshold": threshold,
         "threshold_source": threshold_source,
         "per_event": per_event,
+        "id_label": "FastOR ids",
+        "flags_above": True,
     }
     if options.scale_by_events and not per_event:
         # Thresholds are per event here; comparing raw counts would call nearly every FastOR hot.
@@ -271,15 +293,26 @@ def hot_fastor_check(histogram: Histogram, options: ProcessingOptions, n_events:
             check="hot_fastors",
             quality="Null",
             message="no usable event count: cannot compare with a per-event threshold",
-            details={**details, "hot_channel_ids": []},
+            **typed,
         )
-    hot_channel_ids = np.flatnonzero(compared.values() > threshold)
-    count = int(hot_channel_ids.size)
+    min_events = (parameters or CheckParameters()).get("min_events")
+    if per_event and min_events is not None and n_events is not None and n_events < min_events:
+        # A few hundred events into a run, a normal FastOR with a handful of hits is "above 0.01".
+        return CheckResult(
+            check="hot_fastors",
+            quality="Null",
+            message=f"too few events to judge ({n_events:g} < {min_events:g})",
+            **typed,
+        )
+    hot_channel_ids = tuple(int(i) for i in np.flatnonzero(compared.values() > threshold))
+    count = len(hot_channel_ids)
+    quality, note = generic.grade_flagged(hot_channel_ids, parameters or CheckParameters())
     return CheckResult(
         check="hot_fastors",
-        quality="Bad" if count else "Good",
-        message=f"{count} hot FastOR{'' if count == 1 else 's'} above {threshold:g}",
-        details={**details, "hot_channel_ids": hot_channel_ids.tolist()},
+        quality=quality,
+        message=f"{count} hot FastOR{'' if count == 1 else 's'}{note} above {threshold:g}",
+        flagged_ids=hot_channel_ids,
+        **typed,
     )
 
 
@@ -357,20 +390,149 @@ class EMCPlugin(DetectorPlugin):
     def stacks(self, names: Iterable[str]) -> list[Stack]:
         return emcal_dcal_stacks(names)
 
-    def checks(
-        self, histogram: Histogram, options: ProcessingOptions, n_events: float | None
-    ) -> list[CheckResult]:
-        results: list[CheckResult] = []
-        if histogram.name in FASTOR_NAMES and histogram.dimension == 1:
-            results.append(hot_fastor_check(histogram, options, n_events))
-        n_sigma = float(options.get(OUTLIER_OPTION.name, OUTLIER_OPTION.default))
-        if n_sigma > 0 and histogram.dimension <= 2 and supermodule_number(histogram.name) is not None:
-            results.append(signal_outlier_check(histogram, n_sigma))
-        return results
-
     def events_histogram_name(self, names: Iterable[str]) -> str | None:
         # Exactly this one: a loose "events" match could pick an unrelated histogram.
         return EVENTS_HISTOGRAM if EVENTS_HISTOGRAM in set(names) else None
 
 
-PLUGIN = EMCPlugin(subsystem=SUBSYSTEM, groups=GROUPS, option_specs=(OUTLIER_OPTION,), own_names=OWN_NAMES)
+# ---- declared checks --------------------------------------------------------------------------
+
+HOT_FASTORS_TITLE = "Hot FastORs"
+# The known bad-channel map: channels experts already know about. A check that flags only these is
+# Medium (reported, not news); any other channel makes it Bad. These are the demo detector's (the
+# emulator's built-in hot FastORs and noisy cells); a deployment declares its own detector's.
+KNOWN_HOT_FASTORS: tuple[int, ...] = (187, 1342, 2921, 3802)
+KNOWN_NOISY_CELL_BINS: tuple[int, ...] = (1536, 9280, 14784)  # first cell id of each 64-cell bin
+# FastOR ids that are no FastOR: the PHOS hole in the DCal (columns 16-31, rows 64-99 of the 48 x 104
+# map, where the TRU grid has no TRUs) and the ids past the map in the 5000-bin per-id histograms.
+N_FASTOR_COLS, N_FASTOR_ROWS, N_FASTOR_ID_BINS = 48, 104, 5000
+NOT_FASTOR_IDS: tuple[int, ...] = generic.ids_in_boxes([(16, 16, 64, 36)], N_FASTOR_COLS) + tuple(
+    range(N_FASTOR_COLS * N_FASTOR_ROWS, N_FASTOR_ID_BINS)
+)
+FASTOR_SUMMARY_TH1 = r"^EMCTRQA_histFastORL[01](Amp|LargeAmp)?$"
+FASTOR_HITS_TH1 = r"^EMCTRQA_histFastORL[01]$"
+SUPERMODULE_HITS = r"^EMCTRQA_histFastORL[01]_SM\d+$"
+CELL_AMPLITUDE_MAPS = r"^hIDvsAmp(HG|LG)$"
+REFERENCE_COMPARED = r"^(hCluster(Cells|EneEMCAL|InvariantMass|M02|M20)|EMCTRQA_histFastORL[01])$"
+
+
+def _hot_fastors(histogram: Histogram, parameters: CheckParameters) -> CheckResult:
+    return hot_fastor_check(histogram, parameters.options, parameters.n_events, parameters)
+
+
+def _signal_outliers(histogram: Histogram, parameters: CheckParameters) -> CheckResult | None:
+    n_sigma = float(parameters.options.get(OUTLIER_OPTION.name, OUTLIER_OPTION.default))
+    if n_sigma <= 0 or supermodule_number(histogram.name) is None:
+        return None  # switched off (the default), or not a per-supermodule histogram
+    return signal_outlier_check(histogram, n_sigma)
+
+
+CHECK_SPECS: tuple[CheckSpec, ...] = (
+    CheckSpec(
+        "hot_fastors",
+        HOT_FASTORS_TITLE,
+        _hot_fastors,
+        FASTOR_SUMMARY_TH1,
+        dimensions=(1,),
+        parameters={"known_ids": KNOWN_HOT_FASTORS, "min_events": 1000.0},
+        # The large-amplitude default (1e-7 per event) flags any FastOR with one large hit: the
+        # original's proof of concept, so a warning only.
+        overrides=(("LargeAmp", {"quality": "Medium"}),),
+        on_page=True,
+        tracks_channels=True,
+    ),
+    CheckSpec(
+        "signal_outliers", "Signal outliers", _signal_outliers, r"_SM\d+$", dimensions=(1, 2), on_page=True
+    ),
+    CheckSpec(
+        "hot_cells",
+        "Noisy cells",
+        generic.hot_channels_along_y,
+        CELL_AMPLITUDE_MAPS,
+        dimensions=(2,),
+        # A 64-cell bin holding a cell that fires in 20 % of events is ~4-5 times the median bin.
+        parameters={
+            "factor": 3.0,
+            "min_median": 20.0,
+            "id_label": "first cell id of each 64-cell bin",
+            "known_ids": KNOWN_NOISY_CELL_BINS,
+        },
+        tracks_channels=True,
+    ),
+    CheckSpec(
+        "dead_fastors",
+        "Dead FastORs",
+        generic.dead_channels,
+        FASTOR_HITS_TH1,
+        dimensions=(1,),
+        parameters={
+            "min_median": 20.0,
+            "medium_up_to": 10,
+            "ignore_ids": NOT_FASTOR_IDS,
+            "id_label": "FastOR ids",
+        },
+    ),
+    CheckSpec(
+        "empty",
+        "Empty histogram",
+        generic.empty_histogram,
+        # A per-supermodule map of hits above 400 ADC stays empty for a whole pp run.
+        r"^(?!.*LargeAmp_SM)",
+        parameters={"min_events": 1000.0},
+    ),
+    CheckSpec(
+        "silent_supermodule",
+        "Supermodule silent in the last minute",
+        generic.empty_histogram,
+        SUPERMODULE_HITS,
+        dimensions=(2,),
+        content="interval",
+        parameters={"min_events": 500.0},
+    ),
+    CheckSpec(
+        "event_rate",
+        "Event rate",
+        generic.event_rate,
+        r"^EMCTRQA_histEvents$",
+        content="interval",
+        parameters={"min_rate_hz": 30.0},
+    ),
+    CheckSpec(
+        "ks_reference",
+        "Shape vs reference (KS)",
+        generic.kolmogorov_vs_reference,
+        REFERENCE_COMPARED,
+        dimensions=(1,),
+        content="reference",
+        parameters={"min_p_value": 1e-3, "medium_below": 1e-2},
+        # Hot FastORs come and go between runs: only a gross change is worth a verdict.
+        overrides=(
+            (FASTOR_HITS_TH1, {"min_p_value": 1e-6, "medium_below": 1e-4}),
+            # 700 bins, most with a handful of pairs: chi2's approximation is rough there.
+            ("InvariantMass", {"min_p_value": 1e-4, "medium_below": 1e-3}),
+        ),
+    ),
+    CheckSpec(
+        "chi2_reference",
+        "Shape vs reference (chi2)",
+        generic.chi2_vs_reference,
+        REFERENCE_COMPARED,
+        dimensions=(1,),
+        content="reference",
+        parameters={"min_p_value": 1e-3, "medium_below": 1e-2},
+        overrides=(
+            (FASTOR_HITS_TH1, {"min_p_value": 1e-6, "medium_below": 1e-4}),
+            # 700 bins, most with a handful of pairs: chi2's approximation is rough there.
+            ("InvariantMass", {"min_p_value": 1e-4, "medium_below": 1e-3}),
+        ),
+    ),
+)
+
+PLUGIN = EMCPlugin(
+    subsystem=SUBSYSTEM,
+    groups=GROUPS,
+    option_specs=(OUTLIER_OPTION,),
+    own_names=OWN_NAMES,
+    check_specs=CHECK_SPECS,
+    trends=TRENDS,
+)

@@ -13,7 +13,16 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from pipeline.detectors.base import DetectorPlugin, DrawHints, Group, bin_range_within, project
+from pipeline.detectors import checks as generic
+from pipeline.detectors.base import (
+    CheckSpec,
+    DetectorPlugin,
+    DrawHints,
+    Group,
+    TrendSpec,
+    bin_range_within,
+    project,
+)
 from pipeline.histogram import Histogram
 
 SUBSYSTEM = "TPC"
@@ -202,4 +211,68 @@ class TPCPlugin(DetectorPlugin):
         return tpc_derived_histograms(histograms)
 
 
-PLUGIN = TPCPlugin(subsystem=SUBSYSTEM, groups=GROUPS, own_names=OWN_NAMES)
+# ---- declared checks --------------------------------------------------------------------------
+
+# Known weak TPC sectors (A 0-17, C 18-35): flagged, but Medium, not news. The demo detector's (the
+# emulator's failing A-side chamber); a deployment declares its own.
+KNOWN_WEAK_SECTORS: tuple[int, ...] = (7,)
+# The η-φ maps of the projections above: x = φ in 18 bins (one per sector), y = η.
+ETA_PHI_MAPS = r"^Eta_vs_Phi_(pos|neg)tracks$"
+REFERENCE_COMPARED = r"^(pT|Eta)_(pos|neg)tracks$"
+
+CHECK_SPECS: tuple[CheckSpec, ...] = (
+    CheckSpec(
+        "sector_efficiency",
+        "Sector efficiency",
+        generic.sector_efficiency,
+        ETA_PHI_MAPS,
+        dimensions=(2,),
+        content="interval",
+        # A sector with a failing chamber loses most of its tracks; ~100 tracks per sector, side and
+        # charge a minute make 0.6 of the median far outside the fluctuations.
+        parameters={
+            "phi_axis": 0,
+            "eta_axis": 1,
+            "sectors": 18,
+            "min_relative": 0.6,
+            "min_median": 30.0,
+            "known_ids": KNOWN_WEAK_SECTORS,
+        },
+    ),
+    CheckSpec("empty", "Empty histogram", generic.empty_histogram, r""),
+    CheckSpec(
+        "event_rate",
+        "Event rate",
+        generic.event_rate,
+        # Every event fills it once: bin 0 without a vertex, bin 1 with one.
+        r"^TPCQA/h_tpc_event_6$",
+        content="interval",
+        parameters={"min_rate_hz": 8.0},
+    ),
+    CheckSpec(
+        "ks_reference",
+        "Shape vs reference (KS)",
+        generic.kolmogorov_vs_reference,
+        REFERENCE_COMPARED,
+        dimensions=(1,),
+        content="reference",
+        parameters={"min_p_value": 1e-3, "medium_below": 1e-2},
+    ),
+    CheckSpec(
+        "chi2_reference",
+        "Shape vs reference (chi2)",
+        generic.chi2_vs_reference,
+        REFERENCE_COMPARED,
+        dimensions=(1,),
+        content="reference",
+        parameters={"min_p_value": 1e-3, "medium_below": 1e-2},
+    ),
+)
+
+# The original trended the mean of the vertex position and multiplicity histograms (its cluster
+# trends read projections that no longer existed); the spread is trended too.
+TRENDS = (TrendSpec(r"^TPCQA/h_tpc_event_recvertex_", ("mean", "std_dev")),)
+
+PLUGIN = TPCPlugin(
+    subsystem=SUBSYSTEM, groups=GROUPS, own_names=OWN_NAMES, check_specs=CHECK_SPECS, trends=TRENDS
+)

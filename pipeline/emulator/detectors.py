@@ -141,8 +141,11 @@ class Detector(ABC):
         """Every histogram this detector publishes."""
 
     @abstractmethod
-    def fill(self, step_index: int, rng: np.random.Generator) -> dict[str, Increment]:
-        """Increments for every declared histogram filled during step `step_index` of a run."""
+    def fill(
+        self, step_index: int, rng: np.random.Generator, rate_factor: float = 1.0
+    ) -> dict[str, Increment]:
+        """Increments for every declared histogram filled during step `step_index` of a run;
+        `rate_factor` scales the event rate (an injected rate drop)."""
 
     def event_rate_hz(self, step_index: int) -> float:
         """Drifting event rate: a slow decay (beam intensity) with a luminosity-like wobble."""
@@ -152,8 +155,8 @@ class Detector(ABC):
         decay = math.exp(-elapsed_s / 7200.0)
         return self.base_event_rate_hz * self.event_rate_scale * wobble * decay
 
-    def events_in_step(self, step_index: int, rng: np.random.Generator) -> int:
-        return int(rng.poisson(self.event_rate_hz(step_index) * self.step_s))
+    def events_in_step(self, step_index: int, rng: np.random.Generator, rate_factor: float = 1.0) -> int:
+        return int(rng.poisson(self.event_rate_hz(step_index) * self.step_s * rate_factor))
 
     def empty_histograms(self) -> dict[str, Histogram]:
         return {name: s.histogram() for name, s in self.specs.items()}

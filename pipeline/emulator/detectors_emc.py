@@ -415,8 +415,10 @@ class EMCDetector(Detector):
 
     # --- filling -----------------------------------------------------------------------------
 
-    def fill(self, step_index: int, rng: np.random.Generator) -> dict[str, Increment]:
-        n_events = self.events_in_step(step_index, rng)
+    def fill(
+        self, step_index: int, rng: np.random.Generator, rate_factor: float = 1.0
+    ) -> dict[str, Increment]:
+        n_events = self.events_in_step(step_index, rng, rate_factor)
         events = np.zeros(self.specs[f"{PREFIX}Events"].flow_shape)
         events[1] = n_events
         increments = {f"{PREFIX}Events": counts_increment(events)}

@@ -222,8 +222,10 @@ class HLTDetector(Detector):
         shape[1:-1, 1:-1] = per_row[:, None] * per_phi[None, :]
         return shape / shape.sum()
 
-    def fill(self, step_index: int, rng: np.random.Generator) -> dict[str, Increment]:
-        n_events = self.events_in_step(step_index, rng)
+    def fill(
+        self, step_index: int, rng: np.random.Generator, rate_factor: float = 1.0
+    ) -> dict[str, Increment]:
+        n_events = self.events_in_step(step_index, rng, rate_factor)
         s = self.multiplicity_scale
         shape_k = 1.5
         charged = rng.negative_binomial(shape_k, shape_k / (shape_k + 12.0 * s), n_events).astype(np.float64)

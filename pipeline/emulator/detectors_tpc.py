@@ -100,8 +100,10 @@ class TPCDetector(Detector):
         )
         return specs
 
-    def fill(self, step_index: int, rng: np.random.Generator) -> dict[str, Increment]:
-        n_events = self.events_in_step(step_index, rng)
+    def fill(
+        self, step_index: int, rng: np.random.Generator, rate_factor: float = 1.0
+    ) -> dict[str, Increment]:
+        n_events = self.events_in_step(step_index, rng, rate_factor)
         has_vertex = rng.random(n_events) < (0.93 if self.multiplicity_scale < 2 else 0.99)
         n_vertex = int(has_vertex.sum())
         increments = {

@@ -411,6 +411,7 @@ def run_emulator_cli(bind: str, subsystems: list[str], replay: Path | None, sett
                 config.run_gap_s,
                 config.step_s,
             )
+            log.info("injected faults: %s", config.faults)
         emulator.serve_forever()
     except OSError as error:
         log.error("%s", error)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.emulator.detectors import Detector, HistogramSpec, Increment, make_detector
+from pipeline.emulator.faults import FaultPlan, apply_faults, fault_rng, rate_factor
 from pipeline.histogram import Histogram
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class EmulatorConfig:
     cached_steps: int = 32
     # Step records (run, step, fill time) kept for `history()`.
     history_records: int = 100_000
+    # Injected faults (`pipeline.emulator.faults`): "none", "demo" (one per run) or a spec string.
+    faults: str = "none"
 
     def __post_init__(self) -> None:
         if not self.step_s > 0:
@@ -64,6 +67,11 @@ class EmulatorConfig:
             raise ValueError(f"first_run must be > 0 (run 0 means 'no run'), got {self.first_run}")
         if self.cached_steps < 0 or self.history_records < 0:
             raise ValueError("cached_steps and history_records must be >= 0")
+        FaultPlan.parse(self.faults)  # a FaultSpecError (a ValueError) names what is wrong
+
+    @property
+    def fault_plan(self) -> FaultPlan:
+        return FaultPlan.parse(self.faults)
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> EmulatorConfig:
@@ -75,7 +83,7 @@ class EmulatorConfig:
             "first_run": settings.emulator_first_run,
             "seed": settings.emulator_seed,
         }
-        for field_name in ("hlt_mode", "beam_type"):
+        for field_name in ("hlt_mode", "beam_type", "faults"):
             value = getattr(settings, f"emulator_{field_name}", None)
             if value is not None:
                 values[field_name] = value
@@ -238,6 +246,7 @@ class SyntheticRuns:
         now: Clock = time.time,
     ) -> None:
         self.config = config or EmulatorConfig()
+        self._fault_plan = self.config.fault_plan
         self._now = now
         origin = self.config.start_time_utc if self.config.start_time_utc is not None else now()
         self.schedule = RunSchedule(self.config, origin)
@@ -349,7 +358,20 @@ class SyntheticRuns:
         self._object_versions[name] = self._version_counter
 
     def _generate(self, run_number: int, step_index: int, subsystem: str) -> dict[str, Increment]:
-        return self.detectors[subsystem].fill(step_index, self.step_rng(run_number, step_index, subsystem))
+        rng = self.step_rng(run_number, step_index, subsystem)
+        minute = (step_index + 1) * self.config.step_s / 60.0  # the fill's time into the run
+        run_index = self.schedule.run_index(run_number)
+        faults = self._fault_plan.active(run_index, run_number, minute, subsystem)
+        if not faults:
+            return self.detectors[subsystem].fill(step_index, rng)
+        increments = self.detectors[subsystem].fill(step_index, rng, rate_factor(faults))
+        return apply_faults(
+            faults, increments, fault_rng(self.config.seed, run_number, step_index, subsystem)
+        )
+
+    def faults_in_run(self, run_number: int) -> list:
+        """The faults injected in one run (`pipeline.emulator.faults.Fault`), started or not."""
+        return self._fault_plan.in_run(self.schedule.run_index(run_number), run_number)
 
     def step_rng(self, run_number: int, step_index: int, subsystem: str) -> np.random.Generator:
         """The generator of one step of one detector: reproducible from the seed alone."""

@@ -21,10 +21,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import diskcache
+import pandas as pd
 
 from pipeline.detectors import plugin_for
 from pipeline.detectors.base import (
@@ -55,6 +57,22 @@ from pipeline.processing.timeslice import (
     load_slice,
     plan_window,
 )
+from pipeline.qc.alarm_book import AlarmBook
+from pipeline.qc.alarm_config import (
+    AlarmConfig,
+    ThresholdChange,
+    load_alarm_config,
+    load_changes,
+    set_threshold,
+    threshold_changes,
+)
+from pipeline.qc.alarm_parameters import AlarmParameter, alarm_parameters
+from pipeline.qc.alarms import limits_for
+from pipeline.qc.evaluate import WithDerived
+from pipeline.qc.history import channel_history
+from pipeline.qc.quality_reads import latest_checks, latest_quality, subsystem_quality
+from pipeline.qc.references import ReferenceRun, get_reference, set_reference
+from pipeline.qc.trend_store import TrendStore
 from pipeline.settings import Settings
 from pipeline.store import SnapshotStore
 from pipeline.system_status import ReceiverReport, SystemMonitor, SystemStatus
@@ -312,6 +330,18 @@ class ProcessedView:
                 self._content = self._load_content()
             return self._content
 
+    def is_processed(self, name: str) -> bool:
+        """Whether `histogram(name)` is ready (in memory or the disk cache) rather than to be computed.
+
+        Another process (a background job) may have processed it since this view was built: then this
+        view reads the disk cache from now on."""
+        if name in self._processed:
+            return True
+        if self._disk is None or self._disk.get((*self._disk_key, name)) is None:
+            return False
+        self._disk_may_hold = True
+        return True
+
     def histogram(self, name: str) -> ProcessedHistogram:
         """One histogram of the window, scaled and checked with this view's options; KeyError if absent."""
         processed = self._processed.get(name)
@@ -351,19 +381,23 @@ class ProcessingService:
         cache_dir: Path,
         subsystems: tuple[str, ...] = ("EMC", "TPC", "HLT"),
         cache_size_bytes: int = DEFAULT_CACHE_BYTES,
+        alarms_config: Path | str | None = None,
         monitor: SystemMonitor | None = None,
     ) -> None:
         self.store = store
+        self.alarms_config = alarms_config or None  # None: the shipped alarm file
         self.subsystems = subsystems
         self.monitor = monitor or SystemMonitor(store.data_dir, subsystems)
         self.cache = diskcache.Cache(
             str(cache_dir), size_limit=cache_size_bytes, eviction_policy="least-recently-used"
         )
         self._memory: OrderedDict[tuple, ProcessedView] = OrderedDict()
+        self._contents: OrderedDict[tuple, ViewContent] = OrderedDict()  # slices, whatever the options
         self._lock = threading.Lock()
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="snapshot-read")
         self._disk = _WrittenWhenIdle(self.cache)
         self._timelines = RunTimelines(store)
+        self.trends = TrendStore(store.data_dir)
         self.computed = 0  # views built from snapshots (not served from a cache), for tests and stats
 
     @classmethod
@@ -379,7 +413,13 @@ class ProcessingService:
             site_timeout_s=settings.status_site_timeout_s,
             poll_s=settings.status_site_poll_s,
         )
-        return cls(store, settings.cache_dir, settings.subsystems, monitor=monitor)
+        return cls(
+            store,
+            settings.cache_dir,
+            settings.subsystems,
+            alarms_config=settings.alarms_config,
+            monitor=monitor,
+        )
 
     def system_status(self) -> SystemStatus:
         """Receivers (state by the one liveness rule, ages, counters), the ongoing run, the data folder
@@ -479,15 +519,7 @@ class ProcessingService:
         elif not isinstance(options, ProcessingOptions):
             options = ProcessingOptions.from_mapping(options)
         info, plan = self.plan(run, subsystem, window, mode)
-        key = (
-            CACHE_FORMAT,
-            run,
-            subsystem,
-            info.source_subsystem,
-            plan.mode.value,
-            plan.used_snapshot_ids,
-            options.cache_key(),
-        )
+        key = self._view_key(info, plan, options)
         with self._lock:
             cached = self._memory.get(key)
             if cached is not None:
@@ -502,10 +534,59 @@ class ProcessingService:
         self._remember(key, view)
         return view
 
+    def is_cached(
+        self,
+        run: int,
+        subsystem: str,
+        window: Window | None = None,
+        options: ProcessingOptions | None = None,
+        mode: MergerMode | None = None,
+    ) -> bool:
+        """Whether `view` with these arguments would be served from a cache (memory or disk) rather than
+        built from snapshots: a page uses it to hand slow builds to a background job."""
+        info, plan = self.plan(run, subsystem, window, mode)
+        key = self._view_key(info, plan, options or ProcessingOptions())
+        with self._lock:
+            if key in self._memory:
+                return True
+        return (*key, VIEW_ENTRY) in self.cache
+
+    @staticmethod
+    def _view_key(info: RunInfo, plan: SlicePlan, options: ProcessingOptions) -> tuple:
+        return (
+            CACHE_FORMAT,
+            info.run,
+            info.subsystem,
+            info.source_subsystem,
+            plan.mode.value,
+            plan.used_snapshot_ids,
+            options.cache_key(),
+        )
+
     def _content_loader(self, info: RunInfo, plan: SlicePlan) -> ContentLoader:
+        """The slice's histograms, shared by the views of one window that differ only in options: a
+        new threshold must not read the snapshots again."""
+        content_key = (
+            info.run,
+            info.subsystem,
+            info.source_subsystem,
+            plan.mode.value,
+            plan.used_snapshot_ids,
+        )
+
         def load() -> ViewContent:
+            with self._lock:
+                content = self._contents.get(content_key)
+                if content is not None:
+                    self._contents.move_to_end(content_key)
+                    return content
             histograms = load_slice(self.store, plan, executor=self._readers)
-            return ViewContent(plugin_for(info.subsystem), histograms, own_only=info.uses_hlt_files)
+            content = ViewContent(plugin_for(info.subsystem), histograms, own_only=info.uses_hlt_files)
+            with self._lock:
+                self._contents[content_key] = content
+                while len(self._contents) > MEMORY_ENTRIES:
+                    self._contents.popitem(last=False)
+            return content
 
         return load
 
@@ -516,6 +597,120 @@ class ProcessingService:
             while len(self._memory) > MEMORY_ENTRIES:
                 self._memory.popitem(last=False)
 
+    def trend_series(
+        self, run: int, subsystem: str, histogram: str, quantity: str, content: str = "cumulative"
+    ) -> pd.DataFrame:
+        """One trended quantity against time within a run (snapshot_time_utc, interval_start_utc, value,
+        error), for the `cumulative` or the `interval` content; empty if nothing is trended."""
+        return self.trends.series(run, subsystem, histogram, quantity, content)
+
+    def trend_per_run(self, subsystem: str, histogram: str, quantity: str) -> pd.DataFrame:
+        """One value per run (run, snapshot_time_utc, value, error): each run's last cumulative value."""
+        return self.trends.per_run(subsystem, histogram, quantity)
+
+    def trend_quantities(self, run: int, subsystem: str) -> pd.DataFrame:
+        """What is trended in a run: (histogram, quantity) rows."""
+        return self.trends.quantities(run, subsystem)
+
+    # ---- alarms (states written by the QC service; people acknowledge, mute and tune them here) ----
+
+    def alarms(self) -> pd.DataFrame:
+        """Every alarm, newest first: alarm_id, state (active, acknowledged, muted, cleared), links (run,
+        subsystem, histogram, quantity, content), message, severity, fired/cleared times, who
+        acknowledged, muted until (`pipeline.qc.alarm_book.ALARMS_SCHEMA`)."""
+        return AlarmBook(self.store.data_dir).alarms()
+
+    def acknowledge_alarm(self, alarm_id: str, who: str) -> None:
+        """Stop the alarm's re-sends; KeyError/ValueError naming `alarm_id` or `who`."""
+        AlarmBook(self.store.data_dir).acknowledge(alarm_id, who)
+
+    def mute_alarm(self, alarm_id: str, until_utc: datetime, who: str) -> None:
+        """Send nothing for this alarm (and its key's next firings) until `until_utc`."""
+        AlarmBook(self.store.data_dir).mute(alarm_id, until_utc, who)
+
+    def alarm_limits(
+        self, subsystem: str, histogram: str, quantity: str, content: str = "cumulative", beam_type: str = ""
+    ) -> list[dict[str, Any]]:
+        """The ranges alarms accept for one trend series (bands on its plot), thresholds as in force."""
+        definitions = self._alarm_config().definitions(
+            subsystem, beam_type, load_changes(self.store.data_dir)
+        )
+        return limits_for(definitions, histogram, quantity, content)
+
+    def set_alarm_threshold(
+        self, subsystem: str, alarm: str, parameter: str, value: float, who: str, beam_type: str = ""
+    ) -> ThresholdChange:
+        """Change one alarm parameter (recorded with who, when, old, new); AlarmConfigError naming the
+        field for a bad value. The QC service uses it from its next snapshot."""
+        return set_threshold(
+            self.store.data_dir, self._alarm_config(), subsystem, alarm, parameter, value, who, beam_type
+        )
+
+    def _alarm_config(self) -> AlarmConfig:
+        return load_alarm_config(self.alarms_config)
+
+    # ---- quality control results (written by the QC service, `pipeline.qc`) ----------------------
+
+    def hot_channel_history(self, subsystem: str, run: int | None = None) -> pd.DataFrame:
+        """Per channel and run, when the subsystem's channel checks flagged it, and whether it was new
+        (`pipeline.qc.history.channel_history`); `run` keeps that run's rows."""
+        return channel_history(self.store.data_dir, subsystem, run=run)
+
+    def reference_run(self, subsystem: str, beam_type: str) -> ReferenceRun | None:
+        """The run an expert set as the reference of this subsystem and beam type, or None."""
+        return get_reference(self.store.data_dir, subsystem, beam_type)
+
+    def set_reference_run(
+        self, subsystem: str, beam_type: str, run: int, set_by: str, note: str = ""
+    ) -> ReferenceRun:
+        """Mark `run` as the reference (recording who and when); LookupError if it has no data for
+        the subsystem, ValueError for bad input."""
+        if self.store.latest_snapshot_id(run, subsystem) is None:
+            raise LookupError(f"run {run} has no {subsystem} snapshots to be a reference")
+        return set_reference(self.store.data_dir, subsystem, beam_type, run, set_by, note)
+
+    def reference_histogram(
+        self, subsystem: str, beam_type: str, name: str
+    ) -> tuple[Histogram, float | None]:
+        """The reference run's histogram `name` (its newest snapshot, derived ones included) and its
+        number of events, for an overlay normalised with `pipeline.compare.normalised_to_events`
+        and a ratio with `pipeline.compare.ratio`. LookupError when there is no reference or no such
+        histogram."""
+        reference = self.reference_run(subsystem, beam_type)
+        if reference is None:
+            raise LookupError(f"no reference run set for {subsystem} ({beam_type or 'no beam type'})")
+        snapshot_id = self.store.latest_snapshot_id(reference.run, subsystem)
+        if snapshot_id is None:
+            raise LookupError(f"reference run {reference.run} has no {subsystem} snapshots")
+        plugin = plugin_for(subsystem)
+        _, stored = self.store.read_snapshot(snapshot_id)
+        content = WithDerived(plugin, stored)
+        if name not in content:
+            raise LookupError(f"reference run {reference.run} has no {name!r}")
+        return content[name], count_events(plugin, content)
+
+    # ---- QC reads for pages (quality now, alarm parameters and their change log) -----------------
+
+    def latest_quality(self, run: int, subsystem: str) -> pd.DataFrame:
+        """Aggregated quality rows (subsystem and per group) of the run's newest checked snapshot."""
+        return latest_quality(self.store.data_dir, subsystem, run)
+
+    def latest_checks(self, run: int, subsystem: str) -> pd.DataFrame:
+        """Check rows of the run's newest checked snapshot, worst first."""
+        return latest_checks(self.store.data_dir, subsystem, run)
+
+    def subsystem_quality(self, run: int, subsystem: str) -> str | None:
+        """Good/Medium/Bad/Null of a subsystem in a run now; None when QC has not checked it."""
+        return subsystem_quality(self.store.data_dir, subsystem, run)
+
+    def alarm_parameters(self, subsystem: str | None = None, beam_type: str = "") -> list[AlarmParameter]:
+        """Every alarm parameter an expert may change, with the value in force for `beam_type`."""
+        return alarm_parameters(self._alarm_config(), load_changes(self.store.data_dir), beam_type, subsystem)
+
+    def alarm_threshold_changes(self) -> list[ThresholdChange]:
+        """Every recorded threshold change (who, when, old, new), oldest first."""
+        return threshold_changes(self.store.data_dir)
+
     def flush(self) -> None:
         """Wait until every processed histogram is in the disk cache (they are written in the background)."""
         self._disk.flush()
@@ -525,4 +720,5 @@ class ProcessingService:
         self.flush()
         with self._lock:
             self._memory.clear()
+            self._contents.clear()
         self.cache.clear()

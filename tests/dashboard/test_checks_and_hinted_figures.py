@@ -67,13 +67,22 @@ def test_hot_fastor_panel_says_verdict_threshold_and_ids():
     assert threshold_placeholder(processed.checks) == "default 0.01 per event"
 
     user = process_histogram(PLUGIN, _fastor_l0(), ProcessingOptions(hot_channel_threshold=0.2), N_EVENTS)
-    assert threshold_line(user.checks[0].details) == "threshold 0.2 entries/event · your value"
+    assert threshold_line(user.checks[0]) == "threshold 0.2 entries/event · your value"
     assert threshold_placeholder(user.checks) is None  # the box shows the user's own value
     assert [int(t) for t in _texts(check_results_panel(user.checks)) if t.isdigit()] == [42, 1500]
 
 
 def test_a_long_id_list_is_folded_and_no_checks_is_said():
-    many = CheckResult("hot_fastors", "Bad", "100 hot FastORs", {"hot_channel_ids": list(range(100))})
+    # The id label and the title come from the typed result: the dashboard knows nothing of FastORs.
+    many = CheckResult(
+        "hot_fastors",
+        "Bad",
+        "100 hot FastORs",
+        title="Hot FastORs",
+        flagged_ids=tuple(range(100)),
+        id_label="FastOR ids",
+        flags_above=True,
+    )
     texts = _texts(check_results_panel([many]))
     assert "100 FastOR ids — show all" in texts
     assert "0–99" in texts  # one folded text block, not 100 elements
@@ -105,7 +114,7 @@ def test_unscaled_counts_are_judged_and_drawn_raw_and_a_flood_of_flags_is_not_ri
     assert figure.layout.yaxis.title.text == "entries"
     # The per-event default compared with raw counts flags every FastOR: the line is where the check
     # compared, but 3000 rings would hide the plot: the highest are ringed and the legend says so.
-    assert processed.checks[0].details["hot_channel_ids"] == list(range(3000))
+    assert processed.checks[0].flagged_ids == tuple(range(3000))
     assert list(traces["threshold 0.01"].y) == [0.01, 0.01]
     ringed = traces[f"above threshold (3,000; {MAX_MARKED_CHANNELS} highest ringed)"]
     assert len(ringed.x) == MAX_MARKED_CHANNELS

@@ -253,3 +253,39 @@ def test_unknown_path_shows_the_404_page_and_a_dead_server_is_said(dash_duo, tmp
     screenshot(dash_duo, "pages_connection_lost.png")
     dash_duo.server.start(app, port=port)
     until(lambda: not dash_duo.find_element("#shell-connection-lost").is_displayed(), timeout=10)
+
+
+def test_a_slow_reset_mode_sum_runs_in_the_background_with_progress(dash_duo, tmp_path):
+    run = EmulatedRun(
+        tmp_path / "data", time.time() - 50.0 - 60.0 * (N_SNAPSHOTS - 1) - 5.0, merger_reset=True
+    )
+    for _ in range(N_SNAPSHOTS):
+        run.store_snapshot()
+    ids = [key.snapshot_id for key in run.store.snapshot_keys(RUN, "EMC")]
+    values = sum(run.store.read_histogram(i, FASTOR_L0).values() for i in ids)
+    events = sum(run.store.read_histogram(i, "EMCTRQA_histEvents").values()[0] for i in ids)
+    settings = Settings(
+        data_dir=run.store.data_dir,
+        cache_dir=tmp_path / "app-cache",
+        status_refresh_ms=500,
+        dash_background_min_snapshots=3,  # six increments to sum: slow work for this test
+    )
+    dash_duo.start_server(create_app(settings))
+    # Record whether the progress box was ever shown: the job may finish between two polls.
+    dash_duo.driver.execute_script(
+        "window.__progressSeen = false; new MutationObserver(() => {"
+        " const box = document.getElementById('run-heavy-box');"
+        " if (box && box.className.includes('heavy-box')) { window.__progressSeen = true; } })"
+        ".observe(document.body, {subtree: true, attributes: true, childList: true});"
+    )
+    dash_duo.driver.execute_script(
+        f"window.history.pushState({{}}, '', '/run/{RUN}/EMC?group=FastOR&hist={FASTOR_L0}');"
+        "window.dispatchEvent(new PopStateEvent('popstate'));"
+    )
+    try:
+        until(lambda: _close(trace_y(dash_duo, "content"), values / events), timeout=30)
+    finally:
+        screenshot(dash_duo, "pages_background_job.png")
+    assert dash_duo.driver.execute_script("return window.__progressSeen;")
+    dash_duo.wait_for_contains_text("#run-snapshot-caption", "reset mode")
+    assert dash_duo.get_logs() == []

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.histogram import Histogram
-from pipeline.store import SnapshotMeta, SnapshotStore
+from pipeline.store import BoundedCache, SnapshotMeta, SnapshotStore
 from pipeline.store_schema import SNAPSHOT_SCHEMA, histograms_to_table, schema_markdown
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -468,7 +468,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 from pipeline.histogram import Histogram
-from pipeline.store import SnapshotMeta, SnapshotStore
+from pipeline.store import BoundedCache, SnapshotMeta, SnapshotStore
 
 def stall_before_footer(self):
     # Row groups are on disk, the footer is not: the temp file is half written.
@@ -523,3 +523,18 @@ def test_writer_killed_mid_write_leaves_no_visible_snapshot(store: SnapshotStore
     dead_writers_time = datetime(2025, 6, 1, 13, tzinfo=UTC)
     retry_id = reader.write_snapshot(SnapshotMeta(300000, "EMC", dead_writers_time), [th1()])
     assert retry_id == "EMC_300000_20250601T130000.000000"
+
+
+def test_per_file_caches_keep_only_the_most_recently_used(tmp_path, monkeypatch):
+    # A dashboard runs for days while snapshots keep arriving: its caches must not grow with them.
+    cache = BoundedCache(2)
+    cache["a"], cache["b"] = 1, 2
+    assert cache.get("a") == 1  # "a" is now the most recently used
+    cache["c"] = 3
+    assert (cache.get("a"), cache.get("b"), cache.get("c"), len(cache)) == (1, None, 3, 2)
+    monkeypatch.setattr("pipeline.store.NAME_LISTS_KEPT", 3)
+    store = SnapshotStore(tmp_path)
+    ids = [store.write_snapshot(SnapshotMeta(5, "EMC", T0 + timedelta(seconds=i)), [th2()]) for i in range(6)]
+    for snapshot_id in ids:
+        assert store.histogram_names(snapshot_id) == [th2().name]
+    assert len(store._names) == 3

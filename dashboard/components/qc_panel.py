@@ -1,0 +1,202 @@
+"""Quality control on the run page: a strip above the plot (aggregated quality of the subsystem and of
+the shown group, the run's open alarms) and a card below it (the reference overlay and ratio, the
+button an expert uses to mark this run as the reference, and the hot-channel history).
+
+The run page includes it with `strip()`, `card()` and `register_callbacks(app, context)`; everything
+else lives here. The callbacks read the run page's URL and what its graph shows (`Run.GRAPH_KEY`), call
+the ProcessingService, and hand the result to the pure builders of `dashboard.qc_run_view`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from dashboard.components import histogram_view as hv
+from dashboard.context import PageContext
+from dashboard.figures import message_figure
+from dashboard.ids import Run, RunQC
+from dashboard.qc_run_view import (
+    history_table,
+    quality_strip,
+    reference_as_shown,
+    reference_figure,
+    reference_line,
+)
+from dashboard.url_state import parse_query, query_dict
+from dashboard.view_request import resolve_view
+from pipeline.processing.options import OptionsError
+
+logger = logging.getLogger(__name__)
+_PATH = re.compile(r"/run/(-?\d+)/([^/]+)/?")
+_HIDDEN = {"display": "none"}
+
+
+def strip() -> html.Div:
+    """The quality strip, filled by its callback."""
+    return html.Div(id=RunQC.STRIP, className="qc-strip", role="status")
+
+
+def card() -> dbc.Card:
+    """The reference and hot-channel history card, filled by its callbacks."""
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                html.H5("Reference run", className="card-title"),
+                html.Div(id=RunQC.REFERENCE_INFO, className="reference-info mb-1"),
+                dcc.Graph(
+                    id=RunQC.REFERENCE_GRAPH,
+                    figure=message_figure(""),
+                    config=hv.graph_config("reference"),
+                    style=_HIDDEN,
+                    className="reference-graph",
+                ),
+                dbc.InputGroup(
+                    [
+                        dbc.InputGroupText("Your name"),
+                        dbc.Input(
+                            id=RunQC.REFERENCE_WHO,
+                            type="text",
+                            autocomplete="name",
+                            persistence=True,
+                            persistence_type="local",
+                        ),
+                        dbc.Button(
+                            "Mark this run as the reference", id=RunQC.SET_REFERENCE, color="secondary"
+                        ),
+                    ],
+                    size="sm",
+                    className="reference-set mt-2",
+                ),
+                html.Div(id=RunQC.REFERENCE_MESSAGE, role="alert"),
+                html.H5("Hot-channel history", className="card-title mt-3"),
+                html.Div(id=RunQC.HISTORY, className="qc-history"),
+            ]
+        ),
+        className="qc-card mt-3",
+    )
+
+
+def register_callbacks(app: dash.Dash, context: PageContext) -> None:
+    service = context.service
+
+    @app.callback(
+        Output(RunQC.STRIP, "children"),
+        Input(Run.GROUP, "value"),
+        Input(Run.REFRESH, "n_intervals"),
+        State(Run.LOCATION, "pathname"),
+    )
+    def show_strip(group, _tick, pathname):
+        run, subsystem = _run_of(pathname)
+        return quality_strip(service.latest_quality(run, subsystem), service.alarms(), run, subsystem, group)
+
+    @app.callback(
+        Output(RunQC.REFERENCE_INFO, "children"),
+        Output(RunQC.REFERENCE_GRAPH, "figure"),
+        Output(RunQC.REFERENCE_GRAPH, "style"),
+        Output(RunQC.SET_REFERENCE, "children"),
+        Input(Run.GRAPH_KEY, "data"),
+        Input(RunQC.REFERENCE_MESSAGE, "children"),
+        State(Run.LOCATION, "pathname"),
+    )
+    def show_reference(shown, _message, pathname):
+        run, subsystem = _run_of(pathname)
+        info = service.run_info(run, subsystem)
+        beam = info.beam_type or ""
+        reference = service.reference_run(subsystem, beam)
+        text = reference_line(reference, subsystem, beam)
+        button = f"Mark run {run} as the reference for {subsystem} ({beam or 'no beam type'})"
+        if reference is None or not shown or not shown.get("name"):
+            return text, no_update, _HIDDEN, button
+        if reference.run == run:
+            return text + " — this run.", no_update, _HIDDEN, button
+        try:
+            figure = _overlay(service, run, subsystem, shown, beam, reference.run)
+        except (LookupError, KeyError, ValueError, OptionsError) as error:
+            return f"{text}. No overlay: {error}", no_update, _HIDDEN, button
+        return text, figure, {}, button
+
+    @app.callback(
+        Output(RunQC.REFERENCE_MESSAGE, "children"),
+        Input(RunQC.SET_REFERENCE, "n_clicks"),
+        State(RunQC.REFERENCE_WHO, "value"),
+        State(Run.LOCATION, "pathname"),
+        prevent_initial_call=True,
+    )
+    def set_reference(clicks, who, pathname):
+        if not clicks:
+            raise PreventUpdate
+        run, subsystem = _run_of(pathname)
+        if not (who or "").strip():
+            return _alert("Type your name first: a reference is recorded with who set it.", "warning")
+        beam = service.run_info(run, subsystem).beam_type or ""
+        try:
+            reference = service.set_reference_run(subsystem, beam, run, who)
+        except (LookupError, ValueError) as error:
+            return _alert(f"Reference not set: {error}", "danger")
+        return _alert(
+            f"Run {reference.run} is now the reference for {subsystem} ({beam or 'no beam type'}), "
+            f"set by {reference.set_by}.",
+            "success",
+        )
+
+    @app.callback(
+        Output(RunQC.HISTORY, "children"),
+        Input(Run.GRAPH_KEY, "data"),
+        State(Run.LOCATION, "pathname"),
+    )
+    def show_history(_shown, pathname):
+        run, subsystem = _run_of(pathname)
+        return history_table(service.hot_channel_history(subsystem, run))
+
+
+def _overlay(service, run: int, subsystem: str, shown: dict, beam: str, reference_run: int):
+    """The reference figure for what the graph shows (one 1D histogram), or a message figure."""
+    resolved = resolve_view(service, run, subsystem, parse_query(query_dict(shown.get("search", ""))))
+    members = hv.shown_histograms(resolved.view, subsystem, shown["name"]).members
+    if len(members) != 1 or members[0].histogram.dimension != 1:
+        return message_figure("The reference overlay is drawn for a single 1D histogram")
+    current = members[0]
+    n_events = resolved.view.n_events
+    if not n_events:
+        raise ValueError("this view has no event count to normalise with")
+    reference, reference_events = _reference_content(
+        service, subsystem, beam, reference_run, current.histogram.name
+    )
+    if not reference_events:
+        raise ValueError(f"reference run {reference_run} has no event count")
+    reference_shown, shown_over_reference = reference_as_shown(current, n_events, reference, reference_events)
+    y_title = "entries / event" if current.scaled_by_events else "entries"
+    logs = shown.get("logs") or [False, False, False]
+    return reference_figure(
+        current.histogram,
+        reference_shown,
+        shown_over_reference,
+        reference_run=reference_run,
+        y_title=y_title,
+        log_y=bool(logs[1]),
+    )
+
+
+@lru_cache(maxsize=32)
+def _reference_content(service, subsystem: str, beam: str, reference_run: int, name: str):
+    """The reference histogram and its events, kept: a live page redraws every few seconds, and the
+    reference run (`reference_run` is part of the key, so a new reference is read anew) does not change."""
+    return service.reference_histogram(subsystem, beam, name)
+
+
+def _run_of(pathname: str | None) -> tuple[int, str]:
+    found = _PATH.fullmatch(pathname or "")
+    if found is None:
+        raise PreventUpdate  # another page
+    return int(found.group(1)), found.group(2)
+
+
+def _alert(text: str, color: str) -> dbc.Alert:
+    return dbc.Alert(text, color=color, className="py-1 px-2 mt-2 mb-0", dismissable=True)

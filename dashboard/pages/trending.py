@@ -1,0 +1,360 @@
+"""`/trending/<SYS>`: one trended quantity of one histogram against time within a run, or one value per
+run across runs, with the alarms' accepted ranges as bands, hover values, and downloads.
+
+The URL query is the state (`dashboard.qc_links.TrendQuery`: run, hist, quantity, content, axis), so a
+link reproduces the plot and back/forward step through choices. `navigate` turns a choice into a new
+query (and sets the controls when the URL changes); `render` draws what the URL asks for, and redraws
+on the refresh tick only when new points arrived. Downloads: CSV and Parquet of the plotted points
+(`GET /download/trend/<SYS>.<csv|parquet>?<query>`), PNG and SVG of the plot.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+from flask import Flask, Response, request
+
+from dashboard.components.controls import button_group, list_selector
+from dashboard.components.histogram_view import graph_config, safe_file_name
+from dashboard.context import PageContext
+from dashboard.figures import message_figure
+from dashboard.ids import Trending
+from dashboard.qc_links import (
+    AXIS_RUNS,
+    AXIS_TIME,
+    CONTENT_CUMULATIVE,
+    CONTENT_INTERVAL,
+    TrendQuery,
+    parse_trend_query,
+    run_page_url,
+)
+from dashboard.trend_figures import trend_figure, trend_title
+from dashboard.trend_view import TrendView, resolve_trend, series_for_download
+from dashboard.url_state import query_dict
+
+PATHS = ("/trending/<subsystem>", "/trending")
+REFRESH_MS = 5000
+_PATH = re.compile(r"/trending(?:/([^/]+))?/?")
+AXIS_OPTIONS = [
+    {"label": "within a run (time)", "value": AXIS_TIME},
+    {"label": "across runs", "value": AXIS_RUNS},
+]
+CONTENT_OPTIONS = [
+    {"label": "cumulative", "value": CONTENT_CUMULATIVE},
+    {"label": "interval", "value": CONTENT_INTERVAL},
+]
+
+
+def page_path(subsystem: str) -> str:
+    return f"/trending/{subsystem}"
+
+
+# ---- pure pieces ----------------------------------------------------------------------------------
+
+
+def summary_text(view: TrendView) -> str:
+    """'12 points · last 5 ± 0 at 2026-12-06 09:29:10 UTC' (or why there is nothing)."""
+    if view.empty:
+        return "Nothing trended for this subsystem yet."
+    series = view.series
+    if series.empty:
+        return "No values for this choice yet."
+    last = series.iloc[-1]
+    where = f"run {int(last['run'])}" if view.query.axis == AXIS_RUNS else "at"
+    when = last["snapshot_time_utc"].strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{len(series)} points · last {last['value']:.6g} ± {last['error']:.3g} · {where} {when}"
+
+
+def limits_text(view: TrendView) -> list:
+    """What the bands are: each alarm's accepted range, or that no alarm watches this series."""
+    if not view.limits:
+        return [html.Span("No alarm limit on this series.", className="text-muted")]
+    items = [
+        html.Li(
+            f"{limit['alarm']} ({limit['severity']}, {limit['rule']}): "
+            f"accepted {limit['min']:g} – {limit['max']:g}"
+        )
+        for limit in view.limits
+    ]
+    beam = f" for beam type {view.beam_type}" if view.beam_type else ""
+    return [html.Span(f"Alarm limits in force{beam}:"), html.Ul(items, className="mb-0")]
+
+
+def download_href(subsystem: str, query: TrendQuery, file_format: str) -> str:
+    return f"/download/trend/{subsystem}.{file_format}{query.to_search()}"
+
+
+def figure_of(view: TrendView) -> object:
+    query = view.query
+    title = trend_title(query.hist or "", query.quantity or "", query.content, query.axis)
+    return trend_figure(view.series, view.limits, axis=query.axis, title=title, y_title=query.quantity or "")
+
+
+# ---- layout ---------------------------------------------------------------------------------------
+
+
+def layout(context: PageContext, params: dict, query: dict) -> html.Div:
+    # `/trending` alone opens the first configured subsystem.
+    subsystem = params.get("subsystem") or context.settings.subsystems[0]
+    view = resolve_trend(context.service, subsystem, parse_trend_query(query))
+    chosen = view.query
+    links = [
+        dcc.Link(
+            system,
+            href=page_path(system),
+            className="btn btn-sm "
+            + ("btn-primary active" if system == subsystem else "btn-outline-primary"),
+        )
+        for system in context.settings.subsystems
+    ]
+    controls = dbc.Card(
+        dbc.CardBody(
+            [
+                *list_selector(
+                    "Run",
+                    Trending.RUN,
+                    "No trended runs",
+                    [{"label": str(r), "value": r} for r in view.runs],
+                    chosen.run,
+                ),
+                *list_selector(
+                    "Histogram", Trending.HISTOGRAM, "Nothing trended", view.histograms, chosen.hist
+                ),
+                *list_selector(
+                    "Quantity",
+                    Trending.QUANTITY,
+                    "No quantity",
+                    [{"label": q, "value": q} for q in view.quantities],
+                    chosen.quantity,
+                ),
+                dbc.Label("x axis", className="control-label d-block"),
+                button_group(
+                    Trending.AXIS,
+                    AXIS_OPTIONS,
+                    chosen.axis,
+                    "choice-buttons mb-2",
+                    "btn btn-sm btn-outline-secondary",
+                ),
+                dbc.Label("Content", className="control-label d-block"),
+                button_group(
+                    Trending.CONTENT,
+                    CONTENT_OPTIONS,
+                    chosen.content,
+                    "choice-buttons mb-1",
+                    "btn btn-sm btn-outline-secondary",
+                ),
+                html.Div(
+                    "cumulative: everything since the start of run · interval: since the previous snapshot. "
+                    "Across runs, each run gives its last cumulative value.",
+                    className="option-help",
+                ),
+            ]
+        ),
+        className="controls-card",
+    )
+    graph_card = dbc.Card(
+        dbc.CardBody(
+            [
+                # No loading overlay: the refresh tick would flash a spinner over the points every few
+                # seconds, and a trend is drawn in well under a second.
+                dcc.Graph(
+                    id=Trending.GRAPH,
+                    figure=message_figure("Loading…"),
+                    config=graph_config("trend"),
+                    responsive=True,
+                    className="histogram-graph trend-graph",
+                ),
+                html.Div(id=Trending.SUMMARY, className="trend-summary mt-1"),
+                html.Div(
+                    [
+                        html.Span("Download:", className="me-2"),
+                        html.A(
+                            "CSV",
+                            id=Trending.DOWNLOAD_CSV,
+                            href="",
+                            className="btn btn-sm btn-link",
+                            download="",
+                        ),
+                        html.A(
+                            "Parquet",
+                            id=Trending.DOWNLOAD_PARQUET,
+                            href="",
+                            className="btn btn-sm btn-link",
+                            download="",
+                        ),
+                        dbc.Button("PNG", id=Trending.DOWNLOAD_PNG, size="sm", color="link"),
+                        dbc.Button("SVG", id=Trending.DOWNLOAD_SVG, size="sm", color="link"),
+                        html.Span(id=Trending.DOWNLOAD_DONE, className="d-none"),
+                        dcc.Link(
+                            "Open the histogram on its run page",
+                            id=Trending.RUN_PAGE_LINK,
+                            href="",
+                            className="ms-auto",
+                        ),
+                    ],
+                    className="downloads d-flex align-items-center",
+                ),
+                html.Div(id=Trending.LIMITS, className="trend-limits small mt-1"),
+            ]
+        ),
+    )
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.H2(f"Trending · {subsystem}", className="run-title"),
+                    html.Div(links, className="subsystem-links btn-group"),
+                ],
+                className="run-header",
+            ),
+            dbc.Row([dbc.Col(controls, md=4, xxl=3), dbc.Col(graph_card, md=8, xxl=9)], className="g-3"),
+            dcc.Location(id=Trending.LOCATION, refresh=False),
+            dcc.Interval(id=Trending.REFRESH, interval=REFRESH_MS),
+            dcc.Store(id=Trending.KEY),
+        ],
+        className="trending-page",
+    )
+
+
+# ---- callbacks ------------------------------------------------------------------------------------
+
+_DOWNLOAD_JS = """
+function(png, svg) {
+    var triggered = window.dash_clientside.callback_context.triggered_id;
+    var plot = document.querySelector("#GRAPH_ID .js-plotly-plot");
+    if (!plot || !window.Plotly) { return window.dash_clientside.no_update; }
+    var format = triggered === "SVG_ID" ? "svg" : "png";
+    var name = (plot._context && plot._context.toImageButtonOptions || {}).filename || "trend";
+    window.Plotly.downloadImage(plot, {format: format, filename: name, width: 1600, height: 900});
+    return format + " " + name;
+}
+""".replace("GRAPH_ID", Trending.GRAPH).replace("SVG_ID", Trending.DOWNLOAD_SVG)
+
+
+def register_callbacks(app: dash.Dash, context: PageContext) -> None:
+    service = context.service
+    app.clientside_callback(
+        _DOWNLOAD_JS,
+        Output(Trending.DOWNLOAD_DONE, "children"),
+        Input(Trending.DOWNLOAD_PNG, "n_clicks"),
+        Input(Trending.DOWNLOAD_SVG, "n_clicks"),
+        prevent_initial_call=True,
+    )
+
+    @app.callback(
+        Output(Trending.LOCATION, "search"),
+        Output(Trending.RUN, "options"),
+        Output(Trending.RUN, "value"),
+        Output(Trending.HISTOGRAM, "options"),
+        Output(Trending.HISTOGRAM, "value"),
+        Output(Trending.QUANTITY, "options"),
+        Output(Trending.QUANTITY, "value"),
+        Output(Trending.CONTENT, "value"),
+        Output(Trending.AXIS, "value"),
+        Input(Trending.LOCATION, "search"),
+        Input(Trending.RUN, "value"),
+        Input(Trending.HISTOGRAM, "value"),
+        Input(Trending.QUANTITY, "value"),
+        Input(Trending.CONTENT, "value"),
+        Input(Trending.AXIS, "value"),
+        State(Trending.LOCATION, "pathname"),
+        prevent_initial_call=True,
+    )
+    def navigate(search, run, hist, quantity, content, axis, pathname):
+        subsystem = _subsystem_of(pathname, context.settings.subsystems[0])
+        if subsystem is None:
+            raise PreventUpdate
+        if ctx.triggered_id == Trending.LOCATION:
+            asked = parse_trend_query(query_dict(search))
+        else:
+            # Another histogram: its own first quantity unless it has the one shown.
+            asked = TrendQuery(run, hist, quantity, content or CONTENT_CUMULATIVE, axis or AXIS_TIME)
+        view = resolve_trend(service, subsystem, asked)
+        chosen = view.query
+        new_search = chosen.to_search()
+        return (
+            new_search if new_search != (search or "") else no_update,
+            [{"label": str(r), "value": r} for r in view.runs],
+            chosen.run,
+            view.histograms,
+            chosen.hist,
+            [{"label": q, "value": q} for q in view.quantities],
+            chosen.quantity,
+            chosen.content,
+            chosen.axis,
+        )
+
+    @app.callback(
+        Output(Trending.GRAPH, "figure"),
+        Output(Trending.GRAPH, "config"),
+        Output(Trending.SUMMARY, "children"),
+        Output(Trending.LIMITS, "children"),
+        Output(Trending.DOWNLOAD_CSV, "href"),
+        Output(Trending.DOWNLOAD_PARQUET, "href"),
+        Output(Trending.RUN_PAGE_LINK, "href"),
+        Output(Trending.KEY, "data"),
+        Input(Trending.LOCATION, "search"),
+        Input(Trending.REFRESH, "n_intervals"),
+        State(Trending.LOCATION, "pathname"),
+        State(Trending.KEY, "data"),
+    )
+    def render(search, _tick, pathname, shown):
+        subsystem = _subsystem_of(pathname, context.settings.subsystems[0])
+        if subsystem is None:
+            raise PreventUpdate
+        view = resolve_trend(service, subsystem, parse_trend_query(query_dict(search)))
+        query = view.query
+        key = {"search": query.to_search(), "points": len(view.series), "limits": view.limits}
+        if not view.series.empty:
+            key["last"] = str(view.series["snapshot_time_utc"].iloc[-1])
+        if key == shown:
+            raise PreventUpdate  # nothing new: hover and zoom stay
+        name = safe_file_name("trend", subsystem, query.hist, query.quantity, query.content, query.axis)
+        return (
+            figure_of(view),
+            graph_config(name),
+            summary_text(view),
+            limits_text(view),
+            download_href(subsystem, query, "csv"),
+            download_href(subsystem, query, "parquet"),
+            run_page_url(query.run, subsystem, query.hist) if query.run is not None else "",
+            key,
+        )
+
+    _register_downloads(app.server, context)
+
+
+def _register_downloads(server: Flask, context: PageContext) -> None:
+    @server.get("/download/trend/<subsystem>.<any(csv, parquet):file_format>")
+    def download_trend(subsystem: str, file_format: str) -> Response:
+        if subsystem not in context.settings.subsystems:
+            return Response(f"unknown subsystem {subsystem!r}", status=404, mimetype="text/plain")
+        view = resolve_trend(context.service, subsystem, parse_trend_query(request.args.to_dict()))
+        if view.empty:
+            return Response("nothing trended for this choice", status=404, mimetype="text/plain")
+        frame = series_for_download(view, subsystem)
+        query = view.query
+        name = safe_file_name("trend", subsystem, query.hist, query.quantity, query.content, query.axis)
+        if file_format == "csv":
+            payload: bytes = frame.to_csv(index=False).encode()
+            mimetype = "text/csv"
+        else:
+            buffer = io.BytesIO()
+            frame.to_parquet(buffer, index=False)
+            payload, mimetype = buffer.getvalue(), "application/vnd.apache.parquet"
+        return Response(
+            payload,
+            mimetype=mimetype,
+            headers={"Content-Disposition": f'attachment; filename="{name}.{file_format}"'},
+        )
+
+
+def _subsystem_of(pathname: str | None, default: str) -> str | None:
+    """The subsystem of a trending page's path (`default` for `/trending`), None on another page."""
+    found = _PATH.fullmatch(pathname or "")
+    return None if found is None else (found.group(1) or default)

@@ -1,0 +1,166 @@
+"""The trending and alarms pages in headless Chromium, on a store the QC service itself checked: what a
+person sees (numbers, bands, rows; visible, not covered, inside the viewport at 1600x1000 and 1920x1080),
+that acknowledge / mute / threshold changes reach the QC layer's stored state, and no console errors.
+Screenshots go to artifacts/ for a person to look at."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+from dash.testing.wait import until
+from selenium.webdriver.support.ui import Select
+
+from dashboard.app import create_app
+from dashboard.ids import Alarms, Trending
+from pipeline.qc.alarm_book import AlarmBook
+from pipeline.qc.alarm_config import threshold_changes
+from pipeline.settings import Settings
+from tests.dashboard.qc_browser import (
+    SIZES,
+    console_errors,
+    open_page,
+    plot,
+    screenshot,
+    set_viewport,
+    visibility,
+)
+from tests.dashboard.qc_store import FASTOR_L0, FAULT_RUN, FIRST_RUN
+
+pytestmark = pytest.mark.browser
+
+FASTOR_L1 = "EMCTRQA_histFastORL1"
+TREND_PATH = (
+    f"/trending/EMC?run={FAULT_RUN}&hist={FASTOR_L0}&quantity=hot_channels&content=cumulative&axis=time"
+)
+
+
+def _start(dash_duo, data_dir, tmp_path):
+    dash_duo.start_server(create_app(Settings(data_dir=data_dir, cache_dir=tmp_path / "cache")))
+
+
+def test_trending_page_shows_the_series_with_its_band_and_switches_to_runs(dash_duo, qc_data_dir, tmp_path):
+    _start(dash_duo, qc_data_dir, tmp_path)
+    open_page(dash_duo, TREND_PATH)
+    # The QC service's hot-channel counts: the four known hot FastORs, a fifth from minute 2.5.
+    until(lambda: plot(dash_duo, Trending.GRAPH, "Array.from(g._fullData[0].y)") == [4, 4, 5, 5], timeout=20)
+    assert plot(dash_duo, Trending.GRAPH, "g._fullLayout.xaxis.type") == "date"
+    bands = plot(
+        dash_duo, Trending.GRAPH, "g._fullLayout.shapes.filter(s => s.type === 'rect').map(s => s.y1)"
+    )
+    assert bands == [4]  # the accepted range of new_hot_fastor ends at 4
+    dash_duo.wait_for_contains_text(
+        f"#{Trending.LIMITS}", "new_hot_fastor (error, BetweenValues): accepted 0 – 4"
+    )
+    dash_duo.wait_for_contains_text(f"#{Trending.SUMMARY}", "4 points · last 5 ± 0")
+    for width, height in SIZES:
+        set_viewport(dash_duo, width, height)
+        for selector in (f"#{Trending.GRAPH} .main-svg", f"#{Trending.SUMMARY}", f"#{Trending.DOWNLOAD_CSV}"):
+            # Plotly re-lays out after a resize: poll, with a deadline.
+            until(lambda selector=selector: visibility(dash_duo, selector) == "visible", timeout=5)
+        dash_duo.driver.execute_script("window.scrollTo(0, 0);")
+        screenshot(dash_duo, f"qc_trending_time_{width}x{height}.png")
+
+    # The CSV holds the plotted numbers.
+    href = dash_duo.find_element(f"#{Trending.DOWNLOAD_CSV}").get_attribute("href")
+    lines = requests.get(href, timeout=10).text.strip().splitlines()
+    assert lines[0].endswith("value,error") and [float(line.split(",")[-2]) for line in lines[1:]] == [
+        4,
+        4,
+        5,
+        5,
+    ]
+
+    # Across runs: one value per run (its last cumulative count), x = run number, in the URL.
+    next(e for e in dash_duo.find_elements(f"#{Trending.AXIS} label") if e.text == "across runs").click()
+    until(lambda: "axis=runs" in dash_duo.driver.current_url, timeout=10)
+    until(lambda: plot(dash_duo, Trending.GRAPH, "Array.from(g._fullData[0].y)") == [4, 5], timeout=20)
+    assert plot(dash_duo, Trending.GRAPH, "Array.from(g._fullData[0].x)") == [str(FIRST_RUN), str(FAULT_RUN)]
+    assert "content=cumulative" in dash_duo.driver.current_url
+    screenshot(dash_duo, "qc_trending_runs_1920x1080.png")
+    # Back restores the time view.
+    dash_duo.driver.back()
+    until(lambda: plot(dash_duo, Trending.GRAPH, "Array.from(g._fullData[0].y)") == [4, 4, 5, 5], timeout=20)
+    assert console_errors(dash_duo) == []
+
+
+def _row(state: str, histogram: str) -> str:
+    return f"#alarms-section-{state} tr.alarm-{state}"
+
+
+def _stored(data_dir, histogram):
+    frame = AlarmBook(data_dir).alarms()
+    return frame[frame["histogram"] == histogram].iloc[0]
+
+
+def test_alarms_page_lists_alarms_and_acknowledge_mute_and_threshold_change_are_stored(
+    dash_duo, qc_data_dir, tmp_path
+):
+    _start(dash_duo, qc_data_dir, tmp_path)
+    set_viewport(dash_duo, 1600, 1000)
+    open_page(dash_duo, "/alarms")
+    l0_id, l1_id = _stored(qc_data_dir, FASTOR_L0)["alarm_id"], _stored(qc_data_dir, FASTOR_L1)["alarm_id"]
+    dash_duo.wait_for_element(f"#alarm-row-{l0_id}")
+    row = dash_duo.find_element(f"#alarm-row-{l0_id}")
+    assert "new_hot_fastor" in row.text and str(FAULT_RUN) in row.text and "5 outside [0, 4]" in row.text
+    link = row.find_element("css selector", ".alarm-histogram-link")
+    assert link.get_attribute("href").endswith(f"/run/{FAULT_RUN}/EMC?group=FastOR&hist={FASTOR_L0}")
+    trend = row.find_element("css selector", ".alarm-trend-link").get_attribute("href")
+    assert trend.endswith(
+        f"/trending/EMC?run={FAULT_RUN}&hist={FASTOR_L0}&quantity=hot_channels&content=cumulative&axis=time"
+    )
+    assert visibility(dash_duo, f"#alarm-row-{l0_id} button") == "visible"
+    screenshot(dash_duo, "qc_alarms_active_1600x1000.png")
+
+    # Without a name nothing happens, and the page says why.
+    ack = f"#alarm-row-{l0_id} button"
+    dash_duo.find_element(ack).click()
+    dash_duo.wait_for_contains_text(f"#{Alarms.MESSAGE}", "Type your name")
+    assert _stored(qc_data_dir, FASTOR_L0)["state"] == "active"
+
+    dash_duo.find_element(f"#{Alarms.WHO}").send_keys("Alice Shifter")
+    dash_duo.find_element(ack).click()
+    dash_duo.wait_for_contains_text(f"#{Alarms.MESSAGE}", "acknowledged by Alice Shifter")
+    until(lambda: _stored(qc_data_dir, FASTOR_L0)["state"] == "acknowledged", timeout=10)
+    assert _stored(qc_data_dir, FASTOR_L0)["acknowledged_by"] == "Alice Shifter"
+    dash_duo.wait_for_element(f"#alarms-section-acknowledged #alarm-row-{l0_id}", timeout=10)
+
+    # Mute the other one for 4 hours.
+    Select(dash_duo.find_element(f"#alarm-row-{l1_id} select")).select_by_visible_text("4 hours")
+    before = datetime.now(UTC)
+    next(b for b in dash_duo.find_elements(f"#alarm-row-{l1_id} button") if b.text == "Mute").click()
+    dash_duo.wait_for_contains_text(f"#{Alarms.MESSAGE}", "muted until")
+    until(lambda: _stored(qc_data_dir, FASTOR_L1)["state"] == "muted", timeout=10)
+    until_utc = _stored(qc_data_dir, FASTOR_L1)["muted_until_utc"]
+    assert (
+        before + timedelta(hours=4) - timedelta(seconds=5)
+        < until_utc
+        < datetime.now(UTC) + timedelta(hours=4)
+    )
+    dash_duo.wait_for_element(f"#alarms-section-muted #alarm-row-{l1_id}", timeout=10)
+
+    # An expert raises the hot-channel limit: a bad value is named, a good one recorded with who/old/new.
+    Select(dash_duo.find_element(f"#{Alarms.PARAMETER}")).select_by_value("EMC|new_hot_fastor|max")
+    dash_duo.find_element(f"#{Alarms.VALUE}").send_keys("abc")
+    dash_duo.find_element(f"#{Alarms.CHANGE}").click()
+    dash_duo.wait_for_contains_text(f"#{Alarms.MESSAGE}", "“abc” is not a number")
+    assert threshold_changes(qc_data_dir) == []
+    value_box = dash_duo.find_element(f"#{Alarms.VALUE}")
+    value_box.clear()
+    value_box.send_keys("6")
+    dash_duo.find_element(f"#{Alarms.CHANGE}").click()
+    dash_duo.wait_for_contains_text(f"#{Alarms.MESSAGE}", "new_hot_fastor · max: 4 → 6")
+    changes = threshold_changes(qc_data_dir)
+    assert [(c.who, c.subsystem, c.alarm, c.parameter, c.old, c.new) for c in changes] == [
+        ("Alice Shifter", "EMC", "new_hot_fastor", "max", 4, 6)
+    ]
+    dash_duo.wait_for_contains_text(f"#{Alarms.CHANGE_LOG}", "Alice Shifter")
+    for width, height in SIZES:
+        set_viewport(dash_duo, width, height)
+        until(
+            lambda: visibility(dash_duo, f"#{Alarms.CHANGE_LOG} tr.threshold-change") == "visible", timeout=5
+        )
+        dash_duo.driver.execute_script("window.scrollTo(0, 0);")
+        screenshot(dash_duo, f"qc_alarms_after_actions_{width}x{height}.png")
+    assert console_errors(dash_duo) == []
