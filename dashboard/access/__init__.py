@@ -7,7 +7,7 @@ use: the server is what refuses.
 """
 
 from dashboard.access.callbacks import callback_role
-from dashboard.access.identity import current_identity, current_role
+from dashboard.access.identity import acting_name, current_identity, current_role
 from pipeline.auth.roles import Role
 
-__all__ = ["Role", "callback_role", "current_identity", "current_role"]
+__all__ = ["Role", "acting_name", "callback_role", "current_identity", "current_role"]

@@ -65,3 +65,10 @@ def current_identity() -> Identity:
 
 def current_role() -> Role:
     return current_identity().role
+
+
+def acting_name(typed: str | None) -> str:
+    """Who an action is recorded for: the logged-in user (a typed name cannot stand in for someone
+    else), or the typed name where nobody logs in (local mode)."""
+    who = current_identity()
+    return who.name if who.kind == USER else (typed or "").strip()

@@ -112,7 +112,9 @@ def identity_bar(identity: Identity, local: bool) -> html.Div:
             dbc.Badge(identity.role.label, color="info", className="me-2", id=Shell.USER_ROLE),
             html.Form(
                 [
-                    dcc.Input(type="hidden", name="csrf_token", value=generate_csrf(), id="shell-logout-token"),
+                    dcc.Input(
+                        type="hidden", name="csrf_token", value=generate_csrf(), id="shell-logout-token"
+                    ),
                     html.Button("Log out", type="submit", className="btn btn-sm btn-outline-light"),
                 ],
                 action="/logout",

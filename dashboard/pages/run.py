@@ -631,6 +631,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
             raise PreventUpdate
         return news
 
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(Run.GRAPH, "figure"),
         Output(Run.GRAPH, "config"),
@@ -707,6 +708,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         worker.flush()
         return request
 
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(Run.GRAPH, "figure", allow_duplicate=True),
         Output(Run.GRAPH_KEY, "data", allow_duplicate=True),
@@ -721,6 +723,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         )
         return styled(message_figure(text)), {"search": None, "cancelled": True}
 
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(Run.LIVE_BADGE, "children"),
         Output(Run.LIVE_BADGE, "className"),

@@ -168,4 +168,3 @@ def test_a_bad_delivery_setting_stops_the_qc_command_naming_the_field(tmp_path, 
         patch.setenv("OVERWATCH_ALARM_WEBHOOK_URL", "slack.example.org/hook")
         assert main(["qc", "--data-dir", str(tmp_path / "data")]) == 2
     assert "alarm_webhook_url: must be an http(s) URL, got 'slack.example.org/hook'" in caplog.text
-
