@@ -3,7 +3,7 @@
 The load benchmark and the access tests send the requests a page sends: the callback's key as
 `output`, every output, input and state with its id and property, the values the page holds, and
 `changedPropIds` naming what the person changed. Pattern-matching (ALL) inputs are sent as the list
-of matched components, here none.
+of matched components given in `values` (none by default).
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def update_body(
         for spec in specs:
             component, prop = spec["id"], spec["property"]
             if _is_pattern(component) or str(component).startswith("{"):
-                out.append([])
+                # The matched components, as the page lists them (key: the wildcard id as Dash writes it).
+                out.append(values.get(f"{component}.{prop}", []))
             else:
                 out.append({"id": component, "property": prop, "value": values.get(f"{component}.{prop}")})
         return out
