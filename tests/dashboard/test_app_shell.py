@@ -48,7 +48,7 @@ def test_page_paths_serve_the_app(client, path):
     assert b"dash-renderer" in answer.data
 
 
-@pytest.mark.parametrize("path", ["/nope", "/login", "/run/abc/EMC", "/run/5000", "/runs/extra/x"])
+@pytest.mark.parametrize("path", ["/nope", "/logins", "/run/abc/EMC", "/run/5000", "/runs/extra/x"])
 def test_unknown_paths_answer_404_with_a_page_saying_so(client, path):
     answer = client.get(path)
     assert answer.status_code == 404
