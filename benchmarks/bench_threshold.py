@@ -65,7 +65,7 @@ def main() -> None:
             driver = chrome()
             try:
                 driver.get(f"{url}/run/{RUN}/EMC?group=FastOR&hist={FASTOR_L0}")
-                deadline = time.monotonic() + 60
+                deadline = time.monotonic() + 180  # a cold page on a loaded machine
                 shown = "return !!document.querySelector('#run-check-results .check-message')"
                 while not driver.execute_script(shown):
                     if time.monotonic() > deadline:

@@ -6,9 +6,9 @@ The snapshot is `bench_ingest.emc_like_histograms` (250 TH2F 48x104 patch-positi
 plug-in trends, and 250 TH1D) plus the events histogram; each snapshot of the run adds a Poisson
 increment. Per snapshot, on one pinned CPU (wall-clock medians, CPU time beside them):
 
-- trends: `TrendConsumer.consume` (mean, std dev, maximum with errors of the 250 maps, cumulative and
-  interval: 1,500 values; reads the previous snapshot's trended histograms from the store) and the
-  atomic Parquet write of its rows;
+- trends: `TrendConsumer.consume` (mean, std dev, maximum with errors, and entries of the 250 maps,
+  cumulative and interval: 2,000 values; the previous snapshot's trended histograms kept from the
+  step before) and the atomic Parquet write of its rows;
 - alarms: `AlarmConsumer.consume` with the shipped alarm file plus three alarms on every map (750
   evaluations), including the locked update of the alarm states;
 - reads the trending page makes: one quantity over the whole run, and one value per run.

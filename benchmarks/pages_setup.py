@@ -53,9 +53,8 @@ def dashboard_process(data_dir: Path, cache_dir: Path, server: str = "gunicorn",
         if server == "gunicorn"
         else [sys.executable, "-c", DEV_SERVER]
     )
-    process = subprocess.Popen(
-        command, cwd=REPO, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-    )
+    log = (cache_dir.parent / f"{server}.log").open("wb")  # read it when a benchmark fails
+    process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -74,6 +73,7 @@ def dashboard_process(data_dir: Path, cache_dir: Path, server: str = "gunicorn",
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
 
 
 def chrome():

@@ -6,47 +6,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 from pipeline.detectors.base import Group, Stack
-from pipeline.processing.runs import RunInfo
 
 NO_RUNS_MESSAGE = "No runs yet — waiting for the receivers…"
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """One run as the run list shows it, merged over the subsystems that can show it."""
-
-    run: int
-    hlt_mode: str
-    beam_type: str
-    subsystems: tuple[str, ...]
-    last_snapshot_utc: float | None
-    ongoing: bool
-    start_utc: float | None = None
-    length_minutes: float = 0.0
-
-
-def summarize_runs(infos: Sequence[RunInfo]) -> list[RunSummary]:
-    """Collapse `ProcessingService.runs()` (one RunInfo per run and subsystem) to one entry per run,
-    keeping the service's newest-first order."""
-    by_run: dict[int, list[RunInfo]] = {}
-    for info in infos:
-        by_run.setdefault(info.run, []).append(info)
-    return [
-        RunSummary(
-            run=run,
-            hlt_mode=rows[0].hlt_mode or "U",
-            beam_type=rows[0].beam_type or "",
-            subsystems=tuple(info.subsystem for info in rows),
-            last_snapshot_utc=max(info.end_utc for info in rows).timestamp(),
-            ongoing=any(info.ongoing for info in rows),
-            start_utc=min(info.start_utc for info in rows).timestamp(),
-            length_minutes=max(info.length_minutes for info in rows),
-        )
-        for run, rows in by_run.items()
-    ]
 
 
 def choose_histogram(names: Sequence[str], current: str | None, remembered: str | None = None) -> str | None:

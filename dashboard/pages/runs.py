@@ -19,10 +19,11 @@ from dash.exceptions import PreventUpdate
 from dashboard.access import Role, callback_role
 from dashboard.context import PageContext
 from dashboard.ids import Runs, Shell
-from dashboard.layout import NO_RUNS_MESSAGE, RunSummary, summarize_runs
+from dashboard.layout import NO_RUNS_MESSAGE
 from dashboard.pages.run import page_path
 from dashboard.quality import QUALITY_LEGEND, quality_button_class, quality_title, run_qualities
 from dashboard.status_panel import format_cern_local, format_minutes, format_utc
+from pipeline.processing.runs import RunSummary
 
 PATHS = ("/runs", "/")
 # Who may open it (dashboard.access): every logged-in person but the kiosk.
@@ -109,8 +110,8 @@ def runs_table(
                         dcc.Link(str(summary.run), href=page_path(summary.run, subsystems[0])),
                         className="run-number",
                     ),
-                    html.Td(format_cern_local(summary.start_utc)),
-                    html.Td(format_utc(summary.start_utc)),
+                    html.Td(format_cern_local(summary.start_utc.timestamp())),
+                    html.Td(format_utc(summary.start_utc.timestamp())),
                     html.Td(format_minutes(summary.length_minutes)),
                     html.Td(summary.hlt_mode),
                     html.Td(summary.beam_type or "—"),
@@ -129,7 +130,7 @@ def runs_table(
 
 
 def layout(context: PageContext, params: dict, query: dict) -> html.Div:
-    summaries = summarize_runs(context.service.runs())
+    summaries = context.service.run_summaries()
     try:
         page = int(query.get("page", 1))
     except ValueError:
@@ -221,7 +222,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         State(Runs.SHOWN, "data"),
     )
     def show_page(page, _n, old_pages, shown):
-        summaries = summarize_runs(service.runs())
+        summaries = service.run_summaries()
         pages = page_count(len(summaries))
         page = min(max(int(page or 1), 1), pages)
         on_page = runs_on_page(summaries, page)
@@ -254,6 +255,6 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         if text is None or not str(text).strip():
             raise PreventUpdate
         try:
-            return jump_target(text, summarize_runs(service.runs()), configured), ""
+            return jump_target(text, service.run_summaries(), configured), ""
         except ValueError as error:
             return no_update, html.Div(str(error), className="alert alert-warning py-1 px-2 mt-2")

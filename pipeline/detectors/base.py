@@ -232,6 +232,9 @@ class CheckSpec:
     content: CheckContent = "cumulative"
     parameters: Mapping[str, Any] = field(default_factory=dict)
     overrides: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    # Per beam type (as the merger reports it; "Pb-Pb" and "PbPb" alike), applied after `overrides`:
+    # e.g. a lower minimum event rate for heavy ions.
+    beam_overrides: tuple[tuple[str, Mapping[str, Any]], ...] = ()
     on_page: bool = False
     # Its flagged ids are channels whose history is kept (which runs and minutes flagged them).
     tracks_channels: bool = False
@@ -249,9 +252,10 @@ class CheckSpec:
     def names_match(self, name: str) -> bool:
         return _compiled(self.names).search(name) is not None
 
-    def parameters_for(self, name: str) -> Mapping[str, Any]:
-        """The parameters for one histogram: the defaults with its override applied (read-only)."""
-        return _parameters_for(self, name)
+    def parameters_for(self, name: str, beam_type: str = "") -> Mapping[str, Any]:
+        """The parameters for one histogram in a run of `beam_type`: the defaults, its per-histogram
+        override, then the beam type's (read-only)."""
+        return _parameters_for(self, name, beam_key(beam_type))
 
 
 @cache
@@ -260,13 +264,22 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 
 @lru_cache(maxsize=65536)
-def _parameters_for(spec: CheckSpec, name: str) -> Mapping[str, Any]:
+def _parameters_for(spec: CheckSpec, name: str, beam: str) -> Mapping[str, Any]:
     values = dict(spec.parameters)
     for pattern, override in spec.overrides:
         if _compiled(pattern).search(name):
             values.update(override)
             break
+    for beam_type, override in spec.beam_overrides:
+        if beam_key(beam_type) == beam:
+            values.update(override)
+            break
     return MappingProxyType(values)
+
+
+def beam_key(beam_type: str) -> str:
+    """A beam type as mergers spell it in any of their ways ("Pb-Pb", "PbPb", "pbpb"): "pbpb"."""
+    return re.sub(r"[^a-z0-9]", "", beam_type.lower())
 
 
 class QualityRule(NamedTuple):
@@ -307,6 +320,7 @@ def run_check_specs(
     duration_s: float | None = None,
     reference: Histogram | None = None,
     reference_n_events: float | None = None,
+    beam_type: str = "",
 ) -> list[CheckResult]:
     """Every spec for `content` that applies to the histogram, in declaration order.
 
@@ -317,7 +331,7 @@ def run_check_specs(
     results: list[CheckResult] = []
     for spec in applicable_specs(tuple(specs), content, histogram.name, histogram.dimension):
         parameters = CheckParameters(
-            values=spec.parameters_for(histogram.name),
+            values=spec.parameters_for(histogram.name, beam_type),
             options=options,
             n_events=n_events,
             duration_s=duration_s,

@@ -94,7 +94,7 @@ HITS_THRESHOLD = 1e-2
 # What the QC service trends for EMC (the original's 30 trended histograms x {max, mean, stdDev}),
 # plus the number of hot FastORs and the event rate.
 TRENDS: tuple[TrendSpec, ...] = (
-    TrendSpec(r"^EMCTRQA_hist(AmpEdgePos|MaxEdgePos)"),
+    TrendSpec(r"^EMCTRQA_hist(AmpEdgePos|MaxEdgePos)", ("mean", "std_dev", "maximum", "entries")),
     TrendSpec(r"^EMCTRQA_histFastOR(L0|L0Amp|L0LargeAmp|L0Time|L1|L1Amp|L1LargeAmp)$"),
     TrendSpec(r"^EMCTRQA_histFastOR(L0|L1)(Amp|LargeAmp)?$", ("hot_channels",)),
     TrendSpec(f"^{EVENTS_HISTOGRAM}$", ("entries", "events_per_minute")),
@@ -427,6 +427,14 @@ def _signal_outliers(histogram: Histogram, parameters: CheckParameters) -> Check
     return signal_outlier_check(histogram, n_sigma)
 
 
+# Minimum event rates for heavy-ion beams: the pp minimum scaled as their collision rates are lower.
+HEAVY_ION_RATES: tuple[tuple[str, dict[str, float]], ...] = (
+    ("p-Pb", {"min_rate_hz": 18}),
+    ("Pb-p", {"min_rate_hz": 18}),
+    ("Xe-Xe", {"min_rate_hz": 9}),
+    ("Pb-Pb", {"min_rate_hz": 6}),
+)
+
 CHECK_SPECS: tuple[CheckSpec, ...] = (
     CheckSpec(
         "hot_fastors",
@@ -496,6 +504,7 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         r"^EMCTRQA_histEvents$",
         content="interval",
         parameters={"min_rate_hz": 30.0},
+        beam_overrides=HEAVY_ION_RATES,
     ),
     CheckSpec(
         "ks_reference",

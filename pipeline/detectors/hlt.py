@@ -31,6 +31,14 @@ KNOWN_WEAK_SECTORS: tuple[int, ...] = (7,)
 CLUSTER_ROW_PHI = r"^fHistTPC[AC]allClustersRowPhi$"
 REFERENCE_COMPARED = r"^(fHistTPCTrackPt|fHistClusterChargeMax|fHistClusterChargeTot)$"
 
+# Minimum event rates for heavy-ion beams: the pp minimum scaled as their collision rates are lower.
+HEAVY_ION_RATES: tuple[tuple[str, dict[str, float]], ...] = (
+    ("p-Pb", {"min_rate_hz": 3.6}),
+    ("Pb-p", {"min_rate_hz": 3.6}),
+    ("Xe-Xe", {"min_rate_hz": 1.8}),
+    ("Pb-Pb", {"min_rate_hz": 1.2}),
+)
+
 CHECK_SPECS: tuple[CheckSpec, ...] = (
     CheckSpec("empty", "Empty histogram", generic.empty_histogram, r""),
     CheckSpec(
@@ -67,6 +75,7 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         r"^fHistTZERO_ITSSPDVertexZ$",
         content="interval",
         parameters={"min_rate_hz": 6.0},
+        beam_overrides=HEAVY_ION_RATES,
     ),
     CheckSpec(
         "ks_reference",
@@ -95,6 +104,7 @@ PLUGIN = HLTPlugin(
     groups_without_own_receiver=(ALL_HISTOGRAMS,),
     own_names="",
     check_specs=CHECK_SPECS,
-    # The original trended max, mean and stdDev of every HLT histogram.
-    trends=(TrendSpec(r"^fHist"),),
+    # The original trended max, mean and stdDev of every HLT histogram; entries say how much a mean
+    # of the interval can be trusted.
+    trends=(TrendSpec(r"^fHist", ("mean", "std_dev", "maximum", "entries")),),
 )

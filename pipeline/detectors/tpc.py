@@ -220,6 +220,14 @@ KNOWN_WEAK_SECTORS: tuple[int, ...] = (7,)
 ETA_PHI_MAPS = r"^Eta_vs_Phi_(pos|neg)tracks$"
 REFERENCE_COMPARED = r"^(pT|Eta)_(pos|neg)tracks$"
 
+# Minimum event rates for heavy-ion beams: the pp minimum scaled as their collision rates are lower.
+HEAVY_ION_RATES: tuple[tuple[str, dict[str, float]], ...] = (
+    ("p-Pb", {"min_rate_hz": 4.8}),
+    ("Pb-p", {"min_rate_hz": 4.8}),
+    ("Xe-Xe", {"min_rate_hz": 2.4}),
+    ("Pb-Pb", {"min_rate_hz": 1.6}),
+)
+
 CHECK_SPECS: tuple[CheckSpec, ...] = (
     CheckSpec(
         "sector_efficiency",
@@ -248,6 +256,7 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         r"^TPCQA/h_tpc_event_6$",
         content="interval",
         parameters={"min_rate_hz": 8.0},
+        beam_overrides=HEAVY_ION_RATES,
     ),
     CheckSpec(
         "ks_reference",

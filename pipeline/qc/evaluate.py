@@ -177,7 +177,12 @@ def evaluate_snapshot(
         results: list[tuple[str, CheckResult]] = []
         if plan.cumulative:
             checked = run_check_specs(
-                plan.cumulative, histogram, "cumulative", options=options, n_events=n_events
+                plan.cumulative,
+                histogram,
+                "cumulative",
+                options=options,
+                n_events=n_events,
+                beam_type=snapshot.beam_type,
             )
             results += [("cumulative", result) for result in checked]
         if plan.interval:
@@ -195,6 +200,7 @@ def evaluate_snapshot(
                     n_events=n_events,
                     reference=reference_histogram,
                     reference_n_events=reference_n_events,
+                    beam_type=snapshot.beam_type,
                 )
                 results += [("reference", result) for result in checked]
         if results:
@@ -264,6 +270,7 @@ class _Interval:
             options=options,
             n_events=self.n_events,
             duration_s=self.duration_s,
+            beam_type=self.snapshot.beam_type,
         )
 
 

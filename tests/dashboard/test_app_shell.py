@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import time
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -13,12 +14,13 @@ import uproot
 
 from dashboard.app import create_app
 from dashboard.components.histogram_view import safe_file_name
-from dashboard.layout import RunSummary, readable_name
+from dashboard.layout import readable_name
 from dashboard.pages import resolve, routes
 from dashboard.pages import run as run_page
 from dashboard.pages.runs import RUNS_PER_PAGE, jump_target, page_count, runs_on_page
 from dashboard.url_state import ViewQuery, parse_query, query_dict
 from pipeline.processing.options import ProcessingOptions
+from pipeline.processing.runs import RunSummary
 from pipeline.processing.service import ProcessingService
 from pipeline.processing.timeslice import Window
 from pipeline.settings import Settings
@@ -104,7 +106,11 @@ def test_a_view_query_round_trips_through_the_url():
 
 
 def test_runs_are_paged_fifty_at_a_time_and_the_jump_box_finds_a_run():
-    summaries = [RunSummary(run, "B", "pp", ("TPC", "EMC"), 0.0, False) for run in range(1120, 1000, -1)]
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    summaries = [
+        RunSummary(run, start, start, "B", "pp", False, ("TPC", "EMC"), ("TPC", "EMC"))
+        for run in range(1120, 1000, -1)
+    ]
     assert RUNS_PER_PAGE == 50 and page_count(120) == 3 and page_count(0) == 1
     assert [s.run for s in runs_on_page(summaries, 2)][:2] == [1070, 1069]
     assert len(runs_on_page(summaries, 3)) == 20

@@ -20,19 +20,17 @@ from dashboard.figures import (
     root_text_to_html,
 )
 from dashboard.layout import (
-    RunSummary,
     choose_histogram,
     grid_entry,
     grid_group_of,
     histogram_entries,
     options_equal,
-    summarize_runs,
 )
 from dashboard.status_panel import (
     format_age,
     run_state_line,
 )
-from pipeline.processing.runs import RunInfo
+from pipeline.processing.runs import RunInfo, RunSummary, summarize_runs
 
 NOW = 1_750_000_000.0
 
@@ -196,10 +194,13 @@ def test_summarize_runs_merges_subsystems_newest_first():
         info(300000, "EMC", "A", "", NOW - 5000, NOW - 4000, 9, False),
     ]
     newest, older = summarize_runs(runs)
-    # The run's last snapshot is the newest of its subsystems'; one live subsystem makes it live.
-    # It starts at its subsystems' earliest snapshot; its length is the longest subsystem's view of it.
-    assert newest == RunSummary(300001, "B", "pp", ("EMC", "TPC"), NOW - 10, True, NOW - 100, 90 / 60)
-    assert older == RunSummary(300000, "A", "", ("EMC",), NOW - 4000, False, NOW - 5000, 1000 / 60)
+    # One entry per run, in the service's order, described by its first subsystem with its own data
+    # (the processing gives every subsystem of a run the same span and the same "ongoing").
+    assert newest == RunSummary(
+        300001, utc(NOW - 100), utc(NOW - 10), "B", "pp", True, ("EMC", "TPC"), ("EMC", "TPC")
+    )
+    assert newest.length_minutes == 1.5
+    assert older == RunSummary(300000, utc(NOW - 5000), utc(NOW - 4000), "A", "", False, ("EMC",), ("EMC",))
     assert summarize_runs([]) == []
 
 

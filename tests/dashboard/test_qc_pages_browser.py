@@ -29,6 +29,7 @@ from tests.dashboard.qc_browser import (
 from tests.dashboard.qc_store import FASTOR_L0, FAULT_RUN, FIRST_RUN
 
 pytestmark = pytest.mark.browser
+FILLS_ITS_BOX = "Math.abs(g._fullLayout.width - g.parentElement.getBoundingClientRect().width) < 2"
 
 FASTOR_L1 = "EMCTRQA_histFastORL1"
 TREND_PATH = (
@@ -59,6 +60,8 @@ def test_trending_page_shows_the_series_with_its_band_and_switches_to_runs(dash_
         for selector in (f"#{Trending.GRAPH} .main-svg", f"#{Trending.SUMMARY}", f"#{Trending.DOWNLOAD_CSV}"):
             # Plotly re-lays out after a resize: poll, with a deadline.
             until(lambda selector=selector: visibility(dash_duo, selector) == "visible", timeout=5)
+        # The plot fills its card once Plotly has followed the resize.
+        until(lambda: plot(dash_duo, Trending.GRAPH, FILLS_ITS_BOX), timeout=10)
         dash_duo.driver.execute_script("window.scrollTo(0, 0);")
         screenshot(dash_duo, f"qc_trending_time_{width}x{height}.png")
 

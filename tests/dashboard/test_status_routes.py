@@ -213,3 +213,19 @@ def test_status_follows_a_real_receiver_whose_merger_goes_silent(tmp_path):
     finally:
         stop.set()
         loop.join(timeout=10)
+
+
+def test_the_app_serves_the_status_routes_and_both_pages(tmp_path):
+    from dashboard.app import create_app
+
+    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", subsystems=("EMC",))
+    now = time.time()
+    write_status(settings.data_dir, fresh("EMC", now))
+    client = create_app(settings).server.test_client()
+    assert (client.get("/status").status_code, client.get("/status").get_data(as_text=True)) == (200, "Alive")
+    assert client.get("/api/status").get_json()["receivers"][0]["state"] == "flowing"
+    for page in ("/system", "/control-room", "/control-room?rotate=5"):
+        answer = client.get(page)
+        assert answer.status_code == 200 and "<html" in answer.get_data(as_text=True).lower(), page
+    write_status(settings.data_dir, fresh("EMC", now, heartbeat_utc=now - 300))
+    assert client.get("/status").status_code == 500

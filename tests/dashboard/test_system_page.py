@@ -128,6 +128,11 @@ def test_system_page_follows_heartbeats_and_silent_mergers(dash_duo, settings, r
     dash_duo.wait_for_contains_text(f"#{System.SUMMARY}", "EMC: receiver dead")
     for selector in (f"#{System.cell('state', 'EMC')} .badge", f"#{System.SUMMARY}"):
         assert visibility(dash_duo, selector) == "visible", selector
+    # Every column fits at 1600 px: nothing hides behind a horizontal scroll bar.
+    assert dash_duo.driver.execute_script(
+        "const t = document.querySelector('#system-receivers .table-responsive') ||"
+        " document.querySelector('#system-receivers table'); return t.scrollWidth <= t.clientWidth + 1;"
+    )
     screenshot(dash_duo, "system_receiver_dead_1600x1000.png")
 
     # Fresh again: flowing. Then the HLT merger stops answering while its receiver lives on.

@@ -171,3 +171,19 @@ def test_hot_fastors_wait_for_enough_events_and_grade_known_ones() -> None:
     counts[1000] = 400.0
     [new] = PLUGIN.checks(histogram(counts, name="EMCTRQA_histFastORL0"), ProcessingOptions(), 5000.0)
     assert new.quality == "Bad" and new.message == "5 hot FastORs (4 known) above 0.01"
+
+
+def test_heavy_ion_runs_get_their_own_minimum_event_rate() -> None:
+    from pipeline.detectors.base import run_check_specs as run
+    from pipeline.detectors.emc import PLUGIN
+
+    spec = PLUGIN.check_spec("event_rate")
+    assert spec.parameters_for("EMCTRQA_histEvents", "pp")["min_rate_hz"] == 30.0
+    for spelling in ("Pb-Pb", "PbPb", "pbpb"):
+        assert spec.parameters_for("EMCTRQA_histEvents", spelling)["min_rate_hz"] == pytest.approx(6.0)
+    events = histogram([600.0], name="EMCTRQA_histEvents")  # 10 Hz over a minute
+    verdict = {
+        beam: run((spec,), events, "interval", duration_s=60.0, beam_type=beam)[0].quality
+        for beam in ("pp", "Pb-Pb")
+    }
+    assert verdict == {"pp": "Bad", "Pb-Pb": "Good"}

@@ -166,6 +166,7 @@ def test_every_plugin_declares_known_quantities_and_hlt_tpc_emc_trend_something(
         "mean",
         "std_dev",
         "maximum",
+        "entries",
     )
     assert trended_quantities(plugin_for("TPC"), ["TPCQA/h_tpc_event_recvertex_2"])
 

@@ -45,7 +45,8 @@ def emulator(clock):
 
 def make_receiver(endpoint, tmp_path, **kwargs) -> Receiver:
     kwargs.setdefault("select", "^EMC")
-    return Receiver(endpoint, "EMC", tmp_path, timeout_s=2.0, period_s=0.01, **kwargs)
+    # A generous timeout: a first (schema) reply can take seconds on a loaded machine.
+    return Receiver(endpoint, "EMC", tmp_path, timeout_s=15.0, period_s=0.01, **kwargs)
 
 
 def test_select_stores_one_snapshot_with_the_emulators_run(emulator, tmp_path):
