@@ -26,6 +26,9 @@ from pipeline.auth.roles import Role
 log = logging.getLogger("overwatch.access")
 
 UNDECLARED_ROLE = Role.ADMIN
+# Dash adds one callback per background callback's cancel button when it serves its first request
+# (`cancel_call`, output `<button>.id`): it stops a running job, so whoever may start one may cancel it.
+DASH_CANCEL_ROLE = Role.SHIFTER
 _EXTENSION = "overwatch.callback_roles"
 
 
@@ -60,10 +63,20 @@ def callback_role(
     return declare
 
 
+def _is_dash_cancel(entry: dict) -> bool:
+    wrapped = getattr(entry.get("callback"), "__wrapped__", None)
+    name, module = getattr(wrapped, "__name__", ""), getattr(wrapped, "__module__", "")
+    return name == "cancel_call" and module == "dash.dash"
+
+
 def undeclared(app: dash.Dash) -> list[str]:
     declared = registry(app)
     # Clientside callbacks run in the browser only: the server never answers them.
-    return [key for key, entry in app.callback_map.items() if "callback" in entry and key not in declared]
+    return [
+        key
+        for key, entry in app.callback_map.items()
+        if "callback" in entry and key not in declared and not _is_dash_cancel(entry)
+    ]
 
 
 def component_of(prop_id: str) -> str:
@@ -83,6 +96,8 @@ def required_role(app: dash.Dash, body: Any) -> tuple[Role, str]:
         return UNDECLARED_ROLE, "a malformed callback request"
     key = body["output"]
     rule = registry(app).get(key)
+    if rule is None and _is_dash_cancel(app.callback_map.get(key) or {}):
+        rule = CallbackRule(DASH_CANCEL_ROLE)
     if rule is None:
         log.warning("callback %s declares no role: %s only", key[:120], UNDECLARED_ROLE.label)
         return UNDECLARED_ROLE, f"callback {key[:80]} (declares no role)"
