@@ -152,7 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.supervisor_only:
         return run_supervisor(settings)
 
+    from dashboard.access.policy import StartRefused, check_startable
     from dashboard.server import serve
+
+    try:
+        check_startable(settings)  # before any process starts: nothing runs exposed, nothing half-starts
+    except StartRefused as refused:
+        log.error("%s", refused)
+        return 2
 
     supervisor = None
     if not args.dashboard_only:

@@ -21,7 +21,17 @@ from dash import Input, Output, State, dcc, html
 from flask import Flask, Response, request
 
 from dashboard import downloads
-from dashboard.components.shell import banners, navbar, not_found, not_found_html
+from dashboard.access import Role, callback_role, current_identity, guard
+from dashboard.access.policy import check_startable, local_mode, local_mode_text
+from dashboard.access.views import register_access_routes
+from dashboard.components.shell import (
+    banners,
+    local_mode_banner,
+    navbar,
+    not_allowed,
+    not_found,
+    not_found_html,
+)
 from dashboard.context import PageContext
 from dashboard.ids import Shell
 from dashboard.pages import PAGE_MODULES, Route, resolve, routes
@@ -44,7 +54,9 @@ def create_app(
     settings: Settings, store: SnapshotStore | None = None, service: ProcessingService | None = None
 ) -> dash.Dash:
     """A Dash app reading `store` (default: the store in `settings.data_dir`) through a
-    ProcessingService (default: one caching in `settings.cache_dir`)."""
+    ProcessingService (default: one caching in `settings.cache_dir`). Raises `StartRefused` when the
+    settings would expose it without logins (see `dashboard.access.policy`)."""
+    check_startable(settings)
     if service is None:
         service = ProcessingService.from_settings(settings, store)
     background = background_manager(settings)
@@ -62,15 +74,19 @@ def create_app(
         health_endpoint="health",
         background_callback_manager=background,
     )
-    app.layout = shell_layout
     table = routes(PAGE_MODULES)
+    # First: every request, Dash's own included, passes the access check before anything else runs.
+    access = guard.install(app, settings, page_role_of(table))
+    register_access_routes(app.server, access)
+    app.layout = shell_layout
     _register_router(app, context, table)
     for page in PAGE_MODULES:
         page.register_callbacks(app, context)
     _answer_404_for_unknown_paths(app.server, table)
     downloads.register_routes(app.server, context)
+    # /api/...: data API and HTTP push, behind the same access rule as everything else.
+    register_api_routes(app.server, service, settings, authorizer=access.seam_authorizer)
     register_status_routes(app.server, service, settings)
-    register_api_routes(app.server, service, settings)  # /api/...: data API and HTTP push
     return app
 
 
@@ -81,12 +97,29 @@ def background_manager(settings: Settings) -> dash.DiskcacheManager:
     return dash.DiskcacheManager(cache)
 
 
+def page_role_of(table: list[Route]):
+    """The role a page path needs: its module's ROLE (ADMIN if it declares none); unknown paths need
+    only a login (they answer 404)."""
+
+    def page_role(path: str) -> Role:
+        found = resolve(path, table)
+        return Role.VIEWER if found is None else getattr(found[0], "ROLE", Role.ADMIN)
+
+    return page_role
+
+
 def shell_layout() -> html.Div:
+    """Built per request: the navbar shows who is logged in, and local mode says so on every page."""
+    from flask import current_app
+
+    settings = current_app.extensions["overwatch.access"].settings
+    local = local_mode(settings)
     return html.Div(
         [
             # refresh=False: choices written to the URL push a history entry without reloading.
             dcc.Location(id=Shell.LOCATION, refresh=False),
-            navbar(),
+            navbar(identity=current_identity(), local=local),
+            *([local_mode_banner(local_mode_text(settings))] if local else []),
             *banners(),
             html.Main(id=Shell.PAGE, className="page-container"),
         ],
@@ -95,6 +128,7 @@ def shell_layout() -> html.Div:
 
 
 def _register_router(app: dash.Dash, context: PageContext, table: list[Route]) -> None:
+    @callback_role(app, Role.VIEWER)  # each page then needs its own ROLE, checked here
     @app.callback(
         Output(Shell.PAGE, "children"),
         Input(Shell.LOCATION, "pathname"),
@@ -105,6 +139,10 @@ def _register_router(app: dash.Dash, context: PageContext, table: list[Route]) -
         if found is None:
             return not_found(pathname or "/")
         page, params = found
+        needed = getattr(page, "ROLE", Role.ADMIN)
+        who = current_identity()
+        if who.role < needed:  # a page reached by a link inside the app: the server refuses it too
+            return not_allowed(pathname or "/", needed, who)
         return page.layout(context, params, query_dict(search))
 
 

@@ -21,16 +21,19 @@ from dashboard.context import PageContext
 from dashboard.slices import error_text
 from dashboard.url_state import parse_query
 from dashboard.view_request import resolve_view
+from pipeline.auth.roles import Role
 from pipeline.export import write_root_file
 from pipeline.histogram import Histogram
 from pipeline.processing.options import OptionsError
 from pipeline.store_schema import SnapshotMeta, format_snapshot_id, histograms_to_table
+from pipeline.web.access import requires
 
 FORMATS = {"root": "application/octet-stream", "parquet": "application/vnd.apache.parquet"}
 
 
 def register_routes(server: Flask, context: PageContext) -> None:
     @server.get("/download/<int:run>/<subsystem>.<any(root, parquet):file_format>")
+    @requires(Role.SHIFTER)
     def download(run: int, subsystem: str, file_format: str) -> Response:
         if subsystem not in context.settings.subsystems:
             return _text(f"unknown subsystem {subsystem!r}", 404)

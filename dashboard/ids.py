@@ -15,6 +15,11 @@ class Shell:
     NAVBAR = "shell-navbar"
     CONNECTION_LOST = "shell-connection-lost"
     SERVER_ERROR = "shell-server-error"
+    LOCAL_BADGE = "shell-local-mode"
+    LOCAL_BANNER = "shell-local-mode-banner"
+    USER_NAME = "shell-user-name"
+    USER_ROLE = "shell-user-role"
+    LOGOUT = "shell-logout"
 
 
 class Runs:
@@ -78,6 +83,7 @@ class Run:
     HEAVY_PROGRESS = "run-heavy-progress"
     HEAVY_CANCEL = "run-heavy-cancel"
     HEAVY_DONE = "run-heavy-done"
+    EXPERT_NOTE = "run-expert-note"
 
 
 class Trending:

@@ -12,6 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
+from pipeline.auth import cli as users_cli
 from pipeline.settings import Settings
 
 log = logging.getLogger("pipeline")
@@ -76,6 +77,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     )
     workers.add_argument("--scheduler", default=None, help="an existing Dask scheduler, tcp://HOST:PORT")
 
+    users_cli.add_parser(commands)
     qc = commands.add_parser("qc", help="check every stored snapshot as it lands (or rebuild the results)")
     qc.add_argument("--data-dir", type=Path, default=settings.data_dir)
     qc.add_argument("--subsystems", default="", help="comma-separated; default: every subsystem stored")
@@ -207,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_emulator(args, settings)
     if args.command == "import-archive":
         return run_import_archive(args)
+    if args.command == "users":
+        return users_cli.run(args, settings.users_file)
     if args.command == "qc":
         return run_qc(args, settings)
     return run_export(args)

@@ -61,6 +61,14 @@ class Settings:
     # the settings never prints it.
     push_token: str = field(default="", repr=False)
     push_max_bytes: int = 64 * 1024 * 1024
+    # Access (dashboard.access): the users file (`python -m pipeline users add NAME --role ROLE`); without
+    # one the dashboard runs in local mode (everyone admin) on 127.0.0.1 and refuses any other address.
+    users_file: Path = Path("users.toml")
+    # Served over https (behind a proxy): session cookies get the Secure flag.
+    https: bool = False
+    session_hours: float = 12.0
+    # The control-room screen's read-only login: /control-room?kiosk=<token> (empty: no kiosk).
+    kiosk_token: str = field(default="", repr=False)
     qc_poll_s: float = 1.0
     # Alarms: the parameter file ("" = the shipped pipeline/qc/alarms.toml) and delivery (default: the log
     # only; e-mail when alarm_smtp_host is set, a Slack-compatible webhook when alarm_webhook_url is).

@@ -18,6 +18,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from dashboard.access import Role, acting_name, callback_role
 from dashboard.components import histogram_view as hv
 from dashboard.context import PageContext
 from dashboard.figures import message_figure
@@ -86,6 +87,7 @@ def card() -> dbc.Card:
 def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     service = context.service
 
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(RunQC.STRIP, "children"),
         Input(Run.GROUP, "value"),
@@ -96,6 +98,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         run, subsystem = _run_of(pathname)
         return quality_strip(service.latest_quality(run, subsystem), service.alarms(), run, subsystem, group)
 
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(RunQC.REFERENCE_INFO, "children"),
         Output(RunQC.REFERENCE_GRAPH, "figure"),
@@ -122,6 +125,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
             return f"{text}. No overlay: {error}", no_update, _HIDDEN, button
         return text, figure, {}, button
 
+    @callback_role(app, Role.EXPERT)  # marks a reference run: stored
     @app.callback(
         Output(RunQC.REFERENCE_MESSAGE, "children"),
         Input(RunQC.SET_REFERENCE, "n_clicks"),
@@ -133,6 +137,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         if not clicks:
             raise PreventUpdate
         run, subsystem = _run_of(pathname)
+        who = acting_name(who)
         if not (who or "").strip():
             return _alert("Type your name first: a reference is recorded with who set it.", "warning")
         beam = service.run_info(run, subsystem).beam_type or ""
@@ -146,6 +151,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
             "success",
         )
 
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(RunQC.HISTORY, "children"),
         Input(Run.GRAPH_KEY, "data"),

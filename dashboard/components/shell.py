@@ -10,8 +10,11 @@ import html as html_text
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
+from flask_wtf.csrf import generate_csrf
 
+from dashboard.access.identity import NOBODY, Identity
 from dashboard.ids import Shell
+from pipeline.auth.roles import Role
 
 # (label, href) in navbar order. Pages served by other modules (System, Control room; later Trending,
 # Alarms) are listed here; add one line when adding a page.
@@ -26,16 +29,19 @@ HEALTH_PATH = "/health"
 CONNECTION_LOST_TEXT = "Connection to the server lost — retrying…"
 
 
-def navbar(active_path: str | None = None) -> dbc.Navbar:
+def navbar(active_path: str | None = None, identity: Identity = NOBODY, local: bool = False) -> dbc.Navbar:
     links = [
         dbc.NavItem(dcc.Link(label, href=href, className="nav-link", id=f"{Shell.NAVBAR}-{href.strip('/')}"))
         for label, href in NAV_ITEMS
     ]
+    if identity.role >= Role.ADMIN:
+        links.append(dbc.NavItem(html.A("Users", href="/admin/users", className="nav-link")))
     return dbc.Navbar(
         dbc.Container(
             [
                 dcc.Link("OVERWATCH-NG", href="/runs", className="navbar-brand page-title"),
                 dbc.Nav(links, navbar=True, className="me-auto"),
+                identity_bar(identity, local),
             ],
             fluid=True,
         ),
@@ -86,4 +92,54 @@ def not_found_html(path: str) -> str:
         "<link rel='stylesheet' href='/assets/bootstrap.min.css'></head><body class='p-4'>"
         f"<h1>Page not found</h1><p>Nothing lives at <code>{shown}</code>.</p>"
         "<p><a href='/runs'>Go to the run list</a></p></body></html>"
+    )
+
+
+def identity_bar(identity: Identity, local: bool) -> html.Div:
+    """Who is logged in and as what, and the way out (a POST with the CSRF token, like every change)."""
+    if local:
+        return html.Div(
+            dbc.Badge(
+                "LOCAL MODE · everyone is admin", color="warning", text_color="dark", id=Shell.LOCAL_BADGE
+            ),
+            className="identity-bar",
+        )
+    if not identity.is_authenticated:
+        return html.Div(className="identity-bar")
+    return html.Div(
+        [
+            html.Span(identity.name, className="text-light me-2", id=Shell.USER_NAME),
+            dbc.Badge(identity.role.label, color="info", className="me-2", id=Shell.USER_ROLE),
+            html.Form(
+                [
+                    dcc.Input(
+                        type="hidden", name="csrf_token", value=generate_csrf(), id="shell-logout-token"
+                    ),
+                    html.Button("Log out", type="submit", className="btn btn-sm btn-outline-light"),
+                ],
+                action="/logout",
+                method="POST",
+                className="d-inline",
+                id=Shell.LOGOUT,
+            ),
+        ],
+        className="identity-bar d-flex align-items-center",
+    )
+
+
+def local_mode_banner(text: str) -> html.Div:
+    """Visible on every page (the control room too) while nobody has to log in."""
+    return html.Div(
+        text, id=Shell.LOCAL_BANNER, className="local-mode-banner alert alert-warning mb-0", role="note"
+    )
+
+
+def not_allowed(path: str, needed: Role, identity: Identity) -> html.Div:
+    return html.Div(
+        [
+            html.H2("Not allowed", className="mt-4"),
+            html.P(f"{path} needs the {needed.label} role; you are {identity.name} ({identity.role.label})."),
+            dcc.Link("Go to the run list", href="/runs"),
+        ],
+        className="not-allowed",
     )

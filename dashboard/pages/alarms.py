@@ -16,6 +16,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from dashboard.access import Role, acting_name, callback_role
 from dashboard.alarm_table import (
     alarm_sections,
     change_log_table,
@@ -31,6 +32,8 @@ from pipeline.qc.alarms import AlarmConfigError
 logger = logging.getLogger(__name__)
 
 PATHS = ("/alarms",)
+# Shifters see and acknowledge alarms; experts mute them and change thresholds (per callback).
+ROLE = Role.SHIFTER
 REFRESH_MS = 5000
 WHO_MISSING = (
     "Type your name in “Your name” first: acknowledgements, mutes and threshold changes are recorded "
@@ -146,6 +149,7 @@ def _threshold_card(context: PageContext) -> dbc.Card:
 def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     service = context.service
 
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(Alarms.SECTIONS, "children"),
         Output(Alarms.KEY, "data"),
@@ -161,6 +165,8 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
             raise PreventUpdate  # nothing new: a half-chosen mute duration stays
         return alarm_sections(frame), key
 
+    # Shifters acknowledge; muting is an alarm setting, an expert's.
+    @callback_role(app, Role.SHIFTER, escalate={Alarms.MUTE: Role.EXPERT})
     @app.callback(
         Output(Alarms.MESSAGE, "children", allow_duplicate=True),
         Output(Alarms.CHANGED, "data", allow_duplicate=True),
@@ -175,6 +181,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         prevent_initial_call=True,
     )
     def act(_acks, _mutes, mute_labels, mute_ids, durations, duration_ids, who, changed):
+        who = acting_name(who)
         trigger = ctx.triggered_id
         # Tables drawn anew fire these inputs with no click: only a real click acts.
         if not isinstance(trigger, dict) or not ctx.triggered or not ctx.triggered[0].get("value"):
@@ -201,6 +208,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
             return _alert(f"Not done: {_plain_error(error)}", "danger"), no_update
         return _alert(text, "success"), (changed or 0) + 1
 
+    @callback_role(app, Role.EXPERT)  # changes an alarm threshold: stored
     @app.callback(
         Output(Alarms.MESSAGE, "children", allow_duplicate=True),
         Output(Alarms.CHANGE_LOG, "children"),
@@ -213,6 +221,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         prevent_initial_call=True,
     )
     def change_threshold(_clicks, key, beam_type, value_text, who):
+        who = acting_name(who)
         if not (who or "").strip():
             return _alert(WHO_MISSING, "warning"), no_update, no_update
         try:

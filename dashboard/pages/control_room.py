@@ -23,6 +23,7 @@ import dash
 import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 
+from dashboard.access import Role, callback_role
 from dashboard.context import PageContext
 from dashboard.figures import grid_figure, message_figure
 from dashboard.ids import ControlRoom, Shell
@@ -36,6 +37,8 @@ from pipeline.qc.quality_reads import SUBSYSTEM_LEVEL
 from pipeline.system_status import ReceiverReport
 
 PATHS = ("/control-room",)
+# The big screen: the read-only kiosk login may open it.
+ROLE = Role.VIEWER
 MIN_ROTATE_S, MAX_ROTATE_S = 1.0, 3600.0
 MEMBERS_SHOWN = 20  # histograms of one group on the big plot (a grid of supermodules fits)
 CHECKED_PER_SUBSYSTEM = 60  # histograms whose checks colour one tile
@@ -272,6 +275,7 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
 def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     service, settings = context.service, context.settings
 
+    @callback_role(app, Role.VIEWER)
     @app.callback(
         Output(ControlRoom.TILES, "children"),
         Output(ControlRoom.RUN, "children"),
@@ -285,6 +289,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         clock = time.strftime("%H:%M:%S UTC", time.gmtime(now))
         return tiles(service, reports, run, settings.control_room_groups), run_line(run, now), clock
 
+    @callback_role(app, Role.VIEWER)
     @app.callback(
         Output(ControlRoom.GRAPH, "figure"),
         Output(ControlRoom.POSITION, "data"),

@@ -29,6 +29,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from dashboard import slices
+from dashboard.access import Role, callback_role, current_identity, current_role
 from dashboard.checks import check_results_panel, threshold_placeholder
 from dashboard.components import histogram_view as hv
 from dashboard.components import qc_panel
@@ -51,6 +52,8 @@ from pipeline.processing.timeslice import MergerMode
 logger = logging.getLogger(__name__)
 
 PATHS = ("/run/<int:run>/<subsystem>",)
+# Shifters view every run; time slices and options need an expert (see EXPERT_INPUTS).
+ROLE = Role.SHIFTER
 DEFAULT_THRESHOLD_PLACEHOLDER = "per-histogram default"
 
 
@@ -97,8 +100,10 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
     controls = html.Div(
         [
             _navigation_card(groups, group, entries, hist, view_query),
-            _slice_card(max_minutes, slider_value, low, high, mode),
-            _options_card(view_query),
+            *_expert_controls(
+                _slice_card(max_minutes, slider_value, low, high, mode, locked=not may_tune()),
+                _options_card(view_query),
+            ),
         ],
         className="control-column",
     )
@@ -192,7 +197,27 @@ def _navigation_card(groups, group, entries, hist, query: ViewQuery) -> dbc.Card
     )
 
 
-def _slice_card(max_minutes: int, slider_value: list, low: Any, high: Any, mode: str) -> dbc.Card:
+def may_tune() -> bool:
+    """Whether the person asking may change slices and options (the server refuses it otherwise)."""
+    return current_role() >= Role.EXPERT
+
+
+def _expert_controls(*cards: dbc.Card) -> list:
+    """The slice and options cards, disabled with a note for a role below expert: the page only shows
+    what the server enforces (`EXPERT_INPUTS`)."""
+    if may_tune():
+        return list(cards)
+    who = current_identity()
+    note = f"Time slices and processing options are for experts; you are {who.name} ({who.role.label})."
+    return [
+        html.Div(note, id=Run.EXPERT_NOTE, className="expert-note alert alert-secondary mt-3 mb-0 small"),
+        html.Fieldset(list(cards), disabled=True, title=note, className="expert-controls"),
+    ]
+
+
+def _slice_card(
+    max_minutes: int, slider_value: list, low: Any, high: Any, mode: str, locked: bool = False
+) -> dbc.Card:
     return dbc.Card(
         dbc.CardBody(
             [
@@ -208,6 +233,7 @@ def _slice_card(max_minutes: int, slider_value: list, low: Any, high: Any, mode:
                     # The two number boxes below are the direct input; the slider's own would repeat them.
                     allow_direct_input=False,
                     updatemode="mouseup",
+                    disabled=locked,
                     className="slice-slider",
                 ),
                 dbc.InputGroup(
@@ -347,6 +373,25 @@ _NAVIGATE_OUTPUTS = (
 )
 
 
+# Inputs of the navigation callback that change what is computed (time slice, merger mode, options):
+# an expert's. A shifter still opens a link that carries them (viewing), but the server refuses a
+# shifter's request triggered by one of these.
+EXPERT_INPUTS = {
+    component: Role.EXPERT
+    for component in (
+        Run.THRESHOLD,
+        Run.SCALE,
+        Run.MODE,
+        Run.PLUGIN_OPTION,
+        Run.SLIDER,
+        Run.SLICE_MIN,
+        Run.SLICE_MAX,
+        Run.APPLY,
+        Run.FULL_RUN,
+    )
+}
+
+
 def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     service = context.service
     qc_panel.register_callbacks(app, context)
@@ -369,6 +414,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         prevent_initial_call=True,
     )
 
+    @callback_role(app, Role.SHIFTER, escalate=EXPERT_INPUTS)
     @app.callback(
         Output(Run.LOCATION, "search"),
         *(Output(component, prop) for component, prop in _NAVIGATE_OUTPUTS),
@@ -525,6 +571,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
 
     # Its own callback, not a branch of navigate: a newer request of a callback makes Dash drop the
     # answer of the pending one, and a refresh must never swallow a user's choice.
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(Run.GROUP, "options", allow_duplicate=True),
         Output(Run.HISTOGRAM, "options", allow_duplicate=True),
@@ -566,6 +613,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
             no_update if grown is None else _plain(grown[1]),
         )
 
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(Run.NEWS, "data"),
         Input(Run.LIVE_TICK, "data"),
@@ -592,6 +640,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
             raise PreventUpdate
         return news
 
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(Run.GRAPH, "figure"),
         Output(Run.GRAPH, "config"),
@@ -632,6 +681,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
             logger.exception("view of run %s %s failed", run, subsystem)
             return _only(view_error=_error_alert(f"{type(error).__name__}: {error}", "Server error"))
 
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(Run.HEAVY_DONE, "data"),
         Input(Run.HEAVY_REQUEST, "data"),
@@ -667,6 +717,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         worker.flush()
         return request
 
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(Run.GRAPH, "figure", allow_duplicate=True),
         Output(Run.GRAPH_KEY, "data", allow_duplicate=True),
@@ -681,6 +732,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         )
         return styled(message_figure(text)), {"search": None, "cancelled": True}
 
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(Run.LIVE_BADGE, "children"),
         Output(Run.LIVE_BADGE, "className"),

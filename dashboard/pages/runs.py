@@ -16,6 +16,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from dashboard.access import Role, callback_role
 from dashboard.context import PageContext
 from dashboard.ids import Runs, Shell
 from dashboard.layout import NO_RUNS_MESSAGE
@@ -25,6 +26,8 @@ from dashboard.status_panel import format_cern_local, format_minutes, format_utc
 from pipeline.processing.runs import RunSummary
 
 PATHS = ("/runs", "/")
+# Who may open it (dashboard.access): every logged-in person but the kiosk.
+ROLE = Role.SHIFTER
 RUNS_PER_PAGE = 50
 
 
@@ -207,6 +210,7 @@ def _page_info(n_runs: int, page: int) -> str:
 def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     service, configured = context.service, context.settings.subsystems
 
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(Runs.TABLE, "children"),
         Output(Runs.PAGINATION, "max_value"),
@@ -238,6 +242,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
             signature,
         )
 
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(Shell.LOCATION, "pathname"),
         Output(Runs.JUMP_ERROR, "children"),

@@ -16,12 +16,15 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, dcc, html
 
+from dashboard.access import Role, callback_role
 from dashboard.context import PageContext
 from dashboard.ids import System
 from dashboard.status_panel import STATE_COLORS, format_age, format_cern_local, format_minutes, format_utc
 from pipeline.system_status import ReceiverReport, SiteState, SiteStatus, SystemStatus
 
 PATHS = ("/system",)
+# The run coordinator's page: shifters and up (the kiosk sees GET /status and /api/status instead).
+ROLE = Role.SHIFTER
 SITE_COLORS = {
     SiteState.UP: "success",
     SiteState.DOWN: "danger",
@@ -248,6 +251,7 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
 def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     service = context.service
 
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(System.CONTENT, "children"),
         Input(System.REFRESH, "n_intervals"),

@@ -19,6 +19,7 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from flask import Flask, Response, request
 
+from dashboard.access import Role, callback_role
 from dashboard.components.controls import button_group, list_selector
 from dashboard.components.histogram_view import graph_config, safe_file_name
 from dashboard.context import PageContext
@@ -36,8 +37,11 @@ from dashboard.qc_links import (
 from dashboard.trend_figures import trend_figure, trend_title
 from dashboard.trend_view import TrendView, resolve_trend, series_for_download
 from dashboard.url_state import query_dict
+from pipeline.web.access import requires
 
 PATHS = ("/trending/<subsystem>", "/trending")
+# Trends of every subsystem: shifters and up.
+ROLE = Role.SHIFTER
 REFRESH_MS = 5000
 _PATH = re.compile(r"/trending(?:/([^/]+))?/?")
 AXIS_OPTIONS = [
@@ -246,6 +250,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         prevent_initial_call=True,
     )
 
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(Trending.LOCATION, "search"),
         Output(Trending.RUN, "options"),
@@ -289,6 +294,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
             chosen.axis,
         )
 
+    @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(Trending.GRAPH, "figure"),
         Output(Trending.GRAPH, "config"),
@@ -331,6 +337,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
 
 def _register_downloads(server: Flask, context: PageContext) -> None:
     @server.get("/download/trend/<subsystem>.<any(csv, parquet):file_format>")
+    @requires(Role.SHIFTER)
     def download_trend(subsystem: str, file_format: str) -> Response:
         if subsystem not in context.settings.subsystems:
             return Response(f"unknown subsystem {subsystem!r}", status=404, mimetype="text/plain")

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import flask
 
+from pipeline.auth.roles import Role
 from pipeline.processing.service import ProcessingService
 from pipeline.settings import Settings
 from pipeline.system_status import problems_of
+from pipeline.web.access import requires
 
 NO_CACHE = {"Cache-Control": "no-store"}
 
@@ -24,6 +26,7 @@ def register_status_routes(server: flask.Flask, service: ProcessingService, sett
     options need no new parameter."""
 
     @server.get("/status")
+    @requires(Role.PUBLIC)  # other sites poll it without a login, as they polled the original
     def status() -> flask.Response:
         problems = problems_of(service.receivers())
         if problems:
@@ -32,6 +35,7 @@ def register_status_routes(server: flask.Flask, service: ProcessingService, sett
         return flask.Response("Alive", status=200, mimetype="text/plain", headers=NO_CACHE)
 
     @server.get("/api/status")
+    @requires(Role.VIEWER)  # the control-room kiosk may read it too
     def api_status() -> flask.Response:
         response = flask.jsonify(service.system_status().to_dict())
         response.headers.update(NO_CACHE)
