@@ -30,6 +30,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import slices
 from dashboard.access import Role, callback_role, current_identity, current_role
+from dashboard.api_link import api_links
 from dashboard.checks import check_results_panel, threshold_placeholder
 from dashboard.components import histogram_view as hv
 from dashboard.components import qc_panel
@@ -46,8 +47,8 @@ from dashboard.url_state import ViewQuery, parse_query, query_dict
 from dashboard.view_request import mode_of, navigation, resolve_view, slow_build, window_of
 from pipeline.processing.options import OptionsError, ProcessingOptions, known_option_specs
 from pipeline.processing.runs import RunInfo
-from pipeline.processing.service import ProcessingService
-from pipeline.processing.timeslice import MergerMode
+from pipeline.processing.service import ProcessedView, ProcessingService
+from pipeline.processing.timeslice import MergerMode, Window
 
 logger = logging.getLogger(__name__)
 
@@ -770,6 +771,16 @@ _RENDER_FIELDS = (
 )  # fmt: skip
 
 
+def _caption_with_api_link(
+    view: ProcessedView, window: Window | None, options: ProcessingOptions, shown: hv.Shown
+) -> list:
+    """The caption, and for a single histogram the data API's URL of exactly what is plotted."""
+    caption = hv.caption(view, window, options)
+    if len(shown.members) != 1 or shown.grid_title or shown.stack:
+        return caption
+    return [*caption, html.Span(" · "), api_links(view, shown.members[0].histogram.name, window, options)]
+
+
 @dataclass(frozen=True)
 class RenderRequest:
     """What `render` was called with: the page, its URL query, what it shows now (graph-key), whether
@@ -851,7 +862,7 @@ def render_view(service: ProcessingService, request: RenderRequest) -> tuple:
         drawn = Drawn(
             figure=styled(figure),
             config=hv.graph_config(hv.view_file_name(run, subsystem, name, window)),
-            caption=hv.caption(view, window, options),
+            caption=_caption_with_api_link(view, window, options, shown_now),
             checks=check_results_panel(checks),
             banner=hv.slice_banner(view, window),
             warnings=hv.warnings_block(view),

@@ -5,7 +5,9 @@ dead server is said, and every control is reachable by keyboard. Screenshots go 
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -86,6 +88,12 @@ def test_a_deep_link_reproduces_the_view_and_back_forward_step_through_choices(d
     assert visibility(dash_duo, "#run-check-results .check-message") == "visible"
     assert visibility(dash_duo, "#run-snapshot-caption") == "visible"
     screenshot(dash_duo, "pages_deep_link_1600.png")
+    # The caption links to the data API's URL of exactly this view: the same numbers, as JSON.
+    api_href = dash_duo.find_element("#run-snapshot-caption a.api-link").get_attribute("href")
+    assert "min=2" in api_href and "max=4" in api_href and "threshold=0.2" in api_href
+    with urllib.request.urlopen(api_href, timeout=30) as answer:
+        record = json.load(answer)
+    np.testing.assert_allclose(record["values"], expected_l0.histogram.values_flow.tolist(), rtol=1e-12)
     set_viewport(dash_duo, 1920, 1080)
     until(lambda: graph(dash_duo, "_fullLayout.width") > 1300, timeout=5)
     assert visibility(dash_duo, "#run-check-results .check-message") == "visible"

@@ -73,8 +73,8 @@ def test_groups_slices_options_and_checks(dash_duo, tmp_path, emc_run):
     select(dash_duo, "#run-histogram", "FastORL0")
     until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0", timeout=10)
 
-    # The check at the default threshold finds exactly the injected hot FastORs.
-    dash_duo.wait_for_contains_text("#run-check-results", "4 hot FastORs above 0.01")
+    # The check at the default threshold finds exactly the injected hot FastORs, all of them known ones.
+    dash_duo.wait_for_contains_text("#run-check-results", "4 hot FastORs (4 known) above 0.01")
     assert _hot_ids(dash_duo) == sorted(HOT_FASTOR_IDS)
     dash_duo.wait_for_contains_text("#run-check-results", "per-histogram default")
     assert (
@@ -110,7 +110,7 @@ def test_groups_slices_options_and_checks(dash_duo, tmp_path, emc_run):
     screenshot(dash_duo, "slices_options_error.png")
     type_into(dash_duo, "#run-opt-threshold", "", enter=True)
     dash_duo.wait_for_text_to_equal("#run-options-error", "")
-    dash_duo.wait_for_contains_text("#run-check-results", "4 hot FastORs above 0.01")
+    dash_duo.wait_for_contains_text("#run-check-results", "4 hot FastORs (4 known) above 0.01")
 
     # A time slice, minutes 2-4, typed into the boxes: the slider follows, Apply shows the slice.
     type_into(dash_duo, "#run-slice-min", "2")
