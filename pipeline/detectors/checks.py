@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pipeline.compare import chi2_test, kolmogorov_test
-from pipeline.detectors.base import CheckParameters, CheckResult, Quality
+from pipeline.detectors.base import CheckParameters, CheckResult, CheckSpec, Quality
 from pipeline.histogram import Histogram
 
 
@@ -264,3 +264,51 @@ def ids_in_boxes(boxes: Sequence[tuple[int, int, int, int]], n_cols: int) -> tup
         for row in range(row0, row0 + nrows):
             ids += [row * n_cols + col for col in range(col0, col0 + ncols)]
     return tuple(sorted(ids))
+
+
+# ---- check declarations every plug-in makes alike ------------------------------------------------
+
+# Heavy-ion collision rates are lower than pp ones: each beam's minimum event rate is this fraction of
+# the plug-in's pp minimum.
+HEAVY_ION_RATE_FRACTIONS = {"p-Pb": 0.6, "Pb-p": 0.6, "Xe-Xe": 0.3, "Pb-Pb": 0.2}
+
+
+def event_rate_check(pattern: str, pp_min_rate_hz: float) -> CheckSpec:
+    """The event-rate check on the histogram every event fills once (`pattern`), with the heavy-ion
+    minima derived from the pp one."""
+    beam_overrides = tuple(
+        (beam, {"min_rate_hz": round(pp_min_rate_hz * fraction, 6)})
+        for beam, fraction in HEAVY_ION_RATE_FRACTIONS.items()
+    )
+    return CheckSpec(
+        "event_rate",
+        "Event rate",
+        event_rate,
+        pattern,
+        content="interval",
+        parameters={"min_rate_hz": pp_min_rate_hz},
+        beam_overrides=beam_overrides,
+    )
+
+
+def reference_checks(
+    pattern: str, overrides: tuple[tuple[str, dict[str, float]], ...] = ()
+) -> tuple[CheckSpec, CheckSpec]:
+    """The KS and chi2 shape comparisons with the reference run for the 1D histograms `pattern` names,
+    with per-histogram p-value limits in `overrides`."""
+    return tuple(
+        CheckSpec(
+            name,
+            title,
+            function,
+            pattern,
+            dimensions=(1,),
+            content="reference",
+            parameters={"min_p_value": 1e-3, "medium_below": 1e-2},
+            overrides=overrides,
+        )
+        for name, title, function in (
+            ("ks_reference", "Shape vs reference (KS)", kolmogorov_vs_reference),
+            ("chi2_reference", "Shape vs reference (chi2)", chi2_vs_reference),
+        )
+    )

@@ -427,14 +427,6 @@ def _signal_outliers(histogram: Histogram, parameters: CheckParameters) -> Check
     return signal_outlier_check(histogram, n_sigma)
 
 
-# Minimum event rates for heavy-ion beams: the pp minimum scaled as their collision rates are lower.
-HEAVY_ION_RATES: tuple[tuple[str, dict[str, float]], ...] = (
-    ("p-Pb", {"min_rate_hz": 18}),
-    ("Pb-p", {"min_rate_hz": 18}),
-    ("Xe-Xe", {"min_rate_hz": 9}),
-    ("Pb-Pb", {"min_rate_hz": 6}),
-)
-
 CHECK_SPECS: tuple[CheckSpec, ...] = (
     CheckSpec(
         "hot_fastors",
@@ -497,39 +489,11 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         content="interval",
         parameters={"min_events": 500.0},
     ),
-    CheckSpec(
-        "event_rate",
-        "Event rate",
-        generic.event_rate,
-        r"^EMCTRQA_histEvents$",
-        content="interval",
-        parameters={"min_rate_hz": 30.0},
-        beam_overrides=HEAVY_ION_RATES,
-    ),
-    CheckSpec(
-        "ks_reference",
-        "Shape vs reference (KS)",
-        generic.kolmogorov_vs_reference,
+    generic.event_rate_check(r"^EMCTRQA_histEvents$", pp_min_rate_hz=30.0),
+    *generic.reference_checks(
         REFERENCE_COMPARED,
-        dimensions=(1,),
-        content="reference",
-        parameters={"min_p_value": 1e-3, "medium_below": 1e-2},
-        # Hot FastORs come and go between runs: only a gross change is worth a verdict.
         overrides=(
-            (FASTOR_HITS_TH1, {"min_p_value": 1e-6, "medium_below": 1e-4}),
-            # 700 bins, most with a handful of pairs: chi2's approximation is rough there.
-            ("InvariantMass", {"min_p_value": 1e-4, "medium_below": 1e-3}),
-        ),
-    ),
-    CheckSpec(
-        "chi2_reference",
-        "Shape vs reference (chi2)",
-        generic.chi2_vs_reference,
-        REFERENCE_COMPARED,
-        dimensions=(1,),
-        content="reference",
-        parameters={"min_p_value": 1e-3, "medium_below": 1e-2},
-        overrides=(
+            # Hot FastORs come and go between runs: only a gross change is worth a verdict.
             (FASTOR_HITS_TH1, {"min_p_value": 1e-6, "medium_below": 1e-4}),
             # 700 bins, most with a handful of pairs: chi2's approximation is rough there.
             ("InvariantMass", {"min_p_value": 1e-4, "medium_below": 1e-3}),

@@ -31,14 +31,6 @@ KNOWN_WEAK_SECTORS: tuple[int, ...] = (7,)
 CLUSTER_ROW_PHI = r"^fHistTPC[AC]allClustersRowPhi$"
 REFERENCE_COMPARED = r"^(fHistTPCTrackPt|fHistClusterChargeMax|fHistClusterChargeTot)$"
 
-# Minimum event rates for heavy-ion beams: the pp minimum scaled as their collision rates are lower.
-HEAVY_ION_RATES: tuple[tuple[str, dict[str, float]], ...] = (
-    ("p-Pb", {"min_rate_hz": 3.6}),
-    ("Pb-p", {"min_rate_hz": 3.6}),
-    ("Xe-Xe", {"min_rate_hz": 1.8}),
-    ("Pb-Pb", {"min_rate_hz": 1.2}),
-)
-
 CHECK_SPECS: tuple[CheckSpec, ...] = (
     CheckSpec("empty", "Empty histogram", generic.empty_histogram, r""),
     CheckSpec(
@@ -67,34 +59,9 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         parameters={"axis": 0, "low": 20.0, "high": 60.0},
         overrides=((r"CompressionRatio", {"axis": 1, "low": 3.0, "high": 7.0}),),
     ),
-    CheckSpec(
-        "event_rate",
-        "Event rate",
-        generic.event_rate,
-        # Filled once per event (T0 without a vertex in the underflow).
-        r"^fHistTZERO_ITSSPDVertexZ$",
-        content="interval",
-        parameters={"min_rate_hz": 6.0},
-        beam_overrides=HEAVY_ION_RATES,
-    ),
-    CheckSpec(
-        "ks_reference",
-        "Shape vs reference (KS)",
-        generic.kolmogorov_vs_reference,
-        REFERENCE_COMPARED,
-        dimensions=(1,),
-        content="reference",
-        parameters={"min_p_value": 1e-3, "medium_below": 1e-2},
-    ),
-    CheckSpec(
-        "chi2_reference",
-        "Shape vs reference (chi2)",
-        generic.chi2_vs_reference,
-        REFERENCE_COMPARED,
-        dimensions=(1,),
-        content="reference",
-        parameters={"min_p_value": 1e-3, "medium_below": 1e-2},
-    ),
+    # Filled once per event (T0 without a vertex in the underflow).
+    generic.event_rate_check(r"^fHistTZERO_ITSSPDVertexZ$", pp_min_rate_hz=6.0),
+    *generic.reference_checks(REFERENCE_COMPARED),
 )
 
 # The HLT is always read from its own files, so its catch-all is kept either way, and all they hold is its.

@@ -220,14 +220,6 @@ KNOWN_WEAK_SECTORS: tuple[int, ...] = (7,)
 ETA_PHI_MAPS = r"^Eta_vs_Phi_(pos|neg)tracks$"
 REFERENCE_COMPARED = r"^(pT|Eta)_(pos|neg)tracks$"
 
-# Minimum event rates for heavy-ion beams: the pp minimum scaled as their collision rates are lower.
-HEAVY_ION_RATES: tuple[tuple[str, dict[str, float]], ...] = (
-    ("p-Pb", {"min_rate_hz": 4.8}),
-    ("Pb-p", {"min_rate_hz": 4.8}),
-    ("Xe-Xe", {"min_rate_hz": 2.4}),
-    ("Pb-Pb", {"min_rate_hz": 1.6}),
-)
-
 CHECK_SPECS: tuple[CheckSpec, ...] = (
     CheckSpec(
         "sector_efficiency",
@@ -248,34 +240,9 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         },
     ),
     CheckSpec("empty", "Empty histogram", generic.empty_histogram, r""),
-    CheckSpec(
-        "event_rate",
-        "Event rate",
-        generic.event_rate,
-        # Every event fills it once: bin 0 without a vertex, bin 1 with one.
-        r"^TPCQA/h_tpc_event_6$",
-        content="interval",
-        parameters={"min_rate_hz": 8.0},
-        beam_overrides=HEAVY_ION_RATES,
-    ),
-    CheckSpec(
-        "ks_reference",
-        "Shape vs reference (KS)",
-        generic.kolmogorov_vs_reference,
-        REFERENCE_COMPARED,
-        dimensions=(1,),
-        content="reference",
-        parameters={"min_p_value": 1e-3, "medium_below": 1e-2},
-    ),
-    CheckSpec(
-        "chi2_reference",
-        "Shape vs reference (chi2)",
-        generic.chi2_vs_reference,
-        REFERENCE_COMPARED,
-        dimensions=(1,),
-        content="reference",
-        parameters={"min_p_value": 1e-3, "medium_below": 1e-2},
-    ),
+    # Every event fills it once: bin 0 without a vertex, bin 1 with one.
+    generic.event_rate_check(r"^TPCQA/h_tpc_event_6$", pp_min_rate_hz=8.0),
+    *generic.reference_checks(REFERENCE_COMPARED),
 )
 
 # The original trended the mean of the vertex position and multiplicity histograms (its cluster
