@@ -12,6 +12,8 @@ from dash.testing.wait import until
 from selenium.webdriver.common.keys import Keys
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+# The sizes every page is looked at: a desk screen and the control room's.
+SIZES = ((1600, 1000), (1920, 1080))
 GRAPH_JS = "document.querySelector('#run-graph .js-plotly-plot')"
 
 
@@ -31,24 +33,29 @@ def set_viewport(dash_duo, width: int, height: int) -> None:
     )
 
 
-def visibility(dash_duo, selector: str) -> str:
-    """'visible' when the element's centre is inside the viewport and the element (or its child) is
-    what a click there would hit; otherwise what is wrong ('missing', 'outside viewport', 'covered by
-    <tag.class>')."""
+def visibility(dash_duo, selector: str, scroll: str | None = "nearest", probe: str = "top") -> str:
+    """'visible' when a point of the element is inside the viewport (after scrolling it into view, as a
+    person would: `scroll` is scrollIntoView's block, None for no scrolling) and the element (or its
+    child) is what a click there would hit; otherwise what is wrong ('missing', 'outside viewport',
+    'covered by <tag.class>'). The point is at the horizontal centre, 10 px below the top (`probe`
+    "top": a text's first line) or at the vertical centre too ("centre": a plot)."""
     return dash_duo.driver.execute_script(
         """
         const element = document.querySelector(arguments[0]);
         if (!element) { return 'missing'; }
-        element.scrollIntoView({block: 'nearest'});
+        if (arguments[1]) { element.scrollIntoView({block: arguments[1]}); }
         const box = element.getBoundingClientRect();
         if (box.width === 0 || box.height === 0) { return 'not drawn'; }
-        const x = box.left + box.width / 2, y = box.top + Math.min(box.height / 2, 10);
+        const x = box.left + box.width / 2;
+        const y = box.top + (arguments[2] === 'centre' ? box.height / 2 : Math.min(box.height / 2, 10));
         if (x < 0 || y < 0 || x > window.innerWidth || y > window.innerHeight) { return 'outside viewport'; }
         const hit = document.elementFromPoint(x, y);
         if (hit && (hit === element || element.contains(hit))) { return 'visible'; }
         return 'covered by ' + (hit ? hit.tagName.toLowerCase() + '.' + hit.className : 'nothing');
         """,
         selector,
+        scroll,
+        probe,
     )
 
 
@@ -106,9 +113,25 @@ def type_into(dash_duo, selector: str, text: str, enter: bool = False) -> None:
     box.send_keys(text + (Keys.ENTER if enter else ""))
 
 
-def screenshot(dash_duo, name: str) -> None:
+def screenshot(dash_duo, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
-    dash_duo.driver.save_screenshot(str(ARTIFACTS / name))
+    path = ARTIFACTS / name
+    dash_duo.driver.save_screenshot(str(path))
+    return path
+
+
+def plot(dash_duo, graph_id: str, expression: str) -> Any:
+    """A property of the drawn Plotly graph inside `#graph_id` (`g`, e.g. `g._fullData[0].y`), None
+    while it is not drawn."""
+    return dash_duo.driver.execute_script(
+        f"try {{ const g = document.querySelector('#{graph_id} .js-plotly-plot'); return {expression}; }}"
+        " catch (error) { return null; }"
+    )
+
+
+def console_errors(dash_duo) -> list:
+    """Browser console entries of level SEVERE (errors)."""
+    return [entry for entry in dash_duo.get_logs() or [] if entry.get("level") == "SEVERE"]
 
 
 def radio_choice(dash_duo, selector: str) -> str | None:

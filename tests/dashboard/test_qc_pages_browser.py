@@ -17,7 +17,7 @@ from dashboard.ids import Alarms, Trending
 from pipeline.qc.alarm_book import AlarmBook
 from pipeline.qc.alarm_config import threshold_changes
 from pipeline.settings import Settings
-from tests.dashboard.qc_browser import (
+from tests.dashboard.browser import (
     SIZES,
     console_errors,
     open_page,
@@ -59,7 +59,12 @@ def test_trending_page_shows_the_series_with_its_band_and_switches_to_runs(dash_
         set_viewport(dash_duo, width, height)
         for selector in (f"#{Trending.GRAPH} .main-svg", f"#{Trending.SUMMARY}", f"#{Trending.DOWNLOAD_CSV}"):
             # Plotly re-lays out after a resize: poll, with a deadline.
-            until(lambda selector=selector: visibility(dash_duo, selector) == "visible", timeout=5)
+            until(
+                lambda selector=selector: (
+                    visibility(dash_duo, selector, scroll="center", probe="centre") == "visible"
+                ),
+                timeout=5,
+            )
         # The plot fills its card once Plotly has followed the resize.
         until(lambda: plot(dash_duo, Trending.GRAPH, FILLS_ITS_BOX), timeout=10)
         dash_duo.driver.execute_script("window.scrollTo(0, 0);")
@@ -113,7 +118,7 @@ def test_alarms_page_lists_alarms_and_acknowledge_mute_and_threshold_change_are_
     assert trend.endswith(
         f"/trending/EMC?run={FAULT_RUN}&hist={FASTOR_L0}&quantity=hot_channels&content=cumulative&axis=time"
     )
-    assert visibility(dash_duo, f"#alarm-row-{l0_id} button") == "visible"
+    assert visibility(dash_duo, f"#alarm-row-{l0_id} button", scroll="center", probe="centre") == "visible"
     screenshot(dash_duo, "qc_alarms_active_1600x1000.png")
 
     # Without a name nothing happens, and the page says why.
@@ -162,7 +167,13 @@ def test_alarms_page_lists_alarms_and_acknowledge_mute_and_threshold_change_are_
     for width, height in SIZES:
         set_viewport(dash_duo, width, height)
         until(
-            lambda: visibility(dash_duo, f"#{Alarms.CHANGE_LOG} tr.threshold-change") == "visible", timeout=5
+            lambda: (
+                visibility(
+                    dash_duo, f"#{Alarms.CHANGE_LOG} tr.threshold-change", scroll="center", probe="centre"
+                )
+                == "visible"
+            ),
+            timeout=5,
         )
         dash_duo.driver.execute_script("window.scrollTo(0, 0);")
         screenshot(dash_duo, f"qc_alarms_after_actions_{width}x{height}.png")

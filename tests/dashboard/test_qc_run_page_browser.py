@@ -17,7 +17,7 @@ from pipeline.detectors.base import count_events
 from pipeline.qc.references import get_reference, set_reference
 from pipeline.settings import Settings
 from pipeline.store import SnapshotStore
-from tests.dashboard.qc_browser import (
+from tests.dashboard.browser import (
     SIZES,
     console_errors,
     open_page,
@@ -57,7 +57,7 @@ def test_run_page_shows_quality_alarms_reference_overlay_and_history(dash_duo, q
     until(lambda: (dash_duo.driver.execute_script(read, link) or ["", ""])[1] == "EMC quality now: Bad", 20)
     assert "btn-danger" in dash_duo.driver.execute_script(read, link)[0]
     dash_duo.wait_for_contains_text(".quality-legend", "red Bad")
-    until(lambda: visibility(dash_duo, link) == "visible", timeout=5)
+    until(lambda: visibility(dash_duo, link, scroll="center", probe="centre") == "visible", timeout=5)
     screenshot(dash_duo, "qc_runs_page_quality_1600x1000.png")
 
     open_page(dash_duo, run_page_url(FAULT_RUN, "EMC", FASTOR_L0))
@@ -75,7 +75,10 @@ def test_run_page_shows_quality_alarms_reference_overlay_and_history(dash_duo, q
         set_viewport(dash_duo, width, height)
         for selector in ("#runqc-subsystem-quality", "#runqc-group-quality", ".qc-alarm-here a"):
             until(
-                lambda selector=selector: visibility(dash_duo, selector, scroll=False) == "visible", timeout=5
+                lambda selector=selector: (
+                    visibility(dash_duo, selector, scroll=None, probe="centre") == "visible"
+                ),
+                timeout=5,
             )
         screenshot(dash_duo, f"qc_run_page_strip_{width}x{height}.png")
 
@@ -101,7 +104,13 @@ def test_run_page_shows_quality_alarms_reference_overlay_and_history(dash_duo, q
     np.testing.assert_allclose(drawn_ratio, expected_ratio, rtol=1e-9)
     assert drawn_reference.sum() == pytest.approx(reference.values().sum() * n_events / reference_events)
     dash_duo.wait_for_contains_text(f"#{RunQC.REFERENCE_INFO}", f"run {FIRST_RUN}, set by expert")
-    until(lambda: visibility(dash_duo, f"#{RunQC.REFERENCE_GRAPH} .main-svg") == "visible", timeout=5)
+    until(
+        lambda: (
+            visibility(dash_duo, f"#{RunQC.REFERENCE_GRAPH} .main-svg", scroll="center", probe="centre")
+            == "visible"
+        ),
+        timeout=5,
+    )
     screenshot(dash_duo, "qc_run_page_reference_1920x1080.png")
 
     # An expert marks this run as the reference: stored with who.
