@@ -41,6 +41,7 @@ from pipeline.detectors import plugin_for
 from pipeline.emulator.runs import EmulatorConfig, SyntheticRuns
 from pipeline.settings import Settings
 from pipeline.store import SnapshotMeta, SnapshotStore
+from tests.ports import free_tcp_port
 
 RUN = 5000
 SNAPSHOTS = 10  # one a minute: a 10-minute run
@@ -201,14 +202,8 @@ class SimulatedUser:
             await asyncio.sleep(random.uniform(*THINK_S))
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_server(base_dir: Path, workers: int, threads: int, phase: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+    port = free_tcp_port()
     env = {
         **os.environ,
         "OVERWATCH_DATA_DIR": str(base_dir / "data"),

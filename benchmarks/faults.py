@@ -15,7 +15,6 @@ import hashlib
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,16 +33,11 @@ import zmq
 from pipeline.status import ReceiverStatus, read_all_status
 from pipeline.store import SnapshotStore
 from pipeline.wire.messages import build_request
+from tests.ports import free_tcp_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SUBSYSTEM = "HLT"
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for(condition: Callable[[], T], timeout_s: float, poll_s: float = 0.05) -> T | None:
@@ -219,7 +213,7 @@ def crash_soak(kills: int, data_dir: Path, seed: int = 1, log: Callable[[str], N
     """Kill the receiver with SIGKILL `kills` times at random points of its ingest loop."""
     rng = random.Random(seed)
     report = CrashReport()
-    port = free_port()
+    port = free_tcp_port()
     logs = data_dir.parent
     emulator = start_emulator(port, logs / "emulator.log")
     reader = StoreReader(data_dir)
@@ -287,7 +281,7 @@ def outage_soak(
     measure how long the receiver takes to store again; the receiver process is never restarted."""
     rng = random.Random(seed)
     report = OutageReport()
-    port = free_port()
+    port = free_tcp_port()
     logs = data_dir.parent
     run = 400000
     emulator = start_emulator(port, logs / "emulator.log", first_run=run)

@@ -4,7 +4,6 @@ process (the production server, or Flask's development server as a baseline), an
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.dashboard.emulated_run import EmulatedRun
+from tests.ports import free_tcp_port
 
 REPO = Path(__file__).resolve().parents[1]
 DEV_SERVER = (
@@ -30,17 +30,11 @@ def emc_run(data_dir: Path, snapshots: int = 6) -> EmulatedRun:
     return run
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def dashboard_process(data_dir: Path, cache_dir: Path, server: str = "gunicorn", **env: str) -> Iterator[str]:
     """Serve the dashboard over `data_dir` in its own process; yields its base URL. `server` is
     "gunicorn" (what command 1 runs) or "flask-dev" (Flask's development server, threaded)."""
-    port = free_port()
+    port = free_tcp_port()
     environment = {
         **os.environ,
         "OVERWATCH_DATA_DIR": str(data_dir),

@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,22 +34,18 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
+from tests.ports import free_tcp_port
+
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "artifacts"
 MB = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_main_job(data_dir: Path, port: int) -> subprocess.Popen:
     env = {
         **os.environ,
         "OVERWATCH_CACHE_DIR": str(data_dir.parent / "cache"),
-        "OVERWATCH_EMULATOR_ENDPOINT": f"tcp://127.0.0.1:{free_port()}",
+        "OVERWATCH_EMULATOR_ENDPOINT": f"tcp://127.0.0.1:{free_tcp_port()}",
         "OVERWATCH_EMULATOR_STEP_S": "1",
         "OVERWATCH_EMULATOR_RUN_LENGTH_S": "180",
         "OVERWATCH_EMULATOR_RUN_GAP_S": "15",
@@ -167,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="overwatch-soak-"))
     data_dir = workdir / "data"
     data_dir.mkdir()
-    port = free_port()
+    port = free_tcp_port()
     job = start_main_job(data_dir, port)
     driver = None
     samples: list[dict] = []

@@ -12,6 +12,7 @@ import pytest
 from selenium.webdriver.chrome.options import Options
 
 from pipeline.histogram import Histogram
+from tests.ports import free_tcp_port
 
 # Chromium phones home (updates, sync, ...) on its own; these flags keep it quiet and offline.
 _CHROME_ARGS = (
@@ -82,15 +83,6 @@ def make_histogram() -> Callable[..., Histogram]:
         )
 
     return build
-
-
-def free_tcp_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on right now (the OS picks it)."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +16,10 @@ from pipeline.qc.paths import CHECKS_TABLE
 from pipeline.qc.results import result_files
 from pipeline.status import read_all_status
 from pipeline.store import SnapshotStore
+from tests.ports import free_tcp_port
 
 pytestmark = pytest.mark.network
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for(predicate, timeout_s: float, what: str):
@@ -51,12 +45,12 @@ def pipeline_children(pid: int) -> list[psutil.Process]:
 
 
 def test_main_job_serves_live_data_and_stops_cleanly_on_ctrl_c(tmp_path):
-    port = free_port()
+    port = free_tcp_port()
     env = {
         **os.environ,
         "OVERWATCH_DATA_DIR": str(tmp_path / "data"),
         "OVERWATCH_CACHE_DIR": str(tmp_path / "cache"),
-        "OVERWATCH_EMULATOR_ENDPOINT": f"tcp://127.0.0.1:{free_port()}",
+        "OVERWATCH_EMULATOR_ENDPOINT": f"tcp://127.0.0.1:{free_tcp_port()}",
         "OVERWATCH_DASH_PORT": str(port),
         "OVERWATCH_EMULATOR_STEP_S": "0.5",
         "OVERWATCH_RECEIVER_PERIOD_S": "1",

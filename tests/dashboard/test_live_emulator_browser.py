@@ -4,7 +4,6 @@ processes, ZeroMQ over 127.0.0.1), the store they write, and the dashboard a shi
 from __future__ import annotations
 
 import re
-import socket
 
 import pytest
 from dash.testing.wait import until
@@ -14,15 +13,10 @@ from dashboard.app import create_app
 from pipeline.settings import Settings
 from pipeline.status import read_all_status
 from tests.dashboard.browser import graph, open_page, screenshot, select
+from tests.ports import free_tcp_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.network]
 FIRST_RUN = 310000
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -31,7 +25,7 @@ def live_chain(tmp_path, monkeypatch):
     settings = Settings(
         data_dir=tmp_path / "data",
         cache_dir=tmp_path / "cache",
-        emulator_endpoint=f"tcp://127.0.0.1:{_free_port()}",
+        emulator_endpoint=f"tcp://127.0.0.1:{free_tcp_port()}",
         emulator_step_s=0.5,
         emulator_run_length_s=120.0,
         emulator_first_run=FIRST_RUN,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from pipeline.wire.header import parse_topic
 from pipeline.wire.messages import Reply, RequestOptions, build_request, decode_reply
 from pipeline.wire.tmessage import StreamerContext
 from tests.clocks import ManualClock
+from tests.ports import free_tcp_port
 
 pytestmark = pytest.mark.network
 
@@ -230,12 +230,6 @@ def test_replay_keeps_run2_class_versions_and_needs_the_schema(fixtures_dir: Pat
         assert (histogram.name, histogram.title) == ("test", "testHist")
         assert histogram.values().tolist() == [0, 0, 0, 0, 1, 0, 0, 0, 0, 0] and histogram.entries == 1
         assert names_of(request(replay)) == []  # reset erased the replayed object
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_cli_serves_until_sigint_and_exits_zero():

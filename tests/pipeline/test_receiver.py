@@ -1,6 +1,5 @@
 """Receiver against the merger emulator over tcp://127.0.0.1: the lazy-pirate loop end to end."""
 
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ from pipeline.processing.runs import merger_reports, reported_runs
 from pipeline.receiver import Outcome, Receiver
 from pipeline.status import read_all_status
 from pipeline.store import SnapshotStore
+from tests.ports import free_tcp_port
 
 pytestmark = pytest.mark.network
 
@@ -121,14 +121,8 @@ def test_run_change_starts_a_new_run_in_the_store(emulator, clock, tmp_path):
     assert SnapshotStore(tmp_path).runs()["run"].tolist() == [1001, 1000]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_timeout_recreates_the_socket_and_recovers_when_the_merger_returns(clock, tmp_path):
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
     receiver = Receiver(endpoint, "EMC", tmp_path, select="^EMC", timeout_s=0.3)
     assert receiver.request_once() is Outcome.TIMEOUT  # nobody is listening yet
     assert receiver.request_once() is Outcome.TIMEOUT
@@ -186,7 +180,7 @@ def test_cli_once_exits_zero_only_when_a_snapshot_was_stored(emulator, tmp_path)
     stored = run_cli(*common, "--endpoint", emulator.endpoint)
     assert stored.returncode == 0, stored.stderr
     assert SnapshotStore(tmp_path).count_snapshots("TPC") == 1
-    nobody = run_cli(*common, "--endpoint", f"tcp://127.0.0.1:{free_port()}", "--timeout", "0.3")
+    nobody = run_cli(*common, "--endpoint", f"tcp://127.0.0.1:{free_tcp_port()}", "--timeout", "0.3")
     assert nobody.returncode == 1
     assert "no reply" in nobody.stderr
 
@@ -261,7 +255,7 @@ def liveness_now(data_dir):
 
 
 def test_a_merger_that_stops_answering_is_silent_not_alive_and_recovers(clock, tmp_path):
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
     receiver = Receiver(endpoint, "EMC", tmp_path, select="^EMC", period_s=0.05, timeout_s=1.0)
     stop = threading.Event()
     loop = threading.Thread(target=receiver.run, args=(stop,), daemon=True)
@@ -299,7 +293,7 @@ def test_a_merger_that_stops_answering_is_silent_not_alive_and_recovers(clock, t
 
 def test_the_heartbeat_is_written_while_waiting_for_a_reply(monkeypatch, tmp_path):
     monkeypatch.setattr("pipeline.receiver.HEARTBEAT_EVERY_S", 0.1)
-    receiver = Receiver(f"tcp://127.0.0.1:{free_port()}", "EMC", tmp_path, timeout_s=1.0)
+    receiver = Receiver(f"tcp://127.0.0.1:{free_tcp_port()}", "EMC", tmp_path, timeout_s=1.0)
     beats = []
     real_beat = receiver.beat
     monkeypatch.setattr(receiver, "beat", lambda: (beats.append(time.time()), real_beat()))
