@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import http.cookiejar
 import json
 import tempfile
 import threading
@@ -50,16 +51,31 @@ def render_request(url: str) -> bytes:
     return json.dumps(body).encode()
 
 
+def session_headers(url: str) -> dict[str, str]:
+    """The headers a browser's callback posts carry: the session cookies the page handed over and the
+    CSRF token (the access layer refuses a POST without them)."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(f"{url}/run/{RUN}/EMC", timeout=30).read()
+    cookies = {cookie.name: cookie.value for cookie in jar}
+    return {
+        "Content-Type": "application/json",
+        "Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items()),
+        "X-CSRFToken": cookies.get("overwatch_csrf", ""),
+    }
+
+
 def hammer(url: str, body: bytes, seconds: float, clients: int) -> tuple[float, int]:
     """(requests per second, errors) of `clients` keep-alive connections posting `body` for `seconds`."""
     host, port = url.removeprefix("http://").split(":")
     counts, errors = [0] * clients, [0] * clients
+    headers = session_headers(url)
     stop_at = time.perf_counter() + seconds
 
     def client(index: int) -> None:
         connection = http.client.HTTPConnection(host, int(port), timeout=30)
         while time.perf_counter() < stop_at:
-            connection.request("POST", "/_dash-update-component", body, {"Content-Type": "application/json"})
+            connection.request("POST", "/_dash-update-component", body, headers)
             response = connection.getresponse()
             payload = response.read()
             if response.status == 200 and b"run-graph" in payload:
