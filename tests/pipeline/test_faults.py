@@ -24,7 +24,6 @@ from benchmarks.faults import (
     ask_merger,
     crash_soak,
     digest,
-    free_port,
     outage_soak,
     snapshot_files,
     start_emulator,
@@ -40,6 +39,7 @@ from pipeline.store import SnapshotStore
 from pipeline.wire.messages import build_reply, decode_reply
 from pipeline.wire.tmessage import StreamerContext, encode_tmessage
 from tests.pipeline.test_receiver_bad_input import INFO, ScriptedMerger, histogram
+from tests.ports import free_tcp_port
 
 pytestmark = pytest.mark.network
 
@@ -103,7 +103,7 @@ def test_slow_and_garbage_replies_cost_nothing_and_store_no_duplicate(tmp_path):
 
 
 def test_emulator_restarts_its_merger_on_sigusr1(tmp_path):
-    port = free_port()
+    port = free_tcp_port()
     emulator = start_emulator(port, tmp_path / "emulator.log")
 
     def events() -> float | None:
