@@ -6,14 +6,13 @@ uproot users get titles, axis titles, edges, flow bins, sumw2 and entries back e
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Iterable
 from datetime import UTC, tzinfo
 from pathlib import Path
 
 import uproot
 
+from pipeline import atomic_files
 from pipeline.histogram import Histogram
 from pipeline.root_model import model_from_histogram
 from pipeline.store import SnapshotMeta, SnapshotStore
@@ -64,15 +63,14 @@ def write_root_file(path: Path, histograms: Iterable[Histogram]) -> None:
     Names with "/" go into subdirectories, as uproot does for `file["TPCQA/h_x"] = ...`.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+
     # A reader (or a copy to EOS) never sees a half-written file under the final name.
-    temp_path = path.with_name(f".{path.name}.{os.getpid()}.{time.time_ns()}.tmp")
-    try:
-        with uproot.recreate(temp_path) as root_file:
+    def write(target: str) -> None:
+        with uproot.recreate(target) as root_file:
             for histogram in histograms:
                 root_file[histogram.name] = to_root_histogram(histogram)
-        os.replace(temp_path, path)
-    finally:
-        temp_path.unlink(missing_ok=True)
+
+    atomic_files.write_file(path, write, durable=False)
 
 
 def to_root_histogram(histogram: Histogram) -> object:

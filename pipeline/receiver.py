@@ -26,6 +26,7 @@ import zmq
 from pipeline.ingest import Outcome, store_reply
 from pipeline.status import HEARTBEAT_EVERY_S, ReceiverStatus, read_status, write_status
 from pipeline.store import SnapshotStore
+from pipeline.temp_cleanup import remove_stale_temp_files
 from pipeline.wire.compression import MAX_UNCOMPRESSED_BYTES
 from pipeline.wire.messages import Reply, build_request, decode_reply
 from pipeline.wire.tmessage import StreamerContext
@@ -95,13 +96,7 @@ class Receiver:
 
     def _remove_stale_temp_files(self) -> None:
         """Temp files of writers that were killed mid-write: invisible to readers, but they take space."""
-        try:
-            removed = self.store.remove_stale_temp_files()
-        except OSError as error:  # an unreadable folder must not stop the receiver from starting
-            log.warning("%s: cannot clean temp files: %s", self.subsystem, error)
-            return
-        if removed:
-            log.info("%s: removed %d temp files of killed writers", self.subsystem, removed)
+        remove_stale_temp_files(self.data_dir)
 
     def _connect(self) -> zmq.Socket:
         if self._socket is None:

@@ -7,15 +7,28 @@ only "the process is alive"; whether the merger answers and whether data are sto
 `last_reply_utc`, `consecutive_timeouts` and `last_snapshot_utc` (see `pipeline.liveness`).
 The HTTP push receiver (`kind` "push") keeps the same counters in `status/<SYS>-push.json`, updated
 on each push.
+
+A full disk must not silence the status: that is when the status page has the most to say ("store
+failed: No space left on device"). An atomic replace needs new blocks for the new file, so each status
+file is padded to a fixed size (STATUS_FILE_BYTES, JSON allows trailing blanks), and when the replace
+fails for want of space the same number of bytes is written over the old file in place, inside blocks
+it already has. Such a rewrite is not atomic, so a reader retries a file it catches half-written. The
+heartbeat file (a fixed-width epoch) is kept the same way.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+from pipeline import atomic_files
+
+log = logging.getLogger(__name__)
 
 ZMQ = "zmq"  # pulls from a merger on a period: a silent one is dead
 PUSH = "push"  # waits for HTTP clients: a silent one is only idle
@@ -24,6 +37,13 @@ HEARTBEAT_EVERY_S = 2.0
 # Snapshot times a receiver keeps for its recent rate (the last RATE_WINDOW_S, at most this many).
 RECENT_SNAPSHOTS_KEPT = 400
 RATE_WINDOW_S = 300.0
+# Every status file is padded to this size (a full RECENT_SNAPSHOTS_KEPT list and the counters take
+# about 9 kB), so it can be rewritten in place when the disk is full.
+STATUS_FILE_BYTES = 16384
+# Errors that mean "no room for a new file", after which a rewrite in place is tried.
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+# Attempts to read a status file that a rewrite in place may have caught half-written.
+_READ_ATTEMPTS = 3
 
 
 @dataclass
@@ -87,21 +107,32 @@ def status_dir(data_dir: Path) -> Path:
 
 
 def write_status(data_dir: Path, status: ReceiverStatus) -> None:
-    """Atomically replace the status file and the plain-epoch heartbeat file."""
+    """Replace the status file and the plain-epoch heartbeat file: atomically, or in place if the disk
+    is full. Raises OSError if neither can be done (e.g. a read-only file system)."""
     directory = status_dir(data_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    _atomic_write(directory / f"{status.key}.json", json.dumps(asdict(status)))
-    _atomic_write(Path(data_dir) / f"heartbeat.{status.key}Receiver", f"{int(status.heartbeat_utc)}\n")
+    text = json.dumps(asdict(status)).ljust(STATUS_FILE_BYTES)
+    _replace_small_file(directory / f"{status.key}.json", text)
+    _replace_small_file(Path(data_dir) / f"heartbeat.{status.key}Receiver", f"{int(status.heartbeat_utc)}\n")
 
 
 def read_status(data_dir: Path, key: str) -> ReceiverStatus | None:
     """One receiver's last status by its key (`<SYS>` or `<SYS>-push`); None if absent or unreadable."""
-    try:
-        raw = json.loads((status_dir(data_dir) / f"{key}.json").read_text())
-        # Fields this version does not know (a newer receiver's) are ignored.
-        return ReceiverStatus(**{k: v for k, v in raw.items() if k in _FIELDS})
-    except (OSError, ValueError, TypeError, AttributeError):
-        return None
+    path = status_dir(data_dir) / f"{key}.json"
+    for attempt in range(_READ_ATTEMPTS):
+        try:
+            raw = json.loads(path.read_text())
+        except OSError:
+            return None
+        except ValueError:  # caught during a rewrite in place (full disk), or damaged
+            time.sleep(0.01 * (attempt + 1))
+            continue
+        try:
+            # Fields this version does not know (a newer receiver's) are ignored.
+            return ReceiverStatus(**{k: v for k, v in raw.items() if k in _FIELDS})
+        except (TypeError, AttributeError):
+            return None
+    return None
 
 
 def read_all_status(data_dir: Path) -> list[ReceiverStatus]:
@@ -118,7 +149,29 @@ def read_all_status(data_dir: Path) -> list[ReceiverStatus]:
     return statuses
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def _replace_small_file(path: Path, text: str) -> None:
+    """Replace `path` atomically; if the disk is full, overwrite it in place when `text` fits."""
+    try:
+        atomic_files.write_file(path, text, durable=False)
+    except OSError as error:
+        if error.errno not in _NO_SPACE or not _overwrite_in_place(path, text.encode()):
+            raise
+        log.debug("disk full: %s rewritten in place", path)
+
+
+def _overwrite_in_place(path: Path, data: bytes) -> bool:
+    """Write `data`, padded with blanks to the file's size, over `path`: no new block is needed. False
+    if the file is missing or too small for `data`."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        size = os.fstat(descriptor).st_size
+        content = data.rstrip(b" \n")
+        if len(content) >= size:
+            return False
+        padded = content.ljust(size - 1) + b"\n"
+        return os.pwrite(descriptor, padded, 0) == size
+    finally:
+        os.close(descriptor)

@@ -5,17 +5,16 @@ Layout (hive partitioned, readable by plain DuckDB/pandas; schema: `store_schema
     <data_dir>/snapshots/subsystem=<SYS>/run=<N>/<snapshot_id>.parquet
     <data_dir>/replay/subsystem=<SYS>/run=<N>/<snapshot_id>.parquet      (HLT mode "E")
 
-A snapshot becomes visible all at once: it is written to a dot-prefixed `.tmp` name in the same
-directory, fsynced, then hard-linked to its final name (atomic, and unlike a rename it never
-replaces an existing file). Readers only look at `*.parquet` names, so a writer killed mid-way
-leaves at most a stray temp file that nothing lists; receivers remove those at start.
+A snapshot becomes visible all at once: it is written without a name, fsynced, then linked to its
+final name (`pipeline.atomic_files`: atomic, and unlike a rename it never replaces an existing file).
+No reader of the data tree, not even a bare `**/*` glob, ever lists a file being written, and a writer
+killed mid-way leaves nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -32,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline import atomic_files
 from pipeline.histogram import Histogram
 from pipeline.store_schema import (
     HLT_MODE_PATTERN,
@@ -56,7 +56,6 @@ REPLAY_HLT_MODE = "E"
 SNAPSHOTS_AREA = "snapshots"
 REPLAY_AREA = "replay"
 SUFFIX = ".parquet"
-TEMP_SUFFIX = ".tmp"
 AREAS = (SNAPSHOTS_AREA, REPLAY_AREA)
 # 32 rows of 48x104 TH2 per row group (42 kB each; 85 kB when their variances are stored too): reading
 # one histogram decodes ~1.4-2.7 MB instead of the whole ~11-21 MB snapshot, and reading everything
@@ -228,23 +227,14 @@ class SnapshotStore:
         return meta, histograms, directory
 
     def remove_stale_temp_files(self, max_age_s: float = 3600.0) -> int:
-        """Delete temp files of writers that are gone: their process (named in the temp name) no
-        longer runs on this machine, or the file is older than `max_age_s`. Returns how many.
+        """Delete the temp files a killed writer left in the run folders (see
+        `atomic_files.remove_stale_temp_files`); returns how many.
 
-        Receivers call it at start, so a writer killed mid-write leaves nothing behind after its
-        restart, while the temp files of other live writers sharing the folder are left alone.
+        A snapshot is written unnamed, so only a writer on a file system without unnamed files
+        (`O_TMPFILE`) can leave one. Receivers call it at start.
         """
-        removed = 0
-        oldest_allowed = time.time() - max_age_s
-        for area in AREAS:
-            for path in (self.data_dir / area).glob(f"subsystem=*/run=*/.*{TEMP_SUFFIX}"):
-                try:
-                    if not _writer_alive(path) or path.stat().st_mtime < oldest_allowed:
-                        path.unlink()
-                        removed += 1
-                except FileNotFoundError:
-                    continue
-        return removed
+        folders = [path for area in AREAS for path in (self.data_dir / area).glob("subsystem=*/run=*")]
+        return atomic_files.remove_stale_temp_files(folders, max_age_s)
 
     # ---- listing -------------------------------------------------------------------------------
 
@@ -502,49 +492,13 @@ def _validate(meta: SnapshotMeta, histograms: list[Histogram]) -> None:
 
 
 def _publish(table: pa.Table, final_path: Path) -> bool:
-    """Write `table` to a temp file, fsync, link it to `final_path`; False if that name is taken."""
-    temp_name = f".{final_path.name}.{os.getpid()}.{time.time_ns()}{TEMP_SUFFIX}"
-    temp_path = final_path.with_name(temp_name)
-    try:
-        with pq.ParquetWriter(str(temp_path), table.schema, **PARQUET_OPTIONS) as writer:
+    """Write `table` as `final_path` (atomic, fsynced, see `atomic_files`); False if that name is taken."""
+
+    def write(path: str) -> None:
+        with pq.ParquetWriter(path, table.schema, **PARQUET_OPTIONS) as writer:
             writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
-        _fsync_path(temp_path)
-        try:
-            os.link(temp_path, final_path)
-        except FileExistsError:
-            return False
-        _fsync_path(final_path.parent)
-        return True
-    finally:
-        temp_path.unlink(missing_ok=True)
 
-
-_TEMP_WRITER = re.compile(r"\.(?P<pid>[0-9]+)\.[0-9]+" + re.escape(TEMP_SUFFIX) + "$")
-
-
-def _writer_alive(temp_path: Path) -> bool:
-    """Whether the process that `_publish` named in this temp file still runs (True when unknown)."""
-    match = _TEMP_WRITER.search(temp_path.name)
-    if match is None:
-        return True
-    pid = int(match["pid"])
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by another user
-    return True
-
-
-def _fsync_path(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    return atomic_files.write_file(final_path, write, replace=False)
 
 
 def _read_rows(path: Path, names: list[str] | None) -> pa.Table:
@@ -604,7 +558,8 @@ def _snapshot_files(directory: str, subsystem: str, run_text: str) -> list[tuple
         return cached[1]
     listing = []
     for entry in os.scandir(directory):
-        # Temp files start with "." and end in ".tmp"; names that are not snapshot ids are ignored.
+        # Hidden names (temp files where the file system has no unnamed files) and names that are not
+        # snapshot ids are ignored.
         if entry.name.startswith(".") or not entry.name.endswith(SUFFIX):
             continue
         key = parse_snapshot_id(entry.name[: -len(SUFFIX)])

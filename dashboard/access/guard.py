@@ -14,6 +14,7 @@ import hmac
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,6 +34,7 @@ from pipeline.auth.roles import Role
 from pipeline.auth.secret import load_or_create_secret
 from pipeline.auth.users import UsersFile
 from pipeline.settings import Settings
+from pipeline.temp_cleanup import remove_stale_temp_files
 from pipeline.web.access import PUSH, READ, required_role, token_authorizer
 from pipeline.web.responses import error_response
 
@@ -190,6 +192,8 @@ def install(app: dash.Dash, settings: Settings, page_role: Callable[[str], Role]
     """Sessions, login manager, CSRF and the per-request check on `app.server`."""
     control = AccessControl(app, settings, page_role)
     server: Flask = app.server
+    # The dashboard writes the secret, users, thresholds, references, mutes and pushed snapshots.
+    remove_stale_temp_files(settings.data_dir, [Path(settings.users_file).parent])
     server.secret_key = load_or_create_secret(settings.data_dir)
     server.config.update(
         SESSION_COOKIE_NAME="overwatch_session",

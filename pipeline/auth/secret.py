@@ -7,9 +7,10 @@ so exactly one key wins and every worker reads that one.
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
+
+from pipeline import atomic_files
 
 SECRET_FILE = "secret_key"
 SECRET_BYTES = 32
@@ -19,16 +20,8 @@ def load_or_create_secret(data_dir: Path) -> bytes:
     path = Path(data_dir) / SECRET_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as out:
-            out.write(secrets.token_hex(SECRET_BYTES))
-        try:
-            os.link(tmp, path)  # fails if another worker got there first: theirs is kept
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
+        # Not replacing: if another worker got there first, theirs is kept.
+        atomic_files.write_file(path, secrets.token_hex(SECRET_BYTES), replace=False, mode=0o600)
     key = path.read_text().strip()
     if len(key) < 2 * SECRET_BYTES:
         raise ValueError(f"{path} holds no usable key: delete it and a new one is made")

@@ -12,7 +12,6 @@ editing it while they run), written atomically with mode 0600, and never holds a
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from pipeline import atomic_files
 from pipeline.auth.roles import Role
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -128,11 +128,7 @@ class UsersFile:
                 "",
             ]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as out:
-            out.write("\n".join(lines))
-        os.replace(tmp, self.path)
+        atomic_files.write_file(self.path, "\n".join(lines), mode=0o600)
         self._stamp = None
 
 

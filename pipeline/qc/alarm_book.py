@@ -28,7 +28,6 @@ import fcntl
 import hashlib
 import json
 import os
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline import atomic_files
 from pipeline.qc.alarms import AlarmResult
 from pipeline.qc.paths import ALARMS_TABLE, table_dir
 from pipeline.qc.results import write_json_atomically
@@ -314,12 +314,7 @@ class AlarmBook:
                 record["muted_until_utc"] = mutes.get(key)
         columns = {name: [_plain(r.get(name)) for r in records] for name in ALARMS_SCHEMA.names}
         table = pa.table(columns, schema=ALARMS_SCHEMA)
-        temp = self.table_path.with_name(f".{self.table_path.name}.{os.getpid()}.{time.time_ns()}.tmp")
-        try:
-            pq.write_table(table, temp)
-            os.replace(temp, self.table_path)
-        finally:
-            temp.unlink(missing_ok=True)
+        atomic_files.write_file(self.table_path, lambda path: pq.write_table(table, path), durable=False)
 
     def _log_events(self, events: Sequence[AlarmEvent]) -> None:
         if not events:

@@ -13,15 +13,14 @@ mode). The numbers for pages and checks (normalisation, ratio, KS, chi2) are in 
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
-import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline import atomic_files
 from pipeline.qc.paths import references_path
 from pipeline.store_schema import SUBSYSTEM_PATTERN
 
@@ -119,6 +118,4 @@ def _read(data_dir: Path) -> dict[str, Any]:
 def _write(data_dir: Path, content: dict[str, Any]) -> None:
     path = references_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{time.time_ns()}.tmp")
-    temp.write_text(json.dumps(content, indent=1, sort_keys=True))
-    os.replace(temp, path)
+    atomic_files.write_file(path, json.dumps(content, indent=1, sort_keys=True))

@@ -1,25 +1,23 @@
 """Writing and reading the per-snapshot QC files: atomic replace on write, plain Parquet on read.
 
-A file is written to a dot-prefixed temp name in its folder and renamed over its final name, so
-a reader (or a restarted QC service) sees either the old complete file or the new one, never half of
-one, and processing a snapshot again replaces its rows instead of adding to them.
+Files are replaced with `atomic_files.write_file`, so a reader (or a restarted QC service) sees either
+the old complete file or the new one, never half of one, and processing a snapshot again replaces its
+rows instead of adding to them.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline import atomic_files
 from pipeline.qc.paths import QUALITY_TABLE, SUFFIX, qc_dir, run_dir, snapshot_result_path, table_dir
 from pipeline.qc.schema import QUALITY_SCHEMA
-
-TEMP_SUFFIX = ".tmp"
 
 
 def write_snapshot_rows(
@@ -28,29 +26,20 @@ def write_snapshot_rows(
     """Publish the rows of one snapshot for one table, replacing any earlier file for it."""
     path = snapshot_result_path(data_dir, table_name, subsystem, run, snapshot_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{time.time_ns()}{TEMP_SUFFIX}")
-    try:
-        # No fsync: a rename is atomic against a killed writer, which is what restarts need; after a
-        # power cut a file lost can be recomputed (`rebuild`), and two fsyncs would double the cost.
-        pq.write_table(table, temp, compression="zstd")
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
+    # Not durable: atomic against a killed writer, which is what restarts need; after a power cut a
+    # file lost can be recomputed (`rebuild`), and two fsyncs would double the cost.
+    atomic_files.write_file(
+        path, lambda target: pq.write_table(table, target, compression="zstd"), durable=False
+    )
     return path
 
 
 def remove_stale_temp_files(data_dir: Path, max_age_s: float = 3600.0) -> int:
-    """Delete temp files that writers killed mid-write left more than `max_age_s` ago; how many."""
-    removed = 0
-    oldest_allowed = time.time() - max_age_s
-    for path in qc_dir(data_dir).glob(f"*/subsystem=*/run=*/.*{TEMP_SUFFIX}"):
-        try:
-            if path.stat().st_mtime < oldest_allowed:
-                path.unlink()
-                removed += 1
-        except FileNotFoundError:
-            continue
-    return removed
+    """Delete the temp files killed writers left in `DIR/qc/` (its state files and every table's run
+    folders); how many. See `atomic_files.remove_stale_temp_files`."""
+    base = qc_dir(data_dir)
+    folders = [base, *base.glob("*/"), *base.glob("*/subsystem=*/run=*")]
+    return atomic_files.remove_stale_temp_files(folders, max_age_s)
 
 
 def done_snapshot_ids(data_dir: Path, table_name: str, subsystem: str, run: int) -> set[str]:
@@ -95,12 +84,8 @@ def read_results(
 def write_json_atomically(path: Path, value: object) -> None:
     """Replace a small JSON state file (alarm mutes, thresholds...) so readers never see half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{time.time_ns()}{TEMP_SUFFIX}")
-    try:
-        temp.write_text(json.dumps(value, indent=1, sort_keys=True))
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
+    # Not fsynced, as before: these files change often (alarm progress) and a power cut is rare.
+    atomic_files.write_file(path, json.dumps(value, indent=1, sort_keys=True), durable=False)
 
 
 def latest_quality(data_dir: Path, run: int) -> pd.DataFrame:

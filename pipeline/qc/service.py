@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from pipeline import atomic_files
 from pipeline.detectors import plugin_for
 from pipeline.histogram import Histogram
 from pipeline.processing.options import ProcessingOptions
@@ -34,10 +35,11 @@ from pipeline.qc.evaluate import Evaluation, SnapshotInput, WithDerived, evaluat
 from pipeline.qc.paths import CHECKS_TABLE, QUALITY_TABLE, status_path
 from pipeline.qc.progress import ProgressBar
 from pipeline.qc.references import get_reference
-from pipeline.qc.results import done_snapshot_ids, remove_stale_temp_files, write_snapshot_rows
+from pipeline.qc.results import done_snapshot_ids, write_snapshot_rows
 from pipeline.qc.schema import CHECKS_SCHEMA, QUALITY_SCHEMA, rows_to_table
 from pipeline.store import SnapshotStore
 from pipeline.store_schema import SnapshotKey
+from pipeline.temp_cleanup import remove_stale_temp_files
 
 log = logging.getLogger(__name__)
 
@@ -338,8 +340,7 @@ class QCService:
 
     def run_forever(self, stop: threading.Event, poll_s: float = 1.0) -> None:
         """Follow the store until `stop` is set: check what is new, then wait `poll_s`."""
-        if removed := remove_stale_temp_files(self.data_dir):
-            log.info("removed %d temp files of QC writers that died", removed)
+        remove_stale_temp_files(self.data_dir)
         while not stop.is_set():
             try:
                 self.check_pending(stop)
@@ -363,9 +364,7 @@ class QCService:
         }
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            temp.write_text(json.dumps(record, indent=1))
-            os.replace(temp, path)
+            atomic_files.write_file(path, json.dumps(record, indent=1), durable=False)
         except OSError:
             log.warning("cannot write %s", path, exc_info=True)
 

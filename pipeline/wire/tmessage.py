@@ -11,10 +11,8 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 import re
 import struct
-import uuid
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +29,7 @@ from uproot.source.chunk import Chunk
 from uproot.source.cursor import Cursor
 from uproot.streamers import Model_TStreamerBase
 
+from pipeline import atomic_files
 from pipeline.histogram import Histogram, dimension_of_class
 from pipeline.root_model import model_from_histogram
 from pipeline.wire.compression import KMESS_ZIP, inflate
@@ -168,16 +167,9 @@ def _publish_block(target: Path, payload: bytes) -> None:
     """Write `payload` to `target` atomically; a file already there with the same bytes is success."""
     if _holds(target, payload):
         return
-    # A temp name of its own per writer (pid for processes, uuid for threads): with one shared name,
-    # a second writer truncated the first one's file or renamed it away under it.
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_bytes(payload)
-        # Names are content hashes, so whichever writer replaces last leaves the same bytes; replacing
-        # also repairs a damaged copy (e.g. cut short by a full disk).
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # Names are content hashes, so whichever writer replaces last leaves the same bytes; replacing
+    # also repairs a damaged copy (e.g. cut short by a full disk).
+    atomic_files.write_file(target, payload, durable=False)
 
 
 def _holds(path: Path, payload: bytes) -> bool:

@@ -30,10 +30,12 @@ from benchmarks.faults import (
     stop,
     wait_for,
 )
+from dashboard.app import create_app
 from pipeline.emulator.merger import MergerEmulator
 from pipeline.emulator.runs import EmulatorConfig
 from pipeline.histogram import Histogram
 from pipeline.receiver import Outcome, Receiver
+from pipeline.settings import Settings
 from pipeline.status import read_all_status
 from pipeline.store import SnapshotStore
 from pipeline.wire.messages import build_reply, decode_reply
@@ -198,6 +200,50 @@ def test_a_full_or_read_only_data_folder_is_reported_and_ingest_resumes(small_da
         assert len(store.read_snapshot(key.snapshot_id)[1]) > 10
     [status] = read_all_status(small_data_folder)
     assert (status.snapshots_stored, status.requests) == (3, asked + 4)
+
+
+def test_a_completely_full_disk_still_reaches_the_status_page(small_data_folder, tmp_path, caplog):
+    """No byte left at all: the status file is rewritten in place, so /api/status and the status reader
+    show the error while the disk is full, and it is cleared once space returns."""
+    settings = Settings(
+        data_dir=small_data_folder, cache_dir=tmp_path / "cache", users_file=tmp_path / "no-users.toml"
+    )
+    client = create_app(settings).server.test_client()  # local mode: loopback, no users file
+    config = EmulatorConfig(step_s=0.1, run_length_s=3600, first_run=600000)
+    with MergerEmulator("tcp://127.0.0.1:*", ("HLT",), config) as emulator:
+        receiver = Receiver(emulator.endpoint, "HLT", small_data_folder, timeout_s=30.0)
+        try:
+            deadline = time.monotonic() + 30
+            while receiver.request_once() is not Outcome.STORED and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert receiver.status.snapshots_stored == 1
+            status_file = small_data_folder / "status/HLT.json"
+            inode = status_file.stat().st_ino
+
+            filler = fill_up(small_data_folder, leave_bytes=0)
+            with pytest.raises(OSError) as no_room:  # not even one more page fits
+                (small_data_folder / "probe").write_bytes(b"x" * 4096)
+            assert no_room.value.errno == errno.ENOSPC
+            caplog.set_level(logging.ERROR, logger="pipeline.receiver")
+            assert [receiver.request_once() for _ in range(2)] == [Outcome.FAILED] * 2
+            assert status_file.stat().st_ino == inode  # rewritten in place: no new file could be made
+            [status] = read_all_status(small_data_folder)
+            assert (
+                status.last_error.startswith("store failed")
+                and "No space left on device" in status.last_error
+            )
+            assert (status.requests, status.snapshots_stored) == (receiver.status.requests, 1)
+            page = client.get("/api/status")
+            assert page.status_code == 200 and "No space left on device" in page.get_data(as_text=True)
+            assert any("No space left on device" in record.getMessage() for record in caplog.records)
+
+            filler.unlink()
+            assert receiver.request_once() is Outcome.STORED
+        finally:
+            receiver.close()
+    [status] = read_all_status(small_data_folder)
+    assert status.snapshots_stored == 2 and status.last_error_cleared_utc is not None
+    assert SnapshotStore(small_data_folder).count_snapshots() == 2
 
 
 def test_enospc_is_what_a_full_tmpfs_gives(small_data_folder):
