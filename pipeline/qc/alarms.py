@@ -270,8 +270,9 @@ class Condition:
 
 
 @dataclass(frozen=True)
-class AllOf:
-    """AND: fires when every child fires; the message lists them."""
+class _Combined:
+    """Conditions joined by a logical operator: they need the series of every child, and as much
+    history as the most demanding one."""
 
     children: tuple[AlarmCondition, ...]
 
@@ -284,28 +285,27 @@ class AllOf:
         return max(child.needed for child in self.children)
 
     def evaluate(self, histogram: str, lookup: SeriesLookup) -> Verdict:
-        verdicts = [child.evaluate(histogram, lookup) for child in self.children]
+        return self._join([child.evaluate(histogram, lookup) for child in self.children])
+
+    def _join(self, verdicts: list[Verdict]) -> Verdict:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class AllOf(_Combined):
+    """AND: fires when every child fires; the message lists them."""
+
+    def _join(self, verdicts: list[Verdict]) -> Verdict:
         if all(v.fired for v in verdicts):
             return Verdict(True, "all of: " + "; ".join(v.message for v in verdicts), verdicts[0].last_value)
         return Verdict(False, "", verdicts[0].last_value)
 
 
 @dataclass(frozen=True)
-class AnyOf:
+class AnyOf(_Combined):
     """OR: fires when any child fires; the message lists those that did."""
 
-    children: tuple[AlarmCondition, ...]
-
-    def series_keys(self, histogram: str) -> Iterable[tuple[str, str, str]]:
-        for child in self.children:
-            yield from child.series_keys(histogram)
-
-    @property
-    def needed(self) -> int:
-        return max(child.needed for child in self.children)
-
-    def evaluate(self, histogram: str, lookup: SeriesLookup) -> Verdict:
-        verdicts = [child.evaluate(histogram, lookup) for child in self.children]
+    def _join(self, verdicts: list[Verdict]) -> Verdict:
         fired = [v for v in verdicts if v.fired]
         if fired:
             return Verdict(True, "; ".join(v.message for v in fired), fired[0].last_value)
