@@ -153,6 +153,11 @@ class StoreReader(threading.Thread):
                     duckdb.sql(
                         f"select count(*) from read_parquet('{glob}', hive_partitioning=true)"
                     ).fetchall()
+                # A bare `**/*` (which lists hidden files too) must never meet a file being written.
+                listed = duckdb.sql(f"select file from glob('{self.data_dir}/**/*')").fetchall()
+                self.problems += [
+                    f"glob listed a temp file: {name}" for (name,) in listed if name.endswith(".tmp")
+                ]
                 self.reads += 1
             except FileNotFoundError:
                 continue  # a run folder listed while it was being created
@@ -170,7 +175,8 @@ class StoreReader(threading.Thread):
 @dataclass
 class CrashReport:
     kills: int = 0
-    mid_write: int = 0  # kills that left a temp file: they landed while a snapshot was being written
+    mid_write: int = 0  # kills that landed while the receiver had a file being written (unnamed) open
+    temp_files_left: int = 0  # complete temp files of replaced files left by kills (removed at restart)
     snapshots: int = 0
     reader_reads: int = 0
     problems: list[str] = field(default_factory=list)
@@ -198,15 +204,31 @@ def check_intact(data_dir: Path, known: dict[Path, str]) -> list[str]:
 
 
 def dead_writer_temp_files(data_dir: Path) -> list[Path]:
-    """Temp files left by writers whose process is gone (the receiver removes them at start)."""
+    """Temp files anywhere in the data tree left by writers whose process is gone (files are written
+    unnamed, so there should be none; the receiver removes any at start)."""
     left = []
-    for path in (data_dir / "snapshots").glob("subsystem=*/run=*/.*.tmp"):
+    for path in data_dir.rglob(".*.tmp"):
         pid = int(path.name.rsplit(".", 3)[-3])
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             left.append(path)
     return left
+
+
+def writing_unnamed_file(pid: int) -> bool:
+    """Whether process `pid` holds open a file with no name: a snapshot (or status) being written."""
+    try:
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for descriptor in descriptors:
+        try:
+            if os.readlink(descriptor).endswith(" (deleted)"):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def crash_soak(kills: int, data_dir: Path, seed: int = 1, log: Callable[[str], None] = print) -> CrashReport:
@@ -234,10 +256,18 @@ def crash_soak(kills: int, data_dir: Path, seed: int = 1, log: Callable[[str], N
                 f"kill {kill}: left by a dead writer: {p.name}" for p in dead_writer_temp_files(data_dir)
             ]
             time.sleep(rng.uniform(0.0, 1.0))  # a random point of the ingest loop (writes take most of it)
+            writing = writing_unnamed_file(receiver.pid)
             receiver.send_signal(signal.SIGKILL)
             receiver.wait(timeout=10)
             report.kills += 1
-            report.mid_write += bool(dead_writer_temp_files(data_dir))
+            report.mid_write += writing
+            # A snapshot is never named before it is complete; a replaced file (status, streamers) has a
+            # temp name for the instant between its link and its rename, which the restart clears.
+            left = dead_writer_temp_files(data_dir)
+            report.temp_files_left += len(left)
+            report.problems += [
+                f"kill {kill}: a snapshot temp file left: {p}" for p in left if ".parquet." in p.name
+            ]
             report.problems += [f"kill {kill}: {problem}" for problem in check_intact(data_dir, known)]
             if (kill + 1) % 10 == 0:
                 log(f"  {kill + 1} kills, {len(known)} snapshots, {len(report.problems)} problems")
@@ -353,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
             report = crash_soak(args.kills, data_dir, args.seed)
             recovery = report.restart_to_snapshot_s
             print(
-                f"kills {report.kills} ({report.mid_write} during a write), "
+                f"kills {report.kills} ({report.mid_write} during a write, "
+                f"{report.temp_files_left} temp files left, all removed at restart), "
                 f"committed snapshots {report.snapshots} all intact: "
                 f"{not report.problems}, reader passes {report.reader_reads}\n"
                 f"restart to next snapshot: median {statistics.median(recovery):.2f} s, "
