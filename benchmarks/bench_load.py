@@ -202,6 +202,18 @@ class SimulatedUser:
             await asyncio.sleep(random.uniform(*THINK_S))
 
 
+def server_log_path(phase: str) -> Path:
+    """The server's log of one phase, kept after the run (the data folder is not) to explain errors."""
+    return Path(tempfile.gettempdir()) / f"overwatch-bench-load-{os.getpid()}-{phase}.log"
+
+
+def server_log_summary(path: Path) -> str:
+    """What in the server's log explains client errors: workers the arbiter killed, tracebacks."""
+    text = path.read_text(errors="replace") if path.is_file() else ""
+    timeouts, tracebacks = text.count("WORKER TIMEOUT"), text.count("Traceback")
+    return f"server log {path}: {timeouts} worker timeouts, {tracebacks} tracebacks"
+
+
 def start_server(base_dir: Path, workers: int, threads: int, phase: str) -> tuple[subprocess.Popen, str]:
     port = free_tcp_port()
     env = {
@@ -215,7 +227,8 @@ def start_server(base_dir: Path, workers: int, threads: int, phase: str) -> tupl
         "OVERWATCH_DASH_WORKERS": str(workers),
         "OVERWATCH_DASH_THREADS": str(threads),
     }
-    server = subprocess.Popen([sys.executable, "-m", "dashboard.app"], env=env, stderr=subprocess.DEVNULL)
+    with open(server_log_path(phase), "wb") as log:
+        server = subprocess.Popen([sys.executable, "-m", "dashboard.app"], env=env, stderr=log)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -349,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
                 server.terminate()
                 server.wait(timeout=30)
             results.append(report(phase, stats, elapsed))
+            print(f"   {server_log_summary(server_log_path(f'phase{index}'))}")
         print(
             f"\nload average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())} (the machine is shared)"
         )
