@@ -48,6 +48,7 @@ SNAPSHOTS = 10  # one a minute: a 10-minute run
 PASSWORD = "bench-password-1234"
 THINK_S = (0.5, 2.0)
 P95_TARGET_MS = 500.0
+CLIENT_KEEPALIVE_S = 2.0
 THRESHOLDS = ("0.001", "0.01", "0.05", "0.2", "1", "")
 
 
@@ -169,7 +170,13 @@ class SimulatedUser:
 
     def session(self) -> aiohttp.ClientSession:
         timeout = aiohttp.ClientTimeout(total=30)
-        return aiohttp.ClientSession(timeout=timeout, cookie_jar=aiohttp.CookieJar(unsafe=True))
+        # Idle connections are dropped well before gunicorn closes them (`keepalive` 5 s in
+        # dashboard/server.py): reusing one the server is closing fails as a ServerDisconnectedError
+        # that a browser would retry, not an error of the server.
+        connector = aiohttp.TCPConnector(keepalive_timeout=CLIENT_KEEPALIVE_S)
+        return aiohttp.ClientSession(
+            timeout=timeout, connector=connector, cookie_jar=aiohttp.CookieJar(unsafe=True)
+        )
 
     async def run(self, session: aiohttp.ClientSession, deadline: float, max_requests: int) -> None:
         await self.open_run_page(session)  # where a person lands: it also hands over the CSRF token
