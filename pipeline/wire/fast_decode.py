@@ -593,6 +593,6 @@ def _uniform_edges(fixed_range: bytes) -> np.ndarray:
     streamed bytes, so -0.0 and NaN bounds are cached exactly.
     """
     nbins, xmin, xmax = _AXIS_RANGE.unpack(fixed_range)
-    edges = np.linspace(xmin, xmax, nbins + 1)
+    edges = np.linspace(xmin, xmax, nbins + 1).copy()  # its own numbers (linspace gives a view)
     edges.flags.writeable = False
     return edges
