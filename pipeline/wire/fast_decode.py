@@ -656,10 +656,10 @@ _PLANS: dict[tuple[str, int], _Plan] = {}  # by (class, bytes after the title)
 _PLANS_MAX = 1024
 
 
-def _strings(message: bytes, pos: int, kind: _Kind) -> tuple[int, int, int] | None:
+def _strings(message: bytes, pos: int, dimension: int) -> tuple[int, int, int] | None:
     """(name start, title start, title end) of an object whose class name ends at `pos`, when both
     are short strings (a length byte); None otherwise."""
-    name_at = pos + _PREFIX[kind.dimension].size
+    name_at = pos + _PREFIX[dimension].size
     end = len(message)
     if name_at >= end or message[name_at] == 255:
         return None
@@ -673,17 +673,25 @@ def _planned(
     message: bytes, pos: int, kind: _Kind, readable: Mapping[str, frozenset[int]]
 ) -> Histogram | None:
     """The object whose class name ends at `pos`, read by a learned plan; None when no plan fits."""
-    strings = _strings(message, pos, kind)
-    if strings is None:
+    # `_strings`, inline: this runs once per object
+    name_at = pos + _PREFIX[kind.dimension].size
+    end = len(message)
+    if name_at >= end or message[name_at] == 255:
         return None
-    plan = _PLANS.get((kind.name, len(message) - strings[2]))
+    title_at = name_at + 1 + message[name_at]
+    if title_at >= end or message[title_at] == 255:
+        return None
+    title_end = title_at + 1 + message[title_at]
+    plan = _PLANS.get((kind.name, end - title_end))
     if plan is None or not (plan.readable is None or plan.readable is readable):
         return None
-    return _read_by_plan(message, pos, strings, plan)
+    return _read_by_plan(message, pos, name_at, title_at, title_end, plan)
 
 
-def _read_by_plan(message: bytes, pos: int, strings: tuple[int, int, int], plan: _Plan) -> Histogram | None:
-    name_at, title_at, title_end = strings
+def _read_by_plan(
+    message: bytes, pos: int, name_at: int, title_at: int, title_end: int, plan: _Plan
+) -> Histogram | None:
+    """The object read by `plan`, given where its name and title lie; None if it has another layout."""
     if len(message) - title_end != plan.contents_at + plan.ncells * plan.kind.content_dtype.itemsize:
         return None
     header = _PREFIX[plan.kind.dimension].unpack_from(message, pos)
@@ -703,9 +711,9 @@ def _read_by_plan(message: bytes, pos: int, strings: tuple[int, int, int], plan:
     sumw2 = np.frombuffer(message, _F8, plan.ncells, title_end + plan.sumw2_at) if plan.sumw2_at else None
     values, variances = _values_and_variances(contents, sumw2, plan.shape)
     return Histogram(
-        name=_text(message, name_at + 1, title_at),
+        name=root_text(message[name_at + 1 : title_at]),
         class_name=plan.kind.name,
-        title=_text(message, title_at + 1, title_end),
+        title=root_text(message[title_at + 1 : title_end]),
         edges=plan.edges,
         values_flow=values,
         variances_flow=variances,
@@ -720,10 +728,10 @@ def _learn(
     """Record the layout of the object the walk just read as `histogram`, when a plan can express it
     (short name and title, a plain TObject, fSumw2 empty or one number per cell). The plan is kept only
     if it reads that object exactly as the walk did."""
-    strings = _strings(message, pos, kind)
+    strings = _strings(message, pos, kind.dimension)
     if strings is None:
         return
-    name_at, _title_at, title_end = strings
+    name_at, title_at, title_end = strings
     header = _PREFIX[kind.dimension].unpack_from(message, pos)
     if header[-3] & _VERSION_HAS_BYTE_COUNT or header[-1] & _IS_REFERENCED:
         return
@@ -769,7 +777,7 @@ def _learn(
         edges=histogram.edges,
         axis_titles=histogram.axis_titles,
     )
-    again = _read_by_plan(message, pos, strings, plan)
+    again = _read_by_plan(message, pos, name_at, title_at, title_end, plan)
     if again is None or not _same_histogram(again, histogram):
         return
     if len(_PLANS) >= _PLANS_MAX:
