@@ -590,7 +590,10 @@ def _to_index_order(flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def _positive_part(array: np.ndarray) -> np.ndarray:
     """`array` with every bin that is not > 0 set to +0.0, in place (uproot's `variances[positive]`)."""
-    np.putmask(array, ~(array > 0.0), 0.0)
+    # Sums of squared weights are almost always >= +0.0 already: one pass proves it, cheaper than
+    # the two temporary masks of the general case.
+    if array.view(np.uint64).max() > _POSITIVE_INFINITY_BITS:  # a sign bit or a NaN somewhere
+        np.putmask(array, ~(array > 0.0), 0.0)
     return array
 
 
@@ -790,7 +793,7 @@ def _same_histogram(got: Histogram, want: Histogram) -> bool:
         (got.name, got.class_name, got.title, got.entries, got.axis_titles)
         == (want.name, want.class_name, want.title, want.entries, want.axis_titles)
         and all(a is b for a, b in zip(got.edges, want.edges, strict=True))
-        and np.array_equal(got.values_flow, want.values_flow)
-        and np.array_equal(got.variances_flow, want.variances_flow)
+        and np.array_equal(got.values_flow, want.values_flow, equal_nan=True)
+        and np.array_equal(got.variances_flow, want.variances_flow, equal_nan=True)
         and (got.variances_flow is got.values_flow) == (want.variances_flow is want.values_flow)
     )
