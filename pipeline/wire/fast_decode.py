@@ -22,6 +22,11 @@ Outcome of `decode_histogram`:
 Unweighted histograms (no fSumw2, and no negative, -0.0 or NaN bin) get one read-only array as both
 their values and their variances: they are the same numbers, and the store keeps them once.
 
+Layout plans: the first object of a layout (class and versions, axes as streamed, array sizes) is read
+field by field; later objects of exactly that layout are read by the plan learned from it, with two
+struct reads and a few comparisons (see "layout plans" below). Any structural byte that differs sends
+the object back to the field-by-field walk, so both ways accept and refuse the same bytes.
+
 `decode_histograms` is the one entry point a receiver needs: fast path first, generic path otherwise.
 """
 
