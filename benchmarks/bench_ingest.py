@@ -17,7 +17,8 @@ Replies, each measured against a baseline in the same run:
 
 Rows: the baseline (uproot's generic model decode: `read_object_any`, then `values()`/`variances()`),
 ours decode only (`decode_histograms` per payload), ours decode + store (`decode_reply` on the whole
-reply, then one Parquet snapshot, fsync included).
+reply, then one Parquet snapshot, fsync included), followed by the size of that snapshot's file (the
+storage per snapshot, which must not grow).
 """
 
 from __future__ import annotations
