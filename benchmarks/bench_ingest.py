@@ -17,7 +17,8 @@ Replies, each measured against a baseline in the same run:
 
 Rows: the baseline (uproot's generic model decode: `read_object_any`, then `values()`/`variances()`),
 ours decode only (`decode_histograms` per payload), ours decode + store (`decode_reply` on the whole
-reply, then one Parquet snapshot, fsync included).
+reply, then one Parquet snapshot, fsync included), followed by the size of that snapshot's file (the
+storage per snapshot, which must not grow).
 """
 
 from __future__ import annotations
@@ -152,6 +153,7 @@ class DecodeAndStore:
     def __init__(self, store: SnapshotStore) -> None:
         self.store = store
         self.calls = 0
+        self.snapshot_ids: list[str] = []
 
     def __call__(self, reply: Reply) -> int:
         decoded = decode_reply(reply.frames, reply.context)
@@ -164,8 +166,13 @@ class DecodeAndStore:
             beam_type=decoded.beam_type,
         )
         self.calls += 1
-        self.store.write_snapshot(meta, decoded.histograms)
+        self.snapshot_ids.append(self.store.write_snapshot(meta, decoded.histograms))
         return len(decoded.histograms)
+
+    def stored_bytes(self) -> int:
+        """Size of the last snapshot file written (storage per snapshot)."""
+        [path] = self.store.data_dir.glob(f"*/subsystem=*/run=*/{self.snapshot_ids[-1]}.parquet")
+        return path.stat().st_size
 
 
 class Row:
@@ -212,6 +219,9 @@ def report(reply: Reply, rows: list[Row]) -> None:
         cpu = statistics.median(row.cpu)
         ratio = baseline / wall
         print(f"  {row.label:<34}{wall * 1e3:>9.1f}{row.rate():>10,.0f}{ratio:>12.1f}x{cpu * 1e3:>9.1f}")
+    stored = rows[2].function
+    if isinstance(stored, DecodeAndStore):
+        print(f"  stored: {stored.stored_bytes() / 1e3:,.1f} kB per snapshot")
 
 
 def main(argv: list[str] | None = None) -> None:

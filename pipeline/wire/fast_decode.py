@@ -22,6 +22,11 @@ Outcome of `decode_histogram`:
 Unweighted histograms (no fSumw2, and no negative, -0.0 or NaN bin) get one read-only array as both
 their values and their variances: they are the same numbers, and the store keeps them once.
 
+Layout plans: the first object of a layout (class and versions, axes as streamed, array sizes) is read
+field by field; later objects of exactly that layout are read by the plan learned from it, with two
+struct reads and a few comparisons (see "layout plans" below). Any structural byte that differs sends
+the object back to the field-by-field walk, so both ways accept and refuse the same bytes.
+
 `decode_histograms` is the one entry point a receiver needs: fast path first, generic path otherwise.
 """
 
@@ -501,6 +506,18 @@ def _read_object(message: bytes, readable: Mapping[str, frozenset[int]]) -> Hist
     if kind is None:
         raise _NotOurs(f"class {message[name_start:name_end]!r}")
     pos = name_end + 1
+    planned = _planned(message, pos, kind, readable)
+    if planned is not None:
+        return planned
+    histogram = _walk_object(message, pos, object_end, kind, readable)
+    _learn(message, pos, kind, readable, histogram)
+    return histogram
+
+
+def _walk_object(
+    message: bytes, pos: int, object_end: int, kind: _Kind, readable: Mapping[str, frozenset[int]]
+) -> Histogram:
+    """The object after its class name at `pos`, read field by field."""
     count, version = _HEADER.unpack_from(message, pos)
     stop = _object_end(count, version, pos, object_end, readable[kind.name], kind.name)
     if stop != object_end:
@@ -541,16 +558,7 @@ def _histogram(kind: _Kind, th1: _TH1Part, contents: np.ndarray | None) -> Histo
         )
     if th1.sumw2 is not None and th1.sumw2.size != ncells:
         raise _NotOurs("fSumw2 of another size than fNcells")  # the generic path would ignore it
-    values = _to_index_order(contents, shape)
-    # Variances as uproot gives them: fSumw2 when filled, else the contents, and only where positive
-    # (+0.0 for negative, -0.0 and NaN bins).
-    if th1.sumw2 is not None:
-        variances = _positive_part(_to_index_order(th1.sumw2, shape))
-    elif values.view(np.uint64).max() <= _POSITIVE_INFINITY_BITS:  # no sign bit, no NaN
-        values.flags.writeable = False  # shared by values and variances: changing one would change both
-        variances = values
-    else:
-        variances = _positive_part(values.copy())
+    values, variances = _values_and_variances(contents, th1.sumw2, shape)
     return Histogram(
         name=th1.name,
         class_name=kind.name,
@@ -563,6 +571,20 @@ def _histogram(kind: _Kind, th1: _TH1Part, contents: np.ndarray | None) -> Histo
     )
 
 
+def _values_and_variances(
+    contents: np.ndarray, sumw2: np.ndarray | None, shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Contents and variances in index order; variances as uproot gives them: fSumw2 when filled, else
+    the contents, and only where positive (+0.0 for negative, -0.0 and NaN bins)."""
+    values = _to_index_order(contents, shape)
+    if sumw2 is not None:
+        return values, _positive_part(_to_index_order(sumw2, shape))
+    if values.view(np.uint64).max() <= _POSITIVE_INFINITY_BITS:  # no sign bit, no NaN
+        values.flags.writeable = False  # shared by values and variances: changing one would change both
+        return values, values
+    return values, _positive_part(values.copy())
+
+
 def _to_index_order(flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """ROOT's bins (x fastest) as a C-ordered float64 array indexed [ix, iy, iz]; one copy, no views
     of the message kept alive."""
@@ -573,7 +595,10 @@ def _to_index_order(flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def _positive_part(array: np.ndarray) -> np.ndarray:
     """`array` with every bin that is not > 0 set to +0.0, in place (uproot's `variances[positive]`)."""
-    np.putmask(array, ~(array > 0.0), 0.0)
+    # Sums of squared weights are almost always >= +0.0 already: one pass proves it, cheaper than
+    # the two temporary masks of the general case.
+    if array.view(np.uint64).max() > _POSITIVE_INFINITY_BITS:  # a sign bit or a NaN somewhere
+        np.putmask(array, ~(array > 0.0), 0.0)
     return array
 
 
@@ -593,6 +618,187 @@ def _uniform_edges(fixed_range: bytes) -> np.ndarray:
     streamed bytes, so -0.0 and NaN bounds are cached exactly.
     """
     nbins, xmin, xmax = _AXIS_RANGE.unpack(fixed_range)
-    edges = np.linspace(xmin, xmax, nbins + 1)
+    edges = np.linspace(xmin, xmax, nbins + 1).copy()  # its own numbers (linspace gives a view)
     edges.flags.writeable = False
     return edges
+
+
+# ---- layout plans -------------------------------------------------------------------------------
+# A reply holds hundreds of objects of a few layouts: same class and versions, same axes, same sizes;
+# only the name, the title and the numbers differ. After the byte walk has read one object, a plan
+# records everything that must be equal for a later object to have exactly that layout, so that the
+# later object costs two struct reads, a few comparisons and its arrays, instead of the walk (about
+# three times as long). A plan only takes objects whose every structural byte (byte counts, versions,
+# the attributes and axes as streamed, fOption, fFunctions, fBuffer, fNcells, the array sizes) equals
+# its own, which the walk read and accepted; anything else goes to the walk, which accepts or refuses it.
+
+# Headers from the class's own to TNamed's TObject (version, fUniqueID, fBits); TH2/TH3 add a base.
+_PREFIX = {
+    1: struct.Struct(">IhIhIhHII"),
+    2: struct.Struct(">IhIhIhIhHII"),
+    3: struct.Struct(">IhIhIhIhHII"),
+}
+_STATS_ENTRIES = struct.Struct(">4xd")  # fBarOffset, fBarWidth, fEntries: the first of _TH1_STATS
+_CONTOUR_SIZE_AT = _TH1_STATS.size - 4  # fContour.fN within _TH1_STATS
+
+
+class _Plan(NamedTuple):
+    readable: Mapping[str, frozenset[int]] | None  # the versions it needs; None: built in, always readable
+    prefix_counts: tuple[int, ...]  # the prefix's byte counts, less the bytes of name and title
+    prefix_versions: tuple[int, ...]  # the prefix's object versions
+    tobject_version: int
+    axes_block: bytes  # TAttLine, TAttFill, TAttMarker, fNcells and the three TAxis, as streamed
+    tail: struct.Struct  # after the axes: fEntries, then the structure up to the contents
+    tail_structure: tuple[int | bytes, ...]  # what `tail` reads after fEntries, for this layout
+    # Where the numbers lie, counted from the title's end (sumw2_at 0: no fSumw2)
+    sumw2_at: int
+    contents_at: int
+    kind: _Kind
+    shape: tuple[int, ...]
+    ncells: int
+    edges: tuple[np.ndarray, ...]
+    axis_titles: tuple[str, ...]
+
+
+_PLANS: dict[tuple[str, int], _Plan] = {}  # by (class, bytes after the title)
+_PLANS_MAX = 1024
+
+
+def _strings(message: bytes, pos: int, dimension: int) -> tuple[int, int, int] | None:
+    """(name start, title start, title end) of an object whose class name ends at `pos`, when both
+    are short strings (a length byte); None otherwise."""
+    name_at = pos + _PREFIX[dimension].size
+    end = len(message)
+    if name_at >= end or message[name_at] == 255:
+        return None
+    title_at = name_at + 1 + message[name_at]
+    if title_at >= end or message[title_at] == 255:
+        return None
+    return name_at, title_at, title_at + 1 + message[title_at]
+
+
+def _planned(
+    message: bytes, pos: int, kind: _Kind, readable: Mapping[str, frozenset[int]]
+) -> Histogram | None:
+    """The object whose class name ends at `pos`, read by a learned plan; None when no plan fits."""
+    # `_strings`, inline: this runs once per object
+    name_at = pos + _PREFIX[kind.dimension].size
+    end = len(message)
+    if name_at >= end or message[name_at] == 255:
+        return None
+    title_at = name_at + 1 + message[name_at]
+    if title_at >= end or message[title_at] == 255:
+        return None
+    title_end = title_at + 1 + message[title_at]
+    plan = _PLANS.get((kind.name, end - title_end))
+    if plan is None or not (plan.readable is None or plan.readable is readable):
+        return None
+    return _read_by_plan(message, pos, name_at, title_at, title_end, plan)
+
+
+def _read_by_plan(
+    message: bytes, pos: int, name_at: int, title_at: int, title_end: int, plan: _Plan
+) -> Histogram | None:
+    """The object read by `plan`, given where its name and title lie; None if it has another layout."""
+    if len(message) - title_end != plan.contents_at + plan.ncells * plan.kind.content_dtype.itemsize:
+        return None
+    header = _PREFIX[plan.kind.dimension].unpack_from(message, pos)
+    string_bytes = title_end - name_at
+    if (
+        header[1:-3:2] != plan.prefix_versions
+        or header[-3] != plan.tobject_version
+        or header[-1] & _IS_REFERENCED
+        or header[0:-3:2] != tuple(map(string_bytes.__add__, plan.prefix_counts))
+        or not message.startswith(plan.axes_block, title_end)
+    ):
+        return None
+    entries, *structure = plan.tail.unpack_from(message, title_end + len(plan.axes_block))
+    if tuple(structure) != plan.tail_structure:
+        return None
+    contents = np.frombuffer(message, plan.kind.content_dtype, plan.ncells, title_end + plan.contents_at)
+    sumw2 = np.frombuffer(message, _F8, plan.ncells, title_end + plan.sumw2_at) if plan.sumw2_at else None
+    values, variances = _values_and_variances(contents, sumw2, plan.shape)
+    return Histogram(
+        name=root_text(message[name_at + 1 : title_at]),
+        class_name=plan.kind.name,
+        title=root_text(message[title_at + 1 : title_end]),
+        edges=plan.edges,
+        values_flow=values,
+        variances_flow=variances,
+        entries=entries,
+        axis_titles=plan.axis_titles,
+    )
+
+
+def _learn(
+    message: bytes, pos: int, kind: _Kind, readable: Mapping[str, frozenset[int]], histogram: Histogram
+) -> None:
+    """Record the layout of the object the walk just read as `histogram`, when a plan can express it
+    (short name and title, a plain TObject, fSumw2 empty or one number per cell). The plan is kept only
+    if it reads that object exactly as the walk did."""
+    strings = _strings(message, pos, kind.dimension)
+    if strings is None:
+        return
+    name_at, title_at, title_end = strings
+    header = _PREFIX[kind.dimension].unpack_from(message, pos)
+    if header[-3] & _VERSION_HAS_BYTE_COUNT or header[-1] & _IS_REFERENCED:
+        return
+    # Attributes, fNcells and three axes, each axis's byte count saying where the next one starts.
+    axes_end = title_end + _ATTRIBUTES.size
+    for _ in range(3):
+        (count,) = _U32.unpack_from(message, axes_end)
+        axes_end += 4 + (count & ~_BYTE_COUNT_MASK)
+    (ncontour,) = _I32.unpack_from(message, axes_end + _CONTOUR_SIZE_AT)
+    sumw2_count_at = axes_end + _TH1_STATS.size + 8 * ncontour
+    (nsumw2,) = _I32.unpack_from(message, sumw2_count_at)
+    ncells = histogram.values_flow.size
+    if nsumw2 not in (0, ncells):
+        return
+    option_at = sumw2_count_at + 4 + 8 * nsumw2
+    contents_at = len(message) - ncells * kind.content_dtype.itemsize
+    moments = _MOMENT_BYTES.get(kind.dimension, 0)
+    fixed = contents_at - 4 - moments - option_at  # fOption ... TH1's last member (and TAtt3D's header)
+    if fixed < 0:
+        return
+    # fEntries; fContour.fN, its numbers skipped; fSumw2.fN, its numbers skipped; the fixed members;
+    # TH2/TH3 moments skipped; the contents' fN.
+    tail = struct.Struct(f">4xd{_CONTOUR_SIZE_AT - 12}xi{8 * ncontour}xi{8 * nsumw2}x{fixed}s{moments}xi")
+    _entries, *structure = tail.unpack_from(message, axes_end)
+    classes = (kind.name, "TH1") if kind.dimension == 1 else (kind.name, kind.base, "TH1")
+    versions = header[1:-3:2]
+    builtin = all(
+        version in _BUILTIN_VERSIONS[name] for name, version in zip(classes, versions, strict=False)
+    )
+    plan = _Plan(
+        readable=None if builtin else readable,
+        prefix_counts=tuple(count - (title_end - name_at) for count in header[0:-3:2]),
+        prefix_versions=versions,
+        tobject_version=header[-3],
+        axes_block=message[title_end:axes_end],
+        tail=tail,
+        tail_structure=tuple(structure),
+        sumw2_at=sumw2_count_at + 4 - title_end if nsumw2 else 0,
+        contents_at=contents_at - title_end,
+        kind=kind,
+        shape=histogram.values_flow.shape,
+        ncells=ncells,
+        edges=histogram.edges,
+        axis_titles=histogram.axis_titles,
+    )
+    again = _read_by_plan(message, pos, name_at, title_at, title_end, plan)
+    if again is None or not _same_histogram(again, histogram):
+        return
+    if len(_PLANS) >= _PLANS_MAX:
+        _PLANS.clear()
+    _PLANS[kind.name, len(message) - title_end] = plan
+
+
+def _same_histogram(got: Histogram, want: Histogram) -> bool:
+    return (
+        (got.name, got.class_name, got.title, got.entries, got.axis_titles)
+        == (want.name, want.class_name, want.title, want.entries, want.axis_titles)
+        and all(a is b for a, b in zip(got.edges, want.edges, strict=True))
+        and np.array_equal(got.values_flow, want.values_flow, equal_nan=True)
+        and np.array_equal(got.variances_flow, want.variances_flow, equal_nan=True)
+        and (got.variances_flow is got.values_flow) == (want.variances_flow is want.values_flow)
+    )

@@ -336,11 +336,9 @@ def _unusable_numbers(histogram: Histogram) -> str | None:
     if not math.isfinite(histogram.entries):
         return f"non-finite entries ({histogram.entries})"
     for axis, edges in zip("xyz", histogram.edges, strict=False):
-        # Axes hold tens to thousands of edges: the exact check is cheap. `diff > 0` is False for NaN.
-        if not np.isfinite(edges).all():
-            return f"non-finite {axis} bin edges"
-        if not (np.diff(edges) > 0).all():
-            return f"{axis} bin edges do not increase"
+        problem = _edges_problem(edges)
+        if problem:
+            return problem.format(axis=axis)
     arrays = [("contents", histogram.values_flow)]
     # Unweighted fills share one array for both (fast_decode): checking it once is enough.
     if histogram.variances_flow is not histogram.values_flow:
@@ -354,3 +352,31 @@ def _unusable_numbers(histogram: Histogram) -> str | None:
             if bad_bins:
                 return f"non-finite {what} ({bad_bins} bins)"
     return None
+
+
+# Verdicts on the edge arrays the fast decoder shares between histograms (read-only arrays that own
+# their numbers: its cached axes), keyed by identity. A reply repeats a few binnings hundreds of times
+# and the checks cost four numpy calls per axis, more than the rest of the histogram's checks. Each
+# entry holds its array, so an id cannot be reused while it is here; bounded, cleared when full.
+_EDGE_VERDICTS: dict[int, tuple[np.ndarray, str | None]] = {}
+_EDGE_VERDICTS_MAX = 4096
+
+
+def _edges_problem(edges: np.ndarray) -> str | None:
+    """What is wrong with one axis's edges (a template for `str.format(axis=...)`), or None."""
+    shared = not edges.flags.writeable and edges.flags.owndata
+    if shared:
+        cached = _EDGE_VERDICTS.get(id(edges))
+        if cached is not None and cached[0] is edges:
+            return cached[1]
+    # Axes hold tens to thousands of edges: the exact check is cheap. `diff > 0` is False for NaN.
+    problem = None
+    if not np.isfinite(edges).all():
+        problem = "non-finite {axis} bin edges"
+    elif not (np.diff(edges) > 0).all():
+        problem = "{axis} bin edges do not increase"
+    if shared:
+        if len(_EDGE_VERDICTS) >= _EDGE_VERDICTS_MAX:
+            _EDGE_VERDICTS.clear()
+        _EDGE_VERDICTS[id(edges)] = (edges, problem)
+    return problem

@@ -121,6 +121,32 @@ def test_bad_edges_and_entries_are_rejected_and_the_good_object_kept():
     assert sum("non-finite entries" in r for r in reasons) == 1
 
 
+def test_a_bad_binning_shared_by_many_objects_is_refused_for_each():
+    # The fast decoder shares one edges array per binning and the check's verdict on it is kept: a
+    # binning refused once must be refused for every object that has it, in this reply and the next.
+    # (Block 1 is the INFO block.)
+    for _ in range(2):
+        reply = reply_of(
+            *[with_edges(f"swapped_{index}", [1.0, 0.5, 0.0]) for index in range(3)],
+            with_edges("good", [0.0, 0.5, 1.0]),
+        )
+        assert [h.name for h in reply.histograms] == ["good"]
+        assert sorted(reply.invalid) == [
+            f"block {index + 2} 'swapped_{index}': x bin edges do not increase" for index in range(3)
+        ]
+
+
+def test_edges_that_can_change_are_checked_every_time():
+    from pipeline.wire.messages import _unusable_numbers
+
+    edges = np.array([0.0, 0.5, 1.0])  # writeable: its verdict is never kept
+    values = np.ones(4)
+    good = Histogram("h", "TH1D", "", (edges,), values, values, 4.0)
+    assert _unusable_numbers(good) is None
+    edges[1] = 2.0
+    assert _unusable_numbers(good) == "x bin edges do not increase"
+
+
 # ---- names and titles that are not UTF-8 --------------------------------------------------------
 
 

@@ -1,0 +1,97 @@
+"""Layout plans of the fast path: after one object of a layout was read field by field, later objects
+of exactly that layout are read by the plan, with the same result as the byte walk and the generic
+path; an object that differs in any structural byte is read (or refused) by the walk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.histogram import Histogram
+from pipeline.wire import fast_decode
+from pipeline.wire.fast_decode import decode_histogram
+from pipeline.wire.tmessage import DecodeError
+from tests.pipeline.test_wire_fast_decode import CLASSES, assert_same, encode, generic
+
+
+@pytest.fixture
+def walks(monkeypatch) -> list[str]:
+    """Names of the objects the byte walk read (every other object took a plan); no plan learned yet."""
+    monkeypatch.setattr(fast_decode, "_PLANS", {})
+    walked: list[str] = []
+    walk = fast_decode._walk_object
+
+    def counting_walk(*args):
+        histogram = walk(*args)
+        walked.append(histogram.name)
+        return histogram
+
+    monkeypatch.setattr(fast_decode, "_walk_object", counting_walk)
+    return walked
+
+
+def same_binning(class_name: str, seed: int, name: str, title: str = "a title") -> Histogram:
+    """Histograms that differ in name, title, contents, variances and entries, never in binning."""
+    rng = np.random.default_rng(seed)
+    dimension = int(class_name[2])
+    edges = tuple(np.linspace(-1.0, 1.0, 4 + axis) for axis in range(dimension))
+    shape = tuple(len(e) + 1 for e in edges)
+    if class_name[-1] in "DF":
+        values = rng.normal(3.0, 5.0, size=shape)  # negative bins too: variances clip like uproot's
+        if class_name[-1] == "F":
+            values = values.astype(np.float32).astype(np.float64)
+    else:
+        values = rng.integers(-3, 40, size=shape).astype(np.float64)
+    variances = np.abs(values) * rng.uniform(0.5, 2.0, size=shape)
+    return Histogram(name, class_name, title, edges, values, variances, float(seed * 1000 + 7), ("x", "y"))
+
+
+@pytest.mark.parametrize("class_name", CLASSES)
+@pytest.mark.parametrize("sumw2", [True, False], ids=["sumw2", "no-sumw2"])
+def test_objects_of_a_learned_layout_take_the_plan_and_read_like_the_generic_path(walks, class_name, sumw2):
+    names = ["h", "a_much_longer_name/with_a_path", "hé", "h3"]
+    titles = ["t", "", "a title with µ and a length of more than forty bytes", "t"]
+    for seed, (name, title) in enumerate(zip(names, titles, strict=True)):
+        histogram = same_binning(class_name, seed, name, title)
+        payload = encode(histogram, sumw2=sumw2)
+        fast = decode_histogram(payload)
+        [reference] = generic(payload)
+        assert_same(fast, reference)
+        np.testing.assert_array_equal(fast.values_flow, histogram.values_flow)
+        if not sumw2 and (reference.values_flow > 0).all():
+            assert fast.variances_flow is fast.values_flow
+    assert walks == ["h"], "only the first object of the layout is walked"
+
+
+def test_an_object_with_another_binning_of_the_same_size_is_walked(walks):
+    first = same_binning("TH2F", 1, "first")
+    decode_histogram(encode(first))
+    # Same sizes everywhere (so the same bytes after the title), other edges: the axes as streamed differ.
+    wider = Histogram(
+        "wider", "TH2F", first.title, tuple(e * 2 for e in first.edges), first.values_flow,
+        first.variances_flow, 3.0, first.axis_titles,
+    )  # fmt: skip
+    payload = encode(wider)
+    fast = decode_histogram(payload)
+    assert_same(fast, generic(payload)[0])
+    np.testing.assert_array_equal(fast.edges[0], np.linspace(-2.0, 2.0, 4))
+    assert walks == ["first", "wider"]
+
+
+def test_a_member_the_plan_did_not_see_sends_the_object_to_the_walk(walks):
+    decode_histogram(encode(same_binning("TH1D", 1, "plain")))
+    # fBinStatErrOpt is one of the fixed members after fSumw2: same size, other bytes.
+    payload = encode(same_binning("TH1D", 2, "other"), fBinStatErrOpt=1)
+    fast = decode_histogram(payload)
+    assert_same(fast, generic(payload)[0])
+    assert walks == ["plain", "other"]
+
+
+def test_a_wrong_byte_count_in_a_learned_layout_is_still_refused(walks):
+    decode_histogram(encode(same_binning("TH1D", 1, "plain")))
+    payload = bytearray(encode(same_binning("TH1D", 2, "other")))
+    class_end = payload.index(b"TH1D\0") + 5
+    th1_count = class_end + 6  # after TH1D's own byte count and version
+    payload[th1_count + 3] += 1  # TH1 now claims one byte more than TH1D holds
+    with pytest.raises(DecodeError, match=r"TH1 ends at byte [0-9]+, its byte count says"):
+        decode_histogram(bytes(payload))  # the plan did not take it: the walk says what is wrong
