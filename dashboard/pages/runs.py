@@ -152,8 +152,10 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
     page = clamped_page(query.get("page"), len(summaries))
     return html.Div(
         [
-            # The page's own view of the URL (refresh=False: a new ?page= pushes history, no reload).
-            dcc.Location(id=Runs.LOCATION, refresh=False),
+            # The page's own view of the URL: a new ?page= pushes history without a reload, and
+            # "callback-nav" tells the shell's Location too (with refresh=False the shell kept the old
+            # URL, and the jump box's new path was then replaced by it).
+            dcc.Location(id=Runs.LOCATION, refresh="callback-nav"),
             html.Div(
                 [
                     html.H2("Runs", className="me-auto"),
@@ -277,6 +279,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(Shell.LOCATION, "pathname"),
+        Output(Shell.LOCATION, "search"),
         Output(Runs.JUMP_ERROR, "children"),
         Input(Runs.JUMP_BUTTON, "n_clicks"),
         Input(Runs.JUMP_INPUT, "n_submit"),
@@ -287,6 +290,6 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         if text is None or not str(text).strip():
             raise PreventUpdate
         try:
-            return jump_target(text, service.run_summaries(), configured), ""
+            return jump_target(text, service.run_summaries(), configured), "", ""  # no ?page= on a run
         except ValueError as error:
-            return no_update, html.Div(str(error), className="alert alert-warning py-1 px-2 mt-2")
+            return no_update, no_update, html.Div(str(error), className="alert alert-warning py-1 px-2 mt-2")
