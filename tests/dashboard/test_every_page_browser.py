@@ -8,6 +8,7 @@ service's checks, trends and alarms, so that no page is empty."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from dash.testing.wait import until
@@ -113,3 +114,30 @@ def test_the_machines_status_answers_are_plain_text_and_json(dash_duo, tmp_path,
     # No receiver runs for this store: the answer is 500 with the reason, one line per receiver.
     text = dash_duo.driver.find_element("tag name", "body").text
     assert text != "Alive" and all(subsystem in text for subsystem in SUBSYSTEMS)
+
+
+def test_the_trend_plot_keeps_its_height_when_new_points_arrive(dash_duo, tmp_path, checked_store):
+    """A live refresh with a new point draws a new figure; the plot must not collapse meanwhile (it
+    blinked away on every other refresh when its height was a percentage of a card without one)."""
+    data_dir = tmp_path / "data"
+    shutil.copytree(checked_store[0], data_dir)
+    settings = Settings(data_dir=data_dir, cache_dir=tmp_path / "cache", subsystems=SUBSYSTEMS)
+    dash_duo.start_server(create_app(settings))
+    set_viewport(dash_duo, 1600, 1000)
+    open_page(dash_duo, f"/trending/EMC?run={FIRST_RUN + 1}")
+    until(lambda: plot(dash_duo, Trending.GRAPH, "g._fullData[0].x.length") == 4, timeout=30)
+    dash_duo.driver.execute_script(
+        "const box = document.getElementById(arguments[0]); window.__heights = [];"
+        "new ResizeObserver(() => window.__heights.push(box.getBoundingClientRect().height)).observe(box);",
+        Trending.GRAPH,
+    )
+    for minute in (4.5, 4.8):  # two more snapshots of the second run, checked and trended as they land
+        record_runs(SnapshotStore(data_dir), {1: (minute,)}, subsystems=SUBSYSTEMS)
+        consumers, _ = trend_and_alarm_steps(data_dir, settings, deliver=False)
+        QCService(data_dir, consumers=consumers).check_pending()
+    until(lambda: plot(dash_duo, Trending.GRAPH, "g._fullData[0].x.length") == 6, timeout=30)
+    heights = dash_duo.driver.execute_script("return window.__heights;")
+    height = dash_duo.driver.execute_script(
+        "return document.getElementById(arguments[0]).getBoundingClientRect().height;", Trending.GRAPH
+    )
+    assert height >= 400 and all(h >= 400 for h in heights), heights
