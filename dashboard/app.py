@@ -18,7 +18,7 @@ from pathlib import Path
 import dash
 import diskcache
 from dash import Input, Output, State, dcc, html
-from flask import Flask, Response, request
+from flask import Flask, Response, redirect, request
 
 from dashboard import downloads
 from dashboard.access import Role, callback_role, current_identity, guard
@@ -41,6 +41,7 @@ from pipeline.processing.service import ProcessingService
 from pipeline.settings import Settings
 from pipeline.store import SnapshotStore
 from pipeline.web import register_api_routes
+from pipeline.web.access import requires
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ def create_app(
     # /api/...: data API and HTTP push, behind the same access rule as everything else.
     register_api_routes(app.server, service, settings, authorizer=access.seam_authorizer)
     register_status_routes(app.server, service, settings)
+    _serve_favicon(app.server)
     return app
 
 
@@ -155,6 +157,16 @@ def _answer_404_for_unknown_paths(server: Flask, table: list[Route]) -> None:
         if resolve(request.path, table) is None:
             return Response(not_found_html(request.path), status=404, mimetype="text/html")
         return None
+
+
+def _serve_favicon(server: Flask) -> None:
+    """Browsers ask `/favicon.ico` for what is not a Dash page (`/status`, `/api/status`, the 404 page):
+    point them at Dash's icon, so that no page leaves a 404 in the console."""
+
+    @server.get("/favicon.ico")
+    @requires(Role.PUBLIC)
+    def favicon() -> Response:
+        return redirect("/_favicon.ico", code=301)
 
 
 def main() -> None:

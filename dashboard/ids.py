@@ -25,6 +25,7 @@ class Shell:
 class Runs:
     """`/` and `/runs`: the run list."""
 
+    LOCATION = "runs-url"  # the page's own view of the URL: ?page=N
     TABLE = "runs-table"
     PAGINATION = "runs-pagination"
     PAGE_INFO = "runs-page-info"

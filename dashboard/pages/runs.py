@@ -1,5 +1,6 @@
 """`/` and `/runs`: every run, newest first, 50 to a page (pages above the table), with a run-number
-jump box.
+jump box. The page shown is in the URL (`/runs?page=2`): paging pushes a history entry, back/forward
+step through the pages, and a link opens the page it names.
 
 Per run: start in CERN local time and in UTC (both labelled), length, HLT mode, beam type, an "ongoing"
 badge, and one link per subsystem with data (to `/run/<run>/<SYS>`). The list refreshes by itself and
@@ -13,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, dcc, html, no_update
+from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from dashboard.access import Role, callback_role
@@ -23,6 +24,7 @@ from dashboard.layout import NO_RUNS_MESSAGE
 from dashboard.pages.run import page_path
 from dashboard.quality import QUALITY_LEGEND, quality_button_class, quality_title, run_qualities
 from dashboard.status_panel import format_cern_local, format_minutes, format_utc
+from dashboard.url_state import query_dict
 from pipeline.processing.runs import RunSummary
 
 PATHS = ("/runs", "/")
@@ -35,9 +37,24 @@ def page_count(n_runs: int) -> int:
     return max(1, math.ceil(n_runs / RUNS_PER_PAGE))
 
 
+def clamped_page(page: object, n_runs: int) -> int:
+    """The 1-based page to show for a requested one (from the URL or the pager): a number within the
+    pages there are; anything that is not a whole number is the first page."""
+    try:
+        number = int(str(page).strip()) if page is not None else 1
+    except ValueError:
+        number = 1
+    return min(max(1, number), page_count(n_runs))
+
+
+def page_search(page: int) -> str:
+    """The URL query of a page: none for the first (`/runs` is page 1), `?page=N` for the others."""
+    return "" if page <= 1 else f"?page={page}"
+
+
 def runs_on_page(summaries: Sequence[RunSummary], page: int) -> Sequence[RunSummary]:
     """The runs of 1-based `page` (clamped to the pages there are)."""
-    page = min(max(1, int(page or 1)), page_count(len(summaries)))
+    page = clamped_page(page, len(summaries))
     return summaries[(page - 1) * RUNS_PER_PAGE : page * RUNS_PER_PAGE]
 
 
@@ -131,14 +148,14 @@ def runs_table(
 
 def layout(context: PageContext, params: dict, query: dict) -> html.Div:
     summaries = context.service.run_summaries()
-    try:
-        page = int(query.get("page", 1))
-    except ValueError:
-        page = 1
     pages = page_count(len(summaries))
-    page = min(max(page, 1), pages)
+    page = clamped_page(query.get("page"), len(summaries))
     return html.Div(
         [
+            # The page's own view of the URL: a new ?page= pushes history without a reload, and
+            # "callback-nav" tells the shell's Location too (with refresh=False the shell kept the old
+            # URL, and the jump box's new path was then replaced by it).
+            dcc.Location(id=Runs.LOCATION, refresh="callback-nav"),
             html.Div(
                 [
                     html.H2("Runs", className="me-auto"),
@@ -224,7 +241,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     def show_page(page, _n, old_pages, shown):
         summaries = service.run_summaries()
         pages = page_count(len(summaries))
-        page = min(max(int(page or 1), 1), pages)
+        page = clamped_page(page, len(summaries))
         on_page = runs_on_page(summaries, page)
         qualities = run_qualities(service, ((s.run, s.subsystems) for s in on_page))
         signature = [
@@ -244,7 +261,25 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
 
     @callback_role(app, Role.SHIFTER)
     @app.callback(
+        Output(Runs.LOCATION, "search"),
+        Output(Runs.PAGINATION, "active_page"),
+        Input(Runs.LOCATION, "search"),
+        Input(Runs.PAGINATION, "active_page"),
+        prevent_initial_call=True,
+    )
+    def page_in_url(search, active_page):
+        """The pager writes ?page= (a history entry); back/forward or a link set the pager. One
+        callback for both directions: two would form a loop, which Dash refuses."""
+        if ctx.triggered_id == Runs.LOCATION:
+            page = clamped_page(query_dict(search).get("page"), len(service.run_summaries()))
+            return no_update, no_update if page == active_page else page
+        wanted = page_search(clamped_page(active_page, len(service.run_summaries())))
+        return no_update if wanted == (search or "") else wanted, no_update
+
+    @callback_role(app, Role.SHIFTER)
+    @app.callback(
         Output(Shell.LOCATION, "pathname"),
+        Output(Shell.LOCATION, "search"),
         Output(Runs.JUMP_ERROR, "children"),
         Input(Runs.JUMP_BUTTON, "n_clicks"),
         Input(Runs.JUMP_INPUT, "n_submit"),
@@ -255,6 +290,6 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         if text is None or not str(text).strip():
             raise PreventUpdate
         try:
-            return jump_target(text, service.run_summaries(), configured), ""
+            return jump_target(text, service.run_summaries(), configured), "", ""  # no ?page= on a run
         except ValueError as error:
-            return no_update, html.Div(str(error), className="alert alert-warning py-1 px-2 mt-2")
+            return no_update, no_update, html.Div(str(error), className="alert alert-warning py-1 px-2 mt-2")

@@ -172,6 +172,9 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
                     config=graph_config("trend"),
                     responsive=True,
                     className="histogram-graph trend-graph",
+                    # A fixed height on the component: with Dash's "height: 100%" of a card without
+                    # one, the live plot collapsed to nothing on every other refresh.
+                    style={"height": "460px"},
                 ),
                 html.Div(id=Trending.SUMMARY, className="trend-summary mt-1"),
                 html.Div(

@@ -141,6 +141,14 @@ def test_the_control_room_rotates_groups_and_greys_stale_data(dash_duo, settings
             " return box.bottom <= window.innerHeight && box.right <= window.innerWidth;",
             selector,
         ), f"{selector} reaches out of the screen"
+    # Nothing floats over the plot's corners (the local-mode notice once covered the bottom right).
+    assert dash_duo.driver.execute_script(
+        "const graph = document.getElementById(arguments[0]); const box = graph.getBoundingClientRect();"
+        " return [[box.left + 20, box.top + 20], [box.right - 20, box.bottom - 20],"
+        " [box.left + 20, box.bottom - 20], [box.right - 20, box.top + 20]]"
+        ".map(([x, y]) => graph.contains(document.elementFromPoint(x, y)));",
+        ControlRoom.GRAPH,
+    ) == [True, True, True, True]
     assert dash_duo.driver.execute_script(
         "return window.scrollY === 0 && document.body.scrollHeight <= window.innerHeight + 1"
     )
