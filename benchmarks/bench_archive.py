@@ -16,7 +16,6 @@ repeats, wall-clock; the machine's load average is printed, since other work sha
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shutil
 import statistics
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from pipeline.archive.driver import import_archive
 from pipeline.archive.synthetic import copy_file, counts_histograms, flat_name, write_receiver_file
+from pipeline.engine import cluster
 
 FILES_PER_RUN = 200
 FIRST_RUN = 244000
@@ -45,22 +45,9 @@ def make_archive(folder: Path, n_files: int, n_histograms: int) -> Path:
 
 
 def cluster_start_s(workers: int) -> float:
-    """Seconds to start and stop a local cluster of `workers` processes (part of every Dask row)."""
-    from distributed import Client, LocalCluster
-
+    """Seconds to start a local cluster of `workers` processes as the import does (part of every Dask row)."""
     started = time.perf_counter()
-    with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address=None,
-            # No dashboard; the scheduler's small HTTP server (health checks) on a free loopback port.
-            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster),
-    ):
+    with cluster(workers):
         ready = time.perf_counter() - started
     return ready
 

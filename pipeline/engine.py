@@ -24,6 +24,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from distributed import Client
 
+# What a worker needs no more of, for work units of tens of milliseconds that allocate and free MBs:
+# - the statistical profiler, which walks every thread's stack every 10 ms;
+# - glibc trimming its heap at every free above 64 KiB (Dask sets MALLOC_TRIM_THRESHOLD_ for its
+#   spawned workers): each file's arrays then come back as fresh pages, 3.6 times the page faults of
+#   a plain process on the same import (measured on 150 archive files).
+_WORKER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+}
+
 Unit = TypeVar("Unit")
 Result = TypeVar("Result")
 
@@ -34,7 +44,8 @@ def cluster(workers: int, scheduler: str | None = None) -> Iterator[Client | Non
     if scheduler is None and workers <= 0:
         yield None
         return
-    from distributed import Client, LocalCluster  # imported only where a cluster is used
+    import dask  # imported only where a cluster is used
+    from distributed import Client, LocalCluster
 
     if scheduler is not None:
         with Client(scheduler) as client:
@@ -43,6 +54,7 @@ def cluster(workers: int, scheduler: str | None = None) -> Iterator[Client | Non
     with (
         # The workers' scratch space (spill files, locks) goes away with the cluster.
         tempfile.TemporaryDirectory(prefix="overwatch-dask-") as scratch,
+        dask.config.set(_WORKER_CONFIG),  # read when the workers start
         LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
