@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TextIO
 from pipeline.archive.import_file import ALREADY_STORED, FAILED, STORED, FileOutcome, import_file
 from pipeline.archive.scan import scan_archive
 from pipeline.engine import batch_size, cluster, map_units
+from pipeline.progress import ProgressBar
 from pipeline.qc.rebuild import RebuildSummary, rebuild_qc
 
 if TYPE_CHECKING:
@@ -71,38 +72,6 @@ class ImportSummary:
         return "\n".join(lines)
 
 
-class ProgressBar:
-    """A one-line progress bar on a terminal (redrawn in place), a line every 10% elsewhere."""
-
-    WIDTH = 30
-
-    def __init__(self, total: int, stream: TextIO | None) -> None:
-        self.total = total
-        self.stream = stream
-        self.done = 0
-        self._interactive = bool(stream is not None and stream.isatty())
-        self._last_tenth = -1
-
-    def update(self, summary: ImportSummary) -> None:
-        self.done += 1
-        if self.stream is None:
-            return
-        fraction = self.done / self.total if self.total else 1.0
-        tenth = int(fraction * 10)
-        if not self._interactive and tenth == self._last_tenth and self.done != self.total:
-            return
-        self._last_tenth = tenth
-        filled = int(fraction * self.WIDTH)
-        line = (
-            f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {self.done}/{self.total} files, "
-            f"{summary.histograms:,} histograms, {len(summary.failed)} failed"
-        )
-        self.stream.write(f"\r{line}" if self._interactive else f"{line}\n")
-        if self._interactive and self.done == self.total:
-            self.stream.write("\n")
-        self.stream.flush()
-
-
 def import_archive(
     source: Path,
     data_dir: Path,
@@ -119,7 +88,7 @@ def import_archive(
     """
     scan = scan_archive(Path(source))
     summary = ImportSummary(files=scan.n_root_files, skipped=list(scan.skipped), failed=list(scan.failed))
-    bar = ProgressBar(len(scan.files), progress)
+    bar = ProgressBar(len(scan.files), "import", progress, unit="files") if progress is not None else None
     data_dir = Path(data_dir).resolve()
     with cluster(workers, scheduler) as client:
         batch = batch_size(len(scan.files), client)
@@ -128,7 +97,10 @@ def import_archive(
                 reason = f"worker error: {type(outcome).__name__}: {outcome}"
                 outcome = FileOutcome(str(entry.path), FAILED, reason=reason)
             summary.add(outcome)
-            bar.update(summary)
+            if bar is not None:
+                bar.advance(detail=f"{summary.histograms:,} histograms, {len(summary.failed)} failed")
+        if bar is not None:
+            bar.close()
         if qc_settings is not None and summary.stored_runs:
             summary.qc = rebuild_qc(
                 data_dir,

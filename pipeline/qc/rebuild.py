@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.engine import map_units
+from pipeline.progress import ProgressBar
 from pipeline.qc.alarm_config import load_alarm_config
 from pipeline.qc.alarming import AlarmConsumer
 from pipeline.qc.evaluate import SnapshotInput
 from pipeline.qc.paths import TRENDS_TABLE, snapshot_result_path
-from pipeline.qc.progress import ProgressBar
 from pipeline.qc.service import QCService
 from pipeline.qc.steps import trend_and_alarm_steps
 from pipeline.qc.trender import TrendConsumer
@@ -105,7 +105,7 @@ def rebuild_qc(
             counters.last_error,
         )
     summary = RebuildSummary(runs=len(per_run))
-    progress = ProgressBar(len(keys), label="qc rebuild") if show_progress else None
+    progress = ProgressBar(len(keys), label="qc rebuild", unit="snapshots") if show_progress else None
     try:
         # Biggest runs first: the last task to finish is then a small one.
         ordered = sorted(per_run, key=lambda r: (-per_run[r], r))

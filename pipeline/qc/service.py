@@ -29,10 +29,10 @@ import pyarrow as pa
 from pipeline.detectors import plugin_for
 from pipeline.histogram import Histogram
 from pipeline.processing.options import ProcessingOptions
+from pipeline.progress import ProgressBar
 from pipeline.qc.consumers import SnapshotConsumer, SnapshotContext
 from pipeline.qc.evaluate import Evaluation, SnapshotInput, WithDerived, evaluate_snapshot
 from pipeline.qc.paths import CHECKS_TABLE, QUALITY_TABLE, status_path
-from pipeline.qc.progress import ProgressBar
 from pipeline.qc.references import get_reference
 from pipeline.qc.results import done_snapshot_ids, remove_stale_temp_files, write_snapshot_rows
 from pipeline.qc.schema import CHECKS_SCHEMA, QUALITY_SCHEMA, rows_to_table
@@ -344,7 +344,7 @@ class QCService:
         """Recompute every snapshot (of one run, of the `runs` listed and/or of one subsystem), done or
         not, in this process, with a progress bar. Many runs: `pipeline.qc.rebuild` (on Dask)."""
         keys = self.snapshots_to_check(run=run, subsystem=subsystem, include_done=True, runs=runs)
-        progress = ProgressBar(len(keys), label="qc rebuild") if show_progress else None
+        progress = ProgressBar(len(keys), label="qc rebuild", unit="snapshots") if show_progress else None
         try:
             return self._check_all(keys, None, progress)
         finally:
