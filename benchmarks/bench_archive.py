@@ -8,8 +8,9 @@ written once with uproot and copied under every name. Each row imports the whole
 empty store and is checked: every file stored, none failed.
 
 Rows: the baseline, the same per-file function in a plain loop in this process (`--workers 0`); then a
-local Dask cluster of 1 and of 2 worker processes (127.0.0.1, one thread each), timed from the start of
-the import (cluster start included, also printed apart) to the summary. Figures are medians over the
+local Dask cluster of 1 and of 2 worker processes (127.0.0.1, one thread each, as `pipeline.engine`
+makes it: files in batches of `engine.batch_size`), timed from the start of the import (cluster start
+included, also printed apart) to the summary. Figures are medians over the
 repeats, wall-clock; the machine's load average is printed, since other work shares its cores.
 """
 
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from pipeline.archive.driver import import_archive
 from pipeline.archive.synthetic import copy_file, counts_histograms, flat_name, write_receiver_file
-from pipeline.engine import cluster
+from pipeline.engine import batch_size, cluster
 
 FILES_PER_RUN = 200
 FIRST_RUN = 244000
@@ -104,7 +105,10 @@ def main(argv: list[str] | None = None) -> None:
         )
     print(
         "CPU ms/file: CPU time of the per-file work where it ran (the workers, or this process for the\n"
-        "baseline); client CPU s: this process during the import (for the baseline, all of the work)."
+        "baseline); client CPU s: this process during the import (for the baseline, all of the work; for\n"
+        "Dask rows the client and the scheduler, which share the machine's cores with the workers).\n"
+        f"Dask rows send {batch_size(args.files, 1)} (1 worker) and "
+        f"{batch_size(args.files, 2)} (2 workers) files a task."
     )
     print(f"load average after: {os.getloadavg()[0]:.2f} (2 CPUs, shared with other work)")
 

@@ -72,18 +72,16 @@ def cluster(workers: int, scheduler: str | None = None) -> Iterator[Client | Non
 
 
 def n_workers(client: Client | None) -> int:
-    """How many workers the client's cluster has now (1 for in-process work)."""
+    """How many workers the client's cluster has now (0 for in-process work)."""
     if client is None:
-        return 1
-    return max(len(client.scheduler_info().get("workers", {})), 1)
+        return 0
+    return len(client.scheduler_info().get("workers", {}))
 
 
-def batch_size(n_units: int, client: Client | None, per_worker: int = 8, largest: int = 16) -> int:
-    """Units per task: about `per_worker` tasks per worker (so a slow task does not leave the others
-    idle at the end), at most `largest` units (the progress bar still moves)."""
-    if client is None or n_units <= 0:
-        return 1
-    return max(1, min(largest, n_units // (n_workers(client) * per_worker)))
+def batch_size(n_units: int, workers: int, per_worker: int = 8, largest: int = 16) -> int:
+    """Units per task on `workers` workers: about `per_worker` tasks per worker (so a slow task does
+    not leave the others idle at the end), at most `largest` units (the progress bar still moves)."""
+    return max(1, min(largest, n_units // (max(workers, 1) * per_worker)))
 
 
 def map_units(

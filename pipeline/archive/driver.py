@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from pipeline.archive.import_file import ALREADY_STORED, FAILED, STORED, FileOutcome, import_file
 from pipeline.archive.scan import scan_archive
-from pipeline.engine import batch_size, cluster, map_units
+from pipeline.engine import batch_size, cluster, map_units, n_workers
 from pipeline.progress import ProgressBar
 from pipeline.qc.rebuild import RebuildSummary, rebuild_qc
 
@@ -91,7 +91,7 @@ def import_archive(
     bar = ProgressBar(len(scan.files), "import", progress, unit="files") if progress is not None else None
     data_dir = Path(data_dir).resolve()
     with cluster(workers, scheduler) as client:
-        batch = batch_size(len(scan.files), client)
+        batch = batch_size(len(scan.files), n_workers(client))
         for entry, outcome in map_units(client, import_file, scan.files, batch, data_dir=str(data_dir)):
             if isinstance(outcome, Exception):
                 reason = f"worker error: {type(outcome).__name__}: {outcome}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from pipeline.engine import batch_size, cluster, map_units
+from pipeline.engine import batch_size, cluster, map_units, n_workers
 
 
 def square_unless_seven(unit: int, offset: int = 0) -> tuple[int, int]:
@@ -30,8 +30,9 @@ def test_in_process_every_unit_once_and_a_failing_unit_alone():
 def test_on_a_local_cluster_in_batches():
     units = list(range(23))
     with cluster(workers=1) as client:
-        assert batch_size(len(units), client) == 2  # 23 units / (1 worker x 8 tasks)
-        assert batch_size(10_000, client) == 16  # at most 16 units a task
+        assert n_workers(client) == 1
+        assert batch_size(len(units), n_workers(client)) == 2  # 23 units / (1 worker x 8 tasks)
+        assert batch_size(10_000, 2) == 16 and batch_size(5, 2) == 1  # at most 16, at least 1
         results = list(map_units(client, square_unless_seven, units, batch=5, offset=2))
     assert sorted(unit for unit, _ in results) == units  # each once
     by_unit = dict(results)
