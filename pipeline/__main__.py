@@ -219,7 +219,7 @@ def run_qc(args: argparse.Namespace, settings: Settings) -> int:
                 client=client,
                 show_progress=not args.no_progress,
             )
-        log.info("%s", summary.text())
+        print(summary.text())  # the closing summary, as the archive import prints its own
         return 0 if summary.failed == 0 else 1
     if args.run is not None:
         log.error("--run needs --rebuild")
