@@ -96,13 +96,11 @@ def rebuild_qc(
         checked = service.rebuild(show_progress=show_progress, runs=sorted(per_run))
         counters = service.counters
         return RebuildSummary(
-            len(per_run),
-            checked,
-            counters.failed_snapshots,
-            counters.consumer_errors,
-            0,
-            0.0,
-            counters.last_error,
+            runs=len(per_run),
+            snapshots=checked,
+            failed=counters.failed_snapshots,
+            consumer_errors=counters.consumer_errors,
+            last_error=counters.last_error,
         )
     summary = RebuildSummary(runs=len(per_run))
     progress = ProgressBar(len(keys), label="qc rebuild", unit="snapshots") if show_progress else None
