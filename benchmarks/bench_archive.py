@@ -8,15 +8,15 @@ written once with uproot and copied under every name. Each row imports the whole
 empty store and is checked: every file stored, none failed.
 
 Rows: the baseline, the same per-file function in a plain loop in this process (`--workers 0`); then a
-local Dask cluster of 1 and of 2 worker processes (127.0.0.1, one thread each), timed from the start of
-the import (cluster start included, also printed apart) to the summary. Figures are medians over the
+local Dask cluster of 1 and of 2 worker processes (127.0.0.1, one thread each, as `pipeline.engine`
+makes it: files in batches of `engine.batch_size`), timed from the start of the import (cluster start
+included, also printed apart) to the summary. Figures are medians over the
 repeats, wall-clock; the machine's load average is printed, since other work shares its cores.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shutil
 import statistics
@@ -27,6 +27,7 @@ from pathlib import Path
 
 from pipeline.archive.driver import import_archive
 from pipeline.archive.synthetic import copy_file, counts_histograms, flat_name, write_receiver_file
+from pipeline.engine import batch_size, cluster
 
 FILES_PER_RUN = 200
 FIRST_RUN = 244000
@@ -45,22 +46,9 @@ def make_archive(folder: Path, n_files: int, n_histograms: int) -> Path:
 
 
 def cluster_start_s(workers: int) -> float:
-    """Seconds to start and stop a local cluster of `workers` processes (part of every Dask row)."""
-    from distributed import Client, LocalCluster
-
+    """Seconds to start a local cluster of `workers` processes as the import does (part of every Dask row)."""
     started = time.perf_counter()
-    with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address=None,
-            # No dashboard; the scheduler's small HTTP server (health checks) on a free loopback port.
-            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster),
-    ):
+    with cluster(workers):
         ready = time.perf_counter() - started
     return ready
 
@@ -117,7 +105,10 @@ def main(argv: list[str] | None = None) -> None:
         )
     print(
         "CPU ms/file: CPU time of the per-file work where it ran (the workers, or this process for the\n"
-        "baseline); client CPU s: this process during the import (for the baseline, all of the work)."
+        "baseline); client CPU s: this process during the import (for the baseline, all of the work; for\n"
+        "Dask rows the client and the scheduler, which share the machine's cores with the workers).\n"
+        f"Dask rows send {batch_size(args.files, 1)} (1 worker) and "
+        f"{batch_size(args.files, 2)} (2 workers) files a task."
     )
     print(f"load average after: {os.getloadavg()[0]:.2f} (2 CPUs, shared with other work)")
 

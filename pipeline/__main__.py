@@ -71,11 +71,10 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     )
     archive.add_argument("source", type=Path, help="folder holding the receiver files (any depth)")
     archive.add_argument("--data-dir", type=Path, default=settings.data_dir)
-    workers = archive.add_mutually_exclusive_group()
-    workers.add_argument(
-        "--workers", type=int, default=1, help="local Dask cluster of N processes (0: no Dask, one process)"
+    _add_engine_arguments(archive)
+    archive.add_argument(
+        "--no-qc", action="store_true", help="do not check and trend the imported runs afterwards"
     )
-    workers.add_argument("--scheduler", default=None, help="an existing Dask scheduler, tcp://HOST:PORT")
 
     users_cli.add_parser(commands)
     qc = commands.add_parser("qc", help="check every stored snapshot as it lands (or rebuild the results)")
@@ -85,7 +84,22 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     qc.add_argument("--rebuild", action="store_true", help="recompute stored results, then exit")
     qc.add_argument("--run", type=int, default=None, help="with --rebuild: only this run")
     qc.add_argument("--no-progress", action="store_true", help="with --rebuild: no progress bar")
+    _add_engine_arguments(qc, "with --rebuild of more than one run: ")
     return parser
+
+
+def _add_engine_arguments(command: argparse.ArgumentParser, when: str = "") -> None:
+    """Where batch work runs (`pipeline.engine`): the archive import and the QC rebuild."""
+    engine = command.add_mutually_exclusive_group()
+    engine.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help=f"{when}local Dask cluster of N processes (0: no Dask, one process)",
+    )
+    engine.add_argument(
+        "--scheduler", default=None, help=f"{when}an existing Dask scheduler, tcp://HOST:PORT"
+    )
 
 
 def _stop_on_signals() -> threading.Event:
@@ -155,22 +169,35 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_import_archive(args: argparse.Namespace) -> int:
+def run_import_archive(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.archive.driver import import_archive
+    from pipeline.qc.alarms import AlarmConfigError
+    from pipeline.qc.delivery import DeliveryConfigError
 
     if not args.source.is_dir():
         log.error("%s is not a folder", args.source)
         return 2
-    summary = import_archive(
-        args.source, args.data_dir, workers=args.workers, scheduler=args.scheduler, progress=sys.stderr
-    )
+    try:
+        summary = import_archive(
+            args.source,
+            args.data_dir,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            progress=sys.stderr,
+            qc_settings=None if args.no_qc else settings,
+        )
+    except (AlarmConfigError, DeliveryConfigError) as error:
+        log.error("%s", error)
+        return 2
     print(summary.text())
-    return 1 if summary.failed else 0
+    return 1 if summary.failed or (summary.qc is not None and summary.qc.failed) else 0
 
 
 def run_qc(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.engine import cluster
     from pipeline.qc.alarms import AlarmConfigError
     from pipeline.qc.delivery import DeliveryConfigError
+    from pipeline.qc.rebuild import rebuild_qc
     from pipeline.qc.service import QCService
     from pipeline.qc.steps import trend_and_alarm_steps
 
@@ -180,14 +207,24 @@ def run_qc(args: argparse.Namespace, settings: Settings) -> int:
     except (AlarmConfigError, DeliveryConfigError) as error:
         log.error("%s", error)
         return 2
-    service = QCService(args.data_dir, subsystems=subsystems, consumers=consumers)
     if args.rebuild:
-        checked = service.rebuild(run=args.run, show_progress=not args.no_progress)
-        log.info("rebuilt QC results of %d snapshots (%d failed)", checked, service.counters.failed_snapshots)
-        return 0 if service.counters.failed_snapshots == 0 else 1
+        # One run needs no cluster: it is rebuilt in this process, as the live service checks it.
+        workers = 0 if args.run is not None else args.workers
+        with cluster(workers, args.scheduler) as client:
+            summary = rebuild_qc(
+                args.data_dir,
+                settings,
+                run=args.run,
+                subsystems=subsystems,
+                client=client,
+                show_progress=not args.no_progress,
+            )
+        print(summary.text())  # the closing summary, as the archive import prints its own
+        return 0 if summary.failed == 0 else 1
     if args.run is not None:
         log.error("--run needs --rebuild")
         return 2
+    service = QCService(args.data_dir, subsystems=subsystems, consumers=consumers)
     log.info("QC service on %s (every %g s)", args.data_dir, args.poll)
     if deliverer is not None:
         deliverer.start()
@@ -208,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "emulator":
         return run_emulator(args, settings)
     if args.command == "import-archive":
-        return run_import_archive(args)
+        return run_import_archive(args, settings)
     if args.command == "users":
         return users_cli.run(args, settings.users_file)
     if args.command == "qc":

@@ -50,8 +50,10 @@ def store_reply(
     reply: Reply,
     snapshot_time_utc: datetime,
     merger_reset: bool = False,
+    th1_version: int | None = None,
 ) -> IngestResult:
-    """Store the reply's histograms as one snapshot of `status.subsystem`, counting what is refused."""
+    """Store the reply's histograms as one snapshot of `status.subsystem`, counting what is refused.
+    `th1_version`: the class version its objects came in, recorded in the snapshot for replays."""
     subsystem = status.subsystem
     result = IngestResult(Outcome.SKIPPED, unsupported=list(reply.unsupported))
     result.rejected = _count_rejected(status, reply)
@@ -59,7 +61,7 @@ def store_reply(
     # receiver still reports this run" as "the run is ongoing", so a stale value would keep a
     # finished run ongoing for as long as its receiver lives.
     status.last_run = reply.run
-    planned = snapshot_from_reply(reply, subsystem, snapshot_time_utc, merger_reset=merger_reset)
+    planned = snapshot_from_reply(reply, subsystem, snapshot_time_utc, merger_reset, th1_version)
     for name in planned.repeated_names:
         status.rejected_objects += 1
         status.record_error(f"duplicate object name {name!r} in one reply, kept the first")

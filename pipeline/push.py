@@ -30,6 +30,7 @@ from pipeline.ingest import IngestResult, Outcome, store_reply
 from pipeline.status import PUSH, ReceiverStatus, read_status, status_dir, write_status
 from pipeline.store import SnapshotStore
 from pipeline.store_schema import SUBSYSTEM_PATTERN
+from pipeline.wire.class_version import reply_th1_version
 from pipeline.wire.messages import Reply, build_reply, decode_reply, format_info
 from pipeline.wire.rootfile import ROOT_MAGIC, read_file_objects
 from pipeline.wire.tmessage import StreamerContext
@@ -130,8 +131,9 @@ def check_root_file(body: bytes) -> None:
 
 def reply_from_root_file(
     body: bytes, run: int, hlt_mode: str = PUSHED_HLT_MODE, beam_type: str = ""
-) -> Reply:
-    """The merger reply a pushed file stands for: its objects decoded by the ZeroMQ reply's rules.
+) -> tuple[Reply, int | None]:
+    """The merger reply a pushed file stands for: its objects decoded by the ZeroMQ reply's rules,
+    and the TH1 class version they came in (recorded in the snapshot, as receivers record it).
 
     PushRefused (400) when the bytes are not a whole ROOT file that uproot can open.
     """
@@ -148,7 +150,7 @@ def reply_from_root_file(
     # A context of its own: the file's streamers describe its objects and nothing else.
     reply = decode_reply(frames, StreamerContext())
     reply.errors.extend(found.unreadable)
-    return reply
+    return reply, reply_th1_version(frames)
 
 
 class PushReceiver:
@@ -171,7 +173,7 @@ class PushReceiver:
         # Read and decode before taking the status lock: a big file must not hold up other pushes.
         try:
             parsed = parse_push_headers(headers)
-            reply = reply_from_root_file(body, parsed.run)
+            reply, th1_version = reply_from_root_file(body, parsed.run)
         except PushRefused as refused:
             with self._status(subsystem) as status:
                 status.requests += 1
@@ -182,7 +184,7 @@ class PushReceiver:
             status.requests += 1
             status.replies += 1
             status.last_reply_utc = status.heartbeat_utc
-            result = store_reply(self.store, status, reply, parsed.snapshot_time_utc)
+            result = store_reply(self.store, status, reply, parsed.snapshot_time_utc, th1_version=th1_version)
         log.info(
             "%s: push from %s, run %d: %s (%d stored, %d rejected)",
             subsystem,

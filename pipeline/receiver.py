@@ -27,6 +27,7 @@ from pipeline.ingest import Outcome, store_reply
 from pipeline.status import HEARTBEAT_EVERY_S, ReceiverStatus, read_status, write_status
 from pipeline.store import SnapshotStore
 from pipeline.temp_cleanup import remove_stale_temp_files
+from pipeline.wire.class_version import reply_th1_version
 from pipeline.wire.compression import MAX_UNCOMPRESSED_BYTES
 from pipeline.wire.messages import Reply, build_request, decode_reply
 from pipeline.wire.tmessage import StreamerContext
@@ -147,7 +148,7 @@ class Receiver:
         self.status.last_reply_utc = self.status.heartbeat_utc = time.time()
         error_before = self.status.last_error_utc
         reply = decode_reply(frames, self.streamers)
-        outcome = self._handle_reply(reply, schema_requested=schema)
+        outcome = self._handle_reply(reply, schema_requested=schema, th1_version=reply_th1_version(frames))
         if self.status.last_error and self.status.last_error_utc == error_before:
             # A whole cycle without a new error: the last one is history (shown as such), not news.
             self.status.last_error_cleared_utc = self.status.last_error_cleared_utc or time.time()
@@ -182,13 +183,14 @@ class Receiver:
         self._save_status()
         return Outcome.TIMEOUT
 
-    def _handle_reply(self, reply: Reply, schema_requested: bool) -> Outcome:
+    def _handle_reply(self, reply: Reply, schema_requested: bool, th1_version: int | None = None) -> Outcome:
         if reply.streamer_blocks:
             self._save_streamers()
         # Ask for the schema again after any decode failure; a schema reply that decoded cleanly ends it.
         self._need_schema = reply.needs_schema or (schema_requested and not reply.has_info)
         # What is stored and what is counted is decided where every source decides it.
-        return store_reply(self.store, self.status, reply, datetime.now(UTC), merger_reset=self.reset).outcome
+        stored = store_reply(self.store, self.status, reply, datetime.now(UTC), self.reset, th1_version)
+        return stored.outcome
 
     def _save_streamers(self) -> None:
         try:

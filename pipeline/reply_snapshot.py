@@ -31,10 +31,15 @@ class ReplySnapshot:
 
 
 def snapshot_from_reply(
-    reply: Reply, subsystem: str, snapshot_time_utc: datetime, merger_reset: bool = False
+    reply: Reply,
+    subsystem: str,
+    snapshot_time_utc: datetime,
+    merger_reset: bool = False,
+    th1_version: int | None = None,
 ) -> ReplySnapshot:
     """The snapshot a receiver stores for `reply`, or why it stores none (run <= 0 or beyond the
-    store's int64 column, no objects)."""
+    store's int64 column, no objects). `th1_version`: the class version its objects came in
+    (`wire.class_version.reply_th1_version`), recorded for replays."""
     histograms, repeated = first_of_each_name(reply.histograms)
     if reply.run <= 0:
         reason = f"run {reply.run} is not a run number (0 is sent between runs)"
@@ -50,6 +55,7 @@ def snapshot_from_reply(
         hlt_mode=storable_hlt_mode(reply.hlt_mode),
         beam_type=reply.beam_type,
         merger_reset=merger_reset,
+        th1_version=th1_version,
     )
     return ReplySnapshot(meta, histograms, repeated)
 

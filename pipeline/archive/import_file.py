@@ -18,6 +18,7 @@ from pipeline.archive.names import ArchiveFile
 from pipeline.reply_snapshot import snapshot_from_reply
 from pipeline.store import SnapshotStore
 from pipeline.store_schema import SnapshotMeta, format_snapshot_id
+from pipeline.wire.class_version import reply_th1_version
 from pipeline.wire.messages import build_reply, decode_reply, format_info
 from pipeline.wire.rootfile import FileObjects, read_file_objects
 from pipeline.wire.run2_layout import RUN2_TH1_VERSION
@@ -37,6 +38,7 @@ class FileOutcome:
     path: str
     status: str
     snapshot_id: str | None = None
+    run: int | None = None  # the run of the snapshot stored
     n_histograms: int = 0
     rejected_objects: int = 0
     reason: str = ""
@@ -83,22 +85,20 @@ def _import(entry: ArchiveFile, data_dir: Path) -> FileOutcome:
     context.add_streamer_infos(contents.streamer_infos)
     frames = build_reply(format_info(entry.run, hlt_mode, ""), list(contents.objects.items()))
     reply = decode_reply(frames, context)
-    planned = snapshot_from_reply(reply, entry.subsystem, entry.snapshot_time_utc)
+    th1_version = reply_th1_version(frames)  # as a receiver records it
+    planned = snapshot_from_reply(reply, entry.subsystem, entry.snapshot_time_utc, th1_version=th1_version)
     rejected = contents.unreadable + reply.rejected + [f"repeated name {n!r}" for n in planned.repeated_names]
     if planned.meta is None:
         details = "; ".join(rejected[:_REASONS_SHOWN]) or "the file holds no objects"
         reason = f"{planned.skip_reason}: {details}"
         return FileOutcome(path, FAILED, rejected_objects=len(rejected), reason=reason)
-    th1_version = contents.class_versions.get("TH1")
     if th1_version == RUN2_TH1_VERSION:
         _keep_schema(data_dir, contents)
     try:
-        snapshot_id = store.write_snapshot_once(
-            replace(planned.meta, th1_version=th1_version), planned.histograms
-        )
+        snapshot_id = store.write_snapshot_once(planned.meta, planned.histograms)
     except (OSError, ValueError) as error:
         return FileOutcome(path, FAILED, rejected_objects=len(rejected), reason=f"store failed: {error}")
     if snapshot_id is None:  # another writer stored it meanwhile
         return FileOutcome(path, ALREADY_STORED, planned_id)
     reason = "; ".join(rejected[:_REASONS_SHOWN])
-    return FileOutcome(path, STORED, snapshot_id, len(planned.histograms), len(rejected), reason)
+    return FileOutcome(path, STORED, snapshot_id, entry.run, len(planned.histograms), len(rejected), reason)

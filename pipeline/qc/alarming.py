@@ -20,6 +20,7 @@ from pipeline.qc.alarm_book import ALARMS_SCHEMA, AlarmBook, AlarmEvent
 from pipeline.qc.alarm_config import AlarmConfig, changes_mtime, load_changes
 from pipeline.qc.alarms import AlarmDefinition, SeriesHistory, evaluate
 from pipeline.qc.consumers import SnapshotContext
+from pipeline.qc.evaluate import SnapshotInput
 from pipeline.qc.paths import ALARMS_TABLE
 from pipeline.qc.trend_store import TrendStore
 from pipeline.qc.trender import TrendConsumer
@@ -51,14 +52,19 @@ class AlarmConsumer:
         self._definitions: dict[tuple[str, str], tuple[float, list[AlarmDefinition]]] = {}
 
     def consume(self, context: SnapshotContext) -> None:
-        snapshot = context.snapshot
+        self.evaluate_snapshot(context.snapshot, context.previous_snapshot_id)
+        return None
+
+    def evaluate_snapshot(self, snapshot: SnapshotInput, previous_snapshot_id: str | None) -> None:
+        """Evaluate the alarms on one snapshot's trend rows (the trending step's, else the stored
+        ones: a rebuild on Dask runs this pass after the trends of every run are written)."""
         rows = self.trends.last_rows
         if rows is None or (len(rows) and rows["snapshot_id"].iloc[0] != snapshot.snapshot_id):
             rows = self.trend_store.rows(snapshot.run, snapshot.subsystem, [snapshot.snapshot_id])
         definitions = self.definitions(snapshot.subsystem, snapshot.beam_type)
         if not definitions:
             return None
-        history = self._history(snapshot.run, snapshot.subsystem, context.previous_snapshot_id, definitions)
+        history = self._history(snapshot.run, snapshot.subsystem, previous_snapshot_id, definitions)
         history.append(snapshot.snapshot_id, _values(rows))
         results = evaluate(definitions, history, set(rows["histogram"]))
         events = self.book.update(
@@ -79,7 +85,6 @@ class AlarmConsumer:
             )
         if events and self.on_events is not None:
             self.on_events(events)
-        return None
 
     def definitions(self, subsystem: str, beam_type: str) -> list[AlarmDefinition]:
         """The subsystem's alarms for the beam type, with the experts' changes (reloaded when they change)."""

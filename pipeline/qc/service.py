@@ -30,10 +30,10 @@ from pipeline import atomic_files
 from pipeline.detectors import plugin_for
 from pipeline.histogram import Histogram
 from pipeline.processing.options import ProcessingOptions
+from pipeline.progress import ProgressBar
 from pipeline.qc.consumers import SnapshotConsumer, SnapshotContext
 from pipeline.qc.evaluate import Evaluation, SnapshotInput, WithDerived, evaluate_snapshot
 from pipeline.qc.paths import CHECKS_TABLE, QUALITY_TABLE, status_path
-from pipeline.qc.progress import ProgressBar
 from pipeline.qc.references import get_reference
 from pipeline.qc.results import done_snapshot_ids, write_snapshot_rows
 from pipeline.qc.schema import CHECKS_SCHEMA, QUALITY_SCHEMA, rows_to_table
@@ -149,8 +149,11 @@ class QCService:
         consumers: Sequence[SnapshotConsumer] = (),
         options: ProcessingOptions | None = None,
         store: SnapshotStore | None = None,
+        keep_status: bool = True,
     ) -> None:
+        """`keep_status=False`: no `DIR/qc/status.json` (a rebuild's Dask workers: the client writes it)."""
         self.data_dir = Path(data_dir)
+        self.keep_status = keep_status
         self.store = store or SnapshotStore(self.data_dir)
         self.subsystems = tuple(subsystems) if subsystems else None
         self.consumers = list(consumers)
@@ -164,12 +167,20 @@ class QCService:
     # ---- what to do ------------------------------------------------------------------------------
 
     def snapshots_to_check(
-        self, run: int | None = None, subsystem: str | None = None, include_done: bool = False
+        self,
+        run: int | None = None,
+        subsystem: str | None = None,
+        include_done: bool = False,
+        runs: Iterable[int] | None = None,
     ) -> list[SnapshotKey]:
-        """Snapshots without a `checks` file (all of them with `include_done`), oldest first."""
+        """Snapshots without a `checks` file (all of them with `include_done`), oldest first; of one
+        `run` or of the `runs` listed (None: every run)."""
         keys: list[SnapshotKey] = []
-        runs = self.store.runs(subsystem=subsystem, run=run)
-        for run_number, system in zip(runs["run"].tolist(), runs["subsystem"].tolist(), strict=True):
+        wanted = None if runs is None else set(runs)
+        stored = self.store.runs(subsystem=subsystem, run=run)
+        for run_number, system in zip(stored["run"].tolist(), stored["subsystem"].tolist(), strict=True):
+            if wanted is not None and run_number not in wanted:
+                continue
             if self.subsystems is not None and system not in self.subsystems:
                 continue
             done = set() if include_done else self._done_ids(system, run_number)
@@ -326,11 +337,16 @@ class QCService:
             log.exception("cannot record the failure of %s", key.snapshot_id)
 
     def rebuild(
-        self, run: int | None = None, subsystem: str | None = None, show_progress: bool = True
+        self,
+        run: int | None = None,
+        subsystem: str | None = None,
+        show_progress: bool = True,
+        runs: Iterable[int] | None = None,
     ) -> int:
-        """Recompute every snapshot (of one run and/or subsystem), done or not, with a progress bar."""
-        keys = self.snapshots_to_check(run=run, subsystem=subsystem, include_done=True)
-        progress = ProgressBar(len(keys), label="qc rebuild") if show_progress else None
+        """Recompute every snapshot (of one run, of the `runs` listed and/or of one subsystem), done or
+        not, in this process, with a progress bar. Many runs: `pipeline.qc.rebuild` (on Dask)."""
+        keys = self.snapshots_to_check(run=run, subsystem=subsystem, include_done=True, runs=runs)
+        progress = ProgressBar(len(keys), label="qc rebuild", unit="snapshots") if show_progress else None
         try:
             return self._check_all(keys, None, progress)
         finally:
@@ -353,7 +369,7 @@ class QCService:
     def write_status(self, force: bool = False) -> None:
         """Counters and a heartbeat in `DIR/qc/status.json` (atomic), at most once a second."""
         now = time.monotonic()
-        if not force and now - self._status_written < 1.0:
+        if not self.keep_status or (not force and now - self._status_written < 1.0):
             return
         self._status_written = now
         path = status_path(self.data_dir)

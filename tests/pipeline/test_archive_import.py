@@ -23,6 +23,10 @@ from pipeline.archive.synthetic import (
     write_run_info,
 )
 from pipeline.histogram import Histogram
+from pipeline.qc.paths import CHECKS_TABLE, TRENDS_TABLE
+from pipeline.qc.results import read_results, result_files
+from pipeline.qc.schema import CHECKS_SCHEMA
+from pipeline.settings import Settings
 from pipeline.store import SnapshotStore
 
 
@@ -213,7 +217,7 @@ def test_a_second_import_adds_nothing(archive: Path, tmp_path: Path):
 
 
 def test_the_command_line_prints_the_summary_and_says_a_file_failed(archive: Path, tmp_path: Path, capsys):
-    code = main(["import-archive", str(archive), "--data-dir", str(tmp_path), "--workers", "0"])
+    code = main(["import-archive", str(archive), "--data-dir", str(tmp_path), "--workers", "0", "--no-qc"])
     out, err = capsys.readouterr()
     assert code == 1  # a file failed; the others were imported
     assert out.splitlines()[0] == (
@@ -222,7 +226,30 @@ def test_the_command_line_prints_the_summary_and_says_a_file_failed(archive: Pat
     )
     assert f"failed: {archive / 'data' / UNREADABLE}: unreadable ROOT file" in out
     assert "  skipped: 1 x combined file" in out
-    assert err.splitlines()[-1].endswith("] 12/12 files, 31 histograms, 2 failed")  # the progress bar
+    bar = err.splitlines()[-1]  # the progress bar's last line
+    assert bar.startswith("import 12/12 files [###") and bar.endswith(", 31 histograms, 2 failed")
+
+
+def stored_snapshot_ids(data_dir: Path) -> set[str]:
+    return {path.stem for path in (data_dir / "snapshots").glob("subsystem=*/run=*/*.parquet")}
+
+
+def test_the_command_line_checks_and_trends_the_imported_runs(archive: Path, tmp_path: Path, capsys):
+    code = main(["import-archive", str(archive), "--data-dir", str(tmp_path), "--workers", "0"])
+    out, _ = capsys.readouterr()
+    assert code == 1  # the two files that failed; the QC of the others did not
+    imported = stored_snapshot_ids(tmp_path)
+    assert len(imported) == 8  # the replay area's mode-E runs are stored, never processed
+    assert out.splitlines()[-1] == (
+        "quality control: rebuilt QC results of 8 snapshots in 5 runs (0 failed, 0 step errors)"
+    )
+    checks = read_results(tmp_path, CHECKS_TABLE, CHECKS_SCHEMA)
+    assert set(checks["snapshot_id"]) == imported
+    assert set(checks["quality"]) <= {"Good", "Medium", "Bad", "Null"} and "QC service" not in set(
+        checks["title"]
+    )
+    trended = {path.stem for path in result_files(tmp_path, TRENDS_TABLE)}
+    assert trended == imported  # trended like live runs, so their alarms could be evaluated
 
 
 def test_two_dask_workers_store_the_same_as_one(archive: Path, tmp_path: Path):
@@ -239,7 +266,9 @@ def test_two_dask_workers_store_the_same_as_one(archive: Path, tmp_path: Path):
         scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
         local_directory=tmp_path / "scratch",
     ) as cluster:
-        summary_two = import_archive(archive, two, scheduler=cluster.scheduler_address, progress=None)
+        summary_two = import_archive(
+            archive, two, scheduler=cluster.scheduler_address, progress=None, qc_settings=Settings()
+        )
         assert len(cluster.workers) == 2
 
     assert summary_one.snapshots == summary_two.snapshots == 10
@@ -247,3 +276,9 @@ def test_two_dask_workers_store_the_same_as_one(archive: Path, tmp_path: Path):
     contents = store_contents(one)
     assert len(contents) == 10
     assert_same_store(store_contents(two), contents)
+    # Then the QC of the 5 imported runs, on the same cluster (several runs: the Dask rebuild).
+    assert summary_one.qc is None and summary_two.qc is not None
+    assert (summary_two.qc.runs, summary_two.qc.snapshots, summary_two.qc.failed) == (5, 8, 0)
+    assert summary_two.qc.alarm_snapshots == 8
+    checks = read_results(two, CHECKS_TABLE, CHECKS_SCHEMA)
+    assert set(checks["snapshot_id"]) == stored_snapshot_ids(two)

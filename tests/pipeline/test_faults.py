@@ -295,11 +295,11 @@ def test_an_unexpected_failure_costs_one_request_not_the_loop(tmp_path, monkeypa
         real_handle = receiver._handle_reply
         calls = []
 
-        def fails_once(reply, schema_requested):
+        def fails_once(reply, schema_requested, **th1_version):
             calls.append(1)
             if len(calls) == 1:
                 raise RuntimeError("a bug met by odd data")
-            return real_handle(reply, schema_requested)
+            return real_handle(reply, schema_requested, **th1_version)
 
         monkeypatch.setattr(receiver, "_handle_reply", fails_once)
         receiver.run(threading.Event(), max_requests=3)

@@ -16,8 +16,16 @@ from pipeline.archive.synthetic import flat_name
 from pipeline.emulator.merger import MergerEmulator
 from pipeline.emulator.stored_run import StoredRunSource
 from pipeline.histogram import Histogram
+from pipeline.qc.alarm_book import AlarmBook
+from pipeline.qc.paths import TRENDS_TABLE
+from pipeline.qc.results import read_results
+from pipeline.qc.service import QCService
+from pipeline.qc.steps import trend_and_alarm_steps
+from pipeline.qc.trend_store import TRENDS_SCHEMA
 from pipeline.receiver import Outcome, Receiver
+from pipeline.settings import DEFAULT_SELECTIONS, Settings
 from pipeline.store import SnapshotMeta, SnapshotStore
+from tests.pipeline.qc_helpers import record_runs
 
 pytestmark = pytest.mark.network
 
@@ -131,6 +139,7 @@ def test_a_replayed_run_is_stored_again_with_the_same_histograms(tmp_path: Path)
         for key, (_, histograms) in zip(keys, entries, strict=True):
             meta, stored = replayed.read_snapshot(key.snapshot_id)
             assert (meta.hlt_mode, meta.beam_type) == ("C", "PbPb")
+            assert meta.th1_version == 8  # the receiver records what it got: today's versions
             assert sorted(stored) == sorted(h.name for h in histograms)
             for histogram in histograms:
                 assert_same_histogram(stored[histogram.name], histogram)
@@ -177,9 +186,68 @@ def test_an_imported_run2_file_is_replayed_in_its_original_class_versions(tmp_pa
         finally:
             receiver.close()
     replayed = SnapshotStore(tmp_path / "replayed")
-    _, stored = replayed.read_snapshot(replayed.latest_snapshot_id(300003, "HLT"))
+    replayed_meta, stored = replayed.read_snapshot(replayed.latest_snapshot_id(300003, "HLT"))
     assert_same_histogram(stored["test"], original["test"])
     assert stored["test"].values_flow[5] == 1.0
+    # The live receiver recorded the version it received, as the import did: a replay of its
+    # recording (a live-recorded run) serves TH1 v7 again, with the schema it kept.
+    assert replayed_meta.th1_version == 7
+    assert list((tmp_path / "replayed" / "streamers").glob("*.rootstri.bin"))
+    again = StoredRunSource(tmp_path / "replayed", 300003, now=FakeClock(1.0))
+    again.refresh()
+    assert again.encoded("test") == source.encoded("test")
+
+
+def test_a_replayed_run_is_checked_trended_and_alarmed_like_the_original(tmp_path: Path):
+    original, replayed_dir = tmp_path / "original", tmp_path / "replayed"
+    run = 300000  # the emulator's first run: a FastOR turns hot in its second minute
+    record_runs(
+        SnapshotStore(original),
+        {0: (0.5, 1.5, 2.5)},
+        faults=f"hot_fastor:id=1000:at=1.0:run={run}",
+        run_length_s=240.0,
+        subsystems=("EMC",),
+    )
+    keys = SnapshotStore(original).snapshot_keys(run, "EMC")
+    clock = FakeClock(5_000.0)
+    source = StoredRunSource(original, run, speed=SPEED, now=clock)
+    with MergerEmulator("tcp://127.0.0.1:*", source=source) as merger:
+        receiver = Receiver(
+            merger.endpoint, "EMC", replayed_dir, select=DEFAULT_SELECTIONS["EMC"], timeout_s=5.0
+        )
+        try:
+            for key in keys:
+                clock.t = (
+                    5_000.0 + (key.snapshot_time_utc - keys[0].snapshot_time_utc).total_seconds() / SPEED
+                )
+                assert receiver.request_once() is Outcome.STORED
+        finally:
+            receiver.close()
+    # The QC service follows the replayed store as it follows a live one: checks, trends, alarms.
+    for data_dir in (original, replayed_dir):
+        steps, _ = trend_and_alarm_steps(data_dir, Settings(), deliver=False)
+        assert QCService(data_dir, consumers=steps).check_pending() == len(keys)
+    trends = {}
+    for data_dir in (original, replayed_dir):
+        rows = read_results(data_dir, TRENDS_TABLE, TRENDS_SCHEMA)
+        rows = rows[rows["content"] == "cumulative"]  # interval ones depend on the replay's timing
+        order = {sid: index for index, sid in enumerate(sorted(rows["snapshot_id"].unique()))}
+        trends[data_dir] = sorted(
+            zip(
+                rows["snapshot_id"].map(order),
+                rows["histogram"],
+                rows["quantity"],
+                rows["value"],
+                strict=True,
+            )
+        )
+    assert len(trends[original]) > 0 and trends[replayed_dir] == trends[original]
+    alarms = AlarmBook(replayed_dir).alarms()
+    fired = alarms[alarms["alarm"] == "new_hot_fastor"]
+    assert sorted(fired["histogram"]) == ["EMCTRQA_histFastORL0", "EMCTRQA_histFastORL1"]
+    assert set(fired["run"]) == {run} and set(fired["state"]) == {"active"}
+    second = sorted(SnapshotStore(replayed_dir).snapshot_keys(run, "EMC"), key=lambda k: k.order)[1]
+    assert set(fired["snapshot_id"]) == {second.snapshot_id}  # fired where the fault shows, as live
 
 
 def test_replay_run_needs_a_run_number_and_a_stored_run(tmp_path: Path):

@@ -19,6 +19,7 @@ import uproot
 from werkzeug.serving import make_server
 
 from pipeline.status import read_status
+from pipeline.store import SnapshotStore
 from tests.api_store import PUSH_TOKEN, api_app
 
 RUN = 8123
@@ -114,7 +115,7 @@ def test_a_multipart_upload_and_the_original_token_header_work_too(client):
     assert response.get_json()["stored"] == ["EMC dir/hits map", "EMCTRQA_histHits"]
 
 
-def test_a_run2_file_written_by_root_is_read_with_its_own_streamers(client, fixtures_dir):
+def test_a_run2_file_written_by_root_is_read_with_its_own_streamers(client, data_dir, fixtures_dir):
     body = (fixtures_dir / "run2_root608_th1f.root").read_bytes()  # ROOT 6.08: TH1F v2, TH1 v7
     response = client.post("/api/push/EMC", data=body, headers=push_headers())
     assert response.status_code == 200, response.get_json()
@@ -122,6 +123,8 @@ def test_a_run2_file_written_by_root_is_read_with_its_own_streamers(client, fixt
     record = client.get(histogram_url("test")).get_json()
     assert record["values"] == [0.0] * 5 + [1.0] + [0.0] * 6 and record["entries"] == 1.0
     assert (record["class_name"], record["title"]) == ("TH1F", "testHist")
+    store = SnapshotStore(data_dir)  # its class version recorded, so a replay sends TH1 v7 again
+    assert store.snapshot_meta(store.latest_snapshot_id(RUN, "EMC")).th1_version == 7
 
 
 def test_a_multipart_truncated_file_is_a_400_and_leaves_nothing(client, data_dir, tmp_path):
