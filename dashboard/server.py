@@ -53,9 +53,22 @@ def wsgi_factory(settings: Settings) -> Callable[[], Any]:
     def build() -> Any:
         from dashboard.app import create_app
 
-        return create_app(settings).server
+        app = create_app(settings)
+        register_component_files(app)
+        return app.server
 
     return build
+
+
+def register_component_files(app: Any) -> None:
+    """Let this worker serve every script and stylesheet of the page at once.
+
+    Dash serves a component file only after it wrote the page that lists it (it registers the paths
+    while writing the index). With several workers, the page comes from one and its scripts are asked
+    from any: a worker that never wrote the page refused them, and a cold page never loaded.
+    """
+    app._generate_css_dist_html()
+    app._generate_scripts_html()
 
 
 def serve(settings: Settings) -> None:
