@@ -124,3 +124,11 @@ class ServerCpu:
         if len(roots) != 1:
             raise LookupError(f"{len(roots)} server processes listen on port {port}")
         return cls(roots[0])
+
+
+def renderer_cpu_seconds(driver) -> float:
+    """CPU seconds the page's renderer process has used (Chrome DevTools `Performance.getMetrics`
+    ProcessTime): JavaScript, layout and painting, whatever the machine's load."""
+    driver.execute_cdp_cmd("Performance.enable", {})
+    metrics = driver.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]
+    return next(metric["value"] for metric in metrics if metric["name"] == "ProcessTime")

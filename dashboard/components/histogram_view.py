@@ -65,13 +65,20 @@ def view_file_name(run: int, subsystem: str, name: str | None, window: Window | 
     return safe_file_name(f"run{run}", subsystem, shown.rsplit("/", 1)[-1], when)
 
 
-def graph(component_id: str, loading_id: str, filename: str = "overwatch") -> dcc.Loading:
-    """The plot, under a spinner shown only while its figure is being computed."""
+def graph(
+    component_id: str,
+    loading_id: str,
+    filename: str = "overwatch",
+    figure: dict | None = None,
+    config: dict | None = None,
+) -> dcc.Loading:
+    """The plot (`figure`, else "Loading…" until a callback draws it), under a spinner shown only while
+    its figure is being computed."""
     return dcc.Loading(
         dcc.Graph(
             id=component_id,
-            figure=styled(message_figure("Loading…")),
-            config=graph_config(filename),
+            figure=figure if figure is not None else styled(message_figure("Loading…")),
+            config=config if config is not None else graph_config(filename),
             className="histogram-graph",
             # On the component itself: Plotly sizes the plot from this box, and a box without a height
             # let the plot spill over the caption and the check results below it.
