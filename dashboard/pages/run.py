@@ -889,26 +889,29 @@ def render_view(service: ProcessingService, request: RenderRequest) -> tuple:
         figure = hv.figure_for(shown_now, logs, context)
         figure.update_layout(uirevision=uirevision)
         checks = [check for member in shown_now.members for check in member.checks]
+        figure_json = styled(figure)
         drawn = Drawn(
-            figure=styled(figure),
+            figure=figure_json,
             config=hv.graph_config(hv.view_file_name(run, subsystem, name, window)),
             caption=_caption_with_api_link(view, window, options, shown_now),
             checks=check_results_panel(checks),
             banner=hv.slice_banner(view, window),
             warnings=hv.warnings_block(view),
             placeholder=threshold_placeholder(checks) or DEFAULT_THRESHOLD_PLACEHOLDER,
+            trace_digests=hv.trace_digests(figure_json),
         )
         if request.drawn is not None:
             request.drawn.put(key, drawn)
+    shown_digests = shown.get("traces") if same_axes else None
     return (
-        hv.content_patch(drawn.figure) if same_axes else drawn.figure,
+        hv.content_patch(drawn.figure, shown_digests) if same_axes else drawn.figure,
         drawn.config,
         drawn.caption,
         drawn.checks,
         drawn.banner,
         drawn.warnings,
         "",
-        key,
+        {**key, "traces": drawn.trace_digests},
         drawn.placeholder,
         *logs,
         f"/download/{run}/{subsystem}.root{search}",
@@ -929,6 +932,8 @@ class Drawn:
     banner: Any
     warnings: Any
     placeholder: str
+    # Of the figure's traces (see hv.content_patch): the graph-key says which traces are on screen.
+    trace_digests: list[str]
 
 
 class DrawnViews:
