@@ -61,11 +61,11 @@ def wsgi_factory(settings: Settings) -> Callable[[], Any]:
 
 
 def register_component_files(app: Any) -> None:
-    """Let this worker serve every script and stylesheet of the page at once.
+    """Let this worker serve every script and stylesheet of the page from its start.
 
-    Dash serves a component file only after it wrote the page that lists it (it registers the paths
-    while writing the index). With several workers, the page comes from one and its scripts are asked
-    from any: a worker that never wrote the page refused them, and a cold page never loaded.
+    Dash registers the files it may serve on a worker's first request, after marking that set-up done:
+    a gthread worker answering the browser's parallel script requests meanwhile refused them (404), and
+    a cold page never loaded. Registering them here, before the worker takes requests, closes that gap.
     """
     app._generate_css_dist_html()
     app._generate_scripts_html()
