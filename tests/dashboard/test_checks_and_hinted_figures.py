@@ -194,6 +194,12 @@ def test_a_grid_group_is_drawn_in_physical_order_on_one_shared_colour_scale():
     assert figure.layout.xaxis.range == (0, 250) and figure.layout.yaxis.range == (0, 20)  # FEE ranges
     assert figure.layout.title.text == "FEE vs TRU"
     assert figure.layout.title.subtitle.text == "5 histograms · time slice 1.0–4.0 min"
+    # Same bins in every panel: x labels under each column's bottom panel (SM 18 has SM 1 below it;
+    # SM 19 has nothing below it in the short last row), y labels left of the first column only.
+    x_labels = [figure.layout[f"xaxis{i if i > 1 else ''}"].showticklabels is not False for i in range(1, 6)]
+    y_labels = [figure.layout[f"yaxis{i if i > 1 else ''}"].showticklabels is not False for i in range(1, 6)]
+    assert x_labels == [False, True, True, True, True]
+    assert y_labels == [True, False, False, False, True]
 
 
 @pytest.mark.parametrize(
