@@ -157,18 +157,19 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
 
 def first_view(context: PageContext, run: int, subsystem: str, search: str) -> dict[str, Any]:
     """What `render` would answer for the page's URL, by field name, drawn with the layout: the plot
-    arrives with the page instead of after another round trip (and Dash holds render's first call back
-    until a refresh tick, two seconds later). Empty when the view is slow (the background job builds it)
-    or fails: `render` then does what it always did."""
+    arrives with the page, and `render` (no initial call) only answers changes. A view that is slow (the
+    background job builds it) or fails gets a pending graph-key instead: the first refresh tick then
+    wakes `render`, which hands it to the background job or shows (and logs) the error."""
     request = RenderRequest(
         run, subsystem, search, {}, False, None, context.settings.dash_background_min_snapshots
     )
+    pending = {"key": {"search": search, "pending": True}}
     try:
         answer = dict(zip(_RENDER_FIELDS, render_view(context.service, request), strict=True))
-    except Exception:  # PreventUpdate, or an error that render will show (and log) itself
-        return {}
+    except Exception:  # render shows and logs it
+        return pending
     if answer["heavy"] is not no_update:
-        return {}
+        return pending
     return {name: value for name, value in answer.items() if value is not no_update}
 
 
@@ -693,6 +694,10 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         State(Run.LOCATION, "pathname"),
         State(Run.GRAPH_KEY, "data"),
         State(Run.HEAVY_REQUEST, "data"),
+        # The layout holds the first view (`first_view`). An initial call would also be held back by
+        # Dash until the first refresh tick (NEWS is downstream of the interval), and the spinner
+        # around the graph kept the drawn plot waiting for it.
+        prevent_initial_call=True,
     )
     def render(search, _news, pathname, shown, pending):
         params = _run_params(pathname)
