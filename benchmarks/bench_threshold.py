@@ -19,6 +19,14 @@ from pathlib import Path
 import numpy as np
 from selenium.webdriver.common.keys import Keys
 
+from benchmarks.browser_trace import (
+    ServerCpu,
+    clear_request_log,
+    install_request_log,
+    print_request_log,
+    renderer_cpu_seconds,
+    request_log,
+)
 from benchmarks.pages_setup import chrome, dashboard_process, emc_run
 from pipeline.processing.options import ProcessingOptions
 from pipeline.processing.service import ProcessingService
@@ -61,8 +69,14 @@ def main() -> None:
         run = emc_run(data)
         cases = thresholds(ProcessingService(run.store, Path(folder) / "reference", ("EMC",)))
         timings: dict[str, list[float]] = {case: [] for case in cases}
+        server_cpu: dict[str, list[float]] = {case: [] for case in cases}
+        browser_cpu: dict[str, list[float]] = {case: [] for case in cases}
+        traffic: dict[str, list[tuple[int, int]]] = {case: [] for case in cases}
+        chains = {}
         with dashboard_process(data, Path(folder) / "cache") as url:
             driver = chrome()
+            install_request_log(driver)
+            cpu = ServerCpu.listening_on(url)
             try:
                 driver.get(f"{url}/run/{RUN}/EMC?group=FastOR&hist={FASTOR_L0}")
                 deadline = time.monotonic() + 180  # a cold page on a loaded machine
@@ -83,12 +97,38 @@ def main() -> None:
                         box.send_keys(Keys.CONTROL, "a")
                         box.send_keys(Keys.BACKSPACE)
                         box.send_keys(f"{threshold:.6g}")
-                        driver.execute_script("window.__t0 = performance.now();")
+                        clear_request_log(driver)
+                        cpu_before, browser_before = cpu.seconds(), renderer_cpu_seconds(driver)
+                        t0 = driver.execute_script("return window.__t0 = performance.now();")
                         box.send_keys(Keys.ENTER)
                         elapsed = driver.execute_async_script(WAIT_FOR_UPDATE_JS, expected)
+                        browser_cpu[case].append(renderer_cpu_seconds(driver) - browser_before)
+                        time.sleep(0.5)  # callbacks chained after the visible update count too
                         timings[case].append(elapsed)
+                        server_cpu[case].append(cpu.seconds() - cpu_before)
+                        chains[case] = (t0, request_log(driver))
+                        traffic[case].append(
+                            (len(chains[case][1]), sum(r.received_bytes for r in chains[case][1]))
+                        )
             finally:
                 driver.quit()
+    for case, (t0, requests) in chains.items():
+        print(f"callback requests of the last change, {case} (ms after Enter):")
+        print_request_log(requests, t0)
+    print(
+        "\nper change, load-independent: browser CPU to the visible update, server CPU (all workers, incl."
+        " callbacks after the visible update), callback requests, response bytes"
+    )
+    for case in cases:
+        cpu_ms = 1000 * np.asarray(server_cpu[case][1:])
+        browser_ms = 1000 * np.asarray(browser_cpu[case][1:])
+        n_requests, received = np.median(np.asarray(traffic[case][1:]), axis=0)
+        print(
+            f"  {case:<16} browser CPU median {np.median(browser_ms):5.0f} ms, p95"
+            f" {np.percentile(browser_ms, 95):5.0f} ms; server CPU median {np.median(cpu_ms):4.0f} ms;"
+            f" {n_requests:.0f} requests, {received:,.0f} bytes received"
+        )
+    print()
     baseline = float(np.percentile(timings["0 flagged"][1:], 95))
     print(f"{'case':<16}{'flagged':>9}{'n':>5}{'median ms':>12}{'p95 ms':>10}{'vs 0 flagged':>14}")
     for case, (_, flagged) in cases.items():

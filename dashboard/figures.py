@@ -45,6 +45,11 @@ MIN_MARKER_PX = 5.0
 # only the highest are ringed, and the legend says how many there are.
 MAX_MARKED_CHANNELS = 200
 SECONDARY_AXIS_MARGIN = 50
+# Beyond this many bins a 1D histogram is drawn with one SVG path per trace (contents, error bars):
+# plotly.js makes every marker and every error bar its own SVG element, and the 5,000 FastORs of
+# FastORL0 (10,000 elements) took half a second to draw on every threshold change. At this density
+# (several bins per pixel of the plot) a marker's shape cannot be told apart anyway.
+MAX_SEPARATE_POINTS = 1000
 # Panels per row of a grid: the original drew the 20 supermodules of a group four to a row.
 GRID_COLUMNS = 4
 # Legends go under the plot, right-aligned: above it they would cover the subtitle.
@@ -173,7 +178,7 @@ def stack_figure(
     for index, member in enumerate(members):
         style = stack.styles[index] if index < len(stack.styles) else None
         label = stack.labels[index] if index < len(stack.labels) else member.histogram.name
-        fig.add_trace(_points_trace(member.histogram, style, name=label, showlegend=True))
+        fig.add_traces(_points_traces(member.histogram, style, name=label, showlegend=True))
     fig.update_layout(hovermode="closest", legend=LEGEND)
     if log_y:
         fig.update_yaxes(type="log")
@@ -246,6 +251,7 @@ def grid_figure(
         else:
             continue
         fig.add_trace(trace, row=row + 1, col=column + 1)
+    _inner_tick_labels_off(fig, [m.histogram for m in members], columns)
     first = members[0]
     hints = first.hints
     if (x_range := axis_range(hints.x_range, False)) is not None:
@@ -265,6 +271,25 @@ def grid_figure(
     )
     fig.update_annotations(font={"size": 12})  # the panel titles
     return fig
+
+
+def _inner_tick_labels_off(fig: go.Figure, histograms: Sequence[Histogram], columns: int) -> None:
+    """Tick labels only under the bottom panel of each column and left of the first column, when all
+    panels share that axis's bins (a supermodule grid): the labels of a panel's x axis sat on the
+    title of the panel below it, and fewer labels are also quicker to draw."""
+    if len({h.dimension for h in histograms}) != 1:
+        return
+    for axis, update in ((0, fig.update_xaxes), (1, fig.update_yaxes)):
+        if axis >= histograms[0].dimension:
+            continue
+        first_edges = histograms[0].edges[axis]
+        if not all(np.array_equal(h.edges[axis], first_edges) for h in histograms[1:]):
+            continue
+        for index in range(len(histograms)):
+            row, column = divmod(index, columns)
+            inner = index + columns < len(histograms) if axis == 0 else column > 0
+            if inner:
+                update(showticklabels=False, row=row + 1, col=column + 1)
 
 
 def headline(h: Histogram, hints: DrawHints) -> str:
@@ -381,7 +406,7 @@ def _content_figure(
     """The traces of `h` (no titles); None for a dimension we cannot draw."""
     if h.dimension == 1:
         if marker is not None:
-            fig = go.Figure(_points_trace(h, marker, name="content", showlegend=False))
+            fig = go.Figure(_points_traces(h, marker, name="content", showlegend=False))
             fig.update_layout(hovermode="closest")
             if log_y:
                 fig.update_yaxes(type="log")
@@ -404,6 +429,7 @@ def _th1_figure(h: Histogram, log_y: bool) -> go.Figure:
     centers = 0.5 * (edges[:-1] + edges[1:])
     # "hv" steps need one point per edge: the last bin's value is repeated at the upper edge.
     step_y = np.append(values, values[-1]) if values.size else values
+    dense = values.size > MAX_SEPARATE_POINTS
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
@@ -416,45 +442,97 @@ def _th1_figure(h: Histogram, log_y: bool) -> go.Figure:
             showlegend=False,
         )
     )
+    # Invisible points: the step line shows the contents, these only carry the bars and the hover (when
+    # dense, a line of width 0 and an error band: one SVG path each instead of one per bin).
+    invisible = {"mode": "lines", "line": {"width": 0}} if dense else {"mode": "markers"}
     fig.add_trace(
         go.Scatter(
             name="error",
             x=centers,
             y=values,
-            mode="markers",
-            # Invisible markers: the step line shows the contents, these only carry bars and hover.
+            **invisible,
             marker={"size": 6, "opacity": 0, "color": ERROR_COLOR},
-            error_y=_error_bars(errors, ERROR_COLOR),
-            customdata=np.column_stack([edges[:-1], edges[1:], errors]),
+            error_y=None if dense else _error_bars(errors, ERROR_COLOR),
+            customdata=_hover_data(edges, errors, dense),
             hovertemplate=_BIN_HOVER,
             showlegend=False,
         )
     )
+    if dense:
+        fig.add_traces(_error_band(centers, values, errors, ERROR_COLOR))
     fig.update_layout(hovermode="closest")
     if log_y:
         fig.update_yaxes(type="log")
     return fig
 
 
-def _points_trace(h: Histogram, style: MarkerStyle | None, *, name: str, showlegend: bool) -> go.Scatter:
-    """A TH1 as markers with error bars at the bin centres (ROOT's "E" drawing with a marker style)."""
+def _points_traces(
+    h: Histogram, style: MarkerStyle | None, *, name: str, showlegend: bool
+) -> list[go.Scatter]:
+    """A TH1 as markers with error bars at the bin centres (ROOT's "E" drawing with a marker style).
+
+    Dense (more than MAX_SEPARATE_POINTS bins): the contents as a step line in the marker's colour and
+    the errors as a band around it, one SVG path each."""
     edges = np.asarray(h.edges[0], dtype=float)
     values = np.asarray(h.values(), dtype=float)
     errors = h.errors()
+    centers = 0.5 * (edges[:-1] + edges[1:])
     color = style.color if style else LINE_COLOR
-    return go.Scatter(
+    dense = values.size > MAX_SEPARATE_POINTS
+    if dense:
+        drawing = {"mode": "lines", "line": {"shape": "hvh", "color": color, "width": 1.5}}
+    else:
+        marker = marker_from_style(style) if style else {"color": LINE_COLOR, "size": 6}
+        drawing = {"mode": "markers", "marker": marker, "error_y": _error_bars(errors, color)}
+    content = go.Scatter(
         name=name,
-        x=0.5 * (edges[:-1] + edges[1:]),
+        x=centers,
         y=values,
-        mode="markers",
-        marker=marker_from_style(style) if style else {"color": LINE_COLOR, "size": 6},
-        error_y=_error_bars(errors, color),
-        customdata=np.column_stack([edges[:-1], edges[1:], errors]),
+        **drawing,
+        customdata=_hover_data(edges, errors, dense),
         hovertemplate=_BIN_HOVER.replace("<extra></extra>", f"<extra>{html.escape(name)}</extra>")
         if showlegend
         else _BIN_HOVER,
         showlegend=showlegend,
     )
+    return [content, *_error_band(centers, values, errors, color)] if dense else [content]
+
+
+def _hover_data(edges: np.ndarray, errors: np.ndarray, dense: bool) -> np.ndarray:
+    """Per bin: low edge, high edge, error (the hover's numbers). Dense histograms send them as float32,
+    which still prints the hover's 3-4 significant digits, at half the bytes."""
+    data = np.column_stack([edges[:-1], edges[1:], errors])
+    return data.astype(np.float32) if dense else data
+
+
+def _error_band(centers: np.ndarray, values: np.ndarray, errors: np.ndarray, color: str) -> list[go.Scatter]:
+    """Error bars of a dense histogram as a translucent band from content - error to content + error:
+    two SVG paths (plotly.js draws a line with gaps as one path per piece, so bars cannot be one)."""
+    band = {
+        "x": centers,
+        "mode": "lines",
+        "line": {"shape": "hvh", "width": 0, "color": color},
+        "hoverinfo": "skip",
+        "showlegend": False,
+    }
+    return [
+        go.Scatter(name="error band low", y=(values - errors).astype(np.float32), **band),
+        go.Scatter(
+            name="error band",
+            y=(values + errors).astype(np.float32),
+            fill="tonexty",
+            fillcolor=_translucent(color),
+            **band,
+        ),
+    ]
+
+
+def _translucent(color: str, alpha: float = 0.3) -> str:
+    """`#rrggbb` as rgba with `alpha`; other colour forms as a translucent grey."""
+    if re.fullmatch(r"#[0-9a-fA-F]{6}", color):
+        red, green, blue = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+        return f"rgba({red}, {green}, {blue}, {alpha})"
+    return f"rgba(108, 117, 125, {alpha})"
 
 
 def marker_from_style(style: MarkerStyle) -> dict:

@@ -53,9 +53,22 @@ def wsgi_factory(settings: Settings) -> Callable[[], Any]:
     def build() -> Any:
         from dashboard.app import create_app
 
-        return create_app(settings).server
+        app = create_app(settings)
+        register_component_files(app)
+        return app.server
 
     return build
+
+
+def register_component_files(app: Any) -> None:
+    """Let this worker serve every script and stylesheet of the page from its start.
+
+    Dash registers the files it may serve on a worker's first request, after marking that set-up done:
+    a gthread worker answering the browser's parallel script requests meanwhile refused them (404), and
+    a cold page never loaded. Registering them here, before the worker takes requests, closes that gap.
+    """
+    app._generate_css_dist_html()
+    app._generate_scripts_html()
 
 
 def serve(settings: Settings) -> None:

@@ -7,12 +7,15 @@ service (Chart Studio's "share/edit") is removed and the logo hidden: the contro
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from datetime import timedelta
 
 import plotly.graph_objects as go
 from dash import Patch, dcc, html
+from plotly.utils import PlotlyJSONEncoder
 
 from dashboard.figures import grid_figure, message_figure, processed_figure, stack_figure, styled
 from dashboard.layout import grid_group_of
@@ -65,13 +68,20 @@ def view_file_name(run: int, subsystem: str, name: str | None, window: Window | 
     return safe_file_name(f"run{run}", subsystem, shown.rsplit("/", 1)[-1], when)
 
 
-def graph(component_id: str, loading_id: str, filename: str = "overwatch") -> dcc.Loading:
-    """The plot, under a spinner shown only while its figure is being computed."""
+def graph(
+    component_id: str,
+    loading_id: str,
+    filename: str = "overwatch",
+    figure: dict | None = None,
+    config: dict | None = None,
+) -> dcc.Loading:
+    """The plot (`figure`, else "Loading…" until a callback draws it), under a spinner shown only while
+    its figure is being computed."""
     return dcc.Loading(
         dcc.Graph(
             id=component_id,
-            figure=styled(message_figure("Loading…")),
-            config=graph_config(filename),
+            figure=figure if figure is not None else styled(message_figure("Loading…")),
+            config=config if config is not None else graph_config(filename),
             className="histogram-graph",
             # On the component itself: Plotly sizes the plot from this box, and a box without a height
             # let the plot spill over the caption and the check results below it.
@@ -131,17 +141,35 @@ def default_logs(shown: Shown) -> tuple[bool, bool, bool]:
     return hints.log_x, hints.log_y, hints.log_z
 
 
-def content_patch(figure: go.Figure | dict) -> Patch:
+def trace_digests(figure: dict) -> list[str]:
+    """A short digest of each trace of a figure (plain JSON, as `styled` gives it): what `content_patch`
+    compares to send only the traces that changed."""
+    return [
+        hashlib.blake2b(
+            json.dumps(trace, cls=PlotlyJSONEncoder, sort_keys=True).encode(), digest_size=8
+        ).hexdigest()
+        for trace in figure["data"]
+    ]
+
+
+def content_patch(figure: go.Figure | dict, shown_digests: list[str] | None = None) -> Patch:
     """Only what new data or options change: traces, titles, notes and overlays, never the axes' ranges.
 
     Dash 4's dcc.Graph copies a user's zoom into its `figure` prop and replots, which makes plotly.js
     forget it was a UI change, so `uirevision` alone no longer keeps zoom across a full figure
     replacement. Patching the contents leaves the zoomed axes in the prop untouched.
+
+    With the digests of the traces on screen (`trace_digests`), only the traces that differ are sent:
+    a threshold change then sends the threshold line and the ringed channels, not the 5,000 bins of
+    the histogram under them again.
     """
     full = figure if isinstance(figure, dict) else figure.to_plotly_json()
     layout = full["layout"]
     patch = Patch()
-    patch["data"] = full["data"]
+    if shown_digests is None:
+        patch["data"] = full["data"]
+    else:
+        _patch_changed_traces(patch, full["data"], shown_digests)
     patch["layout"]["title"] = layout["title"]
     patch["layout"]["annotations"] = layout.get("annotations", [])
     patch["layout"]["shapes"] = layout.get("shapes", [])
@@ -151,6 +179,17 @@ def content_patch(figure: go.Figure | dict) -> Patch:
         if "title" in layout.get(axis, {}):
             patch["layout"][axis]["title"] = layout[axis]["title"]
     return patch
+
+
+def _patch_changed_traces(patch: Patch, traces: list[dict], shown_digests: list[str]) -> None:
+    new_digests = trace_digests({"data": traces})
+    for index, (trace, digest) in enumerate(zip(traces, new_digests, strict=True)):
+        if index >= len(shown_digests):
+            patch["data"].append(trace)
+        elif digest != shown_digests[index]:
+            patch["data"][index] = trace
+    for index in reversed(range(len(traces), len(shown_digests))):
+        del patch["data"][index]
 
 
 def caption(view: ProcessedView, window: Window | None, options: ProcessingOptions) -> list:

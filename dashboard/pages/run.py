@@ -98,12 +98,14 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
     except (TypeError, ValueError):
         slider_value = [0, max_minutes]
     mode = view_query.mode or info.merger_mode.value
+    first = first_view(context, run, subsystem, view_query.to_search())
+    logs = [first.get(name, query_log) for name, query_log in zip(_LOG_FIELDS, view_query.logs, strict=True)]
     controls = html.Div(
         [
-            _navigation_card(groups, group, entries, hist, view_query),
+            _navigation_card(groups, group, entries, hist, logs),
             *_expert_controls(
                 _slice_card(max_minutes, slider_value, low, high, mode, locked=not may_tune()),
-                _options_card(view_query),
+                _options_card(view_query, first.get("placeholder", DEFAULT_THRESHOLD_PLACEHOLDER)),
             ),
         ],
         className="control-column",
@@ -111,20 +113,22 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
     graph_card = dbc.Card(
         dbc.CardBody(
             [
-                html.Div(id=Run.SLICE_BANNER, className="slice-description"),
-                html.Div(id=Run.WARNINGS),
-                html.Div(id=Run.VIEW_ERROR, role="alert"),
+                html.Div(first.get("banner"), id=Run.SLICE_BANNER, className="slice-description"),
+                html.Div(first.get("warnings"), id=Run.WARNINGS),
+                html.Div(first.get("view_error"), id=Run.VIEW_ERROR, role="alert"),
                 _background_progress(),
-                hv.graph(Run.GRAPH, Run.GRAPH_LOADING),
-                html.Div(id=Run.CAPTION, className="snapshot-caption"),
-                _downloads(),
-                html.Div(id=Run.CHECKS, className="check-results"),
+                hv.graph(
+                    Run.GRAPH, Run.GRAPH_LOADING, figure=first.get("figure"), config=first.get("config")
+                ),
+                html.Div(first.get("caption"), id=Run.CAPTION, className="snapshot-caption"),
+                _downloads(first.get("root_href", ""), first.get("parquet_href", "")),
+                html.Div(first.get("checks"), id=Run.CHECKS, className="check-results"),
             ]
         ),
     )
     return html.Div(
         [
-            _header(service, info),
+            _header(service, info, first.get("run_state")),
             dbc.Row(
                 [
                     dbc.Col(controls, md=4, xxl=3),
@@ -142,7 +146,7 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
             dcc.Store(id=Run.NEWS, data=None),
             dcc.Store(id=Run.LIVE_STATE, data={"paused": False}),
             # What the graph shows (URL, content, log axes), so a refresh with nothing new is a no-op.
-            dcc.Store(id=Run.GRAPH_KEY, data=None),
+            dcc.Store(id=Run.GRAPH_KEY, data=first.get("key")),
             # Slow work handed to a background job, and the job's answer (see build_in_background).
             dcc.Store(id=Run.HEAVY_REQUEST, data=None),
             dcc.Store(id=Run.HEAVY_DONE, data=None),
@@ -151,7 +155,25 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
     )
 
 
-def _header(service: ProcessingService, info: RunInfo) -> html.Div:
+def first_view(context: PageContext, run: int, subsystem: str, search: str) -> dict[str, Any]:
+    """What `render` would answer for the page's URL, by field name, drawn with the layout: the plot
+    arrives with the page, and `render` (no initial call) only answers changes. A view that is slow (the
+    background job builds it) or fails gets a pending graph-key instead: the first refresh tick then
+    wakes `render`, which hands it to the background job or shows (and logs) the error."""
+    request = RenderRequest(
+        run, subsystem, search, {}, False, None, context.settings.dash_background_min_snapshots
+    )
+    pending = {"key": {"search": search, "pending": True}}
+    try:
+        answer = dict(zip(_RENDER_FIELDS, render_view(context.service, request), strict=True))
+    except Exception:  # render shows and logs it
+        return pending
+    if answer["heavy"] is not no_update:
+        return pending
+    return {name: value for name, value in answer.items() if value is not no_update}
+
+
+def _header(service: ProcessingService, info: RunInfo, run_state: Any = None) -> html.Div:
     others = sorted(service.run_subsystems(info.run))
     links = [
         dcc.Link(
@@ -170,14 +192,14 @@ def _header(service: ProcessingService, info: RunInfo) -> html.Div:
             html.Span(id=Run.LIVE_BADGE, className="live-badge"),
             dbc.Button("Pause", id=Run.PAUSE, size="sm", color="secondary", outline=True),
             dbc.Button("Back to live", id=Run.BACK_TO_LIVE, size="sm", color="success", className="d-none"),
-            html.Div(id=Run.RUN_STATE, className="run-state"),
+            html.Div(run_state, id=Run.RUN_STATE, className="run-state"),
         ],
         className="run-header",
     )
 
 
-def _navigation_card(groups, group, entries, hist, query: ViewQuery) -> dbc.Card:
-    logs = [bool(v) for v in query.logs]
+def _navigation_card(groups, group, entries, hist, logs: list) -> dbc.Card:
+    logs = [bool(v) for v in logs]
     return dbc.Card(
         dbc.CardBody(
             [
@@ -271,7 +293,7 @@ def _slice_card(
     )
 
 
-def _options_card(query: ViewQuery) -> dbc.Card:
+def _options_card(query: ViewQuery, threshold_placeholder: str) -> dbc.Card:
     specs = known_option_specs()
     given = dict(query.plugin_options)
     plugin_inputs = []
@@ -308,7 +330,7 @@ def _options_card(query: ViewQuery) -> dbc.Card:
                     type="text",
                     inputmode="numeric",
                     value=query.threshold or "",
-                    placeholder=DEFAULT_THRESHOLD_PLACEHOLDER,
+                    placeholder=threshold_placeholder,
                     # Recompute on Enter or when leaving the box, not on every keystroke.
                     debounce=True,
                     size="sm",
@@ -340,14 +362,22 @@ def _background_progress() -> html.Div:
     )
 
 
-def _downloads() -> html.Div:
+def _downloads(root_href: str, parquet_href: str) -> html.Div:
     return html.Div(
         [
             html.Span("Download:", className="me-2"),
             dbc.Button("PNG", id=Run.DOWNLOAD_PNG, size="sm", color="link"),
             dbc.Button("SVG", id=Run.DOWNLOAD_SVG, size="sm", color="link"),
-            html.A("ROOT", id=Run.DOWNLOAD_ROOT, href="", className="btn btn-sm btn-link", download=""),
-            html.A("Parquet", id=Run.DOWNLOAD_PARQUET, href="", className="btn btn-sm btn-link", download=""),
+            html.A(
+                "ROOT", id=Run.DOWNLOAD_ROOT, href=root_href, className="btn btn-sm btn-link", download=""
+            ),
+            html.A(
+                "Parquet",
+                id=Run.DOWNLOAD_PARQUET,
+                href=parquet_href,
+                className="btn btn-sm btn-link",
+                download="",
+            ),
             html.Span(id=Run.DOWNLOAD_DONE, className="d-none"),
         ],
         className="downloads",
@@ -664,6 +694,10 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         State(Run.LOCATION, "pathname"),
         State(Run.GRAPH_KEY, "data"),
         State(Run.HEAVY_REQUEST, "data"),
+        # The layout holds the first view (`first_view`). An initial call would also be held back by
+        # Dash until the first refresh tick (NEWS is downstream of the interval), and the spinner
+        # around the graph kept the drawn plot waiting for it.
+        prevent_initial_call=True,
     )
     def render(search, _news, pathname, shown, pending):
         params = _run_params(pathname)
@@ -769,6 +803,7 @@ _RENDER_FIELDS = (
     "figure", "config", "caption", "checks", "banner", "warnings", "view_error", "key", "placeholder",
     "log_x", "log_y", "log_z", "root_href", "parquet_href", "run_state", "heavy",
 )  # fmt: skip
+_LOG_FIELDS = ("log_x", "log_y", "log_z")
 
 
 def _caption_with_api_link(
@@ -859,26 +894,29 @@ def render_view(service: ProcessingService, request: RenderRequest) -> tuple:
         figure = hv.figure_for(shown_now, logs, context)
         figure.update_layout(uirevision=uirevision)
         checks = [check for member in shown_now.members for check in member.checks]
+        figure_json = styled(figure)
         drawn = Drawn(
-            figure=styled(figure),
+            figure=figure_json,
             config=hv.graph_config(hv.view_file_name(run, subsystem, name, window)),
             caption=_caption_with_api_link(view, window, options, shown_now),
             checks=check_results_panel(checks),
             banner=hv.slice_banner(view, window),
             warnings=hv.warnings_block(view),
             placeholder=threshold_placeholder(checks) or DEFAULT_THRESHOLD_PLACEHOLDER,
+            trace_digests=hv.trace_digests(figure_json),
         )
         if request.drawn is not None:
             request.drawn.put(key, drawn)
+    shown_digests = shown.get("traces") if same_axes else None
     return (
-        hv.content_patch(drawn.figure) if same_axes else drawn.figure,
+        hv.content_patch(drawn.figure, shown_digests) if same_axes else drawn.figure,
         drawn.config,
         drawn.caption,
         drawn.checks,
         drawn.banner,
         drawn.warnings,
         "",
-        key,
+        {**key, "traces": drawn.trace_digests},
         drawn.placeholder,
         *logs,
         f"/download/{run}/{subsystem}.root{search}",
@@ -899,6 +937,8 @@ class Drawn:
     banner: Any
     warnings: Any
     placeholder: str
+    # Of the figure's traces (see hv.content_patch): the graph-key says which traces are on screen.
+    trace_digests: list[str]
 
 
 class DrawnViews:

@@ -14,12 +14,15 @@ from dashboard.checks import (
     threshold_line,
     threshold_placeholder,
 )
+from dashboard.components.histogram_view import content_patch, trace_digests
 from dashboard.figures import (
     MAX_MARKED_CHANNELS,
+    MAX_SEPARATE_POINTS,
     grid_figure,
     log_colorbar_ticks,
     processed_figure,
     stack_figure,
+    styled,
 )
 from pipeline.detectors.base import CheckResult, process_histogram
 from pipeline.detectors.emc import EMC_L1_ADC_TO_GEV, PLUGIN, TRU_GRID
@@ -191,6 +194,12 @@ def test_a_grid_group_is_drawn_in_physical_order_on_one_shared_colour_scale():
     assert figure.layout.xaxis.range == (0, 250) and figure.layout.yaxis.range == (0, 20)  # FEE ranges
     assert figure.layout.title.text == "FEE vs TRU"
     assert figure.layout.title.subtitle.text == "5 histograms · time slice 1.0–4.0 min"
+    # Same bins in every panel: x labels under each column's bottom panel (SM 18 has SM 1 below it;
+    # SM 19 has nothing below it in the short last row), y labels left of the first column only.
+    x_labels = [figure.layout[f"xaxis{i if i > 1 else ''}"].showticklabels is not False for i in range(1, 6)]
+    y_labels = [figure.layout[f"yaxis{i if i > 1 else ''}"].showticklabels is not False for i in range(1, 6)]
+    assert x_labels == [False, True, True, True, True]
+    assert y_labels == [True, False, False, False, True]
 
 
 @pytest.mark.parametrize(
@@ -206,3 +215,55 @@ def test_log_colour_bar_labels_real_contents(low, high, labels):
     ticks = log_colorbar_ticks(np.log10(np.array([low, high])))
     assert ticks["ticktext"] == labels
     np.testing.assert_allclose(10.0 ** np.asarray(ticks["tickvals"]), [float(x) for x in labels], rtol=1e-9)
+
+
+def test_a_dense_histogram_is_drawn_as_one_path_per_trace_with_its_errors_as_a_band():
+    # 3,000 FastORs with the plug-in's marker style: a marker and an error bar per bin would be 6,000
+    # SVG elements; a line and a band around it are one path each.
+    processed = process_histogram(PLUGIN, _fastor_l0(), ProcessingOptions(), N_EVENTS)
+    assert _fastor_l0().values().size > MAX_SEPARATE_POINTS
+    traces = {trace.name: trace for trace in processed_figure(processed).data}
+    content = traces["content"]
+    assert content.mode == "lines" and content.error_y.array is None
+    errors = _fastor_l0().errors() / N_EVENTS
+    values = _fastor_l0().values() / N_EVENTS
+    np.testing.assert_allclose(traces["error band low"].y, values - errors, rtol=1e-6)
+    np.testing.assert_allclose(traces["error band"].y, values + errors, rtol=1e-6)
+    assert traces["error band"].fill == "tonexty"
+    # The hover still names each bin and its error.
+    np.testing.assert_allclose(np.asarray(content.customdata)[HOT_IDS[1]], [42, 43, errors[42]], rtol=1e-6)
+    # A histogram of a few bins keeps its markers and error bars.
+    few = process_histogram(
+        PLUGIN, _th1("EMCTRQA_histFastORL0", np.array([1.0, 4.0, 9.0])), ProcessingOptions(), 1
+    )
+    (small,) = [trace for trace in processed_figure(few).data if trace.name == "content"]
+    assert small.mode == "markers"
+    np.testing.assert_allclose(small.error_y.array, [1.0, 2.0, 3.0])
+
+
+def test_a_threshold_change_patches_only_the_traces_it_changes():
+    def drawn(threshold: float) -> dict:
+        options = ProcessingOptions(hot_channel_threshold=threshold)
+        return styled(processed_figure(process_histogram(PLUGIN, _fastor_l0(), options, N_EVENTS)))
+
+    shown, changed = drawn(0.01), drawn(0.2)
+    names = [trace["name"] for trace in changed["data"]]
+    patch = content_patch(changed, trace_digests(shown)).to_plotly_json()
+    data_operations = [op for op in patch["operations"] if op["location"][:1] == ["data"]]
+    # Only the threshold line and the ringed channels (index 3 and 4) are sent again, not the bins.
+    assert sorted(op["location"][1] for op in data_operations) == [
+        names.index("threshold 0.2"),
+        names.index("above threshold (2)"),
+    ]
+    assert all(op["operation"] == "Assign" for op in data_operations)
+    # Fewer traces (nothing above the threshold): the rings are deleted, the rest is not sent.
+    nothing_flagged = drawn(10.0)
+    patch = content_patch(nothing_flagged, trace_digests(changed)).to_plotly_json()
+    data_operations = [op for op in patch["operations"] if op["location"][:1] == ["data"]]
+    assert [(op["operation"], op["location"][1:]) for op in data_operations] == [
+        ("Assign", [names.index("threshold 0.2")]),
+        ("Delete", [names.index("above threshold (2)")]),
+    ]
+    # Without what is on screen, every trace is sent.
+    full = content_patch(changed).to_plotly_json()
+    assert [op["location"] for op in full["operations"] if op["location"][:1] == ["data"]] == [["data"]]

@@ -1,0 +1,134 @@
+"""What a page interaction costs, measured apart from the machine's load: the Dash callback requests the
+browser made (which callback, when, how many bytes each way) and the CPU seconds the server processes
+spent. The dashboard benchmarks print these beside their wall-clock figures.
+
+The request log comes from a `fetch` wrapper installed before any page script runs (Chrome DevTools
+`Page.addScriptToEvaluateOnNewDocument`); the server's CPU from its process tree (`psutil`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psutil
+
+# Wraps fetch: every POST to /_dash-update-component is logged with its callback's output key, the
+# properties that triggered it, start/end (performance.now(), ms) and the request and response sizes.
+_FETCH_LOG_JS = """
+(function () {
+  if (window.__dashLog) { return; }
+  window.__dashLog = [];
+  const original = window.fetch;
+  window.fetch = async function (resource, init) {
+    const url = typeof resource === 'string' ? resource : resource.url;
+    if (!url.includes('_dash-update-component')) { return original.apply(this, arguments); }
+    let body = {};
+    try { body = JSON.parse(init.body); } catch (e) {}
+    const entry = {output: body.output, changed: body.changedPropIds || [], start: performance.now(),
+                   sent: (init.body || '').length};
+    window.__dashLog.push(entry);
+    const response = await original.apply(this, arguments);
+    const text = await response.clone().text();
+    entry.end = performance.now();
+    entry.status = response.status;
+    entry.received = text.length;
+    return response;
+  };
+})();
+"""
+
+
+def install_request_log(driver) -> None:
+    """Log the Dash callback requests of every page this driver opens from now on."""
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _FETCH_LOG_JS})
+
+
+def clear_request_log(driver) -> None:
+    driver.execute_script("if (window.__dashLog) { window.__dashLog.length = 0; }")
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    """One POST to /_dash-update-component as the browser saw it (times in ms since navigation)."""
+
+    output: str
+    changed: tuple[str, ...]
+    start_ms: float
+    end_ms: float
+    sent_bytes: int
+    received_bytes: int
+    status: int
+
+    @property
+    def label(self) -> str:
+        outputs = self.output.strip(".").split("...")
+        shown = ", ".join(outputs[:2]) + (f" +{len(outputs) - 2}" if len(outputs) > 2 else "")
+        return f"{shown} <- {', '.join(self.changed) or 'initial'}"
+
+
+def request_log(driver) -> list[CallbackRequest]:
+    """The callback requests logged since the page opened (or the last clear), finished ones only."""
+    entries = driver.execute_script("return window.__dashLog || [];")
+    return [
+        CallbackRequest(
+            output=entry.get("output") or "",
+            changed=tuple(entry.get("changed") or ()),
+            start_ms=float(entry["start"]),
+            end_ms=float(entry["end"]),
+            sent_bytes=int(entry.get("sent") or 0),
+            received_bytes=int(entry.get("received") or 0),
+            status=int(entry.get("status") or 0),
+        )
+        for entry in entries
+        if entry.get("end") is not None
+    ]
+
+
+def print_request_log(requests: list[CallbackRequest], origin_ms: float = 0.0) -> None:
+    """The requests as a table: start and end relative to `origin_ms`, bytes, callback."""
+    print(f"  {'start ms':>9}{'end ms':>9}{'sent B':>9}{'recv B':>10}  callback <- trigger")
+    for request in sorted(requests, key=lambda r: r.start_ms):
+        print(
+            f"  {request.start_ms - origin_ms:>9.0f}{request.end_ms - origin_ms:>9.0f}"
+            f"{request.sent_bytes:>9,}{request.received_bytes:>10,}  {request.label}"
+        )
+
+
+class ServerCpu:
+    """CPU seconds (user + system) used so far by a server process and all its children (workers)."""
+
+    def __init__(self, pid: int) -> None:
+        self._root = psutil.Process(pid)
+
+    def seconds(self) -> float:
+        total = 0.0
+        for process in [self._root, *self._root.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
+    @classmethod
+    def listening_on(cls, url: str) -> ServerCpu:
+        """The server process that listens on `url`'s port (gunicorn's master, whose workers share the
+        socket, so the one listener whose parent does not listen too)."""
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        pids = {
+            connection.pid
+            for connection in psutil.net_connections(kind="tcp")
+            if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port and connection.pid
+        }
+        roots = [pid for pid in pids if psutil.Process(pid).ppid() not in pids]
+        if len(roots) != 1:
+            raise LookupError(f"{len(roots)} server processes listen on port {port}")
+        return cls(roots[0])
+
+
+def renderer_cpu_seconds(driver) -> float:
+    """CPU seconds the page's renderer process has used (Chrome DevTools `Performance.getMetrics`
+    ProcessTime): JavaScript, layout and painting, whatever the machine's load."""
+    driver.execute_cdp_cmd("Performance.enable", {})
+    metrics = driver.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]
+    return next(metric["value"] for metric in metrics if metric["name"] == "ProcessTime")
