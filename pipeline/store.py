@@ -155,6 +155,10 @@ class BoundedCache(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._entries)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
     def values(self) -> list[V]:
         with self._lock:
             return list(self._entries.values())
