@@ -780,18 +780,22 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     def live_indicator(live_state, shown, search):
         paused = bool((live_state or {}).get("paused"))
         has_slice = parse_query(query_dict(search)).has_slice
-        ongoing = bool((shown or {}).get("ongoing"))
+        # None until a view is drawn: the run's state is not known yet, so neither "live" nor "ended".
+        ongoing = (shown or {}).get("ongoing")
         text, state = live_state_text(paused, has_slice, ongoing)
         back = "ms-2" if state == "paused" else "d-none"
         return text, f"live-badge live-{state}", back, "Resume" if paused else "Pause"
 
 
-def live_state_text(paused: bool, has_slice: bool, ongoing: bool) -> tuple[str, str]:
-    """(badge text, state) of the live indicator: live, paused, or ended."""
+def live_state_text(paused: bool, has_slice: bool, ongoing: bool | None) -> tuple[str, str]:
+    """(badge text, state) of the live indicator: live, paused, ended, or loading (`ongoing` None: no
+    view drawn yet, e.g. while the background job builds the first one)."""
     if paused:
         return "❚❚ Paused by you", "paused"
     if has_slice:
         return "❚❚ Paused · fixed time slice", "paused"
+    if ongoing is None:
+        return "◌ Loading", "loading"
     if ongoing:
         return "● Live", "live"
     return "○ Run ended", "ended"

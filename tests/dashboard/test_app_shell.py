@@ -174,3 +174,13 @@ def test_bad_downloads_are_named_never_served(client):
     assert client.get(f"/download/{RUN}/XYZ.root").status_code == 404
     assert client.get("/download/1/EMC.parquet").status_code == 404
     assert client.get(f"/download/{RUN}/EMC.csv").status_code == 404
+
+
+def test_the_live_badge_says_loading_until_a_view_tells_whether_the_run_is_ongoing():
+    live_state_text = run_page.live_state_text
+    assert live_state_text(False, False, None) == ("◌ Loading", "loading")
+    assert live_state_text(False, False, True) == ("● Live", "live")
+    assert live_state_text(False, False, False) == ("○ Run ended", "ended")
+    # What the user chose wins over what the data say.
+    assert live_state_text(True, False, None)[1] == "paused"
+    assert live_state_text(False, True, True)[1] == "paused"
