@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC
 from numbers import Integral
@@ -126,11 +126,19 @@ V = TypeVar("V")
 
 
 class BoundedCache(Generic[K, V]):
-    """A mapping that keeps its `max_entries` most recently used entries; safe to share between
-    threads (Dash serves callbacks from several)."""
+    """A mapping that keeps its `max_entries` most recently used entries and, with `weight` (say, the
+    length of a listing), at most `max_weight` in total; safe to share between threads (Dash serves
+    callbacks from several). An entry heavier than `max_weight` alone is not kept."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(
+        self, max_entries: int, max_weight: int | None = None, weight: Callable[[V], int] | None = None
+    ) -> None:
+        if (max_weight is None) != (weight is None):
+            raise ValueError("max_weight and weight go together")
         self.max_entries = max_entries
+        self.max_weight = max_weight
+        self._weigh = weight
+        self.total_weight = 0
         self._entries: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -144,14 +152,25 @@ class BoundedCache(Generic[K, V]):
 
     def __setitem__(self, key: K, value: V) -> None:
         with self._lock:
+            self._drop(key)
             self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            if self._weigh is not None:
+                self.total_weight += self._weigh(value)
+            while len(self._entries) > self.max_entries or (
+                self.max_weight is not None and self.total_weight > self.max_weight
+            ):
+                self._drop(next(iter(self._entries)))
 
     def pop(self, key: K, default: V | None = None) -> V | None:
         with self._lock:
-            return self._entries.pop(key, default)
+            value = self._drop(key)
+            return default if value is None else value
+
+    def _drop(self, key: K) -> V | None:
+        value = self._entries.pop(key, None)
+        if value is not None and self._weigh is not None:
+            self.total_weight -= self._weigh(value)
+        return value
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -588,7 +607,12 @@ def _partition_values(directory: Path | str, key: str) -> list[str]:
 # Directory mtimes come from a coarse clock, so a change made in the same tick as a listing can leave
 # the mtime as it was. As git does with "racy" index entries, a listing taken less than a second after
 # the folder's last change is never reused: it is read again until one is taken later than that.
-_FOLDER_LISTINGS: BoundedCache[str, tuple[int, list[tuple[SnapshotKey, Path]]]] = BoundedCache(4096)
+# Bounded by the snapshots they name too (~0.7 KB each): a run list lists every folder of a store that
+# grows for as long as the experiment runs, so a count of folders alone would let it take gigabytes.
+LISTED_SNAPSHOTS_KEPT = 200_000
+_FOLDER_LISTINGS: BoundedCache[str, tuple[int, list[tuple[SnapshotKey, Path]]]] = BoundedCache(
+    4096, max_weight=LISTED_SNAPSHOTS_KEPT, weight=lambda cached: len(cached[1])
+)
 _RACY_NS = 1_000_000_000
 
 

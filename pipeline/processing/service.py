@@ -85,7 +85,7 @@ CACHE_FORMAT = 4
 VIEW_ENTRY = "<view>"  # disk-cache key suffix of a view's skeleton; histogram names never look like it
 DEFAULT_CACHE_BYTES = 2 * 1024**3
 MEMORY_ENTRIES = 16
-# Restart answers (one per pair of consecutive snapshots, ~0.4 KB each): bounded, since a dashboard runs
+# Restart answers (one per pair of consecutive snapshots, ~0.1-0.2 KB each): bounded, since a dashboard runs
 # for days while snapshots keep arriving; 32768 covers a 45-hour run of one subsystem at one per 5 s.
 RESTART_ANSWERS_KEPT = 32768
 
