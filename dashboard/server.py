@@ -8,12 +8,26 @@ background-callback results) are shared by all of them. Flask's development serv
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import logging
+import os
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# glibc's mallopt parameter for the number of malloc arenas (malloc.h).
+M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
+# How often a worker hands the memory Arrow freed back to the system (see release_arrow_memory).
+ARROW_RELEASE_EVERY_S = 5.0
 
 
 class DashboardServer(BaseApplication):
@@ -39,6 +53,7 @@ class DashboardServer(BaseApplication):
             "errorlog": "-",
             "loglevel": "warning",
             "proc_name": "overwatch-dashboard",
+            "post_request": arrow_memory_release(ARROW_RELEASE_EVERY_S),
         }
         for key, value in options.items():
             self.cfg.set(key, value)
@@ -58,6 +73,61 @@ def wsgi_factory(settings: Settings) -> Callable[[], Any]:
     return build
 
 
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas for this process and the workers it forks; False where it cannot
+    (not glibc) or where the operator chose with the MALLOC_ARENA_MAX environment variable.
+
+    glibc gives each thread that allocates concurrently an arena of its own, up to 8 per core. A worker
+    has a dozen threads (gunicorn's, snapshot readers, the cache writer, DuckDB's), and memory freed in
+    one arena is kept for that arena's next use: over a soak the worker's resident memory crept up
+    while the Python objects it held stayed flat. Two arenas keep it flat at no measurable CPU cost.
+    """
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):
+        mallopt = None
+    if mallopt is None:
+        return False
+    return bool(mallopt(M_ARENA_MAX, arenas))
+
+
+def arrow_memory_release(
+    every_s: float, release: Callable[[], None] | None = None, clock: Callable[[], float] = time.monotonic
+) -> Callable[[Any, Any], None]:
+    """A gunicorn post_request hook that returns the memory Arrow freed to the system, at most once
+    every `every_s` (a release costs ~1.5 ms of CPU).
+
+    Arrow allocates through mimalloc, which keeps the pages of freed buffers for reuse: reading
+    snapshot files from several threads left ~200 MB resident in a worker whose Arrow buffers in use
+    came to ~5 MB (a release brings it to ~15 MB); that was a third of a worker's memory in a soak.
+    """
+    if release is None:
+
+        def release() -> None:
+            import pyarrow
+
+            pyarrow.default_memory_pool().release_unused()
+
+    lock = threading.Lock()
+    released_at = [-float("inf")]
+
+    def post_request(worker: Any, request: Any) -> None:
+        now = clock()
+        with lock:
+            if now - released_at[0] < every_s:
+                return
+            released_at[0] = now
+        release()
+
+    return post_request
+
+
 def serve(settings: Settings) -> None:
     """Serve the dashboard until SIGINT/SIGTERM (gunicorn's master handles them and stops its workers)."""
+    # Before gunicorn forks: the workers inherit the setting.
+    if limit_malloc_arenas():
+        log.info("malloc arenas limited to %d per process", MALLOC_ARENAS)
     DashboardServer(settings, wsgi_factory(settings)).run()
