@@ -606,14 +606,15 @@ def _partition_values(directory: Path | str, key: str) -> list[str]:
 # name (and so changes the mtime), while a live dashboard lists the same folders every few seconds.
 # Directory mtimes come from a coarse clock, so a change made in the same tick as a listing can leave
 # the mtime as it was. As git does with "racy" index entries, a listing taken less than a second after
-# the folder's last change is never reused: it is read again until one is taken later than that.
+# the folder's last change is never reused: it is read again until one is taken later than that (the
+# run timelines of pipeline.processing.runs follow the same rule).
+RACY_NS = 1_000_000_000
 # Bounded by the snapshots they name too (~0.7 KB each): a run list lists every folder of a store that
 # grows for as long as the experiment runs, so a count of folders alone would let it take gigabytes.
 LISTED_SNAPSHOTS_KEPT = 200_000
 _FOLDER_LISTINGS: BoundedCache[str, tuple[int, list[tuple[SnapshotKey, Path]]]] = BoundedCache(
     4096, max_weight=LISTED_SNAPSHOTS_KEPT, weight=lambda cached: len(cached[1])
 )
-_RACY_NS = 1_000_000_000
 
 
 def _snapshot_files(directory: str, subsystem: str, run_text: str) -> list[tuple[SnapshotKey, Path]]:
@@ -638,7 +639,7 @@ def _snapshot_files(directory: str, subsystem: str, run_text: str) -> list[tuple
             listing.append((key, Path(entry.path)))
     # Sorted once here rather than by every reader of the (reused) listing.
     listing.sort(key=lambda entry: entry[0].order)
-    if listed_at_ns - mtime_ns > _RACY_NS:
+    if listed_at_ns - mtime_ns > RACY_NS:
         _FOLDER_LISTINGS[directory] = (mtime_ns, listing)
     else:
         _FOLDER_LISTINGS.pop(directory, None)

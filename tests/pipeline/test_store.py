@@ -603,7 +603,7 @@ def test_folder_listings_are_bounded_by_the_snapshots_they_name(tmp_path, monkey
     # A run list lists every folder of the store; the listings it leaves must not grow with the store.
     listings = BoundedCache(4096, max_weight=5, weight=lambda cached: len(cached[1]))
     monkeypatch.setattr("pipeline.store._FOLDER_LISTINGS", listings)
-    monkeypatch.setattr("pipeline.store._RACY_NS", 0)  # listings taken right after a write may be kept
+    monkeypatch.setattr("pipeline.store.RACY_NS", 0)  # listings taken right after a write may be kept
     store = SnapshotStore(tmp_path)
     for run in (1, 2, 3, 4):
         for second in (0, 1):
