@@ -1,6 +1,7 @@
 """Soak test of the control room: does a browser left on /control-room, or the server behind it, grow?
 
     python -m benchmarks.soak_control_room [--minutes 30] [--rotate 2] [--sample-s 30] [--warmup-s 60]
+                                           [--malloc-arena-max N]
 
 Starts the main job (`app.py`: emulator, receivers, production dashboard server) on a fresh data
 folder, free loopback ports and short runs (so run changes happen during the soak), opens
@@ -14,6 +15,10 @@ It prints the samples and, over the samples after `--warmup-s`, the first and la
 least-squares slope in MB per hour, and writes them all to artifacts/soak_control_room.json. The
 target is no growth: a slope that is noise around zero over a 30-minute run. Nothing here asserts; a
 person reads the figures (they depend on the machine and its load).
+
+The server caps glibc's malloc arenas at 2 (dashboard.server.limit_malloc_arenas); `--malloc-arena-max 0`
+runs it with glibc's default (8 per core) instead, as the baseline of that cap: run both at once, or
+one after the other on an idle machine, and compare the slopes.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
+from pipeline.store import SUFFIX
 from tests.ports import free_tcp_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,7 +47,7 @@ ARTIFACTS = REPO / "artifacts"
 MB = 1024 * 1024
 
 
-def start_main_job(data_dir: Path, port: int) -> subprocess.Popen:
+def start_main_job(data_dir: Path, port: int, malloc_arena_max: int | None = None) -> subprocess.Popen:
     env = {
         **os.environ,
         "OVERWATCH_CACHE_DIR": str(data_dir.parent / "cache"),
@@ -53,6 +59,9 @@ def start_main_job(data_dir: Path, port: int) -> subprocess.Popen:
         "OVERWATCH_DASH_WORKERS": "1",
         "PYTHONUNBUFFERED": "1",
     }
+    if malloc_arena_max is not None:
+        # glibc reads it at start-up (0: its default); the server then leaves the arenas alone.
+        env["MALLOC_ARENA_MAX"] = str(malloc_arena_max)
     log = open(data_dir.parent / "main_job.log", "w")  # noqa: SIM115 (lives as long as the job)
     return subprocess.Popen(
         [sys.executable, str(REPO / "app.py"), "--data-dir", str(data_dir), "--port", str(port)],
@@ -157,13 +166,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rotate", type=float, default=2.0, help="seconds per group (?rotate=)")
     parser.add_argument("--sample-s", type=float, default=30.0)
     parser.add_argument("--warmup-s", type=float, default=60.0, help="samples before this are not fitted")
+    parser.add_argument(
+        "--malloc-arena-max",
+        type=int,
+        default=None,
+        help="MALLOC_ARENA_MAX for the server instead of its own cap of 2 (0: glibc's default)",
+    )
+    parser.add_argument("--output", type=Path, default=ARTIFACTS / "soak_control_room.json")
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="overwatch-soak-"))
     data_dir = workdir / "data"
     data_dir.mkdir()
     port = free_tcp_port()
-    job = start_main_job(data_dir, port)
+    job = start_main_job(data_dir, port, args.malloc_arena_max)
     driver = None
     samples: list[dict] = []
     try:
@@ -207,13 +223,21 @@ def main(argv: list[str] | None = None) -> int:
                 job.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(job.pid, signal.SIGKILL)
+        snapshots_stored = sum(1 for path in (data_dir / "snapshots").rglob(f"*{SUFFIX}") if path.is_file())
         if job.returncode not in (None, 0, -signal.SIGTERM):
             print((workdir / "main_job.log").read_text()[-3000:], file=sys.stderr)
         shutil.rmtree(workdir, ignore_errors=True)
 
     fitted = [s for s in samples if s["t_s"] >= args.warmup_s] or samples
     times = [s["t_s"] for s in fitted]
-    summary = {"minutes": args.minutes, "rotate_s": args.rotate, "samples": samples, "console_errors": errors}
+    summary = {
+        "minutes": args.minutes,
+        "rotate_s": args.rotate,
+        "malloc_arena_max": "server's cap (2)" if args.malloc_arena_max is None else args.malloc_arena_max,
+        "samples": samples,
+        "console_errors": errors,
+        "snapshots_stored": snapshots_stored,
+    }
     for key in ("js_heap_mb", "server_rss_mb", "dom_nodes"):
         values = [s[key] for s in fitted if s[key] is not None]
         if values:
@@ -226,9 +250,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{key}: first {values[0]:.2f}, last {values[-1]:.2f}, "
                 f"slope {summary[key]['slope_per_hour']:+.2f} per hour (after {args.warmup_s:g} s warm-up)"
             )
-    print(f"groups shown: {len(groups_seen)}; browser console errors: {len(errors)}")
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "soak_control_room.json").write_text(json.dumps(summary, indent=1))
+    print(
+        f"groups shown: {len(groups_seen)}; browser console errors: {len(errors)}; "
+        f"snapshots stored: {snapshots_stored}"
+    )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(summary, indent=1))
     return 0
 
 

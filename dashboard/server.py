@@ -8,12 +8,26 @@ background-callback results) are shared by all of them. Flask's development serv
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import logging
+import os
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# glibc's mallopt parameter for the number of malloc arenas (malloc.h).
+M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
+# How often a worker hands the memory Arrow freed back to the system (see release_arrow_memory).
+ARROW_RELEASE_EVERY_S = 5.0
 
 
 class DashboardServer(BaseApplication):
@@ -39,6 +53,7 @@ class DashboardServer(BaseApplication):
             "errorlog": "-",
             "loglevel": "warning",
             "proc_name": "overwatch-dashboard",
+            "post_request": arrow_memory_release(ARROW_RELEASE_EVERY_S),
         }
         for key, value in options.items():
             self.cfg.set(key, value)
@@ -71,6 +86,62 @@ def register_component_files(app: Any) -> None:
     app._generate_scripts_html()
 
 
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas for this process and the workers it forks; False where it cannot
+    (not glibc) or where the operator chose with the MALLOC_ARENA_MAX environment variable.
+
+    glibc gives each thread that allocates concurrently an arena of its own, up to 8 per core. A worker
+    has ~20 threads (gunicorn's, snapshot readers, the cache writer, Arrow's and DuckDB's pools), and
+    memory freed in one arena is kept for that arena's next use: in a control-room soak the worker held
+    ~50 MB in 15+ arenas, with the cap ~20 MB in 2, while the Python objects it held stayed flat.
+    """
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):
+        mallopt = None
+    if mallopt is None:
+        return False
+    return bool(mallopt(M_ARENA_MAX, arenas))
+
+
+def arrow_memory_release(
+    every_s: float, release: Callable[[], None] | None = None, clock: Callable[[], float] = time.monotonic
+) -> Callable[[Any, Any], None]:
+    """A gunicorn post_request hook that returns the memory Arrow freed to the system, at most once
+    every `every_s` (a release costs ~1.5 ms of CPU).
+
+    Arrow allocates through mimalloc, which keeps the pages of freed buffers for reuse: in a soak of
+    the control room, ~200 MB of a ~550 MB worker sat in mimalloc's arena while Arrow's buffers in use
+    came to ~5 MB. A release right after reads gives nearly all of it back (tests: 320 MB to 4 MB); a
+    busy worker fills part of it again within seconds, so in the soak it held ~165 MB instead.
+    """
+    if release is None:
+
+        def release() -> None:
+            import pyarrow
+
+            pyarrow.default_memory_pool().release_unused()
+
+    lock = threading.Lock()
+    released_at = [-float("inf")]
+
+    def post_request(worker: Any, request: Any) -> None:
+        now = clock()
+        with lock:
+            if now - released_at[0] < every_s:
+                return
+            released_at[0] = now
+        release()
+
+    return post_request
+
+
 def serve(settings: Settings) -> None:
     """Serve the dashboard until SIGINT/SIGTERM (gunicorn's master handles them and stops its workers)."""
+    # Before gunicorn forks: the workers inherit the setting.
+    if limit_malloc_arenas():
+        log.info("malloc arenas limited to %d per process", MALLOC_ARENAS)
     DashboardServer(settings, wsgi_factory(settings)).run()

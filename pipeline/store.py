@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC
 from numbers import Integral
@@ -125,11 +125,19 @@ V = TypeVar("V")
 
 
 class BoundedCache(Generic[K, V]):
-    """A mapping that keeps its `max_entries` most recently used entries; safe to share between
-    threads (Dash serves callbacks from several)."""
+    """A mapping that keeps its `max_entries` most recently used entries and, with `weight` (say, the
+    length of a listing), at most `max_weight` in total; safe to share between threads (Dash serves
+    callbacks from several). An entry heavier than `max_weight` alone is not kept."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(
+        self, max_entries: int, max_weight: int | None = None, weight: Callable[[V], int] | None = None
+    ) -> None:
+        if (max_weight is None) != (weight is None):
+            raise ValueError("max_weight and weight go together")
         self.max_entries = max_entries
+        self.max_weight = max_weight
+        self._weigh = weight
+        self.total_weight = 0
         self._entries: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -143,14 +151,25 @@ class BoundedCache(Generic[K, V]):
 
     def __setitem__(self, key: K, value: V) -> None:
         with self._lock:
+            self._drop(key)
             self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            if self._weigh is not None:
+                self.total_weight += self._weigh(value)
+            while len(self._entries) > self.max_entries or (
+                self.max_weight is not None and self.total_weight > self.max_weight
+            ):
+                self._drop(next(iter(self._entries)))
 
     def pop(self, key: K, default: V | None = None) -> V | None:
         with self._lock:
-            return self._entries.pop(key, default)
+            value = self._drop(key)
+            return default if value is None else value
+
+    def _drop(self, key: K) -> V | None:
+        value = self._entries.pop(key, None)
+        if value is not None and self._weigh is not None:
+            self.total_weight -= self._weigh(value)
+        return value
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -545,9 +564,15 @@ def _partition_values(directory: Path | str, key: str) -> list[str]:
 # name (and so changes the mtime), while a live dashboard lists the same folders every few seconds.
 # Directory mtimes come from a coarse clock, so a change made in the same tick as a listing can leave
 # the mtime as it was. As git does with "racy" index entries, a listing taken less than a second after
-# the folder's last change is never reused: it is read again until one is taken later than that.
-_FOLDER_LISTINGS: BoundedCache[str, tuple[int, list[tuple[SnapshotKey, Path]]]] = BoundedCache(4096)
-_RACY_NS = 1_000_000_000
+# the folder's last change is never reused: it is read again until one is taken later than that (the
+# run timelines of pipeline.processing.runs follow the same rule).
+RACY_NS = 1_000_000_000
+# Bounded by the snapshots they name too (~0.7 KB each): a run list lists every folder of a store that
+# grows for as long as the experiment runs, so a count of folders alone would let it take gigabytes.
+LISTED_SNAPSHOTS_KEPT = 200_000
+_FOLDER_LISTINGS: BoundedCache[str, tuple[int, list[tuple[SnapshotKey, Path]]]] = BoundedCache(
+    4096, max_weight=LISTED_SNAPSHOTS_KEPT, weight=lambda cached: len(cached[1])
+)
 
 
 def _snapshot_files(directory: str, subsystem: str, run_text: str) -> list[tuple[SnapshotKey, Path]]:
@@ -573,7 +598,7 @@ def _snapshot_files(directory: str, subsystem: str, run_text: str) -> list[tuple
             listing.append((key, Path(entry.path)))
     # Sorted once here rather than by every reader of the (reused) listing.
     listing.sort(key=lambda entry: entry[0].order)
-    if listed_at_ns - mtime_ns > _RACY_NS:
+    if listed_at_ns - mtime_ns > RACY_NS:
         _FOLDER_LISTINGS[directory] = (mtime_ns, listing)
     else:
         _FOLDER_LISTINGS.pop(directory, None)

@@ -30,16 +30,13 @@ import numpy as np
 
 from pipeline.processing.timeslice import MergerMode
 from pipeline.status import read_all_status
-from pipeline.store import SNAPSHOTS_AREA, SnapshotStore
+from pipeline.store import RACY_NS, SNAPSHOTS_AREA, SnapshotStore
 from pipeline.store_schema import SnapshotMeta
 
 log = logging.getLogger(__name__)
 
 ONGOING_WITHIN_S = 300.0  # a snapshot in the last 5 minutes means the run is still going
 HLT = "HLT"
-# A folder listing taken less than this after the folder last changed is not reused: directory mtimes
-# come from a coarse clock, so a snapshot published in the same tick would go unnoticed (as in the store).
-RACY_NS = 1_000_000_000
 # Receivers' status files are read at most this often for the "ongoing" flag.
 STATUS_TTL_S = 2.0
 TIMELINES_KEPT = 64  # runs whose timeline is kept (least recently asked for dropped)
@@ -399,6 +396,7 @@ class RunTimelines:
         timeline = load_run_timeline(self.store, run, [subsystem for subsystem, _ in folders])
         newest_change = max((mtime for _, mtime in folders), default=0)
         with self._lock:
+            # The store's rule for its folder listings: a timeline read in the tick of a change is not kept.
             if listed_at_ns - newest_change > RACY_NS:
                 self._timelines[run] = (folders, timeline)
                 self._timelines.move_to_end(run)

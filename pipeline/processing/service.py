@@ -75,7 +75,7 @@ from pipeline.qc.quality_reads import latest_checks, latest_quality, subsystem_q
 from pipeline.qc.references import ReferenceRun, get_reference, set_reference
 from pipeline.qc.trend_store import TrendStore
 from pipeline.settings import Settings
-from pipeline.store import SnapshotStore
+from pipeline.store import BoundedCache, SnapshotStore
 from pipeline.system_status import ReceiverReport, SystemMonitor, SystemStatus
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,14 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 4
 VIEW_ENTRY = "<view>"  # disk-cache key suffix of a view's skeleton; histogram names never look like it
 DEFAULT_CACHE_BYTES = 2 * 1024**3
+# SQLite's page cache of the disk cache, per connection (diskcache opens one per thread), in 4 KB pages.
+# diskcache's default (8,192 pages, 32 MB) filled at ~1 MB a minute in a control-room soak and was most of
+# a worker's steady growth, times ~5 threads; reads go through SQLite's mmap of the file anyway.
+DISK_CACHE_SQLITE_PAGES = 1024
 MEMORY_ENTRIES = 16
+# Restart answers (one per pair of consecutive snapshots, ~0.1-0.2 KB each): bounded, since a dashboard runs
+# for days while snapshots keep arriving; 32768 covers a 45-hour run of one subsystem at one per 5 s.
+RESTART_ANSWERS_KEPT = 32768
 
 
 @dataclass(frozen=True)
@@ -396,7 +403,10 @@ class ProcessingService:
         self.subsystems = subsystems
         self.monitor = monitor or SystemMonitor(store.data_dir, subsystems)
         self.cache = diskcache.Cache(
-            str(cache_dir), size_limit=cache_size_bytes, eviction_policy="least-recently-used"
+            str(cache_dir),
+            size_limit=cache_size_bytes,
+            eviction_policy="least-recently-used",
+            sqlite_cache_size=DISK_CACHE_SQLITE_PAGES,
         )
         self._memory: OrderedDict[tuple, ProcessedView] = OrderedDict()
         self._contents: OrderedDict[tuple, ViewContent] = OrderedDict()  # slices, whatever the options
@@ -404,7 +414,7 @@ class ProcessingService:
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="snapshot-read")
         self._disk = _WrittenWhenIdle(self.cache)
         self._timelines = RunTimelines(store)
-        self._restart_answers: dict[tuple[str, str], bool] = {}
+        self._restart_answers: BoundedCache[tuple[str, str], bool] = BoundedCache(RESTART_ANSWERS_KEPT)
         self.trends = TrendStore(store.data_dir)
         self.computed = 0  # views built from snapshots (not served from a cache), for tests and stats
 
@@ -518,16 +528,15 @@ class ProcessingService:
         """Whether the merger restarted between two consecutive snapshots.
 
         The first answer reads both files' entries (two small columns, ~1 ms a file); answers are kept
-        (snapshots never change), so planning a window over a whole run reads each file once per process.
+        (snapshots never change; the most recent RESTART_ANSWERS_KEPT), so planning a window over a whole run
+        reads each file once per process.
         """
         pair = (before_id, after_id)
-        with self._lock:
-            known = self._restart_answers.get(pair)
+        known = self._restart_answers.get(pair)
         if known is None:
             entries = self.store.histogram_entries
             known = merger_restarted(entries(before_id), entries(after_id))
-            with self._lock:
-                self._restart_answers[pair] = known
+            self._restart_answers[pair] = known
         return known
 
     def _hlt_holds(self, subsystem: str, plan: SlicePlan) -> bool:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.emulator.runs import SyntheticRuns
+from pipeline.processing import service as service_module
 from pipeline.processing.restarts import merger_restarted
 from pipeline.processing.service import ProcessingService
 from pipeline.processing.timeslice import Window
@@ -109,3 +110,17 @@ def test_restart_right_after_the_windows_start_counts_from_zero(restarted_run, s
     later = store.read_histogram(snapshot_ids(store)[6], EVENTS)
     np.testing.assert_array_equal(view.histogram(EVENTS).histogram.values_flow, later.values_flow)
     assert_equals_truth(view, runs, SNAPSHOT_TIMES[4], SNAPSHOT_TIMES[6])
+
+
+def test_restart_answers_stay_bounded_and_right_after_eviction(restarted_run, tmp_path, monkeypatch):
+    """A dashboard runs for days while snapshots arrive: the per-pair answers kept are bounded, and an
+    answer dropped is read again, not lost (the restart is still found)."""
+    monkeypatch.setattr(service_module, "RESTART_ANSWERS_KEPT", 3)
+    bounded = ProcessingService(restarted_run[1], tmp_path / "cache", ("EMC",))
+    ids = snapshot_ids(restarted_run[1])
+    for window in (Window(0, 9.1), Window(3, 6), Window(0, 9.1)):
+        view = bounded.view(RUN, "EMC", window, RAW)
+        assert view.plan.segment_end_snapshot_ids == (ids[RESTART_AFTER],)
+    assert len(bounded._restart_answers) == 3  # 9 consecutive pairs were asked about
+    assert bounded._merger_restarted(ids[RESTART_AFTER], ids[RESTART_AFTER + 1])
+    assert not bounded._merger_restarted(ids[0], ids[1])

@@ -597,3 +597,32 @@ def test_per_file_caches_keep_only_the_most_recently_used(tmp_path, monkeypatch)
     for snapshot_id in ids:
         assert store.histogram_names(snapshot_id) == [th2().name]
     assert len(store._names) == 3
+
+
+def test_a_weighted_cache_keeps_its_total_weight_under_the_limit():
+    cache = BoundedCache(100, max_weight=10, weight=len)
+    for key in "abcd":
+        cache[key] = [0] * 3  # 4 x 3 = 12: the oldest goes
+    assert (len(cache), cache.total_weight, cache.get("a")) == (3, 9, None)
+    cache["b"] = [0] * 5  # replacing an entry re-weighs it: 3 + 3 + 5 = 11 drops "c"
+    assert (cache.get("c"), cache.total_weight) == (None, 8)
+    assert cache.pop("d") == [0] * 3 and cache.total_weight == 5
+    cache["huge"] = [0] * 11  # heavier than the limit alone: kept by nobody
+    assert (cache.get("huge"), len(cache), cache.total_weight) == (None, 0, 0)
+    with pytest.raises(ValueError):
+        BoundedCache(10, max_weight=5)
+
+
+def test_folder_listings_are_bounded_by_the_snapshots_they_name(tmp_path, monkeypatch):
+    # A run list lists every folder of the store; the listings it leaves must not grow with the store.
+    listings = BoundedCache(4096, max_weight=5, weight=lambda cached: len(cached[1]))
+    monkeypatch.setattr("pipeline.store._FOLDER_LISTINGS", listings)
+    monkeypatch.setattr("pipeline.store.RACY_NS", 0)  # listings taken right after a write may be kept
+    store = SnapshotStore(tmp_path)
+    for run in (1, 2, 3, 4):
+        for second in (0, 1):
+            store.write_snapshot(SnapshotMeta(run, "EMC", T0 + timedelta(seconds=second)), [th1()])
+    time.sleep(0.01)
+    assert sorted(store.runs()["run"]) == [1, 2, 3, 4]  # lists the 4 folders of 2 snapshots each
+    assert (len(listings), listings.total_weight) == (2, 4)
+    assert [key.run for key, _ in listings.values()[-1][1]] == [4, 4]
