@@ -37,7 +37,7 @@ from dashboard.ids import Shell
 from dashboard.pages import PAGE_MODULES, Route, resolve, routes
 from dashboard.routes.status import register_status_routes
 from dashboard.url_state import query_dict
-from pipeline.processing.service import ProcessingService
+from pipeline.processing.service import DISK_CACHE_SQLITE_PAGES, ProcessingService
 from pipeline.settings import Settings
 from pipeline.store import SnapshotStore
 from pipeline.web import register_api_routes
@@ -95,7 +95,10 @@ def create_app(
 def background_manager(settings: Settings) -> dash.DiskcacheManager:
     """Background callbacks run in their own processes and hand results back through this disk cache,
     shared by every server worker."""
-    cache = diskcache.Cache(str(settings.cache_dir / BACKGROUND_CACHE))
+    # The SQLite page-cache cap of the view cache (DISK_CACHE_SQLITE_PAGES); else 32 MB a thread.
+    cache = diskcache.Cache(
+        str(settings.cache_dir / BACKGROUND_CACHE), sqlite_cache_size=DISK_CACHE_SQLITE_PAGES
+    )
     return dash.DiskcacheManager(cache)
 
 

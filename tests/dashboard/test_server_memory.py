@@ -146,3 +146,17 @@ def test_the_hook_releases_at_most_once_per_interval():
         now[0] = t
         hook(None, None)
     assert released == [100.0, 105.0, 111.0]
+
+
+def test_the_background_job_cache_has_the_view_caches_sqlite_page_cap(tmp_path):
+    """Each thread's connection to the background callbacks' disk cache keeps at most this many pages."""
+    from dashboard.app import background_manager
+    from pipeline.processing.service import DISK_CACHE_SQLITE_PAGES
+    from pipeline.settings import Settings
+
+    manager = background_manager(Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache"))
+    try:
+        (pages,) = manager.handle._sql("PRAGMA cache_size").fetchone()
+    finally:
+        manager.handle.close()
+    assert pages == DISK_CACHE_SQLITE_PAGES < 8192  # diskcache's default is 8,192 pages (32 MB)
