@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from dashboard.app import background_manager
 from dashboard.server import arrow_memory_release
+from pipeline.processing.service import DISK_CACHE_SQLITE_PAGES
+from pipeline.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,7 +97,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from dashboard.app import background_manager
 from dashboard.server import arrow_memory_release
+from pipeline.processing.service import DISK_CACHE_SQLITE_PAGES
+from pipeline.settings import Settings
 
 def pool_resident_mb():
     # mimalloc's reserved arena: the one mapping of 1 GiB or more.
@@ -150,10 +156,6 @@ def test_the_hook_releases_at_most_once_per_interval():
 
 def test_the_background_job_cache_has_the_view_caches_sqlite_page_cap(tmp_path):
     """Each thread's connection to the background callbacks' disk cache keeps at most this many pages."""
-    from dashboard.app import background_manager
-    from pipeline.processing.service import DISK_CACHE_SQLITE_PAGES
-    from pipeline.settings import Settings
-
     manager = background_manager(Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache"))
     try:
         (pages,) = manager.handle._sql("PRAGMA cache_size").fetchone()
