@@ -5,7 +5,7 @@ baseline in the same run.
     python -m benchmarks.bench_load [--users 50] [--seconds 60] [--max-requests 40000]
 
 Each user is an asyncio client (aiohttp) with its own session: it logs in (4 of 5 as experts, 1 of 5
-as a shifter), then loops: open a run page (the page, its layout callback and its plot callback), move
+as a shifter), then loops: open a run page (the page and its layout callback, which carries the first plot), move
 the time slice and change the hot-channel threshold (experts; a shifter picks another group instead),
 each followed by the plot callback, as the page does. The callback requests are the bodies dash-renderer
 sends (`benchmarks.dash_bodies`), CSRF header included. Think time between actions 0.5-2 s (locust's
@@ -163,10 +163,11 @@ class SimulatedUser:
         path = f"/run/{RUN}/EMC{self.search}"
         await self.request(session, "run page (HTML)", "GET", path)
         values = {"shell-url.pathname": f"/run/{RUN}/EMC", "shell-url.search": self.search}
+        # The layout carries the first view (`dashboard.pages.run.first_view`): the page asks for no plot
+        # callback on load (render has no initial call).
         await self.callback(
             session, "page layout callback", self.keys["router"], values, ("shell-url.pathname",)
         )
-        await self.render(session)
 
     def session(self) -> aiohttp.ClientSession:
         timeout = aiohttp.ClientTimeout(total=30)

@@ -18,6 +18,7 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,7 +162,14 @@ def first_view(context: PageContext, run: int, subsystem: str, search: str) -> d
     background job builds it) or fails gets a pending graph-key instead: the first refresh tick then
     wakes `render`, which hands it to the background job or shows (and logs) the error."""
     request = RenderRequest(
-        run, subsystem, search, {}, False, None, context.settings.dash_background_min_snapshots
+        run,
+        subsystem,
+        search,
+        {},
+        False,
+        None,
+        context.settings.dash_background_min_snapshots,
+        drawn_views_of(context.service),
     )
     pending = {"key": {"search": search, "pending": True}}
     try:
@@ -427,7 +435,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     service = context.service
     qc_panel.register_callbacks(app, context)
     min_snapshots = context.settings.dash_background_min_snapshots
-    drawn_views = DrawnViews()
+    drawn_views = drawn_views_of(service)
 
     app.clientside_callback(
         "function(n, live) { return window.overwatchLive.tick(n, live); }",
@@ -970,6 +978,21 @@ class DrawnViews:
             self._entries[self._key(key)] = drawn
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
+
+
+# One DrawnViews per processing service (i.e. per app in this worker): the layout's first view and
+# render share it, so opening a page whose view was drawn before costs no figure building.
+_DRAWN_BY_SERVICE: weakref.WeakKeyDictionary[ProcessingService, DrawnViews] = weakref.WeakKeyDictionary()
+_DRAWN_BY_SERVICE_LOCK = threading.Lock()
+
+
+def drawn_views_of(service: ProcessingService) -> DrawnViews:
+    """The views this worker drew for `service`'s pages."""
+    with _DRAWN_BY_SERVICE_LOCK:
+        drawn = _DRAWN_BY_SERVICE.get(service)
+        if drawn is None:
+            drawn = _DRAWN_BY_SERVICE[service] = DrawnViews()
+        return drawn
 
 
 def news_signature(service: ProcessingService, run: int, subsystem: str, query: ViewQuery) -> str:

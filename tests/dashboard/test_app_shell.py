@@ -14,6 +14,7 @@ import uproot
 
 from dashboard.app import create_app
 from dashboard.components.histogram_view import safe_file_name
+from dashboard.context import PageContext
 from dashboard.layout import readable_name
 from dashboard.pages import resolve, routes
 from dashboard.pages import run as run_page
@@ -184,3 +185,18 @@ def test_the_live_badge_says_loading_until_a_view_tells_whether_the_run_is_ongoi
     # What the user chose wins over what the data say.
     assert live_state_text(True, False, None)[1] == "paused"
     assert live_state_text(False, True, True)[1] == "paused"
+
+
+def test_a_page_opened_again_reuses_the_figure_drawn_for_it(emc_store, tmp_path):
+    """The layout's first view and render share this worker's drawn views: a second visitor of the same
+    view costs no figure building (under 50 users it was the layout's 13 ms -> 320 ms median)."""
+    settings = Settings(data_dir=emc_store.data_dir, cache_dir=tmp_path / "cache")
+    service = ProcessingService.from_settings(settings)
+    context = PageContext(settings, service)
+    search = f"?group=FastOR&hist={FASTOR_L0}"
+    first = run_page.first_view(context, RUN, "EMC", search)
+    again = run_page.first_view(context, RUN, "EMC", search)
+    assert first["figure"]["data"] and again["figure"] is first["figure"]
+    # Another service (another app in this process) has views of its own.
+    other = PageContext(settings, ProcessingService.from_settings(settings))
+    assert run_page.first_view(other, RUN, "EMC", search)["figure"] is not first["figure"]
