@@ -4,12 +4,12 @@ baseline in the same run.
 
     python -m benchmarks.bench_load [--users 50] [--seconds 60] [--max-requests 40000]
 
-Each user is an asyncio client (aiohttp) with its own session: it logs in (4 of 5 as experts, 1 of 5
-as a shifter), then loops: open a run page (the page and its layout callback, which carries the first plot), move
-the time slice and change the hot-channel threshold (experts; a shifter picks another group instead),
-each followed by the plot callback, as the page does. The callback requests are the bodies dash-renderer
-sends (`benchmarks.dash_bodies`), CSRF header included. Think time between actions 0.5-2 s (locust's
-`between(0.5, 2)`). Both phases start with a cold cache. Target: zero errors, p95 < 500 ms.
+Each user is an asyncio client (aiohttp) with its own session: it logs in (4 of 5 as experts, 1 of 5 as a
+shifter), then loops: open a run page (the page and its layout callback, which carries the first plot),
+move the time slice and change the hot-channel threshold (experts; a shifter picks another group
+instead), each followed by the plot callback, as the page does. The callback requests are the bodies
+dash-renderer sends (`benchmarks.dash_bodies`), CSRF header included. Think time between actions 0.5-2 s
+(locust's `between(0.5, 2)`). Both phases start with a cold cache. Target: zero errors, p95 < 500 ms.
 Reports requests/s and latency percentiles per phase, and the machine's load average (it is shared).
 """
 
