@@ -155,8 +155,9 @@ class BoundedCache(Generic[K, V]):
             self._entries[key] = value
             if self._weigh is not None:
                 self.total_weight += self._weigh(value)
-            while len(self._entries) > self.max_entries or (
-                self.max_weight is not None and self.total_weight > self.max_weight
+            while self._entries and (
+                len(self._entries) > self.max_entries
+                or (self.max_weight is not None and self.total_weight > self.max_weight)
             ):
                 self._drop(next(iter(self._entries)))
 
@@ -177,6 +178,7 @@ class BoundedCache(Generic[K, V]):
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self.total_weight = 0
 
     def values(self) -> list[V]:
         with self._lock:

@@ -609,6 +609,10 @@ def test_a_weighted_cache_keeps_its_total_weight_under_the_limit():
     assert cache.pop("d") == [0] * 3 and cache.total_weight == 5
     cache["huge"] = [0] * 11  # heavier than the limit alone: kept by nobody
     assert (cache.get("huge"), len(cache), cache.total_weight) == (None, 0, 0)
+    cache["e"] = [0] * 4
+    cache.clear()  # forgets the weight too, or later entries would be dropped as soon as they come
+    cache["f"] = [0] * 9
+    assert (cache.get("f"), cache.total_weight) == ([0] * 9, 9)
     with pytest.raises(ValueError):
         BoundedCache(10, max_weight=5)
 
