@@ -30,7 +30,9 @@ import duckdb
 import pyarrow.parquet as pq
 import zmq
 
+from pipeline.atomic_files import TEMP_SUFFIX, final_name_of_temp
 from pipeline.status import ReceiverStatus, read_all_status
+from pipeline.store import SUFFIX as SNAPSHOT_SUFFIX
 from pipeline.store import SnapshotStore
 from pipeline.wire.messages import build_request
 from tests.ports import free_tcp_port
@@ -158,11 +160,18 @@ class StoreReader(threading.Thread):
                     ).fetchall()
                 # A bare `**/*` (which lists hidden files too) must never meet a file being written.
                 listed = duckdb.sql(f"select file from glob('{self.data_dir}/**/*')").fetchall()
-                temps = [name for (name,) in listed if name.endswith(".tmp")]
-                self.problems += [
-                    f"glob listed a snapshot being written: {name}" for name in temps if ".parquet." in name
+                # What each temp file stands for (a temp name of another form: the name itself).
+                temps = [
+                    (name, final_name_of_temp(Path(name).name) or name)
+                    for (name,) in listed
+                    if name.endswith(TEMP_SUFFIX)
                 ]
-                self.state_temp_names_seen += sum(".parquet." not in name for name in temps)
+                self.problems += [
+                    f"glob listed a snapshot being written: {name}"
+                    for name, final in temps
+                    if SNAPSHOT_SUFFIX in final
+                ]
+                self.state_temp_names_seen += sum(SNAPSHOT_SUFFIX not in final for _, final in temps)
                 self.reads += 1
             except FileNotFoundError:
                 continue  # a run folder listed while it was being created

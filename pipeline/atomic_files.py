@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-__all__ = ["TEMP_SUFFIX", "remove_stale_temp_files", "write_file"]
+__all__ = ["TEMP_SUFFIX", "final_name_of_temp", "remove_stale_temp_files", "write_file"]
 
 TEMP_SUFFIX = ".tmp"
 # Where the kernel lets a process reach its own descriptors by path (to link an unnamed file).
@@ -166,6 +166,14 @@ def _fill(draft: _Draft, content: Content) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(draft.descriptor, view) :]
+
+
+def final_name_of_temp(name: str) -> str | None:
+    """The final name a temp file named by this module stands for (`.<final>.<pid>.<hex>.tmp`), or None
+    when `name` is not such a temp name."""
+    if _TEMP_NAME.match(name) is None or (writer := _WRITER_PID.search(name)) is None:
+        return None
+    return name[1 : writer.start()]
 
 
 def _temp_name(final_name: str) -> str:

@@ -193,3 +193,11 @@ def test_status_and_json_state_files_are_written_through_the_one_helper(tmp_path
         f"{hashlib.sha1(b'block').hexdigest()}{STREAMER_FILE_SUFFIX}",
     ]
     assert json.loads((tmp_path / "status/EMC.json").read_text())["subsystem"] == "EMC"
+
+
+def test_a_temp_name_tells_the_final_name_it_stands_for():
+    final_name_of_temp = atomic_files.final_name_of_temp
+    assert final_name_of_temp(".EMC_1_x.parquet.123.0af3.tmp") == "EMC_1_x.parquet"
+    assert final_name_of_temp(".status.json.9.ff.tmp") == "status.json"
+    assert final_name_of_temp("EMC_1_x.parquet") is None
+    assert final_name_of_temp(".old-style.tmp") is None
