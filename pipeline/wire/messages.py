@@ -15,7 +15,7 @@ import numpy as np
 
 from pipeline.histogram import Histogram
 from pipeline.wire import header
-from pipeline.wire.fast_decode import decode_histograms
+from pipeline.wire.fast_decode import decode_histograms, read_planned
 from pipeline.wire.header import DataTopic, pack_topic, parse_topic
 from pipeline.wire.tmessage import (
     DecodeError,
@@ -243,19 +243,46 @@ def decode_reply(frames: list[bytes], context: StreamerContext) -> Reply:
     if len(frames) % 2:
         # alizmq_msg_recv drops a last header frame that has no payload; say so instead.
         reply.invalid.append(f"frame {len(frames) - 1}: a header frame without payload, dropped")
-    # A reply repeats the same few 80-byte headers hundreds of times: parse each distinct one once.
-    topics: dict[bytes, DataTopic | None] = {}
+    # A reply repeats the same few 80-byte headers hundreds of times: parse each distinct one once,
+    # and tell once whether its blocks are ROOT objects (True: try `read_planned` first).
+    topics: dict[bytes, tuple[DataTopic | None, bool]] = {}
     # One error state for the whole reply: entering it per histogram cost as much as the check itself.
     with np.errstate(over="ignore"):
         for index, (header_frame, payload) in enumerate(pair_frames(frames)):
             try:
                 key = bytes(header_frame)
-                topic = topics[key] if key in topics else topics.setdefault(key, parse_topic(key))
+                topic, holds_objects = topics.get(key) or topics.setdefault(key, _classified(key))
+                if holds_objects:
+                    planned = read_planned(payload, context)
+                    if planned is not None:
+                        _accept(planned.histogram, reply, index, numbers_checked=planned.finite)
+                        continue
                 _decode_pair(topic, header_frame, payload, context, reply, index)
             except Exception as error:  # any bug met by odd bytes is one rejected block, never the receiver
                 log.exception("block %d: unexpected failure", index)
                 reply.errors.append(f"block {index}: {type(error).__name__}: {error}")
     return reply
+
+
+def _classified(header_frame: bytes) -> tuple[DataTopic | None, bool]:
+    """The header's topic, and whether its payload is a ROOT object (the last branch of `_decode_block`)."""
+    topic = parse_topic(header_frame)
+    holds_objects = (
+        topic is not None
+        and not topic.is_type(header.INFO, 4)
+        and topic.is_root_object
+        and not topic.is_type(header.ROOTSTRI)
+    )
+    return topic, holds_objects
+
+
+def _accept(histogram: Histogram, reply: Reply, index: int, numbers_checked: bool = False) -> None:
+    """Add the histogram to the reply, or refuse it when its numbers cannot be stored."""
+    problem = _unusable_numbers(histogram, numbers_checked)
+    if problem:
+        reply.invalid.append(f"block {index} {histogram.name!r}: {problem}")
+    else:
+        reply.histograms.append(histogram)
 
 
 def _decode_pair(
@@ -270,11 +297,7 @@ def _decode_pair(
         reply.invalid.append(f"block {index}: not a DataTopic header ({len(header_frame)} bytes)")
         return
     for histogram in _decode_block(topic, payload, context, reply, index):
-        problem = _unusable_numbers(histogram)
-        if problem:
-            reply.invalid.append(f"block {index} {histogram.name!r}: {problem}")
-        else:
-            reply.histograms.append(histogram)
+        _accept(histogram, reply, index)
 
 
 def _decode_block(
@@ -330,15 +353,20 @@ _SUPPORTED_CLASSES: set[str] = set()
 _MAX_SUPPORTED_CLASSES = 256
 
 
-def _unusable_numbers(histogram: Histogram) -> str | None:
+def _unusable_numbers(histogram: Histogram, numbers_checked: bool = False) -> str | None:
     """Why the histogram's numbers cannot be stored, or None: NaN or infinite contents, variances,
-    entries or bin edges, or edges that do not increase (a swapped fXmin/fXmax)."""
+    entries or bin edges, or edges that do not increase (a swapped fXmin/fXmax).
+
+    `numbers_checked`: the decoder already proved contents and variances finite; only the entries
+    and the edges are left to check."""
     if not math.isfinite(histogram.entries):
         return f"non-finite entries ({histogram.entries})"
     for axis, edges in zip("xyz", histogram.edges, strict=False):
         problem = _edges_problem(edges)
         if problem:
             return problem.format(axis=axis)
+    if numbers_checked:
+        return None
     arrays = [("contents", histogram.values_flow)]
     # Unweighted fills share one array for both (fast_decode): checking it once is enough.
     if histogram.variances_flow is not histogram.values_flow:

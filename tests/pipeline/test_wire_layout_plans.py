@@ -4,6 +4,8 @@ path; an object that differs in any structural byte is read (or refused) by the 
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
 
@@ -95,3 +97,63 @@ def test_a_wrong_byte_count_in_a_learned_layout_is_still_refused(walks):
     payload[th1_count + 3] += 1  # TH1 now claims one byte more than TH1D holds
     with pytest.raises(DecodeError, match=r"TH1 ends at byte [0-9]+, its byte count says"):
         decode_histogram(bytes(payload))  # the plan did not take it: the walk says what is wrong
+
+
+# ---- read_planned: the reply loop's fast route --------------------------------------------------
+
+
+@pytest.mark.parametrize("class_name", CLASSES)
+@pytest.mark.parametrize("sumw2", [True, False], ids=["sumw2", "no-sumw2"])
+def test_read_planned_reads_a_learned_layout_like_the_generic_path(walks, class_name, sumw2):
+    first, second = (encode(same_binning(class_name, seed, f"h{seed}"), sumw2=sumw2) for seed in (1, 2))
+    assert fast_decode.read_planned(first) is None  # no plan yet: the caller takes the full path
+    decode_histogram(first)  # the walk learns the layout
+    planned = fast_decode.read_planned(second)
+    [reference] = generic(second)
+    assert_same(planned.histogram, reference)
+    assert walks == ["h1"]
+    # Proven finite only without fSumw2 and with every bin a finite number >= +0.0 (same_binning
+    # fills negative bins for most classes and seeds): otherwise the reply checks every number.
+    values = reference.values_flow
+    assert planned.finite == (not sumw2 and bool(np.isfinite(values).all() and not np.signbit(values).any()))
+
+
+def test_read_planned_says_finite_only_for_finite_non_negative_unweighted_bins(walks):
+    edges = (np.linspace(0.0, 1.0, 5),)
+
+    def th1d(name: str, values: list[float]) -> bytes:
+        array = np.array(values)
+        return encode(Histogram(name, "TH1D", "", edges, array, array, 1.0), sumw2=False)
+
+    decode_histogram(th1d("learn", [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]))
+    cases = {
+        "counts": [0.0, 1.0, 2.0, 3.0, 4.0, 1e300],
+        "infinite": [0.0, 1.0, np.inf, 3.0, 4.0, 5.0],
+        "nan": [0.0, 1.0, 2.0, np.nan, 4.0, 5.0],
+        "negative": [0.0, -1.0, 2.0, 3.0, 4.0, 5.0],
+        "minus_zero": [0.0, 1.0, -0.0, 3.0, 4.0, 5.0],
+    }
+    with np.errstate(invalid="ignore", over="ignore"):  # the encoder's statistics of inf and NaN bins
+        read = {name: fast_decode.read_planned(th1d(name, values)) for name, values in cases.items()}
+    assert {name: planned.finite for name, planned in read.items()} == {
+        "counts": True,
+        "infinite": False,
+        "nan": False,
+        "negative": False,
+        "minus_zero": False,
+    }
+    assert walks == ["learn"], "every case took the plan"
+    assert read["counts"].histogram.variances_flow is read["counts"].histogram.values_flow
+    np.testing.assert_array_equal(read["negative"].histogram.variances_flow, [0, 0, 2, 3, 4, 5])
+
+
+def test_read_planned_leaves_other_framings_to_the_full_path(walks):
+    learned = encode(same_binning("TH1D", 1, "learned"))
+    decode_histogram(learned)
+    payload = encode(same_binning("TH1D", 2, "next"))
+    big_endian = struct.pack(">I", len(payload) - 4) + payload[4:]
+    assert_same(fast_decode.read_planned(big_endian).histogram, generic(payload)[0])
+    assert fast_decode.read_planned(payload + b"\0") is None  # a byte after the object
+    assert fast_decode.read_planned(payload[:-1]) is None  # one byte short
+    with pytest.raises(DecodeError):  # ... which the full path refuses, as before
+        fast_decode.decode_histograms(payload[:-1])

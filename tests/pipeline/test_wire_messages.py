@@ -199,6 +199,44 @@ def test_non_finite_contents_or_variances_are_rejected():
     assert not reply.needs_schema
 
 
+def test_objects_read_by_a_layout_plan_get_every_check(monkeypatch):
+    # Unweighted objects of one binning: after the first, the reply's fast route reads them by plan
+    # and skips the contents check only where it proved every bin finite on the way.
+    planned_reads = []
+    read_planned = messages.read_planned
+
+    def counted(payload, context=None):
+        result = read_planned(payload, context)
+        planned_reads.append(result is not None)
+        return result
+
+    monkeypatch.setattr(messages, "read_planned", counted)
+
+    def unweighted(name: str, *changed: tuple[int, float]) -> tuple[str, bytes]:
+        values = np.arange(12, dtype=float)
+        for index, value in changed:
+            values[index] = value
+        return name, encode_tmessage(Histogram(name, "TH1D", "", (np.linspace(0, 10, 11),), values, values))
+
+    with np.errstate(invalid="ignore", over="ignore"):  # the encoder's statistics of inf and NaN bins
+        objects = [
+            unweighted("a_first"),
+            unweighted("b_infinite", (3, np.inf)),
+            unweighted("c_nan", (4, np.nan)),
+            unweighted("d_negative", (5, -2.0)),
+            unweighted("e_good", (6, 1e300)),
+        ]
+    reply = decode_reply(build_reply("run=3", objects), StreamerContext())
+    assert planned_reads[1:] == [True] * 4, "every object after the first took the plan"
+    assert [h.name for h in reply.histograms] == ["a_first", "d_negative", "e_good"]
+    assert reply.invalid == [
+        "block 2 'b_infinite': non-finite contents (1 bins)",
+        "block 3 'c_nan': non-finite contents (1 bins)",
+    ]
+    negative = reply.histograms[1]
+    assert negative.values_flow[5] == -2.0 and negative.variances_flow[5] == 0.0  # as uproot clips
+
+
 def test_the_same_name_twice_is_reported_as_sent():
     # decode_reply keeps what arrived; the receiver decides which one to store.
     objects = [("dup", encode_tmessage(histogram("dup")))] * 2
