@@ -6,6 +6,7 @@ merger answers with an optional ROOTSTRI block, an INFO block, then one ROOTTOBJ
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
 import re
@@ -243,37 +244,48 @@ def decode_reply(frames: list[bytes], context: StreamerContext) -> Reply:
     if len(frames) % 2:
         # alizmq_msg_recv drops a last header frame that has no payload; say so instead.
         reply.invalid.append(f"frame {len(frames) - 1}: a header frame without payload, dropped")
-    # A reply repeats the same few 80-byte headers hundreds of times: parse each distinct one once,
-    # and tell once whether its blocks are ROOT objects (True: try `read_planned` first).
-    topics: dict[bytes, tuple[DataTopic | None, bool]] = {}
+    # A reply repeats the same few 80-byte headers hundreds of times: parse and classify each once.
+    topics: dict[bytes, tuple[DataTopic | None, _Block | None]] = {}
     # One error state for the whole reply: entering it per histogram cost as much as the check itself.
     with np.errstate(over="ignore"):
         for index, (header_frame, payload) in enumerate(pair_frames(frames)):
             try:
                 key = bytes(header_frame)
-                topic, holds_objects = topics.get(key) or topics.setdefault(key, _classified(key))
-                if holds_objects:
+                topic, block = topics.get(key) or topics.setdefault(key, _classified(key))
+                if block is _Block.OBJECT:
+                    # Most objects of a reply: a layout already learned (the full path otherwise).
                     planned = read_planned(payload, context)
                     if planned is not None:
                         _accept(planned.histogram, reply, index, numbers_checked=planned.finite)
                         continue
-                _decode_pair(topic, header_frame, payload, context, reply, index)
+                _decode_pair(topic, block, header_frame, payload, context, reply, index)
             except Exception as error:  # any bug met by odd bytes is one rejected block, never the receiver
                 log.exception("block %d: unexpected failure", index)
                 reply.errors.append(f"block {index}: {type(error).__name__}: {error}")
     return reply
 
 
-def _classified(header_frame: bytes) -> tuple[DataTopic | None, bool]:
-    """The header's topic, and whether its payload is a ROOT object (the last branch of `_decode_block`)."""
+class _Block(enum.Enum):
+    """What a block holds, by its topic."""
+
+    INFO = enum.auto()  # the reply's INFO string (run, HLT mode, beam type)
+    TEXT = enum.auto()  # any other string block, or a ROOT data type in another serialization
+    STREAMERS = enum.auto()  # ROOTSTRI: the merger's streamer infos
+    OBJECT = enum.auto()  # a TMessage holding one object
+
+
+def _classified(header_frame: bytes) -> tuple[DataTopic | None, _Block | None]:
+    """The header's topic and what its blocks hold (None: not a DataTopic header)."""
     topic = parse_topic(header_frame)
-    holds_objects = (
-        topic is not None
-        and not topic.is_type(header.INFO, 4)
-        and topic.is_root_object
-        and not topic.is_type(header.ROOTSTRI)
-    )
-    return topic, holds_objects
+    if topic is None:
+        return None, None
+    if topic.is_type(header.INFO, 4):
+        return topic, _Block.INFO
+    if not topic.is_root_object:
+        return topic, _Block.TEXT
+    if topic.is_type(header.ROOTSTRI):
+        return topic, _Block.STREAMERS
+    return topic, _Block.OBJECT
 
 
 def _accept(histogram: Histogram, reply: Reply, index: int, numbers_checked: bool = False) -> None:
@@ -287,29 +299,30 @@ def _accept(histogram: Histogram, reply: Reply, index: int, numbers_checked: boo
 
 def _decode_pair(
     topic: DataTopic | None,
+    block: _Block | None,
     header_frame: bytes,
     payload: bytes,
     context: StreamerContext,
     reply: Reply,
     index: int,
 ) -> None:
-    if topic is None:
+    if topic is None or block is None:
         reply.invalid.append(f"block {index}: not a DataTopic header ({len(header_frame)} bytes)")
         return
-    for histogram in _decode_block(topic, payload, context, reply, index):
+    for histogram in _decode_block(topic, block, payload, context, reply, index):
         _accept(histogram, reply, index)
 
 
 def _decode_block(
-    topic: DataTopic, payload: bytes, context: StreamerContext, reply: Reply, index: int
+    topic: DataTopic, block: _Block, payload: bytes, context: StreamerContext, reply: Reply, index: int
 ) -> list[Histogram]:
     """The histograms of one block; anything refused is recorded in `reply`."""
     data_type = topic.data_type.decode(errors="replace")
-    if topic.is_type(header.INFO, 4):
+    if block is _Block.INFO:
         reply.info.update(parse_info(payload.decode(errors="replace")))
         reply.has_info = True
         return []
-    if not topic.is_root_object:
+    if block is _Block.TEXT:
         if topic.has_root_data_type:
             # The C++ receiver skips these silently (alizmq_msg_iter_data returns -1); an object lost
             # that way should show in the counters.
@@ -318,7 +331,7 @@ def _decode_block(
         elif topic.data_type not in header.KNOWN_STRING_DATA_TYPES:
             log.info("block %d: skipping string block %r", index, topic.data_type)
         return []  # a string block (ECSPARAM, ...): text, never a TMessage
-    if topic.is_type(header.ROOTSTRI):
+    if block is _Block.STREAMERS:
         try:
             context.add_streamer_block(payload)
             reply.streamer_blocks += 1
