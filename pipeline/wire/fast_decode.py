@@ -28,6 +28,8 @@ struct reads and a few comparisons (see "layout plans" below). Any structural by
 the object back to the field-by-field walk, so both ways accept and refuse the same bytes.
 
 `decode_histograms` is the one entry point a receiver needs: fast path first, generic path otherwise.
+A reply's loop (`messages.decode_reply`) calls `read_planned` first: the plans alone, for the usual
+object of a reply, with the framing checks inline; None sends the object to `decode_histograms`.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import struct
 import weakref
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import numpy as np
 
@@ -49,6 +51,7 @@ from pipeline.wire.tmessage import (
     StreamerContext,
     decode_tmessage,
     histograms_from_model,
+    length_word_matches,
     open_message,
 )
 
@@ -240,7 +243,7 @@ def decode_histogram(
 
 class PlannedHistogram(NamedTuple):
     histogram: Histogram
-    finite: bool  # every content and variance was proven a finite number on the way (no NaN, no inf)
+    numbers_finite: bool  # every content and variance was proven finite on the way (no NaN, no inf)
 
 
 def read_planned(payload: bytes, context: StreamerContext | None = None) -> PlannedHistogram | None:
@@ -251,25 +254,19 @@ def read_planned(payload: bytes, context: StreamerContext | None = None) -> Plan
     A reply's loop calls this first for every object, so it repeats the framing checks of
     `open_message` and `_read_object` inline, for the one framing it takes, instead of their calls.
     """
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        return None  # the full path says what is wrong with it
     message = bytes(payload)
-    size = len(message)
-    if size < _FRAMED_OBJECT.size:
+    # Every plan's message is longer than this, and longer than `open_message`'s minimum.
+    if len(message) < _FRAMED_OBJECT.size:
         return None
-    length, what, count, tag = _FRAMED_OBJECT.unpack_from(message)
-    # The length word in either byte order (ROOT writes it in the host's: little-endian); the object
-    # must fill the message exactly (byte count with its flag), as `_read_object` requires.
-    if what != KMESS_OBJECT or tag != _NEW_CLASS_TAG:
+    _length, what, count, tag = _FRAMED_OBJECT.unpack_from(message)
+    if what != KMESS_OBJECT or not length_word_matches(message):
         return None
-    if length != size - 4 and message[:4] != (size - 4).to_bytes(4, "little"):
+    top = _top_object(message, count, tag)
+    if top is None:
         return None
-    if count != _BYTE_COUNT_MASK | (size - _OBJECT_START - 4):
-        return None
-    name_start = _FRAMED_OBJECT.size
-    name_end = message.find(b"\0", name_start, size)
-    kind = _KINDS.get(message[name_start:name_end]) if name_end > 0 else None
-    if kind is None:
-        return None
-    planned = _planned(message, name_end + 1, kind, _readable_versions(context))
+    planned = _planned(message, top[1], top[0], _readable_versions(context))
     return None if planned is None else PlannedHistogram(*planned)
 
 
@@ -280,9 +277,10 @@ def decode_histograms(
 
     Raises DecodeError (and only DecodeError) when the payload cannot become complete histograms.
     """
-    planned = read_planned(payload, context)
-    if planned is not None:
-        return [planned.histogram]
+    if not opened:  # an opened message comes from a reply's loop, which tried `read_planned` already
+        planned = read_planned(payload, context)
+        if planned is not None:
+            return [planned.histogram]
     histogram = decode_histogram(payload, context, opened=opened)
     if histogram is not None:
         return [histogram]
@@ -529,28 +527,46 @@ def _empty_list(data: bytes, pos: int, end: int) -> int:
     return stop
 
 
-def _read_object(message: bytes, readable: Mapping[str, frozenset[int]]) -> Histogram:
-    end = len(message)
-    count, tag = _TWO_U32.unpack_from(message, _OBJECT_START)
+def _top_object(message: bytes, count: int, tag: int) -> tuple[_Kind, int] | None:
+    """The kind of the message's object and where its class name ends, when the message is exactly one
+    object of a known class with a new class tag (`count` and `tag`: its first two words); None
+    otherwise (`_refuse_top_object` says why)."""
+    if tag != _NEW_CLASS_TAG or not count & _BYTE_COUNT_MASK:
+        return None
+    if count & ~_BYTE_COUNT_MASK != len(message) - _OBJECT_START - 4:  # the object fills the message
+        return None
+    name_start = _OBJECT_START + _TWO_U32.size
+    name_end = message.find(b"\0", name_start)
+    kind = _KINDS.get(message[name_start:name_end]) if name_end > 0 else None
+    return None if kind is None else (kind, name_end + 1)
+
+
+def _refuse_top_object(message: bytes, count: int, tag: int) -> NoReturn:
+    """Why `_top_object` did not take the message: `_NotOurs` (the generic path decides) or DecodeError."""
     if not count & _BYTE_COUNT_MASK or tag != _NEW_CLASS_TAG:
         raise _NotOurs("top-level object is not a new class tag with a byte count")
-    object_end = _OBJECT_START + 4 + (count & ~_BYTE_COUNT_MASK)
-    if object_end > end:
-        raise DecodeError(f"object byte count runs {object_end - end} bytes past the message")
-    if object_end < end:
+    overrun = _OBJECT_START + 4 + (count & ~_BYTE_COUNT_MASK) - len(message)
+    if overrun > 0:
+        raise DecodeError(f"object byte count runs {overrun} bytes past the message")
+    if overrun < 0:
         raise _NotOurs("bytes after the object")
     name_start = _OBJECT_START + _TWO_U32.size
-    name_end = message.find(b"\0", name_start, end)
+    name_end = message.find(b"\0", name_start)
     if name_end < 0:
         raise DecodeError("class name is not terminated")
-    kind = _KINDS.get(message[name_start:name_end])
-    if kind is None:
-        raise _NotOurs(f"class {message[name_start:name_end]!r}")
-    pos = name_end + 1
+    raise _NotOurs(f"class {message[name_start:name_end]!r}")
+
+
+def _read_object(message: bytes, readable: Mapping[str, frozenset[int]]) -> Histogram:
+    count, tag = _TWO_U32.unpack_from(message, _OBJECT_START)
+    top = _top_object(message, count, tag)
+    if top is None:
+        _refuse_top_object(message, count, tag)
+    kind, pos = top
     planned = _planned(message, pos, kind, readable)
     if planned is not None:
         return planned[0]
-    histogram = _walk_object(message, pos, object_end, kind, readable)
+    histogram = _walk_object(message, pos, len(message), kind, readable)
     _learn(message, pos, kind, readable, histogram)
     return histogram
 
@@ -700,7 +716,6 @@ _CONTOUR_SIZE_AT = _TH1_STATS.size - 4  # fContour.fN within _TH1_STATS
 class _Plan(NamedTuple):
     readable: Mapping[str, frozenset[int]] | None  # the versions it needs; None: built in, always readable
     prefix: struct.Struct  # `_PREFIX` of its dimension
-    bytes_after_title: int  # the message's size after the title
     prefix_counts: tuple[int, ...]  # the prefix's byte counts, less the bytes of name and title
     prefix_versions: tuple[int, ...]  # the prefix's object versions
     tobject_version: int
@@ -758,9 +773,8 @@ def _read_by_plan(
     message: bytes, pos: int, name_at: int, title_at: int, title_end: int, plan: _Plan
 ) -> tuple[Histogram, bool] | None:
     """The object read by `plan`, given where its name and title lie, and whether its numbers were
-    proven finite; None if it has another layout."""
-    if len(message) - title_end != plan.bytes_after_title:
-        return None
+    proven finite; None if it has another layout. The message has the plan's size after the title:
+    plans are found by it (`_PLANS`), or made from this very message (`_learn`)."""
     header = plan.prefix.unpack_from(message, pos)
     string_bytes = title_end - name_at
     if (
@@ -835,7 +849,6 @@ def _learn(
     plan = _Plan(
         readable=None if builtin else readable,
         prefix=_PREFIX[kind.dimension],
-        bytes_after_title=len(message) - title_end,
         prefix_counts=tuple(count - (title_end - name_at) for count in header[0:-3:2]),
         prefix_versions=versions,
         tobject_version=header[-3],

@@ -256,7 +256,7 @@ def decode_reply(frames: list[bytes], context: StreamerContext) -> Reply:
                     # Most objects of a reply: a layout already learned (the full path otherwise).
                     planned = read_planned(payload, context)
                     if planned is not None:
-                        _accept(planned.histogram, reply, index, numbers_checked=planned.finite)
+                        _accept(planned.histogram, reply, index, numbers_finite=planned.numbers_finite)
                         continue
                 _decode_pair(topic, block, header_frame, payload, context, reply, index)
             except Exception as error:  # any bug met by odd bytes is one rejected block, never the receiver
@@ -288,9 +288,9 @@ def _classified(header_frame: bytes) -> tuple[DataTopic | None, _Block | None]:
     return topic, _Block.OBJECT
 
 
-def _accept(histogram: Histogram, reply: Reply, index: int, numbers_checked: bool = False) -> None:
+def _accept(histogram: Histogram, reply: Reply, index: int, numbers_finite: bool = False) -> None:
     """Add the histogram to the reply, or refuse it when its numbers cannot be stored."""
-    problem = _unusable_numbers(histogram, numbers_checked)
+    problem = _unusable_numbers(histogram, numbers_finite)
     if problem:
         reply.invalid.append(f"block {index} {histogram.name!r}: {problem}")
     else:
@@ -366,11 +366,11 @@ _SUPPORTED_CLASSES: set[str] = set()
 _MAX_SUPPORTED_CLASSES = 256
 
 
-def _unusable_numbers(histogram: Histogram, numbers_checked: bool = False) -> str | None:
+def _unusable_numbers(histogram: Histogram, numbers_finite: bool = False) -> str | None:
     """Why the histogram's numbers cannot be stored, or None: NaN or infinite contents, variances,
     entries or bin edges, or edges that do not increase (a swapped fXmin/fXmax).
 
-    `numbers_checked`: the decoder already proved contents and variances finite; only the entries
+    `numbers_finite`: the decoder already proved contents and variances finite; only the entries
     and the edges are left to check."""
     if not math.isfinite(histogram.entries):
         return f"non-finite entries ({histogram.entries})"
@@ -378,7 +378,7 @@ def _unusable_numbers(histogram: Histogram, numbers_checked: bool = False) -> st
         problem = _edges_problem(edges)
         if problem:
             return problem.format(axis=axis)
-    if numbers_checked:
+    if numbers_finite:
         return None
     arrays = [("contents", histogram.values_flow)]
     # Unweighted fills share one array for both (fast_decode): checking it once is enough.

@@ -184,16 +184,23 @@ def split_length_word(payload: bytes) -> int:
     size = len(payload)
     if size < _MIN_MESSAGE_SIZE:
         raise DecodeError(f"payload of {size} bytes is too short for a TMessage")
-    if size - 4 not in (_U32_LE.unpack_from(payload)[0], _U32_BE.unpack_from(payload)[0]):
+    if not length_word_matches(payload):
         raise DecodeError("payload length word does not match the frame size (not a TMessage)")
     return size
+
+
+def length_word_matches(payload: bytes) -> bool:
+    """True when the first 4 bytes count the rest of the payload, in either byte order (ROOT writes
+    the host's: little-endian on the HLT's machines)."""
+    return len(payload) - 4 in (_U32_LE.unpack_from(payload)[0], _U32_BE.unpack_from(payload)[0])
 
 
 def open_message(payload: bytes) -> bytes:
     """The uncompressed kMESS_OBJECT message, 8-byte header kept; DecodeError if it is not one.
 
     Shared by the generic decode and the fast path (`fast_decode`), so both accept exactly the same
-    framing: either length-word byte order, kMESS_ZIP or not.
+    framing: either length-word byte order, kMESS_ZIP or not. (`fast_decode.read_planned` takes the
+    uncompressed part of this framing only, with `length_word_matches`, and leaves the rest here.)
     """
     split_length_word(payload)
     (what,) = _U32_BE.unpack_from(payload, 4)

@@ -4,6 +4,7 @@ path; an object that differs in any structural byte is read (or refused) by the 
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 
 import numpy as np
@@ -115,7 +116,8 @@ def test_read_planned_reads_a_learned_layout_like_the_generic_path(walks, class_
     # Proven finite only without fSumw2 and with every bin a finite number >= +0.0 (same_binning
     # fills negative bins for most classes and seeds): otherwise the reply checks every number.
     values = reference.values_flow
-    assert planned.finite == (not sumw2 and bool(np.isfinite(values).all() and not np.signbit(values).any()))
+    finite_and_non_negative = bool(np.isfinite(values).all() and not np.signbit(values).any())
+    assert planned.numbers_finite == (not sumw2 and finite_and_non_negative)
 
 
 def test_read_planned_says_finite_only_for_finite_non_negative_unweighted_bins(walks):
@@ -135,7 +137,7 @@ def test_read_planned_says_finite_only_for_finite_non_negative_unweighted_bins(w
     }
     with np.errstate(invalid="ignore", over="ignore"):  # the encoder's statistics of inf and NaN bins
         read = {name: fast_decode.read_planned(th1d(name, values)) for name, values in cases.items()}
-    assert {name: planned.finite for name, planned in read.items()} == {
+    assert {name: planned.numbers_finite for name, planned in read.items()} == {
         "counts": True,
         "infinite": False,
         "nan": False,
@@ -151,9 +153,40 @@ def test_read_planned_leaves_other_framings_to_the_full_path(walks):
     learned = encode(same_binning("TH1D", 1, "learned"))
     decode_histogram(learned)
     payload = encode(same_binning("TH1D", 2, "next"))
-    big_endian = struct.pack(">I", len(payload) - 4) + payload[4:]
+    size = len(payload)
+    big_endian = struct.pack(">I", size - 4) + payload[4:]
     assert_same(fast_decode.read_planned(big_endian).histogram, generic(payload)[0])
-    assert fast_decode.read_planned(payload + b"\0") is None  # a byte after the object
-    assert fast_decode.read_planned(payload[:-1]) is None  # one byte short
-    with pytest.raises(DecodeError):  # ... which the full path refuses, as before
-        fast_decode.decode_histograms(payload[:-1])
+
+    def with_word(data: bytes, at: int, word: int) -> bytes:
+        return data[:at] + struct.pack(">I", word) + data[at + 4 :]
+
+    refused = {
+        "one byte short": payload[:-1],
+        "a wrong length word": with_word(payload, 0, size),
+        "another message type": with_word(payload, 4, 7),
+        "compressed flag": with_word(payload, 4, 4 | 0x20000000),
+        # a byte after the object, the length word counting it: the object no longer fills the message
+        "a byte after the object": struct.pack("<I", size - 3) + payload[4:] + b"\0",
+        "byte count without its flag": with_word(payload, 8, size - 12),
+        "a reference, not a new class tag": with_word(payload, 12, 0x80000010),
+    }
+    assert {what: fast_decode.read_planned(data) for what, data in refused.items()} == dict.fromkeys(refused)
+    assert fast_decode.read_planned("not bytes") is None  # type: ignore[arg-type]
+    for data in refused.values():  # ... which the full path refuses or reads, as before
+        try:
+            fast = fast_decode.decode_histograms(data)
+        except DecodeError as error:
+            with pytest.raises(DecodeError) as generic_error:
+                generic(data)
+            assert type(error) is type(generic_error.value)
+        else:
+            assert [h.name for h in fast] == [h.name for h in generic(data)]
+    assert walks == ["learned"], "nothing refused here reached the walk by way of a plan"
+
+
+def test_checked_parts_make_the_same_histogram_as_the_constructor():
+    # `from_checked_parts` fills the fields itself: a field added to Histogram must be added there too.
+    reference = same_binning("TH2F", 3, "h")
+    parts = {field.name: getattr(reference, field.name) for field in dataclasses.fields(Histogram)}
+    made = Histogram.from_checked_parts(**parts)
+    assert vars(made) == vars(reference)

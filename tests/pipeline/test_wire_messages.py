@@ -5,13 +5,14 @@ import pytest
 from uproot.writing.identify import to_TObjString
 
 from pipeline.histogram import Histogram
-from pipeline.wire import header, messages, tmessage
+from pipeline.wire import fast_decode, header, messages, tmessage
 from pipeline.wire.messages import ProtocolError, build_reply, build_request, decode_reply
 from pipeline.wire.tmessage import (
     StreamerContext,
     encode_tmessage,
     streamer_block_for_encoded_histograms,
 )
+from tests.pipeline.test_wire_fast_decode import encode
 from tests.pipeline.test_wire_tmessage import profile_payload, run2_payload
 
 
@@ -199,35 +200,45 @@ def test_non_finite_contents_or_variances_are_rejected():
     assert not reply.needs_schema
 
 
-def test_objects_read_by_a_layout_plan_get_every_check(monkeypatch):
-    # Unweighted objects of one binning: after the first, the reply's fast route reads them by plan
-    # and skips the contents check only where it proved every bin finite on the way.
-    planned_reads = []
+@pytest.fixture
+def planned_reads(monkeypatch) -> list[bool]:
+    """For each object a reply's loop offered to `read_planned`: whether a plan took it. No plan is
+    learned before the test (plans are kept per process)."""
+    monkeypatch.setattr(fast_decode, "_PLANS", {})
+    taken: list[bool] = []
     read_planned = messages.read_planned
 
     def counted(payload, context=None):
         result = read_planned(payload, context)
-        planned_reads.append(result is not None)
+        taken.append(result is not None)
         return result
 
     monkeypatch.setattr(messages, "read_planned", counted)
+    return taken
 
-    def unweighted(name: str, *changed: tuple[int, float]) -> tuple[str, bytes]:
-        values = np.arange(12, dtype=float)
-        for index, value in changed:
-            values[index] = value
-        return name, encode_tmessage(Histogram(name, "TH1D", "", (np.linspace(0, 10, 11),), values, values))
 
+def unweighted(name: str, *changed: tuple[int, float]) -> tuple[str, bytes]:
+    """A TH1D of one fixed binning sent without fSumw2 (so all share one layout), bins changed as given."""
+    values = np.arange(12, dtype=float)
+    for index, value in changed:
+        values[index] = value
+    histogram = Histogram(name, "TH1D", "", (np.linspace(0, 10, 11),), values, values)
     with np.errstate(invalid="ignore", over="ignore"):  # the encoder's statistics of inf and NaN bins
-        objects = [
-            unweighted("a_first"),
-            unweighted("b_infinite", (3, np.inf)),
-            unweighted("c_nan", (4, np.nan)),
-            unweighted("d_negative", (5, -2.0)),
-            unweighted("e_good", (6, 1e300)),
-        ]
+        return name, encode(histogram, sumw2=False)
+
+
+def test_objects_read_by_a_layout_plan_get_every_check(planned_reads):
+    # After the first, the reply's fast route reads them by plan, and skips the contents check only
+    # where it proved every bin finite on the way.
+    objects = [
+        unweighted("a_first"),
+        unweighted("b_infinite", (3, np.inf)),
+        unweighted("c_nan", (4, np.nan)),
+        unweighted("d_negative", (5, -2.0)),
+        unweighted("e_good", (6, 1e300)),
+    ]
     reply = decode_reply(build_reply("run=3", objects), StreamerContext())
-    assert planned_reads[1:] == [True] * 4, "every object after the first took the plan"
+    assert planned_reads == [False] + [True] * 4, "every object after the first took the plan"
     assert [h.name for h in reply.histograms] == ["a_first", "d_negative", "e_good"]
     assert reply.invalid == [
         "block 2 'b_infinite': non-finite contents (1 bins)",
@@ -235,6 +246,19 @@ def test_objects_read_by_a_layout_plan_get_every_check(monkeypatch):
     ]
     negative = reply.histograms[1]
     assert negative.values_flow[5] == -2.0 and negative.variances_flow[5] == 0.0  # as uproot clips
+
+
+def test_a_learned_layout_under_another_topic_is_not_taken_for_an_object(planned_reads):
+    _, payload = unweighted("learned")
+    frames = build_reply("run=3", [("learned", payload)])
+    frames += [header.pack_topic(header.ROOTSTRI), payload]  # not streamer infos: an error
+    frames += [string_topic(header.ECSPARAM), payload]  # a string block: skipped
+    frames += [header.pack_topic(header.INFO), payload]  # read as INFO text
+    reply = decode_reply(frames, StreamerContext())
+    assert planned_reads == [False], "only the ROOTTOBJ block was offered to the fast route"
+    assert [h.name for h in reply.histograms] == ["learned"]
+    assert len(reply.errors) == 1 and reply.errors[0].startswith("block 2 (ROOTSTRI)")
+    assert reply.streamer_blocks == 0 and reply.invalid == []
 
 
 def test_the_same_name_twice_is_reported_as_sent():
