@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, dcc, html, no_update
+from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
 from dashboard.access import Role, acting_name, callback_role
@@ -36,7 +36,6 @@ from pipeline.processing.options import OptionsError
 
 logger = logging.getLogger(__name__)
 _PATH = re.compile(r"/run/(-?\d+)/([^/]+)/?")
-_HIDDEN = {"display": "none"}
 
 
 def strip() -> html.Div:
@@ -51,13 +50,9 @@ def card() -> dbc.Card:
             [
                 html.H5("Reference run", className="card-title"),
                 html.Div(id=RunQC.REFERENCE_INFO, className="reference-info mb-1"),
-                dcc.Graph(
-                    id=RunQC.REFERENCE_GRAPH,
-                    figure=message_figure(""),
-                    config=hv.graph_config("reference"),
-                    style=_HIDDEN,
-                    className="reference-graph",
-                ),
+                # The overlay graph exists only while there is one to show: a hidden dcc.Graph is
+                # still drawn by plotly.js, on the cold page's critical path.
+                html.Div(id=RunQC.REFERENCE_GRAPH_BOX),
                 dbc.InputGroup(
                     [
                         dbc.InputGroupText("Your name"),
@@ -84,6 +79,15 @@ def card() -> dbc.Card:
     )
 
 
+def reference_graph(figure) -> dcc.Graph:
+    return dcc.Graph(
+        id=RunQC.REFERENCE_GRAPH,
+        figure=figure,
+        config=hv.graph_config("reference"),
+        className="reference-graph",
+    )
+
+
 def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     service = context.service
 
@@ -101,8 +105,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     @callback_role(app, Role.SHIFTER)
     @app.callback(
         Output(RunQC.REFERENCE_INFO, "children"),
-        Output(RunQC.REFERENCE_GRAPH, "figure"),
-        Output(RunQC.REFERENCE_GRAPH, "style"),
+        Output(RunQC.REFERENCE_GRAPH_BOX, "children"),
         Output(RunQC.SET_REFERENCE, "children"),
         Input(Run.GRAPH_KEY, "data"),
         Input(RunQC.REFERENCE_MESSAGE, "children"),
@@ -116,14 +119,14 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         text = reference_line(reference, subsystem, beam)
         button = f"Mark run {run} as the reference for {subsystem} ({beam or 'no beam type'})"
         if reference is None or not shown or not shown.get("name"):
-            return text, no_update, _HIDDEN, button
+            return text, [], button
         if reference.run == run:
-            return text + " — this run.", no_update, _HIDDEN, button
+            return text + " — this run.", [], button
         try:
             figure = _overlay(service, run, subsystem, shown, beam, reference.run)
         except (LookupError, KeyError, ValueError, OptionsError) as error:
-            return f"{text}. No overlay: {error}", no_update, _HIDDEN, button
-        return text, figure, {}, button
+            return f"{text}. No overlay: {error}", [], button
+        return text, reference_graph(figure), button
 
     @callback_role(app, Role.EXPERT)  # marks a reference run: stored
     @app.callback(
