@@ -166,7 +166,7 @@ def register_route(server: Flask, bundle: Path | None) -> None:
     @server.get(ROUTE, endpoint="overwatch_plotly_bundle")
     @requires(Role.PUBLIC)
     def plotly_bundle(name: str) -> Response:
-        if name != bundle.name:
+        if name != bundle.name or not bundle.is_file():  # removed since start: the page falls back
             return Response("not found", status=404, mimetype="text/plain")
         # The version is in the name: a browser may keep it as long as it likes.
         response = send_file(bundle, mimetype="text/javascript", max_age=ONE_YEAR_S)

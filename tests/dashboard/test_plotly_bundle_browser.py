@@ -13,7 +13,7 @@ from dash.testing.wait import until
 from benchmarks.browser_trace import install_plotly_call_log, plotly_calls
 from dashboard import plotly_bundle
 from dashboard.app import create_app
-from dashboard.ids import Run
+from dashboard.ids import ControlRoom, Run
 from pipeline.settings import Settings
 from tests.dashboard.browser import console_errors, open_page, set_viewport
 from tests.dashboard.emulated_run import RUN, EmulatedRun
@@ -84,6 +84,27 @@ def test_pages_fall_back_to_dccs_bundle_when_ours_does_not_load(dash_duo, tmp_pa
         f"/_overwatch/plotly/{bundle.name}",
         plotly_bundle.DCC_BUNDLE,
     ]
-    # The only console error is the failed load of our bundle.
+    # The only console errors are about the failed load of our bundle (a 404).
     errors = console_errors(dash_duo)
-    assert len(errors) == 1 and bundle.name in errors[0]["message"], errors
+    assert errors and all(bundle.name in e["message"] and "404" in e["message"] for e in errors), errors
+
+
+def test_the_control_room_arrives_drawn_once_in_its_final_box(dash_duo, tmp_path, emc_data):
+    """Tiles, run and first group come with the page: one draw, at the size the plot keeps."""
+    app = create_app(Settings(data_dir=emc_data, cache_dir=tmp_path / "cache", subsystems=("EMC",)))
+    install_plotly_call_log(dash_duo.driver)
+    dash_duo.start_server(app)
+    set_viewport(dash_duo, 1920, 1080)
+    open_page(dash_duo, "/control-room")
+    graph = "document.querySelector('#control-room-graph .js-plotly-plot')"
+    until(
+        lambda: dash_duo.driver.execute_script(f"const g = {graph}; return !!(g && g._fullLayout.meta);"), 30
+    )
+    time.sleep(1.0)
+    calls = plotly_calls(dash_duo.driver, ControlRoom.GRAPH)
+    draws = [c for c in calls if c.call in ("react", "newPlot")]
+    assert len(draws) == 1, calls
+    assert dash_duo.find_elements(f"#{ControlRoom.TILES} .cr-tile")  # there when the plot was drawn
+    final = dash_duo.driver.execute_script(f"const g = {graph}; return [g.clientWidth, g.clientHeight];")
+    assert [draws[0].width, draws[0].height] == final and final[1] > 500
+    assert console_errors(dash_duo) == []
