@@ -196,6 +196,13 @@ class ServerCpu:
 def renderer_cpu_seconds(driver) -> float:
     """CPU seconds the page's renderer process has used (Chrome DevTools `Performance.getMetrics`
     ProcessTime): JavaScript, layout and painting, whatever the machine's load."""
+    return renderer_metrics(driver)["ProcessTime"]
+
+
+def renderer_metrics(driver) -> dict[str, float]:
+    """Chrome DevTools `Performance.getMetrics` of the page, in seconds where they are durations:
+    ProcessTime (the renderer's CPU), TaskDuration (its main thread busy), ScriptDuration (JavaScript),
+    LayoutDuration, RecalcStyleDuration, and counts (Nodes, LayoutCount, ...)."""
     driver.execute_cdp_cmd("Performance.enable", {})
     metrics = driver.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]
-    return next(metric["value"] for metric in metrics if metric["name"] == "ProcessTime")
+    return {metric["name"]: float(metric["value"]) for metric in metrics}
