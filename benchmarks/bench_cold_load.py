@@ -136,6 +136,7 @@ def main() -> None:
                         cache = Path(folder) / f"cache-{page}-{bundle}-{attempt}"
                         with dashboard_process(data, cache, **BUNDLES[bundle]) as url:
                             cpu = ServerCpu.listening_on(url)
+                            cpu.wait_idle()  # every worker booted: its CPU is not the page's
                             measure(driver, url + path, drawn_js, graph, cpu, cold[page, bundle])
                             last_chain[page, bundle] = request_log(driver)
                             measure(driver, url + path, drawn_js, graph, cpu, warm[page, bundle])

@@ -8,6 +8,7 @@ The request log comes from a `fetch` wrapper installed before any page script ru
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import psutil
@@ -176,6 +177,22 @@ class ServerCpu:
                 continue
             total += times.user + times.system
         return total
+
+    def wait_idle(self, quiet_s: float = 0.5, busy_s: float = 0.02, timeout_s: float = 60.0) -> float:
+        """Wait until the server tree used less than `busy_s` of CPU over `quiet_s` (its workers have
+        finished booting: gunicorn answers /health from the first worker while the others still build
+        their apps, which would count in a measurement and compete with the page for the cores).
+        Returns the seconds waited; raises TimeoutError."""
+        start = time.monotonic()
+        last = self.seconds()
+        while True:
+            time.sleep(quiet_s)
+            now = self.seconds()
+            if now - last < busy_s:
+                return time.monotonic() - start
+            if time.monotonic() - start > timeout_s:
+                raise TimeoutError(f"server still busy after {timeout_s:g} s")
+            last = now
 
     @classmethod
     def listening_on(cls, url: str) -> ServerCpu:
