@@ -99,9 +99,10 @@ def installed_bundle(path: Path, version: str) -> Path | None:
     return path
 
 
-def fetch(path: Path, version: str, registry: str = REGISTRY, timeout_s: float = 30.0) -> Path:
+def fetch(path: Path, version: str, registry: str = REGISTRY, timeout_s: float = 10.0) -> Path:
     """Download the partial bundle of `version` from the npm registry into `path` (atomically), checked
-    against the registry's sha512 and `check_bundle`. Raises BundleError or OSError."""
+    against the registry's sha512 and `check_bundle`. Raises BundleError or OSError. `timeout_s` per
+    request: an offline machine (the control room) runs the install script on every start."""
     metadata = json.loads(_get(f"{registry}/{PACKAGE}/{version}", timeout_s))
     try:
         tarball_url, integrity = metadata["dist"]["tarball"], metadata["dist"]["integrity"]
