@@ -8,6 +8,7 @@ The request log comes from a `fetch` wrapper installed before any page script ru
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import psutil
@@ -36,6 +37,73 @@ _FETCH_LOG_JS = """
   };
 })();
 """
+
+
+# Records every call of Plotly.react / newPlot / relayout / restyle / Plots.resize on a graph: which
+# graph (its Dash id), when, and the graph's size then. Plotly is wrapped when the page's bundle sets
+# window.Plotly (a promise first when assets/plotly-bundle.js loads the partial bundle).
+_PLOTLY_CALLS_JS = """
+(function () {
+  if (window.__plotlyCalls) { return; }
+  window.__plotlyCalls = [];
+  let current;
+  function wrap(owner, key, label) {
+    const original = owner[key];
+    if (typeof original !== 'function') { return; }
+    owner[key] = function (gd) {
+      const box = gd && gd.parentElement;
+      const entry = {call: label, graph: (box && box.id) || '', start: performance.now(),
+                     width: gd ? gd.clientWidth : 0, height: gd ? gd.clientHeight : 0};
+      window.__plotlyCalls.push(entry);
+      const result = original.apply(this, arguments);
+      Promise.resolve(result).then(() => { entry.end = performance.now(); }, () => { entry.end = -1; });
+      return result;
+    };
+  }
+  Object.defineProperty(window, 'Plotly', {configurable: true, get() { return current; }, set(value) {
+    current = value;
+    if (value && typeof value.react === 'function' && !value.__callsLogged) {
+      value.__callsLogged = true;
+      ['react', 'newPlot', 'relayout', 'restyle'].forEach(key => wrap(value, key, key));
+      if (value.Plots) { wrap(value.Plots, 'resize', 'Plots.resize'); }
+    }
+  }});
+})();
+"""
+
+
+def install_plotly_call_log(driver) -> None:
+    """Log the Plotly calls (draws, relayouts, resizes) of every page this driver opens from now on."""
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _PLOTLY_CALLS_JS})
+
+
+@dataclass(frozen=True)
+class PlotlyCall:
+    """One call of a Plotly function on a graph (times in ms since navigation; end None: not settled)."""
+
+    call: str
+    graph: str
+    start_ms: float
+    end_ms: float | None
+    width: int
+    height: int
+
+
+def plotly_calls(driver, graph: str | None = None) -> list[PlotlyCall]:
+    """The Plotly calls logged since the page opened, on the graph with Dash id `graph` (else all)."""
+    entries = driver.execute_script("return window.__plotlyCalls || [];")
+    calls = [
+        PlotlyCall(
+            call=entry["call"],
+            graph=entry["graph"],
+            start_ms=float(entry["start"]),
+            end_ms=None if entry.get("end") is None else float(entry["end"]),
+            width=int(entry["width"]),
+            height=int(entry["height"]),
+        )
+        for entry in entries
+    ]
+    return [c for c in calls if graph is None or c.graph == graph]
 
 
 def install_request_log(driver) -> None:
@@ -110,6 +178,22 @@ class ServerCpu:
             total += times.user + times.system
         return total
 
+    def wait_idle(self, quiet_s: float = 0.5, busy_s: float = 0.02, timeout_s: float = 60.0) -> float:
+        """Wait until the server tree used less than `busy_s` of CPU over `quiet_s` (its workers have
+        finished booting: gunicorn answers /health from the first worker while the others still build
+        their apps, which would count in a measurement and compete with the page for the cores).
+        Returns the seconds waited; raises TimeoutError."""
+        start = time.monotonic()
+        last = self.seconds()
+        while True:
+            time.sleep(quiet_s)
+            now = self.seconds()
+            if now - last < busy_s:
+                return time.monotonic() - start
+            if time.monotonic() - start > timeout_s:
+                raise TimeoutError(f"server still busy after {timeout_s:g} s")
+            last = now
+
     @classmethod
     def listening_on(cls, url: str) -> ServerCpu:
         """The server process that listens on `url`'s port (gunicorn's master, whose workers share the
@@ -129,6 +213,13 @@ class ServerCpu:
 def renderer_cpu_seconds(driver) -> float:
     """CPU seconds the page's renderer process has used (Chrome DevTools `Performance.getMetrics`
     ProcessTime): JavaScript, layout and painting, whatever the machine's load."""
+    return renderer_metrics(driver)["ProcessTime"]
+
+
+def renderer_metrics(driver) -> dict[str, float]:
+    """Chrome DevTools `Performance.getMetrics` of the page, in seconds where they are durations:
+    ProcessTime (the renderer's CPU), TaskDuration (its main thread busy), ScriptDuration (JavaScript),
+    LayoutDuration, RecalcStyleDuration, and counts (Nodes, LayoutCount, ...)."""
     driver.execute_cdp_cmd("Performance.enable", {})
     metrics = driver.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]
-    return next(metric["value"] for metric in metrics if metric["name"] == "ProcessTime")
+    return {metric["name"]: float(metric["value"]) for metric in metrics}

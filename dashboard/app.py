@@ -20,7 +20,7 @@ import diskcache
 from dash import Input, Output, State, dcc, html
 from flask import Flask, Response, redirect, request
 
-from dashboard import downloads
+from dashboard import downloads, plotly_bundle
 from dashboard.access import Role, callback_role, current_identity, guard
 from dashboard.access.policy import check_startable, local_mode, local_mode_text
 from dashboard.access.views import register_access_routes
@@ -62,6 +62,7 @@ def create_app(
         service = ProcessingService.from_settings(settings, store)
     background = background_manager(settings)
     context = PageContext(settings=settings, service=service, background=background)
+    bundle = plotly_bundle.installed() if settings.dash_plotly_partial_bundle else None
     app = dash.Dash(
         __name__,
         title="OVERWATCH-NG",
@@ -74,6 +75,9 @@ def create_app(
         suppress_callback_exceptions=True,
         health_endpoint="health",
         background_callback_manager=background,
+        # plotly.js: the partial bundle when installed (see dashboard.plotly_bundle).
+        meta_tags=plotly_bundle.meta_tags(bundle),
+        hooks=plotly_bundle.RENDERER_HOOKS,
     )
     table = routes(PAGE_MODULES)
     # First: every request, Dash's own included, passes the access check before anything else runs.
@@ -89,6 +93,7 @@ def create_app(
     register_api_routes(app.server, service, settings, authorizer=access.seam_authorizer)
     register_status_routes(app.server, service, settings)
     _serve_favicon(app.server)
+    plotly_bundle.register_route(app.server, bundle)
     return app
 
 

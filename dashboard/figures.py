@@ -759,14 +759,25 @@ def _base_layout() -> dict:
     }
 
 
+# Every axis of every figure: plotly.js's default for linear axes ("hide past div") measures all tick
+# labels of an axis again for each label it places (quadratic in bBox calls, each a forced layout): a
+# third of drawing a 20-panel grid. "allow" places them once; labels stay inside by the margins.
+AXIS_DEFAULTS = {"ticklabeloverflow": "allow"}
+
+
 @functools.cache
-def _template_json() -> dict:
-    return pio.templates[TEMPLATE].to_plotly_json()
+def template_json(name: str = TEMPLATE) -> dict:
+    """The plotly template `name` as JSON, with AXIS_DEFAULTS for all x and y axes (a template's
+    xaxis/yaxis apply to every subplot's axes)."""
+    template = pio.templates[name].to_plotly_json()
+    for axis in ("xaxis", "yaxis"):
+        template.setdefault("layout", {}).setdefault(axis, {}).update(AXIS_DEFAULTS)
+    return template
 
 
 def styled(figure: go.Figure | dict) -> dict:
     """The figure as plain JSON with the page's template: what a dcc.Graph gets. Figures are built
     without a template (see TEMPLATE) and styled once here, as data, which costs nothing."""
     data = figure if isinstance(figure, dict) else figure.to_plotly_json()
-    data["layout"]["template"] = _template_json()
+    data["layout"]["template"] = template_json()
     return data

@@ -135,6 +135,7 @@ class RunQC:
     STRIP = "runqc-strip"
     REFERENCE = "runqc-reference"
     REFERENCE_GRAPH = "runqc-reference-graph"
+    REFERENCE_GRAPH_BOX = "runqc-reference-graph-box"
     REFERENCE_INFO = "runqc-reference-info"
     REFERENCE_WHO = "runqc-reference-who"
     SET_REFERENCE = "runqc-set-reference"

@@ -43,6 +43,9 @@ class Settings:
     # A reset-mode view summing at least this many snapshots, not yet cached, is built by a background
     # job (with progress and cancel) instead of inside the page's request.
     dash_background_min_snapshots: int = 20
+    # Pages load plotly.js's cartesian partial bundle when the install step fetched it (0: dcc's full
+    # bundle, e.g. as a benchmark's baseline; see dashboard.plotly_bundle).
+    dash_plotly_partial_bundle: bool = True
     status_refresh_ms: int = 2000
     # A receiver rewrites its heartbeat every 2 s (pipeline.status.HEARTBEAT_EVERY_S), also while it
     # waits for a silent merger: 30 s without one means the process is gone (the original waited 5 min).

@@ -35,3 +35,6 @@ if [ ! -f "$VENV/.installed-$HASH$EXTRAS" ] && [ ! -f "$VENV/.installed-$HASH[te
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".$EXTRAS"
   touch "$VENV/.installed-$HASH$EXTRAS"
 fi
+# plotly.js's cartesian partial bundle for the pages (dashboard/plotly_bundle.py), from the npm registry at
+# install time only (never at run time); without it (offline install) the pages use dcc's full bundle.
+"$VENV/bin/python" -m dashboard.plotly_bundle fetch || echo "bootstrap: continuing without the plotly.js partial bundle" >&2

@@ -14,6 +14,7 @@ whole, and nothing accumulates in the page or in the callbacks.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard.access import Role, callback_role
 from dashboard.context import PageContext
-from dashboard.figures import grid_figure, message_figure
+from dashboard.figures import grid_figure, message_figure, template_json
 from dashboard.ids import ControlRoom, Shell
 from dashboard.status_panel import format_age, format_minutes
 from dashboard.url_state import query_dict
@@ -35,6 +36,8 @@ from pipeline.processing.runs import RunSummary
 from pipeline.processing.service import ProcessingService
 from pipeline.qc.quality_reads import SUBSYSTEM_LEVEL
 from pipeline.system_status import ReceiverReport
+
+logger = logging.getLogger(__name__)
 
 PATHS = ("/control-room",)
 # The big screen: the read-only kiosk login may open it.
@@ -164,7 +167,7 @@ def group_figure(service: ProcessingService, run: int, entry: RotationEntry) -> 
 def dark(figure: go.Figure) -> go.Figure:
     """The big screen's look: dark background, large type."""
     figure.update_layout(
-        template="plotly_dark",
+        template=template_json("plotly_dark"),
         paper_bgcolor=DARK,
         plot_bgcolor=DARK,
         font={"size": 18},
@@ -236,23 +239,32 @@ def run_line(run: RunSummary | None, now: float) -> list:
 
 
 def layout(context: PageContext, params: dict, query: dict) -> html.Div:
-    seconds, note = rotate_seconds(query, context.settings.control_room_rotate_s)
+    """The screen as it is now, tiles and first group drawn: the page arrives complete, its plot drawn
+    once in its final box (no "Loading…" figure first, no tiles arriving later to shrink the plot)."""
+    seconds, _ = rotate_seconds(query, context.settings.control_room_rotate_s)
+    try:
+        tiles_now, run_now, clock_now = screen_state(context, time.time())
+        figure, position, note, note_hidden = rotated_view(context, None, query)
+    except Exception:  # the callbacks show (and log) it at their first tick
+        logger.exception("control room: first view")
+        tiles_now, run_now, clock_now = [], [], ""
+        figure, position, note, note_hidden = dark(message_figure("Loading…")), None, "", True
     return html.Div(
         [
             html.Div(
                 [
                     html.Div("OVERWATCH · control room", className="cr-title"),
-                    html.Div(id=ControlRoom.RUN, className="cr-run"),
-                    html.Div(id=ControlRoom.CLOCK, className="cr-clock"),
+                    html.Div(run_now, id=ControlRoom.RUN, className="cr-run"),
+                    html.Div(clock_now, id=ControlRoom.CLOCK, className="cr-clock"),
                 ],
                 className="cr-header",
             ),
-            html.Div(id=ControlRoom.TILES, className="cr-tiles"),
-            html.Div(note, id=ControlRoom.NOTE, className="cr-note", hidden=not note),
+            html.Div(tiles_now, id=ControlRoom.TILES, className="cr-tiles"),
+            html.Div(note, id=ControlRoom.NOTE, className="cr-note", hidden=note_hidden),
             html.Div(
                 dcc.Graph(
                     id=ControlRoom.GRAPH,
-                    figure=dark(message_figure("Loading…")),
+                    figure=figure,
                     config={"staticPlot": True, "displayModeBar": False, "responsive": True},
                     className="cr-graph",
                     # The plot takes what the header and the tiles leave of the screen (.cr-plot).
@@ -261,7 +273,7 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
                 className="cr-plot",
             ),
             dcc.Interval(id=ControlRoom.ROTATE, interval=int(seconds * 1000)),
-            dcc.Store(id=ControlRoom.POSITION),
+            dcc.Store(id=ControlRoom.POSITION, data=position),
             dcc.Interval(
                 id=ControlRoom.TILE_REFRESH,
                 interval=max(context.settings.status_refresh_ms, TILE_REFRESH_MS_MIN),
@@ -272,22 +284,48 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
     )
 
 
-def register_callbacks(app: dash.Dash, context: PageContext) -> None:
+def screen_state(context: PageContext, now: float) -> tuple[list, list, str]:
+    """(tiles, run line, clock) of the screen at `now`."""
     service, settings = context.service, context.settings
+    run = service.current_run()
+    reports = [r for r in service.receivers() if r.subsystem in settings.subsystems]
+    clock = time.strftime("%H:%M:%S UTC", time.gmtime(now))
+    return tiles(service, reports, run, settings.control_room_groups), run_line(run, now), clock
 
+
+def rotated_view(context: PageContext, shown_position: int | None, query: dict):
+    """(figure, position, note, note hidden) of the group after the one at `shown_position` (the
+    first when None)."""
+    service, settings = context.service, context.settings
+    run = service.current_run()
+    entries, notes = rotation(service, run, settings.control_room_groups, settings.subsystems)
+    _, rotate_note = rotate_seconds(query, settings.control_room_rotate_s)
+    position = None
+    if not entries:
+        message = "No data to show yet" if run is None else f"Run {run.run}: no group to show"
+        figure = dark(message_figure(message))
+    else:
+        position = 0 if shown_position is None else (int(shown_position) + 1) % len(entries)
+        entry = entries[position]
+        figure = group_figure(service, run.run, entry)
+        # Said in the figure, so a test (or a person with devtools) can tell what is shown.
+        figure.update_layout(meta={"group": f"{entry.subsystem}:{entry.group}", "position": position})
+    text = " · ".join(note for note in (rotate_note, *notes) if note)
+    return figure, position, text, not text
+
+
+def register_callbacks(app: dash.Dash, context: PageContext) -> None:
+    # No initial calls: the layout comes with the screen as it is (see `layout`).
     @callback_role(app, Role.VIEWER)
     @app.callback(
         Output(ControlRoom.TILES, "children"),
         Output(ControlRoom.RUN, "children"),
         Output(ControlRoom.CLOCK, "children"),
         Input(ControlRoom.TILE_REFRESH, "n_intervals"),
+        prevent_initial_call=True,
     )
     def refresh_tiles(_n):
-        now = time.time()
-        run = service.current_run()
-        reports = [r for r in service.receivers() if r.subsystem in settings.subsystems]
-        clock = time.strftime("%H:%M:%S UTC", time.gmtime(now))
-        return tiles(service, reports, run, settings.control_room_groups), run_line(run, now), clock
+        return screen_state(context, time.time())
 
     @callback_role(app, Role.VIEWER)
     @app.callback(
@@ -298,22 +336,9 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         Input(ControlRoom.ROTATE, "n_intervals"),
         State(ControlRoom.POSITION, "data"),
         State(Shell.LOCATION, "search"),
+        prevent_initial_call=True,
     )
     def rotate(_n, shown_position, search):
         # The next group after the one on screen (not n_intervals modulo): an update the browser dropped
         # because the next tick came first (a slow server) is retried, never skipped.
-        run = service.current_run()
-        entries, notes = rotation(service, run, settings.control_room_groups, settings.subsystems)
-        _, rotate_note = rotate_seconds(query_dict(search), settings.control_room_rotate_s)
-        position = None
-        if not entries:
-            message = "No data to show yet" if run is None else f"Run {run.run}: no group to show"
-            figure = dark(message_figure(message))
-        else:
-            position = 0 if shown_position is None else (int(shown_position) + 1) % len(entries)
-            entry = entries[position]
-            figure = group_figure(service, run.run, entry)
-            # Said in the figure, so a test (or a person with devtools) can tell what is shown.
-            figure.update_layout(meta={"group": f"{entry.subsystem}:{entry.group}", "position": position})
-        text = " · ".join(note for note in (rotate_note, *notes) if note)
-        return figure, position, text, not text
+        return rotated_view(context, shown_position, query_dict(search))

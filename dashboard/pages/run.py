@@ -111,6 +111,8 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
         ],
         className="control-column",
     )
+    # The QC pieces come with the layout too: no callback round trip after the page arrives.
+    qc = qc_panel.first_contents(service, run, subsystem, group, first.get("key"))
     graph_card = dbc.Card(
         dbc.CardBody(
             [
@@ -134,7 +136,7 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
                 [
                     dbc.Col(controls, md=4, xxl=3),
                     # Quality control: the strip above the plot, reference and history below it.
-                    dbc.Col([qc_panel.strip(), graph_card, qc_panel.card()], md=8, xxl=9),
+                    dbc.Col([qc_panel.strip(qc), graph_card, qc_panel.card(qc)], md=8, xxl=9),
                 ],
                 className="g-3",
             ),
@@ -707,9 +709,16 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         # around the graph kept the drawn plot waiting for it.
         prevent_initial_call=True,
     )
-    def render(search, _news, pathname, shown, pending):
+    def render(search, news, pathname, shown, pending):
         params = _run_params(pathname)
         if params is None:
+            raise PreventUpdate
+        # Nothing to do for the URL on screen without news (look_for_news only announces news that
+        # differ from the shown view's). Dash re-sends these inputs when the background callback settles
+        # (~1.5 s after a page opens); answering would update the view while a person holds a menu
+        # open, past the live gate of assets/live.js.
+        shown_key = shown or {}
+        if (search or "") == shown_key.get("search") and news in (None, shown_key.get("news")):
             raise PreventUpdate
         run, subsystem = params
         try:
