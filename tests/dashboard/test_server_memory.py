@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ctypes.util
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,8 +15,7 @@ from dashboard.app import background_manager
 from dashboard.server import arrow_memory_release
 from pipeline.processing.service import DISK_CACHE_SQLITE_PAGES
 from pipeline.settings import Settings
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.child_python import run_snippet
 
 COUNT_ARENAS = """
 import ctypes, ctypes.util, os, sys, tempfile, threading
@@ -61,16 +59,7 @@ glibc = pytest.mark.skipif(
 
 def arenas(mode: str, **env: str) -> tuple[str, int]:
     environment = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"} | env
-    result = subprocess.run(
-        [sys.executable, "-c", COUNT_ARENAS, mode],
-        cwd=REPO_ROOT,
-        env={**environment, "PYTHONPATH": str(REPO_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    limited, count = result.stdout.split()
+    limited, count = run_snippet(COUNT_ARENAS, mode, env=environment).split()
     return limited, int(count)
 
 
@@ -127,16 +116,7 @@ print(pa.default_memory_pool().backend_name, pa.total_allocated_bytes(), before,
 
 @pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="reads /proc/<pid>/smaps")
 def test_the_hook_hands_back_what_arrows_pool_keeps_after_buffers_are_freed():
-    result = subprocess.run(
-        [sys.executable, "-c", ARROW_CHURN],
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    backend, in_use, before_mb, after_mb = result.stdout.split()
+    backend, in_use, before_mb, after_mb = run_snippet(ARROW_CHURN).split()
     if backend != "mimalloc":
         pytest.skip(f"Arrow's pool is {backend} here")
     assert int(in_use) < 1024 * 1024  # every buffer was freed...

@@ -4,12 +4,7 @@ connection. Measured with SQLite's own counter of the memory it holds, in a fres
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.child_python import run_snippet
 
 SQLITE_HELD = """
 import ctypes, os, sys, tempfile
@@ -35,16 +30,8 @@ print(before, sqlite.sqlite3_memory_used())
 
 
 def sqlite_memory_mb(which: str) -> tuple[float, float]:
-    result = subprocess.run(
-        [sys.executable, "-c", SQLITE_HELD, which],
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    before, after = (int(value) / 2**20 for value in result.stdout.split())
+    printed = run_snippet(SQLITE_HELD, which, timeout=300)
+    before, after = (int(value) / 2**20 for value in printed.split())
     return before, after
 
 
