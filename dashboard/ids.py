@@ -43,6 +43,8 @@ class Run:
     TITLE = "run-title"
     SUBSYSTEM_LINKS = "run-subsystem-links"
     RUN_STATE = "run-state"
+    RECEIVER_STATE = "run-receiver-state"  # the state of the receiver behind the run, each refresh
+    RECEIVER = "run-receiver"  # that state's value alone, for the live badge
     LIVE_BADGE = "run-live-badge"
     PAUSE = "run-pause"
     BACK_TO_LIVE = "run-back-to-live"

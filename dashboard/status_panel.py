@@ -13,6 +13,7 @@ from dash import html
 
 from pipeline.liveness import ReceiverState
 from pipeline.processing.runs import CERN_TIME_ZONE as CERN_TZ
+from pipeline.system_status import ReceiverReport
 
 # Bootstrap colour of each state: green flowing, blue between runs, yellow when the merger or the
 # store lets data stop, red when the receiver is gone, grey when nothing is known.
@@ -77,3 +78,16 @@ def run_state_line(run: int | None, last_snapshot_utc: float | None, ongoing: bo
         badge = dbc.Badge("not ongoing", color="secondary", className="me-2")
         text = f"last snapshot {format_utc(last_snapshot_utc)} ({format_age(age)} ago)"
     return html.Div([html.Strong(f"Run {run}: "), badge, html.Span(text)])
+
+
+def receiver_line(report: ReceiverReport | None) -> list:
+    """The state of the receiver behind a run on screen, e.g. "EMC receiver: merger silent · no reply
+    from tcp://... for 66 s": a run stays "ongoing" while its merger is silent, and only this says why
+    no new data arrive. Empty for a run its receiver has left (then the run line says it ended)."""
+    if report is None:
+        return []
+    return [
+        html.Strong(f"{report.subsystem} receiver: "),
+        dbc.Badge(report.state.value, color=STATE_COLORS[report.state], className="me-2 receiver-badge"),
+        html.Span(report.liveness.reason),
+    ]

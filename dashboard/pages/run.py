@@ -43,13 +43,15 @@ from dashboard.layout import (
     grid_group_of,
     options_equal,
 )
-from dashboard.status_panel import run_state_line
+from dashboard.status_panel import receiver_line, run_state_line
 from dashboard.url_state import ViewQuery, parse_query, query_dict
 from dashboard.view_request import mode_of, navigation, resolve_view, slow_build, window_of
+from pipeline.liveness import ReceiverState
 from pipeline.processing.options import OptionsError, ProcessingOptions, known_option_specs
 from pipeline.processing.runs import RunInfo
 from pipeline.processing.service import ProcessedView, ProcessingService
 from pipeline.processing.timeslice import MergerMode, Window
+from pipeline.system_status import ReceiverReport
 
 logger = logging.getLogger(__name__)
 
@@ -129,9 +131,10 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
             ]
         ),
     )
+    receiver = service.run_receiver(info.run, info.subsystem)
     return html.Div(
         [
-            _header(service, info, first.get("run_state")),
+            _header(service, info, first.get("run_state"), receiver),
             dbc.Row(
                 [
                     dbc.Col(controls, md=4, xxl=3),
@@ -148,6 +151,7 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
             # Set by look_for_news when a refresh found new data for the view shown (see there).
             dcc.Store(id=Run.NEWS, data=None),
             dcc.Store(id=Run.LIVE_STATE, data={"paused": False}),
+            dcc.Store(id=Run.RECEIVER, data=None if receiver is None else receiver.state.value),
             # What the graph shows (URL, content, log axes), so a refresh with nothing new is a no-op.
             dcc.Store(id=Run.GRAPH_KEY, data=first.get("key")),
             # Slow work handed to a background job, and the job's answer (see build_in_background).
@@ -183,7 +187,9 @@ def first_view(context: PageContext, run: int, subsystem: str, search: str) -> d
     return {name: value for name, value in answer.items() if value is not no_update}
 
 
-def _header(service: ProcessingService, info: RunInfo, run_state: Any = None) -> html.Div:
+def _header(
+    service: ProcessingService, info: RunInfo, run_state: Any = None, receiver: ReceiverReport | None = None
+) -> html.Div:
     others = sorted(service.run_subsystems(info.run))
     links = [
         dcc.Link(
@@ -203,6 +209,7 @@ def _header(service: ProcessingService, info: RunInfo, run_state: Any = None) ->
             dbc.Button("Pause", id=Run.PAUSE, size="sm", color="secondary", outline=True),
             dbc.Button("Back to live", id=Run.BACK_TO_LIVE, size="sm", color="success", className="d-none"),
             html.Div(run_state, id=Run.RUN_STATE, className="run-state"),
+            html.Div(receiver_line(receiver), id=Run.RECEIVER_STATE, className="run-state receiver-state"),
         ],
         className="run-header",
     )
@@ -786,6 +793,35 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
 
     @callback_role(app, Role.SHIFTER)
     @app.callback(
+        Output(Run.RUN_STATE, "children", allow_duplicate=True),
+        Output(Run.RECEIVER_STATE, "children"),
+        Output(Run.RECEIVER, "data"),
+        Input(Run.REFRESH, "n_intervals"),
+        State(Run.LOCATION, "pathname"),
+        State(Run.RECEIVER, "data"),
+        prevent_initial_call=True,
+    )
+    def run_status(_tick, pathname, known):
+        """Every refresh, paused or not, the run line (its ages move on) and the state of the receiver
+        behind the run: the view's news come from snapshots, and a silent merger or a dead receiver
+        stores none, so only these lines (and the badge) can say so."""
+        params = _run_params(pathname)
+        if params is None:
+            raise PreventUpdate
+        try:
+            info = service.run_info(*params)
+        except LookupError:
+            raise PreventUpdate from None
+        report = service.run_receiver(*params)
+        state = None if report is None else report.state.value
+        return (
+            run_state_line(info.run, info.end_utc.timestamp(), info.ongoing, time.time()),
+            receiver_line(report),
+            no_update if state == known else state,
+        )
+
+    @callback_role(app, Role.SHIFTER)
+    @app.callback(
         Output(Run.LIVE_BADGE, "children"),
         Output(Run.LIVE_BADGE, "className"),
         Output(Run.BACK_TO_LIVE, "className"),
@@ -793,29 +829,40 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         Input(Run.LIVE_STATE, "data"),
         Input(Run.GRAPH_KEY, "data"),
         Input(Run.LOCATION, "search"),
+        Input(Run.RECEIVER, "data"),
     )
-    def live_indicator(live_state, shown, search):
+    def live_indicator(live_state, shown, search, receiver):
         paused = bool((live_state or {}).get("paused"))
         has_slice = parse_query(query_dict(search)).has_slice
         # None until a view is drawn: the run's state is not known yet, so neither "live" nor "ended".
         ongoing = (shown or {}).get("ongoing")
-        text, state = live_state_text(paused, has_slice, ongoing)
+        text, state = live_state_text(paused, has_slice, ongoing, receiver)
         back = "ms-2" if state == "paused" else "d-none"
         return text, f"live-badge live-{state}", back, "Resume" if paused else "Pause"
 
 
-def live_state_text(paused: bool, has_slice: bool, ongoing: bool | None) -> tuple[str, str]:
-    """(badge text, state) of the live indicator: live, paused, ended, or loading (`ongoing` None: no
-    view drawn yet, e.g. while the background job builds the first one)."""
+def live_state_text(
+    paused: bool, has_slice: bool, ongoing: bool | None, receiver: str | None = None
+) -> tuple[str, str]:
+    """(badge text, state) of the live indicator: live, stalled (the run is ongoing but its receiver is
+    not flowing: `receiver` is its state's value), paused, ended, or loading (`ongoing` None: no view
+    drawn yet, e.g. while the background job builds the first one)."""
     if paused:
         return "❚❚ Paused by you", "paused"
     if has_slice:
         return "❚❚ Paused · fixed time slice", "paused"
     if ongoing is None:
         return "◌ Loading", "loading"
+    if ongoing and receiver not in _RECEIVING:
+        return f"⚠ No new data · {receiver}", "stalled"
     if ongoing:
         return "● Live", "live"
     return "○ Run ended", "ended"
+
+
+# Receiver states under which an ongoing run is live: None is a run no receiver is on any more (its
+# liveness is then the run's own rule), starting waits for a first reply.
+_RECEIVING = (None, ReceiverState.FLOWING.value, ReceiverState.STARTING.value)
 
 
 # ---- the view -----------------------------------------------------------------------------------

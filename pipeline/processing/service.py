@@ -454,6 +454,16 @@ class ProcessingService:
         for a health probe polled every few seconds."""
         return self.monitor.receivers()
 
+    def run_receiver(self, run: int, subsystem: str) -> ReceiverReport | None:
+        """The receiver that feeds `subsystem`'s view of `run` (its own, else the HLT's), if that receiver
+        is still on the run (its merger last named it): its state is the run's news, e.g. a silent merger
+        behind a run that still counts as ongoing. None for a run its receiver has left."""
+        source = self._timelines.timeline(run).source_for(subsystem)
+        for report in self.receivers():
+            if report.subsystem == source and report.status is not None and report.status.last_run == run:
+                return report
+        return None
+
     def runs(self) -> list[RunInfo]:
         return list_runs(self.store, self.subsystems)
 
