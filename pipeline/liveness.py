@@ -121,7 +121,7 @@ def receiver_liveness(
         return verdict(
             ReceiverState.MERGER_SILENT,
             f"no reply from {status.endpoint or 'the merger'} for {reply_age:.0f} s"
-            f" ({status.consecutive_timeouts} requests unanswered)",
+            f" ({status.consecutive_timeouts} request{'' if status.consecutive_timeouts == 1 else 's'} unanswered)",
         )
     if (status.last_run or 0) <= 0:
         return verdict(ReceiverState.BETWEEN_RUNS, "the merger answers with run 0 (between runs)")

@@ -136,6 +136,9 @@ def test_the_receiver_line_names_state_and_reason():
     silent = report(last_reply_utc=NOW - 60, consecutive_timeouts=2)
     text = repr(receiver_line(silent))
     assert "EMC receiver: " in text and "merger silent" in text and "for 60 s (2 requests unanswered)" in text
+    assert "(1 request unanswered)" in repr(
+        receiver_line(report(last_reply_utc=NOW - 60, consecutive_timeouts=1))
+    )
     assert receiver_line(None) == []
 
 
