@@ -118,10 +118,11 @@ def receiver_liveness(
             f"no reply from {status.endpoint or 'the merger'} since the receiver started {waited:.0f} s ago",
         )
     if status.consecutive_timeouts > 0 or reply_age > deadline:
+        unanswered = status.consecutive_timeouts
         return verdict(
             ReceiverState.MERGER_SILENT,
             f"no reply from {status.endpoint or 'the merger'} for {reply_age:.0f} s"
-            f" ({status.consecutive_timeouts} request{'' if status.consecutive_timeouts == 1 else 's'} unanswered)",
+            f" ({unanswered} request{'' if unanswered == 1 else 's'} unanswered)",
         )
     if (status.last_run or 0) <= 0:
         return verdict(ReceiverState.BETWEEN_RUNS, "the merger answers with run 0 (between runs)")
