@@ -19,6 +19,23 @@ from pipeline.status import ReceiverStatus, write_status
 StatusFactory = Callable[[str, float], ReceiverStatus]  # (subsystem, now) -> a fresh, flowing status
 
 
+def flowing_status(subsystem: str, now: float, run: int, **fields: Any) -> ReceiverStatus:
+    """A receiver on `run` asking every 5 s with a 10 s timeout, started 15 minutes ago, everything fresh
+    at `now` (a heartbeat, a reply and a snapshot 1 s ago); `fields` override."""
+    defaults: dict[str, Any] = dict(
+        subsystem=subsystem,
+        endpoint="tcp://127.0.0.1:60321",
+        started_utc=now - 900,
+        heartbeat_utc=now - 1,
+        period_s=5.0,
+        timeout_s=10.0,
+        last_reply_utc=now - 1,
+        last_snapshot_utc=now - 1,
+        last_run=run,
+    )
+    return ReceiverStatus(**{**defaults, **fields})
+
+
 class LiveReceivers:
     def __init__(self, data_dir: Path, subsystems: Sequence[str], fresh: StatusFactory) -> None:
         self.data_dir = data_dir

@@ -29,7 +29,7 @@ from tests.dashboard.browser import (
     set_viewport,
     visibility,
 )
-from tests.dashboard.live_receivers import LiveReceivers
+from tests.dashboard.live_receivers import LiveReceivers, flowing_status
 
 RUN = 300500
 SUBSYSTEMS = ("EMC", "TPC", "HLT")
@@ -37,17 +37,7 @@ GROUPS = ("EMC:FastOR", "TPC:DCAr vs Phi", "HLT:HLT Histograms")
 
 
 def fresh_status(subsystem: str, now: float, **fields) -> ReceiverStatus:
-    defaults = dict(
-        subsystem=subsystem,
-        started_utc=now - 900,
-        heartbeat_utc=now - 1,
-        period_s=5.0,
-        timeout_s=10.0,
-        last_reply_utc=now - 1,
-        last_snapshot_utc=now - 1,
-        last_run=RUN,
-    )
-    return ReceiverStatus(**{**defaults, **fields})
+    return flowing_status(subsystem, now, RUN, **fields)
 
 
 @pytest.fixture(scope="module")

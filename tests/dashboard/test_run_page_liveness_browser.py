@@ -24,7 +24,7 @@ from pipeline.status import ReceiverStatus
 from pipeline.store import SnapshotMeta, SnapshotStore
 from pipeline.system_status import ReceiverReport
 from tests.dashboard.browser import open_page, screenshot, set_viewport, visibility
-from tests.dashboard.live_receivers import LiveReceivers
+from tests.dashboard.live_receivers import LiveReceivers, flowing_status
 
 RUN = 300555
 SUBSYSTEMS = ("EMC", "HLT")
@@ -35,17 +35,7 @@ SILENT = {
 
 
 def flowing(subsystem: str, now: float) -> ReceiverStatus:
-    return ReceiverStatus(
-        subsystem=subsystem,
-        endpoint="tcp://127.0.0.1:60321",
-        started_utc=now - 600,
-        heartbeat_utc=now - 1,
-        period_s=5.0,
-        timeout_s=10.0,
-        last_reply_utc=now - 1,
-        last_snapshot_utc=now - 1,
-        last_run=RUN,
-    )
+    return flowing_status(subsystem, now, RUN)
 
 
 @pytest.fixture
