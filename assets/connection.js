@@ -1,6 +1,8 @@
 /* OVERWATCH-NG: tell the user when the server stops answering, and when a callback failed.
    Polls /health every 2 s (1.5 s timeout); two misses in a row show the "connection lost" banner,
-   the first answer hides it again. Failed Dash callback requests (HTTP 5xx) show the error banner. */
+   the first answer hides it again. Failed Dash callback requests (HTTP 5xx) show the error banner.
+   While the connection is lost the body has the class "connection-lost": what the page shows is then
+   no longer current, and the style sheets grey out what would otherwise still say "live" or "flowing". */
 (function () {
   var POLL_MS = 2000, TIMEOUT_MS = 1500, MISSES_SHOWN = 2;
   var misses = 0;
@@ -23,11 +25,15 @@
         if (!response.ok) { throw new Error(String(response.status)); }
         misses = 0;
         setHidden("shell-connection-lost", true);
+        document.body.classList.remove("connection-lost");
       })
       .catch(function () {
         clearTimeout(timer);
         misses += 1;
-        if (misses >= MISSES_SHOWN) { setHidden("shell-connection-lost", false); }
+        if (misses >= MISSES_SHOWN) {
+          setHidden("shell-connection-lost", false);
+          document.body.classList.add("connection-lost");
+        }
       });
   }
 
