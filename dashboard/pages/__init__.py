@@ -8,7 +8,7 @@ A page is one module in this package exposing
 - `register_callbacks(app, context)`: its callbacks, bound to `app` (never the global `dash.callback`,
   so that several apps in one process never collide).
 
-Add a page by writing its module and listing it in `PAGE_MODULES`; `dashboard.components.navbar`
+Add a page by writing its module and listing it in `PAGE_MODULES`; `dashboard.components.shell` (`NAV_ITEMS`)
 says which pages the navbar links to. Unknown paths get the 404 page, with HTTP status 404.
 """
 
