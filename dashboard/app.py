@@ -34,7 +34,7 @@ from dashboard.components.shell import (
 )
 from dashboard.context import PageContext
 from dashboard.ids import Shell
-from dashboard.pages import PAGE_MODULES, Route, resolve, routes
+from dashboard.pages import PAGE_MODULES, Route, missing, resolve, routes
 from dashboard.routes.status import register_status_routes
 from dashboard.url_state import query_dict
 from pipeline.processing.service import DISK_CACHE_SQLITE_PAGES, ProcessingService
@@ -87,7 +87,7 @@ def create_app(
     _register_router(app, context, table)
     for page in PAGE_MODULES:
         page.register_callbacks(app, context)
-    _answer_404_for_unknown_paths(app.server, table)
+    _answer_404_for_unknown_paths(app.server, context, table)
     downloads.register_routes(app.server, context)
     # /api/...: data API and HTTP push, behind the same access rule as everything else.
     register_api_routes(app.server, service, settings, authorizer=access.seam_authorizer)
@@ -153,17 +153,25 @@ def _register_router(app: dash.Dash, context: PageContext, table: list[Route]) -
         who = current_identity()
         if who.role < needed:  # a page reached by a link inside the app: the server refuses it too
             return not_allowed(pathname or "/", needed, who)
+        reason = missing(page, context, params)
+        if reason is not None:
+            return not_found(pathname or "/", reason)
         return page.layout(context, params, query_dict(search))
 
 
-def _answer_404_for_unknown_paths(server: Flask, table: list[Route]) -> None:
+def _answer_404_for_unknown_paths(server: Flask, context: PageContext, table: list[Route]) -> None:
     @server.before_request
     def unknown_path_is_404():
         rule = request.url_rule
         if rule is None or rule.rule not in _INDEX_RULES:
             return None  # Dash's own routes, assets, and routes added by other modules
-        if resolve(request.path, table) is None:
+        found = resolve(request.path, table)
+        if found is None:
             return Response(not_found_html(request.path), status=404, mimetype="text/html")
+        page, params = found
+        reason = missing(page, context, params)
+        if reason is not None:  # a page's path that leads nowhere (a run with no data)
+            return Response(not_found_html(request.path, reason), status=404, mimetype="text/html")
         return None
 
 

@@ -28,7 +28,10 @@ class Runs:
     LOCATION = "runs-url"  # the page's own view of the URL: ?page=N
     TABLE = "runs-table"
     PAGINATION = "runs-pagination"
+    PAGINATION_BOTTOM = "runs-pagination-bottom"  # the same pager under the table
     PAGE_INFO = "runs-page-info"
+    SHOWN_SEARCH = "runs-shown-search"  # the ?page= of the page shown, written over a clamped request
+    URL_FIXED = "runs-url-fixed"
     JUMP_INPUT = "runs-jump-input"
     JUMP_BUTTON = "runs-jump-button"
     JUMP_ERROR = "runs-jump-error"
@@ -51,6 +54,7 @@ class Run:
     LIVE_STATE = "run-live-state"
     REFRESH = "run-refresh"
     LIVE_TICK = "run-live-tick"
+    LIVE_HELD = "run-live-held"  # why assets/live.js holds live updates back now (None: it does not)
     NEWS = "run-news"
     GROUP = "run-group"
     HISTOGRAM = "run-histogram"

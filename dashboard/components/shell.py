@@ -72,25 +72,26 @@ def banners() -> list[html.Div]:
     ]
 
 
-def not_found(path: str) -> html.Div:
-    """What an unknown path shows inside the app (reached by a link, without a server round trip)."""
+def not_found(path: str, reason: str | None = None) -> html.Div:
+    """What an unknown path shows inside the app (reached by a link, without a server round trip);
+    `reason` says why a page's path leads nowhere (a run with no data)."""
     return html.Div(
         [
             html.H2("Page not found", className="mt-4"),
-            html.P(f"Nothing lives at {path}."),
+            html.P(reason or f"Nothing lives at {path}.", className="not-found-reason"),
             dcc.Link("Go to the run list", href="/runs"),
         ],
         className="not-found",
     )
 
 
-def not_found_html(path: str) -> str:
+def not_found_html(path: str, reason: str | None = None) -> str:
     """The same page as plain HTML, for the HTTP 404 answer of an unknown path."""
-    shown = html_text.escape(path)
+    said = html_text.escape(reason) if reason else f"Nothing lives at <code>{html_text.escape(path)}</code>."
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Not found · OVERWATCH-NG</title>"
         "<link rel='stylesheet' href='/assets/bootstrap.min.css'></head><body class='p-4'>"
-        f"<h1>Page not found</h1><p>Nothing lives at <code>{shown}</code>.</p>"
+        f"<h1>Page not found</h1><p class='not-found-reason'>{said}</p>"
         "<p><a href='/runs'>Go to the run list</a></p></body></html>"
     )
 

@@ -6,10 +6,13 @@ A page is one module in this package exposing
 - `layout(context, params, query) -> Component`: the page for matched path parameters and the URL query
   (a dict of single values), built on the server when the page is opened;
 - `register_callbacks(app, context)`: its callbacks, bound to `app` (never the global `dash.callback`,
-  so that several apps in one process never collide).
+  so that several apps in one process never collide);
+- optionally `missing(context, params) -> str | None`: why the page does not exist for these parameters
+  (a run with no data), None when it does. Such a path answers 404 like an unknown one, saying why.
 
 Add a page by writing its module and listing it in `PAGE_MODULES`; `dashboard.components.shell` (`NAV_ITEMS`)
-says which pages the navbar links to. Unknown paths get the 404 page, with HTTP status 404.
+says which pages the navbar links to. Unknown paths, and paths whose page is `missing`, get the 404
+page, with HTTP status 404.
 """
 
 from __future__ import annotations
@@ -58,6 +61,12 @@ class Route:
 
 def routes(modules: tuple[ModuleType, ...] = PAGE_MODULES) -> list[Route]:
     return [Route.compile(template, module) for module in modules for template in module.PATHS]
+
+
+def missing(page: ModuleType, context: Any, params: dict[str, Any]) -> str | None:
+    """Why `page` does not exist for `params` (its `missing` hook), None when it does."""
+    hook = getattr(page, "missing", None)
+    return None if hook is None else hook(context, params)
 
 
 def resolve(path: str | None, table: list[Route]) -> tuple[ModuleType, dict[str, Any]] | None:

@@ -44,10 +44,10 @@ from dashboard.layout import (
     options_equal,
 )
 from dashboard.status_panel import receiver_line, run_state_line
-from dashboard.url_state import ViewQuery, parse_query, query_dict
+from dashboard.url_state import ViewQuery, parse_query, query_dict, subsystem_options, subsystem_query
 from dashboard.view_request import mode_of, navigation, resolve_view, slow_build, window_of
 from pipeline.liveness import ReceiverState
-from pipeline.processing.options import OptionsError, ProcessingOptions, known_option_specs
+from pipeline.processing.options import OptionsError, ProcessingOptions
 from pipeline.processing.runs import RunInfo
 from pipeline.processing.service import ProcessedView, ProcessingService
 from pipeline.processing.timeslice import MergerMode, Window
@@ -76,6 +76,23 @@ def _number_text(value: Any) -> str | None:
 
 
 # ---- layout -------------------------------------------------------------------------------------
+
+
+def missing(context: PageContext, params: dict) -> str | None:
+    """Why `/run/<run>/<SYS>` has no page (it answers 404 saying so), None when it has one: a subsystem
+    that is not configured, or a run without data for it."""
+    run, subsystem = params["run"], params["subsystem"]
+    service = context.service
+    if subsystem not in service.subsystems:
+        return f"{subsystem} is not a configured subsystem (configured: {', '.join(service.subsystems)})."
+    try:
+        service.run_info(run, subsystem)
+    except LookupError:
+        others = service.run_subsystems(run)
+        if others:
+            return f"Run {run} has no {subsystem} data; it has {', '.join(others)}."
+        return f"Run {run} has no data; the newest runs are on /runs."
+    return None
 
 
 def layout(context: PageContext, params: dict, query: dict) -> html.Div:
@@ -108,7 +125,7 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
             _navigation_card(groups, group, entries, hist, logs),
             *_expert_controls(
                 _slice_card(max_minutes, slider_value, low, high, mode, locked=not may_tune()),
-                _options_card(view_query, first.get("placeholder", DEFAULT_THRESHOLD_PLACEHOLDER)),
+                _options_card(view_query, first.get("placeholder", DEFAULT_THRESHOLD_PLACEHOLDER), subsystem),
             ),
         ],
         className="control-column",
@@ -148,6 +165,7 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
             dcc.Location(id=Run.LOCATION, refresh=False),
             dcc.Interval(id=Run.REFRESH, interval=context.settings.status_refresh_ms, n_intervals=0),
             dcc.Store(id=Run.LIVE_TICK, data=0),
+            dcc.Store(id=Run.LIVE_HELD, data=None),
             # Set by look_for_news when a refresh found new data for the view shown (see there).
             dcc.Store(id=Run.NEWS, data=None),
             dcc.Store(id=Run.LIVE_STATE, data={"paused": False}),
@@ -310,8 +328,12 @@ def _slice_card(
     )
 
 
-def _options_card(query: ViewQuery, threshold_placeholder: str) -> dbc.Card:
-    specs = known_option_specs()
+def _options_card(query: ViewQuery, threshold_placeholder: str, subsystem: str) -> dbc.Card:
+    """Scaling, and the options `subsystem`'s plug-in has (`subsystem_options`): a TPC page offers no
+    EMC threshold. The threshold box is always in the page (callbacks read it), hidden where it would
+    change nothing."""
+    offered = subsystem_options(subsystem)
+    specs = offered.plugin
     given = dict(query.plugin_options)
     plugin_inputs = []
     for name in sorted(specs):
@@ -341,21 +363,29 @@ def _options_card(query: ViewQuery, threshold_placeholder: str) -> dbc.Card:
             [
                 dbc.Label("Processing options", className="control-label"),
                 dbc.Switch(id=Run.SCALE, label="Scale by number of events", value=query.scale is not False),
-                dbc.Label("Hot-channel threshold", html_for=Run.THRESHOLD, className="option-label mb-1"),
-                dbc.Input(
-                    id=Run.THRESHOLD,
-                    type="text",
-                    inputmode="numeric",
-                    value=query.threshold or "",
-                    placeholder=threshold_placeholder,
-                    # Recompute on Enter or when leaving the box, not on every keystroke.
-                    debounce=True,
-                    size="sm",
-                    autocomplete="off",
-                ),
                 html.Div(
-                    "entries per event when scaled · empty = each histogram's default · Enter applies",
-                    className="option-help",
+                    [
+                        dbc.Label(
+                            "Hot-channel threshold", html_for=Run.THRESHOLD, className="option-label mb-1"
+                        ),
+                        dbc.Input(
+                            id=Run.THRESHOLD,
+                            type="text",
+                            inputmode="numeric",
+                            value=query.threshold or "",
+                            placeholder=threshold_placeholder,
+                            # Recompute on Enter or when leaving the box, not on every keystroke.
+                            debounce=True,
+                            size="sm",
+                            autocomplete="off",
+                        ),
+                        html.Div(
+                            "entries per event when scaled · empty = each histogram's default · "
+                            "Enter applies",
+                            className="option-help",
+                        ),
+                    ],
+                    className="threshold-option" if offered.threshold else "threshold-option d-none",
                 ),
                 *plugin_inputs,
                 html.Div(id=Run.INPUT_ERROR, className="options-error", role="alert"),
@@ -447,10 +477,12 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     drawn_views = drawn_views_of(service)
 
     app.clientside_callback(
-        "function(n, live) { return window.overwatchLive.tick(n, live); }",
+        "function(n, live, held) { return window.overwatchLive.tick(n, live, held); }",
         Output(Run.LIVE_TICK, "data"),
+        Output(Run.LIVE_HELD, "data"),
         Input(Run.REFRESH, "n_intervals"),
         State(Run.LIVE_STATE, "data"),
+        State(Run.LIVE_HELD, "data"),
         prevent_initial_call=True,
     )
     app.clientside_callback(
@@ -481,6 +513,8 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         Input(Run.SLICE_MIN, "value"),
         Input(Run.SLICE_MAX, "value"),
         Input(Run.APPLY, "n_clicks"),
+        Input(Run.SLICE_MIN, "n_submit"),
+        Input(Run.SLICE_MAX, "n_submit"),
         Input(Run.FULL_RUN, "n_clicks"),
         Input(Run.PAUSE, "n_clicks"),
         Input(Run.BACK_TO_LIVE, "n_clicks"),
@@ -494,13 +528,15 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         prevent_initial_call=True,
     )
     def navigate(search, group, hist, log_x, log_y, log_z, mode, scale, threshold, plugin_values, slider,
-                 low, high, _apply, _full, _pause, _live, pathname, shown, live_state, old_groups,
-                 old_entries, old_max, plugin_ids):  # fmt: skip
+                 low, high, _apply, _submit_low, _submit_high, _full, _pause, _live, pathname, shown,
+                 live_state, old_groups, old_entries, old_max, plugin_ids):  # fmt: skip
         params = _run_params(pathname)
         if params is None:
             raise PreventUpdate
         run, subsystem = params
         trigger = ctx.triggered_id
+        if any(item["prop_id"].endswith(".n_submit") for item in ctx.triggered):
+            trigger = Run.APPLY  # Enter in a slice box applies it, as Apply does
         query = parse_query(query_dict(search))
         out = _Outputs(plugin_count=len(plugin_ids))
         info = service.run_info(run, subsystem)
@@ -513,9 +549,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
             out.set(Run.MODE, query.mode or info.merger_mode.value, mode)
             out.set(Run.SCALE, query.scale is not False, scale)
             out.set(Run.THRESHOLD, query.threshold or "", threshold)
-            shown_low, shown_high = (query.min, query.max) if query.has_slice else (0, old_max)
-            out.set(Run.SLICE_MIN, _plain(shown_low), low)
-            out.set(Run.SLICE_MAX, _plain(shown_high), high)
+            _show_window(out, query, old_max, slider, low, high)
             given = dict(query.plugin_options)
             out.plugins = [given.get(i["name"], "") for i in plugin_ids]
             return out.tuple()
@@ -605,12 +639,11 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
             )
         elif trigger in (Run.FULL_RUN, Run.BACK_TO_LIVE):
             new_query = query.without_slice()
-            full = [0, old_max]
-            out.set(Run.SLIDER, full, slider)
-            out.set(Run.SLICE_MIN, 0, low)
-            out.set(Run.SLICE_MAX, _plain(old_max), high)
             if trigger == Run.BACK_TO_LIVE:
                 out.set(Run.LIVE_STATE, {"paused": False}, None)
+        # Whatever changed, the slider and its boxes show the window the new view plots (a range
+        # dragged or typed but not applied would otherwise stand over a plot of another window).
+        _show_window(out, new_query, old_max, slider, low, high)
         out.set(Run.INPUT_ERROR, "", None)
         new_search = new_query.to_search()
         if new_search != (search or ""):
@@ -766,7 +799,8 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         run, subsystem = params
         worker = ProcessingService(service.store, Path(service.cache.directory), service.subsystems)
         set_progress((0, 1, f"Summing {request['snapshots']} snapshots in the background…"))
-        resolved = resolve_view(worker, run, subsystem, parse_query(query_dict(request["search"])))
+        query, _ = subsystem_query(parse_query(query_dict(request["search"])), subsystem)
+        resolved = resolve_view(worker, run, subsystem, query)
         _, _, names = hv.shown_names(resolved.view, subsystem, resolved.name)
         for done, name in enumerate(names, start=1):
             resolved.view.histogram(name)
@@ -825,28 +859,37 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         Output(Run.LIVE_BADGE, "children"),
         Output(Run.LIVE_BADGE, "className"),
         Output(Run.BACK_TO_LIVE, "className"),
+        Output(Run.BACK_TO_LIVE, "children"),
         Output(Run.PAUSE, "children"),
         Input(Run.LIVE_STATE, "data"),
         Input(Run.GRAPH_KEY, "data"),
         Input(Run.LOCATION, "search"),
         Input(Run.RECEIVER, "data"),
+        Input(Run.LIVE_HELD, "data"),
     )
-    def live_indicator(live_state, shown, search, receiver):
+    def live_indicator(live_state, shown, search, receiver, held):
         paused = bool((live_state or {}).get("paused"))
         has_slice = parse_query(query_dict(search)).has_slice
         # None until a view is drawn: the run's state is not known yet, so neither "live" nor "ended".
         ongoing = (shown or {}).get("ongoing")
-        text, state = live_state_text(paused, has_slice, ongoing, receiver)
-        back = "ms-2" if state == "paused" else "d-none"
-        return text, f"live-badge live-{state}", back, "Resume" if paused else "Pause"
+        text, state = live_state_text(paused, has_slice, ongoing, receiver, held)
+        back = back_button(state, has_slice, ongoing)
+        return (
+            text,
+            f"live-badge live-{state}",
+            "d-none" if back is None else "ms-2",
+            back or no_update,
+            "Resume" if paused else "Pause",
+        )
 
 
 def live_state_text(
-    paused: bool, has_slice: bool, ongoing: bool | None, receiver: str | None = None
+    paused: bool, has_slice: bool, ongoing: bool | None, receiver: str | None = None, held: str | None = None
 ) -> tuple[str, str]:
-    """(badge text, state) of the live indicator: live, stalled (the run is ongoing but its receiver is
-    not flowing: `receiver` is its state's value), paused, ended, or loading (`ongoing` None: no view
-    drawn yet, e.g. while the background job builds the first one)."""
+    """(badge text, state) of the live indicator: live, held (live, but assets/live.js holds updates
+    back while the user types, holds a menu open or drags: `held` says which), stalled (the run is
+    ongoing but its receiver is not flowing: `receiver` is its state's value), paused, ended, or
+    loading (`ongoing` None: no view drawn yet, e.g. while the background job builds the first one)."""
     if paused:
         return "❚❚ Paused by you", "paused"
     if has_slice:
@@ -855,9 +898,30 @@ def live_state_text(
         return "◌ Loading", "loading"
     if ongoing and receiver not in _RECEIVING:
         return f"⚠ No new data · {receiver}", "stalled"
+    if ongoing and held:
+        return f"● Live · held {_HELD_WHILE.get(held, 'while you ' + held)}", "held"
     if ongoing:
         return "● Live", "live"
     return "○ Run ended", "ended"
+
+
+def back_button(state: str, has_slice: bool, ongoing: bool | None) -> str | None:
+    """The label of the button that leaves a pause, None to hide it: back to live for a run that is
+    live, back to the full run for a fixed slice of a run that ended (nothing is live there), and no
+    button for an ended run the user paused (Resume does it)."""
+    if state != "paused":
+        return None
+    if ongoing is False:
+        return "Full run" if has_slice else None
+    return "Back to live"
+
+
+# What assets/live.js's busy() answers, as the badge says it.
+_HELD_WHILE = {
+    "typing": "while you type",
+    "menu open": "while a menu is open",
+    "slider held": "while you drag the slider",
+}
 
 
 # Receiver states under which an ongoing run is live: None is a run no receiver is on any more (its
@@ -906,7 +970,13 @@ def _only(**values: Any) -> tuple:
 def render_view(service: ProcessingService, request: RenderRequest) -> tuple:
     """Everything `render` shows for the URL query (see RenderRequest)."""
     run, subsystem, search, shown = request.run, request.subsystem, request.search, request.shown
-    query = parse_query(query_dict(search))
+    # Options the subsystem does not have (a link made for another page): named, the view without them.
+    query, foreign = subsystem_query(parse_query(query_dict(search)), subsystem)
+    not_applied = (
+        html.Div([_error_alert(slices.error_text(error), "Not applied") for error in foreign])
+        if foreign
+        else ""
+    )
     if request.live_tick and query.has_slice and shown.get("search") == search and not shown.get("pending"):
         raise PreventUpdate  # a slice is a fixed window: live updates do not touch it
     try:
@@ -983,7 +1053,7 @@ def render_view(service: ProcessingService, request: RenderRequest) -> tuple:
         drawn.checks,
         drawn.banner,
         drawn.warnings,
-        "",
+        not_applied,
         {**key, "traces": drawn.trace_digests},
         drawn.placeholder,
         *logs,
@@ -1099,6 +1169,18 @@ class _Outputs:
             key = component if prop in ("value", "data", "children") else f"{component}.{prop}"
             keyed.append(self.values.get(key, no_update))
         return (self.search, *keyed, self.plugins)
+
+
+def _show_window(
+    out: _Outputs, query: ViewQuery, slider_upper: Any, slider: Any, low: Any, high: Any
+) -> None:
+    """Set the slider and its two boxes to the window `query` plots: its slice, else the full run."""
+    shown_low, shown_high = (query.min, query.max) if query.has_slice else (0, slider_upper)
+    out.set(Run.SLICE_MIN, _plain(shown_low), low)
+    out.set(Run.SLICE_MAX, _plain(shown_high), high)
+    shown_range = slices.range_from_inputs(shown_low, shown_high, slider_upper)
+    if shown_range is not None:
+        out.set(Run.SLIDER, [_plain(edge) for edge in shown_range], slider)
 
 
 def _run_params(pathname: str | None) -> tuple[int, str] | None:

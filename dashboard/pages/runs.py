@@ -1,6 +1,7 @@
-"""`/` and `/runs`: every run, newest first, 50 to a page (pages above the table), with a run-number
-jump box. The page shown is in the URL (`/runs?page=2`): paging pushes a history entry, back/forward
-step through the pages, and a link opens the page it names.
+"""`/` and `/runs`: every run, newest first, 50 to a page (pagers above and below the table), with a
+run-number jump box. The page shown is in the URL (`/runs?page=2`): paging pushes a history entry,
+back/forward step through the pages, and a link opens the page it names (a page beyond the last shows
+the last, and the URL then says so).
 
 Per run: start in CERN local time and in UTC (both labelled), length, HLT mode, beam type, an "ongoing"
 badge, and one link per subsystem with data (to `/run/<run>/<SYS>`). The list refreshes by itself and
@@ -99,7 +100,7 @@ def runs_table(
                     "Length",
                     "HLT mode",
                     "Beam",
-                    "",
+                    "Ongoing",
                     "Data",
                 )
             ]
@@ -179,14 +180,7 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
             html.Div(id=Runs.JUMP_ERROR, role="alert", className="jump-error"),
             html.Div(
                 [
-                    dbc.Pagination(
-                        id=Runs.PAGINATION,
-                        max_value=pages,
-                        active_page=page,
-                        fully_expanded=False,
-                        first_last=True,
-                        previous_next=True,
-                    ),
+                    _pager(Runs.PAGINATION, pages, page),
                     html.Span(
                         _page_info(len(summaries), page), id=Runs.PAGE_INFO, className="ms-3 text-muted"
                     ),
@@ -197,11 +191,27 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
                 _table(context, runs_on_page(summaries, page)),
                 id=Runs.TABLE,
             ),
+            # The same pager under 50 rows: nobody should scroll back up to turn the page.
+            html.Div(_pager(Runs.PAGINATION_BOTTOM, pages, page), className="runs-pagination mt-2 mb-4"),
+            # The query of the page shown; the browser's URL is corrected to it (`?page=99` of 3 pages).
+            dcc.Store(id=Runs.SHOWN_SEARCH, data=page_search(page)),
+            html.Span(id=Runs.URL_FIXED, hidden=True),
             dcc.Interval(id=Runs.REFRESH, interval=max(context.settings.status_refresh_ms, 2000)),
             # What the table shows, so a refresh with nothing new leaves it (and the user's focus) alone.
             dcc.Store(id=Runs.SHOWN, data=None),
         ],
         className="runs-page",
+    )
+
+
+def _pager(component_id: str, pages: int, page: int) -> dbc.Pagination:
+    return dbc.Pagination(
+        id=component_id,
+        max_value=pages,
+        active_page=page,
+        fully_expanded=False,
+        first_last=True,
+        previous_next=True,
     )
 
 
@@ -231,6 +241,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     @app.callback(
         Output(Runs.TABLE, "children"),
         Output(Runs.PAGINATION, "max_value"),
+        Output(Runs.PAGINATION_BOTTOM, "max_value"),
         Output(Runs.PAGE_INFO, "children"),
         Output(Runs.SHOWN, "data"),
         Input(Runs.PAGINATION, "active_page"),
@@ -255,6 +266,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         return (
             _table(context, on_page, qualities),
             no_update if pages == old_pages else pages,
+            no_update if pages == old_pages else pages,
             _page_info(len(summaries), page),
             signature,
         )
@@ -263,18 +275,49 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     @app.callback(
         Output(Runs.LOCATION, "search"),
         Output(Runs.PAGINATION, "active_page"),
+        Output(Runs.PAGINATION_BOTTOM, "active_page"),
+        Output(Runs.SHOWN_SEARCH, "data"),
         Input(Runs.LOCATION, "search"),
         Input(Runs.PAGINATION, "active_page"),
+        Input(Runs.PAGINATION_BOTTOM, "active_page"),
         prevent_initial_call=True,
     )
-    def page_in_url(search, active_page):
-        """The pager writes ?page= (a history entry); back/forward or a link set the pager. One
-        callback for both directions: two would form a loop, which Dash refuses."""
+    def page_in_url(search, active_page, bottom_page):
+        """A pager writes ?page= (a history entry) and moves the other pager; back/forward or a link
+        set both. One callback for every direction: several would form a loop, which Dash refuses."""
+        n_runs = len(service.run_summaries())
         if ctx.triggered_id == Runs.LOCATION:
-            page = clamped_page(query_dict(search).get("page"), len(service.run_summaries()))
-            return no_update, no_update if page == active_page else page
-        wanted = page_search(clamped_page(active_page, len(service.run_summaries())))
-        return no_update if wanted == (search or "") else wanted, no_update
+            page = clamped_page(query_dict(search).get("page"), n_runs)
+            shown = page_search(page)
+            return (
+                no_update,
+                no_update if page == active_page else page,
+                no_update if page == bottom_page else page,
+                shown if shown != (search or "") else no_update,
+            )
+        clicked = bottom_page if ctx.triggered_id == Runs.PAGINATION_BOTTOM else active_page
+        page = clamped_page(clicked, n_runs)
+        wanted = page_search(page)
+        return (
+            no_update if wanted == (search or "") else wanted,
+            no_update if page == active_page else page,
+            no_update if page == bottom_page else page,
+            no_update,
+        )
+
+    # The URL says the page shown: a clamped request (?page=99 of 3) is replaced, not added to history
+    # (back must not lead to the request that is clamped again).
+    app.clientside_callback(
+        """function(shown) {
+            var path = window.location.pathname;
+            if (typeof shown === "string" && window.location.search !== shown) {
+                window.history.replaceState(window.history.state, "", path + shown + window.location.hash);
+            }
+            return shown;
+        }""",
+        Output(Runs.URL_FIXED, "children"),
+        Input(Runs.SHOWN_SEARCH, "data"),
+    )
 
     @callback_role(app, Role.SHIFTER)
     @app.callback(

@@ -19,7 +19,7 @@ from dashboard.layout import readable_name
 from dashboard.pages import resolve, routes
 from dashboard.pages import run as run_page
 from dashboard.pages.runs import RUNS_PER_PAGE, jump_target, page_count, runs_on_page
-from dashboard.url_state import ViewQuery, parse_query, query_dict
+from dashboard.url_state import ViewQuery, parse_query, query_dict, subsystem_options, subsystem_query
 from pipeline.processing.options import ProcessingOptions
 from pipeline.processing.runs import RunSummary
 from pipeline.processing.service import ProcessingService
@@ -56,6 +56,20 @@ def test_unknown_paths_answer_404_with_a_page_saying_so(client, path):
     answer = client.get(path)
     assert answer.status_code == 404
     assert b"Page not found" in answer.data and b"dash-renderer" not in answer.data
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/run/999999/EMC", "Run 999999 has no data; the newest runs are on /runs."),
+        (f"/run/{RUN}/XYZ", "XYZ is not a configured subsystem (configured: EMC, TPC, HLT)."),
+        (f"/run/{RUN}/TPC?group=x", f"Run {RUN} has no TPC data; it has EMC."),
+    ],
+)
+def test_a_run_page_without_data_answers_404_saying_why(client, path, reason):
+    answer = client.get(path)
+    assert answer.status_code == 404
+    assert reason in answer.get_data(as_text=True) and b"dash-renderer" not in answer.data
 
 
 def test_unknown_api_paths_answer_404_as_json(client):
@@ -185,6 +199,35 @@ def test_the_live_badge_says_loading_until_a_view_tells_whether_the_run_is_ongoi
     # What the user chose wins over what the data say.
     assert live_state_text(True, False, None)[1] == "paused"
     assert live_state_text(False, True, True)[1] == "paused"
+    # Held back by assets/live.js: still live, and it says why nothing moves.
+    assert live_state_text(False, False, True, None, "typing") == ("● Live · held while you type", "held")
+    assert live_state_text(False, False, True, None, "menu open")[0] == "● Live · held while a menu is open"
+    assert live_state_text(False, False, False, None, "typing") == ("○ Run ended", "ended")
+    assert live_state_text(True, False, True, None, "typing")[1] == "paused"
+
+
+def test_the_way_out_of_a_pause_says_where_it_goes():
+    back_button = run_page.back_button
+    assert back_button("paused", True, True) == "Back to live"  # a slice of a live run
+    assert back_button("paused", True, False) == "Full run"  # an ended run: nothing is live
+    assert back_button("paused", False, False) is None  # paused an ended run: Resume does it
+    assert back_button("paused", False, None) == "Back to live"
+    assert back_button("live", False, True) is None
+
+
+def test_each_subsystem_offers_the_options_its_plug_in_has():
+    emc, tpc = subsystem_options("EMC"), subsystem_options("TPC")
+    assert emc.threshold and sorted(emc.plugin) == ["outlier_n_sigma"]
+    assert not tpc.threshold and not tpc.plugin
+    assert not subsystem_options("HLT").names()
+    linked = parse_query({"group": "g", "threshold": "0.5", "outlier_n_sigma": "3"})
+    assert subsystem_query(linked, "EMC") == (linked, [])
+    kept, errors = subsystem_query(linked, "TPC")
+    assert kept == ViewQuery(group="g")
+    assert [(error.field, str(error)) for error in errors] == [
+        ("hot_channel_threshold", "hot_channel_threshold: TPC has no such option"),
+        ("outlier_n_sigma", "outlier_n_sigma: TPC has no such option"),
+    ]
 
 
 def test_a_page_opened_again_reuses_the_figure_drawn_for_it(emc_store, tmp_path):

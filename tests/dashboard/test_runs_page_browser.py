@@ -13,7 +13,14 @@ from dashboard.app import create_app
 from dashboard.pages.runs import clamped_page, page_search
 from pipeline.settings import Settings
 from pipeline.store import SnapshotMeta, SnapshotStore
-from tests.dashboard.browser import console_errors, current_search, open_page, set_viewport
+from tests.dashboard.browser import (
+    console_errors,
+    current_search,
+    open_page,
+    screenshot,
+    set_viewport,
+    visibility,
+)
 
 FIRST_RUN = 410000
 N_RUNS = 120  # three pages of 50: 50, 50, 20
@@ -103,3 +110,38 @@ def test_a_requested_page_is_clamped_to_the_pages_there_are():
     ]  # fmt: skip
     assert clamped_page("5", 0) == 1  # an empty store has one (empty) page
     assert [page_search(p) for p in (1, 2, 3)] == ["", "?page=2", "?page=3"]
+
+
+@pytest.mark.browser
+def test_a_page_beyond_the_last_says_the_page_shown_and_the_pager_is_under_the_table_too(
+    dash_duo, tmp_path, three_pages_of_runs
+):
+    settings = Settings(data_dir=three_pages_of_runs.data_dir, cache_dir=tmp_path / "cache")
+    dash_duo.start_server(create_app(settings))
+    set_viewport(dash_duo, 1600, 1000)
+    open_page(dash_duo, "/runs?page=99")
+    dash_duo.wait_for_text_to_equal("#runs-page-info", "runs 101–120 of 120")
+    until(lambda: _shows_page(dash_duo, 3), timeout=10)
+    until(lambda: current_search(dash_duo) == "?page=3", timeout=5)  # the page shown, not the one asked
+
+    # Every column is named, the badge's too.
+    headers = [th.text for th in dash_duo.find_elements("#runs-table thead th")]
+    assert headers[6] == "Ongoing" and all(headers)
+
+    # The pager under the table turns the page as the one above does, and both say where you are.
+    open_page(dash_duo, "/runs")
+    dash_duo.wait_for_text_to_equal("#runs-page-info", "runs 1–50 of 120")
+    bottom = "#runs-pagination-bottom"
+    until(lambda: _shows_page(dash_duo, 1), timeout=10)
+    # Scrolled to, as a person would, below the 50th row.
+    until(lambda: visibility(dash_duo, bottom, scroll="end") == "visible", timeout=5)
+    screenshot(dash_duo, "runs_pager_at_the_bottom_1600.png")
+    next(a for a in dash_duo.find_elements(f"{bottom} a") if a.text == "2").click()
+    dash_duo.wait_for_text_to_equal("#runs-page-info", "runs 51–100 of 120")
+    until(lambda: _shows_page(dash_duo, 2) and current_search(dash_duo) == "?page=2", timeout=10)
+    active = f"{bottom} .page-item.active .page-link"
+    until(lambda: dash_duo.find_element(active).text.startswith("2"), timeout=5)
+    dash_duo.driver.back()
+    until(lambda: _shows_page(dash_duo, 1), timeout=10)
+    until(lambda: dash_duo.find_element(active).text.startswith("1"), timeout=5)
+    assert console_errors(dash_duo) == []
