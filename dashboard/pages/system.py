@@ -1,11 +1,12 @@
 """`/system`: the run coordinator's page (the original's status page, made truthful).
 
-Per receiver: its state (flowing / merger silent / receiver dead / between runs, by the one liveness
-rule), heartbeat, merger-reply and last-snapshot ages, snapshots per minute over the last 5 minutes, its
-counters and its last error (marked "cleared" once replies flow again). Then the ongoing run and how long
-ago data last arrived, the data folder's size and free space, and other sites' status. It refreshes by
-itself; everything comes from `ProcessingService.system_status()`, the same model `GET /api/status`
-serves, so the page and the API always agree.
+Per receiver: its state (flowing / merger silent / receiver not responding / receiver dead / between
+runs, ..., by the one liveness rule), heartbeat, merger-reply and last-snapshot ages, snapshots per
+minute over the last 5 minutes, its counters and its last error (marked "cleared" once replies flow
+again). Then the ongoing run and how long ago data last arrived, the data folder's size and free space,
+and other sites' status. It refreshes by itself; everything comes from
+`ProcessingService.system_status()`, the same model `GET /api/status` serves, so the page and the API
+always agree.
 """
 
 from __future__ import annotations
