@@ -91,7 +91,7 @@ def receiver_row(report: ReceiverReport, now: float) -> html.Tr:
     if status is None:
         return html.Tr(
             [html.Td(html.Strong(sub)), state, html.Td("", colSpan=len(COLUMNS) - 2)],
-            className=f"receiver-row state-{report.state.name.lower()}",
+            className=_row_class(report),
         )
     error: list = ["—"]
     if status.last_error:
@@ -128,8 +128,13 @@ def receiver_row(report: ReceiverReport, now: float) -> html.Tr:
                 className="last-error text-danger" if report.last_error_current else "last-error",
             ),
         ],
-        className=f"receiver-row state-{report.state.name.lower()}",
+        className=_row_class(report),
     )
+
+
+def _row_class(report: ReceiverReport) -> str:
+    """The row's state, and its edge in the state's colour (STATE_COLORS: the badge's, the one place)."""
+    return f"receiver-row state-{report.state.name.lower()} edge-{STATE_COLORS[report.state]}"
 
 
 def receivers_table(reports: Sequence[ReceiverReport], now: float) -> dbc.Table:
