@@ -32,7 +32,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from pipeline.status import HEARTBEAT_EVERY_S, PUSH, RATE_WINDOW_S, ReceiverStatus
+from pipeline.status import HEARTBEAT_EVERY_S, PUSH, RATE_WINDOW_S, ZMQ, ReceiverStatus
 
 # Slack on top of a receiver's own period + timeout before its merger counts as silent, and on top of
 # its heartbeat interval before the receiver counts as not responding.
@@ -79,19 +79,21 @@ def reply_deadline_s(status: ReceiverStatus) -> float:
 
 
 def snapshots_per_min(status: ReceiverStatus, now: float) -> float | None:
-    """Snapshots stored per minute over the last RATE_WINDOW_S, or over the time the counted snapshots
-    can come from if that is shorter: since `status.rate_since_utc` (the first of the restarted
-    receivers whose list this one continues), but at least one period before the first of them. A
-    receiver stores at most one snapshot a period, so n snapshots stand for n periods; without that
-    period a young receiver's first snapshot, a second after it started, would read as 60 a minute."""
-    counted = [t for t in status.recent_snapshots_utc if 0 <= now - t < RATE_WINDOW_S]
-    since = status.rate_since_utc
-    if counted:
-        since = min(since, counted[0] - status.period_s)
-    window_s = min(RATE_WINDOW_S, now - since)
+    """Snapshots stored per minute over the last RATE_WINDOW_S, or since `status.rate_since_utc` if that
+    is shorter (the start of the first of the receivers restarted in a row whose list this one
+    continues: the counted snapshots cannot be older).
+
+    A receiver that asks on a period stores at most one snapshot a period, so n snapshots stand for at
+    least n periods and the window is never shorter. Without that, a young receiver's first snapshot, a
+    second after it started, reads as 60 a minute, and a receiver restarted within a period of its
+    predecessor's last request (or a slow reply followed by a quick one) reads above its cadence. A push
+    receiver has no period: its clients decide."""
+    counted = sum(1 for t in status.recent_snapshots_utc if 0 <= now - t < RATE_WINDOW_S)
+    period_s = status.period_s if status.kind == ZMQ else 0.0
+    window_s = max(min(RATE_WINDOW_S, now - status.rate_since_utc), counted * period_s)
     if window_s <= 0:
         return None
-    return len(counted) * 60.0 / window_s
+    return counted * 60.0 / window_s
 
 
 def receiver_liveness(

@@ -199,20 +199,32 @@ def test_a_restarted_receiver_counts_its_predecessors_snapshots_over_their_own_w
 
 
 def test_a_young_receiver_never_reads_faster_than_its_period_allows():
-    # A receiver started at `start`, storing every 5 s from half a second after it started, read at
-    # many moments of its first 7 minutes: never above 12 per minute, exactly 12 once 5 minutes full.
+    # A receiver asking every 5 s from `start`: the first reply (with the schema) takes 1 s, the others
+    # 0.1 s, so its second snapshot comes 4.1 s after its first. At 61 s it is killed and restarted,
+    # asking again 2 s after its predecessor's last request (a slow first reply again). Read every 0.1 s
+    # for 7 minutes: never above 12 per minute, and exactly 12 once 5 minutes are full.
     start = NOW - 420
-    times = [start + 0.5 + 5 * i for i in range(84)]
+    times = [start + 1.0] + [start + 5 * i + 0.1 for i in range(1, 13)]  # requests at 0, 5, ..., 60
+    restart = start + 62
+    times += [restart + 1.0] + [restart + 5 * i + 0.1 for i in range(1, 72)]
     for step in range(1, 4200):
         now = start + step * 0.1
-        young = status(started_utc=start, recent_snapshots_utc=[t for t in times if t <= now])
-        rate = snapshots_per_min(young, now)
-        if now < times[0]:
-            assert rate == 0.0, now
-            continue
+        continued = status(started_utc=start, recent_snapshots_utc=[t for t in times if t <= now])
+        rate = snapshots_per_min(continued, now)
         assert rate <= 12.0 + 1e-9, (now - start, rate)
-        if now - start >= 300 + 5:
+        if now - restart >= 300 + 5:
             assert rate == pytest.approx(12.0), now - start
-    # The first snapshot, 0.65 s after the start: 60 / 5.65 per minute, not 60 / 0.65 (92.3).
+    # The first snapshot, 0.65 s after the start: 12 per minute, not 60 / 0.65 (92.3).
     first = status(started_utc=NOW - 0.65, recent_snapshots_utc=[NOW])
-    assert snapshots_per_min(first, NOW) == pytest.approx(60 / 5.0)
+    assert snapshots_per_min(first, NOW) == pytest.approx(12.0)
+    # Stopped after 3 snapshots: the rate falls as the window grows.
+    stopped = status(started_utc=NOW - 40, recent_snapshots_utc=[NOW - 39, NOW - 34, NOW - 29])
+    assert snapshots_per_min(stopped, NOW) == pytest.approx(3 * 60 / 40)
+
+
+def test_a_push_receivers_rate_is_not_held_to_a_period():
+    # Its clients push when they like: 10 pushes in the 20 s since it started are 30 a minute.
+    pushed = status(
+        kind="push", started_utc=NOW - 20, recent_snapshots_utc=[NOW - 2 * i for i in range(10)][::-1]
+    )
+    assert snapshots_per_min(pushed, NOW) == pytest.approx(30.0)
