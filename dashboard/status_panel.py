@@ -15,14 +15,16 @@ from pipeline.liveness import ReceiverState
 from pipeline.processing.runs import CERN_TIME_ZONE as CERN_TZ
 from pipeline.system_status import ReceiverReport
 
-# Bootstrap colour of each state: green flowing, blue between runs, yellow when the merger or the
-# store lets data stop, red when the receiver is gone, grey when nothing is known.
+# Bootstrap colour of each state: green flowing, blue between runs, yellow when the merger, the store
+# or a receiver that stopped responding lets data stop, red when the receiver is gone (no heartbeat
+# for the dead delay), grey when nothing is known.
 STATE_COLORS = {
     ReceiverState.FLOWING: "success",
     ReceiverState.BETWEEN_RUNS: "info",
     ReceiverState.STARTING: "secondary",
     ReceiverState.MERGER_SILENT: "warning",
     ReceiverState.NOT_STORING: "warning",
+    ReceiverState.RECEIVER_NOT_RESPONDING: "warning",
     ReceiverState.RECEIVER_DEAD: "danger",
     ReceiverState.NO_STATUS: "secondary",
     ReceiverState.IDLE: "secondary",

@@ -60,7 +60,7 @@ def store_reply(
     # Every reply says which run the merger is on, run 0 included: the processing takes "a live
     # receiver still reports this run" as "the run is ongoing", so a stale value would keep a
     # finished run ongoing for as long as its receiver lives.
-    status.last_run = reply.run
+    status.record_run(reply.run, snapshot_time_utc.timestamp())
     planned = snapshot_from_reply(reply, subsystem, snapshot_time_utc, merger_reset, th1_version)
     for name in planned.repeated_names:
         status.rejected_objects += 1

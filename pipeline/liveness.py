@@ -9,11 +9,17 @@ Three separate signals, each with its age:
 State, first match wins:
   no status      the receiver never reported;
   receiver dead  no heartbeat for `dead_after_s`;
+  receiver not responding
+                 no heartbeat for HEARTBEAT_EVERY_S + GRACE_S: the process exists (or did lately) but
+                 does not run (stopped, swapped out, stuck in a store). Its merger is not blamed: a
+                 reply is only expected from a receiver that asks;
   starting       alive, has not had its first reply yet, and has not waited a full timeout for it;
   merger silent  its last request(s) got no reply, or no reply for longer than a request period plus
-                 a timeout (plus GRACE_S for a loaded machine);
+                 a timeout (plus GRACE_S for a loaded machine): the reply deadline;
   between runs   the merger answers with run 0 (nothing to store; a run has ended);
-  flowing        the merger answers with a run and a snapshot was stored within that same delay;
+  flowing        the merger answers with a run and a snapshot was stored within the reply deadline,
+                 or the receiver first heard that run within it (a new run's first replies hold no
+                 histograms yet: the previous run's last snapshot says nothing about this one);
   not storing    the merger answers with a run but nothing was stored (every object rejected, or the
                  store failed: see last error).
 An HTTP push receiver (`kind` "push") has no merger to ask: its heartbeat is its last push, so it is
@@ -26,15 +32,18 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from pipeline.status import PUSH, RATE_WINDOW_S, ReceiverStatus
+from pipeline.status import HEARTBEAT_EVERY_S, PUSH, RATE_WINDOW_S, ZMQ, ReceiverStatus
 
-# Slack on top of a receiver's own period + timeout before its merger counts as silent.
+# Slack on top of a receiver's own period + timeout before its merger counts as silent, and on top of
+# its heartbeat interval before the receiver counts as not responding.
 GRACE_S = 5.0
+NOT_RESPONDING_AFTER_S = HEARTBEAT_EVERY_S + GRACE_S
 
 
 class ReceiverState(enum.StrEnum):
     NO_STATUS = "no status"
     RECEIVER_DEAD = "receiver dead"
+    RECEIVER_NOT_RESPONDING = "receiver not responding"
     STARTING = "starting"
     MERGER_SILENT = "merger silent"
     BETWEEN_RUNS = "between runs"
@@ -57,7 +66,7 @@ class Liveness:
     heartbeat_age_s: float | None
     reply_age_s: float | None
     snapshot_age_s: float | None
-    snapshots_per_min: float | None  # over the last RATE_WINDOW_S (or the receiver's life, if shorter)
+    snapshots_per_min: float | None  # over the last RATE_WINDOW_S (see `snapshots_per_min`)
 
 
 def _age(now: float, epoch: float | None) -> float | None:
@@ -70,12 +79,21 @@ def reply_deadline_s(status: ReceiverStatus) -> float:
 
 
 def snapshots_per_min(status: ReceiverStatus, now: float) -> float | None:
-    """Snapshots stored per minute over the last RATE_WINDOW_S (the receiver's lifetime if shorter)."""
-    window_s = min(RATE_WINDOW_S, now - status.started_utc)
+    """Snapshots stored per minute over the last RATE_WINDOW_S, or since `status.rate_since_utc` if that
+    is shorter (the start of the first of the receivers restarted in a row whose list this one
+    continues: the counted snapshots cannot be older).
+
+    A receiver that asks on a period stores at most one snapshot a period, so n snapshots stand for at
+    least n periods and the window is never shorter. Without that, a young receiver's first snapshot, a
+    second after it started, reads as 60 a minute, and a receiver restarted within a period of its
+    predecessor's last request (or a slow reply followed by a quick one) reads above its cadence. A push
+    receiver has no period: its clients decide."""
+    counted = sum(1 for t in status.recent_snapshots_utc if 0 <= now - t < RATE_WINDOW_S)
+    period_s = status.period_s if status.kind == ZMQ else 0.0
+    window_s = max(min(RATE_WINDOW_S, now - status.rate_since_utc), counted * period_s)
     if window_s <= 0:
         return None
-    recent = sum(1 for t in status.recent_snapshots_utc if 0 <= now - t <= RATE_WINDOW_S)
-    return recent * 60.0 / window_s
+    return counted * 60.0 / window_s
 
 
 def receiver_liveness(
@@ -109,6 +127,12 @@ def receiver_liveness(
     if heartbeat_age is None or heartbeat_age > dead_after_s:
         when = "never" if heartbeat_age is None else f"{heartbeat_age:.0f} s ago"
         return verdict(ReceiverState.RECEIVER_DEAD, f"no heartbeat for {dead_after_s:g} s (last: {when})")
+    if heartbeat_age > NOT_RESPONDING_AFTER_S:
+        return verdict(
+            ReceiverState.RECEIVER_NOT_RESPONDING,
+            f"no heartbeat for {heartbeat_age:.0f} s (a running receiver writes one every"
+            f" {HEARTBEAT_EVERY_S:g} s; dead after {dead_after_s:g} s)",
+        )
     if reply_age is None:
         waited = now - status.started_utc
         if status.consecutive_timeouts == 0 and waited <= status.timeout_s + GRACE_S:
@@ -119,17 +143,26 @@ def receiver_liveness(
         )
     if status.consecutive_timeouts > 0 or reply_age > deadline:
         unanswered = status.consecutive_timeouts
+        count = f" ({unanswered} request{'' if unanswered == 1 else 's'} unanswered)" if unanswered else ""
         return verdict(
             ReceiverState.MERGER_SILENT,
-            f"no reply from {status.endpoint or 'the merger'} for {reply_age:.0f} s"
-            f" ({unanswered} request{'' if unanswered == 1 else 's'} unanswered)",
+            f"no reply from {status.endpoint or 'the merger'} for {reply_age:.0f} s{count}",
         )
     if (status.last_run or 0) <= 0:
         return verdict(ReceiverState.BETWEEN_RUNS, "the merger answers with run 0 (between runs)")
-    if snapshot_age is not None and snapshot_age <= deadline:
+    run_age = _age(now, status.run_since_utc)
+    of_this_run = snapshot_age is not None and (run_age is None or snapshot_age <= run_age)
+    if of_this_run and snapshot_age <= deadline:
         return verdict(ReceiverState.FLOWING, f"run {status.last_run}: data stored {snapshot_age:.0f} s ago")
+    if run_age is not None and run_age <= deadline:
+        return verdict(
+            ReceiverState.FLOWING,
+            f"run {status.last_run} first heard {run_age:.0f} s ago: waiting for its first histograms",
+        )
     stored = "never" if snapshot_age is None else f"{snapshot_age:.0f} s ago"
+    heard = "" if run_age is None else f" (first heard {run_age:.0f} s ago)"
     return verdict(
         ReceiverState.NOT_STORING,
-        f"the merger answers for run {status.last_run} but nothing is stored (last snapshot: {stored})",
+        f"the merger answers for run {status.last_run}{heard} but nothing is stored"
+        f" (last snapshot: {stored})",
     )

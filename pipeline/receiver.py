@@ -50,7 +50,10 @@ def _continued_status(
 
     A receiver restarted after a crash (or by the supervisor) would otherwise start its counters from
     zero, and the status panel would show the requests, rejections and snapshots of the last process
-    only. Liveness fields (pid, start, heartbeat, last error) are this process's own.
+    only. Liveness fields (pid, start, heartbeat, last error) are this process's own. What describes the
+    subsystem's data rather than the process continues too: the last snapshot, the recent snapshot times
+    (and since when they are complete), and the last run with when it was first heard, so a receiver that
+    restarts in a loop neither resets the 5-minute rate nor gets a fresh "new run" grace each time.
     """
     status = ReceiverStatus(subsystem=subsystem, endpoint=endpoint, period_s=period_s, timeout_s=timeout_s)
     previous = read_status(data_dir, subsystem)  # by key: never the push receiver of the same subsystem
@@ -61,6 +64,9 @@ def _continued_status(
         if spec.default == 0 and spec.name not in _NOT_CONTINUED and type(value) is int and value >= 0:
             setattr(status, spec.name, value)
     status.last_snapshot_utc = previous.last_snapshot_utc
+    status.recent_snapshots_utc = list(previous.recent_snapshots_utc)
+    status.recent_since_utc = previous.rate_since_utc
+    status.last_run, status.run_since_utc = previous.last_run, previous.run_since_utc
     return status
 
 
@@ -152,7 +158,7 @@ class Receiver:
         if self.status.last_error and self.status.last_error_utc == error_before:
             # A whole cycle without a new error: the last one is history (shown as such), not news.
             self.status.last_error_cleared_utc = self.status.last_error_cleared_utc or time.time()
-        self._save_status()
+        self.beat()  # after the store, which may take a while: the file's heartbeat is its write time
         return outcome
 
     def _wait_for_reply(self, socket: zmq.Socket) -> bool:

@@ -48,7 +48,8 @@ class Settings:
     dash_plotly_partial_bundle: bool = True
     status_refresh_ms: int = 2000
     # A receiver rewrites its heartbeat every 2 s (pipeline.status.HEARTBEAT_EVERY_S), also while it
-    # waits for a silent merger: 30 s without one means the process is gone (the original waited 5 min).
+    # waits for a silent merger: 7 s without one is "receiver not responding" (pipeline.liveness), 30 s
+    # means the process is gone (the original waited 5 min).
     receiver_dead_after_s: float = 30.0
     # Other sites' status URLs shown on /system (e.g. "http://host:8050/status"), comma-separated in
     # OVERWATCH_STATUS_SITES; each fetched in the background every status_site_poll_s.

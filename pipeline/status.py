@@ -68,9 +68,16 @@ class ReceiverStatus:
     histograms_stored: int = 0
     last_reply_utc: float | None = None
     last_snapshot_utc: float | None = None
-    # Times of the snapshots stored in the last RATE_WINDOW_S, oldest first.
+    # Times of the snapshots stored in the last RATE_WINDOW_S, oldest first. A restarted receiver
+    # continues its predecessor's list: the rate is the subsystem's data flow, not one process's.
     recent_snapshots_utc: list[float] = field(default_factory=list)
+    # Since when that list holds every snapshot stored: the start of the first receiver process whose
+    # list this one continues (None, in files written before it existed: `started_utc`).
+    recent_since_utc: float | None = None
     last_run: int | None = None  # run named by the last reply, stored or not (0 between runs)
+    # When a reply first named `last_run`: a new run's first replies hold no histograms yet, and the
+    # previous run's last snapshot must not make it look "not storing" (None in older files).
+    run_since_utc: float | None = None
     last_error: str | None = None
     last_error_utc: float | None = None
     # When a request/reply cycle next completed without error: the error is then history, not news.
@@ -90,6 +97,17 @@ class ReceiverStatus:
         self.last_error = message
         self.last_error_utc = time.time() if now is None else now
         self.last_error_cleared_utc = None
+
+    def record_run(self, run: int, now: float | None = None) -> None:
+        """A reply named `run`: remember it, and when it was first heard if it is a new one."""
+        if run != self.last_run:
+            self.run_since_utc = time.time() if now is None else now
+        self.last_run = run
+
+    @property
+    def rate_since_utc(self) -> float:
+        """Since when `recent_snapshots_utc` is complete (see `recent_since_utc`)."""
+        return self.started_utc if self.recent_since_utc is None else self.recent_since_utc
 
     def record_snapshot(self, when_utc: float) -> None:
         self.snapshots_stored += 1

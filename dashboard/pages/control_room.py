@@ -1,7 +1,8 @@
 """`/control-room`: the big screen. Dark, large type, nothing to click.
 
 A tile per subsystem says at a glance whether its data are good: grey when its data are stale (its
-receiver is not flowing: dead, merger silent, not storing, between runs), else red / yellow / green from
+receiver is not flowing: dead, not responding, merger silent, not storing, between runs), else red /
+yellow / green from
 the worst plug-in check of the histograms the screen shows for it (until the quality-control issue
 brings aggregated qualities). The ongoing run and how long it has been running sit on top, and a large
 plot rotates through the configured groups (`settings.control_room_groups`, "SYS:Group title"; by

@@ -1,11 +1,12 @@
 """`/system`: the run coordinator's page (the original's status page, made truthful).
 
-Per receiver: its state (flowing / merger silent / receiver dead / between runs, by the one liveness
-rule), heartbeat, merger-reply and last-snapshot ages, snapshots per minute over the last 5 minutes, its
-counters and its last error (marked "cleared" once replies flow again). Then the ongoing run and how long
-ago data last arrived, the data folder's size and free space, and other sites' status. It refreshes by
-itself; everything comes from `ProcessingService.system_status()`, the same model `GET /api/status`
-serves, so the page and the API always agree.
+Per receiver: its state (flowing / merger silent / receiver not responding / receiver dead / between
+runs, ..., by the one liveness rule), heartbeat, merger-reply and last-snapshot ages, snapshots per
+minute over the last 5 minutes, its counters and its last error (marked "cleared" once replies flow
+again). Then the ongoing run and how long ago data last arrived, the data folder's size and free space,
+and other sites' status. It refreshes by itself; everything comes from
+`ProcessingService.system_status()`, the same model `GET /api/status` serves, so the page and the API
+always agree.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def receiver_row(report: ReceiverReport, now: float) -> html.Tr:
     if status is None:
         return html.Tr(
             [html.Td(html.Strong(sub)), state, html.Td("", colSpan=len(COLUMNS) - 2)],
-            className=f"receiver-row state-{report.state.name.lower()}",
+            className=_row_class(report),
         )
     error: list = ["—"]
     if status.last_error:
@@ -127,8 +128,13 @@ def receiver_row(report: ReceiverReport, now: float) -> html.Tr:
                 className="last-error text-danger" if report.last_error_current else "last-error",
             ),
         ],
-        className=f"receiver-row state-{report.state.name.lower()}",
+        className=_row_class(report),
     )
+
+
+def _row_class(report: ReceiverReport) -> str:
+    """The row's state, and its edge in the state's colour (STATE_COLORS: the badge's, the one place)."""
+    return f"receiver-row state-{report.state.name.lower()} edge-{STATE_COLORS[report.state]}"
 
 
 def receivers_table(reports: Sequence[ReceiverReport], now: float) -> dbc.Table:

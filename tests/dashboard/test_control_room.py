@@ -181,9 +181,11 @@ def test_the_tile_rule():
     assert (medium.colour, medium.quality_line) == ("warning", "Medium: a bit off")
     bad = tile_for(report(), [check("Medium"), check("Bad", "4 hot"), check("Bad", "2 hot")])
     assert (bad.colour, bad.quality_line) == ("bad", "Bad: 4 hot (+1 more)")
-    # Stale data win over any check: dead, silent, between runs.
+    # Stale data win over any check: dead, not responding, silent, between runs.
     for fields in ({"heartbeat_utc": 1}, {"consecutive_timeouts": 2}, {"last_run": 0}):
         assert tile_for(report(**fields), [check("Bad")]).colour == "stale", fields
+    frozen = tile_for(report(heartbeat_utc=1_900_000_000.0 - 10), [check("Bad")])
+    assert (frozen.colour, frozen.state_line) == ("stale", "receiver not responding · data 1 s old")
 
 
 def test_rotate_seconds_from_the_url():

@@ -139,6 +139,7 @@ def test_the_receiver_line_names_state_and_reason():
         ("flowing", ("● Live", "live")),
         ("starting", ("● Live", "live")),
         ("merger silent", ("⚠ No new data · merger silent", "stalled")),
+        ("receiver not responding", ("⚠ No new data · receiver not responding", "stalled")),
         ("receiver dead", ("⚠ No new data · receiver dead", "stalled")),
         ("not storing", ("⚠ No new data · not storing", "stalled")),
     ],

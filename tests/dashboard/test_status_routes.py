@@ -3,6 +3,7 @@ written as a receiver would (fresh or old heartbeats, a merger that answers or n
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from pipeline.settings import Settings
 from pipeline.status import ReceiverStatus, write_status
 from pipeline.store import SnapshotMeta, SnapshotStore
 from tests.conftest import free_tcp_port
+from tests.receiver_process import end_receiver, start_receiver
 
 RUN = 300123
 
@@ -213,6 +215,62 @@ def test_status_follows_a_real_receiver_whose_merger_goes_silent(tmp_path):
     finally:
         stop.set()
         loop.join(timeout=10)
+
+
+def test_a_stopped_real_receiver_is_not_responding_never_a_silent_merger(tmp_path):
+    # The audit: with `kill -STOP` on a receiver, /status said "merger silent (no reply ... for 24 s
+    # (0 requests unanswered))" for 10 s before "receiver dead".
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        subsystems=("EMC",),
+        receiver_dead_after_s=14.0,
+    )
+    server = flask.Flask(__name__)
+    register_status_routes(server, ProcessingService.from_settings(settings), settings)
+    client = server.test_client()
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    config = EmulatorConfig(
+        step_s=1.0, run_length_s=3600.0, run_gap_s=5.0, first_run=RUN, start_time_utc=time.time() - 3
+    )
+    with MergerEmulator(endpoint, ("EMC",), config):
+        # A reply deadline (0.5 + 5 + 5 s) beyond the heartbeat's (2 + 5 s), as in production (5 + 10 + 5).
+        receiver = start_receiver(endpoint, settings.data_dir, period_s=0.5, timeout_s=5.0)
+        try:
+            deadline = time.monotonic() + 60
+            while client.get("/status").get_data(as_text=True) != "Alive":
+                assert time.monotonic() < deadline and receiver.poll() is None, "never alive"
+                time.sleep(0.1)
+            receiver.send_signal(signal.SIGSTOP)  # the process exists, nothing in it runs
+            stopped_at = time.monotonic()
+            answers = []  # (seconds since the stop, status code, body) until "receiver dead"
+            api = None  # /api/status's row while not responding
+            while not answers or "receiver dead" not in answers[-1][2]:
+                answer = client.get("/status")
+                answers.append(
+                    (time.monotonic() - stopped_at, answer.status_code, answer.get_data(as_text=True))
+                )
+                if api is None and "not responding" in answers[-1][2]:
+                    api = client.get("/api/status").get_json()["receivers"][0]
+                assert answers[-1][0] < 25, answers[-1]
+                time.sleep(0.1)
+            answers.pop()  # dead
+            bodies = [body for _, _, body in answers]
+            assert not [b for b in bodies if "merger silent" in b or "unanswered" in b], bodies
+            alive = [t for t, code, body in answers if (code, body) == (200, "Alive")]
+            frozen = [(t, code, body) for t, code, body in answers if "EMC: receiver not responding" in body]
+            assert alive and frozen and len(alive) + len(frozen) == len(answers), answers
+            assert max(alive) < min(t for t, _, _ in frozen) and {code for _, code, _ in frozen} == {500}
+            assert "(no heartbeat for " in frozen[0][2] and "every 2 s; dead after 14 s)" in frozen[0][2]
+            assert api["state"] == "receiver not responding" and api["healthy"] is False
+            assert 7.0 < api["heartbeat_age_s"] <= 14.0
+            receiver.send_signal(signal.SIGCONT)
+            deadline = time.monotonic() + 30
+            while client.get("/status").get_data(as_text=True) != "Alive":
+                assert time.monotonic() < deadline, "not alive again"
+                time.sleep(0.1)
+        finally:
+            end_receiver(receiver)
 
 
 def test_the_app_serves_the_status_routes_and_both_pages(tmp_path):

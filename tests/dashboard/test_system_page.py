@@ -122,6 +122,22 @@ def test_system_page_follows_heartbeats_and_silent_mergers(dash_duo, settings, r
     dash_duo.wait_for_contains_text(f"#{System.RUN}", f"Run {RUN} ongoing")
     dash_duo.wait_for_contains_text(f"#{System.RUN}", "CERN")
 
+    # EMC's receiver stopped (kill -STOP) 15 s ago, right after a reply: not responding, not its merger.
+    receivers.set("EMC", ages={"heartbeat_utc": 15, "last_reply_utc": 15, "last_snapshot_utc": 15})
+    until(lambda: state_is(dash_duo, "EMC", "receiver not responding"), timeout=15)
+    dash_duo.wait_for_contains_text(
+        f"#{System.SUMMARY}", "EMC: receiver not responding (no heartbeat for 15 s"
+    )
+    assert visibility(dash_duo, f"#{System.cell('state', 'EMC')} .badge") == "visible"
+    assert "bg-warning" in dash_duo.find_element(f"#{System.cell('state', 'EMC')} .badge").get_attribute(
+        "class"
+    )
+    assert dash_duo.driver.execute_script(
+        "const t = document.querySelector('#system-receivers .table-responsive') ||"
+        " document.querySelector('#system-receivers table'); return t.scrollWidth <= t.clientWidth + 1;"
+    ), "the longest state widens the table past 1600 px"
+    screenshot(dash_duo, "system_receiver_not_responding_1600x1000.png")
+
     # EMC's heartbeat made old: dead, and the page says so by itself.
     receivers.set("EMC", ages={"heartbeat_utc": 120})
     until(lambda: state_is(dash_duo, "EMC", "receiver dead"), timeout=15)
@@ -195,6 +211,7 @@ def _status(**fields) -> ReceiverStatus:
     [
         ({}, "flowing"),
         ({"heartbeat_utc": NOW - 31.0}, "receiver dead"),
+        ({"heartbeat_utc": NOW - 24.0, "last_reply_utc": NOW - 24.0}, "receiver not responding"),
         ({"last_reply_utc": NOW - 60.0}, "merger silent"),
         ({"last_run": 0}, "between runs"),
     ],
