@@ -21,6 +21,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from pipeline.detectors.base import DrawHints, LineSegment, MarkerStyle, ProcessedHistogram, Stack
+from pipeline.detectors.names import display_name, is_readable_title
 from pipeline.histogram import Histogram
 
 # Setting a template on a plotly figure deep-copies it (tens of milliseconds, most of a redraw), and
@@ -102,26 +103,17 @@ def root_text_to_html(text: str) -> str:
     return converted
 
 
-def pretty_name(h: Histogram) -> str:
-    """The name a person reads: the ROOT title when it says more than the name, else the name
-    without its directory (e.g. `TPCQA/`)."""
-    title = h.title.strip()
-    if title and title != h.name:
-        return title
-    return h.name.rsplit("/", 1)[-1]
-
-
 def histogram_figure(
     h: Histogram, log_z: bool = False, log_y: bool = False, title: str | None = None
 ) -> go.Figure:
-    """Figure of `h`; `log_y` applies to 1D, `log_z` to 2D/3D; `title` overrides `pretty_name`."""
+    """Figure of `h`; `log_y` applies to 1D, `log_z` to 2D/3D; `title` overrides its display name."""
     fig = _content_figure(h, log_y=log_y, log_z=log_z, value_title=_value_title(h))
     if fig is None:
         return message_figure(f"{h.name}: cannot draw a {h.dimension}-dimensional histogram")
     fig.update_xaxes(title_text=root_text_to_html(h.axis_titles[0]))
     y_title = h.axis_titles[1] if h.dimension >= 2 else _value_title(h)
     fig.update_yaxes(title_text=root_text_to_html(y_title))
-    fig.update_layout(_base_layout(), title=_title(title or pretty_name(h), _subtitle(h)))
+    fig.update_layout(_base_layout(), title=_title(title or display_name(h.name, h.title), _subtitle(h)))
     return fig
 
 
@@ -296,7 +288,7 @@ def headline(h: Histogram, hints: DrawHints) -> str:
     """The figure's title: the plug-in's title, or the histogram's own, where the experts want titles
     shown; the pretty name otherwise (the name the histogram list shows)."""
     if hints.show_title:
-        own_title = h.title.strip() if h.title.strip() != h.name else ""
+        own_title = h.title.strip() if is_readable_title(h.title, h.name) else ""
         return hints.title or own_title or hints.pretty_name
     return hints.pretty_name
 

@@ -21,6 +21,7 @@ from werkzeug.utils import secure_filename
 
 from pipeline.detectors import plugin_for
 from pipeline.detectors.base import ProcessedHistogram
+from pipeline.detectors.names import stored_titles
 from pipeline.histogram import Histogram
 from pipeline.processing.options import OptionsError
 from pipeline.processing.query import ViewQuery, renamed
@@ -88,12 +89,14 @@ def api_blueprint(service: ProcessingService) -> Blueprint:
         view, query = _view(service, _run_number(run), subsystem)
         classes = _stored_classes(service, view.plan)
         names = set(view.names)
-        plugin = plugin_for(subsystem)
+        labels = plugin_for(subsystem).labels(
+            sorted(names), stored_titles(service.store, view.plan.used_snapshot_ids)
+        )
 
         def entry(name: str) -> dict[str, Any]:
             return {
                 "name": name,
-                "pretty_name": plugin.pretty_name(name),
+                "pretty_name": labels[name],  # as the run page's list says it
                 "class_name": classes.get(name),
                 "derived": name not in classes,  # made by the plug-in from stored ones (no class stored)
                 "url": request.script_root + histogram_api_path(view.run.run, subsystem, name, query),

@@ -15,7 +15,6 @@ import uproot
 from dashboard.app import create_app
 from dashboard.components.histogram_view import safe_file_name
 from dashboard.context import PageContext
-from dashboard.layout import readable_name
 from dashboard.pages import resolve, routes
 from dashboard.pages import run as run_page
 from dashboard.pages.runs import RUNS_PER_PAGE, jump_target, page_count, runs_on_page
@@ -121,20 +120,6 @@ def test_runs_are_paged_fifty_at_a_time_and_the_jump_box_finds_a_run():
         jump_target("999", summaries, ("EMC",))
     with pytest.raises(ValueError, match="not a run number"):
         jump_target("abc", summaries, ("EMC",))
-
-
-@pytest.mark.parametrize(
-    ("name", "readable"),
-    [
-        ("FEEvsTRU_SM18", "FEE vs TRU · SM 18"),
-        ("TPCQA/h_tpc_event_recvertex_0", "tpc event recvertex 0"),
-        ("fHistClusterChargeMax", "ClusterChargeMax"),
-        ("TPCQA/fHistDCAr_vs_Phi", "DCAr vs Phi"),
-    ],
-)
-def test_raw_names_get_a_readable_fallback(name, readable):
-    assert readable_name(name) == readable
-    assert readable_name(name, lambda raw: "Pretty") == "Pretty"
 
 
 def test_file_names_are_safe_whatever_the_histogram_name():

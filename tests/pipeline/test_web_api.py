@@ -94,7 +94,7 @@ def test_histogram_list_has_names_classes_groups_and_encoded_urls(client):
     assert sorted(by_name) == [EVENTS, FASTOR, ODD_NAME]
     assert by_name[ODD_NAME]["class_name"] == "TH1F" and by_name[FASTOR]["class_name"] == "TH1D"
     assert by_name[ODD_NAME]["url"] == ODD_URL
-    assert by_name[FASTOR]["pretty_name"] == "FastORL0"  # the EMC plug-in's name, as on the page
+    assert by_name[FASTOR]["pretty_name"] == "FastOR L0 hits"  # its ROOT title, as the run page lists it
     groups = {group["title"]: group["histograms"] for group in listing["groups"]}
     assert groups["FastOR"] == [FASTOR] and groups["Non EMC"] == [ODD_NAME]
     assert listing["window"]["snapshots"] == ["EMC_7001_20231114T221620.000000"]
