@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from dash import Patch, dcc, html
 from plotly.utils import PlotlyJSONEncoder
 
+from dashboard.checks import MemberVerdict, check_results_panel, check_title, grid_checks_panel
 from dashboard.figures import grid_figure, message_figure, processed_figure, stack_figure, styled
 from dashboard.layout import grid_group_of
 from dashboard.slices import describe_full_run
@@ -24,7 +25,7 @@ from dashboard.status_panel import format_utc
 from pipeline.detectors import plugin_for
 from pipeline.detectors.base import ProcessedHistogram, Stack
 from pipeline.processing.options import ProcessingOptions
-from pipeline.processing.service import ProcessedView
+from pipeline.processing.service import ProcessedView, ProcessingService
 from pipeline.processing.timeslice import Window
 
 IMAGE_WIDTH, IMAGE_HEIGHT = 1600, 900
@@ -134,6 +135,31 @@ def figure_for(shown: Shown, logs: tuple[bool, bool, bool], context: str) -> go.
             shown.stack, shown.members, log_x=log_x, log_y=log_y, log_z=log_z, context=context
         )
     return processed_figure(shown.members[0], log_x=log_x, log_y=log_y, log_z=log_z, context=context)
+
+
+def checks_panel(service: ProcessingService, view: ProcessedView, subsystem: str, shown: Shown) -> html.Div:
+    """The checks under the plot. A grid lists its members' verdicts: the page's checks on what is
+    shown, and the QC service's newest verdicts on those histograms (the ones its quality strip
+    aggregates), so a Bad above the plot is never met by "no checks" under it."""
+    if shown.grid_title is None:
+        return check_results_panel([check for member in shown.members for check in member.checks])
+    names = [member.histogram.name for member in shown.members]
+    titles = {member.histogram.name: member.histogram.title for member in shown.members}
+    labels = plugin_for(subsystem).labels(names, titles)
+    verdicts = [
+        MemberVerdict(labels[member.histogram.name], c.quality, check_title(c), c.message, "page")
+        for member in shown.members
+        for c in member.checks
+    ]
+    on_page = {(member.histogram.name, c.check) for member in shown.members for c in member.checks}
+    stored = service.latest_checks(view.run.run, subsystem)
+    stored = stored[stored["histogram"].isin(names)]
+    for row in stored.itertuples(index=False):
+        if (row.histogram, row.check) in on_page:
+            continue  # the page's verdict is about what it shows (its options, its slice)
+        title = row.title or row.check
+        verdicts.append(MemberVerdict(labels[row.histogram], row.quality, title, row.message, "QC"))
+    return grid_checks_panel(verdicts, len(names))
 
 
 def default_logs(shown: Shown) -> tuple[bool, bool, bool]:
