@@ -219,7 +219,27 @@ def _patch_changed_traces(patch: Patch, traces: list[dict], shown_digests: list[
         del patch["data"][index]
 
 
-def caption(view: ProcessedView, window: Window | None, options: ProcessingOptions) -> list:
+def scaling_note(view: ProcessedView, options: ProcessingOptions, shown: Shown | None = None) -> str:
+    """What was done to the numbers on screen, not what was asked: "scaled per event (÷ 24,407)",
+    "not scaled: no event count", "not scaled: scaling off", ... (`shown`: the histograms drawn)."""
+    if not options.scale_by_events:
+        return "not scaled: scaling off"
+    if view.n_events is None or not view.n_events > 0:
+        return "not scaled: no event count"
+    per_event = f"scaled per event (÷ {view.n_events:,.0f})"
+    if shown is None:
+        return f"{per_event} where the detector scales"
+    scaled = sum(1 for member in shown.members if member.scaled_by_events)
+    if scaled == 0:
+        return "not scaled: not a per-event histogram"
+    if scaled < len(shown.members):
+        return f"{per_event}: {scaled} of {len(shown.members)} histograms"
+    return per_event
+
+
+def caption(
+    view: ProcessedView, window: Window | None, options: ProcessingOptions, shown: Shown | None = None
+) -> list:
     """Where the numbers come from (snapshot or minutes, events) and how they were processed."""
     returned = view.plan.returned
     events = "—" if view.n_events is None else f"{view.n_events:,.0f}"
@@ -233,7 +253,7 @@ def caption(view: ProcessedView, window: Window | None, options: ProcessingOptio
     else:
         where = f"minutes {returned.min_minutes:.1f}–{returned.max_minutes:.1f} of the run"
     threshold = "default" if options.hot_channel_threshold is None else f"{options.hot_channel_threshold:g}"
-    processing = f"scaled by events: {'on' if options.scale_by_events else 'off'} · threshold: {threshold}"
+    processing = f"{scaling_note(view, options, shown)} · threshold: {threshold}"
     parts = [where, f"{events} events", processing]
     if view.plan.mode.value != "cumulative":
         parts.append(f"{view.plan.mode.value} mode")

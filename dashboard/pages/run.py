@@ -878,7 +878,7 @@ def _caption_with_api_link(
     view: ProcessedView, window: Window | None, options: ProcessingOptions, shown: hv.Shown
 ) -> list:
     """The caption, and for a single histogram the data API's URL of exactly what is plotted."""
-    caption = hv.caption(view, window, options)
+    caption = hv.caption(view, window, options, shown)
     if len(shown.members) != 1 or shown.grid_title or shown.stack:
         return caption
     return [*caption, html.Span(" · "), api_links(view, shown.members[0].histogram.name, window, options)]

@@ -1,5 +1,6 @@
-"""Every list a person reads names histograms by the one display-name rule: the run page's group and
-histogram lists, the control room's QC line and the trend choices; the URL keeps the raw name."""
+"""What the pages say about a view, on a run with EMC, TPC and HLT data: every list names histograms by
+the one display-name rule (run page lists, the control room's QC line; the URL keeps the raw name),
+and the caption says what was done to the numbers."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from dashboard.components import histogram_view as hv
 from dashboard.pages.control_room import readable_verdicts
 from dashboard.url_state import ViewQuery
 from dashboard.view_request import navigation
 from pipeline.detectors import plugin_for
 from pipeline.emulator.runs import EmulatorConfig, SyntheticRuns
+from pipeline.processing.options import ProcessingOptions
 from pipeline.processing.service import ProcessingService
 from pipeline.store import SnapshotMeta, SnapshotStore
 from tests.clocks import ManualClock
@@ -103,3 +106,30 @@ def test_control_room_qc_line_names_histograms_and_checks(service):
         "Bad: FastOR L0 (hits with ADC > 0) · Hot FastORs; "
         "Medium: FastOR L0 large amplitude (hits above 400 ADC) · Hot FastORs; odd"
     )
+
+
+def _caption_text(service, subsystem, name, scale):
+    options = ProcessingOptions(scale_by_events=scale)
+    view = service.view(RUN, subsystem, None, options)
+    shown = hv.shown_histograms(view, subsystem, name)
+    (span,) = hv.caption(view, None, options, shown)
+    return view, shown, span.children
+
+
+def test_the_caption_says_what_was_done_not_what_was_asked(service):
+    # HLT has no events histogram: asked to scale, nothing was scaled (the plot's axis says "content").
+    view, shown, text = _caption_text(service, "HLT", "fHistHLTInSize_HLTOutSize", True)
+    assert view.n_events is None and not shown.members[0].scaled_by_events
+    assert "— events · not scaled: no event count · threshold: default" in text
+    # EMC's FastOR map is divided by the events the caption names.
+    view, shown, text = _caption_text(service, "EMC", "EMCTRQA_histFastORL0", True)
+    member = shown.members[0]
+    raw = service.view(RUN, "EMC", None, ProcessingOptions(scale_by_events=False)).histogram(
+        member.histogram.name
+    )
+    assert member.scaled_by_events and view.n_events > 0
+    assert member.histogram.values().sum() == pytest.approx(raw.histogram.values().sum() / view.n_events)
+    assert f"{view.n_events:,.0f} events · scaled per event (÷ {view.n_events:,.0f})" in text
+    # A histogram the detector does not scale, and scaling switched off.
+    assert "not scaled: not a per-event histogram" in _caption_text(service, "EMC", "hClusterM02", True)[2]
+    assert "not scaled: scaling off" in _caption_text(service, "EMC", "EMCTRQA_histFastORL0", False)[2]
