@@ -4,11 +4,13 @@ as the page's state, the run list's rules, and the downloads of what a page show
 from __future__ import annotations
 
 import io
+import json
 import time
 from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import uproot
 
@@ -24,6 +26,7 @@ from pipeline.processing.runs import RunSummary
 from pipeline.processing.service import ProcessingService
 from pipeline.processing.timeslice import Window
 from pipeline.settings import Settings
+from pipeline.store_schema import meta_from_footer
 from tests.dashboard.emulated_run import FASTOR_L0, RUN, EmulatedRun
 
 
@@ -152,6 +155,29 @@ def test_download_root_and_parquet_hold_the_histograms_on_screen(client, emc_sto
     values = np.asarray(row["values"]).reshape(np.asarray(row["nbins"]) + 2)[1:-1]
     np.testing.assert_allclose(values, expected_values, rtol=1e-12)
     assert (int(row["run"]), row["subsystem"]) == (RUN, "EMC")
+    # The file says what it holds: the slice asked for and returned, with its snapshots, the mode, the
+    # options and that the values are per event (the data API's own footer, one writer for both).
+    footer = json.loads(pq.read_schema(io.BytesIO(parquet.data)).metadata[b"overwatch_ng.view"])
+    assert footer["window"]["requested"] == {"min": 2.0, "max": 4.0}
+    returned = expected.plan.returned
+    assert footer["window"]["returned"] == {"min": returned.min_minutes, "max": returned.max_minutes}
+    assert footer["window"]["snapshots"] == list(expected.plan.used_snapshot_ids)
+    metadata = pq.read_schema(io.BytesIO(parquet.data)).metadata
+    assert footer["window"]["mode"] == "cumulative" and not meta_from_footer(metadata).merger_reset
+    assert footer["parameters"] == {"min": "2", "max": "4", "threshold": "0.2"}
+    assert footer["options"]["scale_by_events"] and footer["options"]["hot_channel_threshold"] == 0.2
+    assert footer["n_events"] == expected.n_events
+    (described,) = footer["histograms"]
+    assert described["name"] == FASTOR_L0 and described["scaled_by_events"]
+    assert [c["check"] for c in described["checks"]] == [
+        c.check for c in expected.histogram(FASTOR_L0).checks
+    ]
+    assert row["snapshot_id"] == expected.plan.used_snapshot_ids[-1]
+    # Reset mode is recorded as such.
+    reset = client.get(f"/download/{RUN}/EMC.parquet{query}&mode=reset")
+    reset_footer = json.loads(pq.read_schema(io.BytesIO(reset.data)).metadata[b"overwatch_ng.view"])
+    assert reset_footer["window"]["mode"] == "reset" and reset_footer["parameters"]["mode"] == "reset"
+    assert meta_from_footer(pq.read_schema(io.BytesIO(reset.data)).metadata).merger_reset
 
 
 def test_bad_downloads_are_named_never_served(client):

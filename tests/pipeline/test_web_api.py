@@ -163,6 +163,8 @@ def test_parquet_is_the_store_schema_read_back_with_pandas(client):
     assert parquet.schema.remove_metadata() == SNAPSHOT_SCHEMA.remove_metadata()
     view = json.loads(parquet.schema.metadata[b"overwatch_ng.view"])
     assert view["window"]["requested"] == {"min": 1.0, "max": 3.0}
+    assert [h["name"] for h in view["histograms"]] == [ODD_NAME]
+    assert view["parameters"] == {"min": "1", "max": "3"}
 
 
 @pytest.mark.parametrize(
