@@ -79,7 +79,8 @@ def grid_checks_panel(verdicts: Sequence[MemberVerdict], n_members: int) -> html
             )
         )
     more = len(shown) - GRID_LINES
-    tail = [f"{more} more not Good" if more > 0 else "", f"{n_good} Good" if n_good else ""]
+    good = f"{'all ' if not shown else ''}{n_good} check{'' if n_good == 1 else 's'} Good"
+    tail = [f"{more} more not Good" if more > 0 else "", good if n_good else ""]
     if any(tail):
         lines.append(
             html.Div(" · ".join(t for t in tail if t), className="grid-checks-more small text-muted")

@@ -43,7 +43,7 @@ def test_grid_verdicts_worst_first_good_ones_counted():
     # Bad before Medium, each with the member it is about; the Good one only counted.
     assert texts[1:5] == ["Bad", "FastOR L0 · SM 1", "Supermodule silent in the last minute", "empty"]
     assert texts[5:7] == ["Medium", "FastOR L0 · SM 5"]
-    assert texts[-1] == "1 Good"
+    assert texts[-1] == "1 check Good"
     assert "No checks" not in " ".join(texts)
     assert _texts(grid_checks_panel([], 20)) == ["No checks for these 20 histograms."]
 
@@ -59,7 +59,7 @@ def test_a_grid_shows_the_qc_verdicts_of_its_members(qc_data_dir, tmp_path):
     texts = _texts(hv.checks_panel(service, view, "EMC", shown))
     assert texts[0].startswith(f"Checks of the {len(members)} histograms in this grid")
     n_good = int((stored["quality"] == "Good").sum())
-    assert texts[-1] == f"{n_good} Good"
+    assert n_good == len(stored) and texts[-1] == f"all {n_good} checks Good"
     # One histogram (not a grid) keeps its own panel: its page checks.
     single = hv.shown_histograms(view, "EMC", "EMCTRQA_histFastORL0")
     single_texts = _texts(hv.checks_panel(service, view, "EMC", single))
