@@ -241,3 +241,15 @@ def test_control_room_tile_takes_the_aggregated_quality_when_qc_checked_the_run(
     assert _aggregated(service, type("Run", (), {"run": 1})(), "EMC") is None
     assert tile_for(report(), [check("Medium", "off")], None).colour == "warning"
     assert tile_for(report(last_run=0), [], (quality, message)).colour == "stale"
+
+
+def test_trend_choices_and_title_use_the_display_names(qc_data_dir, tmp_path):
+    from dashboard.pages.trending import figure_of
+
+    service = ProcessingService(SnapshotStore(qc_data_dir), tmp_path / "cache")
+    view = resolve_trend(service, "EMC", TrendQuery(FAULT_RUN, FASTOR_L0, "hot_channels"))
+    labels = {option["value"]: option["label"] for option in view.histograms}
+    assert labels[FASTOR_L0] == "FastOR L0 (hits with ADC > 0)"  # the value stays the raw name (URL)
+    assert not any(label.startswith("EMCTRQA_") for label in labels.values())
+    title = figure_of(view).layout.title.text
+    assert title.startswith("hot_channels of FastOR L0 (hits with ADC") and FASTOR_L0 not in title
