@@ -67,7 +67,9 @@ def test_run_page_shows_quality_alarms_reference_overlay_and_history(dash_duo, q
     # Above the plot: EMC and the FastOR group are Bad, and the new-hot-FastOR alarm of this run is there.
     until(lambda: _text(dash_duo, "#runqc-subsystem-quality") == "EMC · Bad", timeout=20)
     assert _text(dash_duo, "#runqc-group-quality") == "FastOR · Bad"
-    dash_duo.wait_for_contains_text(f"#{RunQC.STRIP}", "Alarm new_hot_fastor (active) EMCTRQA_histFastORL0")
+    dash_duo.wait_for_contains_text(
+        f"#{RunQC.STRIP}", "Alarm new_hot_fastor (active) FastOR L0 (hits with ADC > 0)"
+    )
     assert dash_duo.find_elements(".qc-alarm-here")  # the alarm on the shown group is marked as such
     # History: the injected hot FastOR is new in this run; the emulator's built-in ones were seen before.
     dash_duo.wait_for_contains_text(f"#{RunQC.HISTORY}", "new")
