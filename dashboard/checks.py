@@ -7,7 +7,7 @@ Pure functions of the plug-in's `CheckResult`s (no Dash callbacks), so what the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import dash_bootstrap_components as dbc
 from dash import html
@@ -19,6 +19,8 @@ QUALITY_COLORS = {"Good": "success", "Medium": "warning", "Bad": "danger", "Null
 # Up to this many channel ids are shown inline; more go behind a "show all" toggle.
 INLINE_IDS = 24
 PREVIEW_CHARS = 80  # of the folded id ranges shown before "show all"
+GRID_LINES = 8  # verdicts on a grid's members listed one per line; the rest counted
+WORST_FIRST = ("Bad", "Medium", "Null", "Good")
 # Typed fields shown on their own lines; also written into `details` for older readers.
 _SHOWN_ELSEWHERE = {
     "threshold",
@@ -36,6 +38,54 @@ def check_results_panel(checks: Sequence[CheckResult]) -> html.Div:
     if not checks:
         return html.Div("No checks for this histogram.", className="text-muted no-checks")
     return html.Div([_check_block(check) for check in checks], className="check-list")
+
+
+class MemberVerdict(NamedTuple):
+    """One check's verdict on one member of a grid, as the grid's check list shows it."""
+
+    label: str  # the member's display name ("FastOR L0 · SM 5")
+    quality: str
+    title: str  # the check's title
+    message: str
+    source: str  # "page" (run on what is shown) or "QC" (the QC service, newest checked snapshot)
+
+
+def grid_checks_panel(verdicts: Sequence[MemberVerdict], n_members: int) -> html.Div:
+    """The checks of a grid's members, one compact line each, worst first; Good ones only counted.
+    Says where the verdicts come from, so a Bad in the quality strip above is explained here."""
+    if not verdicts:
+        return html.Div(f"No checks for these {n_members} histograms.", className="text-muted no-checks")
+    rank = {quality: index for index, quality in enumerate(WORST_FIRST)}
+    ordered = sorted(verdicts, key=lambda v: (rank.get(v.quality, len(rank)), v.label, v.title))
+    shown = [verdict for verdict in ordered if verdict.quality != "Good"]
+    n_good = len(ordered) - len(shown)
+    sources = sorted({verdict.source for verdict in ordered})
+    where = " and ".join(
+        "the QC service's newest verdicts" if s == "QC" else "what is shown" for s in sources
+    )
+    header = f"Checks of the {n_members} histograms in this grid, worst first (from {where})"
+    lines: list[Any] = [html.Div(header, className="grid-checks-header small text-muted")]
+    for verdict in shown[:GRID_LINES]:
+        color = QUALITY_COLORS.get(verdict.quality, "secondary")
+        lines.append(
+            html.Div(
+                [
+                    dbc.Badge(verdict.quality, color=color, className="quality-badge me-2"),
+                    html.Span(verdict.label, className="check-member me-2 fw-semibold"),
+                    html.Span(verdict.title, className="check-name me-2"),
+                    html.Span(verdict.message, className=f"check-message text-{color}-emphasis"),
+                ],
+                className=f"grid-check border-start border-4 border-{color} ps-2",
+            )
+        )
+    more = len(shown) - GRID_LINES
+    good = f"{'all ' if not shown else ''}{n_good} check{'' if n_good == 1 else 's'} Good"
+    tail = [f"{more} more not Good" if more > 0 else "", good if n_good else ""]
+    if any(tail):
+        lines.append(
+            html.Div(" · ".join(t for t in tail if t), className="grid-checks-more small text-muted")
+        )
+    return html.Div(lines, className="check-list grid-checks")
 
 
 def threshold_placeholder(checks: Sequence[CheckResult]) -> str | None:

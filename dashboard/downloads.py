@@ -3,30 +3,30 @@
 The query is the run page's own (`dashboard.url_state`), so the file holds what the page shows: the same
 slice, options applied (scaled, derived), as drawn. Nothing in the request names a file on the server:
 the route only builds data products from the processing service. File names are made safe (histogram
-names hold `/` and spaces). ROOT files come from `pipeline.export`, Parquet files use the store's schema.
+names hold `/` and spaces). ROOT files come from `pipeline.export`, Parquet files from
+`pipeline.web.view_record` (the data API's writer too): the store's schema, with the view's window,
+mode, options and checks in the footer.
 """
 
 from __future__ import annotations
 
-import io
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from flask import Flask, Response, request
 
 from dashboard.components.histogram_view import shown_histograms, view_file_name
 from dashboard.context import PageContext
 from dashboard.slices import error_text
-from dashboard.url_state import parse_query
-from dashboard.view_request import resolve_view
+from dashboard.url_state import ViewQuery, parse_query
+from dashboard.view_request import ResolvedView, mode_of, resolve_view
 from pipeline.auth.roles import Role
 from pipeline.export import write_root_file
 from pipeline.histogram import Histogram
 from pipeline.processing.options import OptionsError
-from pipeline.store_schema import SnapshotMeta, format_snapshot_id, histograms_to_table
+from pipeline.processing.query import ViewQuery as DataViewQuery
 from pipeline.web.access import requires
+from pipeline.web.view_record import view_parquet
 
 FORMATS = {"root": "application/octet-stream", "parquet": "application/vnd.apache.parquet"}
 
@@ -47,16 +47,11 @@ def register_routes(server: Flask, context: PageContext) -> None:
             return _text(error_text(error), 400)
         except (LookupError, KeyError) as error:
             return _text(f"nothing to download: {error}", 404)
-        histograms = [member.histogram for member in shown.members]
-        view = resolved.view
         name = view_file_name(run, subsystem, resolved.name, resolved.window)
         if file_format == "root":
-            payload = root_bytes(histograms)
+            payload = root_bytes([member.histogram for member in shown.members])
         else:
-            returned = view.plan.returned
-            moment = view.run.start_utc + timedelta(minutes=returned.max_minutes if returned else 0.0)
-            meta = SnapshotMeta(run, subsystem, moment, view.run.hlt_mode, view.run.beam_type)
-            payload = parquet_bytes(meta, histograms)
+            payload = view_parquet(resolved.view, view_query(resolved, query), shown.members)
         return Response(
             payload,
             mimetype=FORMATS[file_format],
@@ -71,12 +66,16 @@ def root_bytes(histograms: list[Histogram]) -> bytes:
         return path.read_bytes()
 
 
-def parquet_bytes(meta: SnapshotMeta, histograms: list[Histogram]) -> bytes:
-    """One snapshot-shaped table (the store's schema): any Parquet tool reads it like a stored file."""
-    table = histograms_to_table(format_snapshot_id(meta), meta, histograms)
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    return buffer.getvalue()
+def view_query(resolved: ResolvedView, query: ViewQuery) -> DataViewQuery:
+    """The page's query as the data API writes it (window, mode asked for, options): the parameters a
+    downloaded file records, which give the same numbers back from the API."""
+    window = resolved.window
+    return DataViewQuery(
+        window.min_minutes if window else None,
+        window.max_minutes if window else None,
+        mode_of(query),
+        resolved.options,
+    )
 
 
 def _text(message: str, status: int) -> Response:

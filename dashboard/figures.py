@@ -21,6 +21,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from pipeline.detectors.base import DrawHints, LineSegment, MarkerStyle, ProcessedHistogram, Stack
+from pipeline.detectors.names import display_name, is_readable_title
 from pipeline.histogram import Histogram
 
 # Setting a template on a plotly figure deep-copies it (tens of milliseconds, most of a redraw), and
@@ -102,26 +103,17 @@ def root_text_to_html(text: str) -> str:
     return converted
 
 
-def pretty_name(h: Histogram) -> str:
-    """The name a person reads: the ROOT title when it says more than the name, else the name
-    without its directory (e.g. `TPCQA/`)."""
-    title = h.title.strip()
-    if title and title != h.name:
-        return title
-    return h.name.rsplit("/", 1)[-1]
-
-
 def histogram_figure(
     h: Histogram, log_z: bool = False, log_y: bool = False, title: str | None = None
 ) -> go.Figure:
-    """Figure of `h`; `log_y` applies to 1D, `log_z` to 2D/3D; `title` overrides `pretty_name`."""
+    """Figure of `h`; `log_y` applies to 1D, `log_z` to 2D/3D; `title` overrides its display name."""
     fig = _content_figure(h, log_y=log_y, log_z=log_z, value_title=_value_title(h))
     if fig is None:
         return message_figure(f"{h.name}: cannot draw a {h.dimension}-dimensional histogram")
     fig.update_xaxes(title_text=root_text_to_html(h.axis_titles[0]))
     y_title = h.axis_titles[1] if h.dimension >= 2 else _value_title(h)
     fig.update_yaxes(title_text=root_text_to_html(y_title))
-    fig.update_layout(_base_layout(), title=_title(title or pretty_name(h), _subtitle(h)))
+    fig.update_layout(_base_layout(), title=_title(title or display_name(h.name, h.title), _subtitle(h)))
     return fig
 
 
@@ -141,7 +133,7 @@ def processed_figure(
     to the subtitle (e.g. the time slice), so an exported image still says what it shows.
     """
     h, hints = processed.histogram, processed.hints
-    log_x, log_y, log_z = _log_flags(hints, log_x, log_y, log_z)
+    log_x, log_y, log_z = log_flags(hints, log_x, log_y, log_z)
     value_title = (hints.z_title if h.dimension >= 2 else hints.y_title) or _value_title(h)
     fig = _content_figure(h, log_y=log_y, log_z=log_z, value_title=value_title, marker=hints.marker)
     if fig is None:
@@ -173,7 +165,7 @@ def stack_figure(
         return processed_figure(members[0], log_x=log_x, log_y=log_y, log_z=log_z, context=context)
     first = members[0]
     hints = first.hints
-    log_x, log_y, _ = _log_flags(hints, log_x, log_y, log_z)
+    log_x, log_y, _ = log_flags(hints, log_x, log_y, log_z)
     fig = go.Figure()
     for index, member in enumerate(members):
         style = stack.styles[index] if index < len(stack.styles) else None
@@ -194,19 +186,22 @@ def grid_figure(
     title: str,
     members: Sequence[ProcessedHistogram],
     *,
-    log_y: bool = False,
-    log_z: bool = False,
+    log_y: bool | None = None,
+    log_z: bool | None = None,
     context: str = "",
     shared_scale: bool = True,
 ) -> go.Figure:
     """A group's histograms side by side (the original's per-supermodule grids), in the given order.
 
-    Maps share one colour scale, so the one supermodule that differs stands out; each panel is titled
-    with its histogram's headline ("SM 3"). The first member's axis ranges apply to every panel.
+    `log_*=None` takes the first member's hint (`log_flags`), as for one histogram: every page draws
+    a group the experts' way unless the person chose otherwise. Maps share one colour scale, so the
+    one supermodule that differs stands out; each panel is titled with its histogram's headline
+    ("SM 3"). The first member's axis ranges apply to every panel.
     `shared_scale=False` (a group of unrelated maps) gives each map its own scale, without colour bars.
     """
     if not members:
         return message_figure(f"{title}: no histogram in this view")
+    _, log_y, log_z = log_flags(members[0].hints, None, log_y, log_z)
     columns = min(GRID_COLUMNS, len(members))
     rows = math.ceil(len(members) / columns)
     fig = make_subplots(
@@ -296,7 +291,7 @@ def headline(h: Histogram, hints: DrawHints) -> str:
     """The figure's title: the plug-in's title, or the histogram's own, where the experts want titles
     shown; the pretty name otherwise (the name the histogram list shows)."""
     if hints.show_title:
-        own_title = h.title.strip() if h.title.strip() != h.name else ""
+        own_title = h.title.strip() if is_readable_title(h.title, h.name) else ""
         return hints.title or own_title or hints.pretty_name
     return hints.pretty_name
 
@@ -662,9 +657,10 @@ def _apply_hints(
     fig.update_layout(layout)
 
 
-def _log_flags(
-    hints: DrawHints, log_x: bool | None, log_y: bool | None, log_z: bool | None
+def log_flags(
+    hints: DrawHints, log_x: bool | None = None, log_y: bool | None = None, log_z: bool | None = None
 ) -> tuple[bool, bool, bool]:
+    """The one rule for log axes: the person's choice (a bool), else the plug-in's hint (None)."""
     return (
         hints.log_x if log_x is None else bool(log_x),
         hints.log_y if log_y is None else bool(log_y),

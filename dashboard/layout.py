@@ -4,10 +4,10 @@ which one is chosen when the URL names none (or one the run does not have).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 
 from pipeline.detectors.base import Group, Stack
+from pipeline.detectors.names import unique_labels
 
 NO_RUNS_MESSAGE = "No runs yet — waiting for the receivers…"
 
@@ -46,10 +46,11 @@ def grid_group_of(value: str | None) -> str | None:
 def histogram_entries(
     names: Sequence[str],
     stacks: Sequence[Stack],
-    pretty_name: Callable[[str], str],
+    label: Callable[[str], str],
     grid_group: str | None = None,
 ) -> list[dict]:
-    """Options for the histograms of one group, labelled with their pretty names.
+    """Options for the histograms of one group, labelled with `label` (the plug-in's display names),
+    never two alike (`pipeline.detectors.names.unique_labels`).
 
     A stack is listed once, under its name and title; its other members are not listed on their
     own (the plug-in contract), unless the stack itself lives in another group. A grid group
@@ -64,13 +65,10 @@ def histogram_entries(
     drawn_in_stack = {
         member for stack in stack_by_name.values() for member in stack.members if member != stack.name
     }
-    options = []
-    for name in names:
-        if name in drawn_in_stack:
-            continue
-        stack = stack_by_name.get(name)
-        options.append({"label": stack.title if stack else pretty_name(name), "value": name})
-    return grid + options
+    listed = [name for name in names if name not in drawn_in_stack]
+    labels = [stack_by_name[name].title if name in stack_by_name else label(name) for name in listed]
+    unique = unique_labels(labels, listed)
+    return grid + [{"label": text, "value": name} for text, name in zip(unique, listed, strict=True)]
 
 
 def options_equal(new: Sequence[Mapping], old: Sequence[Mapping] | None) -> bool:
@@ -80,24 +78,3 @@ def options_equal(new: Sequence[Mapping], old: Sequence[Mapping] | None) -> bool
         a.get("label") == b.get("label") and a.get("value") == b.get("value")
         for a, b in zip(new, old, strict=True)
     )
-
-
-_DIRECTORY = re.compile(r"^.*/")
-_PREFIXES = re.compile(r"^(h_|fHist|hist)")
-_VERSUS = re.compile(r"(?<=[A-Za-z0-9])vs(?=[A-Z])")
-_SUPERMODULE = re.compile(r"_SM(\d+)$")
-
-
-def readable_name(name: str, pretty_name: Callable[[str], str] | None = None) -> str:
-    """The plug-in's pretty name, or a readable fallback when it has none (it returns the raw name):
-    no folder, no `h_`/`fHist` prefix, underscores as spaces, `_SM18` as "· SM 18"."""
-    pretty = pretty_name(name) if pretty_name is not None else name
-    if pretty != name and "_" not in pretty:
-        return pretty
-    text = _DIRECTORY.sub("", pretty)
-    supermodule = _SUPERMODULE.search(text)
-    text = _SUPERMODULE.sub("", text)
-    text = _PREFIXES.sub("", text) or text
-    text = _VERSUS.sub(" vs ", text).replace("_", " ")
-    text = re.sub(r"\s+", " ", text).strip()
-    return f"{text} · SM {supermodule.group(1)}" if supermodule else text

@@ -5,6 +5,7 @@ overlay with its ratio, and the hot-channel history table. Unit-tested without a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -48,10 +49,16 @@ def group_of(subsystem: str, histogram: str) -> str | None:
 
 
 def quality_strip(
-    quality: pd.DataFrame, alarms: pd.DataFrame, run: int, subsystem: str, group: str | None
+    quality: pd.DataFrame,
+    alarms: pd.DataFrame,
+    run: int,
+    subsystem: str,
+    group: str | None,
+    labels: Mapping[str, str] | None = None,
 ) -> list:
     """Badges for the subsystem and the shown group, links to the other groups that are not Good, and
-    the run's open alarms of this subsystem (those on the shown group's histograms first)."""
+    the run's open alarms of this subsystem (those on the shown group's histograms first), each
+    histogram named by its label (`labels`: display names by raw name, as the run page lists them)."""
     subsystem_rows = quality[quality["level"] == SUBSYSTEM_LEVEL]
     group_rows = quality[quality["level"] == GROUP_LEVEL]
     subsystem_quality = None if subsystem_rows.empty else str(subsystem_rows["quality"].iloc[0])
@@ -75,11 +82,13 @@ def quality_strip(
             )
             for name, q in others
         ]
-    pieces += _alarm_lines(alarms, run, subsystem, group)
+    pieces += _alarm_lines(alarms, run, subsystem, group, labels or {})
     return pieces
 
 
-def _alarm_lines(alarms: pd.DataFrame, run: int, subsystem: str, group: str | None) -> list:
+def _alarm_lines(
+    alarms: pd.DataFrame, run: int, subsystem: str, group: str | None, labels: Mapping[str, str]
+) -> list:
     if alarms.empty:
         return []
     mine = alarms[
@@ -98,7 +107,10 @@ def _alarm_lines(alarms: pd.DataFrame, run: int, subsystem: str, group: str | No
             html.Div(
                 [
                     html.Strong(f"Alarm {record['alarm']} ({record['state']}) "),
-                    dcc.Link(record["histogram"], href=run_page_url(run, subsystem, record["histogram"])),
+                    dcc.Link(
+                        labels.get(record["histogram"], record["histogram"]),
+                        href=run_page_url(run, subsystem, record["histogram"]),
+                    ),
                     html.Span(f": {record['message']} · "),
                     dcc.Link(
                         "trend",
@@ -218,7 +230,7 @@ def history_table(history: pd.DataFrame) -> html.Div:
     rows = [
         html.Tr(
             [
-                html.Td(record["check"]),
+                html.Td(_check_title(record["subsystem"], record["check"])),
                 html.Td(str(int(record["channel_id"]))),
                 html.Td(f"{record['first_minute']:.1f}"),
                 html.Td(f"{record['last_minute']:.1f}"),
@@ -246,6 +258,12 @@ def history_table(history: pd.DataFrame) -> html.Div:
             *([html.Div(f"… and {more} more", className="text-muted")] if more > 0 else []),
         ]
     )
+
+
+def _check_title(subsystem: str, check: str) -> str:
+    """What the pages call a check ("Hot FastORs"), its name when the plug-in no longer declares it."""
+    spec = plugin_for(subsystem).check_spec(check)
+    return spec.title if spec is not None else check
 
 
 def reference_line(reference: Any, subsystem: str, beam_type: str) -> str:

@@ -28,7 +28,7 @@ RUN_TITLE = "run number"
 
 
 def trend_title(histogram: str, quantity: str, content: str, axis: str) -> str:
-    """'hot_channels of EMCTRQA_histFastORL0 · interval content · against time'."""
+    """'hot_channels of FastOR L0 (hits with ADC > 0) · interval content' (`histogram`: its label)."""
     against = "one value per run (end of run, cumulative)" if axis == AXIS_RUNS else f"{content} content"
     return f"{quantity} of {histogram} · {against}"
 

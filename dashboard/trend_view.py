@@ -11,9 +11,9 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard.layout import readable_name
 from dashboard.qc_links import AXIS_RUNS, CONTENT_CUMULATIVE, TrendQuery
 from pipeline.detectors import plugin_for
+from pipeline.detectors.names import stored_titles
 from pipeline.processing.service import ProcessingService
 
 
@@ -44,7 +44,8 @@ def resolve_trend(service: ProcessingService, subsystem: str, query: TrendQuery)
     trended = service.trend_quantities(run, subsystem)
     plugin = plugin_for(subsystem)
     names = list(dict.fromkeys(trended["histogram"]))
-    histograms = [{"label": readable_name(name, plugin.pretty_name), "value": name} for name in names]
+    labels = plugin.labels(names, _titles(service, run, subsystem))
+    histograms = [{"label": labels[name], "value": name} for name in names]
     hist = query.hist if query.hist in names else (names[0] if names else None)
     quantities = sorted(set(trended.loc[trended["histogram"] == hist, "quantity"])) if hist else []
     quantity = query.quantity if query.quantity in quantities else (quantities[0] if quantities else None)
@@ -73,6 +74,15 @@ def series_for_download(view: TrendView, subsystem: str) -> pd.DataFrame:
     if "run" not in frame.columns:
         frame.insert(0, "run", query.run)
     return frame
+
+
+def _titles(service: ProcessingService, run: int, subsystem: str) -> dict[str, str]:
+    """The ROOT titles of the run's newest snapshot (what the labels prefer to raw names)."""
+    try:
+        snapshot_id = service.store.latest_snapshot_id(run, subsystem)
+    except LookupError:
+        return {}
+    return stored_titles(service.store, [snapshot_id] if snapshot_id else [])
 
 
 def _beam_type(service: ProcessingService, run: int, subsystem: str) -> str:

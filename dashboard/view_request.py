@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 from dashboard import slices
 from dashboard.components.histogram_view import shown_names
-from dashboard.layout import choose_group, choose_histogram, group_options, histogram_entries, readable_name
+from dashboard.layout import choose_group, choose_histogram, group_options, histogram_entries
 from dashboard.url_state import ViewQuery
 from pipeline.detectors import plugin_for
+from pipeline.detectors.names import stored_titles
 from pipeline.processing.options import ProcessingOptions
 from pipeline.processing.service import ProcessedView, ProcessingService
 from pipeline.processing.timeslice import MergerMode, Window
@@ -29,12 +30,18 @@ def navigation(
     group = choose_group([o["value"] for o in groups], query.group)
     spec, names = next(((g, n) for g, n in view.groups if g.title == group), (None, []))
     grid_title = spec.title if spec is not None and spec.grid else None
-    plugin = plugin_for(subsystem)
-    entries = histogram_entries(
-        names, view.stacks, lambda name: readable_name(name, plugin.pretty_name), grid_title
-    )
+    labels = view_labels(service, view, subsystem, names)
+    entries = histogram_entries(names, view.stacks, labels.__getitem__, grid_title)
     hist = choose_histogram([e["value"] for e in entries], query.hist)
     return groups, group, entries, hist
+
+
+def view_labels(
+    service: ProcessingService, view: ProcessedView, subsystem: str, names: list[str]
+) -> dict[str, str]:
+    """Plain-text display names of `names` in `view` (titles from its newest snapshot)."""
+    titles = stored_titles(service.store, view.plan.used_snapshot_ids)
+    return plugin_for(subsystem).labels(names, titles)
 
 
 def window_of(service: ProcessingService, run: int, subsystem: str, query: ViewQuery) -> Window | None:

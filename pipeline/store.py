@@ -203,6 +203,7 @@ class SnapshotStore:
         self._footers: BoundedCache[Path, _FileFooter] = BoundedCache(FOOTERS_KEPT)
         self._names: BoundedCache[Path, list[str]] = BoundedCache(NAME_LISTS_KEPT)
         self._entries: BoundedCache[Path, dict[str, float]] = BoundedCache(NAME_LISTS_KEPT)
+        self._titles: BoundedCache[Path, dict[str, str]] = BoundedCache(NAME_LISTS_KEPT)
 
     # ---- writing -------------------------------------------------------------------------------
 
@@ -362,6 +363,17 @@ class SnapshotStore:
         the snapshot is unknown."""
         table = pq.read_table(self._path(snapshot_id), columns=["name", "class_name"])
         return dict(zip(table["name"].to_pylist(), table["class_name"].to_pylist(), strict=True))
+
+    def histogram_titles(self, snapshot_id: str) -> dict[str, str]:
+        """Each histogram's ROOT title in one snapshot, by name (what labels prefer to a raw name):
+        two small columns, cached (files never change). KeyError if the snapshot is unknown."""
+        path = self._path(snapshot_id)
+        titles = self._titles.get(path)
+        if titles is None:
+            table = pq.ParquetFile(path).read(columns=["name", "title"])
+            titles = dict(zip(table["name"].to_pylist(), table["title"].to_pylist(), strict=True))
+            self._titles[path] = titles
+        return titles
 
     def histogram_entries(self, snapshot_id: str) -> dict[str, float]:
         """Each histogram's entries (ROOT fEntries) in one snapshot, by name: two small columns, cached

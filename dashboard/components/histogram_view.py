@@ -17,14 +17,15 @@ import plotly.graph_objects as go
 from dash import Patch, dcc, html
 from plotly.utils import PlotlyJSONEncoder
 
-from dashboard.figures import grid_figure, message_figure, processed_figure, stack_figure, styled
+from dashboard.checks import MemberVerdict, check_results_panel, check_title, grid_checks_panel
+from dashboard.figures import grid_figure, log_flags, message_figure, processed_figure, stack_figure, styled
 from dashboard.layout import grid_group_of
 from dashboard.slices import describe_full_run
 from dashboard.status_panel import format_utc
 from pipeline.detectors import plugin_for
 from pipeline.detectors.base import ProcessedHistogram, Stack
 from pipeline.processing.options import ProcessingOptions
-from pipeline.processing.service import ProcessedView
+from pipeline.processing.service import ProcessedView, ProcessingService
 from pipeline.processing.timeslice import Window
 
 IMAGE_WIDTH, IMAGE_HEIGHT = 1600, 900
@@ -136,9 +137,35 @@ def figure_for(shown: Shown, logs: tuple[bool, bool, bool], context: str) -> go.
     return processed_figure(shown.members[0], log_x=log_x, log_y=log_y, log_z=log_z, context=context)
 
 
+def checks_panel(service: ProcessingService, view: ProcessedView, subsystem: str, shown: Shown) -> html.Div:
+    """The checks under the plot. A grid lists its members' verdicts: the page's checks on what is
+    shown, and the QC service's newest verdicts on those histograms (the ones its quality strip
+    aggregates), so a Bad above the plot is never met by "no checks" under it."""
+    if shown.grid_title is None:
+        return check_results_panel([check for member in shown.members for check in member.checks])
+    names = [member.histogram.name for member in shown.members]
+    titles = {member.histogram.name: member.histogram.title for member in shown.members}
+    labels = plugin_for(subsystem).labels(names, titles)
+    verdicts = [
+        MemberVerdict(labels[member.histogram.name], c.quality, check_title(c), c.message, "page")
+        for member in shown.members
+        for c in member.checks
+    ]
+    on_page = {(member.histogram.name, c.check) for member in shown.members for c in member.checks}
+    stored = service.latest_checks(view.run.run, subsystem)
+    stored = stored[stored["histogram"].isin(names)]
+    for row in stored.itertuples(index=False):
+        if (row.histogram, row.check) in on_page:
+            continue  # the page's verdict is about what it shows (its options, its slice)
+        title = row.title or row.check
+        verdicts.append(MemberVerdict(labels[row.histogram], row.quality, title, row.message, "QC"))
+    return grid_checks_panel(verdicts, len(names))
+
+
 def default_logs(shown: Shown) -> tuple[bool, bool, bool]:
-    hints = shown.members[0].hints
-    return hints.log_x, hints.log_y, hints.log_z
+    """The log axes a view opens with: its first member's hints (`figures.log_flags`, as every
+    figure builder reads them)."""
+    return log_flags(shown.members[0].hints)
 
 
 def trace_digests(figure: dict) -> list[str]:
@@ -192,7 +219,27 @@ def _patch_changed_traces(patch: Patch, traces: list[dict], shown_digests: list[
         del patch["data"][index]
 
 
-def caption(view: ProcessedView, window: Window | None, options: ProcessingOptions) -> list:
+def scaling_note(view: ProcessedView, options: ProcessingOptions, shown: Shown | None = None) -> str:
+    """What was done to the numbers on screen, not what was asked: "scaled per event (÷ 24,407)",
+    "not scaled: no event count", "not scaled: scaling off", ... (`shown`: the histograms drawn)."""
+    if not options.scale_by_events:
+        return "not scaled: scaling off"
+    if view.n_events is None or not view.n_events > 0:
+        return "not scaled: no event count"
+    per_event = f"scaled per event (÷ {view.n_events:,.0f})"
+    if shown is None:
+        return f"{per_event} where the detector scales"
+    scaled = sum(1 for member in shown.members if member.scaled_by_events)
+    if scaled == 0:
+        return "not scaled: not a per-event histogram"
+    if scaled < len(shown.members):
+        return f"{per_event}: {scaled} of {len(shown.members)} histograms"
+    return per_event
+
+
+def caption(
+    view: ProcessedView, window: Window | None, options: ProcessingOptions, shown: Shown | None = None
+) -> list:
     """Where the numbers come from (snapshot or minutes, events) and how they were processed."""
     returned = view.plan.returned
     events = "—" if view.n_events is None else f"{view.n_events:,.0f}"
@@ -206,7 +253,7 @@ def caption(view: ProcessedView, window: Window | None, options: ProcessingOptio
     else:
         where = f"minutes {returned.min_minutes:.1f}–{returned.max_minutes:.1f} of the run"
     threshold = "default" if options.hot_channel_threshold is None else f"{options.hot_channel_threshold:g}"
-    processing = f"scaled by events: {'on' if options.scale_by_events else 'off'} · threshold: {threshold}"
+    processing = f"{scaling_note(view, options, shown)} · threshold: {threshold}"
     parts = [where, f"{events} events", processing]
     if view.plan.mode.value != "cumulative":
         parts.append(f"{view.plan.mode.value} mode")

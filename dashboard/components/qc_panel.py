@@ -35,7 +35,7 @@ from dashboard.qc_run_view import (
     reference_line,
 )
 from dashboard.url_state import parse_query, query_dict
-from dashboard.view_request import resolve_view
+from dashboard.view_request import resolve_view, view_labels
 from pipeline.processing.options import OptionsError
 
 logger = logging.getLogger(__name__)
@@ -127,7 +127,13 @@ def reference_graph(figure) -> dcc.Graph:
 
 
 def strip_content(service, run: int, subsystem: str, group: str | None):
-    return quality_strip(service.latest_quality(run, subsystem), service.alarms(), run, subsystem, group)
+    try:
+        view = service.view(run, subsystem)
+        labels = view_labels(service, view, subsystem, view.names)
+    except LookupError:
+        labels = {}
+    quality = service.latest_quality(run, subsystem)
+    return quality_strip(quality, service.alarms(), run, subsystem, group, labels)
 
 
 def reference_content(service, run: int, subsystem: str, shown: dict | None) -> tuple[str, Any, str]:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import dash
@@ -31,7 +32,9 @@ from dashboard.figures import grid_figure, message_figure, template_json
 from dashboard.ids import ControlRoom, Shell
 from dashboard.status_panel import format_age, format_minutes
 from dashboard.url_state import query_dict
-from pipeline.detectors.base import CheckResult, Group
+from pipeline.detectors import plugin_for
+from pipeline.detectors.base import CheckResult, DetectorPlugin, Group
+from pipeline.detectors.names import stored_titles
 from pipeline.liveness import ReceiverState
 from pipeline.processing.runs import RunSummary
 from pipeline.processing.service import ProcessingService
@@ -218,12 +221,42 @@ def tiles(
 
 def _aggregated(service: ProcessingService, run: RunSummary | None, subsystem: str) -> tuple[str, str] | None:
     """(quality, message) the QC service aggregated for the subsystem at the run's newest checked
-    snapshot; None when it has not checked the run."""
+    snapshot, its histograms and checks named as the pages name them; None when it has not checked
+    the run."""
     if run is None:
         return None
     rows = service.latest_quality(run.run, subsystem)
     rows = rows[rows["level"] == SUBSYSTEM_LEVEL]
-    return None if rows.empty else (str(rows["quality"].iloc[0]), str(rows["message"].iloc[0]))
+    if rows.empty:
+        return None
+    try:
+        view = service.view(run.run, subsystem)
+        titles = stored_titles(service.store, view.plan.used_snapshot_ids)
+    except LookupError:
+        titles = {}
+    message = readable_verdicts(str(rows["message"].iloc[0]), plugin_for(subsystem), titles)
+    return str(rows["quality"].iloc[0]), message
+
+
+# The QC service's aggregation message: "Bad: <histogram> <check>; Medium: ..." (`pipeline.qc.evaluate`).
+_VERDICT = re.compile(r"^(Good|Medium|Bad|Null): (.+) (\S+)$")
+
+
+def readable_verdicts(message: str, plugin: DetectorPlugin, titles: Mapping[str, str]) -> str:
+    """The aggregation message with each histogram's display name and each check's title:
+    "Bad: EMCTRQA_histFastORL0 hot_fastors" -> "Bad: FastOR L0 (hits with ADC > 0) · Hot FastORs".
+    Parts that do not read that way are kept as they are."""
+    parts = []
+    for part in (part.strip() for part in message.split(";")):
+        match = _VERDICT.match(part)
+        if match is None:
+            parts.append(part)
+            continue
+        quality, histogram, check = match.groups()
+        spec = plugin.check_spec(check)
+        label = plugin.labels([histogram], titles)[histogram]
+        parts.append(f"{quality}: {label} · {spec.title if spec else check}")
+    return "; ".join(part for part in parts if part)
 
 
 def run_line(run: RunSummary | None, now: float) -> list:

@@ -32,7 +32,7 @@ from dash.exceptions import PreventUpdate
 from dashboard import slices
 from dashboard.access import Role, callback_role, current_identity, current_role
 from dashboard.api_link import api_links
-from dashboard.checks import check_results_panel, threshold_placeholder
+from dashboard.checks import threshold_placeholder
 from dashboard.components import histogram_view as hv
 from dashboard.components import qc_panel
 from dashboard.components.controls import button_group, list_selector
@@ -942,7 +942,7 @@ def _caption_with_api_link(
     view: ProcessedView, window: Window | None, options: ProcessingOptions, shown: hv.Shown
 ) -> list:
     """The caption, and for a single histogram the data API's URL of exactly what is plotted."""
-    caption = hv.caption(view, window, options)
+    caption = hv.caption(view, window, options, shown)
     if len(shown.members) != 1 or shown.grid_title or shown.stack:
         return caption
     return [*caption, html.Span(" · "), api_links(view, shown.members[0].histogram.name, window, options)]
@@ -1037,7 +1037,7 @@ def render_view(service: ProcessingService, request: RenderRequest) -> tuple:
             figure=figure_json,
             config=hv.graph_config(hv.view_file_name(run, subsystem, name, window)),
             caption=_caption_with_api_link(view, window, options, shown_now),
-            checks=check_results_panel(checks),
+            checks=hv.checks_panel(service, view, subsystem, shown_now),
             banner=hv.slice_banner(view, window),
             warnings=hv.warnings_block(view),
             placeholder=threshold_placeholder(checks) or DEFAULT_THRESHOLD_PLACEHOLDER,

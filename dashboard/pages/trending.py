@@ -95,7 +95,8 @@ def download_href(subsystem: str, query: TrendQuery, file_format: str) -> str:
 
 def figure_of(view: TrendView) -> object:
     query = view.query
-    title = trend_title(query.hist or "", query.quantity or "", query.content, query.axis)
+    label = next((o["label"] for o in view.histograms if o["value"] == query.hist), query.hist or "")
+    title = trend_title(label, query.quantity or "", query.content, query.axis)
     return trend_figure(view.series, view.limits, axis=query.axis, title=title, y_title=query.quantity or "")
 
 

@@ -15,7 +15,7 @@ from pipeline.detectors.base import DetectorPlugin, generic_plugin
 from pipeline.processing.options import OptionSpec, ProcessingOptions
 
 # Modules of this package that hold shared code rather than a detector.
-_NOT_DETECTORS = frozenset({"base", "checks"})
+_NOT_DETECTORS = frozenset({"base", "checks", "names"})
 
 
 def _discover_plugins() -> dict[str, DetectorPlugin]:

@@ -20,6 +20,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
+from pipeline.detectors.names import display_name, plain_text, unique_labels
 from pipeline.histogram import Histogram
 from pipeline.processing.options import OptionSpec, ProcessingOptions
 
@@ -418,12 +419,27 @@ class DetectorPlugin:
         pattern = re.escape(self.subsystem) if self.own_names is None else self.own_names
         return re.search(pattern, name) is not None
 
-    def pretty_name(self, name: str) -> str:
-        return name
+    def explicit_name(self, name: str) -> str | None:
+        """The detector experts' own name for a histogram, or None to let its title or name speak."""
+        return None
+
+    def display_name(self, name: str, title: str = "") -> str:
+        """What every label calls the histogram (`pipeline.detectors.names.display_name`): the explicit
+        name, else its readable ROOT `title`, else its cleaned name."""
+        return display_name(name, title, self.explicit_name(name))
+
+    def labels(self, names: Iterable[str], titles: Mapping[str, str]) -> dict[str, str]:
+        """Plain-text labels for a list of histograms (menus, tiles, trend choices): each one's display
+        name (`titles`: their ROOT titles, by name), two alike told apart by their raw names."""
+        ordered = list(dict.fromkeys(names))
+        shown = [plain_text(self.display_name(name, titles.get(name, ""))) for name in ordered]
+        return dict(zip(ordered, unique_labels(shown, ordered), strict=True))
 
     def draw_hints(self, histogram: Histogram) -> DrawHints:
         # A heatmap is the only sensible way to show a TH2 on the web, whatever ROOT's default was.
-        return DrawHints(pretty_name=self.pretty_name(histogram.name), colz=histogram.dimension == 2)
+        return DrawHints(
+            pretty_name=self.display_name(histogram.name, histogram.title), colz=histogram.dimension == 2
+        )
 
     def scales_by_events(self, name: str) -> bool:
         return False

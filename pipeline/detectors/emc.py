@@ -29,6 +29,7 @@ from pipeline.detectors.base import (
     TrendSpec,
     scale_by_events_if_requested,
 )
+from pipeline.detectors.names import cleaned_name, display_name
 from pipeline.histogram import Histogram
 from pipeline.processing.options import OptionSpec, ProcessingOptions
 
@@ -198,7 +199,15 @@ def _lookup_key(name: str) -> str:
     return name.removeprefix("EMCTRQA_")
 
 
-def emc_pretty_name(name: str) -> str:
+_PATCH_SPECTRUM = re.compile(
+    r"^EMCTRQA_hist(EMCal|DCal)(Max)?PatchAmp(EMC[A-Z0-9]+?)(Online|Offline|Recalc)$"
+)
+
+
+def emc_explicit_name(name: str) -> str | None:
+    """The EMC experts' name for a histogram, or None to let its ROOT title speak: the cluster and cell
+    QA names, "FEE vs TRU · SM 18" for per-supermodule maps (the group's title, short) and the patch
+    amplitude spectra by calorimeter, trigger and source."""
     key = _lookup_key(name)
     if key in _CLUSTER_PRETTY_NAMES:
         return _CLUSTER_PRETTY_NAMES[key]
@@ -207,10 +216,16 @@ def emc_pretty_name(name: str) -> str:
         return f"Cell ID vs Amplitude - {name[-2:]}"
     if "hIDvsTime" in name:
         return f"Cell ID vs Time - {name[-2:]}"
-    pretty = name.removeprefix(NAME_PREFIX)
-    if "hCluster" in name:
-        pretty = pretty.replace("hCluster", "")
-    return pretty
+    sm_number = supermodule_number(name)
+    if sm_number is not None:
+        group = next((g for g in GROUPS if g.grid and g.selector in name), None)
+        if group is not None:
+            return f"{group.title.split(' (')[0]} · SM {sm_number}"
+    if (spectrum := _PATCH_SPECTRUM.match(name)) is not None:
+        calorimeter, is_max, trigger, source = spectrum.groups()
+        kind = "max patch amplitude" if is_max else "patch amplitude"
+        return f"{calorimeter} {kind} ({trigger} {source})"
+    return None
 
 
 def is_scaled_by_events(name: str) -> bool:
@@ -248,7 +263,8 @@ def emc_draw_hints(histogram: Histogram) -> DrawHints:
         overrides.update(log_y=True, grid_lines=True)
     if any(token in name for token in ENERGY_AXIS_TOKENS):
         overrides["secondary_x_axis"] = ENERGY_AXIS
-    return replace(DrawHints(pretty_name=emc_pretty_name(name)), **overrides)
+    pretty_name = display_name(name, histogram.title, emc_explicit_name(name))
+    return replace(DrawHints(pretty_name=pretty_name), **overrides)
 
 
 def default_hot_fastor_threshold(name: str) -> float:
@@ -357,7 +373,8 @@ def emcal_dcal_stacks(names: Iterable[str]) -> list[Stack]:
                 continue
             partner = name.replace(emcal_token, dcal_token)
             if partner in available:
-                shared = emc_pretty_name(name).replace("EMCal", "", 1)
+                # "EMCal max patch amplitude (EMCGAL Online)" -> "EMCal and DCal max patch ...".
+                shared = (emc_explicit_name(name) or cleaned_name(name)).replace("EMCal", "", 1).strip()
                 stacks.append(
                     Stack(
                         name=name,
@@ -375,8 +392,8 @@ def emcal_dcal_stacks(names: Iterable[str]) -> list[Stack]:
 class EMCPlugin(DetectorPlugin):
     """EMC hooks; the logic lives in the module functions above so it can be tested on its own."""
 
-    def pretty_name(self, name: str) -> str:
-        return emc_pretty_name(name)
+    def explicit_name(self, name: str) -> str | None:
+        return emc_explicit_name(name)
 
     def draw_hints(self, histogram: Histogram) -> DrawHints:
         return emc_draw_hints(histogram)

@@ -3,7 +3,7 @@ ZDC and TPC ones included), with titles on as the original's detector experts as
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pipeline.detectors import checks as generic
 from pipeline.detectors.base import CheckSpec, DetectorPlugin, DrawHints, Group, TrendSpec
@@ -18,9 +18,7 @@ class HLTPlugin(DetectorPlugin):
     """HLT hooks: the generic behaviour plus shown titles."""
 
     def draw_hints(self, histogram: Histogram) -> DrawHints:
-        return DrawHints(
-            pretty_name=self.pretty_name(histogram.name), show_title=True, colz=histogram.dimension == 2
-        )
+        return replace(super().draw_hints(histogram), show_title=True)
 
 
 # ---- declared checks on the HLT's key histograms ---------------------------------------------

@@ -23,6 +23,7 @@ from pipeline.detectors.base import (
     bin_range_within,
     project,
 )
+from pipeline.detectors.names import display_name
 from pipeline.histogram import Histogram
 
 SUBSYSTEM = "TPC"
@@ -175,7 +176,7 @@ def tpc_derived_histograms(histograms: Mapping[str, Histogram]) -> dict[str, His
 def tpc_draw_hints(histogram: Histogram) -> DrawHints:
     is_pt_spectrum = "pT_" in histogram.name
     return DrawHints(
-        pretty_name=_PRETTY_NAMES.get(histogram.name, histogram.name),
+        pretty_name=display_name(histogram.name, histogram.title, _PRETTY_NAMES.get(histogram.name)),
         # Titles on, at the TPC experts' request.
         show_title=True,
         colz=histogram.dimension == 2,
@@ -188,8 +189,8 @@ def tpc_draw_hints(histogram: Histogram) -> DrawHints:
 class TPCPlugin(DetectorPlugin):
     """TPC hooks; the logic lives in the module functions above."""
 
-    def pretty_name(self, name: str) -> str:
-        return _PRETTY_NAMES.get(name, name)
+    def explicit_name(self, name: str) -> str | None:
+        return _PRETTY_NAMES.get(name)
 
     def draw_hints(self, histogram: Histogram) -> DrawHints:
         return tpc_draw_hints(histogram)

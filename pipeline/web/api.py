@@ -9,32 +9,27 @@ histogram, 400 for a bad parameter (named in `field`).
 
 from __future__ import annotations
 
-import io
-import json
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import pyarrow.parquet as pq
 from flask import Blueprint, Response, request, url_for
 from werkzeug.utils import secure_filename
 
 from pipeline.detectors import plugin_for
 from pipeline.detectors.base import ProcessedHistogram
-from pipeline.histogram import Histogram
+from pipeline.detectors.names import stored_titles
 from pipeline.processing.options import OptionsError
 from pipeline.processing.query import ViewQuery, renamed
 from pipeline.processing.runs import RunInfo, list_runs
 from pipeline.processing.service import ProcessedView, ProcessingService
-from pipeline.processing.timeslice import MergerMode, SlicePlan, Window
-from pipeline.store_schema import SnapshotMeta, histograms_to_table, parse_snapshot_id
+from pipeline.processing.timeslice import SlicePlan
 from pipeline.web.access import READ, requires
-from pipeline.web.responses import ApiError, error_response, install_json_errors, json_response, jsonable
+from pipeline.web.responses import ApiError, error_response, install_json_errors, json_response
+from pipeline.web.view_record import checks_record, view_parquet, window_record
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 500
 FORMATS = ("json", "parquet")
-VIEW_FOOTER_KEY = b"overwatch_ng.view"  # Parquet footer entry: window, options and checks of the answer
 # Parameters of the API itself, not of the view.
 API_PARAMETERS = ("format", "page", "per_page")
 
@@ -88,12 +83,14 @@ def api_blueprint(service: ProcessingService) -> Blueprint:
         view, query = _view(service, _run_number(run), subsystem)
         classes = _stored_classes(service, view.plan)
         names = set(view.names)
-        plugin = plugin_for(subsystem)
+        labels = plugin_for(subsystem).labels(
+            sorted(names), stored_titles(service.store, view.plan.used_snapshot_ids)
+        )
 
         def entry(name: str) -> dict[str, Any]:
             return {
                 "name": name,
-                "pretty_name": plugin.pretty_name(name),
+                "pretty_name": labels[name],  # as the run page's list says it
                 "class_name": classes.get(name),
                 "derived": name not in classes,  # made by the plug-in from stored ones (no class stored)
                 "url": request.script_root + histogram_api_path(view.run.run, subsystem, name, query),
@@ -104,7 +101,7 @@ def api_blueprint(service: ProcessingService) -> Blueprint:
                 "run": view.run.run,
                 "subsystem": subsystem,
                 "source_subsystem": view.run.source_subsystem,
-                "window": _window(view),
+                "window": window_record(view),
                 "groups": [
                     {"title": group.title, "grid": group.grid, "histograms": group_names}
                     for group, group_names in view.groups
@@ -126,10 +123,9 @@ def api_blueprint(service: ProcessingService) -> Blueprint:
         except KeyError:
             where = f"run {view.run.run} {subsystem} ({view.description})"
             raise ApiError(404, f"no histogram named {name!r} in {where}", "name") from None
-        record = _histogram_record(view, query, processed)
         if output_format == "parquet":
-            return _parquet_response(view, processed.histogram, record)
-        return json_response(record)
+            return _parquet_response(view, query, processed)
+        return json_response(_histogram_record(view, query, processed))
 
     @blueprint.route("/api/<path:unknown>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     @requires(READ)
@@ -234,24 +230,6 @@ def _stored_classes(service: ProcessingService, plan: SlicePlan) -> dict[str, st
     return classes
 
 
-def _window_dict(window: Window | None) -> dict[str, float] | None:
-    if window is None:
-        return None
-    return {"min": round(window.min_minutes, 6), "max": round(window.max_minutes, 6)}
-
-
-def _window(view: ProcessedView) -> dict[str, Any]:
-    """The window asked for, the one the snapshots allowed, and which snapshots made it."""
-    plan = view.plan
-    return {
-        "requested": _window_dict(plan.requested),
-        "returned": _window_dict(plan.returned),
-        "mode": plan.mode,
-        "description": view.description,
-        "snapshots": list(plan.used_snapshot_ids),
-    }
-
-
 def _histogram_record(view: ProcessedView, query: ViewQuery, processed: ProcessedHistogram) -> dict[str, Any]:
     histogram = processed.histogram
     return {
@@ -272,42 +250,18 @@ def _histogram_record(view: ProcessedView, query: ViewQuery, processed: Processe
         "entries": histogram.entries,
         "scaled_by_events": processed.scaled_by_events,
         "n_events": view.n_events,
-        "window": _window(view),
+        "window": window_record(view),
         "parameters": query.to_params(),
-        "checks": [
-            {
-                "check": check.check,
-                "quality": check.quality,
-                "message": check.message,
-                "details": check.details,
-            }
-            for check in processed.checks
-        ],
+        "checks": checks_record(processed.checks),
         "warnings": view.warnings,
     }
 
 
-def _parquet_response(view: ProcessedView, histogram: Histogram, record: Mapping[str, Any]) -> Response:
-    """One row in the store's schema; the footer also holds the answer's window, parameters and checks."""
-    plan = view.plan
-    newest = plan.used_snapshot_ids[-1]
-    key = parse_snapshot_id(newest)
-    meta = SnapshotMeta(
-        run=view.run.run,
-        subsystem=view.run.subsystem,
-        snapshot_time_utc=key.snapshot_time_utc if key else view.run.end_utc,
-        hlt_mode=view.run.hlt_mode,
-        beam_type=view.run.beam_type,
-        merger_reset=plan.mode is MergerMode.RESET,
-    )
-    table = histograms_to_table(newest, meta, [histogram])
-    footer = {key: value for key, value in record.items() if key not in ("values", "variances", "edges")}
-    metadata = {**(table.schema.metadata or {}), VIEW_FOOTER_KEY: json.dumps(jsonable(footer)).encode()}
-    sink = io.BytesIO()
-    pq.write_table(table.replace_schema_metadata(metadata), sink)
-    file_name = secure_filename(f"{view.run.subsystem}_{view.run.run}_{histogram.name}.parquet")
+def _parquet_response(view: ProcessedView, query: ViewQuery, processed: ProcessedHistogram) -> Response:
+    """One row in the store's schema, its footer saying what view it is (`view_record.view_parquet`)."""
+    file_name = secure_filename(f"{view.run.subsystem}_{view.run.run}_{processed.histogram.name}.parquet")
     return Response(
-        sink.getvalue(),
+        view_parquet(view, query, [processed]),
         mimetype="application/vnd.apache.parquet",
         headers={"Content-Disposition": f'attachment; filename="{file_name}"'},
     )

@@ -27,6 +27,9 @@ TPC_NAME = "TPCQA/fHistClusterCharge"
 OLD_RUN, LIVE_RUN = 300000, 300001
 
 
+EDGE_POSITIONS_TITLE = "Edge-position amplitude, EMCal gamma high (online)"
+
+
 @pytest.fixture
 def histograms(make_histogram):
     """The three histograms of a snapshot; `scale` makes later snapshots visibly fuller."""
@@ -49,7 +52,7 @@ def histograms(make_histogram):
             [np.arange(49.0), np.arange(105.0)],
             amplitude,
             class_name="TH2F",
-            title="Edge-position amplitude, EMCal gamma high (online)",
+            title=EDGE_POSITIONS_TITLE,
             axis_titles=("column", "row"),
         )
         charge_bins = np.linspace(0.0, 500.0, 101)
@@ -147,14 +150,15 @@ def test_live_page_updates_without_touching_the_users_choice(dash_duo, data_dir,
     dash_duo.wait_for_contains_text("#run-snapshot-caption", "2 snapshots in run")
     dash_duo.wait_for_contains_text("#run-state", "ongoing")
 
-    # Histograms are found through the EMC plug-in's groups, listed by their pretty names.
+    # Histograms are found through the EMC plug-in's groups, listed by their display names (here the
+    # ROOT titles), the same as the plot's title.
     select(dash_duo, "#run-group", "Other EMC")
-    select(dash_duo, "#run-histogram", "Events")
+    select(dash_duo, "#run-histogram", "Events per trigger class")
     until(lambda: graph(dash_duo, "data[0].type") == "scatter", timeout=10)
-    until(lambda: graph(dash_duo, "layout.title.text") == "Events", timeout=10)
+    until(lambda: graph(dash_duo, "layout.title.text") == "Events per trigger class", timeout=10)
 
     select(dash_duo, "#run-group", "Gamma Trigger High")
-    select(dash_duo, "#run-histogram", "AmpEdgePosEMCGAHOnline")
+    select(dash_duo, "#run-histogram", EDGE_POSITIONS_TITLE)
     until(lambda: graph(dash_duo, "data[0].type") == "heatmap", timeout=10)
     screenshot(dash_duo, "dashboard_live_th2.png")
 
@@ -173,7 +177,7 @@ def test_live_page_updates_without_touching_the_users_choice(dash_duo, data_dir,
     SnapshotStore(data_dir).write_snapshot(meta, [events, edges])
     dash_duo.wait_for_contains_text("#run-snapshot-caption", "3 snapshots in run")
 
-    assert dash_duo.find_element("#run-histogram-value").text == "AmpEdgePosEMCGAHOnline"
+    assert dash_duo.find_element("#run-histogram-value").text == EDGE_POSITIONS_TITLE
     assert dash_duo.find_element("#run-title").text == f"Run {LIVE_RUN} · EMC"
     assert graph(dash_duo, "data[0].type") == "heatmap"
     assert graph(dash_duo, "layout.xaxis.range") == zoomed_x_range
@@ -192,7 +196,7 @@ def test_live_page_updates_without_touching_the_users_choice(dash_duo, data_dir,
     dash_duo.find_element("#run-subsystem-links-TPC").click()
     until(lambda: graph(dash_duo, "layout.title.text") == "TPC cluster charge", timeout=10)
     dash_duo.wait_for_text_to_equal("#run-group-value", "Other TPC")
-    dash_duo.wait_for_text_to_equal("#run-histogram-value", "ClusterCharge")
+    dash_duo.wait_for_text_to_equal("#run-histogram-value", "TPC cluster charge")
     screenshot(dash_duo, "dashboard_live_tpc_th1.png")
 
     # The control-room screen size: the plot and its verdict without scrolling.

@@ -4,18 +4,19 @@ as the page's state, the run list's rules, and the downloads of what a page show
 from __future__ import annotations
 
 import io
+import json
 import time
 from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import uproot
 
 from dashboard.app import create_app
 from dashboard.components.histogram_view import safe_file_name
 from dashboard.context import PageContext
-from dashboard.layout import readable_name
 from dashboard.pages import resolve, routes
 from dashboard.pages import run as run_page
 from dashboard.pages.runs import RUNS_PER_PAGE, jump_target, page_count, runs_on_page
@@ -25,6 +26,7 @@ from pipeline.processing.runs import RunSummary
 from pipeline.processing.service import ProcessingService
 from pipeline.processing.timeslice import Window
 from pipeline.settings import Settings
+from pipeline.store_schema import meta_from_footer
 from tests.dashboard.emulated_run import FASTOR_L0, RUN, EmulatedRun
 
 
@@ -137,20 +139,6 @@ def test_runs_are_paged_fifty_at_a_time_and_the_jump_box_finds_a_run():
         jump_target("abc", summaries, ("EMC",))
 
 
-@pytest.mark.parametrize(
-    ("name", "readable"),
-    [
-        ("FEEvsTRU_SM18", "FEE vs TRU · SM 18"),
-        ("TPCQA/h_tpc_event_recvertex_0", "tpc event recvertex 0"),
-        ("fHistClusterChargeMax", "ClusterChargeMax"),
-        ("TPCQA/fHistDCAr_vs_Phi", "DCAr vs Phi"),
-    ],
-)
-def test_raw_names_get_a_readable_fallback(name, readable):
-    assert readable_name(name) == readable
-    assert readable_name(name, lambda raw: "Pretty") == "Pretty"
-
-
 def test_file_names_are_safe_whatever_the_histogram_name():
     assert (
         safe_file_name("run5000", "TPC", "TPCQA/h dca vs phi", "min1-2.5")
@@ -181,6 +169,29 @@ def test_download_root_and_parquet_hold_the_histograms_on_screen(client, emc_sto
     values = np.asarray(row["values"]).reshape(np.asarray(row["nbins"]) + 2)[1:-1]
     np.testing.assert_allclose(values, expected_values, rtol=1e-12)
     assert (int(row["run"]), row["subsystem"]) == (RUN, "EMC")
+    # The file says what it holds: the slice asked for and returned, with its snapshots, the mode, the
+    # options and that the values are per event (the data API's own footer, one writer for both).
+    footer = json.loads(pq.read_schema(io.BytesIO(parquet.data)).metadata[b"overwatch_ng.view"])
+    assert footer["window"]["requested"] == {"min": 2.0, "max": 4.0}
+    returned = expected.plan.returned
+    assert footer["window"]["returned"] == {"min": returned.min_minutes, "max": returned.max_minutes}
+    assert footer["window"]["snapshots"] == list(expected.plan.used_snapshot_ids)
+    metadata = pq.read_schema(io.BytesIO(parquet.data)).metadata
+    assert footer["window"]["mode"] == "cumulative" and not meta_from_footer(metadata).merger_reset
+    assert footer["parameters"] == {"min": "2", "max": "4", "threshold": "0.2"}
+    assert footer["options"]["scale_by_events"] and footer["options"]["hot_channel_threshold"] == 0.2
+    assert footer["n_events"] == expected.n_events
+    (described,) = footer["histograms"]
+    assert described["name"] == FASTOR_L0 and described["scaled_by_events"]
+    assert [c["check"] for c in described["checks"]] == [
+        c.check for c in expected.histogram(FASTOR_L0).checks
+    ]
+    assert row["snapshot_id"] == expected.plan.used_snapshot_ids[-1]
+    # Reset mode is recorded as such.
+    reset = client.get(f"/download/{RUN}/EMC.parquet{query}&mode=reset")
+    reset_footer = json.loads(pq.read_schema(io.BytesIO(reset.data)).metadata[b"overwatch_ng.view"])
+    assert reset_footer["window"]["mode"] == "reset" and reset_footer["parameters"]["mode"] == "reset"
+    assert meta_from_footer(pq.read_schema(io.BytesIO(reset.data)).metadata).merger_reset
 
 
 def test_bad_downloads_are_named_never_served(client):

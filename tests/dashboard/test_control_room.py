@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 from dash.testing.wait import until
 
@@ -222,3 +223,27 @@ def test_unrelated_maps_get_their_own_colour_scale_supermodules_share_one(settin
     supermodules = group_figure(service, run, RotationEntry("EMC", "FEE vs TRU"))
     grid_maps = [trace for trace in supermodules.data if trace.type == "heatmap"]
     assert len(grid_maps) == 20 and {trace.coloraxis for trace in grid_maps} == {"coloraxis"}
+
+
+def test_the_control_room_draws_a_group_as_the_run_page_does(settings):
+    """The experts' log z on FEE vs TRU (nearly invisible on a linear scale): the control room and the
+    run page's grid take the same draw options from the same rule."""
+    from dashboard.components import histogram_view as hv
+    from dashboard.figures import log10_positive
+    from dashboard.layout import grid_entry
+
+    service = ProcessingService.from_settings(settings)
+    run = service.current_run().run
+    view = service.view(run, "EMC")
+    shown = hv.shown_histograms(view, "EMC", grid_entry("FEE vs TRU"))
+    assert hv.default_logs(shown) == (False, False, True)
+    on_run_page = hv.figure_for(shown, hv.default_logs(shown), "")
+    big_screen = group_figure(service, run, RotationEntry("EMC", "FEE vs TRU"))
+    first = shown.members[0].histogram
+    expected = log10_positive(np.asarray(first.values(), dtype=float).T)
+    for figure in (on_run_page, big_screen):
+        z = np.asarray(figure.data[0].z, dtype=float)
+        np.testing.assert_array_equal(np.isnan(z), np.isnan(expected))
+        np.testing.assert_allclose(z[~np.isnan(z)], expected[~np.isnan(expected)])
+        # The colour bar is labelled with real contents (decades), as a log scale is.
+        assert figure.layout.coloraxis.colorbar.tickmode == "array"

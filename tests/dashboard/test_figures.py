@@ -16,7 +16,6 @@ from dashboard.figures import (
     histogram_figure,
     log10_positive,
     message_figure,
-    pretty_name,
     root_text_to_html,
 )
 from dashboard.layout import (
@@ -102,7 +101,7 @@ def test_th2_heatmap_z_is_values_transposed(th2):
     np.testing.assert_array_equal(heatmap.y, np.arange(105.0))
     assert fig.layout.xaxis.title.text == "column"
     assert fig.layout.yaxis.title.text == "row"
-    assert fig.layout.title.text == "EMCTRQA_histAmpEdgePosEMCGAHOnline"
+    assert fig.layout.title.text == "AmpEdgePosEMCGAHOnline"  # no title: its cleaned name
 
 
 def test_th2_log_z_maps_zeros_to_nan_and_keeps_real_values_for_hover(th2):
@@ -134,11 +133,11 @@ def test_th3_is_drawn_as_xy_projection_with_a_note(make_histogram):
     assert not fig.layout.annotations
 
 
-def test_pretty_name_prefers_a_real_title(make_histogram):
+def test_a_figure_is_titled_with_the_display_name(make_histogram):
     plain = make_histogram("TPCQA/fHistClusterCharge", [[0, 1]], [1.0])
     titled = make_histogram("x", [[0, 1]], [1.0], title="Cluster charge")
-    assert pretty_name(plain) == "fHistClusterCharge"
-    assert pretty_name(titled) == "Cluster charge"
+    assert histogram_figure(plain).layout.title.text == "ClusterCharge"
+    assert histogram_figure(titled).layout.title.text == "Cluster charge"
     assert histogram_figure(plain, title="Custom").layout.title.text == "Custom"
 
 

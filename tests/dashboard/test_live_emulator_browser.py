@@ -13,6 +13,7 @@ from dashboard.app import create_app
 from pipeline.settings import Settings
 from pipeline.status import read_all_status
 from tests.dashboard.browser import graph, open_page, screenshot, select
+from tests.dashboard.emulated_run import FASTOR_L0_LABEL, FASTOR_L0_PLOT_TITLE
 from tests.ports import free_tcp_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.network]
@@ -49,8 +50,8 @@ def test_emulator_run_is_listed_drawn_and_follows_live_data(dash_duo, live_chain
     dash_duo.wait_for_text_to_equal("#run-title", f"Run {FIRST_RUN} · EMC")
 
     select(dash_duo, "#run-group", "FastOR")
-    select(dash_duo, "#run-histogram", "FastORL0")
-    until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0", timeout=15)
+    select(dash_duo, "#run-histogram", FASTOR_L0_LABEL)
+    until(lambda: graph(dash_duo, "layout.title.text") == FASTOR_L0_PLOT_TITLE, timeout=15)
     until(lambda: (graph(dash_duo, "data.length") or 0) >= 1, timeout=10)
     # The emulator's injected hot FastORs are flagged from live data.
     dash_duo.wait_for_contains_text("#run-check-results", "hot FastOR", timeout=15)
@@ -60,7 +61,7 @@ def test_emulator_run_is_listed_drawn_and_follows_live_data(dash_duo, live_chain
     until(lambda: _snapshots_in_run(dash_duo) >= first + 2, timeout=20)
     stored = {status.subsystem: status.snapshots_stored for status in read_all_status(live_chain.data_dir)}
     assert set(stored) == {"EMC", "TPC", "HLT"} and min(stored.values()) >= 1
-    assert dash_duo.find_element("#run-histogram-value").text == "FastORL0"
+    assert dash_duo.find_element("#run-histogram-value").text == FASTOR_L0_LABEL
     screenshot(dash_duo, "live_emulator_fastor.png")
     assert dash_duo.get_logs() == []
 

@@ -33,7 +33,14 @@ from tests.dashboard.browser import (
     type_into,
     visibility,
 )
-from tests.dashboard.emulated_run import FASTOR_L0, RUN, EmulatedRun
+from tests.dashboard.emulated_run import (
+    FASTOR_L0,
+    FASTOR_L0_AMP_LABEL,
+    FASTOR_L0_LABEL,
+    FASTOR_L0_PLOT_TITLE,
+    RUN,
+    EmulatedRun,
+)
 
 pytestmark = pytest.mark.browser
 N_SNAPSHOTS = 6
@@ -80,7 +87,7 @@ def test_a_deep_link_reproduces_the_view_and_back_forward_step_through_choices(d
     until(lambda: _hot_ids(dash_duo) == expected_ids, timeout=10)
     dash_duo.wait_for_contains_text("#run-slice-description", expected.description)
     assert dash_duo.find_element("#run-group-value").text == "FastOR"
-    assert dash_duo.find_element("#run-histogram-value").text == "FastORL0"
+    assert dash_duo.find_element("#run-histogram-value").text == FASTOR_L0_LABEL
     assert dash_duo.find_element("#run-opt-threshold").get_attribute("value") == "0.2"
     assert dash_duo.find_element("#run-slice-min").get_attribute("value") == "2"
     dash_duo.wait_for_text_to_equal("#run-live-badge", "❚❚ Paused · fixed time slice")
@@ -100,17 +107,17 @@ def test_a_deep_link_reproduces_the_view_and_back_forward_step_through_choices(d
     screenshot(dash_duo, "pages_deep_link_1920.png")
 
     # A new choice is a new history entry; back and forward restore each view exactly.
-    select(dash_duo, "#run-histogram", "FastORL0Amp")
-    until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0Amp", timeout=10)
+    select(dash_duo, "#run-histogram", FASTOR_L0_AMP_LABEL)
+    until(lambda: graph(dash_duo, "layout.title.text") == FASTOR_L0_AMP_LABEL, timeout=10)
     assert "hist=EMCTRQA_histFastORL0Amp" in current_search(dash_duo)
     dash_duo.driver.back()
-    until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0", timeout=10)
-    dash_duo.wait_for_text_to_equal("#run-histogram-value", "FastORL0")
+    until(lambda: graph(dash_duo, "layout.title.text") == FASTOR_L0_PLOT_TITLE, timeout=10)
+    dash_duo.wait_for_text_to_equal("#run-histogram-value", FASTOR_L0_LABEL)
     until(lambda: _close(trace_y(dash_duo, "content"), expected_l0.histogram.values()), timeout=10)
     assert _hot_ids(dash_duo) == expected_ids
     dash_duo.driver.forward()
-    until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0Amp", timeout=10)
-    dash_duo.wait_for_text_to_equal("#run-histogram-value", "FastORL0Amp")
+    until(lambda: graph(dash_duo, "layout.title.text") == FASTOR_L0_AMP_LABEL, timeout=10)
+    dash_duo.wait_for_text_to_equal("#run-histogram-value", FASTOR_L0_AMP_LABEL)
     assert dash_duo.get_logs() == []
 
 
@@ -123,7 +130,7 @@ def test_a_threshold_flagging_thousands_stays_readable(dash_duo, tmp_path, emc_r
     _start(dash_duo, tmp_path, emc_run.store.data_dir)
     set_viewport(dash_duo, 1600, 1000)
     open_page(dash_duo, f"/run/{RUN}/EMC?group=FastOR&hist={FASTOR_L0}")
-    until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0", timeout=15)
+    until(lambda: graph(dash_duo, "layout.title.text") == FASTOR_L0_PLOT_TITLE, timeout=15)
     type_into(dash_duo, "#run-opt-threshold", "0.000001", enter=True)
     dash_duo.wait_for_contains_text("#run-check-results", f"{len(flagged):,} FastOR ids — show all")
     ringed = f"above threshold ({len(flagged):,}; {MAX_MARKED_CHANNELS} highest ringed)"
@@ -171,7 +178,7 @@ def test_an_open_dropdown_stays_open_across_live_updates(dash_duo, tmp_path, emc
 def test_every_control_of_the_run_page_is_reached_by_keyboard(dash_duo, tmp_path, emc_run):
     _start(dash_duo, tmp_path, emc_run.store.data_dir)
     open_page(dash_duo, f"/run/{RUN}/EMC?group=FastOR&hist={FASTOR_L0}")
-    until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0", timeout=15)
+    until(lambda: graph(dash_duo, "layout.title.text") == FASTOR_L0_PLOT_TITLE, timeout=15)
     body = dash_duo.find_element("body")
     body.click()
     reached = []

@@ -200,6 +200,7 @@ def test_quality_strip_and_history_from_the_qc_store(qc_data_dir, tmp_path):
     table_texts = _texts(history_table(history))
     assert f"{len(history)} flagged channels in this run, {int(history['new'].sum())} new" in table_texts
     assert str(HOT_FASTOR_ID) in table_texts
+    assert "Hot FastORs" in table_texts and "hot_fastors" not in table_texts  # the check's title
     assert subsystem_quality(service, FAULT_RUN, ["EMC", "TPC"]) == {"EMC": "Bad", "TPC": None}
     assert quality_button_class("Bad") == "btn-danger" and quality_button_class(None) == "btn-outline-primary"
 
@@ -230,12 +231,25 @@ def test_control_room_tile_takes_the_aggregated_quality_when_qc_checked_the_run(
     service = ProcessingService(SnapshotStore(qc_data_dir), tmp_path / "cache")
     run = type("Run", (), {"run": FAULT_RUN})()
     quality, message = _aggregated(service, run, "EMC")
-    assert quality == "Bad" and message.startswith("Bad: EMCTRQA_histFastORL0 hot_fastors")
+    # Named as the pages name them: the histogram's title and the check's, not the raw names.
+    assert quality == "Bad" and message.startswith("Bad: FastOR L0 (hits with ADC > 0) · Hot FastORs")
     tile = tile_for(report(), [check("Good")], (quality, message))
     assert tile.colour == "bad"
-    assert tile.quality_line.startswith("QC · Bad: EMCTRQA_histFastORL0 hot_fastors (+")
+    assert tile.quality_line.startswith("QC · Bad: FastOR L0 (hits with ADC > 0) · Hot FastORs (+")
     assert tile_for(report(), [], ("Good", "")).quality_line == "QC · Good"
     # Not checked by QC: the shown histograms' checks decide, as before; stale data stay grey.
     assert _aggregated(service, type("Run", (), {"run": 1})(), "EMC") is None
     assert tile_for(report(), [check("Medium", "off")], None).colour == "warning"
     assert tile_for(report(last_run=0), [], (quality, message)).colour == "stale"
+
+
+def test_trend_choices_and_title_use_the_display_names(qc_data_dir, tmp_path):
+    from dashboard.pages.trending import figure_of
+
+    service = ProcessingService(SnapshotStore(qc_data_dir), tmp_path / "cache")
+    view = resolve_trend(service, "EMC", TrendQuery(FAULT_RUN, FASTOR_L0, "hot_channels"))
+    labels = {option["value"]: option["label"] for option in view.histograms}
+    assert labels[FASTOR_L0] == "FastOR L0 (hits with ADC > 0)"  # the value stays the raw name (URL)
+    assert not any(label.startswith("EMCTRQA_") for label in labels.values())
+    title = figure_of(view).layout.title.text
+    assert title.startswith("hot_channels of FastOR L0 (hits with ADC") and FASTOR_L0 not in title

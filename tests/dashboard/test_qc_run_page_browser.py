@@ -11,7 +11,9 @@ from dash.testing.wait import until
 
 from dashboard.app import create_app
 from dashboard.ids import RunQC
+from dashboard.layout import grid_entry
 from dashboard.qc_links import run_page_url
+from dashboard.url_state import ViewQuery
 from pipeline.detectors import plugin_for
 from pipeline.detectors.base import count_events
 from pipeline.qc.references import get_reference, set_reference
@@ -65,12 +67,14 @@ def test_run_page_shows_quality_alarms_reference_overlay_and_history(dash_duo, q
     # Above the plot: EMC and the FastOR group are Bad, and the new-hot-FastOR alarm of this run is there.
     until(lambda: _text(dash_duo, "#runqc-subsystem-quality") == "EMC · Bad", timeout=20)
     assert _text(dash_duo, "#runqc-group-quality") == "FastOR · Bad"
-    dash_duo.wait_for_contains_text(f"#{RunQC.STRIP}", "Alarm new_hot_fastor (active) EMCTRQA_histFastORL0")
+    dash_duo.wait_for_contains_text(
+        f"#{RunQC.STRIP}", "Alarm new_hot_fastor (active) FastOR L0 (hits with ADC > 0)"
+    )
     assert dash_duo.find_elements(".qc-alarm-here")  # the alarm on the shown group is marked as such
     # History: the injected hot FastOR is new in this run; the emulator's built-in ones were seen before.
     dash_duo.wait_for_contains_text(f"#{RunQC.HISTORY}", "new")
     new_rows = [row.text.split() for row in dash_duo.find_elements(f"#{RunQC.HISTORY} tr.channel-new")]
-    assert ["hot_fastors", str(HOT_FASTOR_ID)] in [row[:2] for row in new_rows]
+    assert ["Hot", "FastORs", str(HOT_FASTOR_ID)] in [row[:3] for row in new_rows]  # the check's title
     for width, height in SIZES:
         set_viewport(dash_duo, width, height)
         for selector in ("#runqc-subsystem-quality", "#runqc-group-quality", ".qc-alarm-here a"):
@@ -81,6 +85,17 @@ def test_run_page_shows_quality_alarms_reference_overlay_and_history(dash_duo, q
                 timeout=5,
             )
         screenshot(dash_duo, f"qc_run_page_strip_{width}x{height}.png")
+
+    # A grid says what its members' checks are (the QC verdicts its strip aggregates), never "no checks".
+    grid = "FastOR L0 (hits with ADC > 0)"
+    open_page(dash_duo, f"/run/{FAULT_RUN}/EMC" + ViewQuery(group=grid, hist=grid_entry(grid)).to_search())
+    dash_duo.wait_for_contains_text(
+        ".grid-checks-header", "Checks of the 20 histograms in this grid", timeout=20
+    )
+    assert "No checks" not in _text(dash_duo, ".grid-checks")
+    assert _text(dash_duo, ".grid-checks-more").endswith(" Good")
+    until(lambda: visibility(dash_duo, ".grid-checks-header", scroll="center") == "visible", timeout=5)
+    screenshot(dash_duo, "qc_run_page_grid_checks_1920x1080.png")
 
     # Reference overlay of a 1D histogram: the reference normalised to this run's events, and the ratio.
     open_page(dash_duo, run_page_url(FAULT_RUN, "EMC", CLUSTER_ENERGY))

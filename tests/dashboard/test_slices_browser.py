@@ -31,7 +31,14 @@ from tests.dashboard.browser import (
     trace_y,
     type_into,
 )
-from tests.dashboard.emulated_run import FASTOR_L0, RUN, EmulatedRun
+from tests.dashboard.emulated_run import (
+    FASTOR_L0,
+    FASTOR_L0_AMP_LABEL,
+    FASTOR_L0_LABEL,
+    FASTOR_L0_PLOT_TITLE,
+    RUN,
+    EmulatedRun,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -70,8 +77,8 @@ def test_groups_slices_options_and_checks(dash_duo, tmp_path, emc_run):
 
     # Navigate by the plug-in's groups; the list shows pretty names.
     select(dash_duo, "#run-group", FASTOR_GROUP)
-    select(dash_duo, "#run-histogram", "FastORL0")
-    until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0", timeout=10)
+    select(dash_duo, "#run-histogram", FASTOR_L0_LABEL)
+    until(lambda: graph(dash_duo, "layout.title.text") == FASTOR_L0_PLOT_TITLE, timeout=10)
 
     # The check at the default threshold finds exactly the injected hot FastORs, all of them known ones.
     dash_duo.wait_for_contains_text("#run-check-results", "4 hot FastORs (4 known) above 0.01")
@@ -102,7 +109,7 @@ def test_groups_slices_options_and_checks(dash_duo, tmp_path, emc_run):
     type_into(dash_duo, "#run-opt-threshold", "-1", enter=True)
     dash_duo.wait_for_contains_text("#run-options-error", "hot_channel_threshold")
     assert "Traceback" not in dash_duo.find_element("#run-options-error").text
-    assert graph(dash_duo, "layout.title.text") == "FastORL0"
+    assert graph(dash_duo, "layout.title.text") == FASTOR_L0_PLOT_TITLE
     assert trace_y(dash_duo, "content") == plotted_before
     assert _hot_ids(dash_duo) == expected_ids
     type_into(dash_duo, "#run-opt-threshold", "abc", enter=True)
@@ -155,7 +162,7 @@ def test_groups_slices_options_and_checks(dash_duo, tmp_path, emc_run):
     emc_run.store_snapshot()
     newest = ProcessingService(emc_run.store, tmp_path / "c2", ("EMC",)).view(RUN, "EMC")
     until(lambda: _close(trace_y(dash_duo, "content"), newest.histogram(FASTOR_L0).histogram.values()), 10)
-    assert dash_duo.find_element("#run-histogram-value").text == "FastORL0"
+    assert dash_duo.find_element("#run-histogram-value").text == FASTOR_L0_LABEL
     assert dash_duo.driver.execute_script("return window.__same_page === true;")
     assert dash_duo.get_logs() == []
 
@@ -170,15 +177,18 @@ def test_hinted_drawing_in_the_browser(dash_duo, tmp_path, emc_run):
     assert graph(dash_duo, "layout.annotations.map(a => a.text)")[:4] == ["SM 18", "SM 19", "SM 16", "SM 17"]
     screenshot(dash_duo, "slices_fee_grid.png")
     select(dash_duo, "#run-group", FASTOR_GROUP)
-    select(dash_duo, "#run-histogram", "FastORL0Amp")
-    until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0Amp", timeout=10)
+    select(dash_duo, "#run-histogram", FASTOR_L0_AMP_LABEL)
+    until(lambda: graph(dash_duo, "layout.title.text") == FASTOR_L0_AMP_LABEL, timeout=10)
     until(lambda: graph(dash_duo, "layout.shapes.length") == 22, timeout=10)
     assert dash_duo.find_element("#run-log-z").is_selected()  # the EMC experts' log z
     screenshot(dash_duo, "slices_tru_grid.png")
 
     select(dash_duo, "#run-group", "Gamma Trigger High")
-    select(dash_duo, "#run-histogram", "EMCal and DCal MaxPatchAmpEMCGAHOnline")
-    until(lambda: graph(dash_duo, "layout.title.text") == "EMCal and DCal MaxPatchAmpEMCGAHOnline", 10)
+    select(dash_duo, "#run-histogram", "EMCal and DCal max patch amplitude (EMCGAH Online)")
+    until(
+        lambda: graph(dash_duo, "layout.title.text") == "EMCal and DCal max patch amplitude (EMCGAH Online)",
+        10,
+    )
     assert graph(dash_duo, "data.filter(t => t.showlegend !== false).map(t => t.name)") == ["EMCal", "DCal"]
     assert graph(dash_duo, "layout.yaxis.type") == "log"
     assert graph(dash_duo, "layout.xaxis2.ticktext")[:3] == ["0", "20", "40"]
@@ -230,8 +240,8 @@ def test_the_merger_mode_follows_how_each_run_was_recorded(dash_duo, tmp_path, r
     dash_duo.wait_for_text_to_equal("#run-live-badge", "● Live")
     until(lambda: radio_choice(dash_duo, "#run-merger-mode") == "reset", timeout=10)
     select(dash_duo, "#run-group", FASTOR_GROUP)
-    select(dash_duo, "#run-histogram", "FastORL0")
-    until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0", timeout=10)
+    select(dash_duo, "#run-histogram", FASTOR_L0_LABEL)
+    until(lambda: graph(dash_duo, "layout.title.text") == FASTOR_L0_PLOT_TITLE, timeout=10)
     # The full run is every increment added up, not the newest one alone.
     until(lambda: _close(trace_y(dash_duo, "content"), summed), timeout=10)
     dash_duo.wait_for_contains_text("#run-snapshot-caption", "reset mode")

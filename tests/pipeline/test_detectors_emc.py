@@ -126,20 +126,21 @@ def test_missing_supermodule_keeps_row_order() -> None:
 @pytest.mark.parametrize(
     ("name", "pretty_name"),
     [
-        ("EMCTRQA_histFastORL0_SM3", "FastORL0_SM3"),
-        ("EMCTRQA_histAmpEdgePosEMCGAHOffline", "AmpEdgePosEMCGAHOffline"),
+        ("EMCTRQA_histFastORL0_SM3", "FastOR L0 · SM 3"),
+        ("EMCTRQA_histFEEvsTRU_SM18", "FEE vs TRU · SM 18"),
+        ("EMCTRQA_histAmpEdgePosEMCGAHOffline", "AmpEdgePosEMCGAHOffline"),  # no title: cleaned
         ("hClusterEneEMCAL", "Cluster E"),
         ("hClusterM20", "Cluster M20"),
         ("hClusterNumVsV0", "Number of Clusters vs V0 amplitude"),
-        ("hClusterSomethingNew", "SomethingNew"),
+        ("hClusterSomethingNew", "hClusterSomethingNew"),
         ("hIDvsAmpLG", "Cell ID vs Amplitude - LG"),
         ("hIDvsAmpHG", "Cell ID vs Amplitude - HG"),
         ("hIDvsTimeHG", "Cell ID vs Time - HG"),
-        ("fHistTPCTrackPt", "fHistTPCTrackPt"),
+        ("fHistTPCTrackPt", "TPCTrackPt"),  # no title: cleaned
     ],
 )
 def test_pretty_names(name: str, pretty_name: str) -> None:
-    assert PLUGIN.pretty_name(name) == pretty_name
+    assert PLUGIN.display_name(name) == pretty_name
 
 
 def test_supermodule_histograms_are_titled_by_supermodule(make_histogram) -> None:
@@ -329,7 +330,7 @@ def test_emcal_and_dcal_spectra_form_stacks() -> None:
     assert first.labels == ("EMCal", "DCal")
     assert first.styles == (EMCAL_STYLE, DCAL_STYLE)
     assert (EMCAL_STYLE.symbol, DCAL_STYLE.symbol) == ("circle", "circle-open")
-    assert first.title == "EMCal and DCal PatchAmpEMCGAHOffline"
+    assert first.title == "EMCal and DCal patch amplitude (EMCGAH Offline)"
 
 
 def test_outlier_check_is_opt_in(make_histogram) -> None:

@@ -31,7 +31,7 @@ def test_every_histogram_is_in_the_one_hlt_group() -> None:
 def test_titles_shown_and_th2_as_heatmap(make_histogram) -> None:
     th2 = make_histogram("fHistTPCdEdxMaxIROC", [[0, 1, 2], [0, 1]], [[3.0], [4.0]])
     hints = PLUGIN.draw_hints(th2)
-    assert hints.show_title and hints.colz and hints.pretty_name == "fHistTPCdEdxMaxIROC"
+    assert hints.show_title and hints.colz and hints.pretty_name == "TPCdEdxMaxIROC"  # no title: cleaned
     th1 = make_histogram("fHistTPCTrackPt", [[0, 1, 2]], [3.0, 4.0])
     assert PLUGIN.draw_hints(th1).show_title and not PLUGIN.draw_hints(th1).colz
 

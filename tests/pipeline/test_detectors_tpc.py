@@ -114,7 +114,7 @@ def test_dca_vs_phi_per_side_sums_the_eta_bins_of_that_side(sources, derived, ki
         assert result.axis_titles[:2] == ("#phi (rad)", f"DCA{kind} (cm)")
         sign = "positive" if charge == "pos" else "negative"
         expected_name = f"DCA{kind} vs Phi for {sign} tracks on {side.upper()} side"
-        assert PLUGIN.pretty_name(result.name) == result.title == expected_name
+        assert PLUGIN.display_name(result.name) == result.title == expected_name
 
 
 def test_sides_are_chosen_by_eta_value_not_bin_number() -> None:
@@ -141,7 +141,7 @@ def test_eta_vs_phi_per_charge(sources, derived, charge, sign) -> None:
     np.testing.assert_array_equal(result.variances_flow, source.variances_flow.sum(axis=0).T)
     assert result.axis_titles[:2] == ("#phi (rad)", "#eta")
     # The original called both "negative" (stale loop variable).
-    assert PLUGIN.pretty_name(result.name) == f"Eta vs Phi of {sign} tracks"
+    assert PLUGIN.display_name(result.name) == f"Eta vs Phi of {sign} tracks"
 
 
 @pytest.mark.parametrize(("charge", "sign"), [("pos", "positive"), ("neg", "negative")])

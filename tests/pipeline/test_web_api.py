@@ -94,7 +94,7 @@ def test_histogram_list_has_names_classes_groups_and_encoded_urls(client):
     assert sorted(by_name) == [EVENTS, FASTOR, ODD_NAME]
     assert by_name[ODD_NAME]["class_name"] == "TH1F" and by_name[FASTOR]["class_name"] == "TH1D"
     assert by_name[ODD_NAME]["url"] == ODD_URL
-    assert by_name[FASTOR]["pretty_name"] == "FastORL0"  # the EMC plug-in's name, as on the page
+    assert by_name[FASTOR]["pretty_name"] == "FastOR L0 hits"  # its ROOT title, as the run page lists it
     groups = {group["title"]: group["histograms"] for group in listing["groups"]}
     assert groups["FastOR"] == [FASTOR] and groups["Non EMC"] == [ODD_NAME]
     assert listing["window"]["snapshots"] == ["EMC_7001_20231114T221620.000000"]
@@ -163,6 +163,8 @@ def test_parquet_is_the_store_schema_read_back_with_pandas(client):
     assert parquet.schema.remove_metadata() == SNAPSHOT_SCHEMA.remove_metadata()
     view = json.loads(parquet.schema.metadata[b"overwatch_ng.view"])
     assert view["window"]["requested"] == {"min": 1.0, "max": 3.0}
+    assert [h["name"] for h in view["histograms"]] == [ODD_NAME]
+    assert view["parameters"] == {"min": "1", "max": "3"}
 
 
 @pytest.mark.parametrize(
