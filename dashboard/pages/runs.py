@@ -194,7 +194,7 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
             # The same pager under 50 rows: nobody should scroll back up to turn the page.
             html.Div(_pager(Runs.PAGINATION_BOTTOM, pages, page), className="runs-pagination mt-2 mb-4"),
             # The query of the page shown; the browser's URL is corrected to it (`?page=99` of 3 pages).
-            dcc.Store(id=Runs.SHOWN_SEARCH, data=page_search(page)),
+            dcc.Store(id=Runs.SHOWN_SEARCH, data=None),
             html.Span(id=Runs.URL_FIXED, hidden=True),
             dcc.Interval(id=Runs.REFRESH, interval=max(context.settings.status_refresh_ms, 2000)),
             # What the table shows, so a refresh with nothing new leaves it (and the user's focus) alone.
@@ -280,20 +280,24 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         Input(Runs.LOCATION, "search"),
         Input(Runs.PAGINATION, "active_page"),
         Input(Runs.PAGINATION_BOTTOM, "active_page"),
-        prevent_initial_call=True,
+        State(Runs.LOCATION, "pathname"),
     )
-    def page_in_url(search, active_page, bottom_page):
+    def page_in_url(search, active_page, bottom_page, pathname):
         """A pager writes ?page= (a history entry) and moves the other pager; back/forward or a link
-        set both. One callback for every direction: several would form a loop, which Dash refuses."""
+        set both. One callback for every direction: several would form a loop, which Dash refuses.
+        Only for this page's own paths: leaving it (a link, pushState) changes this page's Location
+        too, for a moment, and its query is then another page's."""
+        if pathname not in PATHS:
+            raise PreventUpdate
         n_runs = len(service.run_summaries())
-        if ctx.triggered_id == Runs.LOCATION:
+        if ctx.triggered_id in (None, Runs.LOCATION):  # None: the page opened (?page=99 of 3)
             page = clamped_page(query_dict(search).get("page"), n_runs)
             shown = page_search(page)
             return (
                 no_update,
                 no_update if page == active_page else page,
                 no_update if page == bottom_page else page,
-                shown if shown != (search or "") else no_update,
+                {"path": pathname, "search": shown} if shown != (search or "") else no_update,
             )
         clicked = bottom_page if ctx.triggered_id == Runs.PAGINATION_BOTTOM else active_page
         page = clamped_page(clicked, n_runs)
@@ -310,13 +314,15 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     app.clientside_callback(
         """function(shown) {
             var path = window.location.pathname;
-            if (typeof shown === "string" && window.location.search !== shown) {
-                window.history.replaceState(window.history.state, "", path + shown + window.location.hash);
+            if (shown && shown.path === path && window.location.search !== shown.search) {
+                var url = path + shown.search + window.location.hash;
+                window.history.replaceState(window.history.state, "", url);
             }
-            return shown;
+            return "";
         }""",
         Output(Runs.URL_FIXED, "children"),
         Input(Runs.SHOWN_SEARCH, "data"),
+        prevent_initial_call=True,
     )
 
     @callback_role(app, Role.SHIFTER)

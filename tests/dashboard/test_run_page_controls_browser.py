@@ -30,7 +30,7 @@ from tests.dashboard.browser import (
     type_into,
     visibility,
 )
-from tests.dashboard.emulated_run import FASTOR_L0, RUN, EmulatedRun
+from tests.dashboard.emulated_run import FASTOR_L0, FASTOR_L0_PLOT_TITLE, RUN, EmulatedRun
 
 pytestmark = pytest.mark.browser
 N_SNAPSHOTS = 6
@@ -111,7 +111,7 @@ def test_typing_holds_live_updates_visibly_and_a_value_typed_back_releases_them(
 def test_enter_applies_a_slice_and_the_controls_show_the_window_plotted(dash_duo, tmp_path, emc_run):
     _start(dash_duo, tmp_path, emc_run.store.data_dir, refresh_ms=1000)
     open_page(dash_duo, f"/run/{RUN}/EMC?group=FastOR&hist={FASTOR_L0}")
-    until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0", timeout=15)
+    until(lambda: graph(dash_duo, "layout.title.text") == FASTOR_L0_PLOT_TITLE, timeout=15)
     full = ["0", str(N_SNAPSHOTS - 1)]
     until(lambda: _slider_thumbs(dash_duo) == full, timeout=5)
 
@@ -147,7 +147,7 @@ def _displayed(dash_duo, selector: str) -> list[bool]:
 def test_a_page_offers_only_its_subsystems_options(dash_duo, tmp_path, emc_run):
     _start(dash_duo, tmp_path, emc_run.store.data_dir)
     open_page(dash_duo, f"/run/{RUN}/EMC?group=FastOR&hist={FASTOR_L0}")
-    until(lambda: graph(dash_duo, "layout.title.text") == "FastORL0", timeout=15)
+    until(lambda: graph(dash_duo, "layout.title.text") == FASTOR_L0_PLOT_TITLE, timeout=15)
     plugin_boxes = f"[id*='{Run.PLUGIN_OPTION}']"
     assert _displayed(dash_duo, plugin_boxes) == [True]  # EMC's outlier n sigma
     assert dash_duo.find_element(f"#{Run.THRESHOLD}").is_displayed()
