@@ -13,6 +13,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from pipeline.detectors.base import CheckResult
+from pipeline.wording import counted
 
 # O2 QualityControl's traffic lights.
 QUALITY_COLORS = {"Good": "success", "Medium": "warning", "Bad": "danger", "Null": "secondary"}
@@ -79,7 +80,7 @@ def grid_checks_panel(verdicts: Sequence[MemberVerdict], n_members: int) -> html
             )
         )
     more = len(shown) - GRID_LINES
-    good = f"{'all ' if not shown else ''}{n_good} check{'' if n_good == 1 else 's'} Good"
+    good = f"{'all ' if not shown else ''}{counted(n_good, 'check')} Good"
     tail = [f"{more} more not Good" if more > 0 else "", good if n_good else ""]
     if any(tail):
         lines.append(

@@ -33,6 +33,7 @@ import enum
 from dataclasses import dataclass
 
 from pipeline.status import HEARTBEAT_EVERY_S, PUSH, RATE_WINDOW_S, ZMQ, ReceiverStatus
+from pipeline.wording import counted
 
 # Slack on top of a receiver's own period + timeout before its merger counts as silent, and on top of
 # its heartbeat interval before the receiver counts as not responding.
@@ -143,7 +144,7 @@ def receiver_liveness(
         )
     if status.consecutive_timeouts > 0 or reply_age > deadline:
         unanswered = status.consecutive_timeouts
-        count = f" ({unanswered} request{'' if unanswered == 1 else 's'} unanswered)" if unanswered else ""
+        count = f" ({counted(unanswered, 'request')} unanswered)" if unanswered else ""
         return verdict(
             ReceiverState.MERGER_SILENT,
             f"no reply from {status.endpoint or 'the merger'} for {reply_age:.0f} s{count}",

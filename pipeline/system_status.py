@@ -10,8 +10,10 @@ all read this model; none of them reads a status file itself.
 
 from __future__ import annotations
 
+import html
 import logging
 import os
+import re
 import shutil
 import threading
 import time
@@ -29,6 +31,7 @@ from pipeline.status import ReceiverStatus, read_all_status
 log = logging.getLogger(__name__)
 
 SITE_BODY_CHARS = 200  # of a site's answer kept as its detail
+SITE_READ_BYTES = 16384  # read of it: enough for an HTML error page's title
 
 
 class SiteState:
@@ -192,15 +195,30 @@ def reports_for(
     ]
 
 
+def answer_text(raw: bytes) -> str:
+    """What a site answered, as a line a person reads: a status body as it is ("Alive", "Not alive: ..."),
+    an HTML page (a proxy's or a server's error page) by its title, else its text without tags."""
+    text = raw.decode("utf-8", "replace").strip()
+    if text.startswith("<") or "<html" in text[:200].lower():
+        title = _HTML_TITLE.search(text)
+        text = title.group(1) if title else _HTML_TAG.sub(" ", text)
+        text = " ".join(html.unescape(text).split())
+    return text[:SITE_BODY_CHARS]
+
+
+_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_HTML_TAG = re.compile(r"<script.*?</script>|<style.*?</style>|<[^>]*>", re.IGNORECASE | re.DOTALL)
+
+
 def fetch_site(url: str, timeout_s: float) -> SiteStatus:
     """GET `url` once: up (200), down (another HTTP status) or unreachable."""
     checked = time.time()
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as answer:
-            body = answer.read(SITE_BODY_CHARS).decode("utf-8", "replace").strip()
+            body = answer_text(answer.read(SITE_READ_BYTES))
             return SiteStatus(url, SiteState.UP, body or f"HTTP {answer.status}", checked)
     except urllib.error.HTTPError as error:
-        body = error.read(SITE_BODY_CHARS).decode("utf-8", "replace").strip()
+        body = answer_text(error.read(SITE_READ_BYTES))
         return SiteStatus(
             url, SiteState.DOWN, f"HTTP {error.code}: {body}" if body else f"HTTP {error.code}", checked
         )

@@ -15,10 +15,7 @@ import numpy as np
 from pipeline.compare import chi2_test, kolmogorov_test
 from pipeline.detectors.base import CheckParameters, CheckResult, CheckSpec, Quality
 from pipeline.histogram import Histogram
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
+from pipeline.wording import counted
 
 
 def _enough_events(parameters: CheckParameters) -> bool:
@@ -85,7 +82,7 @@ def hot_channels_along_y(histogram: Histogram, parameters: CheckParameters) -> C
     return CheckResult(
         "hot_channels",
         quality,
-        f"{_plural(len(ids), 'noisy channel bin')}{note} above {parameters['factor']:g} x median "
+        f"{counted(len(ids), 'noisy channel bin')}{note} above {parameters['factor']:g} x median "
         f"({shown:.3g})",
         threshold=shown,
         threshold_source="default",
@@ -118,7 +115,7 @@ def dead_channels(histogram: Histogram, parameters: CheckParameters) -> CheckRes
     return CheckResult(
         "dead_channels",
         quality,
-        f"{_plural(count, 'dead channel')} (median {median:g} counts)",
+        f"{counted(count, 'dead channel')} (median {median:g} counts)",
         threshold=0.0,
         threshold_source="default",
         flagged_ids=tuple(int(i) for i in dead),
@@ -185,7 +182,7 @@ def sector_efficiency(histogram: Histogram, parameters: CheckParameters) -> Chec
     return CheckResult(
         "sector_efficiency",
         quality,
-        f"{_plural(count, 'sector')}{note} below {minimum:g} x the median sector",
+        f"{counted(count, 'sector')}{note} below {minimum:g} x the median sector",
         threshold=minimum,
         threshold_source="default",
         flagged_ids=tuple(low_sectors),

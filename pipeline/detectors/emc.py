@@ -32,6 +32,7 @@ from pipeline.detectors.base import (
 from pipeline.detectors.names import cleaned_name, display_name
 from pipeline.histogram import Histogram
 from pipeline.processing.options import OptionSpec, ProcessingOptions
+from pipeline.wording import counted
 
 SUBSYSTEM = "EMC"
 NAME_PREFIX = "EMCTRQA_hist"
@@ -326,7 +327,7 @@ def hot_fastor_check(
     return CheckResult(
         check="hot_fastors",
         quality=quality,
-        message=f"{count} hot FastOR{'' if count == 1 else 's'}{note} above {threshold:g}",
+        message=f"{counted(count, 'hot FastOR')}{note} above {threshold:g}",
         flagged_ids=hot_channel_ids,
         **typed,
     )
@@ -345,7 +346,7 @@ def signal_outlier_check(histogram: Histogram, n_sigma: float) -> CheckResult:
         check="signal_outliers",
         # A warning, not a verdict: the rule is a proof of concept.
         quality="Medium" if count else "Good",
-        message=f"outlier signal in {count} bin{'' if count == 1 else 's'}",
+        message=f"outlier signal in {counted(count, 'bin')}",
         details={
             "n_sigma": n_sigma,
             "mean": mean,

@@ -163,13 +163,14 @@ def test_other_sites_are_up_down_or_unreachable(tmp_path):
         servers.append(server)
         urls.append(f"http://127.0.0.1:{port}/status")
     urls.append(f"http://127.0.0.1:{free_tcp_port()}/status")  # nobody listens
+    urls.append(urls[0].replace("/status", "/no-such-path"))  # Flask's HTML 404 page
     try:
         settings = Settings(data_dir=tmp_path, cache_dir=tmp_path / "cache", status_sites=tuple(urls))
         service = ProcessingService.from_settings(settings)
         before = service.system_status().sites
-        assert [site.state for site in before] == ["not checked yet"] * 3  # never waits on the network
+        assert [site.state for site in before] == ["not checked yet"] * 4  # never waits on the network
         service.monitor.refresh()
-        up, down, unreachable = service.system_status().sites
+        up, down, unreachable, html_page = service.system_status().sites
     finally:
         for server in servers:
             server.shutdown()
@@ -177,6 +178,8 @@ def test_other_sites_are_up_down_or_unreachable(tmp_path):
     assert down.state == "down" and down.detail.startswith("HTTP 500: Not alive") and "EMC" in down.detail
     assert unreachable.state == "unreachable" and "refused" in unreachable.detail.lower()
     assert all(site.checked_utc is not None for site in (up, down, unreachable))
+    # An HTML answer (a server's or a proxy's error page) is said by its title, not as markup.
+    assert (html_page.state, html_page.detail) == ("down", "HTTP 404: 404 Not Found")
 
 
 def test_status_follows_a_real_receiver_whose_merger_goes_silent(tmp_path):

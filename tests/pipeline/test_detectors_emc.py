@@ -363,3 +363,11 @@ def test_outlier_check_is_opt_in(make_histogram) -> None:
 )
 def test_only_emc_histograms_are_claimed_from_hlt_files(name, own) -> None:
     assert PLUGIN.is_own_histogram(name) is own
+
+
+def test_a_count_of_thousands_reads_with_separators() -> None:
+    # Every FastOR above 0.001 per event (the audit's 4,372 case): "4,372", as the id list says it.
+    histogram = _fastor_histogram("EMCTRQA_histFastORL0", {}, background=2.0)
+    [result] = PLUGIN.checks(histogram, ProcessingOptions(hot_channel_threshold=1e-3), N_EVENTS)
+    assert len(result.details["hot_channel_ids"]) == N_FASTORS > 1000
+    assert result.message.startswith(f"{N_FASTORS:,} hot FastORs ")
