@@ -50,7 +50,7 @@ from pipeline.processing.runs import (
     list_runs,
     summarize_runs,
 )
-from pipeline.processing.sizes import HeldBuffers
+from pipeline.processing.sizes import HeldBuffers, owning_its_arrays
 from pipeline.processing.timeslice import (
     MergerMode,
     SliceHistograms,
@@ -777,7 +777,9 @@ class ProcessingService:
         content = WithDerived(plugin, stored)
         if name not in content:
             raise LookupError(f"reference run {reference.run} has no {name!r}")
-        return content[name], count_events(plugin, content)
+        # Pages keep references for long (dashboard.components.qc_panel): read with the whole snapshot,
+        # it would keep the snapshot's buffers alive (MBs) for its few bins.
+        return owning_its_arrays(content[name]), count_events(plugin, content)
 
     # ---- QC reads for pages (quality now, alarm parameters and their change log) -----------------
 

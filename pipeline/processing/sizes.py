@@ -8,6 +8,7 @@ own few bins, and a buffer shared by several histograms counts once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 import numpy as np
 
@@ -55,6 +56,17 @@ def held_bytes(histograms: Iterable[Histogram]) -> int:
     held = HeldBuffers()
     held.add(histograms)
     return held.nbytes
+
+
+def owning_its_arrays(histogram: Histogram) -> Histogram:
+    """The same histogram with arrays of its own: kept for long (a page's reference), it then holds its
+    bins, not the whole snapshot's buffers it was read from."""
+    return replace(
+        histogram,
+        edges=tuple(np.array(edges) for edges in histogram.edges),
+        values_flow=np.array(histogram.values_flow),
+        variances_flow=np.array(histogram.variances_flow),
+    )
 
 
 def _buffers(histogram: Histogram) -> Iterator[np.ndarray]:
