@@ -179,7 +179,8 @@ def _probe_loop(probe_dir: Path, every_s: float) -> None:
     while True:
         time.sleep(every_s)
         n += 1
-        tracemalloc.take_snapshot().dump(str(probe_dir / f"worker-{pid}-{n}.tracemalloc"))
+        if tracemalloc.is_tracing():
+            tracemalloc.take_snapshot().dump(str(probe_dir / f"worker-{pid}-{n}.tracemalloc"))
         traced, peak = tracemalloc.get_traced_memory()
         line = {
             "n": n,
@@ -205,7 +206,8 @@ def _instrument(probe_dir: Path, every_s: float, frames: int) -> None:
         build = original(settings)
 
         def instrumented() -> Any:
-            tracemalloc.start(frames)
+            if frames > 0:  # 0: cache and allocator figures only (tracemalloc slows a worker ~2x)
+                tracemalloc.start(frames)
             app = build()
             threading.Thread(target=_probe_loop, args=(probe_dir, every_s), daemon=True).start()
             return app
@@ -244,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--probe-dir", type=Path, required=True)
     parser.add_argument("--every-s", type=float, default=300.0)
-    parser.add_argument("--frames", type=int, default=12)
+    parser.add_argument("--frames", type=int, default=12, help="tracemalloc's depth; 0: no tracemalloc")
     parser.add_argument("script", type=Path)
     parser.add_argument("script_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)

@@ -2,7 +2,7 @@
 
     python -m benchmarks.soak_control_room [--minutes 30] [--rotate 2] [--sample-s 30] [--warmup-s 60]
                                            [--malloc-arena-max N] [--run-length-s 180] [--run-gap-s 15]
-                                           [--probe-dir DIR [--probe-every-s 300]]
+                                           [--probe-dir DIR [--probe-every-s 300] [--probe-frames 12]]
 
 Starts the main job (`app.py`: emulator, receivers, production dashboard server) on a fresh data
 folder, free loopback ports and short runs (so run changes happen during the soak), opens
@@ -56,6 +56,7 @@ def start_main_job(
     run_gap_s: float = 15.0,
     probe_dir: Path | None = None,
     probe_every_s: float = 300.0,
+    probe_frames: int = 12,
 ) -> subprocess.Popen:
     env = {
         **os.environ,
@@ -82,6 +83,8 @@ def start_main_job(
             str(probe_dir),
             "--every-s",
             f"{probe_every_s:g}",
+            "--frames",
+            str(probe_frames),
         ]
         command = [sys.executable, *probe, *command[1:]]
     return subprocess.Popen(
@@ -203,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         "cache sizes written here every --probe-every-s; RSS then includes tracemalloc's own memory",
     )
     parser.add_argument("--probe-every-s", type=float, default=300.0)
+    parser.add_argument("--probe-frames", type=int, default=12, help="tracemalloc's depth; 0: none")
     parser.add_argument("--output", type=Path, default=ARTIFACTS / "soak_control_room.json")
     args = parser.parse_args(argv)
     # Stopped with SIGTERM, still stop the main job and the browser (the `finally` below).
@@ -220,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         args.run_gap_s,
         args.probe_dir.resolve() if args.probe_dir else None,
         args.probe_every_s,
+        args.probe_frames,
     )
     driver = None
     samples: list[dict] = []
