@@ -157,6 +157,76 @@ def test_the_hook_hands_back_the_free_memory_inside_mallocs_heap():
     assert before - after > 60 and after - start < 35  # the hook returned the free pages (22 MB stay)
 
 
+THREADS_CHURN = """
+import sys, threading
+import numpy as np
+from dashboard.server import freed_memory_release, limit_malloc_arenas, use_system_allocator_for_arrow
+
+limit_malloc_arenas()
+chosen = use_system_allocator_for_arrow() if sys.argv[1] == "system" else False
+import pyarrow as pa
+import pyarrow.compute as pc
+
+def anonymous_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+
+rng = np.random.default_rng(1)
+sources = [pa.array(np.arange(int(n), dtype=np.float64)) for n in rng.integers(500, 40_000, 64)]
+start = anonymous_mb()
+go, done = threading.Event(), threading.Barrier(5)
+
+def read_and_drop(index):  # a reader thread that lives on, as a worker's request and reader threads
+    go.wait()
+    kept = []
+    for step in range(3000):  # 4-320 KB buffers, as decoding row groups; a few kept a while
+        buffer = pc.multiply(sources[(step * 7 + index) % 64], 2.0)
+        if step % 50 == 0:
+            kept.append(buffer)
+    del kept
+    done.wait()  # freed everything; stays alive while the hook runs
+    done.wait()
+
+threads = [threading.Thread(target=read_and_drop, args=(i,)) for i in range(4)]
+for thread in threads:
+    thread.start()
+go.set()
+done.wait()
+before = anonymous_mb()
+freed_memory_release(5.0)(None, None)  # from another thread, as gunicorn's post_request
+after = anonymous_mb()
+done.wait()
+print(chosen, pa.default_memory_pool().backend_name, start, before, after)
+"""
+
+
+def arrow_churn(pool: str, **env: str) -> tuple[str, str, float, float, float]:
+    environment = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"} | env
+    chosen, backend, *figures = run_snippet(THREADS_CHURN, pool, env=environment).split()
+    return (chosen, backend, *(float(mb) for mb in figures))
+
+
+@glibc
+def test_arrow_allocates_through_glibc_so_one_release_reaches_every_threads_buffers():
+    chosen, backend, start, before, after = arrow_churn("system")
+    assert (chosen, backend) == ("True", "system")
+    assert before - start > 10 and after - start < 10  # what the threads freed is given back
+
+
+@glibc
+def test_with_arrows_own_pool_a_release_misses_what_other_threads_freed():
+    # The control: mimalloc keeps freed pages in each thread's heap, out of another thread's reach.
+    chosen, backend, start, _, after = arrow_churn("own")
+    if backend != "mimalloc":
+        pytest.skip(f"Arrow's pool is {backend} here")
+    assert chosen == "False" and after - start > 50
+
+
+def test_an_operators_arrow_pool_is_left_alone():
+    assert arrow_churn("system", ARROW_DEFAULT_MEMORY_POOL="jemalloc")[:2] == ("False", "jemalloc")
+
+
 def test_the_hook_releases_at_most_once_per_interval():
     now = [100.0]
     released = []
