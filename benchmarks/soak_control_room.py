@@ -1,7 +1,8 @@
 """Soak test of the control room: does a browser left on /control-room, or the server behind it, grow?
 
     python -m benchmarks.soak_control_room [--minutes 30] [--rotate 2] [--sample-s 30] [--warmup-s 60]
-                                           [--malloc-arena-max N]
+                                           [--malloc-arena-max N] [--run-length-s 180] [--run-gap-s 15]
+                                           [--probe-dir DIR [--probe-every-s 300] [--probe-frames 12]]
 
 Starts the main job (`app.py`: emulator, receivers, production dashboard server) on a fresh data
 folder, free loopback ports and short runs (so run changes happen during the soak), opens
@@ -47,14 +48,23 @@ ARTIFACTS = REPO / "artifacts"
 MB = 1024 * 1024
 
 
-def start_main_job(data_dir: Path, port: int, malloc_arena_max: int | None = None) -> subprocess.Popen:
+def start_main_job(
+    data_dir: Path,
+    port: int,
+    malloc_arena_max: int | None = None,
+    run_length_s: float = 180.0,
+    run_gap_s: float = 15.0,
+    probe_dir: Path | None = None,
+    probe_every_s: float = 300.0,
+    probe_frames: int = 12,
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "OVERWATCH_CACHE_DIR": str(data_dir.parent / "cache"),
         "OVERWATCH_EMULATOR_ENDPOINT": f"tcp://127.0.0.1:{free_tcp_port()}",
         "OVERWATCH_EMULATOR_STEP_S": "1",
-        "OVERWATCH_EMULATOR_RUN_LENGTH_S": "180",
-        "OVERWATCH_EMULATOR_RUN_GAP_S": "15",
+        "OVERWATCH_EMULATOR_RUN_LENGTH_S": f"{run_length_s:g}",
+        "OVERWATCH_EMULATOR_RUN_GAP_S": f"{run_gap_s:g}",
         "OVERWATCH_RECEIVER_PERIOD_S": "5",
         "OVERWATCH_DASH_WORKERS": "1",
         "PYTHONUNBUFFERED": "1",
@@ -63,8 +73,22 @@ def start_main_job(data_dir: Path, port: int, malloc_arena_max: int | None = Non
         # glibc reads it at start-up (0: its default); the server then leaves the arenas alone.
         env["MALLOC_ARENA_MAX"] = str(malloc_arena_max)
     log = open(data_dir.parent / "main_job.log", "w")  # noqa: SIM115 (lives as long as the job)
+    command = [sys.executable, str(REPO / "app.py"), "--data-dir", str(data_dir), "--port", str(port)]
+    if probe_dir is not None:
+        # The same job, its dashboard workers tracing allocations and logging their caches.
+        probe = [
+            "-m",
+            "benchmarks.memory_probe",
+            "--probe-dir",
+            str(probe_dir),
+            "--every-s",
+            f"{probe_every_s:g}",
+            "--frames",
+            str(probe_frames),
+        ]
+        command = [sys.executable, *probe, *command[1:]]
     return subprocess.Popen(
-        [sys.executable, str(REPO / "app.py"), "--data-dir", str(data_dir), "--port", str(port)],
+        command,
         cwd=REPO,
         env=env,
         stdout=log,
@@ -172,14 +196,36 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="MALLOC_ARENA_MAX for the server instead of its own cap of 2 (0: glibc's default)",
     )
+    parser.add_argument("--run-length-s", type=float, default=180.0, help="emulator run length")
+    parser.add_argument("--run-gap-s", type=float, default=15.0, help="emulator gap between runs")
+    parser.add_argument(
+        "--probe-dir",
+        type=Path,
+        default=None,
+        help="instrument the dashboard workers (benchmarks.memory_probe): tracemalloc snapshots and "
+        "cache sizes written here every --probe-every-s; RSS then includes tracemalloc's own memory",
+    )
+    parser.add_argument("--probe-every-s", type=float, default=300.0)
+    parser.add_argument("--probe-frames", type=int, default=12, help="tracemalloc's depth; 0: none")
     parser.add_argument("--output", type=Path, default=ARTIFACTS / "soak_control_room.json")
     args = parser.parse_args(argv)
+    # Stopped with SIGTERM, still stop the main job and the browser (the `finally` below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     workdir = Path(tempfile.mkdtemp(prefix="overwatch-soak-"))
     data_dir = workdir / "data"
     data_dir.mkdir()
     port = free_tcp_port()
-    job = start_main_job(data_dir, port, args.malloc_arena_max)
+    job = start_main_job(
+        data_dir,
+        port,
+        args.malloc_arena_max,
+        args.run_length_s,
+        args.run_gap_s,
+        args.probe_dir.resolve() if args.probe_dir else None,
+        args.probe_every_s,
+        args.probe_frames,
+    )
     driver = None
     samples: list[dict] = []
     try:

@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 # glibc's mallopt parameter for the number of malloc arenas (malloc.h).
 M_ARENA_MAX = -8
 MALLOC_ARENAS = 2
-# How often a worker hands the memory Arrow freed back to the system (see release_arrow_memory).
-ARROW_RELEASE_EVERY_S = 5.0
+# How often a worker hands the memory Arrow and glibc's malloc keep after frees back to the system
+# (see freed_memory_release).
+RELEASE_EVERY_S = 5.0
 
 
 class DashboardServer(BaseApplication):
@@ -53,7 +54,7 @@ class DashboardServer(BaseApplication):
             "errorlog": "-",
             "loglevel": "warning",
             "proc_name": "overwatch-dashboard",
-            "post_request": arrow_memory_release(ARROW_RELEASE_EVERY_S),
+            "post_request": freed_memory_release(RELEASE_EVERY_S),
         }
         for key, value in options.items():
             self.cfg.set(key, value)
@@ -97,33 +98,69 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     """
     if "MALLOC_ARENA_MAX" in os.environ:
         return False
-    name = ctypes.util.find_library("c")
-    try:
-        mallopt = ctypes.CDLL(name).mallopt if name else None
-    except (OSError, AttributeError):
-        mallopt = None
+    mallopt = _libc_function("mallopt")
     if mallopt is None:
         return False
     return bool(mallopt(M_ARENA_MAX, arenas))
 
 
-def arrow_memory_release(
+def trim_malloc() -> bool:
+    """Hand the free pages inside glibc's heaps back to the system (`malloc_trim(0)`, every arena);
+    False where there is no glibc."""
+    trim = _libc_function("malloc_trim")
+    return bool(trim(0)) if trim is not None else False
+
+
+def _libc_function(name: str) -> Any:
+    library = ctypes.util.find_library("c")
+    try:
+        return getattr(ctypes.CDLL(library), name) if library else None
+    except (OSError, AttributeError):
+        return None
+
+
+def use_system_allocator_for_arrow() -> bool:
+    """Make Arrow allocate through glibc's malloc in this process and the workers it forks (before
+    they touch Arrow's pool); False where the operator chose with ARROW_DEFAULT_MEMORY_POOL.
+
+    Arrow's default pool (mimalloc) keeps the pages of buffers freed by each thread in that thread's
+    heap, and a release asked from another thread does not reach them: in a soaked worker its arena
+    held ~150 MB while Arrow's buffers in use came to ~30 MB, and a test with four reader threads keeps
+    ~95 of 120 MB after a release. glibc's heaps are shared by the threads (two arenas, see
+    limit_malloc_arenas), so one trim gives it all back.
+    """
+    if "ARROW_DEFAULT_MEMORY_POOL" in os.environ:
+        return False
+    os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "system"
+    return True
+
+
+def release_freed_memory() -> None:
+    """What Arrow's pool and glibc's malloc keep of memory already freed, given back to the system."""
+    import pyarrow
+
+    pool = pyarrow.default_memory_pool()
+    if pool.backend_name != "system":  # the system pool's release is the malloc_trim below
+        pool.release_unused()
+    trim_malloc()
+
+
+def freed_memory_release(
     every_s: float, release: Callable[[], None] | None = None, clock: Callable[[], float] = time.monotonic
 ) -> Callable[[Any, Any], None]:
-    """A gunicorn post_request hook that returns the memory Arrow freed to the system, at most once
-    every `every_s` (a release costs ~1.5 ms of CPU).
+    """A gunicorn post_request hook that returns memory the worker freed to the system, at most once
+    every `every_s` (`release_freed_memory`, a few ms of CPU).
 
     Arrow allocates through mimalloc, which keeps the pages of freed buffers for reuse: in a soak of
     the control room, ~200 MB of a ~550 MB worker sat in mimalloc's arena while Arrow's buffers in use
-    came to ~5 MB. A release right after reads gives nearly all of it back (tests: 320 MB to 4 MB); a
-    busy worker fills part of it again within seconds, so in the soak it held ~165 MB instead.
+    came to ~5 MB. A release right after reads gives nearly all of it back (tests: 320 MB to 4 MB).
+    glibc's malloc gives back only the top of its heaps: after a burst of allocations (a run change,
+    a bigger view) the free chunks below stay resident. Since Arrow allocates through glibc too
+    (use_system_allocator_for_arrow), its freed buffers land there: `malloc_trim(0)` returns them (in
+    a worker under tracemalloc, 97 of its 668 MB; ~4 ms a call once trimmed).
     """
     if release is None:
-
-        def release() -> None:
-            import pyarrow
-
-            pyarrow.default_memory_pool().release_unused()
+        release = release_freed_memory
 
     lock = threading.Lock()
     released_at = [-float("inf")]
@@ -144,4 +181,6 @@ def serve(settings: Settings) -> None:
     # Before gunicorn forks: the workers inherit the setting.
     if limit_malloc_arenas():
         log.info("malloc arenas limited to %d per process", MALLOC_ARENAS)
+    if use_system_allocator_for_arrow():
+        log.info("Arrow allocates through the system allocator (glibc malloc)")
     DashboardServer(settings, wsgi_factory(settings)).run()

@@ -47,6 +47,9 @@ class Settings:
     # bundle, e.g. as a benchmark's baseline; see dashboard.plotly_bundle).
     dash_plotly_partial_bundle: bool = True
     status_refresh_ms: int = 2000
+    # Per dashboard worker: the bytes of histograms its processing service keeps in memory (views and
+    # the slices they read, least recently used dropped beyond it); the disk cache keeps the rest.
+    processing_memory_bytes: int = 256 * 1024 * 1024
     # A receiver rewrites its heartbeat every 2 s (pipeline.status.HEARTBEAT_EVERY_S), also while it
     # waits for a silent merger: 7 s without one is "receiver not responding" (pipeline.liveness), 30 s
     # means the process is gone (the original waited 5 min).

@@ -126,8 +126,14 @@ V = TypeVar("V")
 
 class BoundedCache(Generic[K, V]):
     """A mapping that keeps its `max_entries` most recently used entries and, with `weight` (say, the
-    length of a listing), at most `max_weight` in total; safe to share between threads (Dash serves
-    callbacks from several). An entry heavier than `max_weight` alone is not kept."""
+    length of a listing, or the bytes of the histograms a value holds), at most `max_weight` in total;
+    safe to share between threads (Dash serves callbacks from several). An entry heavier than
+    `max_weight` alone is not kept.
+
+    An entry's weight is taken when it is stored, and again by `reweigh(key)`, for values that fill
+    up after they were stored (a slice reads its histograms when a page asks for them). `weight` is
+    never called under the cache's lock, so it may take a lock of the value's own.
+    """
 
     def __init__(
         self, max_entries: int, max_weight: int | None = None, weight: Callable[[V], int] | None = None
@@ -139,6 +145,7 @@ class BoundedCache(Generic[K, V]):
         self._weigh = weight
         self.total_weight = 0
         self._entries: OrderedDict[K, V] = OrderedDict()
+        self._weights: dict[K, int] = {}  # as taken when stored or re-weighed: what dropping it frees
         self._lock = threading.Lock()
 
     def get(self, key: K, default: V | None = None) -> V | None:
@@ -149,17 +156,42 @@ class BoundedCache(Generic[K, V]):
             self._entries.move_to_end(key)
             return value
 
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._entries
+
     def __setitem__(self, key: K, value: V) -> None:
+        weight = self._weigh(value) if self._weigh is not None else 0
         with self._lock:
             self._drop(key)
             self._entries[key] = value
-            if self._weigh is not None:
-                self.total_weight += self._weigh(value)
-            while self._entries and (
-                len(self._entries) > self.max_entries
-                or (self.max_weight is not None and self.total_weight > self.max_weight)
-            ):
-                self._drop(next(iter(self._entries)))
+            self._weights[key] = weight
+            self.total_weight += weight
+            self._evict()
+
+    def reweigh(self, key: K) -> None:
+        """Take the weight of `key`'s value again (it grew or shrank), dropping the least recently used
+        entries (this one too, if alone it is too heavy) until the cache is within its limits."""
+        if self._weigh is None:
+            return
+        with self._lock:
+            value = self._entries.get(key)
+        if value is None:
+            return
+        weight = self._weigh(value)
+        with self._lock:
+            if self._entries.get(key) is not value:
+                return  # replaced or dropped meanwhile
+            self.total_weight += weight - self._weights[key]
+            self._weights[key] = weight
+            self._evict()
+
+    def _evict(self) -> None:
+        while self._entries and (
+            len(self._entries) > self.max_entries
+            or (self.max_weight is not None and self.total_weight > self.max_weight)
+        ):
+            self._drop(next(iter(self._entries)))
 
     def pop(self, key: K, default: V | None = None) -> V | None:
         with self._lock:
@@ -168,8 +200,7 @@ class BoundedCache(Generic[K, V]):
 
     def _drop(self, key: K) -> V | None:
         value = self._entries.pop(key, None)
-        if value is not None and self._weigh is not None:
-            self.total_weight -= self._weigh(value)
+        self.total_weight -= self._weights.pop(key, 0)
         return value
 
     def __len__(self) -> int:
@@ -178,6 +209,7 @@ class BoundedCache(Generic[K, V]):
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._weights.clear()
             self.total_weight = 0
 
     def values(self) -> list[V]:

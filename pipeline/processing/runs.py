@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,7 +28,7 @@ import numpy as np
 
 from pipeline.processing.timeslice import MergerMode
 from pipeline.status import read_all_status
-from pipeline.store import RACY_NS, SNAPSHOTS_AREA, SnapshotStore
+from pipeline.store import RACY_NS, SNAPSHOTS_AREA, BoundedCache, SnapshotStore
 from pipeline.store_schema import SnapshotMeta
 
 log = logging.getLogger(__name__)
@@ -40,6 +38,9 @@ HLT = "HLT"
 # Receivers' status files are read at most this often for the "ongoing" flag.
 STATUS_TTL_S = 2.0
 TIMELINES_KEPT = 64  # runs whose timeline is kept (least recently asked for dropped)
+# ...and the snapshots they list in all (~0.1 KB each): a run of a day holds tens of thousands, so a
+# count of runs alone would let a long-running dashboard keep a hundred MB of names.
+TIMELINE_SNAPSHOTS_KEPT = 100_000
 CERN_TIME_ZONE = ZoneInfo("Europe/Zurich")
 # A receiver's report (the run its merger named) older than a snapshot by less than this still counts
 # as after it: the status file is written right after the snapshot of the same reply.
@@ -159,6 +160,10 @@ class RunTimeline:
     @property
     def start_utc(self) -> datetime:
         return min(timeline.first_utc for timeline in self.subsystems.values())
+
+    @property
+    def snapshot_count(self) -> int:
+        return sum(len(timeline.snapshot_ids) for timeline in self.subsystems.values())
 
     @property
     def end_utc(self) -> datetime:
@@ -381,29 +386,24 @@ class RunTimelines:
 
     def __init__(self, store: SnapshotStore) -> None:
         self.store = store
-        self._timelines: OrderedDict[int, tuple[tuple, RunTimeline]] = OrderedDict()
+        self._timelines: BoundedCache[int, tuple[tuple, RunTimeline]] = BoundedCache(
+            TIMELINES_KEPT, max_weight=TIMELINE_SNAPSHOTS_KEPT, weight=lambda cached: cached[1].snapshot_count
+        )
         self._reports: tuple[float, Reports] = (-float("inf"), {})
-        self._lock = threading.Lock()
 
     def timeline(self, run: int) -> RunTimeline:
         listed_at_ns = time.time_ns()
         folders = tuple(_run_folders(self.store, run))
-        with self._lock:
-            cached = self._timelines.get(run)
-            if cached is not None and cached[0] == folders:
-                self._timelines.move_to_end(run)
-                return cached[1]
+        cached = self._timelines.get(run)
+        if cached is not None and cached[0] == folders:
+            return cached[1]
         timeline = load_run_timeline(self.store, run, [subsystem for subsystem, _ in folders])
         newest_change = max((mtime for _, mtime in folders), default=0)
-        with self._lock:
-            # The store's rule for its folder listings: a timeline read in the tick of a change is not kept.
-            if listed_at_ns - newest_change > RACY_NS:
-                self._timelines[run] = (folders, timeline)
-                self._timelines.move_to_end(run)
-                while len(self._timelines) > TIMELINES_KEPT:
-                    self._timelines.popitem(last=False)
-            else:
-                self._timelines.pop(run, None)
+        # The store's rule for its folder listings: a timeline read in the tick of a change is not kept.
+        if listed_at_ns - newest_change > RACY_NS:
+            self._timelines[run] = (folders, timeline)
+        else:
+            self._timelines.pop(run, None)
         return timeline
 
     def reports(self, now: float) -> Reports:

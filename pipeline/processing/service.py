@@ -3,7 +3,8 @@
 A view is one run and subsystem, over the whole run or a minute window, with processing options. It is
 built from the snapshots the window really uses, passed through the detector plug-in (derived
 histograms, scaling by the window's own nEvents, draw hints, checks), and cached on disk (diskcache,
-bounded) and in memory under (run, subsystem, source, mode, snapshot ids used, options). Two requests
+bounded) and in memory (bounded by count and by the bytes of the histograms held, `Settings.
+processing_memory_bytes`) under (run, subsystem, source, mode, snapshot ids used, options). Two requests
 that differ in any option never share a result (the original's issue #25), and clearing the cache loses
 nothing: every view can be rebuilt from the stored snapshots.
 
@@ -17,7 +18,6 @@ import copy
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -50,6 +50,7 @@ from pipeline.processing.runs import (
     list_runs,
     summarize_runs,
 )
+from pipeline.processing.sizes import HeldBuffers, owning_its_arrays
 from pipeline.processing.timeslice import (
     MergerMode,
     SliceHistograms,
@@ -88,6 +89,8 @@ DEFAULT_CACHE_BYTES = 2 * 1024**3
 # diskcache's default (8,192 pages, 32 MB) filled at ~1 MB a minute in a control-room soak and was most of
 # a worker's steady growth, times ~5 threads; reads go through SQLite's mmap of the file anyway.
 DISK_CACHE_SQLITE_PAGES = 1024
+# Views and slices kept in memory, each (least recently used dropped); their bytes are bounded too, by
+# Settings.processing_memory_bytes: a count alone let a few slices of big runs take hundreds of MB.
 MEMORY_ENTRIES = 16
 # Restart answers (one per pair of consecutive snapshots, ~0.1-0.2 KB each): bounded, since a dashboard runs
 # for days while snapshots keep arriving; 32768 covers a 45-hour run of one subsystem at one per 5 s.
@@ -116,6 +119,7 @@ class ViewContent(Mapping[str, Histogram]):
         self._derived_names = frozenset(plugin.derived_names(stored)) - self._stored
         self._names = sorted(self._stored | self._derived_names)
         self._derived: dict[str, Histogram] = {}
+        self._derived_held = HeldBuffers()
         # Dash serves callbacks from several threads; a slice's caches are not thread-safe.
         self._lock = threading.RLock()
 
@@ -123,11 +127,24 @@ class ViewContent(Mapping[str, Histogram]):
     def warnings(self) -> list[str]:
         return list(self._histograms.warnings)
 
+    @property
+    def live_warnings(self) -> list[str]:
+        """The slice's list of warnings itself, which grows as histograms are read (a view keeps it
+        rather than the whole slice)."""
+        return self._histograms.warnings
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the histograms this slice holds now (read, combined, derived): its cache weight."""
+        with self._lock:
+            return self._histograms.held.nbytes + self._derived_held.nbytes
+
     def __getitem__(self, name: str) -> Histogram:
         with self._lock:
             if name in self._derived_names:
                 if name not in self._derived:
                     self._derived[name] = self._plugin.derive(name, self._stored_only())
+                    self._derived_held.add([self._derived[name]])
                 return self._derived[name]
             if name not in self._stored:
                 raise KeyError(name)
@@ -272,16 +289,21 @@ class ProcessedView:
         skeleton: ViewSkeleton | None = None,
         disk: diskcache.Cache | _WrittenWhenIdle | None = None,
         disk_key: tuple = (),
+        on_growth: Callable[[], None] | None = None,
     ) -> None:
         self.run = run
         self.plan = plan
         self.options = options
         self._plugin = plugin_for(run.subsystem)
+        # The slice is not held here but asked of the loader each time (the service's bounded cache,
+        # rebuilt from the snapshots if it was dropped): a view kept in memory must not keep its slice.
         self._load_content = load_content
-        self._content: ViewContent | None = None
+        self._content_warnings: list[str] | None = None
+        self._on_growth = on_growth  # told when this view (or its slice) holds more histograms
         self._disk = disk
         self._disk_key = disk_key
         self._processed: dict[str, ProcessedHistogram] = {}
+        self._processed_held = HeldBuffers()  # the bytes `_processed` keeps alive
         self._lock = threading.Lock()
         # Processed histograms can be on disk only if this view was built before (its skeleton was
         # cached); a view built now need not ask the disk for each of them.
@@ -328,7 +350,7 @@ class ProcessedView:
     def warnings(self) -> list[str]:
         """The mode mismatch first, then the run's (e.g. mixed merger modes), the plan's (a merger restart
         inside the window) and, once histograms were read, the slice's."""
-        content = self._content.warnings if self._content is not None else []
+        content = list(self._content_warnings) if self._content_warnings is not None else []
         mismatch = [self.mode_mismatch] if self.mode_mismatch else []
         restart = [self.plan.restart_warning] if self.plan.restart_warning else []
         return [*mismatch, *self.run.warnings, *restart, *content]
@@ -339,10 +361,16 @@ class ProcessedView:
         return len(self.plan.restart_minutes)
 
     def _loaded(self) -> ViewContent:
+        content = self._load_content()
         with self._lock:
-            if self._content is None:
-                self._content = self._load_content()
-            return self._content
+            self._content_warnings = content.live_warnings
+        return content
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the processed histograms this view holds: its cache weight."""
+        with self._lock:
+            return self._processed_held.nbytes
 
     def is_processed(self, name: str) -> bool:
         """Whether `histogram(name)` is ready (in memory or the disk cache) rather than to be computed.
@@ -366,7 +394,13 @@ class ProcessedView:
             processed = process_histogram(self._plugin, source, self.options, self.n_events)
             if self._disk is not None:
                 self._disk.set((*self._disk_key, name), processed)
-        self._processed[name] = processed
+        with self._lock:
+            grew = name not in self._processed
+            self._processed[name] = processed
+            if grew:
+                self._processed_held.add([processed.histogram])
+        if grew and self._on_growth is not None:
+            self._on_growth()
         return processed
 
     @property
@@ -397,6 +431,7 @@ class ProcessingService:
         cache_size_bytes: int = DEFAULT_CACHE_BYTES,
         alarms_config: Path | str | None = None,
         monitor: SystemMonitor | None = None,
+        memory_bytes: int = Settings.processing_memory_bytes,
     ) -> None:
         self.store = store
         self.alarms_config = alarms_config or None  # None: the shipped alarm file
@@ -408,9 +443,12 @@ class ProcessingService:
             eviction_policy="least-recently-used",
             sqlite_cache_size=DISK_CACHE_SQLITE_PAGES,
         )
-        self._memory: OrderedDict[tuple, ProcessedView] = OrderedDict()
-        self._contents: OrderedDict[tuple, ViewContent] = OrderedDict()  # slices, whatever the options
-        self._lock = threading.Lock()
+        # Views (key "view", ...) and the slices they read (key "slice", ...: shared by views that differ
+        # only in options), least recently used dropped beyond MEMORY_ENTRIES of each or `memory_bytes`
+        # of histograms held in all; both fill as pages ask for histograms, and are re-weighed then.
+        self._held: BoundedCache[tuple, ProcessedView | ViewContent] = BoundedCache(
+            2 * MEMORY_ENTRIES, max_weight=memory_bytes, weight=lambda value: value.nbytes
+        )
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="snapshot-read")
         self._disk = _WrittenWhenIdle(self.cache)
         self._timelines = RunTimelines(store)
@@ -437,6 +475,7 @@ class ProcessingService:
             settings.subsystems,
             alarms_config=settings.alarms_config,
             monitor=monitor,
+            memory_bytes=settings.processing_memory_bytes,
         )
 
     def system_status(self) -> SystemStatus:
@@ -572,18 +611,27 @@ class ProcessingService:
             options = ProcessingOptions.from_mapping(options)
         info, plan = self.plan(run, subsystem, window, mode)
         key = self._view_key(info, plan, options)
-        with self._lock:
-            cached = self._memory.get(key)
-            if cached is not None:
-                self._memory.move_to_end(key)
-                return cached.with_run(info, plan)
+        cached = self._held.get(("view", *key))
+        if cached is not None:
+            return cached.with_run(info, plan)
         skeleton = self.cache.get((*key, VIEW_ENTRY))
         if skeleton is None:
             self.computed += 1
-        view = ProcessedView(info, plan, options, self._content_loader(info, plan), skeleton, self._disk, key)
+        content_key = self._content_key(info, plan)
+        view = ProcessedView(
+            info,
+            plan,
+            options,
+            self._content_loader(info, plan, content_key),
+            skeleton,
+            self._disk,
+            key,
+            on_growth=lambda: self._reweigh(("view", *key), content_key),
+        )
         if skeleton is None:
             self._disk.set((*key, VIEW_ENTRY), view.skeleton)
-        self._remember(key, view)
+        self._held[("view", *key)] = view
+        self._reweigh(content_key)  # the view's skeleton read its events histogram through the slice
         return view
 
     def is_cached(
@@ -598,9 +646,8 @@ class ProcessingService:
         built from snapshots: a page uses it to hand slow builds to a background job."""
         info, plan = self.plan(run, subsystem, window, mode)
         key = self._view_key(info, plan, options or ProcessingOptions())
-        with self._lock:
-            if key in self._memory:
-                return True
+        if ("view", *key) in self._held:
+            return True
         return (*key, VIEW_ENTRY) in self.cache
 
     @staticmethod
@@ -615,10 +662,10 @@ class ProcessingService:
             options.cache_key(),
         )
 
-    def _content_loader(self, info: RunInfo, plan: SlicePlan) -> ContentLoader:
-        """The slice's histograms, shared by the views of one window that differ only in options: a
-        new threshold must not read the snapshots again."""
-        content_key = (
+    @staticmethod
+    def _content_key(info: RunInfo, plan: SlicePlan) -> tuple:
+        return (
+            "slice",
             info.run,
             info.subsystem,
             info.source_subsystem,
@@ -626,28 +673,29 @@ class ProcessingService:
             plan.used_snapshot_ids,
         )
 
+    def _content_loader(self, info: RunInfo, plan: SlicePlan, content_key: tuple) -> ContentLoader:
+        """The slice's histograms, shared by the views of one window that differ only in options (a
+        new threshold must not read the snapshots again), and read again if the cache dropped them."""
+
         def load() -> ViewContent:
-            with self._lock:
-                content = self._contents.get(content_key)
-                if content is not None:
-                    self._contents.move_to_end(content_key)
-                    return content
-            histograms = load_slice(self.store, plan, executor=self._readers)
-            content = ViewContent(plugin_for(info.subsystem), histograms, own_only=info.uses_hlt_files)
-            with self._lock:
-                self._contents[content_key] = content
-                while len(self._contents) > MEMORY_ENTRIES:
-                    self._contents.popitem(last=False)
+            content = self._held.get(content_key)
+            if content is None:
+                histograms = load_slice(self.store, plan, executor=self._readers)
+                content = ViewContent(plugin_for(info.subsystem), histograms, own_only=info.uses_hlt_files)
+                self._held[content_key] = content
             return content
 
         return load
 
-    def _remember(self, key: tuple, view: ProcessedView) -> None:
-        with self._lock:
-            self._memory[key] = view
-            self._memory.move_to_end(key)
-            while len(self._memory) > MEMORY_ENTRIES:
-                self._memory.popitem(last=False)
+    def _reweigh(self, *keys: tuple) -> None:
+        """A view or slice holds more histograms than when it was weighed: weigh it again (which may drop
+        the least recently used entries, or this one when alone it is over the limit)."""
+        for key in keys:
+            self._held.reweigh(key)
+
+    def memory_held(self) -> tuple[int, int]:
+        """(entries, bytes of histograms) the in-memory cache of views and slices holds now."""
+        return len(self._held), self._held.total_weight
 
     def trend_series(
         self, run: int, subsystem: str, histogram: str, quantity: str, content: str = "cumulative"
@@ -739,7 +787,9 @@ class ProcessingService:
         content = WithDerived(plugin, stored)
         if name not in content:
             raise LookupError(f"reference run {reference.run} has no {name!r}")
-        return content[name], count_events(plugin, content)
+        # Pages keep references for long (dashboard.components.qc_panel): read with the whole snapshot,
+        # it would keep the snapshot's buffers alive (MBs) for its few bins.
+        return owning_its_arrays(content[name]), count_events(plugin, content)
 
     # ---- QC reads for pages (quality now, alarm parameters and their change log) -----------------
 
@@ -770,7 +820,5 @@ class ProcessingService:
     def clear_cache(self) -> None:
         """Forget every derived result; the next request rebuilds it from the snapshots."""
         self.flush()
-        with self._lock:
-            self._memory.clear()
-            self._contents.clear()
+        self._held.clear()
         self.cache.clear()

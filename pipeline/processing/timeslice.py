@@ -40,6 +40,7 @@ import pandas as pd
 
 from pipeline.histogram import Histogram
 from pipeline.processing.options import OptionsError
+from pipeline.processing.sizes import HeldBuffers
 from pipeline.store import ROW_GROUP_ROWS, SnapshotStore
 from pipeline.store_schema import parse_snapshot_id
 
@@ -254,6 +255,11 @@ def plan_window(
 _RawChunk = tuple[Mapping[str, Histogram], Mapping[str, Histogram], list[Mapping[str, Histogram]]]
 
 
+def _chunk_histograms(chunk: _RawChunk) -> list[Histogram]:
+    later, earlier, segments = chunk
+    return [*later.values(), *earlier.values(), *(h for segment in segments for h in segment.values())]
+
+
 def _nearest_edges(minutes: np.ndarray, window: Window) -> tuple[int, int]:
     """(lower, upper): indices of the snapshots nearest to the window's edges (lower may be
     _RUN_START), lower < upper; see the module docstring."""
@@ -358,6 +364,8 @@ class SliceHistograms(Mapping[str, Histogram]):
         self._name_set = frozenset(names)
         self._combined: OrderedDict[str, Histogram] = OrderedDict()
         self._raw: OrderedDict[int, _RawChunk] = OrderedDict()
+        # The bytes of what the two above hold now (a cache weighs the slice by it).
+        self.held = HeldBuffers()
         self.warnings: list[str] = []
 
     def __getitem__(self, name: str) -> Histogram:
@@ -406,16 +414,20 @@ class SliceHistograms(Mapping[str, Histogram]):
         if raw is None:
             raw = self._read_pair(self._names[start : start + READ_CHUNK])
             self._raw[start] = raw
+            self.held.add(_chunk_histograms(raw))
             while len(self._raw) > RAW_CHUNKS_KEPT:
-                self._raw.popitem(last=False)
+                self.held.remove(_chunk_histograms(self._raw.popitem(last=False)[1]))
         self._raw.move_to_end(start)
         return raw
 
     def _keep(self, name: str, histogram: Histogram) -> None:
+        replaced = self._combined.pop(name, None)
+        if replaced is not None:
+            self.held.remove([replaced])
         self._combined[name] = histogram
-        self._combined.move_to_end(name)
+        self.held.add([histogram])
         while len(self._combined) > COMBINED_KEPT:
-            self._combined.popitem(last=False)
+            self.held.remove([self._combined.popitem(last=False)[1]])
 
     def _combine(self, names: list[str] | None) -> dict[str, Histogram]:
         """The combined histograms of `names` (None: all)."""

@@ -10,7 +10,8 @@ import pytest
 from pipeline.emulator import HOT_FASTOR_IDS
 from pipeline.emulator.runs import EmulatorConfig, SyntheticRuns
 from pipeline.processing.options import HOT_CHANNEL_THRESHOLD_MAX, OptionsError, ProcessingOptions
-from pipeline.processing.service import ProcessingService
+from pipeline.processing.service import ProcessingService, ViewContent
+from pipeline.processing.sizes import HISTOGRAM_OVERHEAD_BYTES, held_bytes
 from pipeline.processing.timeslice import READ_CHUNK, MergerMode, Window
 from pipeline.store import SnapshotMeta, SnapshotStore
 
@@ -545,3 +546,92 @@ def test_a_mode_the_run_was_not_recorded_in_is_said_prominently(recorded_emc, re
     assert other.view(RUN, "EMC", None, RAW).mode_mismatch is None
     subtracted = other.view(RUN, "EMC", Window(2, 5), RAW, MergerMode.CUMULATIVE)
     assert "recorded in reset mode" in subtracted.mode_mismatch
+
+
+def windows_over_every_pair():
+    """Windows that each use a different pair of snapshots (minutes as in SNAPSHOT_OFFSETS_S)."""
+    return [Window(float(a), float(b)) for a in range(0, 8) for b in range(a + 1, 10) if (a, b) != (0, 1)]
+
+
+def held_now(entry):
+    """The histograms a cached view or slice holds, listed from its insides (not its running count)."""
+    if isinstance(entry, ViewContent):
+        combined, raw = entry._histograms._combined, entry._histograms._raw
+        read = [h for later, earlier, _ in raw.values() for h in (*later.values(), *earlier.values())]
+        return [*combined.values(), *read, *entry._derived.values()]
+    return [processed.histogram for processed in entry._processed.values()]
+
+
+def assert_weights_are_what_entries_hold(service):
+    held = service._held
+    for entry in held.values():
+        assert entry.nbytes == held_bytes(held_now(entry))
+    assert held.total_weight == sum(entry.nbytes for entry in held.values())
+    assert len(held) <= held.max_entries and held.total_weight <= held.max_weight
+
+
+def test_views_and_slices_in_memory_stay_within_their_bytes(recorded_emc, tmp_path):
+    # A control room left open builds a new view every few seconds: what the service keeps must not
+    # grow with them. About two slices' histograms fit in this limit.
+    _, store = recorded_emc
+    one = ProcessingService(store, tmp_path / "one")
+    probe = one.view(RUN, "EMC", Window(3, 6), RAW)
+    for name in CHECKED:
+        probe.histogram(name)
+    one_view_and_slice = one.memory_held()[1]
+    assert one_view_and_slice > 100_000  # the row groups read: real buffers, not a token weight
+    limit = int(2.5 * one_view_and_slice)
+    service = ProcessingService(store, tmp_path / "cache", memory_bytes=limit)
+    for window in windows_over_every_pair():
+        view = service.view(RUN, "EMC", window, RAW)
+        for name in CHECKED:
+            view.histogram(name)
+        assert_weights_are_what_entries_hold(service)
+        assert service.memory_held()[1] <= limit
+    entries, held = service.memory_held()
+    assert 2 <= entries < 10 and held > one_view_and_slice  # full, and only a few kept
+
+
+def test_views_in_memory_are_bounded_by_count_too(cumulative):
+    _, service = cumulative
+    for window in windows_over_every_pair():  # 41 views of nothing processed: no weight, count only
+        service.view(RUN, "EMC", window, RAW)
+    views = [key for key in service._held._entries if key[0] == "view"]
+    assert len(views) <= 2 * 16 and len(service._held) == 2 * 16
+
+
+def test_dropped_views_and_slices_are_rebuilt_with_the_same_numbers(recorded_emc, tmp_path):
+    # A limit of 1 byte keeps nothing that holds a histogram: every slice is read again when needed,
+    # also under a view that is still in use, and gives the truth every time.
+    runs, store = recorded_emc
+    service = ProcessingService(store, tmp_path / "cache", memory_bytes=1)
+    view = service.view(RUN, "EMC", Window(3, 6), RAW)
+    assert_equals_truth(view, runs, SNAPSHOT_TIMES[3], SNAPSHOT_TIMES[6])
+    assert service.memory_held() == (0, 0)
+    store.reads.clear()
+    threshold = ProcessingOptions(scale_by_events=False, hot_channel_threshold=0.05)
+    other = service.view(RUN, "EMC", Window(3, 6), threshold)
+    assert_equals_truth(other, runs, SNAPSHOT_TIMES[3], SNAPSHOT_TIMES[6])
+    assert store.reads  # the slice was dropped: read again from the snapshots
+    for window in windows_over_every_pair()[:6]:
+        service.view(RUN, "EMC", window, RAW).histogram(EVENTS)
+    store.reads.clear()
+    # A histogram the first view has not shown yet, from a row group no other view read.
+    unread = [name for name in view.names if name.startswith("EMCTRQA_histFastORL1")][:1]
+    assert unread
+    assert_equals_truth(view, runs, SNAPSHOT_TIMES[3], SNAPSHOT_TIMES[6], names=unread)
+    assert store.reads and service.memory_held()[1] == 0
+
+
+def test_histograms_read_together_weigh_their_shared_buffers_once(recorded_emc):
+    # Histograms read from one row group are views into the same column: holding one keeps it all.
+    _, store = recorded_emc
+    snapshot_id = snapshot_ids(store)[4]
+    _, histograms = store.read_snapshot(snapshot_id, CHECKED)
+    events, fastors = histograms[EVENTS], histograms["EMCTRQA_histFastORL0"]
+    one = held_bytes([events])
+    assert one > events.values_flow.nbytes * 100  # the buffers it keeps, not its 3 bins
+    # Unweighted 1-D histograms of one read share the values, variances and edges columns' buffers.
+    assert held_bytes([events, fastors]) == one + HISTOGRAM_OVERHEAD_BYTES
+    copied = histograms[EVENTS].values_flow.copy()
+    assert held_bytes([replace(histograms[EVENTS], values_flow=copied)]) > one  # its own array too

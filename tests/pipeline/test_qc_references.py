@@ -12,6 +12,7 @@ import pytest
 from pipeline.detectors import plugin_for
 from pipeline.histogram import Histogram
 from pipeline.processing.service import ProcessingService
+from pipeline.processing.sizes import held_bytes
 from pipeline.qc.evaluate import SnapshotInput, evaluate_snapshot
 from pipeline.qc.paths import references_path
 from pipeline.qc.references import get_reference, list_references, reference_history, set_reference
@@ -101,8 +102,14 @@ def test_reference_checks_pass_the_same_shape_and_flag_a_changed_one() -> None:
 
 def test_processing_service_sets_and_serves_the_reference_histogram(tmp_path) -> None:
     store = SnapshotStore(tmp_path)
+    # With a big histogram beside it, read in the same row group (10 x 10,000 bins x 8 bytes each).
+    big = [spectrum(f"hClusterBig{i}", 20.0) for i in range(10)]
+    big = [
+        Histogram(h.name, "TH1D", h.name, (np.arange(10_001.0),), np.ones(10_002), np.ones(10_002))
+        for h in big
+    ]
     store.write_snapshot(
-        SnapshotMeta(300000, "EMC", WHEN, "B", "pp"), [spectrum("hClusterM02", 20.0), events(5e3)]
+        SnapshotMeta(300000, "EMC", WHEN, "B", "pp"), [spectrum("hClusterM02", 20.0), events(5e3), *big]
     )
     service = ProcessingService(store, tmp_path / "cache")
     with pytest.raises(LookupError, match="no reference"):
@@ -113,4 +120,8 @@ def test_processing_service_sets_and_serves_the_reference_histogram(tmp_path) ->
     histogram, n_events = service.reference_histogram("EMC", "pp", "hClusterM02")
     np.testing.assert_array_equal(histogram.values(), spectrum("hClusterM02", 20.0).values())
     assert n_events == 5e3
+    # Pages keep it for long: it holds its own bins, not the buffers of the snapshot it was read with.
+    _, read = store.read_snapshot(store.latest_snapshot_id(300000, "EMC"))
+    assert held_bytes([read["hClusterM02"]]) > 800_000 and held_bytes([histogram]) < 10_000
+    assert all(array.base is None for array in (histogram.values_flow, histogram.variances_flow))
     assert service.reference_run("EMC", "pp").set_by == "alice"

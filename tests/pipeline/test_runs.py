@@ -189,6 +189,39 @@ def test_a_run_timeline_is_reused_until_a_snapshot_arrives(store):
     )
 
 
+def test_run_timelines_kept_are_bounded_by_the_snapshots_they_list(store, monkeypatch):
+    # A dashboard left open for days sees run after run: what it keeps must not grow with the store.
+    monkeypatch.setattr("pipeline.processing.runs.TIMELINE_SNAPSHOTS_KEPT", 7)
+    runs = [RUN + i for i in range(5)]
+    for run in runs:  # 3 + 3 snapshots each
+        store_at(store, "HLT", [0, 1, 2], run=run)
+        store_at(store, "EMC", [0, 1, 2], run=run)
+    past = time.time_ns() - 10_000_000_000
+    for folder in (store.data_dir / "snapshots").glob("subsystem=*/run=*"):
+        os.utime(folder, ns=(past, past))  # old enough to be kept (see the test above)
+    timelines = RunTimelines(store)
+    first = {run: timelines.timeline(run) for run in runs}
+    kept = timelines._timelines
+    assert (len(kept), kept.total_weight) == (1, 6)  # 7 snapshots hold one run of 6, not two
+    assert timelines.timeline(runs[-1]) is first[runs[-1]]  # the newest is kept and reused
+    again = timelines.timeline(runs[0])  # dropped: read again, the same
+    assert again is not first[runs[0]]
+    for subsystem in ("HLT", "EMC"):
+        expected = load_run_timeline(store, runs[0]).subsystems[subsystem].snapshot_ids
+        assert (
+            again.subsystems[subsystem].snapshot_ids
+            == expected
+            == first[runs[0]].subsystems[subsystem].snapshot_ids
+        )
+    assert (len(kept), kept.total_weight) == (1, 6)
+    monkeypatch.setattr("pipeline.processing.runs.TIMELINES_KEPT", 2)
+    monkeypatch.setattr("pipeline.processing.runs.TIMELINE_SNAPSHOTS_KEPT", 100)
+    by_count = RunTimelines(store)
+    for run in runs:
+        by_count.timeline(run)
+    assert (len(by_count._timelines), by_count._timelines.total_weight) == (2, 12)
+
+
 def test_the_service_describes_one_run_as_it_lists_it(store, tmp_path):
     store_at(store, "HLT", [0, 10, 20])
     store_at(store, "EMC", [6, 12])

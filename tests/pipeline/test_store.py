@@ -8,6 +8,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -630,3 +631,46 @@ def test_folder_listings_are_bounded_by_the_snapshots_they_name(tmp_path, monkey
     assert sorted(store.runs()["run"]) == [1, 2, 3, 4]  # lists the 4 folders of 2 snapshots each
     assert (len(listings), listings.total_weight) == (2, 4)
     assert [key.run for key, _ in listings.values()[-1][1]] == [4, 4]
+
+
+def test_a_weighted_cache_reweighs_values_that_fill_up_after_they_were_stored():
+    # A slice reads its histograms after it is cached: its weight is taken again as it fills.
+    cache = BoundedCache(100, max_weight=10, weight=len)
+    a, b = [0] * 2, [0] * 2
+    cache["a"], cache["b"] = a, b
+    a.extend([0] * 4)  # "a" holds 6 now; the cache still counts 2 until told
+    assert cache.total_weight == 4
+    cache.reweigh("a")
+    assert (cache.total_weight, len(cache)) == (8, 2)
+    b.extend([0] * 3)
+    cache.reweigh("b")  # 6 + 5 = 11 > 10: the least recently used ("a") goes, not the one that grew
+    assert (cache.get("a"), cache.get("b"), cache.total_weight) == (None, b, 5)
+    b.extend([0] * 6)
+    cache.reweigh("b")  # 11 alone: too heavy to keep at all
+    assert (len(cache), cache.total_weight) == (0, 0)
+    cache.reweigh("gone")  # nothing to weigh: no error, no change
+    c = [0] * 3
+    cache["c"] = c
+    c.extend([0] * 4)
+    assert cache.pop("c") is c and cache.total_weight == 0  # dropping frees what was counted, not len now
+
+
+def test_a_weighted_cache_weighs_outside_its_lock():
+    # A value's weight may take the value's own lock; holding the cache's lock meanwhile could deadlock
+    # with a thread that holds the value's lock and asks the cache. Here the weight reads the cache.
+    def weight(value: list[int]) -> int:
+        assert cache.get("other") is None  # takes the cache's lock: a deadlock if it were held here
+        return len(value)
+
+    cache: BoundedCache[str, list[int]] = BoundedCache(10, max_weight=100, weight=weight)
+    done = []
+
+    def fill() -> None:
+        cache["a"] = [0] * 3
+        cache.reweigh("a")
+        done.append(cache.get("a") is not None and "a" in cache)
+
+    worker = threading.Thread(target=fill, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert done == [True]
