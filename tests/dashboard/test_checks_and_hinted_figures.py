@@ -28,6 +28,7 @@ from pipeline.detectors.base import CheckResult, process_histogram
 from pipeline.detectors.emc import EMC_L1_ADC_TO_GEV, PLUGIN, TRU_GRID
 from pipeline.histogram import Histogram
 from pipeline.processing.options import ProcessingOptions
+from tests.dashboard.component_text import component_texts
 
 N_EVENTS = 1000.0
 HOT_IDS = (7, 42, 1500)
@@ -45,22 +46,10 @@ def _fastor_l0() -> Histogram:
     return _th1("EMCTRQA_histFastORL0", counts)
 
 
-def _texts(component) -> list[str]:
-    """Every string in a Dash component tree, depth first."""
-    if isinstance(component, str):
-        return [component]
-    children = getattr(component, "children", None)
-    if children is None:
-        return []
-    if not isinstance(children, list | tuple):
-        children = [children]
-    return [text for child in children for text in _texts(child)]
-
-
 def test_hot_fastor_panel_says_verdict_threshold_and_ids():
     processed = process_histogram(PLUGIN, _fastor_l0(), ProcessingOptions(), N_EVENTS)
     (check,) = processed.checks
-    texts = _texts(check_results_panel(processed.checks))
+    texts = component_texts(check_results_panel(processed.checks))
     assert check.quality in texts
     assert "Hot FastORs" in texts
     assert check.message in texts
@@ -72,7 +61,7 @@ def test_hot_fastor_panel_says_verdict_threshold_and_ids():
     user = process_histogram(PLUGIN, _fastor_l0(), ProcessingOptions(hot_channel_threshold=0.2), N_EVENTS)
     assert threshold_line(user.checks[0]) == "threshold 0.2 entries/event · your value"
     assert threshold_placeholder(user.checks) is None  # the box shows the user's own value
-    assert [int(t) for t in _texts(check_results_panel(user.checks)) if t.isdigit()] == [42, 1500]
+    assert [int(t) for t in component_texts(check_results_panel(user.checks)) if t.isdigit()] == [42, 1500]
 
 
 def test_a_long_id_list_is_folded_and_no_checks_is_said():
@@ -86,13 +75,13 @@ def test_a_long_id_list_is_folded_and_no_checks_is_said():
         id_label="FastOR ids",
         flags_above=True,
     )
-    texts = _texts(check_results_panel([many]))
+    texts = component_texts(check_results_panel([many]))
     assert "100 FastOR ids — show all" in texts
     assert "0–99" in texts  # one folded text block, not 100 elements
     assert not [t for t in texts if t.isdigit()]
     assert INLINE_IDS < 100
     assert compact_ranges([9, 1, 2, 3, 7, 10]) == "1–3, 7, 9–10"
-    assert _texts(check_results_panel([])) == ["No checks for this histogram."]
+    assert component_texts(check_results_panel([])) == ["No checks for this histogram."]
 
 
 def test_fastor_figure_is_per_event_with_threshold_line_and_hot_channels_ringed():

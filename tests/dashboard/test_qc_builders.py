@@ -28,6 +28,7 @@ from dashboard.url_state import query_dict
 from pipeline.detectors.base import DrawHints, ProcessedHistogram
 from pipeline.processing.service import ProcessingService
 from pipeline.store import SnapshotStore
+from tests.dashboard.component_text import component_texts
 from tests.dashboard.qc_store import FASTOR_L0, FAULT_RUN, FIRST_RUN, HOT_FASTOR_ID
 
 T0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
@@ -160,28 +161,12 @@ def test_trend_view_reads_the_qc_services_numbers(qc_data_dir, tmp_path):
     assert list(table.columns[:5]) == ["run", "subsystem", "histogram", "quantity", "content"]
 
 
-def _texts(component) -> list[str]:
-    found = []
-
-    def walk(node):
-        if isinstance(node, str):
-            found.append(node)
-        elif isinstance(node, list | tuple):
-            for child in node:
-                walk(child)
-        elif hasattr(node, "children"):
-            walk(node.children)
-
-    walk(component)
-    return found
-
-
 def test_quality_strip_and_history_from_the_qc_store(qc_data_dir, tmp_path):
     service = ProcessingService(SnapshotStore(qc_data_dir), tmp_path / "cache")
     pieces = quality_strip(
         service.latest_quality(FAULT_RUN, "EMC"), service.alarms(), FAULT_RUN, "EMC", "FastOR"
     )
-    texts = _texts(pieces)
+    texts = component_texts(pieces)
     assert "EMC · Bad" in texts and "FastOR · Bad" in texts
     # The other groups that are not Good, each as a link with its quality.
     quality = service.latest_quality(FAULT_RUN, "EMC")
@@ -197,7 +182,7 @@ def test_quality_strip_and_history_from_the_qc_store(qc_data_dir, tmp_path):
     first = quality_strip(service.latest_quality(FIRST_RUN, "EMC"), service.alarms(), FIRST_RUN, "EMC", None)
     assert not any("qc-alarm" in (getattr(p, "className", "") or "") for p in first)
     history = service.hot_channel_history("EMC", FAULT_RUN)
-    table_texts = _texts(history_table(history))
+    table_texts = component_texts(history_table(history))
     assert f"{len(history)} flagged channels in this run, {int(history['new'].sum())} new" in table_texts
     assert str(HOT_FASTOR_ID) in table_texts
     assert "Hot FastORs" in table_texts and "hot_fastors" not in table_texts  # the check's title

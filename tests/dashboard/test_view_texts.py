@@ -18,6 +18,7 @@ from pipeline.processing.options import ProcessingOptions
 from pipeline.processing.service import ProcessingService
 from pipeline.store import SnapshotMeta, SnapshotStore
 from tests.clocks import ManualClock
+from tests.display_names import AUDIT_NAMES
 
 RUN = 5100
 SUBSYSTEMS = ("EMC", "TPC", "HLT")
@@ -51,30 +52,13 @@ def _all_entries(service, subsystem):
 @pytest.mark.parametrize(
     ("subsystem", "value", "label"),
     [
-        ("TPC", "TPCQA/h_tpc_event_recvertex_0", "Events with rec. vertex: x_vtx (cm)"),
-        (
-            "TPC",
-            "TPCQA/h_tpc_track_all_recvertex_0_5_7",
-            "number of clusters vs η vs pT (all tracks, rec. vertex)",
-        ),
-        ("TPC", "TPCQA/h_tpc_event_6", "Events by vertex status"),
-        (
-            "EMC",
-            "EMCTRQA_histAmpEdgePosEMCGALOffline",
-            "Integrated amplitude in patch edge position (EMCGAL Offline)",
-        ),
+        *AUDIT_NAMES,
+        # On the page its entry is the EMCal + DCal stack the plug-in makes of it.
         (
             "EMC",
             "EMCTRQA_histEMCalMaxPatchAmpEMCGALOnline",
             "EMCal and DCal max patch amplitude (EMCGAL Online)",
         ),
-        (
-            "EMC",
-            "EMCTRQA_histDCalMedianVsDCalMaxEMCREBKGOffline",
-            "DCal background median vs DCal max background patch (Offline)",
-        ),
-        ("EMC", "EMCTRQA_histFastORL0_SM18", "FastOR L0 · SM 18"),
-        ("HLT", "fHistHLTInSize_HLTOutSize", "HLT output size vs input size"),
     ],
 )
 def test_run_page_lists_read_as_titles_and_keep_raw_values(service, subsystem, value, label):

@@ -10,6 +10,7 @@ from pipeline.detectors.names import cleaned_name, display_name, is_readable_tit
 from pipeline.emulator.detectors_emc import EMCDetector
 from pipeline.emulator.detectors_hlt import HLTDetector
 from pipeline.emulator.detectors_tpc import TPCDetector
+from tests.display_names import AUDIT_NAMES
 
 EMULATED = {"EMC": EMCDetector, "TPC": TPCDetector, "HLT": HLTDetector}
 
@@ -58,28 +59,9 @@ def test_two_alike_are_told_apart_by_their_raw_names():
 @pytest.mark.parametrize(
     ("subsystem", "name", "label"),
     [
-        # The audit's raw menu entries, with the titles the tasks publish.
-        ("TPC", "TPCQA/h_tpc_event_recvertex_0", "Events with rec. vertex: x_vtx (cm)"),
-        (
-            "TPC",
-            "TPCQA/h_tpc_track_all_recvertex_0_5_7",
-            "number of clusters vs η vs pT (all tracks, rec. vertex)",
-        ),
-        ("TPC", "TPCQA/h_tpc_event_6", "Events by vertex status"),
-        (
-            "EMC",
-            "EMCTRQA_histAmpEdgePosEMCGALOffline",
-            "Integrated amplitude in patch edge position (EMCGAL Offline)",
-        ),
-        (
-            "EMC",
-            "EMCTRQA_histDCalMedianVsDCalMaxEMCREBKGOffline",
-            "DCal background median vs DCal max background patch (Offline)",
-        ),
-        ("EMC", "EMCTRQA_histFastORL0_SM18", "FastOR L0 · SM 18"),
+        *AUDIT_NAMES,
         ("EMC", "EMCTRQA_histFEEvsTRU_SM18", "FEE vs TRU · SM 18"),
         ("EMC", "hClusterM02", "Cluster M02"),  # the experts' explicit name wins over the title
-        ("HLT", "fHistHLTInSize_HLTOutSize", "HLT output size vs input size"),
     ],
 )
 def test_the_audits_raw_names_read_as_titles(subsystem, name, label):
