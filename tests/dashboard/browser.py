@@ -5,9 +5,11 @@ person to look at."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
+from dash.testing.errors import TestingTimeoutError
 from dash.testing.wait import until
 from selenium.webdriver.common.keys import Keys
 
@@ -95,14 +97,28 @@ def select(dash_duo, selector: str, label: str) -> None:
     until(lambda: not dash_duo.find_elements(".dash-dropdown-options"), timeout=5)
     if dash_duo.find_element(f"{selector}-value").text == label:
         return
-    dash_duo.find_element(selector).click()
-    # The menu of a long list reaches below the window: scroll the option into view first.
-    until(lambda: any(o.text == label for o in dash_duo.find_elements(".dash-dropdown-option")), timeout=5)
-    option = next(o for o in dash_duo.find_elements(".dash-dropdown-option") if o.text == label)
+    option = _open_and_find(dash_duo, selector, label)
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", option)
     option.click()
     dash_duo.wait_for_text_to_equal(f"{selector}-value", label)
     until(lambda: not dash_duo.find_elements(".dash-dropdown-options"), timeout=5)
+
+
+def _open_and_find(dash_duo, selector: str, label: str, timeout_s: float = 20.0) -> Any:
+    """Open the menu and find the option `label`. A list that a callback is still replacing (a group
+    just chosen, on a loaded machine) may open with its old options: close it and open it again."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        dash_duo.find_element(selector).click()
+        try:
+            until(lambda: any(o.text == label for o in dash_duo.find_elements(".dash-dropdown-option")), 3)
+        except TestingTimeoutError:
+            if time.monotonic() > deadline:
+                raise
+            dash_duo.find_element(selector).send_keys(Keys.ESCAPE)
+            until(lambda: not dash_duo.find_elements(".dash-dropdown-options"), timeout=5)
+            continue
+        return next(o for o in dash_duo.find_elements(".dash-dropdown-option") if o.text == label)
 
 
 def type_into(dash_duo, selector: str, text: str, enter: bool = False) -> None:
