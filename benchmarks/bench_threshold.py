@@ -90,7 +90,7 @@ def main() -> None:
                 for _ in range(args.repeats + 1):  # the first round fills the caches: not counted
                     for case, (threshold, flagged) in cases.items():
                         expected = {
-                            "message": f"{flagged} hot FastOR",
+                            "message": f"{flagged:,} hot FastOR",  # as pipeline.wording.counted says it
                             "legend": f"({flagged:,}",
                             "flagged": flagged,
                         }
