@@ -54,7 +54,7 @@ import pipeline.store
 from pipeline.histogram import Histogram
 from pipeline.processing.service import ProcessingService
 from pipeline.settings import Settings
-from pipeline.store import PARQUET_OPTIONS, ROW_GROUP_ROWS, SNAPSHOTS_AREA, SUFFIX, SnapshotStore
+from pipeline.store import PARQUET_OPTIONS, SNAPSHOTS_AREA, SUFFIX, SnapshotStore, parquet_bytes
 from pipeline.store_schema import FOOTER_KEY, SnapshotMeta, format_snapshot_id, histograms_to_table
 
 SUBSYSTEMS = ("EMC", "TPC", "HLT")
@@ -116,9 +116,7 @@ def _template_options() -> dict[str, object]:
 def snapshot_bytes(meta: SnapshotMeta, histograms: list[Histogram]) -> bytes:
     """The file pyarrow writes for one snapshot (the reference the patched template must equal)."""
     table = histograms_to_table(format_snapshot_id(meta), meta, histograms)
-    sink = io.BytesIO()
-    pq.write_table(table, sink, row_group_size=ROW_GROUP_ROWS, **_template_options())
-    return sink.getvalue()
+    return parquet_bytes(table, _template_options()).to_pybytes()
 
 
 def _patterns(meta: SnapshotMeta) -> list[bytes]:

@@ -98,8 +98,9 @@ def write_run(data_dir: Path, n_snapshots: int, seed: int = 3) -> None:
 class WindowPool:
     """Random windows that never share a snapshot: each draws its snapshots without replacement.
 
-    Window [p + 1, q] uses snapshots p (subtracted) and q (a snapshot a minute, so minute i is snapshot
-    i); [0, q] uses q alone; the whole run uses the last snapshot, which is kept out of the pool.
+    Window [p, q] uses snapshots p (subtracted) and q: a snapshot a minute, so minute i is snapshot i,
+    and each edge of a window takes the snapshot nearest to it. [0, q] uses q alone; the whole run uses
+    the last snapshot, which is kept out of the pool.
     """
 
     def __init__(self, n_snapshots: int, rng: random.Random) -> None:
@@ -120,7 +121,9 @@ class WindowPool:
 
     def window(self) -> Window:
         earlier, later = sorted((self.free.pop(), self.free.pop()))
-        return Window(earlier + 1, later)
+        # Not [p + 1, q]: its edge p + 1 takes snapshot p + 1, which another window may hold (not cold),
+        # and [q, q] (adjacent snapshots) holds no snapshot at all.
+        return Window(earlier, later)
 
     def from_start(self) -> Window:
         return Window(0, self.free.pop())

@@ -37,7 +37,7 @@ _WRITER_PID = re.compile(r"\.(?P<pid>[0-9]+)\.[0-9a-f]+" + re.escape(TEMP_SUFFIX
 
 # What a file's content can be given as: bytes, text (UTF-8), or a function that writes the file at
 # the path it is given (for writers that want a path, e.g. pyarrow or uproot).
-Content = bytes | str | Callable[[str], None]
+Content = bytes | memoryview | str | Callable[[str], None]
 
 
 def write_file(

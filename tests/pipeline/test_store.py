@@ -21,7 +21,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.histogram import Histogram
-from pipeline.store import BoundedCache, SnapshotMeta, SnapshotStore
+from pipeline.store import (
+    ROW_GROUP_BINS,
+    ROW_GROUP_MAX_ROWS,
+    BoundedCache,
+    SnapshotMeta,
+    SnapshotStore,
+    row_group_bounds,
+)
 from pipeline.store_schema import SNAPSHOT_SCHEMA, histograms_to_table, schema_markdown
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -391,6 +398,32 @@ def test_a_reply_of_counts_is_stored_compressed_and_plain_tools_read_it(store: S
     assert_same_histogram(store.read_histogram(snapshot_id, "h070"), written[70])
 
 
+def test_row_groups_are_bounded_by_bins_and_rows() -> None:
+    assert row_group_bounds([]) == [0]
+    assert row_group_bounds([5300] * 70) == [0, 32, 64, 70]  # 32 maps of 48x104 fill a group
+    assert row_group_bounds([102] * 300) == [0, 128, 256, 300]  # small ones: the row bound
+    # A histogram larger than the bound is a group of its own; the next group starts after it.
+    assert row_group_bounds([10, 2 * ROW_GROUP_BINS, 10, 10]) == [0, 1, 2, 4]
+    assert row_group_bounds([ROW_GROUP_BINS // 2 + 1] * 3) == [0, 1, 2, 3]
+
+
+def test_small_histograms_share_row_groups_and_read_back_exactly(store: SnapshotStore) -> None:
+    # 40 maps of 48x104 then 300 TH1 of 100 bins, as a reply of the EMC-like benchmark holds them.
+    maps = [counts_histogram(f"a{i:03d}", i) for i in range(40)]
+    small = [th1(f"b{i:03d}", offset=i) for i in range(300)]
+    snapshot_id = store.write_snapshot(meta(), maps + small)
+    path = next(store.data_dir.glob("snapshots/**/*.parquet"))
+    metadata = pq.ParquetFile(path).metadata
+    rows = [metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)]
+    # 32 maps; 8 maps and 120 TH1 (128 rows); then TH1 up to the row bound.
+    assert rows == [32, ROW_GROUP_MAX_ROWS, ROW_GROUP_MAX_ROWS, 340 - 32 - 2 * ROW_GROUP_MAX_ROWS]
+    histograms = store.read_snapshot(snapshot_id)[1]
+    for written in maps + small:
+        assert_same_histogram(histograms[written.name], written)
+    # A read of one name decodes its row group only: the names' statistics prune the others.
+    assert_same_histogram(store.read_histogram(snapshot_id, "b250"), small[250])
+
+
 def test_snapshots_written_before_variances_became_nullable_still_read(store: SnapshotStore) -> None:
     # Schema version 1: variances always written, never null (and pyarrow's default encodings).
     old_meta = meta(300000, seconds=-60)
@@ -466,17 +499,20 @@ CHILD_WRITER = """
 import sys, time
 from datetime import UTC, datetime
 from pathlib import Path
+import os
 import numpy as np
-import pyarrow.parquet as pq
+from pipeline import atomic_files
 from pipeline.histogram import Histogram
 from pipeline.store import BoundedCache, SnapshotMeta, SnapshotStore
 
-def stall_before_footer(self):
-    # Row groups are on disk, the footer is not: the temp file is half written.
+def stall_half_way(draft, content):
+    # Half the file's bytes are on disk, the rest (and the footer) are not: the temp file is half written.
+    view = memoryview(content)
+    os.write(draft.descriptor, view[: len(view) // 2])
     print("PARTIAL", flush=True)
     time.sleep(60)
 
-pq.ParquetWriter.close = stall_before_footer
+atomic_files._fill = stall_half_way
 edges = (np.linspace(0, 48, 49), np.linspace(0, 104, 105))
 # Random numbers: they do not compress, so the row groups written before the stall are big.
 contents = np.random.default_rng(7).random((50, 106))
