@@ -59,13 +59,16 @@ SNAPSHOTS_AREA = "snapshots"
 REPLAY_AREA = "replay"
 SUFFIX = ".parquet"
 AREAS = (SNAPSHOTS_AREA, REPLAY_AREA)
-# Row groups are bounded by the bins they hold, not by rows: 170,000 numbers (1.4 MB of float64 per
-# numbers column) is 32 maps of 48x104, so reading one histogram decodes ~1.4-2.7 MB instead of the
-# whole ~11-21 MB snapshot, and reading everything stays one fast scan. Small histograms share a group
-# up to ROW_GROUP_MAX_ROWS: each row group costs ~0.2-0.4 ms to write however little it holds (a chunk
-# per column), so 500 TH1 of 100 bins write in 4 groups instead of 16 (3.6 ms less, a 4x smaller file).
-# A group of more rows than `processing.timeslice.READ_CHUNK` is read once per chunk of its names: at
-# most 4 times, each time at most the 1.4 MB bound.
+# Row groups: 32 rows, more while they hold under 170,000 bins, at most 128. 32 maps of 48x104 are
+# 170,000 bins (1.4 MB of float64 per numbers column): reading one histogram decodes ~1.4-2.7 MB instead
+# of the whole ~11-21 MB snapshot, and reading everything stays one fast scan. Each row group costs
+# ~0.2-0.4 ms to write however little it holds (a chunk per column), so small histograms share larger
+# groups: 500 TH1 of 100 bins write 4 groups instead of 16 (3.6 ms less, a 2.5x smaller file). Never
+# fewer than 32 rows: fewer rows per group for large histograms (TPC's 140,000-bin maps) would make
+# the file larger (one compressed chunk per column and group). A group of more rows than
+# `processing.timeslice.READ_CHUNK` is read once per chunk of its names: at most 4 times, each time
+# within the 170,000-bin bound.
+ROW_GROUP_MIN_ROWS = 32
 ROW_GROUP_BINS = 170_000
 ROW_GROUP_MAX_ROWS = 128
 
@@ -589,16 +592,20 @@ def parquet_bytes(table: pa.Table, options: dict[str, object] = PARQUET_OPTIONS)
 
 
 def row_group_bounds(
-    bins_per_row: Sequence[int], max_bins: int = ROW_GROUP_BINS, max_rows: int = ROW_GROUP_MAX_ROWS
+    bins_per_row: Sequence[int],
+    min_rows: int = ROW_GROUP_MIN_ROWS,
+    max_bins: int = ROW_GROUP_BINS,
+    max_rows: int = ROW_GROUP_MAX_ROWS,
 ) -> list[int]:
-    """Row indices where row groups start, then the row count: each group holds at most `max_rows`
-    rows and `max_bins` numbers, or a single row larger than that."""
+    """Row indices where row groups start, then the row count: a group ends at `max_rows` rows, or
+    once it has `min_rows` rows and the next row would take it over `max_bins` bins."""
     if not len(bins_per_row):
         return [0]
     bounds = [0]
     held = 0
     for row, bins in enumerate(bins_per_row):
-        if row > bounds[-1] and (row - bounds[-1] >= max_rows or held + bins > max_bins):
+        rows = row - bounds[-1]
+        if rows >= max_rows or (rows >= min_rows and held + bins > max_bins):
             bounds.append(row)
             held = 0
         held += int(bins)

@@ -24,6 +24,7 @@ from pipeline.histogram import Histogram
 from pipeline.store import (
     ROW_GROUP_BINS,
     ROW_GROUP_MAX_ROWS,
+    ROW_GROUP_MIN_ROWS,
     BoundedCache,
     SnapshotMeta,
     SnapshotStore,
@@ -402,9 +403,9 @@ def test_row_groups_are_bounded_by_bins_and_rows() -> None:
     assert row_group_bounds([]) == [0]
     assert row_group_bounds([5300] * 70) == [0, 32, 64, 70]  # 32 maps of 48x104 fill a group
     assert row_group_bounds([102] * 300) == [0, 128, 256, 300]  # small ones: the row bound
-    # A histogram larger than the bound is a group of its own; the next group starts after it.
-    assert row_group_bounds([10, 2 * ROW_GROUP_BINS, 10, 10]) == [0, 1, 2, 4]
-    assert row_group_bounds([ROW_GROUP_BINS // 2 + 1] * 3) == [0, 1, 2, 3]
+    # Never fewer rows than before the bound (32): large histograms would make a larger file.
+    assert row_group_bounds([2 * ROW_GROUP_BINS] * 40) == [0, ROW_GROUP_MIN_ROWS, 40]
+    assert row_group_bounds([10, 2 * ROW_GROUP_BINS, 10, 10]) == [0, 4]
 
 
 def test_small_histograms_share_row_groups_and_read_back_exactly(store: SnapshotStore) -> None:
