@@ -21,6 +21,7 @@ from tests.pipeline.test_wire_fast_decode import CLASSES, assert_same, encode, g
 def walks(monkeypatch) -> list[str]:
     """Names of the objects the byte walk read (every other object took a plan); no plan learned yet."""
     monkeypatch.setattr(fast_decode, "_PLANS", {})
+    monkeypatch.setattr(fast_decode, "_HEADS", {})
     walked: list[str] = []
     walk = fast_decode._walk_object
 
