@@ -674,7 +674,9 @@ def _values_and_variances(
         return values, _positive_part(_to_index_order(sumw2, shape)), False
     largest_bits = _largest_bits(values)
     if largest_bits <= _POSITIVE_INFINITY_BITS:  # no sign bit, no NaN
-        values.flags.writeable = False  # shared by values and variances: changing one would change both
+        # Shared by values and variances: changing one would change both. (`setflags`: half the cost
+        # of setting `flags.writeable`, which builds a flags object first.)
+        values.setflags(write=False)
         return values, values, largest_bits < _POSITIVE_INFINITY_BITS
     return values, _positive_part(values.copy()), False
 
@@ -700,10 +702,11 @@ def _largest_bits(array: np.ndarray) -> int:
     """The largest of the numbers' bit patterns read as uint64 (C-contiguous float64 `array`).
 
     Through `argmax`: numpy's `max` reduction costs about a microsecond more per call, which is more
-    than the whole pass over a 100-bin histogram.
+    than the whole pass over a 100-bin histogram. `item` takes argmax's flat index on any shape and
+    gives a Python int, without the numpy scalar (and `ravel`) in between.
     """
-    bits = array.view(np.uint64).ravel()
-    return int(bits[bits.argmax()])
+    bits = array.view(np.uint64)
+    return bits.item(bits.argmax())
 
 
 def _edges(axis: _Axis) -> np.ndarray:
@@ -880,7 +883,8 @@ def _read_after_title(
         entries,
         plan.axis_titles,
     )
-    return PlannedHistogram(histogram, finite)
+    # tuple.__new__: the NamedTuple's own __new__ is a Python function, a call more per object
+    return tuple.__new__(PlannedHistogram, (histogram, finite))
 
 
 def _structure(message: bytes, spans: list[tuple[int, int]], title_end: int) -> tuple[tuple[int, bytes], ...]:
