@@ -648,7 +648,9 @@ def _histogram(kind: _Kind, th1: _TH1Part, contents: np.ndarray | None) -> Histo
         )
     if th1.sumw2 is not None and th1.sumw2.size != ncells:
         raise _NotOurs("fSumw2 of another size than fNcells")  # the generic path would ignore it
-    values, variances, _finite = _values_and_variances(contents, th1.sumw2, shape)
+    root_shape = shape[::-1]
+    sumw2 = None if th1.sumw2 is None else th1.sumw2.reshape(root_shape)
+    values, variances, _finite = _values_and_variances(contents.reshape(root_shape), sumw2)
     return Histogram(
         name=th1.name,
         class_name=kind.name,
@@ -662,16 +664,17 @@ def _histogram(kind: _Kind, th1: _TH1Part, contents: np.ndarray | None) -> Histo
 
 
 def _values_and_variances(
-    contents: np.ndarray, sumw2: np.ndarray | None, shape: tuple[int, ...]
+    contents: np.ndarray, sumw2: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Contents and variances in index order; variances as uproot gives them: fSumw2 when filled, else
-    the contents, and only where positive (+0.0 for negative, -0.0 and NaN bins).
+    """Contents and variances in index order, from arrays of ROOT's shape (`_to_index_order`);
+    variances as uproot gives them: fSumw2 when filled, else the contents, and only where positive
+    (+0.0 for negative, -0.0 and NaN bins).
 
     The flag is True when this pass proved every number finite (unweighted, every bin a finite
     number >= +0.0: the usual case), so that a caller may skip its own finiteness check."""
-    values = _to_index_order(contents, shape)
+    values = _to_index_order(contents)
     if sumw2 is not None:
-        return values, _positive_part(_to_index_order(sumw2, shape)), False
+        return values, _positive_part(_to_index_order(sumw2)), False
     largest_bits = _largest_bits(values)
     if largest_bits <= _POSITIVE_INFINITY_BITS:  # no sign bit, no NaN
         # Shared by values and variances: changing one would change both. (`setflags`: half the cost
@@ -681,12 +684,12 @@ def _values_and_variances(
     return values, _positive_part(values.copy()), False
 
 
-def _to_index_order(flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """ROOT's bins (x fastest) as a C-ordered float64 array indexed [ix, iy, iz]; one copy, no views
-    of the message kept alive."""
-    if len(shape) == 1:
-        return flat.astype(np.float64)
-    return flat.reshape(shape[::-1]).T.astype(np.float64, order="C")
+def _to_index_order(bins: np.ndarray) -> np.ndarray:
+    """ROOT's bins, an array of ROOT's shape ([iz, iy, ix]: x fastest), as a C-ordered float64 array
+    indexed [ix, iy, iz]; one copy, no views of the message kept alive."""
+    if bins.ndim == 1:
+        return bins.astype(np.float64)  # without order=: its parsing costs more than a 100-bin copy
+    return bins.T.astype(np.float64, order="C")
 
 
 def _positive_part(array: np.ndarray) -> np.ndarray:
@@ -764,8 +767,7 @@ class _Plan(NamedTuple):
     sumw2_at: int
     contents_at: int
     kind: _Kind
-    shape: tuple[int, ...]
-    ncells: int
+    root_shape: tuple[int, ...]  # the bins' shape in ROOT's order (x fastest): [iz, iy, ix]
     edges: tuple[np.ndarray, ...]
     axis_titles: tuple[str, ...]
 
@@ -868,9 +870,10 @@ def _read_after_title(
         if not message.startswith(streamed, title_end + offset):
             return None
     (entries,) = _ENTRIES.unpack_from(message, title_end + plan.entries_at)
-    contents = np.frombuffer(message, plan.kind.content_dtype, plan.ncells, title_end + plan.contents_at)
-    sumw2 = np.frombuffer(message, _F8, plan.ncells, title_end + plan.sumw2_at) if plan.sumw2_at else None
-    values, variances, finite = _values_and_variances(contents, sumw2, plan.shape)
+    # np.ndarray over the message: a view of ROOT's shape in one call (frombuffer, then reshape: two)
+    contents = np.ndarray(plan.root_shape, plan.kind.content_dtype, message, title_end + plan.contents_at)
+    sumw2 = np.ndarray(plan.root_shape, _F8, message, title_end + plan.sumw2_at) if plan.sumw2_at else None
+    values, variances, finite = _values_and_variances(contents, sumw2)
     # The plan was learned from a histogram that passed every check of the constructor, with these
     # very edges, titles and shape: nothing to check again.
     histogram = Histogram.from_checked_parts(
@@ -961,8 +964,7 @@ def _learn(
         sumw2_at=sumw2_count_at + 4 - title_end if nsumw2 else 0,
         contents_at=contents_at - title_end,
         kind=kind,
-        shape=histogram.values_flow.shape,
-        ncells=ncells,
+        root_shape=histogram.values_flow.shape[::-1],
         edges=histogram.edges,
         axis_titles=histogram.axis_titles,
     )
