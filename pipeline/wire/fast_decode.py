@@ -25,7 +25,9 @@ their values and their variances: they are the same numbers, and the store keeps
 Layout plans: the first object of a layout (class and versions, axes as streamed, array sizes) is read
 field by field; later objects of exactly that layout are read by the plan learned from it, with two
 struct reads and a few comparisons (see "layout plans" below). Any structural byte that differs sends
-the object back to the field-by-field walk, so both ways accept and refuse the same bytes.
+the object back to the field-by-field walk, so both ways accept and refuse the same bytes. A reply's
+objects of one plan also share their first 47 bytes (framing, class, the prefix's byte counts and
+versions: a "head"), so after one of them passed those checks, the others are found by those bytes.
 
 `decode_histograms` is the one entry point a receiver needs: fast path first, generic path otherwise.
 A reply's loop (`messages.decode_reply`) calls `read_planned` first: the plans alone, for the usual
@@ -781,8 +783,10 @@ _PLANS_MAX = 1024
 # byte count and class tag), its class name and every byte count and version of the prefix. For one
 # plan, a reply repeats a few of these byte for byte (they differ only with the length of name and
 # title), so after one message passed those checks field by field, a later one with the same first
-# bytes and the same length needs none of them: one slice, one dict lookup.
-_HEAD_SIZE = _FRAMED_OBJECT.size + len(b"TH1F\0") + _PREFIX[2].size - 8  # fUniqueID, fBits: 8 bytes
+# bytes and the same length needs none of them: one slice, one dict lookup. (A TH1x whose fUniqueID or
+# fBits differ from its head's only takes the long way.) A head keeps its plan when `_PLANS` forgets or
+# replaces it: a plan reads exactly every object whose structure it checked, whether listed or not.
+_HEAD_SIZE = _FRAMED_OBJECT.size + len(b"TH1F\0") + _PREFIX[2].size - 8  # less fUniqueID and fBits
 
 
 class _Head(NamedTuple):
