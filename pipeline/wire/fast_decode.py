@@ -784,8 +784,10 @@ _PLANS_MAX = 1024
 # plan, a reply repeats a few of these byte for byte (they differ only with the length of name and
 # title), so after one message passed those checks field by field, a later one with the same first
 # bytes and the same length needs none of them: one slice, one dict lookup. (A TH1x whose fUniqueID or
-# fBits differ from its head's only takes the long way.) A head keeps its plan when `_PLANS` forgets or
-# replaces it: a plan reads exactly every object whose structure it checked, whether listed or not.
+# fBits differ from its head's only takes the long way.) A head keeps its plan when a walk replaces it
+# in `_PLANS`: a plan reads exactly every object whose structure it checked, whether listed or not. The
+# heads are forgotten with the plans, so the plans they hold are those of `_PLANS` (and the few that
+# walks replaced since): bounded as the plans are.
 _HEAD_SIZE = _FRAMED_OBJECT.size + len(b"TH1F\0") + _PREFIX[2].size - 8  # less fUniqueID and fBits
 
 
@@ -977,6 +979,7 @@ def _learn(
         return
     if len(_PLANS) >= _PLANS_MAX:
         _PLANS.clear()
+        _HEADS.clear()
     _PLANS[kind.name, len(message) - title_end] = plan
 
 

@@ -323,3 +323,15 @@ def test_a_known_head_refuses_a_long_string_marker_even_where_the_lengths_add_up
         assert fast_decode.read_planned(variant) is None
         assert fast_decode._read_planned_framed(variant, None) is None
     assert walks == ["ab"]
+
+
+def test_heads_are_forgotten_with_the_plans(walks, monkeypatch):
+    monkeypatch.setattr(fast_decode, "_PLANS_MAX", 2)
+    for class_name in ("TH1D", "TH1F"):
+        decode_histogram(encode(same_binning(class_name, 1, "a")))
+        assert fast_decode.read_planned(encode(same_binning(class_name, 2, "b"))) is not None
+    assert len(fast_decode._PLANS) == 2
+    assert len(fast_decode._HEADS) == 2
+    decode_histogram(encode(same_binning("TH2F", 1, "a")))  # a third plan: the plans were full
+    assert [class_name for class_name, _size in fast_decode._PLANS] == ["TH2F"]
+    assert fast_decode._HEADS == {}
