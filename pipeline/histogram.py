@@ -223,15 +223,21 @@ class Histogram:
         decoder's layout plans prove this once per layout, and the checks would cost it a sixth of a
         histogram's decode."""
         histogram = object.__new__(cls)
-        histogram.__dict__.update(
-            name=name,
-            class_name=class_name,
-            title=title,
-            edges=edges,
-            values_flow=values_flow,
-            variances_flow=variances_flow,
-            entries=entries,
-            axis_titles=axis_titles,
+        # The instance's dict set whole (past the frozen __setattr__): `__dict__.update(**fields)`
+        # built the same dict as keyword arguments, then copied it.
+        object.__setattr__(
+            histogram,
+            "__dict__",
+            {
+                "name": name,
+                "class_name": class_name,
+                "title": title,
+                "edges": edges,
+                "values_flow": values_flow,
+                "variances_flow": variances_flow,
+                "entries": entries,
+                "axis_titles": axis_titles,
+            },
         )
         return histogram
 

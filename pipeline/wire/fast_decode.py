@@ -25,7 +25,9 @@ their values and their variances: they are the same numbers, and the store keeps
 Layout plans: the first object of a layout (class and versions, axes as streamed, array sizes) is read
 field by field; later objects of exactly that layout are read by the plan learned from it, with two
 struct reads and a few comparisons (see "layout plans" below). Any structural byte that differs sends
-the object back to the field-by-field walk, so both ways accept and refuse the same bytes.
+the object back to the field-by-field walk, so both ways accept and refuse the same bytes. A reply's
+objects of one plan also share their first 47 bytes (framing, class, the prefix's byte counts and
+versions: a "head"), so after one of them passed those checks, the others are found by those bytes.
 
 `decode_histograms` is the one entry point a receiver needs: fast path first, generic path otherwise.
 A reply's loop (`messages.decode_reply`) calls `read_planned` first: the plans alone, for the usual
@@ -252,11 +254,37 @@ def read_planned(payload: bytes, context: StreamerContext | None = None) -> Plan
     it, exactly as always. What this returns equals what that would return.
 
     A reply's loop calls this first for every object, so it repeats the framing checks of
-    `open_message` and `_read_object` inline, for the one framing it takes, instead of their calls.
+    `open_message` and `_read_object` inline, for the one framing it takes, instead of their calls;
+    and after one object of a head (see `_HEADS`), later ones skip those checks and the prefix's.
     """
-    if not isinstance(payload, bytes | bytearray | memoryview):
-        return None  # the full path says what is wrong with it
-    message = bytes(payload)
+    if type(payload) is not bytes:
+        if not isinstance(payload, bytearray | memoryview):
+            return None  # the full path says what is wrong with it
+        payload = bytes(payload)
+    head = _HEADS.get(payload[:_HEAD_SIZE])
+    if head is not None and len(payload) == head.size and not payload[head.name_at - 1] & _IS_REFERENCED:
+        plan = head.plan
+        name_at = head.name_at
+        title_end = head.title_end
+        # The key fixes where the title ends (by TNamed's byte count), not where the name does.
+        name_length = payload[name_at]
+        title_at = name_at + 1 + name_length
+        if (
+            name_length != 255
+            and title_at < title_end
+            and payload[title_at] != 255
+            and title_at + 1 + payload[title_at] == title_end
+            and (plan.readable is None or plan.readable is _readable_versions(context))
+        ):
+            planned = _read_after_title(payload, name_at, title_at, title_end, plan)
+            if planned is not None:
+                return planned
+    return _read_planned_framed(payload, context)
+
+
+def _read_planned_framed(message: bytes, context: StreamerContext | None) -> PlannedHistogram | None:
+    """`read_planned` for a message whose head is not known yet (or that differs from its head's
+    object after the head): the framing and the prefix checked field by field, then the plan."""
     # Every plan's message is longer than this, and longer than `open_message`'s minimum.
     if len(message) < _FRAMED_OBJECT.size:
         return None
@@ -266,8 +294,15 @@ def read_planned(payload: bytes, context: StreamerContext | None = None) -> Plan
     top = _top_object(message, count, tag)
     if top is None:
         return None
-    planned = _planned(message, top[1], top[0], _readable_versions(context))
-    return None if planned is None else PlannedHistogram(*planned)
+    kind, pos = top
+    found = _plan_for(message, pos, kind, _readable_versions(context))
+    if found is None:
+        return None
+    plan, name_at, title_at, title_end = found
+    planned = _read_by_plan(message, pos, name_at, title_at, title_end, plan)
+    if planned is not None:
+        _remember_head(message, name_at, title_end, plan)
+    return planned
 
 
 def decode_histograms(
@@ -565,7 +600,7 @@ def _read_object(message: bytes, readable: Mapping[str, frozenset[int]]) -> Hist
     kind, pos = top
     planned = _planned(message, pos, kind, readable)
     if planned is not None:
-        return planned[0]
+        return planned.histogram
     histogram = _walk_object(message, pos, len(message), kind, readable)
     _learn(message, pos, kind, readable, histogram)
     return histogram
@@ -615,7 +650,9 @@ def _histogram(kind: _Kind, th1: _TH1Part, contents: np.ndarray | None) -> Histo
         )
     if th1.sumw2 is not None and th1.sumw2.size != ncells:
         raise _NotOurs("fSumw2 of another size than fNcells")  # the generic path would ignore it
-    values, variances, _finite = _values_and_variances(contents, th1.sumw2, shape)
+    root_shape = shape[::-1]
+    sumw2 = None if th1.sumw2 is None else th1.sumw2.reshape(root_shape)
+    values, variances, _finite = _values_and_variances(contents.reshape(root_shape), sumw2)
     return Histogram(
         name=th1.name,
         class_name=kind.name,
@@ -629,29 +666,32 @@ def _histogram(kind: _Kind, th1: _TH1Part, contents: np.ndarray | None) -> Histo
 
 
 def _values_and_variances(
-    contents: np.ndarray, sumw2: np.ndarray | None, shape: tuple[int, ...]
+    contents: np.ndarray, sumw2: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Contents and variances in index order; variances as uproot gives them: fSumw2 when filled, else
-    the contents, and only where positive (+0.0 for negative, -0.0 and NaN bins).
+    """Contents and variances in index order, from arrays of ROOT's shape (`_to_index_order`);
+    variances as uproot gives them: fSumw2 when filled, else the contents, and only where positive
+    (+0.0 for negative, -0.0 and NaN bins).
 
     The flag is True when this pass proved every number finite (unweighted, every bin a finite
     number >= +0.0: the usual case), so that a caller may skip its own finiteness check."""
-    values = _to_index_order(contents, shape)
+    values = _to_index_order(contents)
     if sumw2 is not None:
-        return values, _positive_part(_to_index_order(sumw2, shape)), False
+        return values, _positive_part(_to_index_order(sumw2)), False
     largest_bits = _largest_bits(values)
     if largest_bits <= _POSITIVE_INFINITY_BITS:  # no sign bit, no NaN
-        values.flags.writeable = False  # shared by values and variances: changing one would change both
+        # Shared by values and variances: changing one would change both. (`setflags`: half the cost
+        # of setting `flags.writeable`, which builds a flags object first.)
+        values.setflags(write=False)
         return values, values, largest_bits < _POSITIVE_INFINITY_BITS
     return values, _positive_part(values.copy()), False
 
 
-def _to_index_order(flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """ROOT's bins (x fastest) as a C-ordered float64 array indexed [ix, iy, iz]; one copy, no views
-    of the message kept alive."""
-    if len(shape) == 1:
-        return flat.astype(np.float64)
-    return flat.reshape(shape[::-1]).T.astype(np.float64, order="C")
+def _to_index_order(bins: np.ndarray) -> np.ndarray:
+    """ROOT's bins, an array of ROOT's shape ([iz, iy, ix]: x fastest), as a C-ordered float64 array
+    indexed [ix, iy, iz]; one copy, no views of the message kept alive."""
+    if bins.ndim == 1:
+        return bins.astype(np.float64)  # without order=: its parsing costs more than a 100-bin copy
+    return bins.T.astype(np.float64, order="C")
 
 
 def _positive_part(array: np.ndarray) -> np.ndarray:
@@ -667,10 +707,11 @@ def _largest_bits(array: np.ndarray) -> int:
     """The largest of the numbers' bit patterns read as uint64 (C-contiguous float64 `array`).
 
     Through `argmax`: numpy's `max` reduction costs about a microsecond more per call, which is more
-    than the whole pass over a 100-bin histogram.
+    than the whole pass over a 100-bin histogram. `item` takes argmax's flat index on any shape and
+    gives a Python int, without the numpy scalar (and `ravel`) in between.
     """
-    bits = array.view(np.uint64).ravel()
-    return int(bits[bits.argmax()])
+    bits = array.view(np.uint64)
+    return bits.item(bits.argmax())
 
 
 def _edges(axis: _Axis) -> np.ndarray:
@@ -698,7 +739,7 @@ def _uniform_edges(fixed_range: bytes) -> np.ndarray:
 # A reply holds hundreds of objects of a few layouts: same class and versions, same axes, same sizes;
 # only the name, the title and the numbers differ. After the byte walk has read one object, a plan
 # records everything that must be equal for a later object to have exactly that layout, so that the
-# later object costs two struct reads, a few comparisons and its arrays, instead of the walk (about
+# later object costs one struct read, a few byte comparisons and its arrays, instead of the walk (about
 # three times as long). A plan only takes objects whose every structural byte (byte counts, versions,
 # the attributes and axes as streamed, fOption, fFunctions, fBuffer, fNcells, the array sizes) equals
 # its own, which the walk read and accepted; anything else goes to the walk, which accepts or refuses it.
@@ -709,8 +750,8 @@ _PREFIX = {
     2: struct.Struct(">IhIhIhIhHII"),
     3: struct.Struct(">IhIhIhIhHII"),
 }
-_STATS_ENTRIES = struct.Struct(">4xd")  # fBarOffset, fBarWidth, fEntries: the first of _TH1_STATS
 _CONTOUR_SIZE_AT = _TH1_STATS.size - 4  # fContour.fN within _TH1_STATS
+_ENTRIES = struct.Struct(">d")
 
 
 class _Plan(NamedTuple):
@@ -719,21 +760,53 @@ class _Plan(NamedTuple):
     prefix_counts: tuple[int, ...]  # the prefix's byte counts, less the bytes of name and title
     prefix_versions: tuple[int, ...]  # the prefix's object versions
     tobject_version: int
-    axes_block: bytes  # TAttLine, TAttFill, TAttMarker, fNcells and the three TAxis, as streamed
-    tail: struct.Struct  # after the axes: fEntries, then the structure up to the contents
-    tail_structure: tuple[int | bytes, ...]  # what `tail` reads after fEntries, for this layout
+    # Every structural byte after the title, as (offset from the title's end, bytes as streamed): the
+    # attributes, fNcells and axes; the sizes of fContour and fSumw2; fOption up to TH1's end; the
+    # contents' size. Adjacent runs are one comparison: 1 to 3 for the usual layouts.
+    structure: tuple[tuple[int, bytes], ...]
     # Where the numbers lie, counted from the title's end (sumw2_at 0: no fSumw2)
+    entries_at: int
     sumw2_at: int
     contents_at: int
     kind: _Kind
-    shape: tuple[int, ...]
-    ncells: int
+    root_shape: tuple[int, ...]  # the bins' shape in ROOT's order (x fastest): [iz, iy, ix]
     edges: tuple[np.ndarray, ...]
     axis_titles: tuple[str, ...]
 
 
 _PLANS: dict[tuple[str, int], _Plan] = {}  # by (class, bytes after the title)
 _PLANS_MAX = 1024
+
+
+# Heads: a message's first bytes up to its TNamed's TObject version (TH2/TH3; a TH1x's reach 6 bytes
+# into its fUniqueID and fBits) hold all of its framing (length word, kMESS_OBJECT, the top object's
+# byte count and class tag), its class name and every byte count and version of the prefix. For one
+# plan, a reply repeats a few of these byte for byte (they differ only with the length of name and
+# title), so after one message passed those checks field by field, a later one with the same first
+# bytes and the same length needs none of them: one slice, one dict lookup. (A TH1x whose fUniqueID or
+# fBits differ from its head's only takes the long way.) A head keeps its plan when a walk replaces it
+# in `_PLANS`: a plan reads exactly every object whose structure it checked, whether listed or not. The
+# heads are forgotten with the plans, so the plans they hold are those of `_PLANS` (and the few that
+# walks replaced since): bounded as the plans are.
+_HEAD_SIZE = _FRAMED_OBJECT.size + len(b"TH1F\0") + _PREFIX[2].size - 8  # less fUniqueID and fBits
+
+
+class _Head(NamedTuple):
+    plan: _Plan
+    size: int  # the message's length, which the length word and the top byte count in the key say
+    name_at: int  # where the name's length byte lies; fBits (kIsReferenced) ends just before it
+    title_end: int  # fixed by TNamed's byte count, in the key
+
+
+_HEADS: dict[bytes, _Head] = {}
+_HEADS_MAX = 4096
+
+
+def _remember_head(message: bytes, name_at: int, title_end: int, plan: _Plan) -> None:
+    """Record the head of a message `_read_planned_framed` just read by `plan`."""
+    if len(_HEADS) >= _HEADS_MAX:
+        _HEADS.clear()
+    _HEADS[message[:_HEAD_SIZE]] = _Head(plan, len(message), name_at, title_end)
 
 
 def _strings(message: bytes, pos: int, dimension: int) -> tuple[int, int, int] | None:
@@ -749,29 +822,36 @@ def _strings(message: bytes, pos: int, dimension: int) -> tuple[int, int, int] |
     return name_at, title_at, title_at + 1 + message[title_at]
 
 
-def _planned(
+def _plan_for(
     message: bytes, pos: int, kind: _Kind, readable: Mapping[str, frozenset[int]]
-) -> tuple[Histogram, bool] | None:
-    """The object whose class name ends at `pos`, read by a learned plan, and whether its numbers
-    were proven finite (`_values_and_variances`); None when no plan fits."""
-    # `_strings`, inline: this runs once per object
-    name_at = pos + _PREFIX[kind.dimension].size
-    end = len(message)
-    if name_at >= end or message[name_at] == 255:
+) -> tuple[_Plan, int, int, int] | None:
+    """The plan learned for the size after the title of the object whose class name ends at `pos`,
+    with where its name and title lie (`_strings`); None when there is none, or when it needs versions
+    that `readable` does not allow. Whether the object fits the plan is `_read_by_plan`'s to say."""
+    strings = _strings(message, pos, kind.dimension)
+    if strings is None:
         return None
-    title_at = name_at + 1 + message[name_at]
-    if title_at >= end or message[title_at] == 255:
-        return None
-    title_end = title_at + 1 + message[title_at]
-    plan = _PLANS.get((kind.name, end - title_end))
+    plan = _PLANS.get((kind.name, len(message) - strings[2]))
     if plan is None or not (plan.readable is None or plan.readable is readable):
         return None
+    return (plan, *strings)
+
+
+def _planned(
+    message: bytes, pos: int, kind: _Kind, readable: Mapping[str, frozenset[int]]
+) -> PlannedHistogram | None:
+    """The object whose class name ends at `pos`, read by a learned plan, and whether its numbers
+    were proven finite (`_values_and_variances`); None when no plan fits."""
+    found = _plan_for(message, pos, kind, readable)
+    if found is None:
+        return None
+    plan, name_at, title_at, title_end = found
     return _read_by_plan(message, pos, name_at, title_at, title_end, plan)
 
 
 def _read_by_plan(
     message: bytes, pos: int, name_at: int, title_at: int, title_end: int, plan: _Plan
-) -> tuple[Histogram, bool] | None:
+) -> PlannedHistogram | None:
     """The object read by `plan`, given where its name and title lie, and whether its numbers were
     proven finite; None if it has another layout. The message has the plan's size after the title:
     plans are found by it (`_PLANS`), or made from this very message (`_learn`)."""
@@ -782,16 +862,24 @@ def _read_by_plan(
         or header[-3] != plan.tobject_version
         or header[-1] & _IS_REFERENCED
         or header[0:-3:2] != tuple([count + string_bytes for count in plan.prefix_counts])
-        or not message.startswith(plan.axes_block, title_end)
     ):
         return None
-    tail = plan.tail.unpack_from(message, title_end + len(plan.axes_block))
-    if tail[1:] != plan.tail_structure:
-        return None
-    entries = tail[0]
-    contents = np.frombuffer(message, plan.kind.content_dtype, plan.ncells, title_end + plan.contents_at)
-    sumw2 = np.frombuffer(message, _F8, plan.ncells, title_end + plan.sumw2_at) if plan.sumw2_at else None
-    values, variances, finite = _values_and_variances(contents, sumw2, plan.shape)
+    return _read_after_title(message, name_at, title_at, title_end, plan)
+
+
+def _read_after_title(
+    message: bytes, name_at: int, title_at: int, title_end: int, plan: _Plan
+) -> PlannedHistogram | None:
+    """The object read by `plan`, whose prefix was found to be the plan's (`_read_by_plan`, or the
+    head's key); None if a structural byte after the title differs."""
+    for offset, streamed in plan.structure:
+        if not message.startswith(streamed, title_end + offset):
+            return None
+    (entries,) = _ENTRIES.unpack_from(message, title_end + plan.entries_at)
+    # np.ndarray over the message: a view of ROOT's shape in one call (frombuffer, then reshape: two)
+    contents = np.ndarray(plan.root_shape, plan.kind.content_dtype, message, title_end + plan.contents_at)
+    sumw2 = np.ndarray(plan.root_shape, _F8, message, title_end + plan.sumw2_at) if plan.sumw2_at else None
+    values, variances, finite = _values_and_variances(contents, sumw2)
     # The plan was learned from a histogram that passed every check of the constructor, with these
     # very edges, titles and shape: nothing to check again.
     histogram = Histogram.from_checked_parts(
@@ -804,7 +892,22 @@ def _read_by_plan(
         entries,
         plan.axis_titles,
     )
-    return histogram, finite
+    # tuple.__new__: the NamedTuple's own __new__ is a Python function, a call more per object
+    return tuple.__new__(PlannedHistogram, (histogram, finite))
+
+
+def _structure(message: bytes, spans: list[tuple[int, int]], title_end: int) -> tuple[tuple[int, bytes], ...]:
+    """The bytes of `spans` ((start, end) in the message, in order), adjacent ones joined, by offset
+    from the title's end."""
+    joined: list[list[int]] = []
+    for start, end in spans:
+        if start == end:
+            continue
+        if joined and joined[-1][1] == start:
+            joined[-1][1] = end
+        else:
+            joined.append([start, end])
+    return tuple((start - title_end, message[start:end]) for start, end in joined)
 
 
 def _learn(
@@ -825,7 +928,8 @@ def _learn(
     for _ in range(3):
         (count,) = _U32.unpack_from(message, axes_end)
         axes_end += 4 + (count & ~_BYTE_COUNT_MASK)
-    (ncontour,) = _I32.unpack_from(message, axes_end + _CONTOUR_SIZE_AT)
+    contour_count_at = axes_end + _CONTOUR_SIZE_AT
+    (ncontour,) = _I32.unpack_from(message, contour_count_at)
     sumw2_count_at = axes_end + _TH1_STATS.size + 8 * ncontour
     (nsumw2,) = _I32.unpack_from(message, sumw2_count_at)
     ncells = histogram.values_flow.size
@@ -834,13 +938,22 @@ def _learn(
     option_at = sumw2_count_at + 4 + 8 * nsumw2
     contents_at = len(message) - ncells * kind.content_dtype.itemsize
     moments = _MOMENT_BYTES.get(kind.dimension, 0)
-    fixed = contents_at - 4 - moments - option_at  # fOption ... TH1's last member (and TAtt3D's header)
-    if fixed < 0:
+    fixed_end = contents_at - 4 - moments  # fOption ... TH1's last member (and TAtt3D's header)
+    if fixed_end < option_at:
         return
-    # fEntries; fContour.fN, its numbers skipped; fSumw2.fN, its numbers skipped; the fixed members;
-    # TH2/TH3 moments skipped; the contents' fN.
-    tail = struct.Struct(f">4xd{_CONTOUR_SIZE_AT - 12}xi{8 * ncontour}xi{8 * nsumw2}x{fixed}s{moments}xi")
-    _entries, *structure = tail.unpack_from(message, axes_end)
+    # Skipped: fBarOffset and fBarWidth, fEntries and the other statistics, the numbers of fContour
+    # and fSumw2, the TH2/TH3 moments, the contents.
+    structure = _structure(
+        message,
+        [
+            (title_end, axes_end),
+            (contour_count_at, contour_count_at + 4),
+            (sumw2_count_at, sumw2_count_at + 4),
+            (option_at, fixed_end),
+            (contents_at - 4, contents_at),
+        ],
+        title_end,
+    )
     classes = (kind.name, "TH1") if kind.dimension == 1 else (kind.name, kind.base, "TH1")
     versions = header[1:-3:2]
     builtin = all(
@@ -852,22 +965,21 @@ def _learn(
         prefix_counts=tuple(count - (title_end - name_at) for count in header[0:-3:2]),
         prefix_versions=versions,
         tobject_version=header[-3],
-        axes_block=message[title_end:axes_end],
-        tail=tail,
-        tail_structure=tuple(structure),
+        structure=structure,
+        entries_at=axes_end + 4 - title_end,  # after fBarOffset and fBarWidth
         sumw2_at=sumw2_count_at + 4 - title_end if nsumw2 else 0,
         contents_at=contents_at - title_end,
         kind=kind,
-        shape=histogram.values_flow.shape,
-        ncells=ncells,
+        root_shape=histogram.values_flow.shape[::-1],
         edges=histogram.edges,
         axis_titles=histogram.axis_titles,
     )
     again = _read_by_plan(message, pos, name_at, title_at, title_end, plan)
-    if again is None or not _same_histogram(again[0], histogram):
+    if again is None or not _same_histogram(again.histogram, histogram):
         return
     if len(_PLANS) >= _PLANS_MAX:
         _PLANS.clear()
+        _HEADS.clear()
     _PLANS[kind.name, len(message) - title_end] = plan
 
 

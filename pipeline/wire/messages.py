@@ -374,10 +374,9 @@ def _unusable_numbers(histogram: Histogram, numbers_finite: bool = False) -> str
     and the edges are left to check."""
     if not math.isfinite(histogram.entries):
         return f"non-finite entries ({histogram.entries})"
-    for axis, edges in zip("xyz", histogram.edges, strict=False):
-        problem = _edges_problem(edges)
-        if problem:
-            return problem.format(axis=axis)
+    problem = _all_edges_problem(histogram.edges)
+    if problem:
+        return problem
     if numbers_finite:
         return None
     arrays = [("contents", histogram.values_flow)]
@@ -403,9 +402,40 @@ _EDGE_VERDICTS: dict[int, tuple[np.ndarray, str | None]] = {}
 _EDGE_VERDICTS_MAX = 4096
 
 
+# The same verdicts by the tuple of a histogram's edges, when every array in it is shared: a layout plan
+# gives its one tuple to every histogram of its layout, so most objects of a reply cost one lookup here
+# instead of one per axis (with two flag checks each). Each entry holds its tuple, as above.
+_ALL_EDGES_VERDICTS: dict[int, tuple[tuple[np.ndarray, ...], str | None]] = {}
+
+
+def _all_edges_problem(all_edges: tuple[np.ndarray, ...]) -> str | None:
+    """What is wrong with a histogram's edges (the first axis that has a problem), or None."""
+    cached = _ALL_EDGES_VERDICTS.get(id(all_edges))
+    if cached is not None and cached[0] is all_edges:
+        return cached[1]
+    problem = None
+    for axis, edges in zip("xyz", all_edges, strict=False):
+        template = _edges_problem(edges)
+        if template:
+            problem = template.format(axis=axis)
+            break
+    # A tuple cannot change, nor can shared arrays: numpy would let a caller make one writable again,
+    # but nothing does (every histogram of a layout holds it; its edges would change with it).
+    if type(all_edges) is tuple and all(_shared(edges) for edges in all_edges):
+        if len(_ALL_EDGES_VERDICTS) >= _EDGE_VERDICTS_MAX:
+            _ALL_EDGES_VERDICTS.clear()
+        _ALL_EDGES_VERDICTS[id(all_edges)] = (all_edges, problem)
+    return problem
+
+
+def _shared(edges: np.ndarray) -> bool:
+    """Read-only and owning its numbers: an array the fast decoder shares, which nothing may change."""
+    return not edges.flags.writeable and edges.flags.owndata
+
+
 def _edges_problem(edges: np.ndarray) -> str | None:
     """What is wrong with one axis's edges (a template for `str.format(axis=...)`), or None."""
-    shared = not edges.flags.writeable and edges.flags.owndata
+    shared = _shared(edges)
     if shared:
         cached = _EDGE_VERDICTS.get(id(edges))
         if cached is not None and cached[0] is edges:

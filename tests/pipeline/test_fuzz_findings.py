@@ -147,6 +147,28 @@ def test_edges_that_can_change_are_checked_every_time():
     assert _unusable_numbers(good) == "x bin edges do not increase"
 
 
+def test_verdicts_kept_per_tuple_of_edges_name_that_tuple_s_axis_and_skip_changeable_arrays():
+    from pipeline.wire.messages import _unusable_numbers
+
+    increasing, decreasing = np.array([0.0, 0.5, 1.0]), np.array([1.0, 0.5, 0.0])
+    for edges in (increasing, decreasing):
+        edges.setflags(write=False)  # shared, as the fast decoder's: verdicts are kept
+    values = np.ones((4, 4))
+
+    def th2(edges: tuple[np.ndarray, np.ndarray]) -> Histogram:
+        return Histogram("h", "TH2D", "", edges, values, values, 16.0)
+
+    for _ in range(2):  # the second time from the kept verdicts
+        assert _unusable_numbers(th2((increasing, decreasing))) == "y bin edges do not increase"
+        assert _unusable_numbers(th2((decreasing, increasing))) == "x bin edges do not increase"
+        assert _unusable_numbers(th2((increasing, increasing))) is None
+    changeable = increasing.copy()  # writeable: a tuple holding it is checked every time
+    histogram = th2((increasing, changeable))
+    assert _unusable_numbers(histogram) is None
+    changeable[0] = np.nan
+    assert _unusable_numbers(histogram) == "non-finite y bin edges"
+
+
 # ---- names and titles that are not UTF-8 --------------------------------------------------------
 
 

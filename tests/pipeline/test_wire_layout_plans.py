@@ -9,11 +9,12 @@ import struct
 
 import numpy as np
 import pytest
+import uproot
 
 from pipeline.histogram import Histogram
 from pipeline.wire import fast_decode
-from pipeline.wire.fast_decode import decode_histogram
-from pipeline.wire.tmessage import DecodeError
+from pipeline.wire.fast_decode import decode_histogram, decode_histograms
+from pipeline.wire.tmessage import DecodeError, StreamerContext, tmessage_from_root_key
 from tests.pipeline.test_wire_fast_decode import CLASSES, assert_same, encode, generic
 
 
@@ -21,6 +22,7 @@ from tests.pipeline.test_wire_fast_decode import CLASSES, assert_same, encode, g
 def walks(monkeypatch) -> list[str]:
     """Names of the objects the byte walk read (every other object took a plan); no plan learned yet."""
     monkeypatch.setattr(fast_decode, "_PLANS", {})
+    monkeypatch.setattr(fast_decode, "_HEADS", {})
     walked: list[str] = []
     walk = fast_decode._walk_object
 
@@ -190,3 +192,146 @@ def test_checked_parts_make_the_same_histogram_as_the_constructor():
     parts = {field.name: getattr(reference, field.name) for field in dataclasses.fields(Histogram)}
     made = Histogram.from_checked_parts(**parts)
     assert vars(made) == vars(reference)
+
+
+# ---- heads: the first bytes of a message already read by a plan ----------------------------------
+
+
+def same_planned(got: fast_decode.PlannedHistogram | None, want: fast_decode.PlannedHistogram | None) -> bool:
+    if got is None or want is None:
+        return got is want
+    g, w = got.histogram, want.histogram
+    return (
+        got.numbers_finite == want.numbers_finite
+        and vars(g).keys() == vars(w).keys()
+        and (g.name, g.class_name, g.title, g.entries, g.axis_titles)
+        == (w.name, w.class_name, w.title, w.entries, w.axis_titles)
+        and all(a is b for a, b in zip(g.edges, w.edges, strict=True))
+        and np.array_equal(g.values_flow, w.values_flow, equal_nan=True)
+        and np.array_equal(g.variances_flow, w.variances_flow, equal_nan=True)
+        and (g.variances_flow is g.values_flow) == (w.variances_flow is w.values_flow)
+    )
+
+
+@pytest.fixture
+def framed_reads(monkeypatch, walks) -> list[bytes]:
+    """The messages `read_planned` checked field by field (every other one took a known head)."""
+    framed: list[bytes] = []
+    read_framed = fast_decode._read_planned_framed
+
+    def counting(message, context):
+        framed.append(message)
+        return read_framed(message, context)
+
+    monkeypatch.setattr(fast_decode, "_read_planned_framed", counting)
+    return framed
+
+
+@pytest.mark.parametrize("class_name", ["TH1D", "TH2F", "TH3D"])
+@pytest.mark.parametrize("sumw2", [True, False], ids=["sumw2", "no-sumw2"])
+def test_objects_of_a_known_head_skip_the_framed_checks_and_read_the_same(framed_reads, class_name, sumw2):
+    payloads = [encode(same_binning(class_name, seed, f"h{seed}"), sumw2=sumw2) for seed in range(1, 6)]
+    decode_histogram(payloads[0])  # the walk learns the plan
+    first = fast_decode.read_planned(payloads[1])  # the plan reads it: its head is learned
+    assert first is not None and len(framed_reads) == 1
+    for payload in payloads[2:]:  # same lengths of name and title: the same head
+        planned = fast_decode.read_planned(payload)
+        assert_same(planned.histogram, generic(payload)[0])
+    assert len(framed_reads) == 1, "later objects of the head skipped the framed checks"
+    assert fast_decode.read_planned(bytearray(payloads[2])) is not None
+    assert same_planned(
+        fast_decode.read_planned(memoryview(payloads[3])), fast_decode.read_planned(payloads[3])
+    )
+
+
+@pytest.mark.parametrize("class_name", ["TH1D", "TH2F"])
+def test_a_known_head_accepts_and_refuses_every_changed_byte_as_the_framed_checks_do(walks, class_name):
+    # Every byte of a message whose head is known, changed in three ways (flag bits, the kIsReferenced
+    # bit, the top bit), and a few whole changes: read with the head known, and with no head known
+    # (the framed checks, then the plan), the answer is the same.
+    decode_histogram(encode(same_binning(class_name, 1, "learn")))
+    payload = encode(same_binning(class_name, 2, "next"))
+    assert fast_decode.read_planned(payload) is not None
+    heads = dict(fast_decode._HEADS)
+    assert len(heads) == 1
+    [head] = heads.values()
+    name_at = head.name_at
+    title_at = name_at + 1 + payload[name_at]
+
+    def changed(at: int, value: int) -> bytes:
+        return payload[:at] + bytes([value]) + payload[at + 1 :]
+
+    variants = {
+        f"byte {at} ^ {flip:#x}": changed(at, payload[at] ^ flip)
+        for at in range(len(payload))
+        for flip in (0x01, 0x10, 0x80)
+    }
+    variants |= {
+        "one byte short": payload[:-1],
+        "one byte more": payload + b"\0",
+        "name as a long string": changed(name_at, 255),
+        "title as a long string": changed(title_at, 255),
+        "a longer name, the title shorter": changed(name_at, payload[name_at] + 1),
+        "the first bytes only": payload[: fast_decode._HEAD_SIZE],
+    }
+    taken_with_head = 0
+    for what, variant in variants.items():
+        fast_decode._HEADS.clear()
+        fast_decode._HEADS.update(heads)
+        with_head = fast_decode.read_planned(variant)
+        fast_decode._HEADS.clear()
+        framed = fast_decode.read_planned(variant)
+        assert same_planned(with_head, framed), what
+        taken_with_head += with_head is not None
+    # Most changes are in numbers (read, not refused) or structure (refused): both kinds were met.
+    assert 0 < taken_with_head < len(variants)
+    assert walks == ["learn"]
+
+
+def test_a_known_head_of_a_run2_layout_needs_the_streamers_that_make_it_readable(walks, fixtures_dir):
+    context = StreamerContext()
+    context.add_streamers_from_root_file(fixtures_dir / "run2_root608_th1f.root")
+    with uproot.open(fixtures_dir / "run2_root608_th1f.root") as root_file:
+        key = root_file.key("test")
+        payloads = [tmessage_from_root_key(key, name=f"run2_{index}") for index in range(3)]
+    decode_histograms(payloads[0], context)  # the walk learns the plan, with this context's versions
+    assert fast_decode.read_planned(payloads[1], context) is not None  # the head is learned
+    assert len(fast_decode._HEADS) == 1
+    assert fast_decode.read_planned(payloads[2]) is None  # without streamers, TH1 v7 is not readable
+    assert fast_decode.read_planned(payloads[2], StreamerContext()) is None
+    planned = fast_decode.read_planned(payloads[2], context)
+    assert_same(planned.histogram, generic(payloads[2], context)[0])
+
+
+def test_a_known_head_refuses_a_long_string_marker_even_where_the_lengths_add_up(walks):
+    # With 258 bytes of name and title, a length byte of 255 (a 4-byte length follows: a long string,
+    # which plans do not read) can make the lengths end exactly at the head's title end.
+    title = "t" * 252 + "\x01" + "t"
+    decode_histogram(encode(same_binning("TH1D", 1, "ab", title)))
+    payload = encode(same_binning("TH1D", 2, "cd", title))
+    assert fast_decode.read_planned(payload) is not None  # the head is learned
+    [head] = fast_decode._HEADS.values()
+    name_at = head.name_at
+    assert head.title_end == name_at + 258
+    changed = bytearray(payload)
+    changed[name_at] = 255  # the title's length byte would be the "\x01" near its end: ends at title_end
+    name_marker = bytes(changed)
+    changed = bytearray(payload)
+    changed[name_at : name_at + 3] = b"\x01c\xff"  # a 1-byte name, then a title "length" of 255
+    title_marker = bytes(changed)
+    for variant in (name_marker, title_marker):
+        assert fast_decode.read_planned(variant) is None
+        assert fast_decode._read_planned_framed(variant, None) is None
+    assert walks == ["ab"]
+
+
+def test_heads_are_forgotten_with_the_plans(walks, monkeypatch):
+    monkeypatch.setattr(fast_decode, "_PLANS_MAX", 2)
+    for class_name in ("TH1D", "TH1F"):
+        decode_histogram(encode(same_binning(class_name, 1, "a")))
+        assert fast_decode.read_planned(encode(same_binning(class_name, 2, "b"))) is not None
+    assert len(fast_decode._PLANS) == 2
+    assert len(fast_decode._HEADS) == 2
+    decode_histogram(encode(same_binning("TH2F", 1, "a")))  # a third plan: the plans were full
+    assert [class_name for class_name, _size in fast_decode._PLANS] == ["TH2F"]
+    assert fast_decode._HEADS == {}

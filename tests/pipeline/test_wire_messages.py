@@ -205,6 +205,7 @@ def planned_reads(monkeypatch) -> list[bool]:
     """For each object a reply's loop offered to `read_planned`: whether a plan took it. No plan is
     learned before the test (plans are kept per process)."""
     monkeypatch.setattr(fast_decode, "_PLANS", {})
+    monkeypatch.setattr(fast_decode, "_HEADS", {})
     taken: list[bool] = []
     read_planned = messages.read_planned
 
