@@ -173,7 +173,9 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
             # What the graph shows (URL, content, log axes), so a refresh with nothing new is a no-op.
             dcc.Store(id=Run.GRAPH_KEY, data=first.get("key")),
             # Slow work handed to a background job, and the job's answer (see build_in_background).
-            dcc.Store(id=Run.HEAVY_REQUEST, data=None),
+            # {} and not None: a memory Store mounted with None announces its value as a change, which
+            # started an empty job whose "running" box showed beside the drawn plot until polled.
+            dcc.Store(id=Run.HEAVY_REQUEST, data={}),
             dcc.Store(id=Run.HEAVY_DONE, data=None),
         ],
         className="run-page",
