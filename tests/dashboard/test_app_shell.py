@@ -20,8 +20,9 @@ from dashboard.context import PageContext
 from dashboard.pages import resolve, routes
 from dashboard.pages import run as run_page
 from dashboard.pages.runs import RUNS_PER_PAGE, jump_target, page_count, runs_on_page
-from dashboard.url_state import ViewQuery, parse_query, query_dict, subsystem_options, subsystem_query
+from dashboard.url_state import ViewQuery, parse_query, query_dict, subsystem_query
 from pipeline.processing.options import ProcessingOptions
+from pipeline.processing.query import subsystem_options
 from pipeline.processing.runs import RunSummary
 from pipeline.processing.service import ProcessingService
 from pipeline.processing.timeslice import Window
@@ -228,14 +229,17 @@ def test_the_way_out_of_a_pause_says_where_it_goes():
 
 def test_each_subsystem_offers_the_options_its_plug_in_has():
     emc, tpc = subsystem_options("EMC"), subsystem_options("TPC")
-    assert emc.threshold and sorted(emc.plugin) == ["outlier_n_sigma"]
-    assert not tpc.threshold and not tpc.plugin
+    assert emc.scale and emc.threshold and sorted(emc.plugin) == ["outlier_n_sigma"]
+    assert emc.names() == {"scale_by_events", "hot_channel_threshold", "outlier_n_sigma"}
+    # TPC and HLT scale nothing by events and run no check a threshold acts on.
+    assert not tpc.scale and not tpc.threshold and not tpc.plugin
     assert not subsystem_options("HLT").names()
-    linked = parse_query({"group": "g", "threshold": "0.5", "outlier_n_sigma": "3"})
+    linked = parse_query({"group": "g", "scale": "0", "threshold": "0.5", "outlier_n_sigma": "3"})
     assert subsystem_query(linked, "EMC") == (linked, [])
     kept, errors = subsystem_query(linked, "TPC")
     assert kept == ViewQuery(group="g")
     assert [(error.field, str(error)) for error in errors] == [
+        ("scale_by_events", "scale_by_events: TPC has no such option"),
         ("hot_channel_threshold", "hot_channel_threshold: TPC has no such option"),
         ("outlier_n_sigma", "outlier_n_sigma: TPC has no such option"),
     ]
