@@ -1072,8 +1072,9 @@ def render_view(service: ProcessingService, request: RenderRequest) -> tuple:
         {**key, "traces": drawn.trace_digests},
         drawn.placeholder,
         *logs,
-        f"/download/{run}/{subsystem}.root{search}",
-        f"/download/{run}/{subsystem}.parquet{search}",
+        # The query of the view drawn: an option named "Not applied" is refused by the download route.
+        f"/download/{run}/{subsystem}.root{query.to_search()}",
+        f"/download/{run}/{subsystem}.parquet{query.to_search()}",
         run_state,
         no_update,
     )

@@ -40,11 +40,15 @@ class ViewQuery:
     options: ProcessingOptions = field(default_factory=ProcessingOptions)
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any], ignore: Iterable[str] = ()) -> ViewQuery:
+    def from_params(
+        cls, params: Mapping[str, Any], ignore: Iterable[str] = (), subsystem: str | None = None
+    ) -> ViewQuery:
         """Parse text parameters (a query string, keyword arguments); names in `ignore` and the page's
         display keys (`DISPLAY_PARAMETERS`) are skipped.
 
-        An empty value means "not given". Raises OptionsError naming the parameter (`min`, `scale`...).
+        An empty value means "not given". Raises OptionsError naming the parameter (`min`, `scale`...),
+        also for an option that cannot act on `subsystem` (`options_not_offered`; e.g. `threshold` for
+        TPC): a view without it would not be what was asked for.
         """
         skipped = {*ignore, *DISPLAY_PARAMETERS}
         given = {name: value for name, value in params.items() if name not in skipped and value != ""}
@@ -57,6 +61,8 @@ class ViewQuery:
         unknown = sorted(set(option_values) - set(known_option_specs()) - set(FIELD_PARAMETERS))
         if unknown:
             raise OptionsError(unknown[0], f"unknown parameter (known: {', '.join(known_parameters())})")
+        if subsystem is not None and (foreign := options_not_offered(subsystem, option_values)):
+            raise renamed(foreign[0])
         try:
             options = ProcessingOptions.from_mapping(option_values)
         except OptionsError as error:

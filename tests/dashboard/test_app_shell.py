@@ -198,6 +198,13 @@ def test_download_root_and_parquet_hold_the_histograms_on_screen(client, emc_sto
 def test_bad_downloads_are_named_never_served(client):
     bad = client.get(f"/download/{RUN}/EMC.root?threshold=-1")
     assert bad.status_code == 400 and b"hot_channel_threshold" in bad.data
+    # Options TPC does not have are refused by name, as the data API does (not a file without them).
+    foreign = client.get(f"/download/{RUN}/TPC.parquet?threshold=0.5&outlier_n_sigma=3")
+    assert foreign.status_code == 400
+    assert foreign.get_data(as_text=True) == (
+        "Hot-channel threshold (hot_channel_threshold): TPC has no such option; "
+        "outlier_n_sigma: TPC has no such option"
+    )
     assert client.get(f"/download/{RUN}/XYZ.root").status_code == 404
     assert client.get("/download/1/EMC.parquet").status_code == 404
     assert client.get(f"/download/{RUN}/EMC.csv").status_code == 404

@@ -171,6 +171,12 @@ def test_a_page_offers_only_its_subsystems_options(dash_duo, tmp_path, emc_run):
     assert visibility(dash_duo, f"#{Run.NO_OPTIONS}") == "visible"
     caption = _text(dash_duo, Run.CAPTION)
     assert "scal" not in caption and "threshold" not in caption, caption
+    # The download links hold the view drawn (the route refuses options TPC lacks): the file is served.
+    for link in (Run.DOWNLOAD_ROOT, Run.DOWNLOAD_PARQUET):
+        href = dash_duo.find_element(f"#{link}").get_attribute("href")
+        assert not any(option in href for option in ("scale", "threshold", "outlier")), href
+        with urllib.request.urlopen(href, timeout=30) as answer:
+            assert answer.status == 200 and len(answer.read()) > 100
     assert (
         not dash_duo.find_elements("label[for='run-opt-threshold']")
         or not dash_duo.find_element("label[for='run-opt-threshold']").is_displayed()
