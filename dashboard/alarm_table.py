@@ -15,6 +15,7 @@ from dash import dcc, html
 
 from dashboard.ids import Alarms
 from dashboard.qc_links import AXIS_TIME, run_page_url, trend_url
+from pipeline.qc.alarm_book import histogram_label
 
 ACTIVE, ACKNOWLEDGED, MUTED, CLEARED = "active", "acknowledged", "muted", "cleared"
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -50,6 +51,7 @@ def alarm_rows(frame: pd.DataFrame, state: str) -> list[dict[str, Any]]:
         rows.append(
             {
                 **record,
+                "histogram_label": histogram_label(record),
                 "histogram_href": run_page_url(run, subsystem, histogram),
                 "trend_href": trend_url(
                     subsystem, run, histogram, str(record["quantity"]), str(record["content"]), AXIS_TIME
@@ -116,8 +118,13 @@ def _table(rows: Sequence[dict[str, Any]], state: str) -> dbc.Table:
                 html.Td(row["alarm"], className="alarm-name"),
                 html.Td(
                     [
+                        # People read the display name; the raw name (what the alarm file matches)
+                        # is the link's tooltip.
                         dcc.Link(
-                            row["histogram"], href=row["histogram_href"], className="alarm-histogram-link"
+                            row["histogram_label"],
+                            href=row["histogram_href"],
+                            title=row["histogram"],
+                            className="alarm-histogram-link",
                         ),
                         html.Br(),
                         dcc.Link(

@@ -84,6 +84,7 @@ class Run:
     DOWNLOAD_ROOT = "run-download-root"
     DOWNLOAD_PARQUET = "run-download-parquet"
     DOWNLOAD_DONE = "run-download-done"
+    NO_OPTIONS = "run-no-options"
     HEAVY_BOX = "run-heavy-box"
     HEAVY_LABEL = "run-heavy-label"
     HEAVY_REQUEST = "run-heavy-request"

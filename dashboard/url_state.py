@@ -13,8 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, urlencode
 
-from pipeline.detectors import plugin_for
-from pipeline.processing.options import OptionsError, OptionSpec, known_option_specs
+from pipeline.processing.options import OptionsError, known_option_specs
+from pipeline.processing.query import (
+    SCALE_OPTION,
+    THRESHOLD_OPTION,
+    options_not_offered,
+)
 
 # Query keys in the order a URL lists them.
 KEYS = ("group", "hist", "min", "max", "mode", "scale", "threshold", "logx", "logy", "logz")
@@ -24,31 +28,6 @@ def plugin_option_names() -> tuple[str, ...]:
     """The plug-ins' own options, as query keys (every subsystem's page reads every one, to name those
     its plug-in does not have: `subsystem_query`)."""
     return tuple(sorted(known_option_specs()))
-
-
-THRESHOLD_OPTION = "hot_channel_threshold"
-
-
-@dataclass(frozen=True)
-class SubsystemOptions:
-    """The options a subsystem's page offers: its plug-in's own (`option_specs`), and the hot-channel
-    threshold when the plug-in runs checks on the page (`CheckSpec.on_page`: the checks whose verdict
-    depends on the page's options; without one a threshold changes nothing)."""
-
-    threshold: bool
-    plugin: Mapping[str, OptionSpec]
-
-    def names(self) -> frozenset[str]:
-        return frozenset(self.plugin) | ({THRESHOLD_OPTION} if self.threshold else frozenset())
-
-
-def subsystem_options(subsystem: str) -> SubsystemOptions:
-    """What `subsystem`'s plug-in (`pipeline.detectors.plugin_for`) says it has."""
-    plugin = plugin_for(subsystem)
-    return SubsystemOptions(
-        threshold=any(spec.on_page for spec in plugin.check_specs),
-        plugin={spec.name: spec for spec in plugin.option_specs},
-    )
 
 
 @dataclass(frozen=True)
@@ -100,21 +79,24 @@ class ViewQuery:
 
 
 def subsystem_query(query: ViewQuery, subsystem: str) -> tuple[ViewQuery, list[OptionsError]]:
-    """`query` without the options `subsystem` does not have, and one error naming each of them (the
-    page says they were not applied and shows the view without them)."""
-    offered = subsystem_options(subsystem).names()
-    given = ([THRESHOLD_OPTION] if query.threshold not in (None, "") else []) + [
-        n for n, _ in query.plugin_options
+    """`query` without the options that cannot act on `subsystem` (`subsystem_options`), and one error
+    naming each of them (the page says they were not applied and shows the view without them)."""
+    given = [
+        *([SCALE_OPTION] if query.scale is not None else []),
+        *([THRESHOLD_OPTION] if query.threshold not in (None, "") else []),
+        *(name for name, _ in query.plugin_options),
     ]
-    foreign = [name for name in given if name not in offered]
+    foreign = options_not_offered(subsystem, given)
     if not foreign:
         return query, []
+    dropped = {error.field for error in foreign}
     kept = replace(
         query,
-        threshold=None if THRESHOLD_OPTION in foreign else query.threshold,
-        plugin_options=tuple(pair for pair in query.plugin_options if pair[0] not in foreign),
+        scale=None if SCALE_OPTION in dropped else query.scale,
+        threshold=None if THRESHOLD_OPTION in dropped else query.threshold,
+        plugin_options=tuple(pair for pair in query.plugin_options if pair[0] not in dropped),
     )
-    return kept, [OptionsError(name, f"{subsystem} has no such option") for name in foreign]
+    return kept, foreign
 
 
 def parse_query(query: Mapping[str, str]) -> ViewQuery:

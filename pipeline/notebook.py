@@ -83,9 +83,10 @@ class StoreReader:
     def view(self, run: int, subsystem: str, **params: Any) -> ProcessedView:
         """The processed view of a run (or of `min`..`max` minutes), as the run page shows it.
 
-        Raises OptionsError naming a bad parameter, LookupError for a run or subsystem without data.
+        Raises OptionsError naming a bad parameter or one the subsystem lacks, LookupError for a run or
+        subsystem without data.
         """
-        query = ViewQuery.from_params(params)
+        query = ViewQuery.from_params(params, subsystem=subsystem)
         info = self.service.run_info(run, subsystem)
         return self.service.view(run, subsystem, query.window(info.length_minutes), query.options, query.mode)
 

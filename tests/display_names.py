@@ -23,3 +23,8 @@ AUDIT_NAMES = [
     ("EMC", "EMCTRQA_histFastORL0_SM18", "FastOR L0 · SM 18"),
     ("HLT", "fHistHLTInSize_HLTOutSize", "HLT output size vs input size"),
 ]
+
+# The FastOR maps' display names (their ROOT titles), as the run page, alarm messages, the alarms page
+# and alarm notifications name them.
+FASTOR_L0_LABEL = "FastOR L0 (hits with ADC > 0)"
+FASTOR_L1_LABEL = "FastOR L1 (hits with ADC > 0)"

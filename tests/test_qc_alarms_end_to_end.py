@@ -20,11 +20,14 @@ from pipeline.qc.schema import CHECKS_SCHEMA
 from pipeline.qc.trend_store import TrendStore
 from pipeline.store import SnapshotStore
 from tests.conftest import free_tcp_port
+from tests.display_names import FASTOR_L0_LABEL, FASTOR_L1_LABEL
 from tests.pipeline.qc_servers import HTTPRecorder, SMTPRecorder, wait_for
 
 pytestmark = pytest.mark.network
 REPO = Path(__file__).resolve().parents[1]
 L0, L1 = "EMCTRQA_histFastORL0", "EMCTRQA_histFastORL1"
+# What notifications call them (people read them): their display names.
+L0_READ, L1_READ = FASTOR_L0_LABEL, FASTOR_L1_LABEL
 
 # The emulator turns FastOR 1000 hot (20 % of events at L0, 17 % at L1) from 0.1 minutes on; besides
 # its 4 known hot FastORs, that is a fifth: the alarm (as shipped) fires for L0 and L1 once the hot
@@ -118,7 +121,8 @@ def test_fault_check_alarm_delivery_mute_and_restart(tmp_path):
             for text in (first_mail, first_post):
                 # One batch, each alarm once (one line each).
                 lines = [line for line in text.splitlines() if line.startswith("[ERROR]")]
-                assert sum(L0 in line for line in lines) == 1 and sum(L1 in line for line in lines) == 1, text
+                assert sum(L0_READ in line for line in lines) == 1, text
+                assert sum(L1_READ in line for line in lines) == 1, text
 
             checks = read_results(data_dir, CHECKS_TABLE, CHECKS_SCHEMA, "EMC", run)
             hot = checks[(checks["check"] == "hot_fastors") & (checks["histogram"] == L0)]
@@ -171,6 +175,8 @@ def test_fault_check_alarm_delivery_mute_and_restart(tmp_path):
         # Every batch reached both servers once; after the mute only L1 was re-sent.
         assert len(smtp.messages) == len(http.bodies) >= 3
         for message, body in zip(smtp.messages[1:], http.bodies[1:], strict=True):
-            assert L0 not in message.get_content() and L1 in message.get_content()
-            assert not any(L0 in line for line in body["text"].splitlines() if line.startswith("[ERROR]"))
+            assert L0_READ not in message.get_content() and L1_READ in message.get_content()
+            assert not any(
+                L0_READ in line for line in body["text"].splitlines() if line.startswith("[ERROR]")
+            )
         assert final.loc[L1, "notifications_sent"] == len(smtp.messages)

@@ -25,6 +25,7 @@ from dashboard.status_panel import format_utc
 from pipeline.detectors import plugin_for
 from pipeline.detectors.base import ProcessedHistogram, Stack
 from pipeline.processing.options import ProcessingOptions
+from pipeline.processing.query import subsystem_options
 from pipeline.processing.service import ProcessedView, ProcessingService
 from pipeline.processing.timeslice import Window
 
@@ -240,7 +241,8 @@ def scaling_note(view: ProcessedView, options: ProcessingOptions, shown: Shown |
 def caption(
     view: ProcessedView, window: Window | None, options: ProcessingOptions, shown: Shown | None = None
 ) -> list:
-    """Where the numbers come from (snapshot or minutes, events) and how they were processed."""
+    """Where the numbers come from (snapshot or minutes, events) and how they were processed (the
+    options that can act on the subsystem)."""
     returned = view.plan.returned
     events = "—" if view.n_events is None else f"{view.n_events:,.0f}"
     if returned is None:
@@ -252,9 +254,14 @@ def caption(
         where = f"snapshot {format_utc(snapshot_time.timestamp())} · {minute} · {count}"
     else:
         where = f"minutes {returned.min_minutes:.1f}–{returned.max_minutes:.1f} of the run"
-    threshold = "default" if options.hot_channel_threshold is None else f"{options.hot_channel_threshold:g}"
-    processing = f"{scaling_note(view, options, shown)} · threshold: {threshold}"
-    parts = [where, f"{events} events", processing]
+    # Only the options that can act on this subsystem: a TPC caption names neither scaling nor threshold.
+    offered = subsystem_options(view.run.subsystem)
+    parts = [where, f"{events} events"]
+    if offered.scale:
+        parts.append(scaling_note(view, options, shown))
+    if offered.threshold:
+        threshold = options.hot_channel_threshold
+        parts.append(f"threshold: {'default' if threshold is None else f'{threshold:g}'}")
     if view.plan.mode.value != "cumulative":
         parts.append(f"{view.plan.mode.value} mode")
     if view.run.uses_hlt_files:

@@ -44,10 +44,11 @@ from dashboard.layout import (
     options_equal,
 )
 from dashboard.status_panel import receiver_line, run_state_line
-from dashboard.url_state import ViewQuery, parse_query, query_dict, subsystem_options, subsystem_query
+from dashboard.url_state import ViewQuery, parse_query, query_dict, subsystem_query
 from dashboard.view_request import mode_of, navigation, resolve_view, slow_build, window_of
 from pipeline.liveness import ReceiverState
 from pipeline.processing.options import OptionsError, ProcessingOptions
+from pipeline.processing.query import subsystem_options
 from pipeline.processing.runs import RunInfo
 from pipeline.processing.service import ProcessedView, ProcessingService
 from pipeline.processing.timeslice import MergerMode, Window
@@ -173,7 +174,9 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
             # What the graph shows (URL, content, log axes), so a refresh with nothing new is a no-op.
             dcc.Store(id=Run.GRAPH_KEY, data=first.get("key")),
             # Slow work handed to a background job, and the job's answer (see build_in_background).
-            dcc.Store(id=Run.HEAVY_REQUEST, data=None),
+            # {} and not None: a memory Store mounted with None announces its value as a change, which
+            # started an empty job whose "running" box showed beside the drawn plot until polled.
+            dcc.Store(id=Run.HEAVY_REQUEST, data={}),
             dcc.Store(id=Run.HEAVY_DONE, data=None),
         ],
         className="run-page",
@@ -329,9 +332,10 @@ def _slice_card(
 
 
 def _options_card(query: ViewQuery, threshold_placeholder: str, subsystem: str) -> dbc.Card:
-    """Scaling, and the options `subsystem`'s plug-in has (`subsystem_options`): a TPC page offers no
-    EMC threshold. The threshold box is always in the page (callbacks read it), hidden where it would
-    change nothing."""
+    """The options that can act on `subsystem` (`subsystem_options`): a TPC page offers neither EMC's
+    threshold nor scaling (nothing of TPC's is per event). The scaling switch and the threshold box are
+    always in the page (callbacks read them), hidden where they would change nothing; a card with
+    nothing to offer says so."""
     offered = subsystem_options(subsystem)
     specs = offered.plugin
     given = dict(query.plugin_options)
@@ -362,7 +366,18 @@ def _options_card(query: ViewQuery, threshold_placeholder: str, subsystem: str) 
         dbc.CardBody(
             [
                 dbc.Label("Processing options", className="control-label"),
-                dbc.Switch(id=Run.SCALE, label="Scale by number of events", value=query.scale is not False),
+                html.Div(
+                    f"{subsystem} has no processing options: nothing it shows is per event or "
+                    "judged against a threshold.",
+                    className="option-help" if not offered.names() else "d-none",
+                    id=Run.NO_OPTIONS,
+                ),
+                dbc.Switch(
+                    id=Run.SCALE,
+                    label="Scale by number of events",
+                    value=query.scale is not False,
+                    className=None if offered.scale else "d-none",
+                ),
                 html.Div(
                     [
                         dbc.Label(
@@ -1057,8 +1072,9 @@ def render_view(service: ProcessingService, request: RenderRequest) -> tuple:
         {**key, "traces": drawn.trace_digests},
         drawn.placeholder,
         *logs,
-        f"/download/{run}/{subsystem}.root{search}",
-        f"/download/{run}/{subsystem}.parquet{search}",
+        # The query of the view drawn: an option named "Not applied" is refused by the download route.
+        f"/download/{run}/{subsystem}.root{query.to_search()}",
+        f"/download/{run}/{subsystem}.parquet{query.to_search()}",
         run_state,
         no_update,
     )

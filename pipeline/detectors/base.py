@@ -442,7 +442,15 @@ class DetectorPlugin:
         )
 
     def scales_by_events(self, name: str) -> bool:
+        """Whether `name` is shown per event when scaling is on (and the run has an event count)."""
         return False
+
+    @property
+    def scales_any_by_events(self) -> bool:
+        """Whether "scale by number of events" can change anything this plug-in shows: only a plug-in
+        that overrides `scales_by_events` says yes to some name (the default says no to every one), so
+        the rule stays in that one method."""
+        return type(self).scales_by_events is not DetectorPlugin.scales_by_events
 
     def order_grid(self, names: Sequence[str]) -> list[str]:
         """Order of the members of a grid group; the default keeps the given order."""

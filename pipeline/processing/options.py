@@ -2,8 +2,11 @@
 
 Every subsystem accepts every option any detector plug-in declares, and ignores the ones it does not use,
 so a time slice with a hot-channel threshold is never an error for TPC or HLT (the original's slices only
-worked for EMC). Options are checked in one place, `ProcessingOptions.__post_init__`, whether they come
-from a form (`from_mapping`) or are built in code. Bad values raise `OptionsError` naming the field.
+worked for EMC). What people and machines ask for is checked one level up: the run page names an option
+its subsystem lacks "Not applied", the data API, downloads and notebooks refuse it
+(`pipeline.processing.query.subsystem_options`). Option values are checked in one place,
+`ProcessingOptions.__post_init__`, whether they come from a form (`from_mapping`) or are built in code.
+Bad values raise `OptionsError` naming the field.
 """
 
 from __future__ import annotations

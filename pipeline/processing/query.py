@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.processing.options import OptionsError, ProcessingOptions, known_option_specs
+from pipeline.processing.options import OptionsError, OptionSpec, ProcessingOptions, known_option_specs
 from pipeline.processing.timeslice import MergerMode, Window
 
 # The run page's URL keys that choose what is drawn, not the numbers: accepted and ignored wherever a
@@ -40,11 +40,15 @@ class ViewQuery:
     options: ProcessingOptions = field(default_factory=ProcessingOptions)
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any], ignore: Iterable[str] = ()) -> ViewQuery:
+    def from_params(
+        cls, params: Mapping[str, Any], ignore: Iterable[str] = (), subsystem: str | None = None
+    ) -> ViewQuery:
         """Parse text parameters (a query string, keyword arguments); names in `ignore` and the page's
         display keys (`DISPLAY_PARAMETERS`) are skipped.
 
-        An empty value means "not given". Raises OptionsError naming the parameter (`min`, `scale`...).
+        An empty value means "not given". Raises OptionsError naming the parameter (`min`, `scale`...),
+        also for an option that cannot act on `subsystem` (`options_not_offered`; e.g. `threshold` for
+        TPC): a view without it would not be what was asked for.
         """
         skipped = {*ignore, *DISPLAY_PARAMETERS}
         given = {name: value for name, value in params.items() if name not in skipped and value != ""}
@@ -57,6 +61,8 @@ class ViewQuery:
         unknown = sorted(set(option_values) - set(known_option_specs()) - set(FIELD_PARAMETERS))
         if unknown:
             raise OptionsError(unknown[0], f"unknown parameter (known: {', '.join(known_parameters())})")
+        if subsystem is not None and (foreign := options_not_offered(subsystem, option_values)):
+            raise renamed(foreign[0])
         try:
             options = ProcessingOptions.from_mapping(option_values)
         except OptionsError as error:
@@ -87,6 +93,45 @@ class ViewQuery:
         for name, value in self.options.extra:
             params[name] = ("1" if value else "0") if isinstance(value, bool) else str(value)
         return params
+
+
+SCALE_OPTION = "scale_by_events"
+THRESHOLD_OPTION = "hot_channel_threshold"
+
+
+@dataclass(frozen=True)
+class SubsystemOptions:
+    """The options that can act on a subsystem's views: scaling when its plug-in scales some histograms
+    by events (`DetectorPlugin.scales_any_by_events`), the hot-channel threshold when the plug-in runs
+    checks on a page (`CheckSpec.on_page`: without one a threshold changes nothing), and the plug-in's
+    own (`option_specs`). A page offers only these; the data API and downloads refuse the others."""
+
+    scale: bool
+    threshold: bool
+    plugin: Mapping[str, OptionSpec]
+
+    def names(self) -> frozenset[str]:
+        common = {SCALE_OPTION: self.scale, THRESHOLD_OPTION: self.threshold}
+        return frozenset(self.plugin) | {name for name, offered in common.items() if offered}
+
+
+def subsystem_options(subsystem: str) -> SubsystemOptions:
+    """What `subsystem`'s plug-in (`pipeline.detectors.plugin_for`) can act on."""
+    from pipeline.detectors import plugin_for  # here: the plug-ins import the options module
+
+    plugin = plugin_for(subsystem)
+    return SubsystemOptions(
+        scale=plugin.scales_any_by_events,
+        threshold=any(spec.on_page for spec in plugin.check_specs),
+        plugin={spec.name: spec for spec in plugin.option_specs},
+    )
+
+
+def options_not_offered(subsystem: str, given: Iterable[str]) -> list[OptionsError]:
+    """One error for each option field in `given` that cannot act on `subsystem` (see SubsystemOptions),
+    in the order given: "outlier_n_sigma: TPC has no such option"."""
+    offered = subsystem_options(subsystem).names()
+    return [OptionsError(name, f"{subsystem} has no such option") for name in given if name not in offered]
 
 
 def known_parameters() -> list[str]:

@@ -28,7 +28,7 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,6 +56,12 @@ ALARMS_SCHEMA = pa.schema(
         described_field("run", pa.int64(), "run number"),
         described_field("alarm", pa.string(), "alarm name in the alarm file"),
         described_field("histogram", pa.string(), "the histogram it judges (link to its plot)"),
+        described_field(
+            "histogram_label",
+            pa.string(),
+            "what people read for it: its display name (`pipeline.detectors.names`), as in `message`",
+            True,
+        ),
         described_field(
             "quantity", pa.string(), "trended quantity of its (first) condition (link to the trend)"
         ),
@@ -86,6 +92,13 @@ class AlarmEvent:
 
 def alarm_key(subsystem: str, alarm: str, histogram: str) -> str:
     return f"{subsystem}/{alarm}/{histogram}"
+
+
+def histogram_label(alarm: Mapping[str, Any]) -> str:
+    """What people read for an alarm's histogram: its display name, or its raw name for an alarm
+    recorded before labels were (an empty or null `histogram_label`)."""
+    label = alarm.get("histogram_label")
+    return label if isinstance(label, str) and label else str(alarm["histogram"])
 
 
 class AlarmBook:
@@ -142,6 +155,7 @@ class AlarmBook:
                     else:
                         record.update(
                             message=result.verdict.message,
+                            histogram_label=result.label or None,
                             last_seen_utc=snapshot_time_utc,
                             occurrences=record["occurrences"] + 1,
                             last_value=result.verdict.last_value,
@@ -166,6 +180,7 @@ class AlarmBook:
             "run": run,
             "alarm": definition.name,
             "histogram": result.histogram,
+            "histogram_label": result.label or None,
             "quantity": condition.quantity,
             "content": condition.content,
             "severity": definition.severity,

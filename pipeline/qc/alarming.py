@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.detectors import plugin_for
+from pipeline.detectors.names import stored_titles
 from pipeline.qc.alarm_book import ALARMS_SCHEMA, AlarmBook, AlarmEvent
 from pipeline.qc.alarm_config import AlarmConfig, changes_mtime, load_changes
 from pipeline.qc.alarms import AlarmDefinition, SeriesHistory, evaluate
@@ -24,6 +26,7 @@ from pipeline.qc.evaluate import SnapshotInput
 from pipeline.qc.paths import ALARMS_TABLE
 from pipeline.qc.trend_store import TrendStore
 from pipeline.qc.trender import TrendConsumer
+from pipeline.store import SnapshotStore
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,7 @@ class AlarmConsumer:
         self.trend_store = TrendStore(self.data_dir)
         self.config = config
         self.book = AlarmBook(self.data_dir)
+        self.store = SnapshotStore(self.data_dir)  # the titles that display names are made from
         self.on_events = on_events
         self._histories: dict[tuple[int, str], SeriesHistory] = {}
         self._definitions: dict[tuple[str, str], tuple[float, list[AlarmDefinition]]] = {}
@@ -66,7 +70,8 @@ class AlarmConsumer:
             return None
         history = self._history(snapshot.run, snapshot.subsystem, previous_snapshot_id, definitions)
         history.append(snapshot.snapshot_id, _values(rows))
-        results = evaluate(definitions, history, set(rows["histogram"]))
+        trended = set(rows["histogram"])
+        results = evaluate(definitions, history, trended, self._namer(snapshot, trended))
         events = self.book.update(
             snapshot.subsystem, snapshot.run, snapshot.snapshot_id, snapshot.snapshot_time_utc, results
         )
@@ -85,6 +90,20 @@ class AlarmConsumer:
             )
         if events and self.on_events is not None:
             self.on_events(events)
+
+    def _namer(self, snapshot: SnapshotInput, names: set[str]) -> Callable[[str], str]:
+        """Display names of the snapshot's trended histograms (the plug-in's labels: explicit name,
+        else ROOT title, else cleaned name, unique among them), worked out when a message first asks:
+        most snapshots fire nothing."""
+        labels: dict[str, str] = {}
+
+        def name(histogram: str) -> str:
+            if not labels:
+                titles = stored_titles(self.store, [snapshot.snapshot_id])
+                labels.update(plugin_for(snapshot.subsystem).labels(sorted(names | {histogram}), titles))
+            return labels.get(histogram, histogram)
+
+        return name
 
     def definitions(self, subsystem: str, beam_type: str) -> list[AlarmDefinition]:
         """The subsystem's alarms for the beam type, with the experts' changes (reloaded when they change)."""

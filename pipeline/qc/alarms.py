@@ -232,6 +232,12 @@ def _fraction(parameters: dict, where: str) -> float:
 
 # (histogram, quantity, content) -> the series' values, oldest first (empty if none).
 SeriesLookup = Callable[[str, str, str], Sequence[float]]
+# A histogram's raw name -> what a message calls it (its display name: `pipeline.detectors.names`).
+Namer = Callable[[str], str]
+
+
+def raw_name(name: str) -> str:
+    return name
 
 
 @dataclass(frozen=True)
@@ -259,14 +265,16 @@ class Condition:
     def needed(self) -> int:
         return self.rule.needed
 
-    def evaluate(self, histogram: str, lookup: SeriesLookup) -> Verdict:
+    def evaluate(self, histogram: str, lookup: SeriesLookup, name: Namer = raw_name) -> Verdict:
+        """The verdict on `histogram`'s series; a message names histograms by `name` (people read it;
+        the raw name stays in the result's keys)."""
         target = self.histogram or histogram
         values = lookup(target, self.quantity, self.content)
         message = self.rule.check(values)
         last = float(values[-1]) if len(values) else None
         if message is None:
             return Verdict(False, "", last)
-        return Verdict(True, f"{self.content} {self.quantity} of {target}: {message}", last)
+        return Verdict(True, f"{self.content} {self.quantity} of {name(target)}: {message}", last)
 
 
 @dataclass(frozen=True)
@@ -284,8 +292,8 @@ class _Combined:
     def needed(self) -> int:
         return max(child.needed for child in self.children)
 
-    def evaluate(self, histogram: str, lookup: SeriesLookup) -> Verdict:
-        return self._join([child.evaluate(histogram, lookup) for child in self.children])
+    def evaluate(self, histogram: str, lookup: SeriesLookup, name: Namer = raw_name) -> Verdict:
+        return self._join([child.evaluate(histogram, lookup, name) for child in self.children])
 
     def _join(self, verdicts: list[Verdict]) -> Verdict:
         raise NotImplementedError
@@ -347,6 +355,7 @@ class AlarmResult:
     definition: AlarmDefinition
     histogram: str
     verdict: Verdict
+    label: str = ""  # what people read for `histogram` (its display name); "" when it did not fire
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -379,15 +388,20 @@ class SeriesHistory:
 
 
 def evaluate(
-    definitions: Sequence[AlarmDefinition], history: SeriesHistory, histograms: Iterable[str]
+    definitions: Sequence[AlarmDefinition],
+    history: SeriesHistory,
+    histograms: Iterable[str],
+    name: Namer = raw_name,
 ) -> list[AlarmResult]:
-    """Every definition on every histogram (of `histograms`) it matches."""
+    """Every definition on every histogram (of `histograms`) it matches; messages name histograms by
+    `name` (called only for alarms that fire)."""
     names = sorted(histograms)
     results = []
     for definition in definitions:
         for histogram in definition.matching(names):
-            verdict = definition.condition.evaluate(histogram, history.values)
-            results.append(AlarmResult(definition, histogram, verdict))
+            verdict = definition.condition.evaluate(histogram, history.values, name)
+            label = name(histogram) if verdict.fired else ""
+            results.append(AlarmResult(definition, histogram, verdict, label))
     return results
 
 

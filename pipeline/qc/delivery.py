@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, Protocol
 
-from pipeline.qc.alarm_book import AlarmBook
+from pipeline.qc.alarm_book import AlarmBook, histogram_label
 from pipeline.qc.results import write_json_atomically
 
 log = logging.getLogger(__name__)
@@ -98,17 +98,18 @@ class Batch:
     def subject(self) -> str:
         first = self.alarms[0]
         more = f" and {len(self.alarms) - 1} more" if len(self.alarms) > 1 else ""
-        return f"[overwatch] {first['subsystem']} {first['alarm']} on {first['histogram']}{more}"
+        return f"[overwatch] {first['subsystem']} {first['alarm']} on {histogram_label(first)}{more}"
 
     def lines(self) -> list[str]:
         lines = []
         for alarm in self.alarms:
             sent = int(alarm["notifications_sent"])
             again = f" (reminder {sent}/{self.max_resends})" if sent else ""
+            # People read these: the histogram's display name (the raw one is in the alarm's record).
             lines.append(
                 f"[{alarm['severity'].upper()}] {alarm['subsystem']} run {alarm['run']} {alarm['alarm']} on "
-                f"{alarm['histogram']}: {alarm['message']}; fired {alarm['fired_utc']:%Y-%m-%d %H:%M:%S} UTC"
-                f"{again} [id {alarm['alarm_id']}]"
+                f"{histogram_label(alarm)}: {alarm['message']}; "
+                f"fired {alarm['fired_utc']:%Y-%m-%d %H:%M:%S} UTC{again} [id {alarm['alarm_id']}]"
             )
         return lines
 

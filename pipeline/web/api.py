@@ -214,7 +214,7 @@ def _view(service: ProcessingService, run: int, subsystem: str) -> tuple[Process
     if subsystem not in service.subsystems:
         known = ", ".join(service.subsystems)
         raise ApiError(404, f"unknown subsystem {subsystem!r} (known: {known})", "subsystem")
-    query = ViewQuery.from_params(request.args, ignore=API_PARAMETERS)
+    query = ViewQuery.from_params(request.args, ignore=API_PARAMETERS, subsystem=subsystem)
     try:
         info = service.run_info(run, subsystem)
     except LookupError:

@@ -9,12 +9,12 @@ from pathlib import Path
 from pipeline.emulator.runs import EmulatorConfig, SyntheticRuns
 from pipeline.store import SnapshotMeta, SnapshotStore
 from tests.clocks import ManualClock
+from tests.display_names import FASTOR_L0_LABEL as FASTOR_L0_LABEL  # re-exported for the page tests
 
 RUN = 5000
 FASTOR_L0 = "EMCTRQA_histFastORL0"
 # What the run page calls it (its ROOT title: `pipeline.detectors.names`), in the list and over the plot
 # (plotly's title text, HTML-escaped).
-FASTOR_L0_LABEL = "FastOR L0 (hits with ADC > 0)"
 FASTOR_L0_PLOT_TITLE = "FastOR L0 (hits with ADC &gt; 0)"
 FASTOR_L0_AMP_LABEL = "FastOR L0 amplitude (hits weighted with ADC value)"
 

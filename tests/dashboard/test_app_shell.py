@@ -20,8 +20,9 @@ from dashboard.context import PageContext
 from dashboard.pages import resolve, routes
 from dashboard.pages import run as run_page
 from dashboard.pages.runs import RUNS_PER_PAGE, jump_target, page_count, runs_on_page
-from dashboard.url_state import ViewQuery, parse_query, query_dict, subsystem_options, subsystem_query
+from dashboard.url_state import ViewQuery, parse_query, query_dict, subsystem_query
 from pipeline.processing.options import ProcessingOptions
+from pipeline.processing.query import subsystem_options
 from pipeline.processing.runs import RunSummary
 from pipeline.processing.service import ProcessingService
 from pipeline.processing.timeslice import Window
@@ -197,6 +198,13 @@ def test_download_root_and_parquet_hold_the_histograms_on_screen(client, emc_sto
 def test_bad_downloads_are_named_never_served(client):
     bad = client.get(f"/download/{RUN}/EMC.root?threshold=-1")
     assert bad.status_code == 400 and b"hot_channel_threshold" in bad.data
+    # Options TPC does not have are refused by name, as the data API does (not a file without them).
+    foreign = client.get(f"/download/{RUN}/TPC.parquet?threshold=0.5&outlier_n_sigma=3")
+    assert foreign.status_code == 400
+    assert foreign.get_data(as_text=True) == (
+        "Hot-channel threshold (hot_channel_threshold): TPC has no such option; "
+        "outlier_n_sigma: TPC has no such option"
+    )
     assert client.get(f"/download/{RUN}/XYZ.root").status_code == 404
     assert client.get("/download/1/EMC.parquet").status_code == 404
     assert client.get(f"/download/{RUN}/EMC.csv").status_code == 404
@@ -228,14 +236,17 @@ def test_the_way_out_of_a_pause_says_where_it_goes():
 
 def test_each_subsystem_offers_the_options_its_plug_in_has():
     emc, tpc = subsystem_options("EMC"), subsystem_options("TPC")
-    assert emc.threshold and sorted(emc.plugin) == ["outlier_n_sigma"]
-    assert not tpc.threshold and not tpc.plugin
+    assert emc.scale and emc.threshold and sorted(emc.plugin) == ["outlier_n_sigma"]
+    assert emc.names() == {"scale_by_events", "hot_channel_threshold", "outlier_n_sigma"}
+    # TPC and HLT scale nothing by events and run no check a threshold acts on.
+    assert not tpc.scale and not tpc.threshold and not tpc.plugin
     assert not subsystem_options("HLT").names()
-    linked = parse_query({"group": "g", "threshold": "0.5", "outlier_n_sigma": "3"})
+    linked = parse_query({"group": "g", "scale": "0", "threshold": "0.5", "outlier_n_sigma": "3"})
     assert subsystem_query(linked, "EMC") == (linked, [])
     kept, errors = subsystem_query(linked, "TPC")
     assert kept == ViewQuery(group="g")
     assert [(error.field, str(error)) for error in errors] == [
+        ("scale_by_events", "scale_by_events: TPC has no such option"),
         ("hot_channel_threshold", "hot_channel_threshold: TPC has no such option"),
         ("outlier_n_sigma", "outlier_n_sigma: TPC has no such option"),
     ]

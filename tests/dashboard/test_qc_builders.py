@@ -28,8 +28,9 @@ from dashboard.url_state import query_dict
 from pipeline.detectors.base import DrawHints, ProcessedHistogram
 from pipeline.processing.service import ProcessingService
 from pipeline.store import SnapshotStore
-from tests.dashboard.component_text import component_texts
+from tests.dashboard.component_text import component_texts, components_with_class
 from tests.dashboard.qc_store import FASTOR_L0, FAULT_RUN, FIRST_RUN, HOT_FASTOR_ID
+from tests.display_names import FASTOR_L0_LABEL
 
 T0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 
@@ -128,6 +129,23 @@ def test_alarm_rows_by_state_newest_first_with_links():
     assert active[0]["trend_href"] == trend_url("EMC", FAULT_RUN, FASTOR_L0, "hot_channels", "interval")
     text = str(alarm_sections(frame))
     assert "alice" in text and "Acknowledge" in text and "Unmute" in text
+
+
+def test_alarm_rows_name_the_histogram_as_people_read_it():
+    frame = pd.DataFrame(
+        [
+            _alarm("new", ACTIVE, 2, histogram_label=FASTOR_L0_LABEL),
+            _alarm("old", ACTIVE, 1, histogram_label=None),  # recorded before alarms kept labels
+        ]
+    )
+    new, old = alarm_rows(frame, ACTIVE)
+    assert (new["histogram_label"], old["histogram_label"]) == (FASTOR_L0_LABEL, FASTOR_L0)
+    links = [
+        (link.children, link.title, link.href)
+        for link in components_with_class(alarm_sections(frame), "alarm-histogram-link")
+    ]
+    href = f"/run/{FAULT_RUN}/EMC?group=FastOR&hist={FASTOR_L0}"  # machines (URLs) keep the raw name
+    assert links == [(FASTOR_L0_LABEL, FASTOR_L0, href), (FASTOR_L0, FASTOR_L0, href)]
     assert "No active alarms" in str(alarm_sections(frame.iloc[0:0]))
 
 

@@ -27,6 +27,7 @@ from tests.dashboard.browser import (
     visibility,
 )
 from tests.dashboard.qc_store import FASTOR_L0, FAULT_RUN, FIRST_RUN
+from tests.display_names import FASTOR_L0_LABEL
 
 pytestmark = pytest.mark.browser
 FILLS_ITS_BOX = "Math.abs(g._fullLayout.width - g.parentElement.getBoundingClientRect().width) < 2"
@@ -112,7 +113,13 @@ def test_alarms_page_lists_alarms_and_acknowledge_mute_and_threshold_change_are_
     dash_duo.wait_for_element(f"#alarm-row-{l0_id}")
     row = dash_duo.find_element(f"#alarm-row-{l0_id}")
     assert "new_hot_fastor" in row.text and str(FAULT_RUN) in row.text and "5 outside [0, 4]" in row.text
+    # The shift crew reads display names, in the histogram column and the message; the raw name is the
+    # link's tooltip.
+    message = row.find_element("css selector", ".alarm-message").text
+    assert message == f"cumulative hot_channels of {FASTOR_L0_LABEL}: 5 outside [0, 4]"
+    assert FASTOR_L0 not in row.text
     link = row.find_element("css selector", ".alarm-histogram-link")
+    assert (link.text, link.get_attribute("title")) == (FASTOR_L0_LABEL, FASTOR_L0)
     assert link.get_attribute("href").endswith(f"/run/{FAULT_RUN}/EMC?group=FastOR&hist={FASTOR_L0}")
     trend = row.find_element("css selector", ".alarm-trend-link").get_attribute("href")
     assert trend.endswith(

@@ -151,16 +151,32 @@ def test_a_page_offers_only_its_subsystems_options(dash_duo, tmp_path, emc_run):
     plugin_boxes = f"[id*='{Run.PLUGIN_OPTION}']"
     assert _displayed(dash_duo, plugin_boxes) == [True]  # EMC's outlier n sigma
     assert dash_duo.find_element(f"#{Run.THRESHOLD}").is_displayed()
+    assert visibility(dash_duo, f"label[for='{Run.SCALE}']") == "visible"
+    assert not dash_duo.find_element(f"#{Run.NO_OPTIONS}").is_displayed()
+    caption = _text(dash_duo, Run.CAPTION)
+    assert "scaled per event" in caption and "threshold: default" in caption
 
-    # A TPC link carrying EMC's options: none offered, both named as not applied, the view drawn.
-    open_page(dash_duo, f"/run/{RUN}/TPC?threshold=0.5&outlier_n_sigma=3")
+    # A TPC link carrying EMC's options: none offered, each named as not applied, the view drawn.
+    open_page(dash_duo, f"/run/{RUN}/TPC?scale=0&threshold=0.5&outlier_n_sigma=3")
     until(lambda: (graph(dash_duo, "data.length") or 0) >= 1, timeout=15)
     dash_duo.wait_for_contains_text(f"#{Run.VIEW_ERROR}", "outlier_n_sigma: TPC has no such option")
     error = _text(dash_duo, Run.VIEW_ERROR)
-    assert error.count("Not applied") == 2 and "Hot-channel threshold (hot_channel_threshold)" in error
+    assert error.count("Not applied") == 3 and "Hot-channel threshold (hot_channel_threshold)" in error
+    assert "Scale by number of events (scale_by_events): TPC has no such option" in error
     assert visibility(dash_duo, f"#{Run.VIEW_ERROR}") == "visible"
     assert _displayed(dash_duo, plugin_boxes) == []
     assert not dash_duo.find_element(f"#{Run.THRESHOLD}").is_displayed()
+    # TPC has no event count and nothing per event: no scaling switch, and the caption names no option.
+    assert not dash_duo.find_element(f"label[for='{Run.SCALE}']").is_displayed()
+    assert visibility(dash_duo, f"#{Run.NO_OPTIONS}") == "visible"
+    caption = _text(dash_duo, Run.CAPTION)
+    assert "scal" not in caption and "threshold" not in caption, caption
+    # The download links hold the view drawn (the route refuses options TPC lacks): the file is served.
+    for link in (Run.DOWNLOAD_ROOT, Run.DOWNLOAD_PARQUET):
+        href = dash_duo.find_element(f"#{link}").get_attribute("href")
+        assert not any(option in href for option in ("scale", "threshold", "outlier")), href
+        with urllib.request.urlopen(href, timeout=30) as answer:
+            assert answer.status == 200 and len(answer.read()) > 100
     assert (
         not dash_duo.find_elements("label[for='run-opt-threshold']")
         or not dash_duo.find_element("label[for='run-opt-threshold']").is_displayed()

@@ -101,10 +101,13 @@ def _caption_text(service, subsystem, name, scale):
 
 
 def test_the_caption_says_what_was_done_not_what_was_asked(service):
-    # HLT has no events histogram: asked to scale, nothing was scaled (the plot's axis says "content").
+    # HLT has no events histogram and scales nothing: the caption names no scaling, and no threshold
+    # (HLT runs no check a threshold acts on).
     view, shown, text = _caption_text(service, "HLT", "fHistHLTInSize_HLTOutSize", True)
     assert view.n_events is None and not shown.members[0].scaled_by_events
-    assert "— events · not scaled: no event count · threshold: default" in text
+    assert text.endswith(" · — events") and "scal" not in text and "threshold" not in text
+    # EMC names both options.
+    assert "· threshold: default" in _caption_text(service, "EMC", "EMCTRQA_histFastORL0", True)[2]
     # EMC's FastOR map is divided by the events the caption names.
     view, shown, text = _caption_text(service, "EMC", "EMCTRQA_histFastORL0", True)
     member = shown.members[0]

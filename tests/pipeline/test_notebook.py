@@ -45,6 +45,10 @@ def test_bad_parameters_and_unknown_runs_or_names_raise(data_dir):
         with pytest.raises(OptionsError) as error:
             store.histogram(RUN, "EMC", FASTOR, min="abc")
         assert error.value.field == "min"
+        # As the data API: an option the subsystem lacks is an error, not a view without it.
+        with pytest.raises(OptionsError, match="threshold: TPC has no such option") as error:
+            store.histogram(RUN, "TPC", "any", threshold=0.5)
+        assert error.value.field == "threshold"
         with pytest.raises(LookupError):
             store.histogram(RUN + 1, "EMC", FASTOR)
         with pytest.raises(KeyError):

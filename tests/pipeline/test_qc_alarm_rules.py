@@ -16,6 +16,7 @@ from pipeline.qc.alarm_config import (
 from pipeline.qc.alarms import (
     AbsoluteChange,
     AlarmConfigError,
+    AlarmDefinition,
     AllOf,
     AnyOf,
     BetweenValues,
@@ -24,6 +25,7 @@ from pipeline.qc.alarms import (
     MeanInRange,
     RelativeChange,
     SeriesHistory,
+    evaluate,
     make_rule,
 )
 
@@ -101,6 +103,36 @@ def test_and_or_nest_across_histograms_and_quantities():
     assert (
         message == "all of: interval mean of a: 10 outside [20, 80]; interval mean of b: 90 outside [20, 80]"
     )
+
+
+def test_messages_name_histograms_as_people_read_them_and_results_keep_raw_names():
+    """Each condition names the histogram it reads (the alarm's or another) by the namer; the result's
+    key (what the alarm book stores and links with) keeps the raw name."""
+    labels = {"h_a": "Histogram A", "h_b": "Histogram B"}
+    alarm = AlarmDefinition(
+        "EMC",
+        "pair",
+        "^h_a$",
+        AllOf(
+            (
+                Condition("mean", BetweenValues(20, 80)),
+                Condition("mean", BetweenValues(20, 80), histogram="h_b"),
+            )
+        ),
+    )
+    history = SeriesHistory(keep=2)
+    history.append("s0", [("h_a", "mean", "interval", 10.0), ("h_b", "mean", "interval", 90.0)])
+    (result,) = evaluate([alarm], history, ["h_a", "h_b"], labels.__getitem__)
+    assert result.key == ("EMC", "pair", "h_a") and result.histogram == "h_a"
+    assert result.label == "Histogram A"
+    assert result.verdict.message == (
+        "all of: interval mean of Histogram A: 10 outside [20, 80]; "
+        "interval mean of Histogram B: 90 outside [20, 80]"
+    )
+    # A verdict that does not fire asks for no name (most snapshots: no title lookup).
+    history.append("s1", [("h_a", "mean", "interval", 50.0), ("h_b", "mean", "interval", 50.0)])
+    (quiet,) = evaluate([alarm], history, ["h_a", "h_b"], lambda name: pytest.fail(f"named {name}"))
+    assert not quiet.verdict.fired and quiet.label == ""
 
 
 def test_series_history_keeps_what_the_rules_need():

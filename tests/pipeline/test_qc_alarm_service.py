@@ -20,6 +20,7 @@ from pipeline.qc.steps import trend_and_alarm_steps
 from pipeline.qc.trend_store import TrendStore
 from pipeline.settings import Settings
 from pipeline.store import SnapshotMeta, SnapshotStore
+from tests.display_names import FASTOR_L0_LABEL
 from tests.pipeline.qc_servers import HTTPRecorder, SMTPRecorder
 
 T0 = 1_800_000_000.0
@@ -103,10 +104,14 @@ def test_fault_to_check_to_alarm_to_delivery_and_a_clean_restart(tmp_path):
         assert (alarm["state"], alarm["run"], alarm["snapshot_id"]) == ("active", RUN, ids[FAULT_FROM])
         assert (alarm["quantity"], alarm["content"]) == ("hot_channels", "cumulative")
         assert alarm["occurrences"] == N_SNAPSHOTS - FAULT_FROM
-        assert alarm["message"] == f"cumulative hot_channels of {FASTOR}: 5 outside [0, 4]"
+        # People read the display name (the map's ROOT title); the raw name stays the alarm's key.
+        assert alarm["message"] == f"cumulative hot_channels of {FASTOR_L0_LABEL}: 5 outside [0, 4]"
+        assert alarm["histogram_label"] == FASTOR_L0_LABEL
         # Delivered once, in one batch per channel, although it held at three snapshots.
         assert len(smtp.messages) == 1 and len(http.bodies) == 1
-        assert FASTOR in smtp.messages[0]["Subject"] and "5 outside [0, 4]" in http.bodies[0]["text"]
+        subject, posted = smtp.messages[0]["Subject"], http.bodies[0]["text"]
+        assert subject == f"[overwatch] EMC new_hot_fastor on {FASTOR_L0_LABEL}" and FASTOR not in posted
+        assert f"new_hot_fastor on {FASTOR_L0_LABEL}: cumulative hot_channels of" in posted
         assert processing.alarm_limits("EMC", FASTOR, "hot_channels", "cumulative") == [
             {"alarm": "new_hot_fastor", "severity": "error", "rule": "BetweenValues", "min": 0.0, "max": 4.0}
         ]

@@ -182,6 +182,10 @@ def test_parquet_is_the_store_schema_read_back_with_pandas(client):
         (f"{HISTOGRAMS}/{FASTOR}?threshold=-1", 400, "threshold", "must be > 0"),
         (f"{HISTOGRAMS}/{FASTOR}?outlier_n_sigma=11", 400, "outlier_n_sigma", "must be <= 10"),
         (f"{HISTOGRAMS}/{FASTOR}?colour=red", 400, "colour", "unknown parameter"),
+        # An option that cannot act on the subsystem: refused, named with the subsystem, not ignored.
+        (f"/api/runs/{RUN}/TPC/histograms/x?threshold=0.5", 400, "threshold", "threshold: TPC has no such"),
+        (f"/api/runs/{RUN}/TPC/histograms/x?scale=0", 400, "scale", "scale: TPC has no such option"),
+        (f"/api/runs/{RUN}/HLT/histograms?outlier_n_sigma=3", 400, "outlier_n_sigma", "HLT has no such"),
         (f"{HISTOGRAMS}/{FASTOR}?format=csv", 400, "format", "must be one of json, parquet"),
         ("/api/nothing/here", 404, None, "no API route GET /api/nothing/here"),
     ],
