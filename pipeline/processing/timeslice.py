@@ -41,14 +41,14 @@ import pandas as pd
 from pipeline.histogram import Histogram
 from pipeline.processing.options import OptionsError
 from pipeline.processing.sizes import HeldBuffers
-from pipeline.store import SnapshotStore
+from pipeline.store import ROW_GROUP_MIN_ROWS, SnapshotStore
 from pipeline.store_schema import parse_snapshot_id
 
 log = logging.getLogger(__name__)
 
-# Histograms combined per read: as many as a row group of the largest usual maps holds (32 of 48x104,
-# `store.ROW_GROUP_BINS`), so one read decodes what it must decode anyway.
-READ_CHUNK = 32
+# Histograms combined per read: the fewest rows a store's row group holds, so one read of large maps
+# decodes what it must decode anyway (groups of small ones hold more rows, within their bins' bound).
+READ_CHUNK = ROW_GROUP_MIN_ROWS
 # Combined histograms a slice keeps (least recently used dropped): a few pages' worth.
 COMBINED_KEPT = 4 * READ_CHUNK
 # Row groups read (cumulative mode) whose histograms are kept to combine when asked for: each holds
