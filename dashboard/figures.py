@@ -193,15 +193,16 @@ def grid_figure(
 ) -> go.Figure:
     """A group's histograms side by side (the original's per-supermodule grids), in the given order.
 
-    `log_*=None` takes the first member's hint (`log_flags`), as for one histogram: every page draws
-    a group the experts' way unless the person chose otherwise. Maps share one colour scale, so the
-    one supermodule that differs stands out; each panel is titled with its histogram's headline
-    ("SM 3"). The first member's axis ranges apply to every panel.
+    `log_*=None` takes the hint of the first member the axis applies to (`group_log_flags`): every page
+    draws a group the experts' way unless the person chose otherwise. Maps share one colour scale, so
+    the one supermodule that differs stands out; each panel is titled with its histogram's headline
+    ("SM 3"). The first member's axis ranges apply to every panel; in a group that mixes 1D histograms
+    and maps, each panel takes its own.
     `shared_scale=False` (a group of unrelated maps) gives each map its own scale, without colour bars.
     """
     if not members:
         return message_figure(f"{title}: no histogram in this view")
-    _, log_y, log_z = log_flags(members[0].hints, None, log_y, log_z)
+    _, log_y, log_z = group_log_flags(members, log_y, log_z)
     columns = min(GRID_COLUMNS, len(members))
     rows = math.ceil(len(members) / columns)
     fig = make_subplots(
@@ -247,14 +248,17 @@ def grid_figure(
             continue
         fig.add_trace(trace, row=row + 1, col=column + 1)
     _inner_tick_labels_off(fig, [m.histogram for m in members], columns)
-    first = members[0]
+    first = next((m for m in members if m.histogram.dimension == 2), members[0])
     hints = first.hints
-    if (x_range := axis_range(hints.x_range, False)) is not None:
-        fig.update_xaxes(range=x_range)
-    if maps and (y_range := axis_range(hints.y_range, False)) is not None:
-        fig.update_yaxes(range=y_range)
-    if log_y and not maps:
-        fig.update_yaxes(type="log")
+    if len({m.histogram.dimension for m in members}) == 1:
+        if (x_range := axis_range(hints.x_range, False)) is not None:
+            fig.update_xaxes(range=x_range)
+        if maps and (y_range := axis_range(hints.y_range, False)) is not None:
+            fig.update_yaxes(range=y_range)
+        if log_y and not maps:
+            fig.update_yaxes(type="log")
+    else:
+        _mixed_panel_axes(fig, members, columns, log_y)
     value_title = (hints.z_title if maps else hints.y_title) or _value_title(first.histogram)
     colorbar: dict = {"title": {"text": root_text_to_html(value_title), "side": "right"}}
     if maps and log_z:
@@ -266,6 +270,23 @@ def grid_figure(
     )
     fig.update_annotations(font={"size": 12})  # the panel titles
     return fig
+
+
+def _mixed_panel_axes(
+    fig: go.Figure, members: Sequence[ProcessedHistogram], columns: int, log_y: bool
+) -> None:
+    """Axes of a grid that mixes 1D histograms and maps, panel by panel: each its own ranges, and log y
+    on the 1D panels only (a map's y axis is a coordinate)."""
+    for index, member in enumerate(members):
+        row, column = divmod(index, columns)
+        panel = {"row": row + 1, "col": column + 1}
+        if (x_range := axis_range(member.hints.x_range, False)) is not None:
+            fig.update_xaxes(range=x_range, **panel)
+        if member.histogram.dimension == 2:
+            if (y_range := axis_range(member.hints.y_range, False)) is not None:
+                fig.update_yaxes(range=y_range, **panel)
+        elif log_y:
+            fig.update_yaxes(type="log", **panel)
 
 
 def _inner_tick_labels_off(fig: go.Figure, histograms: Sequence[Histogram], columns: int) -> None:
@@ -666,6 +687,18 @@ def log_flags(
         hints.log_y if log_y is None else bool(log_y),
         hints.log_z if log_z is None else bool(log_z),
     )
+
+
+def group_log_flags(
+    members: Sequence[ProcessedHistogram], log_y: bool | None = None, log_z: bool | None = None
+) -> tuple[bool, bool, bool]:
+    """`log_flags` for histograms drawn together: each axis from the first member it applies to (log x
+    and log y from the first 1D one, log z from the first map), unless the person chose. A group may
+    mix them: EMC's FastOR group starts with linear 1D histograms, then its log-z maps."""
+    first_line = next((m for m in members if m.histogram.dimension == 1), members[0])
+    first_map = next((m for m in members if m.histogram.dimension == 2), members[0])
+    log_x, log_y, _ = log_flags(first_line.hints, None, log_y, None)
+    return log_x, log_y, log_flags(first_map.hints, None, None, log_z)[2]
 
 
 def _heatmap_figure(

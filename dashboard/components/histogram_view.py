@@ -18,7 +18,14 @@ from dash import Patch, dcc, html
 from plotly.utils import PlotlyJSONEncoder
 
 from dashboard.checks import MemberVerdict, check_results_panel, check_title, grid_checks_panel
-from dashboard.figures import grid_figure, log_flags, message_figure, processed_figure, stack_figure, styled
+from dashboard.figures import (
+    grid_figure,
+    group_log_flags,
+    message_figure,
+    processed_figure,
+    stack_figure,
+    styled,
+)
 from dashboard.layout import grid_group_of
 from dashboard.slices import describe_full_run
 from dashboard.status_panel import format_utc
@@ -164,9 +171,9 @@ def checks_panel(service: ProcessingService, view: ProcessedView, subsystem: str
 
 
 def default_logs(shown: Shown) -> tuple[bool, bool, bool]:
-    """The log axes a view opens with: its first member's hints (`figures.log_flags`, as every
-    figure builder reads them)."""
-    return log_flags(shown.members[0].hints)
+    """The log axes a view opens with: its members' hints, read as the figure builders read them
+    (`figures.group_log_flags`: each axis from the first member it applies to)."""
+    return group_log_flags(shown.members)
 
 
 def trace_digests(figure: dict) -> list[str]:

@@ -19,6 +19,7 @@ from dashboard.figures import (
     MAX_MARKED_CHANNELS,
     MAX_SEPARATE_POINTS,
     grid_figure,
+    group_log_flags,
     log_colorbar_ticks,
     processed_figure,
     stack_figure,
@@ -256,3 +257,40 @@ def test_a_threshold_change_patches_only_the_traces_it_changes():
     # Without what is on screen, every trace is sent.
     full = content_patch(changed).to_plotly_json()
     assert [op["location"] for op in full["operations"] if op["location"][:1] == ["data"]] == [["data"]]
+
+
+def _map(name: str, scale: float) -> Histogram:
+    values = np.zeros((6, 5))
+    values[1:-1, 1:-1] = scale * np.arange(1.0, 13.0).reshape(4, 3)
+    return Histogram(
+        name, "TH2F", name, (np.linspace(0.0, 4.0, 5), np.linspace(0.0, 3.0, 4)),
+        values, values.copy(), float(values.sum()), ("col", "row"),
+    )  # fmt: skip
+
+
+def _members(histograms: list[Histogram]) -> list:
+    return [process_histogram(PLUGIN, h, ProcessingOptions(), None) for h in histograms]
+
+
+def test_a_group_of_1d_histograms_then_maps_draws_its_maps_with_the_maps_hint():
+    # EMC's FastOR group: linear 1D histograms first, then maps whose experts want log z.
+    members = _members([_fastor_l0(), _map("EMCTRQA_histFastORL0Amp", 10.0)])
+    assert (members[0].hints.log_z, members[1].hints.log_z) == (False, True)
+    figure = grid_figure("FastOR", members)
+    [heatmap] = [trace for trace in figure.data if trace.type == "heatmap"]
+    np.testing.assert_allclose(10.0 ** np.asarray(heatmap.z), 10.0 * np.arange(1.0, 13.0).reshape(4, 3).T)
+    assert figure.layout.yaxis.type != "log"  # the 1D panel keeps its linear hint
+    assert group_log_flags(members) == (False, False, True)
+    assert group_log_flags(members, log_z=False)[2] is False  # the person's choice wins
+
+
+def test_a_group_of_maps_then_1d_histograms_draws_its_1d_panels_with_their_log_y():
+    # EMC's trigger-patch groups: log-z maps first, then amplitude spectra whose experts want log y.
+    spectrum = _th1("EMCTRQA_histEMCalPatchAmpEMCGALOnline", np.array([5.0, 50.0, 500.0]))
+    members = _members([_map("EMCTRQA_histAmpEdgePosEMCGALOffline", 1.0), spectrum])
+    assert (members[0].hints.log_y, members[1].hints.log_y) == (False, True)
+    figure = grid_figure("Gamma Trigger Low", members)
+    assert figure.layout.yaxis2.type == "log"  # the spectrum's panel
+    assert figure.layout.yaxis.type != "log"  # a map's y axis is a coordinate
+    [heatmap] = [trace for trace in figure.data if trace.type == "heatmap"]
+    np.testing.assert_allclose(10.0 ** np.asarray(heatmap.z), np.arange(1.0, 13.0).reshape(4, 3).T)
