@@ -3,6 +3,7 @@ emulator says exactly what it filled, so what a page plots can be checked agains
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,9 +32,25 @@ class EmulatedRun:
         self.start_utc = start_utc
         self.n_snapshots = 0
 
+    @classmethod
+    def live(cls, data_dir: Path, n_snapshots: int, merger_reset: bool = False) -> EmulatedRun:
+        """A run of `n_snapshots` stored snapshots that started so that its newest one is seconds old:
+        the run is live."""
+        newest_age_s = 5.0
+        start_utc = time.time() - cls.snapshot_offset_s(n_snapshots - 1) - newest_age_s
+        run = cls(data_dir, start_utc, merger_reset=merger_reset)
+        for _ in range(n_snapshots):
+            run.store_snapshot()
+        return run
+
+    @staticmethod
+    def snapshot_offset_s(index: int) -> float:
+        """When snapshot `index` is taken, in seconds from the start of run: the first 50 s into the
+        run, then one a minute (minutes 0, 1, 2, ... of the run)."""
+        return 50.0 + 60.0 * index
+
     def store_snapshot(self) -> None:
-        # The first snapshot 50 s into the run, then one a minute: minutes 0, 1, 2, ... of the run.
-        self.clock.time_utc = self.start_utc + 50.0 + 60.0 * self.n_snapshots
+        self.clock.time_utc = self.start_utc + self.snapshot_offset_s(self.n_snapshots)
         self.runs.advance(self.clock.time_utc)
         held = self.runs.snapshot()
         when = datetime.fromtimestamp(self.clock.time_utc, UTC)

@@ -69,11 +69,7 @@ def _plot_message(dash_duo) -> str | None:
 
 
 def test_cancel_stops_the_reset_mode_job_and_leaves_the_page_usable(dash_duo, tmp_path, slow_background_job):
-    run = EmulatedRun(
-        tmp_path / "data", time.time() - 50.0 - 60.0 * (N_SNAPSHOTS - 1) - 5.0, merger_reset=True
-    )
-    for _ in range(N_SNAPSHOTS):
-        run.store_snapshot()
+    run = EmulatedRun.live(tmp_path / "data", N_SNAPSHOTS, merger_reset=True)
     settings = Settings(
         data_dir=run.store.data_dir,
         cache_dir=tmp_path / "app-cache",

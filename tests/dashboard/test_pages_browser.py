@@ -49,9 +49,7 @@ DEEP_LINK = f"/run/{RUN}/EMC?group=FastOR&hist={FASTOR_L0}&min=2&max=4&threshold
 
 @pytest.fixture
 def emc_run(tmp_path):
-    run = EmulatedRun(tmp_path / "data", time.time() - 50.0 - 60.0 * (N_SNAPSHOTS - 1) - 5.0)
-    for _ in range(N_SNAPSHOTS):
-        run.store_snapshot()
+    run = EmulatedRun.live(tmp_path / "data", N_SNAPSHOTS)
     return run
 
 
@@ -271,11 +269,7 @@ def test_unknown_path_shows_the_404_page_and_a_dead_server_is_said(dash_duo, tmp
 
 
 def test_a_slow_reset_mode_sum_runs_in_the_background_with_progress(dash_duo, tmp_path):
-    run = EmulatedRun(
-        tmp_path / "data", time.time() - 50.0 - 60.0 * (N_SNAPSHOTS - 1) - 5.0, merger_reset=True
-    )
-    for _ in range(N_SNAPSHOTS):
-        run.store_snapshot()
+    run = EmulatedRun.live(tmp_path / "data", N_SNAPSHOTS, merger_reset=True)
     ids = [key.snapshot_id for key in run.store.snapshot_keys(RUN, "EMC")]
     values = sum(run.store.read_histogram(i, FASTOR_L0).values() for i in ids)
     events = sum(run.store.read_histogram(i, "EMCTRQA_histEvents").values()[0] for i in ids)

@@ -39,9 +39,7 @@ N_SNAPSHOTS = 6
 @pytest.fixture
 def emc_run(tmp_path):
     """A live EMC run (newest snapshot seconds old) and one TPC snapshot of the same run."""
-    run = EmulatedRun(tmp_path / "data", time.time() - 50.0 - 60.0 * (N_SNAPSHOTS - 1) - 5.0)
-    for _ in range(N_SNAPSHOTS):
-        run.store_snapshot()
+    run = EmulatedRun.live(tmp_path / "data", N_SNAPSHOTS)
     values = np.array([0.0, 7.0, 3.0, 0.0])
     tracks = Histogram(
         "TPCQA/h_tpc_track_pt", "TH1D", "pt", (np.array([0.0, 1.0, 2.0]),), values, values.copy()

@@ -50,9 +50,7 @@ N_SNAPSHOTS = 6
 @pytest.fixture
 def emc_run(tmp_path):
     # Started so that its newest snapshot is recent: the run is live.
-    run = EmulatedRun(tmp_path / "data", time.time() - 50.0 - 60.0 * (N_SNAPSHOTS - 1) - 5.0)
-    for _ in range(N_SNAPSHOTS):
-        run.store_snapshot()
+    run = EmulatedRun.live(tmp_path / "data", N_SNAPSHOTS)
     return run
 
 
@@ -208,11 +206,7 @@ def test_hinted_drawing_in_the_browser(dash_duo, tmp_path, emc_run):
 def reset_run(tmp_path):
     """A live EMC run taken by a receiver with --reset (each snapshot an increment), and an older
     cumulative run made of copies of its first two snapshots."""
-    run = EmulatedRun(
-        tmp_path / "data", time.time() - 50.0 - 60.0 * (N_SNAPSHOTS - 1) - 5.0, merger_reset=True
-    )
-    for _ in range(N_SNAPSHOTS):
-        run.store_snapshot()
+    run = EmulatedRun.live(tmp_path / "data", N_SNAPSHOTS, merger_reset=True)
     for key in run.store.snapshot_keys(RUN, "EMC")[:2]:
         meta, held = run.store.read_snapshot(key.snapshot_id)
         older = replace(meta, run=RUN - 1, snapshot_time_utc=meta.snapshot_time_utc - timedelta(hours=1))
