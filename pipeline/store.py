@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -582,7 +581,8 @@ def parquet_bytes(table: pa.Table, options: dict[str, object] = PARQUET_OPTIONS)
     column chunk) each cost a system call.
     """
     sink = pa.BufferOutputStream()
-    bounds = row_group_bounds(np.diff(table["values"].combine_chunks().offsets.to_numpy()))
+    # The lengths, not `combine_chunks().offsets`: combining copies every number (~1 ms a reply).
+    bounds = row_group_bounds(pc.list_value_length(table["values"]).to_numpy())
     with pq.ParquetWriter(sink, table.schema, **options) as writer:
         if not table.num_rows:
             writer.write_table(table)

