@@ -16,6 +16,7 @@ from operator import attrgetter
 import numpy as np
 import pyarrow as pa
 
+from pipeline.bin_arena import numbers_of
 from pipeline.histogram import Histogram
 
 # 2: `variances` is null when the variances are the values, bit for bit (unweighted fills).
@@ -304,10 +305,13 @@ def _same_numbers(values: np.ndarray, variances: np.ndarray) -> bool:
 _SAMPLED_BINS = 16
 
 
-def _list_column(arrays: Sequence[np.ndarray | None]) -> pa.ListArray:
+def _list_column(arrays: list[np.ndarray | None]) -> pa.ListArray:
     """list<double> from numpy arrays (None: a null row) with one concatenation, not one Arrow object
-    per row."""
+    per row; none at all when the arrays are a reply's arena (`pipeline.bin_arena`), as decoded."""
     offsets = _offsets([0 if array is None else array.size for array in arrays])
+    numbers = numbers_of(arrays)
+    if numbers is not None:
+        return pa.ListArray.from_arrays(pa.array(offsets), numbers, type=DOUBLES)
     present = [array.ravel() for array in arrays if array is not None and array.size]
     # The numbers go straight into a buffer of Arrow's memory pool, which keeps freed memory for the
     # next snapshot: a fresh numpy array of that size (MBs) is new pages from the kernel every time,

@@ -45,6 +45,7 @@ from typing import Any, NamedTuple, NoReturn
 
 import numpy as np
 
+from pipeline.bin_arena import BinArena, ReplyArenas
 from pipeline.histogram import Histogram
 from pipeline.wire.text import root_text
 from pipeline.wire.tmessage import (
@@ -248,7 +249,9 @@ class PlannedHistogram(NamedTuple):
     numbers_finite: bool  # every content and variance was proven finite on the way (no NaN, no inf)
 
 
-def read_planned(payload: bytes, context: StreamerContext | None = None) -> PlannedHistogram | None:
+def read_planned(
+    payload: bytes, context: StreamerContext | None = None, arenas: ReplyArenas | None = None
+) -> PlannedHistogram | None:
     """The usual object of a reply, read fast: an uncompressed message whose layout a plan already
     knows (see "layout plans"). None for anything else: `decode_histograms` then reads it, or refuses
     it, exactly as always. What this returns equals what that would return.
@@ -256,6 +259,7 @@ def read_planned(payload: bytes, context: StreamerContext | None = None) -> Plan
     A reply's loop calls this first for every object, so it repeats the framing checks of
     `open_message` and `_read_object` inline, for the one framing it takes, instead of their calls;
     and after one object of a head (see `_HEADS`), later ones skip those checks and the prefix's.
+    `arenas`: where the numbers go (`pipeline.bin_arena`), when they fit; arrays of their own otherwise.
     """
     if type(payload) is not bytes:
         if not isinstance(payload, bytearray | memoryview):
@@ -276,13 +280,15 @@ def read_planned(payload: bytes, context: StreamerContext | None = None) -> Plan
             and title_at + 1 + payload[title_at] == title_end
             and (plan.readable is None or plan.readable is _readable_versions(context))
         ):
-            planned = _read_after_title(payload, name_at, title_at, title_end, plan)
+            planned = _read_after_title(payload, name_at, title_at, title_end, plan, arenas)
             if planned is not None:
                 return planned
-    return _read_planned_framed(payload, context)
+    return _read_planned_framed(payload, context, arenas)
 
 
-def _read_planned_framed(message: bytes, context: StreamerContext | None) -> PlannedHistogram | None:
+def _read_planned_framed(
+    message: bytes, context: StreamerContext | None, arenas: ReplyArenas | None = None
+) -> PlannedHistogram | None:
     """`read_planned` for a message whose head is not known yet (or that differs from its head's
     object after the head): the framing and the prefix checked field by field, then the plan."""
     # Every plan's message is longer than this, and longer than `open_message`'s minimum.
@@ -299,7 +305,7 @@ def _read_planned_framed(message: bytes, context: StreamerContext | None) -> Pla
     if found is None:
         return None
     plan, name_at, title_at, title_end = found
-    planned = _read_by_plan(message, pos, name_at, title_at, title_end, plan)
+    planned = _read_by_plan(message, pos, name_at, title_at, title_end, plan, arenas)
     if planned is not None:
         _remember_head(message, name_at, title_end, plan)
     return planned
@@ -666,7 +672,7 @@ def _histogram(kind: _Kind, th1: _TH1Part, contents: np.ndarray | None) -> Histo
 
 
 def _values_and_variances(
-    contents: np.ndarray, sumw2: np.ndarray | None
+    contents: np.ndarray, sumw2: np.ndarray | None, arenas: ReplyArenas | None = None
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Contents and variances in index order, from arrays of ROOT's shape (`_to_index_order`);
     variances as uproot gives them: fSumw2 when filled, else the contents, and only where positive
@@ -674,9 +680,9 @@ def _values_and_variances(
 
     The flag is True when this pass proved every number finite (unweighted, every bin a finite
     number >= +0.0: the usual case), so that a caller may skip its own finiteness check."""
-    values = _to_index_order(contents)
+    values = _to_index_order(contents, arenas and arenas.values)
     if sumw2 is not None:
-        return values, _positive_part(_to_index_order(sumw2)), False
+        return values, _positive_part(_to_index_order(sumw2, arenas and arenas.variances)), False
     largest_bits = _largest_bits(values)
     if largest_bits <= _POSITIVE_INFINITY_BITS:  # no sign bit, no NaN
         # Shared by values and variances: changing one would change both. (`setflags`: half the cost
@@ -686,9 +692,16 @@ def _values_and_variances(
     return values, _positive_part(values.copy()), False
 
 
-def _to_index_order(bins: np.ndarray) -> np.ndarray:
+def _to_index_order(bins: np.ndarray, arena: BinArena | None = None) -> np.ndarray:
     """ROOT's bins, an array of ROOT's shape ([iz, iy, ix]: x fastest), as a C-ordered float64 array
-    indexed [ix, iy, iz]; one copy, no views of the message kept alive."""
+    indexed [ix, iy, iz]: in `arena` when they fit, else an array of their own; one copy, no views of
+    the message kept alive."""
+    out = None if arena is None else arena.take(bins.shape[::-1])
+    if out is not None:
+        if bins.ndim > 1 and bins.dtype.itemsize == 4:
+            bins = bins.astype(bins.dtype.newbyteorder("="))  # see below
+        np.copyto(out, bins.T)
+        return out
     if bins.ndim == 1:
         return bins.astype(np.float64)  # without order=: its parsing costs more than a 100-bin copy
     if bins.dtype.itemsize == 4:
@@ -855,7 +868,13 @@ def _planned(
 
 
 def _read_by_plan(
-    message: bytes, pos: int, name_at: int, title_at: int, title_end: int, plan: _Plan
+    message: bytes,
+    pos: int,
+    name_at: int,
+    title_at: int,
+    title_end: int,
+    plan: _Plan,
+    arenas: ReplyArenas | None = None,
 ) -> PlannedHistogram | None:
     """The object read by `plan`, given where its name and title lie, and whether its numbers were
     proven finite; None if it has another layout. The message has the plan's size after the title:
@@ -869,11 +888,16 @@ def _read_by_plan(
         or header[0:-3:2] != tuple([count + string_bytes for count in plan.prefix_counts])
     ):
         return None
-    return _read_after_title(message, name_at, title_at, title_end, plan)
+    return _read_after_title(message, name_at, title_at, title_end, plan, arenas)
 
 
 def _read_after_title(
-    message: bytes, name_at: int, title_at: int, title_end: int, plan: _Plan
+    message: bytes,
+    name_at: int,
+    title_at: int,
+    title_end: int,
+    plan: _Plan,
+    arenas: ReplyArenas | None = None,
 ) -> PlannedHistogram | None:
     """The object read by `plan`, whose prefix was found to be the plan's (`_read_by_plan`, or the
     head's key); None if a structural byte after the title differs."""
@@ -884,7 +908,7 @@ def _read_after_title(
     # np.ndarray over the message: a view of ROOT's shape in one call (frombuffer, then reshape: two)
     contents = np.ndarray(plan.root_shape, plan.kind.content_dtype, message, title_end + plan.contents_at)
     sumw2 = np.ndarray(plan.root_shape, _F8, message, title_end + plan.sumw2_at) if plan.sumw2_at else None
-    values, variances, finite = _values_and_variances(contents, sumw2)
+    values, variances, finite = _values_and_variances(contents, sumw2, arenas)
     # The plan was learned from a histogram that passed every check of the constructor, with these
     # very edges, titles and shape: nothing to check again.
     histogram = Histogram.from_checked_parts(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.bin_arena import ReplyArenas
 from pipeline.histogram import Histogram
 from pipeline.wire import header
 from pipeline.wire.fast_decode import decode_histograms, read_planned
@@ -246,15 +247,18 @@ def decode_reply(frames: list[bytes], context: StreamerContext) -> Reply:
         reply.invalid.append(f"frame {len(frames) - 1}: a header frame without payload, dropped")
     # A reply repeats the same few 80-byte headers hundreds of times: parse and classify each once.
     topics: dict[bytes, tuple[DataTopic | None, _Block | None]] = {}
+    # The numbers of the objects go into one buffer, which the store writes without copying them again.
+    pairs = pair_frames(frames)
+    arenas = ReplyArenas(sum(len(payload) for _, payload in pairs if isinstance(payload, bytes | bytearray)))
     # One error state for the whole reply: entering it per histogram cost as much as the check itself.
     with np.errstate(over="ignore"):
-        for index, (header_frame, payload) in enumerate(pair_frames(frames)):
+        for index, (header_frame, payload) in enumerate(pairs):
             try:
                 key = bytes(header_frame)
                 topic, block = topics.get(key) or topics.setdefault(key, _classified(key))
                 if block is _Block.OBJECT:
                     # Most objects of a reply: a layout already learned (the full path otherwise).
-                    planned = read_planned(payload, context)
+                    planned = read_planned(payload, context, arenas)
                     if planned is not None:
                         _accept(planned.histogram, reply, index, numbers_finite=planned.numbers_finite)
                         continue

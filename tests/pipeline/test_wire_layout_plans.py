@@ -219,9 +219,9 @@ def framed_reads(monkeypatch, walks) -> list[bytes]:
     framed: list[bytes] = []
     read_framed = fast_decode._read_planned_framed
 
-    def counting(message, context):
+    def counting(message, context, arenas=None):
         framed.append(message)
-        return read_framed(message, context)
+        return read_framed(message, context, arenas)
 
     monkeypatch.setattr(fast_decode, "_read_planned_framed", counting)
     return framed

@@ -209,8 +209,8 @@ def planned_reads(monkeypatch) -> list[bool]:
     taken: list[bool] = []
     read_planned = messages.read_planned
 
-    def counted(payload, context=None):
-        result = read_planned(payload, context)
+    def counted(payload, context=None, arenas=None):
+        result = read_planned(payload, context, arenas)
         taken.append(result is not None)
         return result
 
