@@ -166,7 +166,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         frame = service.alarms()
         key = sections_key(frame)
         if key != shown:  # a new alarm or a changed state: the tables anew
-            return alarm_sections(frame), key, no_update
+            return alarm_sections(frame), key, [no_update] * len(seen_ids)
         # Only counts and times moved: update those texts, never the rows' inputs (a half-chosen mute
         # duration stays as picked).
         texts = last_seen_texts(frame, [i["alarm"] for i in seen_ids])
