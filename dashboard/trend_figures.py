@@ -49,15 +49,15 @@ def visible_range(values: np.ndarray, errors: np.ndarray) -> tuple[float, float]
 
 def range_with_limits(shown: tuple[float, float], limits: Sequence[dict[str, Any]]) -> tuple[float, float]:
     """`shown` widened so that every limit's band meets it: a band beside the points adds its nearest
-    edge and a margin of a tenth of the new span beyond it (so the edge is not on the frame)."""
+    edge and a margin of a quarter of the new span beyond it (a band a person sees, not a hairline)."""
     low, high = shown
     for limit in limits:
         band_low = _finite_or(limit.get("min"), -math.inf)
         band_high = _finite_or(limit.get("max"), math.inf)
         if band_high < low:
-            low = band_high - 0.1 * (high - band_high)
+            low = band_high - 0.25 * (high - band_high)
         elif band_low > high:
-            high = band_low + 0.1 * (band_low - low)
+            high = band_low + 0.25 * (band_low - low)
     return low, high
 
 

@@ -106,7 +106,7 @@ def _threshold_card(context: PageContext) -> dbc.Card:
                                     dbc.Input(
                                         id=Alarms.BEAM,
                                         type="text",
-                                        placeholder="all beam types",
+                                        placeholder="all beam types (or pp, PbPb...)",
                                         size="sm",
                                         autocomplete="off",
                                     ),

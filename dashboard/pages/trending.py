@@ -114,11 +114,12 @@ def note_text(problems: dict[str, str], view: TrendView) -> str:
     if not reasons:
         return ""
     query = view.query
+    label = next((o["label"] for o in view.histograms if o["value"] == query.hist), query.hist or "")
     shown = ", ".join(
         part
         for part in (
             f"run {query.run}" if query.run is not None else "",
-            query.hist or "",
+            label,
             query.quantity or "",
             f"{query.content} content",
         )

@@ -25,6 +25,7 @@ from pipeline.settings import Settings
 from pipeline.store import SnapshotStore
 from tests.dashboard.component_text import component_texts
 from tests.dashboard.qc_store import FASTOR_L0, FAULT_RUN, FIRST_RUN
+from tests.display_names import FASTOR_L0_LABEL
 
 T0 = datetime(2026, 12, 6, 23, 0, tzinfo=UTC)
 
@@ -185,7 +186,7 @@ def test_the_page_says_what_it_shows_instead_of_a_choice_with_nothing_trended(qc
     view = resolve_trend(service, "EMC", TrendQuery(999999, FASTOR_L0, "hot_channels"))
     assert note_text(trend_query_problems(url), view) == (
         f"Not as asked: run 999999 has no EMC trends. "
-        f"Showing run {FAULT_RUN}, {FASTOR_L0}, hot_channels, cumulative content instead."
+        f"Showing run {FAULT_RUN}, {FASTOR_L0_LABEL}, hot_channels, cumulative content instead."
     )
     exact = resolve_trend(service, "EMC", TrendQuery(FAULT_RUN, FASTOR_L0, "hot_channels"))
     assert note_text({}, exact) == ""
