@@ -213,6 +213,12 @@ def test_a_live_count_leaves_the_picked_mute_duration_and_mute_applies_it(dash_d
     assert (shown.text, shown.get_attribute("value")) == ("24 hours", "1440")
     assert visibility(dash_duo, chooser, scroll="center", probe="centre") == "visible"
     screenshot(dash_duo, "qc_alarms_count_updated_1920x1080.png")
+    # Another alarm changes state: the tables are drawn anew, and the picked duration is still shown.
+    l1_id = _stored(qc_data_dir, FASTOR_L1)["alarm_id"]
+    next(b for b in dash_duo.find_elements(f"#alarm-row-{l1_id} button") if b.text == "Acknowledge").click()
+    dash_duo.wait_for_element(f"#alarms-section-acknowledged #alarm-row-{l1_id}", timeout=10)
+    shown = Select(dash_duo.find_element(chooser)).first_selected_option
+    assert (shown.text, shown.get_attribute("value")) == ("24 hours", "1440")
     before = datetime.now(UTC)
     next(b for b in dash_duo.find_elements(f"#alarm-row-{l0_id} button") if b.text == "Mute").click()
     dash_duo.wait_for_contains_text(f"#{Alarms.MESSAGE}", "muted until")
