@@ -96,7 +96,7 @@ def empty_reason(service: ProcessingService, subsystem: str, view: TrendView) ->
         where = " and across runs each run gives its last cumulative value" if query.axis == AXIS_RUNS else ""
         return (
             f"{query.quantity} exists only for {other} content{where}: "
-            f"choose {'within a run, ' if query.axis == AXIS_RUNS else ''}{other}"
+            f"choose {'“within a run” and ' if query.axis == AXIS_RUNS else ''}“{other}”"
         )
     return "No trend values for this choice yet: the QC service has not trended it"
 

@@ -17,6 +17,7 @@ from selenium.webdriver.support.ui import Select
 from dashboard.app import create_app
 from dashboard.ids import Alarms, Trending
 from dashboard.pages.trending import REFRESH_MS
+from pipeline.detectors.emc import EVENTS_HISTOGRAM
 from pipeline.qc.alarm_book import AlarmBook
 from pipeline.qc.alarm_config import load_alarm_config, set_threshold, threshold_changes
 from pipeline.settings import Settings
@@ -301,4 +302,18 @@ def test_a_trend_url_with_a_run_without_trends_says_what_is_shown_instead(dash_d
     next(e for e in dash_duo.find_elements(f"#{Trending.AXIS} label") if e.text == "across runs").click()
     until(lambda: "axis=runs" in dash_duo.driver.current_url, timeout=10)
     until(lambda: not dash_duo.find_element(f"#{Trending.NOTE}").is_displayed(), timeout=10)
+    assert console_errors(dash_duo) == []
+
+
+def test_an_interval_only_quantity_across_runs_says_why_it_has_no_points(dash_duo, qc_data_dir, tmp_path):
+    _start(dash_duo, qc_data_dir, tmp_path)
+    set_viewport(dash_duo, 1920, 1080)
+    open_page(dash_duo, f"/trending/EMC?hist={EVENTS_HISTOGRAM}&quantity=events_per_minute&axis=runs")
+    why = "events_per_minute exists only for interval content and across runs each run gives its last"
+    dash_duo.wait_for_contains_text(f"#{Trending.SUMMARY}", why, timeout=20)
+    until(lambda: why in plot(dash_duo, Trending.GRAPH, "g._fullLayout.annotations[0].text"), timeout=10)
+    assert "has not trended" not in dash_duo.find_element(f"#{Trending.SUMMARY}").text
+    assert visibility(dash_duo, f"#{Trending.SUMMARY}", scroll="center", probe="centre") == "visible"
+    dash_duo.driver.execute_script("window.scrollTo(0, 0);")
+    screenshot(dash_duo, "qc_trending_interval_only_across_runs_1920x1080.png")
     assert console_errors(dash_duo) == []
