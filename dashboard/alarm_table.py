@@ -159,14 +159,26 @@ def _when_label(state: str) -> str:
     )
 
 
-def _when(row: dict[str, Any], state: str) -> str:
+def _when(row: dict[str, Any], state: str) -> Any:
     if state == ACKNOWLEDGED:
         return f"{format_time(row['acknowledged_utc'])} by {row['acknowledged_by']}"
     if state == MUTED:
         return format_time(row["muted_until_utc"])
     if state == CLEARED:
         return format_time(row["cleared_utc"])
+    # Its own element: a refresh updates this text alone (`last_seen_texts`), never the row's inputs.
+    return html.Span(last_seen_text(row), id={"type": Alarms.LAST_SEEN, "alarm": row["alarm_id"]})
+
+
+def last_seen_text(row: Any) -> str:
+    """'2026-12-06 23:36:10 (7×)': when an active alarm was last seen, and how often."""
     return f"{format_time(row['last_seen_utc'])} ({int(row['occurrences'])}×)"
+
+
+def last_seen_texts(frame: pd.DataFrame, alarm_ids: Sequence[str]) -> list[str]:
+    """The last-seen text of each of `alarm_ids` (in that order), "—" for one no longer in `frame`."""
+    rows = {} if frame.empty else {str(r["alarm_id"]): r for r in frame.to_dict("records")}
+    return [last_seen_text(rows[i]) if i in rows else "—" for i in alarm_ids]
 
 
 def _actions(row: dict[str, Any], state: str) -> html.Div:
@@ -187,6 +199,9 @@ def _actions(row: dict[str, Any], state: str) -> html.Div:
             id={"type": Alarms.MUTE_FOR, "alarm": alarm_id},
             options=[{"label": label, "value": str(minutes)} for label, minutes in MUTE_CHOICES],
             value=str(DEFAULT_MUTE_MINUTES),
+            # A redraw (another alarm changed state) keeps the duration someone picked.
+            persistence=True,
+            persistence_type="memory",
             size="sm",
             className="mute-for",
         ),
@@ -209,10 +224,12 @@ def format_time(value: Any) -> str:
 
 
 def sections_key(frame: pd.DataFrame) -> list:
-    """What the tables show, so a refresh with nothing new leaves them (and a half-chosen mute) alone."""
+    """What the tables' rows are, so a refresh with no new row or state leaves them (and a half-chosen
+    mute) alone. Not the last-seen times and counts: a firing alarm bumps them on every snapshot, and
+    the page updates those texts in place (`last_seen_texts`)."""
     if frame.empty:
         return []
-    columns = ["alarm_id", "state", "occurrences", "message", "muted_until_utc", "acknowledged_by"]
+    columns = ["alarm_id", "state", "message", "muted_until_utc", "acknowledged_by"]
     return [[str(value) for value in row] for row in frame[columns].itertuples(index=False)]
 
 

@@ -19,3 +19,11 @@ class PageContext:
     settings: Settings
     service: ProcessingService
     background: Any = None  # dash.DiskcacheManager, or None where background callbacks are off
+
+    def unconfigured_subsystem(self, subsystem: str) -> str | None:
+        """Why a per-subsystem page or download has nothing for `subsystem` (a 404 saying so): it is not
+        a configured subsystem (names match exactly: `emc` is not `EMC`); None when it is."""
+        configured = self.service.subsystems
+        if subsystem in configured:
+            return None
+        return f"{subsystem} is not a configured subsystem (configured: {', '.join(configured)})."

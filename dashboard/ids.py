@@ -114,6 +114,9 @@ class Trending:
     DOWNLOAD_SVG = "trend-download-svg"
     DOWNLOAD_DONE = "trend-download-done"
     KEY = "trend-shown-key"
+    NOTE = "trend-note"  # what the URL asked for that is not trended, and what is shown instead
+    NOTE_FOR = "trend-note-for"  # the query the note is about
+    NEWER_RUN = "trend-newer-run"
 
 
 class Alarms:
@@ -128,6 +131,7 @@ class Alarms:
     ACKNOWLEDGE = "alarms-ack"  # pattern-matching: {"type": ACKNOWLEDGE, "alarm": <alarm_id>}
     MUTE = "alarms-mute"  # pattern-matching: {"type": MUTE, "alarm": <alarm_id>}
     MUTE_FOR = "alarms-mute-for"  # pattern-matching: {"type": MUTE_FOR, "alarm": <alarm_id>}
+    LAST_SEEN = "alarms-last-seen"  # pattern-matching: {"type": LAST_SEEN, "alarm": <alarm_id>}
     PARAMETER = "alarms-threshold-parameter"
     BEAM = "alarms-threshold-beam"
     VALUE = "alarms-threshold-value"

@@ -49,21 +49,54 @@ class TrendQuery:
         return replace(self, **changes)
 
 
-def parse_trend_query(query: Mapping[str, str]) -> TrendQuery:
-    """The trend a URL query asks for; unknown or malformed values fall back to the defaults."""
-    try:
-        run = int(query["run"]) if query.get("run") not in (None, "") else None
-    except ValueError:
-        run = None
+class TrendQueryError(ValueError):
+    """A trend query value that is not one (`field`: its query key), or a choice with nothing trended."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def trend_query_problems(query: Mapping[str, str]) -> dict[str, str]:
+    """The query keys whose values are malformed, each with why (empty when every value is usable)."""
+    problems = {}
+    run = query.get("run")
+    if run not in (None, ""):
+        try:
+            int(run)
+        except ValueError:
+            problems["run"] = f"run: {run!r} is not a run number"
     content = query.get("content", CONTENT_CUMULATIVE)
+    if content not in (CONTENT_CUMULATIVE, CONTENT_INTERVAL):
+        problems["content"] = f"content: {content!r} is not one of {CONTENT_CUMULATIVE}, {CONTENT_INTERVAL}"
     axis = query.get("axis", AXIS_TIME)
+    if axis not in AXES:
+        problems["axis"] = f"axis: {axis!r} is not one of {', '.join(AXES)}"
+    elif axis == AXIS_RUNS and content == CONTENT_INTERVAL:
+        problems["content"] = "content: across runs each run gives its last cumulative value, not interval"
+    return problems
+
+
+def parse_trend_query(query: Mapping[str, str]) -> TrendQuery:
+    """The trend a URL query asks for; malformed values (`trend_query_problems`) fall back to the
+    defaults (the page says what it shows instead)."""
+    problems = trend_query_problems(query)
+    run = query.get("run")
     return TrendQuery(
-        run=run,
+        run=int(run) if run not in (None, "") and "run" not in problems else None,
         hist=query.get("hist") or None,
         quantity=query.get("quantity") or None,
-        content=content if content in (CONTENT_CUMULATIVE, CONTENT_INTERVAL) else CONTENT_CUMULATIVE,
-        axis=axis if axis in AXES else AXIS_TIME,
+        content=query.get("content", CONTENT_CUMULATIVE) if "content" not in problems else CONTENT_CUMULATIVE,
+        axis=query.get("axis", AXIS_TIME) if "axis" not in problems else AXIS_TIME,
     )
+
+
+def strict_trend_query(query: Mapping[str, str]) -> TrendQuery:
+    """The trend a download asks for, exactly: TrendQueryError naming the first malformed field."""
+    for field_name, message in trend_query_problems(query).items():
+        raise TrendQueryError(field_name, message)
+    return parse_trend_query(query)
 
 
 def trend_url(

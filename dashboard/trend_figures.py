@@ -3,8 +3,10 @@ the alarms' accepted ranges drawn as bands. Pure functions of the series and the
 unit-tested without a browser.
 
 The x axis is real: the snapshot's time (UTC) within a run, the run number across runs; the original
-plotted against an entry index. A limit far outside the data (e.g. "at most 1e9 events a minute") is
-clipped to the plotted range, so the band says "accepted" without squashing the points into a line.
+plotted against an entry index. The y range always shows every alarm limit: a band the points lie in is
+clipped to the range the points need (e.g. "at most 1e9 events a minute" does not squash them into a
+line), and a band beside the points (the alarm is firing) widens the range to its nearest edge, drawn
+dashed.
 """
 
 from __future__ import annotations
@@ -45,6 +47,20 @@ def visible_range(values: np.ndarray, errors: np.ndarray) -> tuple[float, float]
     return low - span, high + span
 
 
+def range_with_limits(shown: tuple[float, float], limits: Sequence[dict[str, Any]]) -> tuple[float, float]:
+    """`shown` widened so that every limit's band meets it: a band beside the points adds its nearest
+    edge and a margin of a quarter of the new span beyond it (a band a person sees, not a hairline)."""
+    low, high = shown
+    for limit in limits:
+        band_low = _finite_or(limit.get("min"), -math.inf)
+        band_high = _finite_or(limit.get("max"), math.inf)
+        if band_high < low:
+            low = band_high - 0.25 * (high - band_high)
+        elif band_low > high:
+            high = band_low + 0.25 * (band_low - low)
+    return low, high
+
+
 def band_extent(limit: dict[str, Any], shown: tuple[float, float]) -> tuple[float, float] | None:
     """The accepted range of one limit, clipped to `shown`; None when it does not meet `shown`."""
     low = _finite_or(limit.get("min"), -math.inf)
@@ -60,11 +76,13 @@ def trend_figure(
     axis: str,
     title: str,
     y_title: str,
+    empty_message: str = "No trend values for this choice yet: the QC service has not trended it",
 ) -> go.Figure:
     """Points with error bars against time (`snapshot_time_utc`) or run number (`run`), and one band per
-    alarm limit (its accepted range, with dashed lines at its finite edges inside the plotted range)."""
+    alarm limit (its accepted range, with dashed lines at its finite edges inside the plotted range);
+    `empty_message` says why when there is no point."""
     if series.empty:
-        return message_figure("No trend values for this choice yet: the QC service has not trended it")
+        return message_figure(empty_message)
     values = series["value"].to_numpy(dtype=float)
     errors = series["error"].to_numpy(dtype=float)
     by_run = axis == AXIS_RUNS
@@ -89,7 +107,7 @@ def trend_figure(
             hovertemplate=hover,
         )
     )
-    shown = visible_range(values, errors)
+    shown = range_with_limits(visible_range(values, errors), limits)
     for limit in limits:
         _add_band(figure, limit, shown)
     figure.update_layout(
@@ -108,6 +126,8 @@ def trend_figure(
         linecolor="#888",
     )
     figure.update_yaxes(title_text=y_title, showgrid=True, gridcolor="#e5e5e5", linecolor="#888")
+    if limits:  # set, not left to autorange: it must hold every limit (see `range_with_limits`)
+        figure.update_yaxes(range=list(shown))
     return figure
 
 

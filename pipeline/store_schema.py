@@ -90,6 +90,8 @@ _SNAPSHOT_ID = re.compile(
     r"\.(?P<f>[0-9]{6})(?:_(?P<suffix>[0-9]+))?$"
 )
 SUBSYSTEM_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+# Beam types as mergers report them ("pp", "PbPb", "p-Pb"...); empty means "not reported" / "every beam".
+BEAM_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9_-]*$")
 HLT_MODE_PATTERN = re.compile(r"^[A-Za-z0-9]+$")
 
 

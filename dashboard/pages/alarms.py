@@ -20,6 +20,7 @@ from dashboard.access import Role, acting_name, callback_role
 from dashboard.alarm_table import (
     alarm_sections,
     change_log_table,
+    last_seen_texts,
     parameter_options,
     parse_threshold_value,
     sections_key,
@@ -105,7 +106,7 @@ def _threshold_card(context: PageContext) -> dbc.Card:
                                     dbc.Input(
                                         id=Alarms.BEAM,
                                         type="text",
-                                        placeholder="all beam types",
+                                        placeholder="all beam types (or pp, PbPb...)",
                                         size="sm",
                                         autocomplete="off",
                                     ),
@@ -153,17 +154,25 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     @app.callback(
         Output(Alarms.SECTIONS, "children"),
         Output(Alarms.KEY, "data"),
+        Output({"type": Alarms.LAST_SEEN, "alarm": ALL}, "children"),
         Input(Alarms.REFRESH, "n_intervals"),
         Input(Alarms.CHANGED, "data"),
         State(Alarms.KEY, "data"),
+        State({"type": Alarms.LAST_SEEN, "alarm": ALL}, "id"),
+        State({"type": Alarms.LAST_SEEN, "alarm": ALL}, "children"),
         prevent_initial_call=True,
     )
-    def show(_tick, _changed, shown):
+    def show(_tick, _changed, shown, seen_ids, seen_texts):
         frame = service.alarms()
         key = sections_key(frame)
-        if key == shown:
-            raise PreventUpdate  # nothing new: a half-chosen mute duration stays
-        return alarm_sections(frame), key
+        if key != shown:  # a new alarm or a changed state: the tables anew
+            return alarm_sections(frame), key, [no_update] * len(seen_ids)
+        # Only counts and times moved: update those texts, never the rows' inputs (a half-chosen mute
+        # duration stays as picked).
+        texts = last_seen_texts(frame, [i["alarm"] for i in seen_ids])
+        if texts == (seen_texts or []):
+            raise PreventUpdate
+        return no_update, no_update, texts
 
     # Shifters acknowledge; muting is an alarm setting, an expert's.
     @callback_role(app, Role.SHIFTER, escalate={Alarms.MUTE: Role.EXPERT})

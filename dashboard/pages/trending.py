@@ -31,18 +31,25 @@ from dashboard.qc_links import (
     CONTENT_CUMULATIVE,
     CONTENT_INTERVAL,
     TrendQuery,
+    TrendQueryError,
     parse_trend_query,
     run_page_url,
+    strict_trend_query,
+    trend_query_problems,
+    trend_url,
 )
 from dashboard.trend_figures import trend_figure, trend_title
-from dashboard.trend_view import TrendView, resolve_trend, series_for_download
+from dashboard.trend_view import TrendView, empty_reason, exact_trend, resolve_trend, series_for_download
 from dashboard.url_state import query_dict
 from pipeline.web.access import requires
+from pipeline.web.responses import error_response
 
 PATHS = ("/trending/<subsystem>", "/trending")
 # Trends of every subsystem: shifters and up.
 ROLE = Role.SHIFTER
 REFRESH_MS = 5000
+_NOTE_CLASS = "alert alert-warning py-2 px-3 mb-2 trend-note"
+_NEWER_CLASS = "alert alert-info py-2 px-3 mb-2 trend-newer-run"
 _PATH = re.compile(r"/trending(?:/([^/]+))?/?")
 AXIS_OPTIONS = [
     {"label": "within a run (time)", "value": AXIS_TIME},
@@ -58,16 +65,27 @@ def page_path(subsystem: str) -> str:
     return f"/trending/{subsystem}"
 
 
+def run_options(runs: list[int]) -> list[dict]:
+    """The Run menu: newest first."""
+    return [{"label": str(run), "value": run} for run in runs]
+
+
 # ---- pure pieces ----------------------------------------------------------------------------------
 
 
-def summary_text(view: TrendView) -> str:
+def missing(context: PageContext, params: dict) -> str | None:
+    """`/trending/<SYS>` of a subsystem that is not configured answers 404, as the run page does."""
+    subsystem = params.get("subsystem")
+    return None if subsystem is None else context.unconfigured_subsystem(subsystem)
+
+
+def summary_text(view: TrendView, why_empty: str = "") -> str:
     """'12 points · last 5 ± 0 at 2026-12-06 09:29:10 UTC' (or why there is nothing)."""
     if view.empty:
         return "Nothing trended for this subsystem yet."
     series = view.series
     if series.empty:
-        return "No values for this choice yet."
+        return f"No values for this choice: {why_empty}." if why_empty else "No values for this choice yet."
     last = series.iloc[-1]
     where = f"run {int(last['run'])}" if view.query.axis == AXIS_RUNS else "at"
     when = last["snapshot_time_utc"].strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -89,15 +107,53 @@ def limits_text(view: TrendView) -> list:
     return [html.Span(f"Alarm limits in force{beam}:"), html.Ul(items, className="mb-0")]
 
 
+def note_text(problems: dict[str, str], view: TrendView) -> str:
+    """What the URL asked for that the page does not show (a malformed value, or a run, histogram or
+    quantity with nothing trended), and what it shows instead; "" when it shows what was asked."""
+    reasons = [*problems.values(), *(why for field_name, why in view.replaced if field_name not in problems)]
+    if not reasons:
+        return ""
+    query = view.query
+    label = next((o["label"] for o in view.histograms if o["value"] == query.hist), query.hist or "")
+    shown = ", ".join(
+        part
+        for part in (
+            f"run {query.run}" if query.run is not None else "",
+            label,
+            query.quantity or "",
+            f"{query.content} content",
+        )
+        if part
+    )
+    return f"Not as asked: {'; '.join(reasons)}. Showing {shown} instead."
+
+
+def newer_run(view: TrendView, subsystem: str) -> list:
+    """Within an ended run (a newer one has trends): that the newer run exists, with a link to the same
+    series in it; nothing otherwise."""
+    query = view.query
+    if query.axis == AXIS_RUNS or not view.runs or query.run is None or view.runs[0] == query.run:
+        return []
+    newest = view.runs[0]
+    href = trend_url(subsystem, newest, query.hist, query.quantity, query.content, query.axis)
+    return [
+        html.Span(f"Run {query.run} has ended: run {newest} is newer. ", className="me-1"),
+        dcc.Link(f"Show run {newest}", href=href, className="alert-link"),
+    ]
+
+
 def download_href(subsystem: str, query: TrendQuery, file_format: str) -> str:
     return f"/download/trend/{subsystem}.{file_format}{query.to_search()}"
 
 
-def figure_of(view: TrendView) -> object:
+def figure_of(view: TrendView, why_empty: str = "") -> object:
     query = view.query
     label = next((o["label"] for o in view.histograms if o["value"] == query.hist), query.hist or "")
     title = trend_title(label, query.quantity or "", query.content, query.axis)
-    return trend_figure(view.series, view.limits, axis=query.axis, title=title, y_title=query.quantity or "")
+    extra = {"empty_message": why_empty} if why_empty else {}
+    return trend_figure(
+        view.series, view.limits, axis=query.axis, title=title, y_title=query.quantity or "", **extra
+    )
 
 
 # ---- layout ---------------------------------------------------------------------------------------
@@ -108,6 +164,7 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
     subsystem = params.get("subsystem") or context.settings.subsystems[0]
     view = resolve_trend(context.service, subsystem, parse_trend_query(query))
     chosen = view.query
+    note = note_text(trend_query_problems(query), view)
     links = [
         dcc.Link(
             system,
@@ -124,7 +181,7 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
                     "Run",
                     Trending.RUN,
                     "No trended runs",
-                    [{"label": str(r), "value": r} for r in view.runs],
+                    run_options(view.runs),
                     chosen.run,
                 ),
                 *list_selector(
@@ -220,10 +277,15 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
                 ],
                 className="run-header",
             ),
+            html.Div(
+                note, id=Trending.NOTE, role="status", className=_NOTE_CLASS + ("" if note else " d-none")
+            ),
+            html.Div(id=Trending.NEWER_RUN, role="status", className=_NEWER_CLASS + " d-none"),
             dbc.Row([dbc.Col(controls, md=4, xxl=3), dbc.Col(graph_card, md=8, xxl=9)], className="g-3"),
             dcc.Location(id=Trending.LOCATION, refresh=False),
             dcc.Interval(id=Trending.REFRESH, interval=REFRESH_MS),
             dcc.Store(id=Trending.KEY),
+            dcc.Store(id=Trending.NOTE_FOR, data=chosen.to_search() if note else None),
         ],
         className="trending-page",
     )
@@ -265,6 +327,9 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         Output(Trending.QUANTITY, "value"),
         Output(Trending.CONTENT, "value"),
         Output(Trending.AXIS, "value"),
+        Output(Trending.NOTE, "children"),
+        Output(Trending.NOTE, "className"),
+        Output(Trending.NOTE_FOR, "data"),
         Input(Trending.LOCATION, "search"),
         Input(Trending.RUN, "value"),
         Input(Trending.HISTOGRAM, "value"),
@@ -272,13 +337,15 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         Input(Trending.CONTENT, "value"),
         Input(Trending.AXIS, "value"),
         State(Trending.LOCATION, "pathname"),
+        State(Trending.NOTE_FOR, "data"),
         prevent_initial_call=True,
     )
-    def navigate(search, run, hist, quantity, content, axis, pathname):
+    def navigate(search, run, hist, quantity, content, axis, pathname, note_for):
         subsystem = _subsystem_of(pathname, context.settings.subsystems[0])
         if subsystem is None:
             raise PreventUpdate
-        if ctx.triggered_id == Trending.LOCATION:
+        from_url = ctx.triggered_id == Trending.LOCATION
+        if from_url:
             asked = parse_trend_query(query_dict(search))
         else:
             # Another histogram: its own first quantity unless it has the one shown.
@@ -286,9 +353,16 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         view = resolve_trend(service, subsystem, asked)
         chosen = view.query
         new_search = chosen.to_search()
+        # A URL says what it asked for that is not shown; the note stays while the URL is the one it
+        # was rewritten to, and goes with the next choice.
+        note = note_text(trend_query_problems(query_dict(search)), view) if from_url else ""
+        if not note and from_url and note_for == (search or ""):
+            note_output: tuple = (no_update, no_update, no_update)
+        else:
+            note_output = (note, _NOTE_CLASS + ("" if note else " d-none"), new_search if note else None)
         return (
             new_search if new_search != (search or "") else no_update,
-            [{"label": str(r), "value": r} for r in view.runs],
+            run_options(view.runs),
             chosen.run,
             view.histograms,
             chosen.hist,
@@ -296,6 +370,7 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
             chosen.quantity,
             chosen.content,
             chosen.axis,
+            *note_output,
         )
 
     @callback_role(app, Role.SHIFTER)
@@ -307,6 +382,8 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         Output(Trending.DOWNLOAD_CSV, "href"),
         Output(Trending.DOWNLOAD_PARQUET, "href"),
         Output(Trending.RUN_PAGE_LINK, "href"),
+        Output(Trending.NEWER_RUN, "children"),
+        Output(Trending.NEWER_RUN, "className"),
         Output(Trending.KEY, "data"),
         Input(Trending.LOCATION, "search"),
         Input(Trending.REFRESH, "n_intervals"),
@@ -319,22 +396,50 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
             raise PreventUpdate
         view = resolve_trend(service, subsystem, parse_trend_query(query_dict(search)))
         query = view.query
-        key = {"search": query.to_search(), "points": len(view.series), "limits": view.limits}
+        key = {
+            "search": query.to_search(),
+            "points": len(view.series),
+            "limits": view.limits,
+            "newest_run": view.runs[0] if view.runs else None,
+        }
         if not view.series.empty:
             key["last"] = str(view.series["snapshot_time_utc"].iloc[-1])
         if key == shown:
             raise PreventUpdate  # nothing new: hover and zoom stay
         name = safe_file_name("trend", subsystem, query.hist, query.quantity, query.content, query.axis)
+        why_empty = empty_reason(service, subsystem, view) if view.series.empty and not view.empty else ""
+        newer = newer_run(view, subsystem)
         return (
-            figure_of(view),
+            figure_of(view, why_empty),
             graph_config(name),
-            summary_text(view),
+            summary_text(view, why_empty),
             limits_text(view),
             download_href(subsystem, query, "csv"),
             download_href(subsystem, query, "parquet"),
             run_page_url(query.run, subsystem, query.hist) if query.run is not None else "",
+            newer,
+            _NEWER_CLASS + ("" if newer else " d-none"),
             key,
         )
+
+    @callback_role(app, Role.SHIFTER)
+    @app.callback(
+        Output(Trending.RUN, "options", allow_duplicate=True),
+        Input(Trending.REFRESH, "n_intervals"),
+        State(Trending.RUN, "options"),
+        State(Trending.LOCATION, "pathname"),
+        prevent_initial_call=True,
+    )
+    def follow_runs(_tick, shown, pathname):
+        """New runs join the Run menu as they are trended; the chosen run stays (only the options
+        change), and an open menu stays open."""
+        subsystem = _subsystem_of(pathname, context.settings.subsystems[0])
+        if subsystem is None:
+            raise PreventUpdate
+        options = run_options(sorted(service.trends.runs(subsystem), reverse=True))
+        if options == (shown or []):
+            raise PreventUpdate
+        return options
 
     _register_downloads(app.server, context)
 
@@ -343,11 +448,18 @@ def _register_downloads(server: Flask, context: PageContext) -> None:
     @server.get("/download/trend/<subsystem>.<any(csv, parquet):file_format>")
     @requires(Role.SHIFTER)
     def download_trend(subsystem: str, file_format: str) -> Response:
-        if subsystem not in context.settings.subsystems:
-            return Response(f"unknown subsystem {subsystem!r}", status=404, mimetype="text/plain")
-        view = resolve_trend(context.service, subsystem, parse_trend_query(request.args.to_dict()))
-        if view.empty:
-            return Response("nothing trended for this choice", status=404, mimetype="text/plain")
+        unknown = context.unconfigured_subsystem(subsystem)
+        if unknown is not None:
+            return error_response(404, unknown, "subsystem")
+        # Exactly what was asked, or an error naming the field (as the data API): never another series.
+        try:
+            asked = strict_trend_query(request.args.to_dict())
+        except TrendQueryError as malformed:
+            return error_response(400, malformed.message, malformed.field)
+        try:
+            view = exact_trend(context.service, subsystem, asked)
+        except TrendQueryError as not_trended:
+            return error_response(404, not_trended.message, not_trended.field)
         frame = series_for_download(view, subsystem)
         query = view.query
         name = safe_file_name("trend", subsystem, query.hist, query.quantity, query.content, query.axis)

@@ -47,6 +47,7 @@ from pipeline.qc.alarms import (
 )
 from pipeline.qc.results import write_json_atomically
 from pipeline.qc.trending import INTERVAL, QUANTITIES
+from pipeline.store_schema import BEAM_TYPE_PATTERN
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("alarms.toml")
 THRESHOLDS_FILE = Path("qc") / "alarm_thresholds.json"
@@ -109,6 +110,8 @@ def load_alarm_config(path: Path | str | None = None) -> AlarmConfig:
         alarms[subsystem] = tables
     if not isinstance(beam, dict):
         raise AlarmConfigError("beam", "must be a table of beam types")
+    for beam_type in beam:
+        check_beam_type(beam_type, f"beam.{beam_type}")
     config = AlarmConfig(path=path, alarms=alarms, beam_overrides=beam)
     # Validate every layer once, so a bad file fails at start and not at the first snapshot.
     for subsystem in alarms:
@@ -247,6 +250,18 @@ class ThresholdChange:
     new: Any
 
 
+def check_beam_type(beam_type: object, field_name: str = "beam_type") -> str:
+    """`beam_type` if it can be one as mergers report them (`BEAM_TYPE_PATTERN`), else AlarmConfigError
+    saying what one looks like: a typo with spaces or punctuation would be kept but match no run."""
+    if not isinstance(beam_type, str) or not BEAM_TYPE_PATTERN.fullmatch(beam_type):
+        raise AlarmConfigError(
+            field_name,
+            f"{beam_type!r} is not a beam type: letters, digits, '_' and '-' only, as mergers report "
+            "them (pp, PbPb, pPb, XeXe...); empty for every beam type",
+        )
+    return beam_type
+
+
 def set_threshold(
     data_dir: Path,
     config: AlarmConfig,
@@ -266,6 +281,7 @@ def set_threshold(
     """
     if not isinstance(who, str) or not who.strip():
         raise AlarmConfigError("who", "say who makes the change")
+    check_beam_type(beam_type)
     data_dir = Path(data_dir)
     changes = load_changes(data_dir)
     old = config.parameter(subsystem, alarm, parameter, beam_type, changes)

@@ -45,9 +45,21 @@ def _number(field_name: str, value: object) -> float:
     return float(value)
 
 
+# The most values a rule may look back at. A run's trend holds one value per snapshot: a day-long run
+# at the receivers' default period (5 s) holds 17,280. A rule needing more would wait for values that
+# never come, and never fire.
+MAX_LOOKBACK_VALUES = 17_280
+
+
 def _count(field_name: str, value: object, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise AlarmConfigError(field_name, f"must be a whole number >= {minimum}, got {value!r}")
+    if value > MAX_LOOKBACK_VALUES:
+        raise AlarmConfigError(
+            field_name,
+            f"must be at most {MAX_LOOKBACK_VALUES:,}, got {value:,}: a run's trend holds one value per "
+            f"snapshot ({MAX_LOOKBACK_VALUES:,} in a day at one every 5 s), so the alarm would never fire",
+        )
     return value
 
 

@@ -13,7 +13,6 @@ mode). The numbers for pages and checks (normalisation, ratio, KS, chi2) are in 
 from __future__ import annotations
 
 import json
-import re
 import threading
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -22,10 +21,8 @@ from typing import Any
 
 from pipeline import atomic_files
 from pipeline.qc.paths import references_path
-from pipeline.store_schema import SUBSYSTEM_PATTERN
+from pipeline.store_schema import BEAM_TYPE_PATTERN, SUBSYSTEM_PATTERN
 
-# Beam types as mergers report them ("pp", "PbPb", "p-Pb"...); an empty one is its own key.
-_BEAM_TYPE = re.compile(r"^[A-Za-z0-9_-]*$")
 _lock = threading.Lock()  # one writer per process at a time; the file itself is replaced atomically
 
 
@@ -84,8 +81,8 @@ def set_reference(
     """
     if not SUBSYSTEM_PATTERN.fullmatch(subsystem):
         raise ValueError(f"subsystem {subsystem!r} must match {SUBSYSTEM_PATTERN.pattern}")
-    if not _BEAM_TYPE.fullmatch(beam_type):
-        raise ValueError(f"beam type {beam_type!r} must match {_BEAM_TYPE.pattern}")
+    if not BEAM_TYPE_PATTERN.fullmatch(beam_type):  # an empty beam type is its own key
+        raise ValueError(f"beam type {beam_type!r} must match {BEAM_TYPE_PATTERN.pattern}")
     if isinstance(run, bool) or not isinstance(run, int) or run <= 0:
         raise ValueError(f"run must be a positive integer, got {run!r}")
     if not set_by.strip():

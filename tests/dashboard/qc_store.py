@@ -27,10 +27,15 @@ FASTOR_L0 = "EMCTRQA_histFastORL0"
 
 def build_qc_store(data_dir: Path) -> Path:
     """Record the runs and run the QC service over them (no delivery)."""
-    store = SnapshotStore(data_dir)
+    return record_and_check(data_dir, {0: MINUTES, 1: MINUTES})
+
+
+def record_and_check(data_dir: Path, minutes_per_run: dict[int, tuple[float, ...]]) -> Path:
+    """Record snapshots of run index i (run FIRST_RUN + i) at its minutes, as the emulator fills them
+    (the same fault), and let the QC service check, trend and alarm on them: what a live run adds."""
     record_runs(
-        store,
-        {0: MINUTES, 1: MINUTES},
+        SnapshotStore(data_dir),
+        minutes_per_run,
         faults=f"hot_fastor:id={HOT_FASTOR_ID}:at={FAULT_AT_MINUTE}:run={FAULT_RUN}",
         subsystems=("EMC",),
     )
