@@ -21,6 +21,14 @@ FIELD_LABELS = {
     "scale_by_events": "Scale by number of events",
     "min_minutes": "Slice min",
     "max_minutes": "Slice max",
+    # The same fields as a URL names them (`pipeline.processing.query.PARAMETER_FIELDS`).
+    "threshold": "Hot-channel threshold",
+    "scale": "Scale by number of events",
+    "min": "Slice min",
+    "max": "Slice max",
+    "mode": "Merger mode",
+    "group": "Group",
+    "hist": "Histogram",
 }
 MARK_STEPS_MINUTES = (1, 2, 5, 10, 15, 30, 60, 120, 240)
 MAX_MARKS = 11
