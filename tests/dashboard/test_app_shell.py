@@ -22,7 +22,7 @@ from dashboard.pages import run as run_page
 from dashboard.pages.runs import RUNS_PER_PAGE, jump_target, page_count, runs_on_page
 from dashboard.url_state import ViewQuery, parse_query, query_dict
 from pipeline.processing.options import ProcessingOptions
-from pipeline.processing.query import subsystem_options
+from pipeline.processing.query import number_text, subsystem_options
 from pipeline.processing.runs import RunSummary
 from pipeline.processing.service import ProcessingService
 from pipeline.processing.timeslice import Window
@@ -190,6 +190,13 @@ def test_download_root_and_parquet_hold_the_histograms_on_screen(client, emc_sto
         c.check for c in expected.histogram(FASTOR_L0).checks
     ]
     assert row["snapshot_id"] == expected.plan.used_snapshot_ids[-1]
+    # min alone is min..end of run, as on the data API (not the full run).
+    tail = client.get(f"/download/{RUN}/EMC.parquet?group=FastOR&hist={FASTOR_L0}&min=2")
+    assert tail.status_code == 200
+    tail_footer = json.loads(pq.read_schema(io.BytesIO(tail.data)).metadata[b"overwatch_ng.view"])
+    length = reference.run_info(RUN, "EMC").length_minutes
+    assert tail_footer["window"]["requested"] == {"min": 2.0, "max": length}
+    assert tail_footer["parameters"] == {"min": "2", "max": number_text(length)}
     # Reset mode is recorded as such.
     reset = client.get(f"/download/{RUN}/EMC.parquet{query}&mode=reset")
     reset_footer = json.loads(pq.read_schema(io.BytesIO(reset.data)).metadata[b"overwatch_ng.view"])
@@ -206,6 +213,18 @@ def test_bad_downloads_are_named_never_served(client):
     assert foreign.get_data(as_text=True) == (
         "Hot-channel threshold (threshold): TPC has no such option; outlier_n_sigma: TPC has no such option"
     )
+    # Every parameter read as the data API reads it: a bad value, a key given twice, a window the run
+    # does not have (a min past its end) are 400s naming the parameter, not the full run served.
+    for asked, said in [
+        ("min=abc", "Slice min (min): must be a number of minutes, got 'abc'"),
+        ("scale=7", "Scale by number of events (scale): must be true or false, got '7'"),
+        ("min=1&min=2", "Slice min (min): given 2 times: give it once"),
+        ("min=11", "Slice min (min): must be <= the run length ("),
+    ]:
+        answer = client.get(f"/download/{RUN}/EMC.parquet?{asked}")
+        assert answer.status_code == 400 and answer.get_data(as_text=True).startswith(said), asked
+    unknown = client.get(f"/download/{RUN}/EMC.parquet?group=Nope")
+    assert unknown.status_code == 404 and "Group (group): no group 'Nope'" in unknown.get_data(as_text=True)
     assert client.get(f"/download/{RUN}/XYZ.root").status_code == 404
     assert client.get("/download/1/EMC.parquet").status_code == 404
     assert client.get(f"/download/{RUN}/EMC.csv").status_code == 404
