@@ -2,8 +2,9 @@
 
 `min` and `max` are minutes since the start of run, `mode` is cumulative or reset, `scale` switches
 scaling by the number of events, `threshold` is the hot-channel threshold (empty: each histogram's
-default), and every plug-in option goes by its own name (e.g. `outlier_n_sigma`). Values are checked by
-`ProcessingOptions` and `Window`, and a bad one raises `OptionsError` naming the parameter as written.
+default), and every plug-in option goes by its own name (e.g. `outlier_n_sigma`). `read_params` is the one
+reading of them for the run page, its downloads, the data API and notebooks; values are checked by
+`ProcessingOptions` and `Window`, and a bad one is an `OptionsError` naming the parameter as written.
 """
 
 from __future__ import annotations
