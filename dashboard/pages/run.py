@@ -561,7 +561,8 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         trigger = ctx.triggered_id
         if any(item["prop_id"].endswith(".n_submit") for item in ctx.triggered):
             trigger = Run.APPLY  # Enter in a slice box applies it, as Apply does
-        query = parse_query(query_dict(search), subsystem)
+        # A window the run does not have is not applied (render names it): the controls show the full run.
+        query = with_valid_window(service, run, subsystem, parse_query(query_dict(search), subsystem))
         out = _Outputs(plugin_count=len(plugin_ids))
         info = service.run_info(run, subsystem)
 
@@ -998,11 +999,15 @@ def render_view(service: ProcessingService, request: RenderRequest) -> tuple:
     run, subsystem, search, shown = request.run, request.subsystem, request.search, request.shown
     # What the URL asks for and the view cannot apply (a bad value, a key given twice, an option the
     # subsystem lacks, a window the run does not have): named, and the view drawn without it.
-    query = parse_query(query_dict(search), subsystem)
-    if request.live_tick and query.has_slice and shown.get("search") == search and not shown.get("pending"):
-        raise PreventUpdate  # a slice is a fixed window: live updates do not touch it
     try:
-        query = with_valid_window(service, run, subsystem, query)
+        query = with_valid_window(service, run, subsystem, parse_query(query_dict(search), subsystem))
+        if (
+            request.live_tick
+            and query.has_slice
+            and shown.get("search") == search
+            and not shown.get("pending")
+        ):
+            raise PreventUpdate  # a slice is a fixed window: live updates do not touch it
         slow = slow_build(service, run, subsystem, query, request.min_snapshots)
         if slow is not None:
             return _hand_to_background(request, slow)

@@ -71,6 +71,11 @@ def test_bad_values_are_named_and_the_view_is_drawn_without_them(dash_duo, tmp_p
     assert "Slice min (min): must be <= the run length (" in _not_applied(dash_duo)
     dash_duo.wait_for_contains_text(f"#{Run.SLICE_BANNER}", "Full run")
     dash_duo.wait_for_text_to_equal(f"#{Run.LIVE_BADGE}", "● Live")
+    assert dash_duo.find_element(f"#{Run.SLICE_MIN}").get_attribute("value") == "0"  # the window plotted
+    # ... and it follows the run: a new snapshot is drawn (the window left out is not a fixed slice).
+    dash_duo.wait_for_contains_text(f"#{Run.CAPTION}", f"{N_SNAPSHOTS} snapshots in run")
+    run.store_snapshot()
+    dash_duo.wait_for_contains_text(f"#{Run.CAPTION}", f"{N_SNAPSHOTS + 1} snapshots in run", timeout=10)
 
     # A key given twice is refused (as the API and downloads do), whatever its values.
     _open_and_wait_for_plot(dash_duo, FASTOR_PAGE + "&threshold=0.5&threshold=0.6")
