@@ -1,8 +1,10 @@
 """Downloads of the histograms on screen: `GET /download/<run>/<SYS>.root?<page query>` and `.parquet`.
 
-The query is the run page's own (`dashboard.url_state`), so the file holds what the page shows: the same
-slice, options applied (scaled, derived), as drawn. An option the subsystem does not have is a 400 naming
-it, as on the data API (the page draws the view without it and says "Not applied"). Nothing in the
+The query is the run page's own (`dashboard.url_state`), read by the data API's rule, so the file holds
+what the page shows: the same slice, options applied (scaled, derived), as drawn. A parameter that does
+not read (a bad value, a key given twice, an option the subsystem does not have, a window the run does not
+have) is a 400 naming it, as on the data API (the page draws the view without it and says "Not
+applied"); a group or histogram the run does not have is a 404. Nothing in the
 request names a file on the server: the route only builds data products from the processing service.
 File names are made safe (histogram names hold `/` and spaces). ROOT files come from `pipeline.export`,
 Parquet files from `pipeline.web.view_record` (the data API's writer too): the store's schema, with the
@@ -19,8 +21,8 @@ from flask import Flask, Response, request
 from dashboard.components.histogram_view import shown_histograms, view_file_name
 from dashboard.context import PageContext
 from dashboard.slices import error_text
-from dashboard.url_state import ViewQuery, parse_query, subsystem_query
-from dashboard.view_request import ResolvedView, mode_of, resolve_view
+from dashboard.url_state import QueryParams, ViewQuery, parse_query
+from dashboard.view_request import ResolvedView, mode_of, navigation_errors, resolve_view
 from pipeline.auth.roles import Role
 from pipeline.export import write_root_file
 from pipeline.histogram import Histogram
@@ -38,13 +40,15 @@ def register_routes(server: Flask, context: PageContext) -> None:
     def download(run: int, subsystem: str, file_format: str) -> Response:
         if subsystem not in context.settings.subsystems:
             return _text(f"unknown subsystem {subsystem!r}", 404)
-        query, foreign = subsystem_query(parse_query(request.args.to_dict()), subsystem)
-        if foreign:  # as the data API answers it: the file would not hold what the link asks for
-            return _text("; ".join(error_text(error) for error in foreign), 400)
+        query = parse_query(QueryParams(request.args.items(multi=True)), subsystem)
+        if query.not_applied:  # as the data API answers it: the file would not hold what the link asks for
+            return _text("; ".join(error_text(error) for error in query.not_applied), 400)
         try:
             resolved = resolve_view(context.service, run, subsystem, query)
             if resolved.name is None:
                 raise LookupError(f"run {run} has no {subsystem} histograms")
+            if unknown := navigation_errors(query, resolved):
+                return _text(f"nothing to download: {error_text(unknown[0])}", 404)
             shown = shown_histograms(resolved.view, subsystem, resolved.name)
         except OptionsError as error:
             return _text(error_text(error), 400)

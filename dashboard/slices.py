@@ -12,8 +12,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from pipeline.processing.options import OptionsError, ProcessingOptions
-from pipeline.processing.timeslice import MergerMode, Window
+from pipeline.processing.options import OptionsError, ProcessingOptions, decimal_number
+from pipeline.processing.timeslice import Window
 
 # How a field of the service's errors is called on the page (the error keeps the field's own name too).
 FIELD_LABELS = {
@@ -21,6 +21,14 @@ FIELD_LABELS = {
     "scale_by_events": "Scale by number of events",
     "min_minutes": "Slice min",
     "max_minutes": "Slice max",
+    # The same fields as a URL names them (`pipeline.processing.query.PARAMETER_FIELDS`).
+    "threshold": "Hot-channel threshold",
+    "scale": "Scale by number of events",
+    "min": "Slice min",
+    "max": "Slice max",
+    "mode": "Merger mode",
+    "group": "Group",
+    "hist": "Histogram",
 }
 MARK_STEPS_MINUTES = (1, 2, 5, 10, 15, 30, 60, 120, 240)
 MAX_MARKS = 11
@@ -106,13 +114,6 @@ def options_from_inputs(scale_by_events: Any, hot_channel_threshold: Any) -> Pro
     )
 
 
-def merger_mode(value: Any) -> MergerMode:
-    try:
-        return MergerMode(value)
-    except ValueError:
-        raise OptionsError("merger_mode", f"must be cumulative or reset, got {value!r}") from None
-
-
 def error_text(error: OptionsError) -> str:
     """'Hot-channel threshold (hot_channel_threshold): must be > 0 ...' for the page."""
     label = FIELD_LABELS.get(error.field)
@@ -129,11 +130,13 @@ def describe_full_run(run_length_minutes: float, ongoing: bool) -> str:
 def _number_or_none(value: Any) -> float | None:
     if isinstance(value, bool) or value is None or value == "":
         return None
-    try:
+    if isinstance(value, str):  # the URL's rule for written numbers (no "1_0", "nan")
+        number = decimal_number(value)
+    elif isinstance(value, int | float):
         number = float(value)
-    except (TypeError, ValueError):
+    else:
         return None
-    return number if math.isfinite(number) else None
+    return number if number is not None and math.isfinite(number) else None
 
 
 def _require_number(field_name: str, value: Any) -> float:

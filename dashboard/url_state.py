@@ -3,38 +3,31 @@
 `?group=FastOR&hist=EMCTRQA_histFastORL0&min=2&max=4&mode=reset&scale=0&threshold=0.001&logz=0
 &outlier_n_sigma=3`. A missing key means the default: the plug-in's first group, the group's first
 histogram, the full run (live), the mode the run was recorded in, scaled by events, each histogram's
-own threshold, the experts' log axes for that histogram, the plug-in's option defaults. Values stay the
-text the user typed: the processing layer validates them and names a bad field.
+own threshold, the experts' log axes for that histogram, the plug-in's option defaults. The view
+parameters are read as the data API and the downloads read them (`pipeline.processing.query.read_params`,
+the one rule): what does not read is left out of the view and named on the page ("Not applied").
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, urlencode
 
-from pipeline.processing.options import OptionsError, known_option_specs
-from pipeline.processing.query import (
-    SCALE_OPTION,
-    THRESHOLD_OPTION,
-    options_not_offered,
-)
+from pipeline.processing.options import OptionsError, parse_bool
+from pipeline.processing.query import DISPLAY_PARAMETERS, read_params
+from pipeline.processing.query import ViewQuery as DataViewQuery
 
 # Query keys in the order a URL lists them.
 KEYS = ("group", "hist", "min", "max", "mode", "scale", "threshold", "logx", "logy", "logz")
-
-
-def plugin_option_names() -> tuple[str, ...]:
-    """The plug-ins' own options, as query keys (every subsystem's page reads every one, to name those
-    its plug-in does not have: `subsystem_query`)."""
-    return tuple(sorted(known_option_specs()))
 
 
 @dataclass(frozen=True)
 class ViewQuery:
     group: str | None = None
     hist: str | None = None
-    min: str | None = None  # a slice is applied when both are set
+    min: str | None = None  # a slice is applied when either is set (a missing end: the run's)
     max: str | None = None
     mode: str | None = None
     scale: bool | None = None  # None: on (the default)
@@ -43,10 +36,12 @@ class ViewQuery:
     logy: bool | None = None
     logz: bool | None = None
     plugin_options: tuple[tuple[str, str], ...] = field(default=())
+    # What the URL asked for and the page does not apply, one error naming each (see parse_query).
+    not_applied: tuple[OptionsError, ...] = field(default=(), compare=False)
 
     @property
     def has_slice(self) -> bool:
-        return self.min is not None and self.max is not None
+        return self.min is not None or self.max is not None
 
     @property
     def logs(self) -> tuple[bool | None, bool | None, bool | None]:
@@ -59,6 +54,18 @@ class ViewQuery:
             values["hot_channel_threshold"] = self.threshold
         values.update(self.plugin_options)
         return values
+
+    def data_query(self) -> DataViewQuery:
+        """The view parameters as the processing reads them (window, mode, options)."""
+        return DataViewQuery.from_params(self.view_params())
+
+    def view_params(self) -> list[tuple[str, str]]:
+        """The query's view parameters (not its display keys) as URL pairs."""
+        pairs = [(key, getattr(self, key)) for key in ("min", "max", "mode", "threshold")]
+        pairs.append(("scale", "0" if self.scale is False else ""))
+        return [(key, str(value)) for key, value in pairs if value not in (None, "")] + list(
+            self.plugin_options
+        )
 
     def without_slice(self) -> ViewQuery:
         return replace(self, min=None, max=None)
@@ -78,58 +85,61 @@ class ViewQuery:
         return "?" + urlencode(pairs) if pairs else ""
 
 
-def subsystem_query(query: ViewQuery, subsystem: str) -> tuple[ViewQuery, list[OptionsError]]:
-    """`query` without the options that cannot act on `subsystem` (`subsystem_options`), and one error
-    naming each of them (the page says they were not applied and shows the view without them)."""
-    given = [
-        *([SCALE_OPTION] if query.scale is not None else []),
-        *([THRESHOLD_OPTION] if query.threshold not in (None, "") else []),
-        *(name for name, _ in query.plugin_options),
-    ]
-    foreign = options_not_offered(subsystem, given)
-    if not foreign:
-        return query, []
-    dropped = {error.field for error in foreign}
-    kept = replace(
-        query,
-        scale=None if SCALE_OPTION in dropped else query.scale,
-        threshold=None if THRESHOLD_OPTION in dropped else query.threshold,
-        plugin_options=tuple(pair for pair in query.plugin_options if pair[0] not in dropped),
-    )
-    return kept, foreign
+class QueryParams(dict[str, str]):
+    """A URL query as a dict (the last value of a repeated key, for the pages that read it so), and
+    every pair as given (`pairs`), so the run page reads a repeated key as the data API does, and the
+    query string it came from (`search`, as the browser's location has it)."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = (), search: str = "") -> None:
+        self.pairs = tuple(pairs)
+        self.search = search
+        super().__init__(self.pairs)
 
 
-def parse_query(query: Mapping[str, str]) -> ViewQuery:
-    """The view a query asks for; unknown keys are ignored, values kept as text."""
+def parse_query(query: Mapping[str, str], subsystem: str | None = None) -> ViewQuery:
+    """The view a query asks for, its view parameters read by the one rule of the data API and the
+    downloads (`pipeline.processing.query.read_params`): what does not read (a bad value, a key given
+    twice, an option `subsystem` lacks) is left out, named in `not_applied`. The display keys are the
+    page's own: unknown values of them are kept (the page names them), a bad log flag is left out."""
+    pairs = getattr(query, "pairs", None) or list(query.items())
+    typed, not_applied = read_params(pairs, ignore=(), subsystem=subsystem)
+    display = {name: value for name, value in pairs if name in DISPLAY_PARAMETERS}
+    counts = Counter(name for name, _ in pairs if name in DISPLAY_PARAMETERS)
+    repeated = sorted(name for name, count in counts.items() if count > 1)
+    not_applied += [OptionsError(name, f"given {counts[name]} times: give it once") for name in repeated]
 
     def text(key: str) -> str | None:
-        value = query.get(key)
-        return None if value is None else str(value)
+        value = display.get(key)
+        return None if key in repeated or value in (None, "") else str(value)
 
     def flag(key: str) -> bool | None:
-        value = query.get(key)
+        value = text(key)
         if value is None:
             return None
-        return str(value).lower() in ("1", "true", "on", "yes")
+        try:
+            return parse_bool(key, value)
+        except OptionsError as error:
+            not_applied.append(error)
+            return None
 
-    options = tuple(
-        (name, str(query[name])) for name in plugin_option_names() if query.get(name) not in (None, "")
-    )
+    params = typed.to_params()
+    options = typed.options
     return ViewQuery(
         group=text("group"),
         hist=text("hist"),
-        min=text("min"),
-        max=text("max"),
-        mode=text("mode"),
-        scale=flag("scale"),
-        threshold=text("threshold"),
+        min=params.get("min"),
+        max=params.get("max"),
+        mode=params.get("mode"),
+        scale=False if not options.scale_by_events else None,
+        threshold=params.get("threshold"),
         logx=flag("logx"),
         logy=flag("logy"),
         logz=flag("logz"),
-        plugin_options=options,
+        plugin_options=tuple((name, params[name]) for name, _ in options.extra),
+        not_applied=tuple(not_applied),
     )
 
 
-def query_dict(search: str | None) -> dict[str, str]:
-    """`?a=1&b=x` as {"a": "1", "b": "x"} (the last of repeated keys)."""
-    return dict(parse_qsl((search or "").lstrip("?"), keep_blank_values=True))
+def query_dict(search: str | None) -> QueryParams:
+    """`?a=1&b=x` as {"a": "1", "b": "x"} (the last of repeated keys; every pair in `.pairs`)."""
+    return QueryParams(parse_qsl((search or "").lstrip("?"), keep_blank_values=True), search or "")

@@ -6,15 +6,14 @@ file holds exactly the histograms on screen (same slice, same options).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from dashboard import slices
 from dashboard.components.histogram_view import shown_names
 from dashboard.layout import choose_group, choose_histogram, group_options, histogram_entries
 from dashboard.url_state import ViewQuery
 from pipeline.detectors import plugin_for
 from pipeline.detectors.names import stored_titles
-from pipeline.processing.options import ProcessingOptions
+from pipeline.processing.options import OptionsError, ProcessingOptions
 from pipeline.processing.service import ProcessedView, ProcessingService
 from pipeline.processing.timeslice import MergerMode, Window
 
@@ -45,15 +44,36 @@ def view_labels(
 
 
 def window_of(service: ProcessingService, run: int, subsystem: str, query: ViewQuery) -> Window | None:
-    """The query's slice (None: the full run); OptionsError naming a bad bound."""
+    """The query's slice (None: the full run; `min` alone: min..end of run), as the data API reads it
+    (`pipeline.processing.query.ViewQuery.window`); OptionsError naming a bound the run does not have."""
     if not query.has_slice:
         return None
-    return slices.window_from_inputs(query.min, query.max, service.run_info(run, subsystem).length_minutes)
+    return query.data_query().window(service.run_info(run, subsystem).length_minutes)
 
 
 def mode_of(query: ViewQuery) -> MergerMode | None:
     """The merger mode asked for; None: as the run was recorded."""
-    return None if query.mode is None else slices.merger_mode(query.mode)
+    return query.data_query().mode
+
+
+def with_valid_window(service: ProcessingService, run: int, subsystem: str, query: ViewQuery) -> ViewQuery:
+    """`query`, or without its slice when the run does not have that window (a link made for a longer
+    run, a min past the end), the error then named in its `not_applied`. LookupError: no data."""
+    try:
+        window_of(service, run, subsystem, query)
+    except OptionsError as error:
+        return replace(query.without_slice(), not_applied=(*query.not_applied, error))
+    return query
+
+
+def navigation_errors(query: ViewQuery, resolved: ResolvedView) -> list[OptionsError]:
+    """A group or histogram the query names that the view does not have (another one is shown)."""
+    errors = []
+    if query.group is not None and query.group != resolved.group:
+        errors.append(OptionsError("group", f"no group {query.group!r}; showing {resolved.group!r}"))
+    elif query.hist is not None and query.hist != resolved.name:
+        errors.append(OptionsError("hist", f"no histogram {query.hist!r} in {resolved.group!r}"))
+    return errors
 
 
 @dataclass(frozen=True)

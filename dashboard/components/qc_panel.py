@@ -35,7 +35,7 @@ from dashboard.qc_run_view import (
     reference_line,
 )
 from dashboard.url_state import parse_query, query_dict
-from dashboard.view_request import resolve_view, view_labels
+from dashboard.view_request import resolve_view, view_labels, with_valid_window
 from pipeline.processing.options import OptionsError
 
 logger = logging.getLogger(__name__)
@@ -228,7 +228,8 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
 
 def _overlay(service, run: int, subsystem: str, shown: dict, beam: str, reference_run: int):
     """The reference figure for what the graph shows (one 1D histogram), or a message figure."""
-    resolved = resolve_view(service, run, subsystem, parse_query(query_dict(shown.get("search", ""))))
+    query = parse_query(query_dict(shown.get("search", "")), subsystem)
+    resolved = resolve_view(service, run, subsystem, with_valid_window(service, run, subsystem, query))
     members = hv.shown_histograms(resolved.view, subsystem, shown["name"]).members
     if len(members) != 1 or members[0].histogram.dimension != 1:
         return message_figure("The reference overlay is drawn for a single 1D histogram")

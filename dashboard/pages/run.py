@@ -44,8 +44,16 @@ from dashboard.layout import (
     options_equal,
 )
 from dashboard.status_panel import receiver_line, run_state_line
-from dashboard.url_state import ViewQuery, parse_query, query_dict, subsystem_query
-from dashboard.view_request import mode_of, navigation, resolve_view, slow_build, window_of
+from dashboard.url_state import ViewQuery, parse_query, query_dict
+from dashboard.view_request import (
+    mode_of,
+    navigation,
+    navigation_errors,
+    resolve_view,
+    slow_build,
+    window_of,
+    with_valid_window,
+)
 from pipeline.liveness import ReceiverState
 from pipeline.processing.options import OptionsError, ProcessingOptions
 from pipeline.processing.query import subsystem_options
@@ -99,9 +107,9 @@ def missing(context: PageContext, params: dict) -> str | None:
 def layout(context: PageContext, params: dict, query: dict) -> html.Div:
     run, subsystem = params["run"], params["subsystem"]
     service = context.service
-    view_query = parse_query(query)
     try:
         info = service.run_info(run, subsystem)
+        view_query = with_valid_window(service, run, subsystem, parse_query(query, subsystem))
         groups, group, entries, hist = navigation(service, run, subsystem, view_query)
     except (LookupError, OptionsError) as error:
         return html.Div(
@@ -113,13 +121,14 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
             className="run-missing",
         )
     max_minutes = slices.slider_max(info.length_minutes)
-    low, high = (view_query.min, view_query.max) if view_query.has_slice else (0, max_minutes)
+    low, high = _window_inputs(view_query, max_minutes)
     try:
         slider_value = [float(low), float(high)]
     except (TypeError, ValueError):
         slider_value = [0, max_minutes]
     mode = view_query.mode or info.merger_mode.value
-    first = first_view(context, run, subsystem, view_query.to_search())
+    # The URL as the browser has it: render compares it with what the graph shows.
+    first = first_view(context, run, subsystem, getattr(query, "search", view_query.to_search()))
     logs = [first.get(name, query_log) for name, query_log in zip(_LOG_FIELDS, view_query.logs, strict=True)]
     controls = html.Div(
         [
@@ -552,7 +561,8 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         trigger = ctx.triggered_id
         if any(item["prop_id"].endswith(".n_submit") for item in ctx.triggered):
             trigger = Run.APPLY  # Enter in a slice box applies it, as Apply does
-        query = parse_query(query_dict(search))
+        # A window the run does not have is not applied (render names it): the controls show the full run.
+        query = with_valid_window(service, run, subsystem, parse_query(query_dict(search), subsystem))
         out = _Outputs(plugin_count=len(plugin_ids))
         info = service.run_info(run, subsystem)
 
@@ -729,7 +739,8 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         if shown.get("pending"):
             return time.time()  # is the background job done? (render answers at once either way)
         try:
-            news = news_signature(service, *params, parse_query(query_dict(search)))
+            query = with_valid_window(service, *params, parse_query(query_dict(search), params[1]))
+            news = news_signature(service, *params, query)
         except (OptionsError, LookupError):
             raise PreventUpdate from None
         if news == shown.get("news"):
@@ -814,8 +825,8 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
         run, subsystem = params
         worker = ProcessingService(service.store, Path(service.cache.directory), service.subsystems)
         set_progress((0, 1, f"Summing {request['snapshots']} snapshots in the background…"))
-        query, _ = subsystem_query(parse_query(query_dict(request["search"])), subsystem)
-        resolved = resolve_view(worker, run, subsystem, query)
+        query = parse_query(query_dict(request["search"]), subsystem)
+        resolved = resolve_view(worker, run, subsystem, with_valid_window(worker, run, subsystem, query))
         _, _, names = hv.shown_names(resolved.view, subsystem, resolved.name)
         for done, name in enumerate(names, start=1):
             resolved.view.histogram(name)
@@ -884,7 +895,8 @@ def register_callbacks(app: dash.Dash, context: PageContext) -> None:
     )
     def live_indicator(live_state, shown, search, receiver, held):
         paused = bool((live_state or {}).get("paused"))
-        has_slice = parse_query(query_dict(search)).has_slice
+        # The view drawn says whether it is a slice (a window the run does not have is not applied).
+        has_slice = (shown or {}).get("slice", parse_query(query_dict(search)).has_slice)
         # None until a view is drawn: the run's state is not known yet, so neither "live" nor "ended".
         ongoing = (shown or {}).get("ongoing")
         text, state = live_state_text(paused, has_slice, ongoing, receiver, held)
@@ -985,25 +997,33 @@ def _only(**values: Any) -> tuple:
 def render_view(service: ProcessingService, request: RenderRequest) -> tuple:
     """Everything `render` shows for the URL query (see RenderRequest)."""
     run, subsystem, search, shown = request.run, request.subsystem, request.search, request.shown
-    # Options the subsystem does not have (a link made for another page): named, the view without them.
-    query, foreign = subsystem_query(parse_query(query_dict(search)), subsystem)
-    not_applied = (
-        html.Div([_error_alert(slices.error_text(error), "Not applied") for error in foreign])
-        if foreign
-        else ""
-    )
-    if request.live_tick and query.has_slice and shown.get("search") == search and not shown.get("pending"):
-        raise PreventUpdate  # a slice is a fixed window: live updates do not touch it
+    # What the URL asks for and the view cannot apply (a bad value, a key given twice, an option the
+    # subsystem lacks, a window the run does not have): named, and the view drawn without it.
     try:
+        query = with_valid_window(service, run, subsystem, parse_query(query_dict(search), subsystem))
+        if (
+            request.live_tick
+            and query.has_slice
+            and shown.get("search") == search
+            and not shown.get("pending")
+        ):
+            raise PreventUpdate  # a slice is a fixed window: live updates do not touch it
         slow = slow_build(service, run, subsystem, query, request.min_snapshots)
         if slow is not None:
             return _hand_to_background(request, slow)
         resolved = resolve_view(service, run, subsystem, query)
-    except OptionsError as error:
-        # A URL with a bad value (typed by hand): named, and the last good plot stays.
-        return _only(view_error=_error_alert(slices.error_text(error), "Not applied"))
+    except OptionsError as error:  # not expected (the query holds what reads): said, never "Loading"
+        text = slices.error_text(error)
+        figure = styled(message_figure(f"Not drawn: {text}"))
+        return _only(figure=figure, view_error=_error_alert(text, "Not applied"), key={"search": search})
     except LookupError as error:
         return _only(figure=styled(message_figure(f"Run {run}: {error}")), view_error="")
+    refused = [*query.not_applied, *navigation_errors(query, resolved)]
+    not_applied = (
+        html.Div([_error_alert(slices.error_text(error), "Not applied") for error in refused])
+        if refused
+        else ""
+    )
     view, window, options, name = resolved.view, resolved.window, resolved.options, resolved.name
     info = view.run
     run_state = run_state_line(run, info.end_utc.timestamp(), info.ongoing, time.time())
@@ -1037,6 +1057,8 @@ def render_view(service: ProcessingService, request: RenderRequest) -> tuple:
         "news": news_signature(service, run, subsystem, query),
         "logs": list(logs),
         "ongoing": info.ongoing,
+        "slice": query.has_slice,  # of the view drawn (a window the run lacks is not applied)
+        "not_applied": [str(error) for error in refused],
     }
     if key == {k: shown.get(k) for k in key}:
         raise PreventUpdate  # nothing new: leave hover and zoom alone
@@ -1191,12 +1213,19 @@ def _show_window(
     out: _Outputs, query: ViewQuery, slider_upper: Any, slider: Any, low: Any, high: Any
 ) -> None:
     """Set the slider and its two boxes to the window `query` plots: its slice, else the full run."""
-    shown_low, shown_high = (query.min, query.max) if query.has_slice else (0, slider_upper)
+    shown_low, shown_high = _window_inputs(query, slider_upper)
     out.set(Run.SLICE_MIN, _plain(shown_low), low)
     out.set(Run.SLICE_MAX, _plain(shown_high), high)
     shown_range = slices.range_from_inputs(shown_low, shown_high, slider_upper)
     if shown_range is not None:
         out.set(Run.SLIDER, [_plain(edge) for edge in shown_range], slider)
+
+
+def _window_inputs(query: ViewQuery, slider_upper: Any) -> tuple[Any, Any]:
+    """What the two slice boxes show for `query`: its window, a missing end the run's (the slider's)."""
+    low = query.min if query.min is not None else 0
+    high = query.max if query.max is not None else slider_upper
+    return low, high
 
 
 def _run_params(pathname: str | None) -> tuple[int, str] | None:

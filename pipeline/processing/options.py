@@ -14,11 +14,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 HOT_CHANNEL_THRESHOLD_MAX = 1e6
+# A number as people write it in a URL or a form: digits with one decimal point and an exponent. Python's
+# float() also takes "1_0" (10), "nan", "inf" and surrounding spaces, which no one means in a URL.
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 class OptionsError(ValueError):
@@ -127,7 +131,7 @@ def _validated_extra(extra: Any) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted((name, value) for name, value in validated.items() if value != specs[name].default))
 
 
-def _parse_bool(name: str, value: Any) -> bool:
+def parse_bool(name: str, value: Any) -> bool:
     """Form values arrive as strings: "false" must not become True."""
     if isinstance(value, bool):
         return value
@@ -140,14 +144,26 @@ def _parse_bool(name: str, value: Any) -> bool:
     raise OptionsError(name, f"must be true or false, got {value!r}")
 
 
+def decimal_number(text: str) -> float | None:
+    """`text` as a number when it is written as one (`2`, `0.5`, `1e-3`, spaces around allowed), else
+    None: the one rule for numbers in URLs and forms (minutes, thresholds, plug-in options)."""
+    stripped = text.strip()
+    return float(stripped) if _DECIMAL.fullmatch(stripped) else None
+
+
+def not_a_number(name: str, value: Any, what: str = "a number") -> OptionsError:
+    """The error for text that is not a number, with a hint for a decimal comma ("0,01")."""
+    hint = " (write decimals with a point)" if isinstance(value, str) and "," in value else ""
+    return OptionsError(name, f"must be {what}, got {value!r}{hint}")
+
+
 def _parse_number(name: str, value: Any, kind: type) -> float | int:
     """A finite number of `kind` (int or float) from a number or a form string; never a bool."""
     parsed = value
     if isinstance(value, str):
-        try:
-            parsed = float(value.strip())
-        except ValueError:
-            raise OptionsError(name, f"must be a number, got {value!r}") from None
+        parsed = decimal_number(value)
+        if parsed is None:
+            raise not_a_number(name, value)
     if isinstance(parsed, bool) or not isinstance(parsed, int | float):
         raise OptionsError(name, f"must be a number, got {value!r}")
     if not math.isfinite(parsed):
@@ -161,7 +177,7 @@ def _parse_number(name: str, value: Any, kind: type) -> float | int:
 
 def _coerce_common(name: str, value: Any) -> Any:
     if name == "scale_by_events":
-        return _parse_bool(name, value)
+        return parse_bool(name, value)
     if name == "hot_channel_threshold":
         if value is None or (isinstance(value, str) and value.strip() == ""):
             return None
@@ -173,7 +189,7 @@ def _coerce_common(name: str, value: Any) -> Any:
 def coerce_option(spec: OptionSpec, value: Any) -> Any:
     """`value` as the type `spec` declares, within its range; OptionsError naming the option if not."""
     if spec.kind is bool:
-        return _parse_bool(spec.name, value)
+        return parse_bool(spec.name, value)
     if spec.kind in (int, float):
         coerced = _parse_number(spec.name, value, spec.kind)
     elif spec.kind is str:

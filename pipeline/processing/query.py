@@ -2,18 +2,27 @@
 
 `min` and `max` are minutes since the start of run, `mode` is cumulative or reset, `scale` switches
 scaling by the number of events, `threshold` is the hot-channel threshold (empty: each histogram's
-default), and every plug-in option goes by its own name (e.g. `outlier_n_sigma`). Values are checked by
-`ProcessingOptions` and `Window`, and a bad one raises `OptionsError` naming the parameter as written.
+default), and every plug-in option goes by its own name (e.g. `outlier_n_sigma`). `read_params` is the one
+reading of them for the run page, its downloads, the data API and notebooks; values are checked by
+`ProcessingOptions` and `Window`, and a bad one is an `OptionsError` naming the parameter as written.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.processing.options import OptionsError, OptionSpec, ProcessingOptions, known_option_specs
+from pipeline.processing.options import (
+    OptionsError,
+    OptionSpec,
+    ProcessingOptions,
+    decimal_number,
+    known_option_specs,
+    not_a_number,
+)
 from pipeline.processing.timeslice import MergerMode, Window
 
 # The run page's URL keys that choose what is drawn, not the numbers: accepted and ignored wherever a
@@ -28,6 +37,8 @@ PARAMETER_FIELDS = {
     "threshold": "hot_channel_threshold",
 }
 FIELD_PARAMETERS = {field: parameter for parameter, field in PARAMETER_FIELDS.items()}
+# Text parameters: a mapping (one value a name) or (name, value) pairs, which may repeat a name.
+Parameters = Mapping[str, Any] | Iterable[tuple[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -41,58 +52,106 @@ class ViewQuery:
 
     @classmethod
     def from_params(
-        cls, params: Mapping[str, Any], ignore: Iterable[str] = (), subsystem: str | None = None
+        cls, params: Parameters, ignore: Iterable[str] = (), subsystem: str | None = None
     ) -> ViewQuery:
-        """Parse text parameters (a query string, keyword arguments); names in `ignore` and the page's
-        display keys (`DISPLAY_PARAMETERS`) are skipped.
-
-        An empty value means "not given". Raises OptionsError naming the parameter (`min`, `scale`...),
-        also for an option that cannot act on `subsystem` (`options_not_offered`; e.g. `threshold` for
-        TPC): a view without it would not be what was asked for.
-        """
-        skipped = {*ignore, *DISPLAY_PARAMETERS}
-        given = {name: value for name, value in params.items() if name not in skipped and value != ""}
-        minimum = _minutes("min", given.pop("min", None))
-        maximum = _minutes("max", given.pop("max", None))
-        if minimum is not None and maximum is not None and minimum > maximum:
-            raise OptionsError("min", f"must be <= max ({minimum:g} > {maximum:g})")
-        mode = _mode(given.pop("mode", None))
-        option_values = {PARAMETER_FIELDS.get(name, name): value for name, value in given.items()}
-        unknown = sorted(set(option_values) - set(known_option_specs()) - set(FIELD_PARAMETERS))
-        if unknown:
-            raise OptionsError(unknown[0], f"unknown parameter (known: {', '.join(known_parameters())})")
-        if subsystem is not None and (foreign := options_not_offered(subsystem, option_values)):
-            raise renamed(foreign[0])
-        try:
-            options = ProcessingOptions.from_mapping(option_values)
-        except OptionsError as error:
-            raise renamed(error) from None
-        return cls(minimum, maximum, mode, options)
+        """Parse text parameters (a query string's pairs, keyword arguments) strictly, as the data API
+        and downloads do: the first bad parameter raises OptionsError naming it (see `read_params`)."""
+        query, errors = read_params(params, ignore, subsystem)
+        if errors:
+            raise errors[0]
+        return query
 
     def window(self, run_length_minutes: float) -> Window | None:
-        """The window to ask the service for: None for the whole run; a missing end is the run's end."""
+        """The window to ask the service for: None for the whole run; a missing end is the run's end
+        (`min` alone: min..end), a missing start the run's start. OptionsError naming the parameter
+        for a window the run does not have (validated by `Window.validate`)."""
         if self.min_minutes is None and self.max_minutes is None:
             return None
         low = 0.0 if self.min_minutes is None else self.min_minutes
         high = run_length_minutes if self.max_minutes is None else self.max_minutes
-        return Window(low, max(low, high))
+        window = Window(low, high)
+        try:
+            window.validate(run_length_minutes)
+        except OptionsError as error:
+            raise renamed(error) from None
+        return window
 
     def to_params(self) -> dict[str, str]:
         """The parameters that give this query back through `from_params` (defaults left out)."""
         params: dict[str, str] = {}
         if self.min_minutes is not None:
-            params["min"] = f"{self.min_minutes:g}"
+            params["min"] = number_text(self.min_minutes)
         if self.max_minutes is not None:
-            params["max"] = f"{self.max_minutes:g}"
+            params["max"] = number_text(self.max_minutes)
         if self.mode is not None:
             params["mode"] = self.mode.value
         if not self.options.scale_by_events:
             params["scale"] = "0"  # booleans as 1/0, as the run page's URL writes them
         if self.options.hot_channel_threshold is not None:
-            params["threshold"] = repr(self.options.hot_channel_threshold)
+            params["threshold"] = number_text(self.options.hot_channel_threshold)
         for name, value in self.options.extra:
-            params[name] = ("1" if value else "0") if isinstance(value, bool) else str(value)
+            if isinstance(value, bool):
+                params[name] = "1" if value else "0"
+            else:
+                params[name] = number_text(value) if isinstance(value, int | float) else str(value)
         return params
+
+
+def read_params(
+    params: Parameters, ignore: Iterable[str] = (), subsystem: str | None = None
+) -> tuple[ViewQuery, list[OptionsError]]:
+    """The one reading of a view's text parameters, for the run page, the downloads and the data API:
+    the query made of every valid parameter, and one OptionsError for each one left out, naming the
+    parameter as written. The API and downloads refuse a request with any error (`from_params`); the
+    run page draws the query and says what was not applied.
+
+    Names in `ignore` and the page's display keys (`DISPLAY_PARAMETERS`) are skipped. An empty value
+    means "not given". Left out: a name given more than once (which value was meant is not known), a
+    value that does not parse (numbers as `decimal_number` reads them), `min` > `max` (both), an
+    unknown name, and an option that cannot act on `subsystem` (`options_not_offered`; e.g.
+    `threshold` for TPC: a view with it would not be what was asked for).
+    """
+    skipped = {*ignore, *DISPLAY_PARAMETERS}
+    pairs = list(params.items()) if isinstance(params, Mapping) else list(params)
+    counts = Counter(name for name, _ in pairs if name not in skipped)
+    errors = [
+        OptionsError(name, f"given {count} times: give it once")
+        for name, count in counts.items()
+        if count > 1
+    ]
+    given = {name: value for name, value in pairs if counts.get(name) == 1 and value != ""}
+    minimum = _kept(errors, _minutes, "min", given.pop("min", None))
+    maximum = _kept(errors, _minutes, "max", given.pop("max", None))
+    if minimum is not None and maximum is not None and minimum > maximum:
+        errors.append(OptionsError("min", f"must be <= max ({minimum:g} > {maximum:g})"))
+        minimum = maximum = None
+    mode = _kept(errors, _mode, "mode", given.pop("mode", None))
+    known = {*known_option_specs(), *FIELD_PARAMETERS}
+    offered = None if subsystem is None else subsystem_options(subsystem).names()
+    option_values: dict[str, Any] = {}
+    for name, value in given.items():
+        option = PARAMETER_FIELDS.get(name, name)
+        if option not in known:
+            errors.append(OptionsError(name, f"unknown parameter (known: {', '.join(known_parameters())})"))
+        elif offered is not None and option not in offered:
+            errors.append(OptionsError(name, f"{subsystem} has no such option"))
+        else:
+            try:
+                ProcessingOptions.from_mapping({option: value})
+            except OptionsError as error:
+                errors.append(renamed(error))
+            else:
+                option_values[option] = value
+    return ViewQuery(minimum, maximum, mode, ProcessingOptions.from_mapping(option_values)), errors
+
+
+def _kept(errors: list[OptionsError], parse: Callable[[str, Any], Any], name: str, value: Any) -> Any:
+    """`parse(name, value)`, or None with its error added to `errors`."""
+    try:
+        return parse(name, value)
+    except OptionsError as error:
+        errors.append(error)
+        return None
 
 
 SCALE_OPTION = "scale_by_events"
@@ -148,22 +207,28 @@ def renamed(error: OptionsError) -> OptionsError:
     return OptionsError(parameter, message.replace("max_minutes", "max").replace("min_minutes", "min"))
 
 
+def number_text(value: float) -> str:
+    """A number as a URL writes it: whole numbers without ".0", others exactly (repr)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def _minutes(name: str, value: Any) -> float | None:
     if value is None:
         return None
-    try:
-        minutes = float(value)
-    except (TypeError, ValueError):
-        raise OptionsError(name, f"must be a number of minutes, got {value!r}") from None
-    if isinstance(value, bool) or not math.isfinite(minutes) or minutes < 0:
+    if isinstance(value, bool):
+        raise OptionsError(name, f"must be a number of minutes, got {value!r}")
+    minutes = decimal_number(value) if isinstance(value, str) else value
+    if not isinstance(minutes, int | float):
+        raise not_a_number(name, value, "a number of minutes")
+    if not math.isfinite(minutes) or minutes < 0:
         raise OptionsError(name, f"must be a number of minutes >= 0, got {value!r}")
-    return minutes
+    return float(minutes)
 
 
-def _mode(value: Any) -> MergerMode | None:
+def _mode(name: str, value: Any) -> MergerMode | None:
     if value is None:
         return None
     try:
         return MergerMode(str(value).strip().lower())
     except ValueError:
-        raise OptionsError("mode", f"must be cumulative or reset, got {value!r}") from None
+        raise OptionsError(name, f"must be cumulative or reset, got {value!r}") from None

@@ -74,6 +74,12 @@ class Window:
                 raise OptionsError(name, f"must be a number of minutes, got {value!r}")
             if value < 0:
                 raise OptionsError(name, f"must be >= 0, got {value:g}")
+        # A window that starts after the run's last snapshot holds nothing: say so, not "no histogram".
+        if self.min_minutes > run_length_minutes:
+            raise OptionsError(
+                "min_minutes",
+                f"must be <= the run length ({run_length_minutes:g} min), got {self.min_minutes:g}",
+            )
         if self.min_minutes > self.max_minutes:
             raise OptionsError(
                 "min_minutes", f"must be <= max_minutes ({self.min_minutes:g} > {self.max_minutes:g})"

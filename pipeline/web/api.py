@@ -118,6 +118,9 @@ def api_blueprint(service: ProcessingService) -> Blueprint:
             message = f"format: must be one of {', '.join(FORMATS)}, got {output_format!r}"
             raise ApiError(400, message, "format")
         view, query = _view(service, _run_number(run), subsystem)
+        if view.plan.is_empty:  # not "no histogram named ...": no histogram at all is in that window
+            where = f"run {view.run.run} {subsystem} ({view.description})"
+            raise ApiError(404, f"window: no snapshot of {where} falls in it", "window")
         try:
             processed = view.histogram(name)
         except KeyError:
@@ -214,7 +217,8 @@ def _view(service: ProcessingService, run: int, subsystem: str) -> tuple[Process
     if subsystem not in service.subsystems:
         known = ", ".join(service.subsystems)
         raise ApiError(404, f"unknown subsystem {subsystem!r} (known: {known})", "subsystem")
-    query = ViewQuery.from_params(request.args, ignore=API_PARAMETERS, subsystem=subsystem)
+    # Every pair: a parameter given twice is refused, as on the run page and the downloads.
+    query = ViewQuery.from_params(request.args.items(multi=True), ignore=API_PARAMETERS, subsystem=subsystem)
     try:
         info = service.run_info(run, subsystem)
     except LookupError:

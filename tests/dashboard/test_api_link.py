@@ -20,7 +20,7 @@ def test_links_carry_window_mode_and_options_and_answer_what_the_page_shows(tmp_
     view = service.view(RUN, "EMC", window, options)
     links = api_links(view, FASTOR, window, options)
     json_link, parquet_link = (child for child in links.children if hasattr(child, "href"))
-    base = f"/api/runs/{RUN}/EMC/histograms/{FASTOR}?min=1&max=3&mode=cumulative&scale=0&threshold=100.0"
+    base = f"/api/runs/{RUN}/EMC/histograms/{FASTOR}?min=1&max=3&mode=cumulative&scale=0&threshold=100"
     assert json_link.href == base and parquet_link.href == f"{base}&format=parquet"
     client = api_app(tmp_path / "data", tmp_path / "api-cache").test_client()
     answer = client.get(json_link.href).get_json()

@@ -20,9 +20,9 @@ from dashboard.context import PageContext
 from dashboard.pages import resolve, routes
 from dashboard.pages import run as run_page
 from dashboard.pages.runs import RUNS_PER_PAGE, jump_target, page_count, runs_on_page
-from dashboard.url_state import ViewQuery, parse_query, query_dict, subsystem_query
+from dashboard.url_state import ViewQuery, parse_query, query_dict
 from pipeline.processing.options import ProcessingOptions
-from pipeline.processing.query import subsystem_options
+from pipeline.processing.query import number_text, subsystem_options
 from pipeline.processing.runs import RunSummary
 from pipeline.processing.service import ProcessingService
 from pipeline.processing.timeslice import Window
@@ -111,7 +111,9 @@ def test_a_view_query_round_trips_through_the_url():
     assert search.startswith("?group=FastOR&hist=TPCQA%2Fh+x&min=2&max=4.5&mode=reset&scale=0")
     assert parse_query(query_dict(search)) == query
     assert ViewQuery().to_search() == ""
-    assert parse_query({"nonsense": "1"}) == ViewQuery()
+    nonsense = parse_query({"nonsense": "1"})
+    assert nonsense == ViewQuery()
+    assert [error.field for error in nonsense.not_applied] == ["nonsense"]
     # Another histogram forgets the log choices (the experts' defaults apply again), keeps the rest.
     other = query.with_histogram("Other EMC", "EMCTRQA_histEvents")
     assert (other.logs, other.threshold, other.min) == ((None, None, None), "0.001", "2")
@@ -188,6 +190,13 @@ def test_download_root_and_parquet_hold_the_histograms_on_screen(client, emc_sto
         c.check for c in expected.histogram(FASTOR_L0).checks
     ]
     assert row["snapshot_id"] == expected.plan.used_snapshot_ids[-1]
+    # min alone is min..end of run, as on the data API (not the full run).
+    tail = client.get(f"/download/{RUN}/EMC.parquet?group=FastOR&hist={FASTOR_L0}&min=2")
+    assert tail.status_code == 200
+    tail_footer = json.loads(pq.read_schema(io.BytesIO(tail.data)).metadata[b"overwatch_ng.view"])
+    length = reference.run_info(RUN, "EMC").length_minutes
+    assert tail_footer["window"]["requested"] == {"min": 2.0, "max": length}
+    assert tail_footer["parameters"] == {"min": "2", "max": number_text(length)}
     # Reset mode is recorded as such.
     reset = client.get(f"/download/{RUN}/EMC.parquet{query}&mode=reset")
     reset_footer = json.loads(pq.read_schema(io.BytesIO(reset.data)).metadata[b"overwatch_ng.view"])
@@ -197,14 +206,25 @@ def test_download_root_and_parquet_hold_the_histograms_on_screen(client, emc_sto
 
 def test_bad_downloads_are_named_never_served(client):
     bad = client.get(f"/download/{RUN}/EMC.root?threshold=-1")
-    assert bad.status_code == 400 and b"hot_channel_threshold" in bad.data
+    assert bad.status_code == 400 and b"Hot-channel threshold (threshold): must be > 0" in bad.data
     # Options TPC does not have are refused by name, as the data API does (not a file without them).
     foreign = client.get(f"/download/{RUN}/TPC.parquet?threshold=0.5&outlier_n_sigma=3")
     assert foreign.status_code == 400
     assert foreign.get_data(as_text=True) == (
-        "Hot-channel threshold (hot_channel_threshold): TPC has no such option; "
-        "outlier_n_sigma: TPC has no such option"
+        "Hot-channel threshold (threshold): TPC has no such option; outlier_n_sigma: TPC has no such option"
     )
+    # Every parameter read as the data API reads it: a bad value, a key given twice, a window the run
+    # does not have (a min past its end) are 400s naming the parameter, not the full run served.
+    for asked, said in [
+        ("min=abc", "Slice min (min): must be a number of minutes, got 'abc'"),
+        ("scale=7", "Scale by number of events (scale): must be true or false, got '7'"),
+        ("min=1&min=2", "Slice min (min): given 2 times: give it once"),
+        ("min=11", "Slice min (min): must be <= the run length ("),
+    ]:
+        answer = client.get(f"/download/{RUN}/EMC.parquet?{asked}")
+        assert answer.status_code == 400 and answer.get_data(as_text=True).startswith(said), asked
+    unknown = client.get(f"/download/{RUN}/EMC.parquet?group=Nope")
+    assert unknown.status_code == 404 and "Group (group): no group 'Nope'" in unknown.get_data(as_text=True)
     assert client.get(f"/download/{RUN}/XYZ.root").status_code == 404
     assert client.get("/download/1/EMC.parquet").status_code == 404
     assert client.get(f"/download/{RUN}/EMC.csv").status_code == 404
@@ -241,13 +261,19 @@ def test_each_subsystem_offers_the_options_its_plug_in_has():
     # TPC and HLT scale nothing by events and run no check a threshold acts on.
     assert not tpc.scale and not tpc.threshold and not tpc.plugin
     assert not subsystem_options("HLT").names()
-    linked = parse_query({"group": "g", "scale": "0", "threshold": "0.5", "outlier_n_sigma": "3"})
-    assert subsystem_query(linked, "EMC") == (linked, [])
-    kept, errors = subsystem_query(linked, "TPC")
+    link = {"group": "g", "scale": "0", "threshold": "0.5", "outlier_n_sigma": "3"}
+    linked = parse_query(link, "EMC")
+    assert (linked.scale, linked.threshold, linked.plugin_options) == (
+        False,
+        "0.5",
+        (("outlier_n_sigma", "3"),),
+    )
+    assert linked.not_applied == ()
+    kept = parse_query(link, "TPC")
     assert kept == ViewQuery(group="g")
-    assert [(error.field, str(error)) for error in errors] == [
-        ("scale_by_events", "scale_by_events: TPC has no such option"),
-        ("hot_channel_threshold", "hot_channel_threshold: TPC has no such option"),
+    assert [(error.field, str(error)) for error in kept.not_applied] == [
+        ("scale", "scale: TPC has no such option"),
+        ("threshold", "threshold: TPC has no such option"),
         ("outlier_n_sigma", "outlier_n_sigma: TPC has no such option"),
     ]
 

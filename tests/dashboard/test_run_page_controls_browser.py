@@ -159,8 +159,8 @@ def test_a_page_offers_only_its_subsystems_options(dash_duo, tmp_path, emc_run):
     until(lambda: (graph(dash_duo, "data.length") or 0) >= 1, timeout=15)
     dash_duo.wait_for_contains_text(f"#{Run.VIEW_ERROR}", "outlier_n_sigma: TPC has no such option")
     error = _text(dash_duo, Run.VIEW_ERROR)
-    assert error.count("Not applied") == 3 and "Hot-channel threshold (hot_channel_threshold)" in error
-    assert "Scale by number of events (scale_by_events): TPC has no such option" in error
+    assert error.count("Not applied") == 3 and "Hot-channel threshold (threshold)" in error
+    assert "Scale by number of events (scale): TPC has no such option" in error
     assert visibility(dash_duo, f"#{Run.VIEW_ERROR}") == "visible"
     assert _displayed(dash_duo, plugin_boxes) == []
     assert not dash_duo.find_element(f"#{Run.THRESHOLD}").is_displayed()

@@ -8,7 +8,6 @@ import pytest
 from dashboard.slices import (
     describe_full_run,
     error_text,
-    merger_mode,
     options_from_inputs,
     range_after_growth,
     range_from_inputs,
@@ -17,7 +16,7 @@ from dashboard.slices import (
     window_from_inputs,
 )
 from pipeline.processing.options import OptionsError
-from pipeline.processing.timeslice import MergerMode, Window
+from pipeline.processing.timeslice import Window
 
 
 @pytest.mark.parametrize(
@@ -83,7 +82,9 @@ def test_window_from_the_boxes():
     assert window_from_inputs(0, 12, 9.3) == Window(0.0, 12.0)
 
 
-@pytest.mark.parametrize(("low", "high", "field"), [("", 3, "min_minutes"), (1, "x", "max_minutes")])
+@pytest.mark.parametrize(
+    ("low", "high", "field"), [("", 3, "min_minutes"), (1, "x", "max_minutes"), ("1_0", 3, "min_minutes")]
+)
 def test_a_box_without_a_number_names_its_field(low, high, field):
     with pytest.raises(OptionsError) as raised:
         window_from_inputs(low, high, 9.0)
@@ -107,12 +108,6 @@ def test_a_bad_threshold_is_named_for_the_page(threshold):
     text = error_text(raised.value)
     assert text.startswith("Hot-channel threshold (hot_channel_threshold): ")
     assert "Traceback" not in text
-
-
-def test_merger_mode_from_the_radio_items():
-    assert merger_mode("reset") is MergerMode.RESET
-    with pytest.raises(OptionsError, match="merger_mode"):
-        merger_mode("sometimes")
 
 
 def test_full_run_description():

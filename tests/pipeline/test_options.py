@@ -27,7 +27,7 @@ from pipeline.processing.options import (
         ({"outlier_n_sigma": 11}, "outlier_n_sigma", "must be <= 10, got 11"),
         ({"outlier_n_sigma": -0.5}, "outlier_n_sigma", "must be >= 0"),
         ({"outlier_n_sigma": "abc"}, "outlier_n_sigma", "must be a number, got 'abc'"),
-        ({"outlier_n_sigma": "nan"}, "outlier_n_sigma", "must be a finite number"),
+        ({"outlier_n_sigma": "nan"}, "outlier_n_sigma", "must be a number, got 'nan'"),
         ({"outlier_n_sigma": True}, "outlier_n_sigma", "must be a number"),
         ({"outlier_n_sigma": [1]}, "outlier_n_sigma", "must be a number"),
     ],

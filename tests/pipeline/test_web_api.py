@@ -128,7 +128,7 @@ def test_a_slice_with_options_subtracts_snapshots_and_runs_the_checks(client):
         "1 hot FastOR above 50",
     )
     assert check["details"]["hot_channel_ids"] == [3] and check["details"]["threshold_source"] == "user"
-    assert record["parameters"] == {"min": "1", "max": "3", "scale": "0", "threshold": "50.0"}
+    assert record["parameters"] == {"min": "1", "max": "3", "scale": "0", "threshold": "50"}
 
 
 def test_scaling_by_events_is_the_default_as_on_the_run_page(client):
@@ -187,6 +187,19 @@ def test_parquet_is_the_store_schema_read_back_with_pandas(client):
         (f"/api/runs/{RUN}/TPC/histograms/x?scale=0", 400, "scale", "scale: TPC has no such option"),
         (f"/api/runs/{RUN}/HLT/histograms?outlier_n_sigma=3", 400, "outlier_n_sigma", "HLT has no such"),
         (f"{HISTOGRAMS}/{FASTOR}?format=csv", 400, "format", "must be one of json, parquet"),
+        # A min past the run's end (3 min) alone: named with the run length, not "no histogram" nor max.
+        (f"{HISTOGRAMS}/{FASTOR}?min=3.2", 400, "min", "min: must be <= the run length (3 min), got 3.2"),
+        (f"{HISTOGRAMS}/{FASTOR}?min=50", 400, "min", "must be <= the run length (3 min), got 50"),
+        # Numbers as written in a URL: Python's float() would read "1_0" as 10 and " nan" as nan.
+        (f"{HISTOGRAMS}/{FASTOR}?min=1_0", 400, "min", "must be a number of minutes, got '1_0'"),
+        (
+            f"{HISTOGRAMS}/{FASTOR}?threshold=0,01",
+            400,
+            "threshold",
+            "got '0,01' (write decimals with a point)",
+        ),
+        # A parameter given twice: which one was meant is not known (the page and downloads refuse it too).
+        (f"{HISTOGRAMS}/{FASTOR}?min=1&min=2", 400, "min", "min: given 2 times: give it once"),
         ("/api/nothing/here", 404, None, "no API route GET /api/nothing/here"),
     ],
 )
@@ -198,7 +211,7 @@ def test_errors_are_json_with_the_right_status_and_field(client, url, status, fi
 def test_the_api_path_of_a_view_is_what_the_routes_answer(client):
     query = ViewQuery.from_params({"min": "1", "max": "3", "scale": "false", "threshold": "50"})
     path = histogram_api_path(RUN, "EMC", FASTOR, query)
-    assert path == f"{HISTOGRAMS}/{FASTOR}?min=1&max=3&scale=0&threshold=50.0"
+    assert path == f"{HISTOGRAMS}/{FASTOR}?min=1&max=3&scale=0&threshold=50"
     assert get_json(client, path)["checks"][0]["details"]["hot_channel_ids"] == [3]
     assert histogram_api_path(RUN, "EMC", ODD_NAME) == ODD_URL
     listing = get_json(client, f"{HISTOGRAMS}?min=1&max=3&scale=false&threshold=50")
@@ -228,3 +241,21 @@ def test_an_unexpected_failure_is_a_json_500_without_details(tmp_path, monkeypat
     answer = get_json(client, f"/api/runs/{RUN}", 500)
     assert answer["message"] == "internal error: see the server log"
     assert "disk on fire" in caplog.text  # the operator sees it, the client does not
+
+
+def test_a_window_without_any_snapshot_of_the_subsystem_is_named_not_a_missing_histogram(tmp_path):
+    """TPC's snapshots stop at minute 1 of a 3-minute run: a window 2.5-3 holds none of them."""
+    store = write_run(tmp_path / "data")
+    for index in range(2):
+        when = datetime.fromtimestamp(T0 + 60.0 * index, UTC)
+        store.write_snapshot(SnapshotMeta(RUN, "TPC", when, "B", "pp"), snapshot_histograms(index))
+    client = api_app(tmp_path / "data", tmp_path / "cache").test_client()
+    assert get_json(client, f"/api/runs/{RUN}/TPC/histograms/{FASTOR}?max=1")["window"]["returned"]
+    answer = get_json(client, f"/api/runs/{RUN}/TPC/histograms/{FASTOR}?min=2.5", 404)
+    assert answer["field"] == "window" and answer["message"].startswith("window: no snapshot of run 7001 TPC")
+
+
+def test_min_alone_is_min_to_the_end_of_the_run(client):
+    record = get_json(client, f"{HISTOGRAMS}/{FASTOR}?min=2&scale=0")
+    assert record["window"]["requested"] == {"min": 2.0, "max": 3.0}
+    assert record["values"] == (fastor_flow(3) - fastor_flow(2)).tolist() == [0.0, 1.0, 2.0, 3.0, 50.0, 0.0]
