@@ -92,8 +92,9 @@ def missing(context: PageContext, params: dict) -> str | None:
     that is not configured, or a run without data for it."""
     run, subsystem = params["run"], params["subsystem"]
     service = context.service
-    if subsystem not in service.subsystems:
-        return f"{subsystem} is not a configured subsystem (configured: {', '.join(service.subsystems)})."
+    unconfigured = context.unconfigured_subsystem(subsystem)
+    if unconfigured:
+        return unconfigured
     try:
         service.run_info(run, subsystem)
     except LookupError:
