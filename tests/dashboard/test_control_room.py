@@ -8,16 +8,30 @@ import time
 from datetime import UTC, datetime
 
 import numpy as np
+import pandas as pd
 import pytest
 from dash.testing.wait import until
 
 from dashboard.app import create_app
 from dashboard.ids import ControlRoom
-from dashboard.pages.control_room import RotationEntry, group_figure, rotate_seconds, rotation, tile_for
+from dashboard.pages.control_room import (
+    NO_DATA,
+    QC_STALE,
+    QCVerdict,
+    RotationEntry,
+    TileAlarms,
+    alert_banner,
+    group_figure,
+    rotate_seconds,
+    rotation,
+    tile_alarms,
+    tile_for,
+)
 from pipeline.detectors.base import CheckResult
 from pipeline.emulator.runs import EmulatorConfig, SyntheticRuns
-from pipeline.liveness import receiver_liveness
+from pipeline.liveness import qc_liveness, receiver_liveness
 from pipeline.processing.service import ProcessingService
+from pipeline.qc.freshness import VerdictAge, verdict_age, verdict_grace_s
 from pipeline.settings import Settings
 from pipeline.status import ReceiverStatus
 from pipeline.store import SnapshotMeta, SnapshotStore
@@ -166,9 +180,16 @@ def test_a_bad_rotate_value_is_said_and_the_setting_used(dash_duo, settings):
     assert dash_duo.get_logs() == []
 
 
+NOW = 1_900_000_000.0
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
 def report(**fields) -> ReceiverReport:
-    status = fresh_status("EMC", 1_900_000_000.0, **fields)
-    return ReceiverReport(receiver_liveness(status, 1_900_000_000.0, 30.0), status)
+    status = fresh_status("EMC", NOW, **fields)
+    return ReceiverReport(receiver_liveness(status, NOW, 30.0), status)
 
 
 def check(quality: str, message: str = "") -> CheckResult:
@@ -179,14 +200,86 @@ def test_the_tile_rule():
     assert tile_for(report(), []).colour == "good"
     assert tile_for(report(), [check("Good"), check("Null")]).colour == "good"
     medium = tile_for(report(), [check("Good"), check("Medium", "a bit off")])
-    assert (medium.colour, medium.quality_line) == ("warning", "Medium: a bit off")
+    assert (medium.colour, medium.quality_line, medium.alert) == ("warning", "Medium: a bit off", "")
     bad = tile_for(report(), [check("Medium"), check("Bad", "4 hot"), check("Bad", "2 hot")])
     assert (bad.colour, bad.quality_line) == ("bad", "Bad: 4 hot (+1 more)")
-    # Stale data win over any check: dead, not responding, silent, between runs.
-    for fields in ({"heartbeat_utc": 1}, {"consecutive_timeouts": 2}, {"last_run": 0}):
-        assert tile_for(report(**fields), [check("Bad")]).colour == "stale", fields
-    frozen = tile_for(report(heartbeat_utc=1_900_000_000.0 - 10), [check("Bad")])
-    assert (frozen.colour, frozen.state_line) == ("stale", "receiver not responding · data 1 s old")
+    # Data that stopped: the alert shouts, the last verdict stays (its colour too), marked with its age.
+    for fields, state in (
+        ({"heartbeat_utc": 1}, "receiver dead"),
+        ({"consecutive_timeouts": 2}, "merger silent"),
+        ({"heartbeat_utc": NOW - 10}, "receiver not responding"),
+    ):
+        stopped = tile_for(report(**fields, last_snapshot_utc=NOW - 49), [check("Bad", "4 hot")])
+        assert (stopped.colour, stopped.alert) == ("bad", NO_DATA), fields
+        assert stopped.alert_line == f"NO NEW DATA · {state} · 49 s", fields
+        assert stopped.quality_line == "as of 49 s ago · Bad: 4 hot", fields
+    qc_bad = QCVerdict("Bad", "Bad: FastOR L0 · Hot FastORs", VerdictAge(52.0, False, 0))
+    silent = tile_for(report(consecutive_timeouts=3, last_snapshot_utc=NOW - 49), [], qc_bad)
+    assert (silent.colour, silent.alert_line) == ("bad", "NO NEW DATA · merger silent · 49 s")
+    assert silent.quality_line == "as of 52 s ago · QC · Bad: FastOR L0 · Hot FastORs"
+    never = tile_for(ReceiverReport(receiver_liveness(None, NOW, 30.0, "EMC"), None), [])
+    assert (never.colour, never.alert, never.alert_line) == ("none", NO_DATA, "NO NEW DATA · no status")
+    # Between runs nothing is expected: calm grey, no alert.
+    between = tile_for(report(last_run=0), [check("Bad")], qc_bad)
+    assert (between.colour, between.alert, between.state_line) == ("idle", "", "between runs · data 1 s old")
+
+
+def test_a_qc_verdict_newer_snapshots_waited_too_long_for_is_not_current():
+    good = QCVerdict("Good", "", VerdictAge(240.0, True, 48))
+    tile = tile_for(report(), [], good)
+    # Green stays (it was the verdict), but under the alert, with its age: never "QC · Good" as if now.
+    assert (tile.colour, tile.alert) == ("good", QC_STALE)
+    assert tile.alert_line == "QC VERDICT NOT CURRENT · 4 min old · 48 unchecked"
+    assert tile.quality_line == "as of 4 min ago · QC · Good"
+    current = tile_for(report(), [], QCVerdict("Good", "", VerdictAge(3.0, False, 1)))
+    assert (current.alert, current.quality_line) == ("", "QC · Good")
+
+
+def test_verdict_age_counts_the_wait_of_the_first_unchecked_snapshot():
+    epochs = np.array([100.0, 110.0, 120.0, 130.0])
+    grace = verdict_grace_s(1.0)
+    assert grace == 8.0  # 3 cycles of 1 s and the liveness slack
+    # Checked up to 120; the snapshot of 130 landed 5 s ago: the QC service is on it.
+    assert verdict_age(120.0, epochs, 135.0, grace) == VerdictAge(15.0, False, 1)
+    # It has waited 9 s: stale.
+    assert verdict_age(120.0, epochs, 139.0, grace) == VerdictAge(19.0, True, 1)
+    # Checked up to 100 while snapshots kept landing: stale although the newest is 1 s old.
+    assert verdict_age(100.0, epochs, 131.0, grace) == VerdictAge(31.0, True, 3)
+    assert verdict_age(130.0, epochs, 500.0, grace) == VerdictAge(370.0, False, 0)
+    assert verdict_grace_s(5.0) == 20.0
+
+
+def test_tile_alarms_count_open_ones_and_only_mention_muted_ones():
+    frame = pd.DataFrame(
+        {
+            "subsystem": ["TPC", "TPC", "TPC", "TPC", "EMC", "TPC"],
+            "run": [RUN, RUN, RUN, RUN, RUN, RUN - 1],
+            "state": ["active", "acknowledged", "muted", "cleared", "active", "active"],
+            "message": ["vertex_z mean 4.1 cm > 2", "older", "muted one", "gone", "emc", "last run"],
+        }
+    )
+    alarms = tile_alarms(frame, "TPC", RUN)
+    assert alarms == TileAlarms(2, 1, "vertex_z mean 4.1 cm > 2")
+    tile = tile_for(report(), [], None, alarms)
+    assert (tile.alarm_line, tile.alarms_loud) == ("⚠ 2 ALARMS · vertex_z mean 4.1 cm > 2 (+1 muted)", True)
+    only_muted = tile_for(report(), [], None, TileAlarms(0, 2, ""))
+    assert (only_muted.alarm_line, only_muted.alarms_loud) == ("2 muted alarms", False)
+    assert tile_for(report(), [], None, TileAlarms(0, 0, "")).alarm_line == ""
+
+
+def test_the_banner_says_every_source_is_silent_and_the_qc_service_stopped():
+    running = qc_liveness({"heartbeat_utc": iso(NOW - 1), "heartbeat_every_s": 1.0}, NOW, 30.0)
+    stopped = qc_liveness({"heartbeat_utc": iso(NOW - 240), "heartbeat_every_s": 1.0}, NOW, 30.0)
+    silent = [report(consecutive_timeouts=2, last_snapshot_utc=NOW - 49 - i) for i in range(3)]
+    one_flowing = [*silent[:2], report()]
+    tiles_of = lambda reports: [tile_for(r, []) for r in reports]  # noqa: E731
+    assert alert_banner(tiles_of(one_flowing), one_flowing, running) == ""
+    assert alert_banner(tiles_of(silent), silent, running) == (
+        "NO NEW DATA FROM ANY SOURCE · merger silent · newest data 49 s old"
+    )
+    assert alert_banner(tiles_of(one_flowing), one_flowing, stopped) == (
+        "QC SERVICE STOPPED · no heartbeat for 4 min · verdicts are not current"
+    )
 
 
 def test_rotate_seconds_from_the_url():
