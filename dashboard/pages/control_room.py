@@ -353,9 +353,9 @@ def tile_component(tile: Tile) -> html.Div:
     )
 
 
-def alert_banner(found: Sequence[Tile], reports: Sequence[ReceiverReport], qc: QCLiveness) -> str:
-    """What the banner under the header says ("" hides it): no source sends data, the QC service
-    stopped beating."""
+def alert_banner(found: Sequence[Tile], reports: Sequence[ReceiverReport], qc: QCLiveness) -> list[str]:
+    """What the banner under the header says, a line each (none hides it): no source sends data, the
+    QC service stopped beating."""
     parts = []
     if found and all(tile.alert == NO_DATA for tile in found):
         ages = [r.liveness.snapshot_age_s for r in reports if r.liveness.snapshot_age_s is not None]
@@ -366,7 +366,7 @@ def alert_banner(found: Sequence[Tile], reports: Sequence[ReceiverReport], qc: Q
         beat = "" if qc.heartbeat_age_s is None else f" · no heartbeat for {format_age(qc.heartbeat_age_s)}"
         word = "STOPPED" if qc.state is QCState.DEAD else "NOT RESPONDING"
         parts.append(f"QC SERVICE {word}{beat} · verdicts are not current")
-    return "  ·  ".join(parts)
+    return parts
 
 
 def _aggregated(
@@ -435,7 +435,7 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
         figure, position, note, note_hidden = rotated_view(context, None, query)
     except Exception:  # the callbacks show (and log) it at their first tick
         logger.exception("control room: first view")
-        tiles_now, run_now, clock_now, alert_now, alert_hidden = [], [], "", "", True
+        tiles_now, run_now, clock_now, alert_now, alert_hidden = [], [], "", [], True
         figure, position, note, note_hidden = dark(message_figure("Loading…")), None, "", True
     return html.Div(
         [
@@ -475,15 +475,15 @@ def layout(context: PageContext, params: dict, query: dict) -> html.Div:
     )
 
 
-def screen_state(context: PageContext, now: float) -> tuple[list, list, str, str, bool]:
-    """(tiles, run line, clock, banner text, banner hidden) of the screen at `now`."""
+def screen_state(context: PageContext, now: float) -> tuple[list, list, str, list, bool]:
+    """(tiles, run line, clock, banner lines, banner hidden) of the screen at `now`."""
     service, settings = context.service, context.settings
     run = service.current_run()
     reports = [r for r in service.receivers() if r.subsystem in settings.subsystems]
     clock = time.strftime("%H:%M:%S UTC", time.gmtime(now))
     grace_s = verdict_grace_s(settings.qc_poll_s)
     found = tiles(service, reports, run, settings.control_room_groups, now, grace_s)
-    banner = alert_banner(found, reports, service.qc_liveness())
+    banner = [html.Div(line) for line in alert_banner(found, reports, service.qc_liveness())]
     return [tile_component(tile) for tile in found], run_line(run, now), clock, banner, not banner
 
 

@@ -87,6 +87,9 @@ def test_the_control_room_greys_out_while_the_server_is_gone(dash_duo, settings,
     def lost() -> None:
         until(lambda: tile_look(dash_duo)[0] == GREY_TILE, timeout=5)
         assert tile_look(dash_duo)[1].startswith("connection to the server lost · was: flowing")
+        # The banner pushes the screen down: it once floated over the header and hid the run.
+        for selector in (f"#{ControlRoom.RUN} .cr-run-number", f"#{ControlRoom.RUN} .cr-run-length"):
+            assert visibility(dash_duo, selector, scroll=None) == "visible", selector
         screenshot(dash_duo, "control_room_connection_lost_1920x1080.png")
 
     def back() -> None:
