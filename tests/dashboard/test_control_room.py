@@ -47,6 +47,7 @@ from tests.clocks import ManualClock
 from tests.dashboard.browser import (
     in_viewport_without_scrolling,
     open_page,
+    plot_fits,
     screenshot,
     set_viewport,
     visibility,
@@ -297,6 +298,8 @@ def test_stopped_data_stale_verdicts_alarms_and_a_stopped_qc_service_cannot_be_m
         expected = AGED_49 % "NO NEW DATA FROM ANY SOURCE · merger silent · newest data " + " old"
         until(lambda: re.search(expected, dash_duo.find_element(banner).text), timeout=15)
         assert visibility(dash_duo, banner, scroll=None) == "visible"
+        # The banner grew by a line: the plot follows its box (not cut at the bottom of the screen).
+        until(lambda: plot_fits(dash_duo), timeout=10)
         screenshot(dash_duo, f"control_room_all_silent_{width}x{height}.png")
         assert dash_duo.get_logs() == [], "browser console errors"
     finally:
