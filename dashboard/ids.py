@@ -165,6 +165,7 @@ class System:
     RUN = "system-run"
     FOLDER = "system-folder"
     SITES = "system-sites"
+    QC = "system-qc"
 
     @staticmethod
     def cell(field: str, subsystem: str) -> str:
@@ -185,6 +186,7 @@ class ControlRoom:
     PLOT_TITLE = "control-room-plot-title"
     GRAPH = "control-room-graph"
     NOTE = "control-room-note"
+    ALERT = "control-room-alert"  # the banner: every source silent, QC service stopped
 
     @staticmethod
     def tile(subsystem: str) -> str:

@@ -24,13 +24,15 @@ State, first match wins:
                  store failed: see last error).
 An HTTP push receiver (`kind` "push") has no merger to ask: its heartbeat is its last push, so it is
 flowing within `dead_after_s` of one and idle after that (its clients decide when data come).
-Every page, `GET /status` and the run list use this function; nothing else decides it.
+Every page, `GET /status` and the run list use this function; nothing else decides it. The heartbeat
+part of the rule (`heartbeat_verdict`) also judges the QC service (`qc_liveness`).
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 
 from pipeline.status import HEARTBEAT_EVERY_S, PUSH, RATE_WINDOW_S, ZMQ, ReceiverStatus
 from pipeline.wording import counted
@@ -68,6 +70,34 @@ class Liveness:
     reply_age_s: float | None
     snapshot_age_s: float | None
     snapshots_per_min: float | None  # over the last RATE_WINDOW_S (see `snapshots_per_min`)
+
+
+@dataclass(frozen=True)
+class MissedHeartbeat:
+    dead: bool  # True: gone (no heartbeat for `dead_after_s`); False: not responding
+    reason: str
+
+
+def heartbeat_verdict(
+    heartbeat_age_s: float | None,
+    dead_after_s: float,
+    who: str,
+    every_s: float = HEARTBEAT_EVERY_S,
+) -> MissedHeartbeat | None:
+    """The heartbeat rule, for any process that rewrites a status file every `every_s` while it runs
+    (the receivers, the QC service): None while it beats; not responding after `every_s` + GRACE_S
+    without a beat (the process exists, or did lately, but does not run: stopped, swapped out, stuck);
+    dead after `dead_after_s` (or when it never beat)."""
+    if heartbeat_age_s is None or heartbeat_age_s > dead_after_s:
+        when = "never" if heartbeat_age_s is None else f"{heartbeat_age_s:.0f} s ago"
+        return MissedHeartbeat(True, f"no heartbeat for {dead_after_s:g} s (last: {when})")
+    if heartbeat_age_s > every_s + GRACE_S:
+        return MissedHeartbeat(
+            False,
+            f"no heartbeat for {heartbeat_age_s:.0f} s (a running {who} writes one every"
+            f" {every_s:g} s; dead after {dead_after_s:g} s)",
+        )
+    return None
 
 
 def _age(now: float, epoch: float | None) -> float | None:
@@ -125,15 +155,10 @@ def receiver_liveness(
         if heartbeat_age is not None and heartbeat_age <= dead_after_s:
             return verdict(ReceiverState.FLOWING, f"last push {heartbeat_age:.0f} s ago")
         return verdict(ReceiverState.IDLE, "waiting for pushes (none lately)")
-    if heartbeat_age is None or heartbeat_age > dead_after_s:
-        when = "never" if heartbeat_age is None else f"{heartbeat_age:.0f} s ago"
-        return verdict(ReceiverState.RECEIVER_DEAD, f"no heartbeat for {dead_after_s:g} s (last: {when})")
-    if heartbeat_age > NOT_RESPONDING_AFTER_S:
-        return verdict(
-            ReceiverState.RECEIVER_NOT_RESPONDING,
-            f"no heartbeat for {heartbeat_age:.0f} s (a running receiver writes one every"
-            f" {HEARTBEAT_EVERY_S:g} s; dead after {dead_after_s:g} s)",
-        )
+    beat = heartbeat_verdict(heartbeat_age, dead_after_s, "receiver")
+    if beat is not None:
+        state = ReceiverState.RECEIVER_DEAD if beat.dead else ReceiverState.RECEIVER_NOT_RESPONDING
+        return verdict(state, beat.reason)
     if reply_age is None:
         waited = now - status.started_utc
         if status.consecutive_timeouts == 0 and waited <= status.timeout_s + GRACE_S:
@@ -166,4 +191,52 @@ def receiver_liveness(
         ReceiverState.NOT_STORING,
         f"the merger answers for run {status.last_run}{heard} but nothing is stored"
         f" (last snapshot: {stored})",
+    )
+
+
+class QCState(enum.StrEnum):
+    NO_STATUS = "QC never reported"
+    DEAD = "QC service dead"
+    NOT_RESPONDING = "QC service not responding"
+    RUNNING = "QC running"
+
+    @property
+    def healthy(self) -> bool:
+        """What `GET /status` accepts. A QC service that never reported is not counted (a dashboard
+        may run without one); one that reported and stopped beating is: its verdicts are no longer
+        current, and the supervisor restarts only a child that exits, never a hung one."""
+        return self in (QCState.RUNNING, QCState.NO_STATUS)
+
+
+@dataclass(frozen=True)
+class QCLiveness:
+    state: QCState
+    reason: str
+    heartbeat_age_s: float | None
+    pending: int  # snapshots stored but not yet checked at the service's last look
+    lag_s: float  # how old the oldest of them was then
+    pid: int | None = None  # of the process that wrote the record
+
+
+def qc_liveness(record: dict | None, now: float, dead_after_s: float) -> QCLiveness:
+    """The QC service's state at `now` from its status record (`pipeline.qc.status_file`), by the
+    receivers' heartbeat rule (`heartbeat_verdict`)."""
+    if record is None:
+        never = "the QC service has never written DIR/qc/status.json"
+        return QCLiveness(QCState.NO_STATUS, never, None, 0, 0.0)
+    try:
+        beat_epoch = datetime.fromisoformat(str(record["heartbeat_utc"])).timestamp()
+        every_s = float(record.get("heartbeat_every_s", HEARTBEAT_EVERY_S))
+        pending, lag_s = int(record.get("pending", 0)), float(record.get("lag_s", 0.0))
+        pid = int(record["pid"]) if record.get("pid") else None
+    except (KeyError, TypeError, ValueError):
+        return QCLiveness(QCState.DEAD, "its status file holds no readable heartbeat", None, 0, 0.0)
+    age = _age(now, beat_epoch)
+    beat = heartbeat_verdict(age, dead_after_s, "QC service", every_s)
+    if beat is not None:
+        state = QCState.DEAD if beat.dead else QCState.NOT_RESPONDING
+        return QCLiveness(state, f"{beat.reason}: its verdicts are not current", age, pending, lag_s, pid)
+    behind = f"{counted(pending, 'snapshot')} to check, oldest {lag_s:.0f} s old" if pending else "up to date"
+    return QCLiveness(
+        QCState.RUNNING, f"checking snapshots as they land ({behind})", age, pending, lag_s, pid
     )

@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.liveness import Liveness, ReceiverState, receiver_liveness
+from pipeline.liveness import Liveness, QCLiveness, ReceiverState, qc_liveness, receiver_liveness
 from pipeline.processing.runs import RunSummary
+from pipeline.qc.status_file import read_status as read_qc_status
 from pipeline.status import ReceiverStatus, read_all_status
 
 log = logging.getLogger(__name__)
@@ -128,10 +129,11 @@ class SystemStatus:
     last_data_utc: float | None  # newest snapshot any receiver stored
     folder: FolderUsage
     sites: list[SiteStatus] = field(default_factory=list)
+    qc: QCLiveness | None = None  # the QC service (None: not asked)
 
     @property
     def problems(self) -> list[str]:
-        return problems_of(self.receivers)
+        return problems_of(self.receivers, self.qc)
 
     @property
     def healthy(self) -> bool:
@@ -161,19 +163,25 @@ class SystemStatus:
                 "subsystems": list(run.subsystems),
             },
             "last_data_age_s": self.last_data_age_s,
+            "qc": None
+            if self.qc is None
+            else {**asdict(self.qc), "state": self.qc.state.value, "healthy": self.qc.state.healthy},
             "folder": {**asdict(self.folder), "measured_age_s": _age(self.now_utc, self.folder.measured_utc)},
             "sites": [{**asdict(site), "age_s": _age(self.now_utc, site.checked_utc)} for site in self.sites],
         }
 
 
-def problems_of(reports: Iterable[ReceiverReport]) -> list[str]:
-    """One line per receiver that is not alive with an answering merger (flowing or between runs):
-    what `GET /status` answers 500 with."""
-    return [
+def problems_of(reports: Iterable[ReceiverReport], qc: QCLiveness | None = None) -> list[str]:
+    """One line per receiver that is not alive with an answering merger (flowing or between runs), and
+    one for a QC service that stopped beating: what `GET /status` answers 500 with."""
+    problems = [
         f"{report.subsystem}: {report.state.value} ({report.liveness.reason})"
         for report in reports
         if not report.state.healthy
     ]
+    if qc is not None and not qc.state.healthy:
+        problems.append(f"QC: {qc.state.value} ({qc.reason})")
+    return problems
 
 
 def _age(now: float, epoch: float | None) -> float | None:
@@ -305,6 +313,16 @@ class SystemMonitor:
         now = time.time() if now is None else now
         return reports_for(read_all_status(self.data_dir), self.subsystems, now, self.dead_after_s)
 
+    def qc(self, now: float | None = None) -> QCLiveness:
+        """The QC service's state (one small file read: cheap enough for every probe)."""
+        now = time.time() if now is None else now
+        return qc_liveness(read_qc_status(self.data_dir), now, self.dead_after_s)
+
+    def problems(self, now: float | None = None) -> list[str]:
+        """What `GET /status` answers 500 with: receivers and QC service, no run list, no disk walk."""
+        now = time.time() if now is None else now
+        return problems_of(self.receivers(now), self.qc(now))
+
     def status(self, current_run: RunSummary | None, now: float | None = None) -> SystemStatus:
         """The system now; `current_run` is the newest run (shown as ongoing only if it is)."""
         self.start()
@@ -331,4 +349,5 @@ class SystemMonitor:
             last_data_utc=max(snapshot_times, default=None),
             folder=FolderUsage(str(self.data_dir.resolve()), data_bytes, measured, free, total),
             sites=sites,
+            qc=self.qc(now),
         )

@@ -21,6 +21,7 @@ from dashboard.access import Role, callback_role
 from dashboard.context import PageContext
 from dashboard.ids import System
 from dashboard.status_panel import STATE_COLORS, format_age, format_cern_local, format_minutes, format_utc
+from pipeline.liveness import QCLiveness, QCState
 from pipeline.system_status import ReceiverReport, SiteState, SiteStatus, SystemStatus
 
 PATHS = ("/system",)
@@ -31,6 +32,12 @@ SITE_COLORS = {
     SiteState.DOWN: "danger",
     SiteState.UNREACHABLE: "danger",
     SiteState.NOT_CHECKED: "secondary",
+}
+QC_COLORS = {
+    QCState.RUNNING: "success",
+    QCState.NOT_RESPONDING: "warning",
+    QCState.DEAD: "danger",
+    QCState.NO_STATUS: "secondary",
 }
 COLUMNS = (
     "Receiver",
@@ -151,8 +158,12 @@ def receivers_table(reports: Sequence[ReceiverReport], now: float) -> dbc.Table:
 def summary_line(status: SystemStatus) -> dbc.Alert:
     """The verdict of `GET /status`, in words."""
     if status.healthy:
+        qc = " Quality control running." if status.qc and status.qc.state is QCState.RUNNING else ""
         return dbc.Alert(
-            "All receivers alive, their mergers answer.", color="success", id=System.SUMMARY, className="py-2"
+            f"All receivers alive, their mergers answer.{qc}",
+            color="success",
+            id=System.SUMMARY,
+            className="py-2",
         )
     return dbc.Alert(
         [
@@ -180,6 +191,32 @@ def run_card(status: SystemStatus) -> dbc.Card:
         ]
     body.append(html.Div(f"Data last arrived {_ago(status.last_data_age_s)}", className="mt-2 fw-semibold"))
     return dbc.Card(dbc.CardBody(body), id=System.RUN, className="system-card")
+
+
+def qc_card(qc: QCLiveness | None) -> dbc.Card:
+    """The QC service: beating or not (the receivers' heartbeat rule), and how far behind it was."""
+    if qc is None:
+        return html.Div(id=System.QC)
+    healthy = qc.state.healthy and qc.state is not QCState.NO_STATUS
+    body = [
+        html.H4("Quality control", className="card-title"),
+        dbc.Badge(qc.state.value, color=QC_COLORS[qc.state], className="state-badge"),
+        html.Div(qc.reason, className="state-reason"),
+        html.Div(f"heartbeat {_ago(qc.heartbeat_age_s)}", className="small text-muted"),
+    ]
+    if not qc.state.healthy:
+        body.append(
+            html.Div(
+                "The supervisor restarts a QC service that exits, not a hung one: stop it"
+                f" (kill {qc.pid or '<pid>'}) and the supervisor starts a new one.",
+                className="small",
+            )
+        )
+    return dbc.Card(
+        dbc.CardBody(body),
+        id=System.QC,
+        className="system-card" + ("" if healthy else " border-warning border-3"),
+    )
 
 
 def folder_card(status: SystemStatus) -> dbc.Card:
@@ -234,7 +271,11 @@ def system_view(status: SystemStatus) -> list:
         html.H3("Receivers", className="h5"),
         html.Div(receivers_table(status.receivers, status.now_utc), id=System.RECEIVERS),
         dbc.Row(
-            [dbc.Col(run_card(status), md=6), dbc.Col(folder_card(status), md=6)],
+            [
+                dbc.Col(run_card(status), md=4),
+                dbc.Col(qc_card(status.qc), md=4),
+                dbc.Col(folder_card(status), md=4),
+            ],
             className="g-3 my-1",
         ),
         html.H3("Other sites", className="h5 mt-3"),

@@ -1,8 +1,9 @@
 """`GET /status` and `GET /api/status`: the system's health for other sites and monitoring tools.
 
 `/status` keeps the original's contract, which other sites poll: `200` with the body `Alive` while every
-configured receiver is alive and its merger answers (data flowing, or between runs), else `500` with one
-line per receiver that is not (which receiver, which state, why). `/api/status` answers JSON with
+configured receiver is alive and its merger answers (data flowing, or between runs) and the QC service
+beats (if it ever ran), else `500` with one line per receiver (or QC service) that is not (which, which
+state, why). `/api/status` answers JSON with
 everything the /system page shows. Both read the processing service only (`pipeline.liveness` decides
 the states), and neither may be cached by a proxy or a browser.
 """
@@ -14,7 +15,6 @@ import flask
 from pipeline.auth.roles import Role
 from pipeline.processing.service import ProcessingService
 from pipeline.settings import Settings
-from pipeline.system_status import problems_of
 from pipeline.web.access import requires
 
 NO_CACHE = {"Cache-Control": "no-store"}
@@ -28,7 +28,7 @@ def register_status_routes(server: flask.Flask, service: ProcessingService, sett
     @server.get("/status")
     @requires(Role.PUBLIC)  # other sites poll it without a login, as they polled the original
     def status() -> flask.Response:
-        problems = problems_of(service.receivers())
+        problems = service.problems()
         if problems:
             body = "Not alive:\n" + "\n".join(problems) + "\n"
             return flask.Response(body, status=500, mimetype="text/plain", headers=NO_CACHE)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import diskcache
+import numpy as np
 import pandas as pd
 
 from pipeline.detectors import plugin_for
@@ -39,6 +40,7 @@ from pipeline.detectors.base import (
     process_histogram,
 )
 from pipeline.histogram import Histogram
+from pipeline.liveness import QCLiveness
 from pipeline.processing.options import ProcessingOptions
 from pipeline.processing.restarts import merger_restarted
 from pipeline.processing.runs import (
@@ -493,6 +495,14 @@ class ProcessingService:
         for a health probe polled every few seconds."""
         return self.monitor.receivers()
 
+    def qc_liveness(self) -> QCLiveness:
+        """The QC service's state by the heartbeat rule of the receivers (`pipeline.liveness`)."""
+        return self.monitor.qc()
+
+    def problems(self) -> list[str]:
+        """What is not alive (receivers, QC service), one line each: `GET /status`'s answer."""
+        return self.monitor.problems()
+
     def run_receiver(self, run: int, subsystem: str) -> ReceiverReport | None:
         """The receiver that feeds `subsystem`'s view of `run` (its own, else the HLT's), if that receiver
         is still on the run (its merger last named it): its state is the run's news, e.g. a silent merger
@@ -516,6 +526,12 @@ class ProcessingService:
         the run's cached timeline: a run page needs them without listing the whole store."""
         timeline = self._timelines.timeline(run)
         return [subsystem for subsystem in self.subsystems if timeline.source_for(subsystem) is not None]
+
+    def snapshot_epochs(self, run: int, subsystem: str) -> np.ndarray:
+        """Unix times of `subsystem`'s own stored snapshots of `run`, oldest first (empty when none), from
+        the run's cached timeline: what a verdict's freshness is judged against."""
+        own = self._timelines.timeline(run).subsystems.get(subsystem)
+        return np.empty(0) if own is None else own.epochs
 
     def run_info(self, run: int, subsystem: str) -> RunInfo:
         """One run and subsystem as `runs()` describes it (length, ongoing, source), from the run's

@@ -37,11 +37,14 @@ from pipeline.qc.paths import CHECKS_TABLE, QUALITY_TABLE, status_path
 from pipeline.qc.references import get_reference
 from pipeline.qc.results import done_snapshot_ids, write_snapshot_rows
 from pipeline.qc.schema import CHECKS_SCHEMA, QUALITY_SCHEMA, rows_to_table
+from pipeline.qc.status_file import read_status  # noqa: F401  (read where the service is)
 from pipeline.store import SnapshotStore
 from pipeline.store_schema import SnapshotKey
 from pipeline.temp_cleanup import remove_stale_temp_files
 
 log = logging.getLogger(__name__)
+
+MIN_STATUS_EVERY_S = 1.0  # the status file is rewritten at most this often (unless forced)
 
 
 @dataclass
@@ -163,6 +166,7 @@ class QCService:
         self._references: dict[str, LazySnapshot] = {}
         self.recent = RecentContent()
         self._status_written = 0.0
+        self.heartbeat_every_s = MIN_STATUS_EVERY_S  # `run_forever` sets it from its poll
 
     # ---- what to do ------------------------------------------------------------------------------
 
@@ -357,6 +361,7 @@ class QCService:
     def run_forever(self, stop: threading.Event, poll_s: float = 1.0) -> None:
         """Follow the store until `stop` is set: check what is new, then wait `poll_s`."""
         remove_stale_temp_files(self.data_dir)
+        self.heartbeat_every_s = max(poll_s, MIN_STATUS_EVERY_S)
         while not stop.is_set():
             try:
                 self.check_pending(stop)
@@ -369,7 +374,7 @@ class QCService:
     def write_status(self, force: bool = False) -> None:
         """Counters and a heartbeat in `DIR/qc/status.json` (atomic), at most once a second."""
         now = time.monotonic()
-        if not self.keep_status or (not force and now - self._status_written < 1.0):
+        if not self.keep_status or (not force and now - self._status_written < MIN_STATUS_EVERY_S):
             return
         self._status_written = now
         path = status_path(self.data_dir)
@@ -377,17 +382,12 @@ class QCService:
             **asdict(self.counters),
             "pid": os.getpid(),
             "heartbeat_utc": datetime.now(UTC).isoformat(),
+            # How often a running service beats (between passes; within one, after each snapshot):
+            # what `pipeline.liveness.qc_liveness` judges its heartbeat by.
+            "heartbeat_every_s": self.heartbeat_every_s,
         }
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_files.write_file(path, json.dumps(record, indent=1), durable=False)
         except OSError:
             log.warning("cannot write %s", path, exc_info=True)
-
-
-def read_status(data_dir: Path) -> dict | None:
-    """The QC service's last status record, or None if it never ran."""
-    try:
-        return json.loads(status_path(data_dir).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None

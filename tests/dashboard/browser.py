@@ -161,3 +161,16 @@ def choose_radio(dash_duo, selector: str, label: str) -> None:
     button = next(e for e in dash_duo.find_elements(f"{selector} label") if e.text == label)
     button.click()
     dash_duo.wait_for_text_to_equal(f"{selector} label.active", label)
+
+
+def plot_fits(dash_duo) -> bool:
+    """/control-room: whether the drawn plot lies inside its box and the screen (a banner above it
+    can shrink the box)."""
+    return dash_duo.driver.execute_script(
+        "const plot = document.querySelector('.cr-plot .js-plotly-plot .main-svg');"
+        " const box = document.querySelector('.cr-plot');"
+        " if (!plot || !box) return false;"
+        " const drawn = plot.getBoundingClientRect(), room = box.getBoundingClientRect();"
+        " return drawn.bottom <= room.bottom + 1 && drawn.bottom <= window.innerHeight"
+        " && drawn.height >= room.height - 2;"
+    )

@@ -13,7 +13,7 @@ from dashboard.app import create_app
 from dashboard.ids import ControlRoom, Run
 from pipeline.settings import Settings
 from pipeline.status import ReceiverStatus
-from tests.dashboard.browser import open_page, screenshot, set_viewport, visibility
+from tests.dashboard.browser import open_page, plot_fits, screenshot, set_viewport, visibility
 from tests.dashboard.emulated_run import RUN, EmulatedRun
 from tests.dashboard.live_receivers import LiveReceivers, flowing_status
 
@@ -87,6 +87,10 @@ def test_the_control_room_greys_out_while_the_server_is_gone(dash_duo, settings,
     def lost() -> None:
         until(lambda: tile_look(dash_duo)[0] == GREY_TILE, timeout=5)
         assert tile_look(dash_duo)[1].startswith("connection to the server lost · was: flowing")
+        # The banner pushes the screen down: it once floated over the header and hid the run.
+        for selector in (f"#{ControlRoom.RUN} .cr-run-number", f"#{ControlRoom.RUN} .cr-run-length"):
+            assert visibility(dash_duo, selector, scroll=None) == "visible", selector
+        until(lambda: plot_fits(dash_duo), timeout=5)  # the plot follows its shorter box
         screenshot(dash_duo, "control_room_connection_lost_1920x1080.png")
 
     def back() -> None:

@@ -228,22 +228,29 @@ def test_reference_normalised_to_the_same_events_and_ratio(make_histogram):
 
 
 def test_control_room_tile_takes_the_aggregated_quality_when_qc_checked_the_run(qc_data_dir, tmp_path):
-    from dashboard.pages.control_room import _aggregated, tile_for
+    from dashboard.pages.control_room import QCVerdict, _aggregated, tile_for
+    from pipeline.qc.freshness import VerdictAge
     from tests.dashboard.test_control_room import check, report
 
     service = ProcessingService(SnapshotStore(qc_data_dir), tmp_path / "cache")
     run = type("Run", (), {"run": FAULT_RUN})()
-    quality, message = _aggregated(service, run, "EMC")
+    epochs = service.snapshot_epochs(FAULT_RUN, "EMC")
+    now = float(epochs[-1]) + 30.0
+    verdict = _aggregated(service, run, "EMC", now, 8.0)
     # Named as the pages name them: the histogram's title and the check's, not the raw names.
-    assert quality == "Bad" and message.startswith("Bad: FastOR L0 (hits with ADC > 0) · Hot FastORs")
-    tile = tile_for(report(), [check("Good")], (quality, message))
-    assert tile.colour == "bad"
+    assert verdict.quality == "Bad"
+    assert verdict.message.startswith("Bad: FastOR L0 (hits with ADC > 0) · Hot FastORs")
+    # QC checked every stored snapshot: the verdict is of the newest one, 30 s old, current.
+    assert verdict.age == VerdictAge(pytest.approx(30.0), False, 0)
+    tile = tile_for(report(), [check("Good")], verdict)
+    assert (tile.colour, tile.alert) == ("bad", "")
     assert tile.quality_line.startswith("QC · Bad: FastOR L0 (hits with ADC > 0) · Hot FastORs (+")
-    assert tile_for(report(), [], ("Good", "")).quality_line == "QC · Good"
-    # Not checked by QC: the shown histograms' checks decide, as before; stale data stay grey.
-    assert _aggregated(service, type("Run", (), {"run": 1})(), "EMC") is None
+    fresh = VerdictAge(1.0, False, 0)
+    assert tile_for(report(), [], QCVerdict("Good", "", fresh)).quality_line == "QC · Good"
+    # Not checked by QC: the shown histograms' checks decide, as before; between runs a tile is calm grey.
+    assert _aggregated(service, type("Run", (), {"run": 1})(), "EMC", now, 8.0) is None
     assert tile_for(report(), [check("Medium", "off")], None).colour == "warning"
-    assert tile_for(report(last_run=0), [], (quality, message)).colour == "stale"
+    assert tile_for(report(last_run=0), [], verdict).colour == "idle"
 
 
 def test_trend_choices_and_title_use_the_display_names(qc_data_dir, tmp_path):

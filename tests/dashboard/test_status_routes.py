@@ -3,7 +3,10 @@ written as a receiver would (fresh or old heartbeats, a merger that answers or n
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -21,6 +24,7 @@ from pipeline.receiver import Receiver
 from pipeline.settings import Settings
 from pipeline.status import ReceiverStatus, write_status
 from pipeline.store import SnapshotMeta, SnapshotStore
+from tests.child_python import REPO_ROOT
 from tests.conftest import free_tcp_port
 from tests.receiver_process import end_receiver, start_receiver
 
@@ -290,3 +294,61 @@ def test_the_app_serves_the_status_routes_and_both_pages(tmp_path):
         assert answer.status_code == 200 and "<html" in answer.get_data(as_text=True).lower(), page
     write_status(settings.data_dir, fresh("EMC", now, heartbeat_utc=now - 300))
     assert client.get("/status").status_code == 500
+
+
+def test_a_stopped_qc_service_is_a_problem_on_status_and_api_status(tmp_path):
+    # The review: with `kill -STOP` on `pipeline qc` for 4 min, /status said "Alive" and /api/status
+    # "ok": true, "problems": [] while the control room showed its old verdicts as current.
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        subsystems=("EMC",),
+        receiver_dead_after_s=14.0,
+    )
+    server = flask.Flask(__name__)
+    register_status_routes(server, ProcessingService.from_settings(settings), settings)
+    client = server.test_client()
+    keep_fresh = threading.Event()
+
+    def receivers_alive() -> None:  # the receiver is fine all along: only QC is stopped
+        while not keep_fresh.wait(0.5):
+            write_all(settings, time.time())
+
+    write_all(settings, time.time())
+    writer = threading.Thread(target=receivers_alive, daemon=True)
+    writer.start()
+    command = [sys.executable, "-m", "pipeline", "--log-level", "WARNING", "qc"]
+    command += ["--data-dir", str(settings.data_dir), "--poll", "0.2"]
+    qc = subprocess.Popen(
+        command, cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, stdout=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while client.get("/api/status").get_json()["qc"]["state"] != "QC running":
+            assert time.monotonic() < deadline and qc.poll() is None, "QC never beat"
+            time.sleep(0.1)
+        assert client.get("/status").get_data(as_text=True) == "Alive"
+        qc.send_signal(signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        while client.get("/status").status_code == 200:
+            assert time.monotonic() - stopped_at < 15, "a stopped QC service still counts as alive"
+            time.sleep(0.1)
+        body = client.get("/status").get_data(as_text=True)
+        assert body.startswith("Not alive:\nQC: QC service not responding (no heartbeat for "), body
+        assert "a running QC service writes one every 1 s; dead after 14 s)" in body, body
+        api = client.get("/api/status").get_json()
+        assert api["ok"] is False and api["problems"] == body.splitlines()[1:]
+        assert api["qc"]["state"] == "QC service not responding" and api["qc"]["pid"] == qc.pid
+        # The receivers' heartbeat rule: a beat every 1 s (its poll, at least 1 s) + 5 s of slack.
+        assert 6.0 < api["qc"]["heartbeat_age_s"] < 14.0
+        while "QC service dead" not in client.get("/status").get_data(as_text=True):
+            assert time.monotonic() - stopped_at < 25, "never dead"
+            time.sleep(0.2)
+        qc.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 30
+        while client.get("/status").get_data(as_text=True) != "Alive":
+            assert time.monotonic() < deadline, "not alive again"
+            time.sleep(0.1)
+    finally:
+        keep_fresh.set()
+        end_receiver(qc)

@@ -17,6 +17,7 @@ from dashboard.ids import System
 from dashboard.pages.system import human_bytes, receivers_table, system_view
 from pipeline.histogram import Histogram
 from pipeline.processing.service import ProcessingService
+from pipeline.qc.paths import status_path
 from pipeline.settings import Settings
 from pipeline.status import ReceiverStatus
 from pipeline.store import SnapshotMeta, SnapshotStore
@@ -168,7 +169,28 @@ def test_system_page_follows_heartbeats_and_silent_mergers(dash_duo, settings, r
     assert visibility(dash_duo, f"#{System.cell('error', 'HLT')}") == "visible"
     screenshot(dash_duo, "system_merger_silent_1600x1000.png")
     assert (ARTIFACTS / "system_merger_silent_1600x1000.png").stat().st_size > 0
+
+    # The QC service: running while it beats, a problem once it stops (kill -STOP: the file stays).
+    receivers.reset("HLT")
+    write_qc_status(settings.data_dir, heartbeat_age_s=0.5, pid=4321)
+    dash_duo.wait_for_contains_text(f"#{System.QC}", "QC running")
+    dash_duo.wait_for_contains_text(f"#{System.SUMMARY}", "Quality control running.")
+    write_qc_status(settings.data_dir, heartbeat_age_s=20.0, pid=4321)
+    dash_duo.wait_for_contains_text(f"#{System.QC}", "QC service not responding")
+    dash_duo.wait_for_contains_text(f"#{System.SUMMARY}", "QC: QC service not responding (no heartbeat for 2")
+    assert "kill 4321" in dash_duo.find_element(f"#{System.QC}").text  # a hung one is not restarted
+    for selector in (f"#{System.QC} .badge", f"#{System.SUMMARY}"):
+        assert visibility(dash_duo, selector) == "visible", selector
+    screenshot(dash_duo, "system_qc_not_responding_1600x1000.png")
     assert dash_duo.get_logs() == [], "browser console errors"
+
+
+def write_qc_status(data_dir, heartbeat_age_s: float, pid: int) -> None:
+    """The QC service's status file as `QCService.write_status` leaves it, its heartbeat that old."""
+    beat = datetime.fromtimestamp(time.time() - heartbeat_age_s, UTC).isoformat()
+    record = {"heartbeat_utc": beat, "heartbeat_every_s": 1.0, "pid": pid, "pending": 0, "lag_s": 0.0}
+    status_path(data_dir).parent.mkdir(parents=True, exist_ok=True)
+    status_path(data_dir).write_text(json.dumps(record))
 
 
 def test_the_page_body_is_built_from_the_status_model(settings, receivers):

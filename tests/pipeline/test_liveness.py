@@ -1,11 +1,16 @@
 """The one liveness rule, state by state, with made-up times (no clock, no sleep)."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from pipeline.liveness import (
     GRACE_S,
     NOT_RESPONDING_AFTER_S,
+    QCState,
     ReceiverState,
+    heartbeat_verdict,
+    qc_liveness,
     receiver_liveness,
     snapshots_per_min,
 )
@@ -228,3 +233,56 @@ def test_a_push_receivers_rate_is_not_held_to_a_period():
         kind="push", started_utc=NOW - 20, recent_snapshots_utc=[NOW - 2 * i for i in range(10)][::-1]
     )
     assert snapshots_per_min(pushed, NOW) == pytest.approx(30.0)
+
+
+def qc_record(heartbeat_age_s: float, **fields) -> dict:
+    """The QC service's status record (`QCService.write_status`) with a heartbeat that old."""
+    beat = datetime.fromtimestamp(NOW - heartbeat_age_s, UTC).isoformat()
+    return {
+        "heartbeat_utc": beat,
+        "heartbeat_every_s": 1.0,
+        "pending": 0,
+        "lag_s": 0.0,
+        "pid": 4242,
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    ("heartbeat_age_s", "state"),
+    [
+        (0.5, QCState.RUNNING),
+        (1.0 + GRACE_S - 0.5, QCState.RUNNING),
+        (1.0 + GRACE_S + 0.5, QCState.NOT_RESPONDING),
+        (DEAD_AFTER_S - 1, QCState.NOT_RESPONDING),
+        (DEAD_AFTER_S + 1, QCState.DEAD),
+    ],
+)
+def test_the_qc_service_is_judged_by_the_receivers_heartbeat_rule(heartbeat_age_s, state):
+    qc = qc_liveness(qc_record(heartbeat_age_s), NOW, DEAD_AFTER_S)
+    assert qc.state is state
+    assert qc.heartbeat_age_s == pytest.approx(heartbeat_age_s)
+    assert qc.state.healthy is (state is QCState.RUNNING)
+    # One rule: the receiver's heartbeat at the same age, with the same interval, is in the same state.
+    beat = heartbeat_verdict(heartbeat_age_s, DEAD_AFTER_S, "QC service", every_s=1.0)
+    assert (beat is None, beat is not None and beat.dead) == (
+        state is QCState.RUNNING,
+        state is QCState.DEAD,
+    )
+
+
+def test_qc_liveness_says_how_far_behind_and_what_it_cannot_read():
+    behind = qc_liveness(qc_record(1.0, pending=12, lag_s=40.0), NOW, DEAD_AFTER_S)
+    assert behind.reason == "checking snapshots as they land (12 snapshots to check, oldest 40 s old)"
+    stopped = qc_liveness(qc_record(240.0), NOW, DEAD_AFTER_S)
+    assert stopped.reason == "no heartbeat for 30 s (last: 240 s ago): its verdicts are not current"
+    assert stopped.pid == 4242
+    # Never ran: shown, but not a problem (a dashboard may run without a QC service).
+    never = qc_liveness(None, NOW, DEAD_AFTER_S)
+    assert never.state is QCState.NO_STATUS and never.state.healthy
+    for broken in ({}, {"heartbeat_utc": "yesterday"}, {"heartbeat_utc": None}):
+        assert qc_liveness(broken, NOW, DEAD_AFTER_S).state is QCState.DEAD, broken
+    # A record written before `heartbeat_every_s` existed: the receivers' 2 s.
+    old = qc_record(2.0 + GRACE_S + 0.5)
+    del old["heartbeat_every_s"]
+    assert qc_liveness(old, NOW, DEAD_AFTER_S).state is QCState.NOT_RESPONDING
