@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import flask
 import numpy as np
 import pytest
+from flask.testing import FlaskClient
 
 from dashboard.routes.status import register_status_routes
 from pipeline.emulator.merger import MergerEmulator
@@ -59,13 +60,22 @@ def fresh(subsystem: str, now: float, **fields) -> ReceiverStatus:
     return ReceiverStatus(**{**defaults, **fields})
 
 
-@pytest.fixture
-def system(tmp_path):
-    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", subsystems=("EMC", "HLT"))
+def status_app(
+    tmp_path, subsystems: tuple[str, ...], **fields
+) -> tuple[Settings, ProcessingService, FlaskClient]:
+    """The status routes over a data folder of `tmp_path`, as the dashboard registers them."""
+    settings = Settings(
+        data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", subsystems=subsystems, **fields
+    )
     service = ProcessingService.from_settings(settings)
     server = flask.Flask(__name__)
     register_status_routes(server, service, settings)
     return settings, service, server.test_client()
+
+
+@pytest.fixture
+def system(tmp_path):
+    return status_app(tmp_path, ("EMC", "HLT"))
 
 
 def write_all(settings: Settings, now: float, **overrides) -> None:
@@ -187,11 +197,7 @@ def test_other_sites_are_up_down_or_unreachable(tmp_path):
 
 
 def test_status_follows_a_real_receiver_whose_merger_goes_silent(tmp_path):
-    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", subsystems=("EMC",))
-    service = ProcessingService.from_settings(settings)
-    server = flask.Flask(__name__)
-    register_status_routes(server, service, settings)
-    client = server.test_client()
+    settings, _service, client = status_app(tmp_path, ("EMC",))
     endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
     start = time.time() - 3  # three steps into the emulator's run
     config = EmulatorConfig(
@@ -227,15 +233,7 @@ def test_status_follows_a_real_receiver_whose_merger_goes_silent(tmp_path):
 def test_a_stopped_real_receiver_is_not_responding_never_a_silent_merger(tmp_path):
     # The audit: with `kill -STOP` on a receiver, /status said "merger silent (no reply ... for 24 s
     # (0 requests unanswered))" for 10 s before "receiver dead".
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        cache_dir=tmp_path / "cache",
-        subsystems=("EMC",),
-        receiver_dead_after_s=14.0,
-    )
-    server = flask.Flask(__name__)
-    register_status_routes(server, ProcessingService.from_settings(settings), settings)
-    client = server.test_client()
+    settings, _service, client = status_app(tmp_path, ("EMC",), receiver_dead_after_s=14.0)
     endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
     config = EmulatorConfig(
         step_s=1.0, run_length_s=3600.0, run_gap_s=5.0, first_run=RUN, start_time_utc=time.time() - 3
@@ -299,15 +297,7 @@ def test_the_app_serves_the_status_routes_and_both_pages(tmp_path):
 def test_a_stopped_qc_service_is_a_problem_on_status_and_api_status(tmp_path):
     # The review: with `kill -STOP` on `pipeline qc` for 4 min, /status said "Alive" and /api/status
     # "ok": true, "problems": [] while the control room showed its old verdicts as current.
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        cache_dir=tmp_path / "cache",
-        subsystems=("EMC",),
-        receiver_dead_after_s=14.0,
-    )
-    server = flask.Flask(__name__)
-    register_status_routes(server, ProcessingService.from_settings(settings), settings)
-    client = server.test_client()
+    settings, _service, client = status_app(tmp_path, ("EMC",), receiver_dead_after_s=14.0)
     keep_fresh = threading.Event()
 
     def receivers_alive() -> None:  # the receiver is fine all along: only QC is stopped
