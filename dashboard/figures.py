@@ -208,7 +208,7 @@ def grid_figure(
     fig = make_subplots(
         rows=rows,
         cols=columns,
-        subplot_titles=[headline(m.histogram, m.hints) for m in members],
+        subplot_titles=[root_text_to_html(headline(m.histogram, m.hints)) for m in members],
         horizontal_spacing=0.12 / columns,
         vertical_spacing=min(0.3 / rows, 0.08),
     )

@@ -27,6 +27,7 @@ from dashboard.figures import (
 )
 from pipeline.detectors.base import CheckResult, process_histogram
 from pipeline.detectors.emc import EMC_L1_ADC_TO_GEV, PLUGIN, TRU_GRID
+from pipeline.detectors.hlt import PLUGIN as HLT_PLUGIN
 from pipeline.histogram import Histogram
 from pipeline.processing.options import ProcessingOptions
 from tests.dashboard.component_text import component_texts
@@ -294,3 +295,20 @@ def test_a_group_of_maps_then_1d_histograms_draws_its_1d_panels_with_their_log_y
     assert figure.layout.yaxis.type != "log"  # a map's y axis is a coordinate
     [heatmap] = [trace for trace in figure.data if trace.type == "heatmap"]
     np.testing.assert_allclose(10.0 ** np.asarray(heatmap.z), np.arange(1.0, 13.0).reshape(4, 3).T)
+
+
+def test_grid_panel_titles_render_root_markup():
+    # The review: HLT's grids titled their panels "track p_{T}" and "row vs #phi", markup and all.
+    flat = np.ones(5)
+    histograms = [
+        Histogram("fHistTPCTrackPt", "TH1D", "track p_{T}", (np.linspace(0, 3, 4),), flat, flat, 3.0),
+        Histogram(
+            "fHistTPCAallClustersRowPhi", "TH1D", "row vs #phi", (np.linspace(0, 3, 4),), flat, flat, 3.0
+        ),
+    ]
+    members = [process_histogram(HLT_PLUGIN, h, ProcessingOptions(), None) for h in histograms]
+    figure = grid_figure("TPC", members)
+    assert [annotation.text for annotation in figure.layout.annotations] == [
+        "track p<sub>T</sub>",
+        "row vs φ",
+    ]
