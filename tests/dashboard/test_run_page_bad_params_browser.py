@@ -35,11 +35,17 @@ def _not_applied(dash_duo) -> str:
     return _text(dash_duo, Run.VIEW_ERROR)
 
 
-def test_bad_values_are_named_and_the_view_is_drawn_without_them(dash_duo, tmp_path):
+def _serve_live_run(dash_duo, tmp_path) -> EmulatedRun:
+    """A live emulated run, served by the dashboard in a 1600x1000 window."""
     run = EmulatedRun.live(tmp_path / "data", N_SNAPSHOTS)
     settings = Settings(data_dir=run.store.data_dir, cache_dir=tmp_path / "app-cache", status_refresh_ms=500)
     dash_duo.start_server(create_app(settings))
     set_viewport(dash_duo, 1600, 1000)
+    return run
+
+
+def test_bad_values_are_named_and_the_view_is_drawn_without_them(dash_duo, tmp_path):
+    run = _serve_live_run(dash_duo, tmp_path)
 
     # A decimal comma: named with a hint, and the plot drawn with each histogram's default threshold.
     _open_and_wait_for_plot(dash_duo, FASTOR_PAGE + "&threshold=0,01")
@@ -91,10 +97,7 @@ def test_bad_values_are_named_and_the_view_is_drawn_without_them(dash_duo, tmp_p
 
 
 def test_min_alone_is_a_slice_from_min_to_the_end_of_the_run(dash_duo, tmp_path):
-    run = EmulatedRun.live(tmp_path / "data", N_SNAPSHOTS)
-    settings = Settings(data_dir=run.store.data_dir, cache_dir=tmp_path / "app-cache", status_refresh_ms=500)
-    dash_duo.start_server(create_app(settings))
-    set_viewport(dash_duo, 1600, 1000)
+    _serve_live_run(dash_duo, tmp_path)
     _open_and_wait_for_plot(dash_duo, FASTOR_PAGE + "&min=2")
     dash_duo.wait_for_contains_text(f"#{Run.SLICE_BANNER}", "requested 2-")
     assert _text(dash_duo, Run.VIEW_ERROR) == ""

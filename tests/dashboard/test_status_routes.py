@@ -73,6 +73,14 @@ def status_app(
     return settings, service, server.test_client()
 
 
+def wait_until_alive(client: FlaskClient, timeout_s: float = 30.0) -> None:
+    """Poll `/status` until it says "Alive" again (a stopped process was resumed)."""
+    deadline = time.monotonic() + timeout_s
+    while client.get("/status").get_data(as_text=True) != "Alive":
+        assert time.monotonic() < deadline, "not alive again"
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def system(tmp_path):
     return status_app(tmp_path, ("EMC", "HLT"))
@@ -270,10 +278,7 @@ def test_a_stopped_real_receiver_is_not_responding_never_a_silent_merger(tmp_pat
             assert api["state"] == "receiver not responding" and api["healthy"] is False
             assert 7.0 < api["heartbeat_age_s"] <= 14.0
             receiver.send_signal(signal.SIGCONT)
-            deadline = time.monotonic() + 30
-            while client.get("/status").get_data(as_text=True) != "Alive":
-                assert time.monotonic() < deadline, "not alive again"
-                time.sleep(0.1)
+            wait_until_alive(client)
         finally:
             end_receiver(receiver)
 
@@ -335,10 +340,7 @@ def test_a_stopped_qc_service_is_a_problem_on_status_and_api_status(tmp_path):
             assert time.monotonic() - stopped_at < 25, "never dead"
             time.sleep(0.2)
         qc.send_signal(signal.SIGCONT)
-        deadline = time.monotonic() + 30
-        while client.get("/status").get_data(as_text=True) != "Alive":
-            assert time.monotonic() < deadline, "not alive again"
-            time.sleep(0.1)
+        wait_until_alive(client)
     finally:
         keep_fresh.set()
         end_receiver(qc)
