@@ -38,8 +38,8 @@ def register_routes(server: Flask, context: PageContext) -> None:
     @server.get("/download/<int:run>/<subsystem>.<any(root, parquet):file_format>")
     @requires(Role.SHIFTER)
     def download(run: int, subsystem: str, file_format: str) -> Response:
-        if subsystem not in context.settings.subsystems:
-            return _text(f"unknown subsystem {subsystem!r}", 404)
+        if (unconfigured := context.unconfigured_subsystem(subsystem)) is not None:
+            return _text(unconfigured, 404)
         query = parse_query(QueryParams(request.args.items(multi=True)), subsystem)
         if query.not_applied:  # as the data API answers it: the file would not hold what the link asks for
             return _text("; ".join(error_text(error) for error in query.not_applied), 400)

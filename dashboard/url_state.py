@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, urlencode
 
 from pipeline.processing.options import OptionsError, parse_bool
-from pipeline.processing.query import DISPLAY_PARAMETERS, read_params
+from pipeline.processing.query import DISPLAY_PARAMETERS, given_more_than_once, read_params
 from pipeline.processing.query import ViewQuery as DataViewQuery
 
 # Query keys in the order a URL lists them.
@@ -106,7 +106,7 @@ def parse_query(query: Mapping[str, str], subsystem: str | None = None) -> ViewQ
     display = {name: value for name, value in pairs if name in DISPLAY_PARAMETERS}
     counts = Counter(name for name, _ in pairs if name in DISPLAY_PARAMETERS)
     repeated = sorted(name for name, count in counts.items() if count > 1)
-    not_applied += [OptionsError(name, f"given {counts[name]} times: give it once") for name in repeated]
+    not_applied += given_more_than_once(Counter({name: counts[name] for name in repeated}))
 
     def text(key: str) -> str | None:
         value = display.get(key)

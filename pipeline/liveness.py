@@ -40,7 +40,6 @@ from pipeline.wording import counted
 # Slack on top of a receiver's own period + timeout before its merger counts as silent, and on top of
 # its heartbeat interval before the receiver counts as not responding.
 GRACE_S = 5.0
-NOT_RESPONDING_AFTER_S = HEARTBEAT_EVERY_S + GRACE_S
 
 
 class ReceiverState(enum.StrEnum):

@@ -108,17 +108,13 @@ def read_params(
     Names in `ignore` and the page's display keys (`DISPLAY_PARAMETERS`) are skipped. An empty value
     means "not given". Left out: a name given more than once (which value was meant is not known), a
     value that does not parse (numbers as `decimal_number` reads them), `min` > `max` (both), an
-    unknown name, and an option that cannot act on `subsystem` (`options_not_offered`; e.g.
+    unknown name, and an option that cannot act on `subsystem` (`subsystem_options`; e.g.
     `threshold` for TPC: a view with it would not be what was asked for).
     """
     skipped = {*ignore, *DISPLAY_PARAMETERS}
     pairs = list(params.items()) if isinstance(params, Mapping) else list(params)
     counts = Counter(name for name, _ in pairs if name not in skipped)
-    errors = [
-        OptionsError(name, f"given {count} times: give it once")
-        for name, count in counts.items()
-        if count > 1
-    ]
+    errors = given_more_than_once(counts)
     given = {name: value for name, value in pairs if counts.get(name) == 1 and value != ""}
     minimum = _kept(errors, _minutes, "min", given.pop("min", None))
     maximum = _kept(errors, _minutes, "max", given.pop("max", None))
@@ -186,11 +182,13 @@ def subsystem_options(subsystem: str) -> SubsystemOptions:
     )
 
 
-def options_not_offered(subsystem: str, given: Iterable[str]) -> list[OptionsError]:
-    """One error for each option field in `given` that cannot act on `subsystem` (see SubsystemOptions),
-    in the order given: "outlier_n_sigma: TPC has no such option"."""
-    offered = subsystem_options(subsystem).names()
-    return [OptionsError(name, f"{subsystem} has no such option") for name in given if name not in offered]
+def given_more_than_once(counts: Counter[str]) -> list[OptionsError]:
+    """One error for each URL key given more than once: which of its values was meant is not known."""
+    return [
+        OptionsError(name, f"given {count} times: give it once")
+        for name, count in counts.items()
+        if count > 1
+    ]
 
 
 def known_parameters() -> list[str]:

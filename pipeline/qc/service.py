@@ -37,7 +37,6 @@ from pipeline.qc.paths import CHECKS_TABLE, QUALITY_TABLE, status_path
 from pipeline.qc.references import get_reference
 from pipeline.qc.results import done_snapshot_ids, write_snapshot_rows
 from pipeline.qc.schema import CHECKS_SCHEMA, QUALITY_SCHEMA, rows_to_table
-from pipeline.qc.status_file import read_status  # noqa: F401  (read where the service is)
 from pipeline.store import SnapshotStore
 from pipeline.store_schema import SnapshotKey
 from pipeline.temp_cleanup import remove_stale_temp_files

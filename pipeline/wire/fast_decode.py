@@ -696,19 +696,17 @@ def _to_index_order(bins: np.ndarray, arena: BinArena | None = None) -> np.ndarr
     """ROOT's bins, an array of ROOT's shape ([iz, iy, ix]: x fastest), as a C-ordered float64 array
     indexed [ix, iy, iz]: in `arena` when they fit, else an array of their own; one copy, no views of
     the message kept alive."""
-    out = None if arena is None else arena.take(bins.shape[::-1])
-    if out is not None:
-        if bins.ndim > 1 and bins.dtype.itemsize == 4:
-            bins = bins.astype(bins.dtype.newbyteorder("="))  # see below
-        np.copyto(out, bins.T)
-        return out
-    if bins.ndim == 1:
-        return bins.astype(np.float64)  # without order=: its parsing costs more than a 100-bin copy
-    if bins.dtype.itemsize == 4:
+    if bins.ndim > 1 and bins.dtype.itemsize == 4:
         # Byte-swapping a transposed view goes number by number; swapped first (contiguous, vectorised),
         # the transposing cast is 1.2-1.7x faster for TPC's 200x700 maps and 2x for TH3. The same for
         # EMC's 50x106 maps; slower for 8-byte numbers, which keep one pass.
         bins = bins.astype(bins.dtype.newbyteorder("="))
+    out = None if arena is None else arena.take(bins.shape[::-1])
+    if out is not None:
+        np.copyto(out, bins.T)
+        return out
+    if bins.ndim == 1:
+        return bins.astype(np.float64)  # without order=: its parsing costs more than a 100-bin copy
     return bins.T.astype(np.float64, order="C")
 
 

@@ -13,7 +13,8 @@ from pipeline.qc.consumers import SnapshotContext
 from pipeline.qc.paths import CHECKS_TABLE
 from pipeline.qc.results import read_results, result_files
 from pipeline.qc.schema import CHECKS_SCHEMA
-from pipeline.qc.service import QCService, read_status
+from pipeline.qc.service import QCService
+from pipeline.qc.status_file import read_status
 from pipeline.store import SnapshotMeta, SnapshotStore
 
 START = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)

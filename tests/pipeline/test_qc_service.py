@@ -26,7 +26,8 @@ from pipeline.qc.history import channel_history, new_channels
 from pipeline.qc.paths import CHECKS_TABLE, QUALITY_TABLE
 from pipeline.qc.results import latest_quality, read_results, result_files
 from pipeline.qc.schema import CHECKS_SCHEMA, QUALITY_SCHEMA
-from pipeline.qc.service import QCService, read_status
+from pipeline.qc.service import QCService
+from pipeline.qc.status_file import read_status
 from pipeline.store import SnapshotStore
 from tests.pipeline.qc_helpers import minute_of, record_runs
 
